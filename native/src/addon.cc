@@ -1,0 +1,10 @@
+#include "modules.h"
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  InitTun(env, exports);
+  InitUdp(env, exports);
+  InitNotify(env, exports);
+  return exports;
+}
+
+NODE_API_MODULE(tsflanneld_native, Init)

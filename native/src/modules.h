@@ -1,0 +1,7 @@
+// Each source file registers its functions on the addon's exports. Syscall-shaped, no policy.
+#pragma once
+#include <napi.h>
+
+void InitTun(Napi::Env env, Napi::Object exports);
+void InitUdp(Napi::Env env, Napi::Object exports);
+void InitNotify(Napi::Env env, Napi::Object exports);

@@ -1,0 +1,3 @@
+#include "modules.h"
+
+void InitNotify(Napi::Env env, Napi::Object exports) {}

@@ -1,0 +1,3 @@
+#include "modules.h"
+
+void InitTun(Napi::Env env, Napi::Object exports) {}

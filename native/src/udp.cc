@@ -1,0 +1,3 @@
+#include "modules.h"
+
+void InitUdp(Napi::Env env, Napi::Object exports) {}

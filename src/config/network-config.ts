@@ -1,0 +1,22 @@
+// The validated network config (from `<prefix>/config`). Parsing and validation live in ./parse.ts.
+import type { Ipv4Net } from '../net/ipv4.js';
+
+export interface BackendConfig {
+  /** Lower-cased Backend.Type: `vxlan`, `host-gw`, `alloc`, `udp`, … (upstream default when absent: `udp`). */
+  readonly type: string;
+  /** The Backend object as given, keys as written (backends read their own keys case-insensitively). */
+  readonly raw: Readonly<Record<string, unknown>>;
+}
+
+export interface NetworkConfig {
+  readonly enableIPv4: boolean;
+  readonly enableIPv6: boolean;
+  readonly enableNFTables: boolean;
+  /** Host bits masked. */
+  readonly network: Ipv4Net;
+  readonly subnetLen: number;
+  /** First and last subnet network addresses (inclusive), uint32, aligned to subnetLen. */
+  readonly subnetMin: number;
+  readonly subnetMax: number;
+  readonly backend: BackendConfig;
+}
