@@ -1,6 +1,53 @@
 // Operator subcommands (mk-docker-opts, status, doctor) are registered here on the CLI program.
-import type { Command } from 'commander';
+import { Command } from 'commander';
+import { defineFlags, resolveOptions, type Options } from '../options.js';
+import { MK_DOCKER_OPTS_DEFAULTS, runMkDockerOpts } from './mk-docker-opts.js';
 
 export function registerOperatorCommands(program: Command): void {
-  void program;
+  registerMkDockerOpts(program);
+  registerWithDaemonFlags(program, 'status',
+    'show this node\'s lease, every peer (subnet, PublicIP, backend, VtepMAC, expiry) and datapath counters',
+    async (options, json) => (await import('./status.js')).runStatus(options, json));
+  registerWithDaemonFlags(program, 'doctor',
+    'check this host for flannel\'s common problems and print the command that fixes each (exit 1 when one fails)',
+    async (options, json) => (await import('./doctor.js')).runDoctor(options, json));
+}
+
+function registerMkDockerOpts(program: Command): void {
+  const d = MK_DOCKER_OPTS_DEFAULTS;
+  program.command('mk-docker-opts')
+    .description('Generate Docker daemon options from the flannel env file (upstream mk-docker-opts.sh)')
+    .option('-f <file>', 'path to flannel env file', d.flannelEnv)
+    .option('-d <file>', 'path to Docker env file to write to', d.dockerEnv)
+    .option('-i', 'output each Docker option as individual var, e.g. DOCKER_OPT_MTU=1500')
+    .option('-c', 'output combined Docker options into DOCKER_OPTS var')
+    .option('-k <key>', 'set the combined options key to this value', d.combinedKey)
+    .option('-m', 'do not output --ip-masq (useful for older Docker version)')
+    .action((o: { f: string; d: string; i?: boolean; c?: boolean; k: string; m?: boolean }) => {
+      process.exitCode = runMkDockerOpts({
+        flannelEnv: o.f, dockerEnv: o.d, individual: o.i === true, combined: o.c === true,
+        combinedKey: o.k, ipMasq: o.m !== true,
+      });
+    });
+}
+
+/** A subcommand that takes the daemon's flags and FLANNELD_* variables (to find etcd and subnet.env) plus --json. */
+function registerWithDaemonFlags(program: Command, name: string, description: string,
+  action: (options: Options, json: boolean) => Promise<number>): void {
+  const cmd = program.command(name).description(description).allowExcessArguments(false);
+  defineFlags(cmd);
+  cmd.option('--json', 'machine-readable output');
+  cmd.action(async (_o: unknown, c: Command) => {
+    const { json, ...flags } = c.opts<Record<string, unknown>>();
+    let options: Options;
+    try {
+      options = resolveOptions(flags, process.env);
+    } catch (e) {
+      process.stderr.write(`tsflanneld ${name}: ${(e as Error).message}\n`);
+      process.exit(1);
+    }
+    const code = await action(options, json === true);
+    // The etcd client's sockets may linger a moment; the answer is printed, so leave now.
+    process.exit(code);
+  });
 }

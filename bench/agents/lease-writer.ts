@@ -1,0 +1,44 @@
+// Runs inside a testbed host namespace (etcd is reachable only there): writes synthetic peer leases, each attached
+// to one 24 h etcd lease as upstream does, and prints one JSON line {acked: {<key>: <epoch ms>}} with the moment
+// etcd acknowledged each put, for the convergence measurement.
+// Usage: node lease-writer.js <etcd-endpoint> <leases.json: [{key, value}]> [concurrency]
+import * as fs from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { Etcd3 } from 'etcd3';
+
+interface LeaseRecord {
+  readonly key: string;
+  readonly value: string;
+}
+
+const now = (): number => performance.timeOrigin + performance.now();
+
+async function main(): Promise<void> {
+  const [endpoint, file, concurrencyArg] = process.argv.slice(2);
+  if (endpoint === undefined || file === undefined) throw new Error('usage: lease-writer <etcd-endpoint> <leases.json> [concurrency]');
+  const records = JSON.parse(fs.readFileSync(file, 'utf8')) as LeaseRecord[];
+  const concurrency = Number(concurrencyArg ?? '16');
+  const client = new Etcd3({ hosts: endpoint, dialTimeout: 5000 });
+  try {
+    const lease = client.lease(86400, { autoKeepAlive: false });
+    const id = await lease.grant();
+    const acked: Record<string, number> = {};
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < records.length) {
+        const r = records[next++] as LeaseRecord;
+        await client.put(r.key).value(r.value).lease(id).exec();
+        acked[r.key] = now();
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
+    process.stdout.write(`${JSON.stringify({ acked })}\n`);
+  } finally {
+    client.close();
+  }
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`lease-writer: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,101 @@
+// Builds one namespace testbed per datapath (test/harness/testbed.ts): two hosts, and for the overlay datapaths
+// etcd, a tsflanneld daemon per host with the matching backend, and one container per host. The result names
+// where iperf3's client and server run. Everything lives in the testbed's namespaces and goes with destroy().
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import { CLI_JS, Testbed, poll } from '../test/harness/testbed.js';
+import { execCommand, inNetns } from '../test/harness/netns.js';
+import { lastDaemonError } from './daemon-log.js';
+import type { DatapathName } from './options.js';
+
+export const IPERF_PORT = 5201;
+const OVERLAY_NETWORK = '10.42.0.0/16';
+
+export interface PathUnderTest {
+  readonly name: DatapathName;
+  readonly testbed: Testbed;
+  readonly clientNs: string;
+  readonly serverNs: string;
+  readonly serverIp: string;
+  /** The daemons whose CPU is charged to this datapath (none for the underlay). */
+  readonly daemonPids: readonly number[];
+  /** What differs from the other datapaths' setup, for the report. */
+  readonly note: string;
+}
+
+interface OverlaySpec {
+  readonly backendType: string;
+  readonly daemonArgs: readonly string[];
+  readonly txChecksumOff: boolean;
+  readonly note: string;
+}
+
+const OVERLAYS: Readonly<Record<Exclude<DatapathName, 'underlay'>, OverlaySpec>> = {
+  'host-gw': { backendType: 'host-gw', daemonArgs: ['--backend', 'host-gw'], txChecksumOff: false, note: '' },
+  'vxlan-kernel': { backendType: 'vxlan', daemonArgs: ['--backend', 'vxlan', '--vxlan-datapath', 'kernel'],
+    txChecksumOff: false, note: '' },
+  // Container tx checksum offload off: a TUN device without vnet headers cannot take CHECKSUM_PARTIAL packets
+  // (datapath-ceilings.md, trap 1).
+  'vxlan-userspace': { backendType: 'vxlan', daemonArgs: ['--backend', 'vxlan', '--vxlan-datapath', 'userspace'],
+    txChecksumOff: true, note: 'container veth tx checksum offload off' },
+};
+
+/** Starts `iperf3 -s` in the namespace and waits until it listens. It dies with the namespace. */
+export async function startIperfServer(ns: string): Promise<void> {
+  const child = spawn('ip', ['netns', 'exec', ns, 'iperf3', '-s', '-p', String(IPERF_PORT), '--rcv-timeout', '5000'],
+    { stdio: 'ignore' });
+  child.unref();
+  await poll(`iperf3 server in ${ns}`, async () => {
+    if (child.exitCode !== null) throw new Error(`iperf3 -s in ${ns} exited ${child.exitCode}`);
+    const r = await execCommand(inNetns(ns, ['ss', '-Hltn', `sport = :${IPERF_PORT}`]));
+    return r.code === 0 && r.stdout.trim() !== '';
+  }, 10_000, 50);
+}
+
+/** The first failing daemon's own last error line, for the datapath's error note. */
+function daemonFailure(tb: Testbed): string {
+  for (const h of tb.hosts) {
+    const reason = lastDaemonError(tb.daemonLog(h));
+    if (reason !== null) return `${h.name}: ${reason}`;
+  }
+  return 'no daemon output';
+}
+
+/** Builds the testbed for one datapath; on failure destroys what it built and throws a one-paragraph reason. */
+export async function buildPath(name: DatapathName): Promise<PathUnderTest> {
+  if (name !== 'underlay' && !fs.existsSync(CLI_JS)) {
+    throw new Error(`the daemon is not built (${CLI_JS} is missing): run npx tsc -p .`);
+  }
+  const tb = await Testbed.create({ hosts: 2, etcd: name !== 'underlay' });
+  try {
+    const h1 = tb.host(1);
+    const h2 = tb.host(2);
+    if (name === 'underlay') {
+      await startIperfServer(h2.netns);
+      return { name, testbed: tb, clientNs: h1.netns, serverNs: h2.netns, serverIp: h2.ip, daemonPids: [],
+        note: 'host to host on the underlay veth, no overlay' };
+    }
+    const spec = OVERLAYS[name];
+    await tb.putConfig({ Network: OVERLAY_NETWORK, Backend: { Type: spec.backendType } });
+    tb.startDaemon(h1, spec.daemonArgs);
+    tb.startDaemon(h2, spec.daemonArgs);
+    try {
+      await tb.waitForSubnetEnv(h1, 30_000);
+      await tb.waitForSubnetEnv(h2, 30_000);
+    } catch (e) {
+      const first = ((e as Error).message.split('\n')[0] ?? '').replace(/:$/, '');
+      throw new Error(`${first}; ${daemonFailure(tb)}`);
+    }
+    const c1 = await tb.addContainer(h1, 'c1', { txChecksumOff: spec.txChecksumOff });
+    const c2 = await tb.addContainer(h2, 'c2', { txChecksumOff: spec.txChecksumOff });
+    await tb.waitForPing(c1, c2.ip, 30_000).catch((e: unknown) => {
+      throw new Error(`containers cannot reach each other: ${(e as Error).message.split('\n')[0] ?? ''}`);
+    });
+    await startIperfServer(c2.netns);
+    const pids = [h1.daemon?.pid, h2.daemon?.pid].filter((p): p is number => p !== undefined);
+    return { name, testbed: tb, clientNs: c1.netns, serverNs: c2.netns, serverIp: c2.ip, daemonPids: pids, note: spec.note };
+  } catch (e) {
+    await tb.destroy().catch(() => undefined);
+    throw e;
+  }
+}

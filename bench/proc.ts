@@ -1,0 +1,52 @@
+// Reads procfs for the CPU accounting in cpu.ts: snapshots of process trees, of the whole machine, and RSS.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import {
+  parseProcPidStat, parseProcStat, parseRssMb, processTree, type MachineCpu, type ProcessCpu,
+} from './cpu.js';
+
+let clkTckCache: number | null = null;
+
+/** Clock ticks per second (USER_HZ) as getconf reports it; 100 on every Linux this runs on, if getconf fails. */
+export function clockTicksPerSecond(): number {
+  if (clkTckCache === null) {
+    try {
+      const v = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+      clkTckCache = v > 0 ? v : 100;
+    } catch {
+      clkTckCache = 100;
+    }
+  }
+  return clkTckCache;
+}
+
+function readAllProcesses(): ProcessCpu[] {
+  const out: ProcessCpu[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      out.push(parseProcPidStat(fs.readFileSync(`/proc/${name}/stat`, 'utf8')));
+    } catch { /* exited while we listed */ }
+  }
+  return out;
+}
+
+/** CPU of the given processes and everything they spawned, as of now. */
+export function snapshotTree(roots: readonly number[]): ProcessCpu[] {
+  const all = readAllProcesses();
+  const wanted = new Set(processTree(roots, all));
+  return all.filter((p) => wanted.has(p.pid));
+}
+
+export function snapshotMachine(): MachineCpu {
+  return parseProcStat(fs.readFileSync('/proc/stat', 'utf8'));
+}
+
+/** Resident set of one process in MiB, or null if it is gone. */
+export function rssMb(pid: number): number | null {
+  try {
+    return parseRssMb(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return null;
+  }
+}

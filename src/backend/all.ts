@@ -1,0 +1,4 @@
+// Imports every backend module for its registration side effect; the daemon imports this once.
+import './alloc/alloc.js';
+import './hostgw/hostgw.js';
+import './vxlan/index.js';

@@ -1,0 +1,31 @@
+// Registers the `vxlan` backend: the config's vxlan keys are read once here, then --vxlan-datapath picks the
+// kernel VXLAN device or the userspace (TUN) datapath. Both speak the same wire format and publish the same lease.
+import type { Backend, BackendContext } from '../backend.js';
+import { registerBackend } from '../registry.js';
+import { parseVxlanConfig, type VxlanConfig } from './config.js';
+import { createKernelVxlanBackend } from './kernel.js';
+
+type UserspaceFactory = (ctx: BackendContext, config: VxlanConfig) => Backend;
+
+/** Loaded on demand, so the kernel datapath works even in a build without the userspace one. */
+function loadUserspaceFactory(): UserspaceFactory {
+  let mod: { createUserspaceVxlanBackend?: UserspaceFactory };
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    mod = require('./userspace.js') as typeof mod;
+  } catch (err) {
+    throw new Error(`the userspace vxlan datapath is not available in this build (${(err as Error).message.split('\n')[0]}):`
+      + ' run with --vxlan-datapath kernel');
+  }
+  if (typeof mod.createUserspaceVxlanBackend !== 'function') {
+    throw new Error('the userspace vxlan datapath is not available in this build: run with --vxlan-datapath kernel');
+  }
+  return mod.createUserspaceVxlanBackend;
+}
+
+export function createVxlanBackend(ctx: BackendContext): Backend {
+  const config = parseVxlanConfig(ctx.network.backend.raw);
+  return ctx.vxlanDatapath === 'kernel' ? createKernelVxlanBackend(ctx, config) : loadUserspaceFactory()(ctx, config);
+}
+
+registerBackend('vxlan', createVxlanBackend);

@@ -1,0 +1,130 @@
+// Parses and validates the network config JSON from `<prefix>/config` the way upstream's Go code does
+// (flannel-compat §2): keys matched case-insensitively, unknown keys ignored, defaults for SubnetLen, SubnetMin and
+// SubnetMax, Backend.Type lower-cased with `udp` when Backend is absent. Pure; every error is one line.
+import { formatIPv4, makeNet, netContainsIP, netLastIP, parseCidr, parseIPv4, prefixSize } from '../net/ipv4.js';
+import type { BackendConfig, NetworkConfig } from './network-config.js';
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** A usable config to show in fixes. */
+export const EXAMPLE_CONFIG = '{"Network":"10.0.0.0/16","Backend":{"Type":"vxlan"}}';
+
+const FIELDS = ['EnableIPv4', 'EnableIPv6', 'EnableNFTables', 'Network', 'SubnetLen', 'SubnetMin', 'SubnetMax',
+  'Backend'] as const;
+type Field = typeof FIELDS[number];
+
+function fail(field: string, value: unknown, fix: string): never {
+  throw new ConfigError(`invalid ${field} ${JSON.stringify(value)} in the network config: ${fix}`);
+}
+
+/**
+ * Go's encoding/json assigns each JSON key to the field whose name matches it, case-insensitively, and a later
+ * key overwrites an earlier one; keys matching no field are dropped.
+ */
+function pickFields(obj: Record<string, unknown>): Partial<Record<Field, unknown>> {
+  const out: Partial<Record<Field, unknown>> = {};
+  for (const [key, value] of Object.entries(obj)) {
+    const field = FIELDS.find((f) => f === key) ?? FIELDS.find((f) => f.toLowerCase() === key.toLowerCase());
+    // JSON null leaves a Go field at its zero value (or its preset default).
+    if (field !== undefined && value !== null) out[field] = value;
+  }
+  return out;
+}
+
+function bool(field: Field, value: unknown, dflt: boolean): boolean {
+  if (value === undefined) return dflt;
+  if (typeof value !== 'boolean') fail(field, value, 'use true or false');
+  return value;
+}
+
+function subnetBound(field: 'SubnetMin' | 'SubnetMax', value: unknown, network: NetworkConfig['network'],
+  subnetLen: number): number | null {
+  if (value === undefined || value === '') return null;
+  const ip = typeof value === 'string' ? parseIPv4(value) : null;
+  if (ip === null) fail(field, value, 'use an IPv4 address such as 10.0.1.0');
+  if (!netContainsIP(network, ip)) {
+    fail(field, value, `it must lie inside Network ${formatIPv4(network.ip)}/${network.prefixLen}`);
+  }
+  if (ip % prefixSize(subnetLen) !== 0) {
+    fail(field, value, `it must be the start of a /${subnetLen} subnet (SubnetLen ${subnetLen}), e.g. ${formatIPv4(makeNet(ip, subnetLen).ip)}`);
+  }
+  return ip;
+}
+
+function subnetLength(value: unknown, prefixLen: number): number {
+  if (value === undefined || value === 0) {
+    // Upstream: /24 subnets for big networks, four subnets for small ones, nothing useful past /28.
+    if (prefixLen <= 22) return 24;
+    if (prefixLen <= 28) return prefixLen + 2;
+    fail('Network', `/${prefixLen}`, 'the smallest useful network is a /28; use a bigger Network');
+  }
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    fail('SubnetLen', value, 'use a whole number such as 24');
+  }
+  if (value > 30) fail('SubnetLen', value, 'use 30 or less');
+  if (value < prefixLen + 2) {
+    fail('SubnetLen', value, `the Network /${prefixLen} must hold at least four subnets: use ${prefixLen + 2} or more`);
+  }
+  return value;
+}
+
+function backendConfig(value: unknown): BackendConfig {
+  if (value === undefined) return { type: 'udp', raw: {} };
+  if (typeof value !== 'object' || Array.isArray(value) || value === null) {
+    fail('Backend', value, 'use an object such as {"Type":"vxlan"}');
+  }
+  const raw = value as Record<string, unknown>;
+  const typeKey = Object.keys(raw).filter((k) => k.toLowerCase() === 'type').pop();
+  const type = typeKey === undefined ? undefined : raw[typeKey];
+  if (typeof type !== 'string' || type.trim() === '') {
+    fail('Backend.Type', type ?? null, 'set it to a backend such as "vxlan", "host-gw" or "alloc"');
+  }
+  return { type: type.trim().toLowerCase(), raw };
+}
+
+export function parseNetworkConfig(text: string): NetworkConfig {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`network config is not valid JSON (${(e as Error).message}): `
+      + `write it like ${EXAMPLE_CONFIG}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError(`network config is not a JSON object: write it like ${EXAMPLE_CONFIG}`);
+  }
+  const f = pickFields(parsed as Record<string, unknown>);
+
+  const enableIPv4 = bool('EnableIPv4', f.EnableIPv4, true);
+  const enableIPv6 = bool('EnableIPv6', f.EnableIPv6, false);
+  const enableNFTables = bool('EnableNFTables', f.EnableNFTables, false);
+  if (enableIPv6) fail('EnableIPv6', true, 'IPv6 is not supported by tsflanneld yet; remove EnableIPv6 or set it false');
+  if (!enableIPv4) fail('EnableIPv4', false, 'tsflanneld needs an IPv4 network; remove EnableIPv4 or set it true');
+
+  if (f.Network === undefined || f.Network === '') {
+    throw new ConfigError(`network config has no Network: add one, e.g. ${EXAMPLE_CONFIG}`);
+  }
+  const network = typeof f.Network === 'string' ? parseCidr(f.Network.trim()) : null;
+  if (network === null) fail('Network', f.Network, 'use an IPv4 CIDR such as "10.0.0.0/16"');
+
+  const subnetLen = subnetLength(f.SubnetLen, network.prefixLen);
+  const size = prefixSize(subnetLen);
+  const subnetMin = subnetBound('SubnetMin', f.SubnetMin, network, subnetLen) ?? network.ip + size;
+  const subnetMax = subnetBound('SubnetMax', f.SubnetMax, network, subnetLen) ?? netLastIP(network) + 1 - size;
+  if (subnetMin > subnetMax) {
+    fail('SubnetMin', formatIPv4(subnetMin), `it must not be above SubnetMax ${formatIPv4(subnetMax)}`);
+  }
+
+  return {
+    enableIPv4,
+    enableIPv6,
+    enableNFTables,
+    network,
+    subnetLen,
+    subnetMin,
+    subnetMax,
+    backend: backendConfig(f.Backend),
+  };
+}

@@ -1,0 +1,266 @@
+// Wires the parts in upstream's order (DESIGN.md "The flow of one daemon"): options → etcd → network config →
+// external interface → backend → lease → subnet.env → peers. Owns the process lifecycle: signals and exit codes.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Etcd3 } from 'etcd3';
+import './backend/all.js';
+import type { Backend, ExternalInterface } from './backend/backend.js';
+import { createBackend, supportedBackends } from './backend/registry.js';
+import type { NetworkConfig } from './config/network-config.js';
+import { ConfigError, EXAMPLE_CONFIG, parseNetworkConfig } from './config/parse.js';
+import { Lifecycle, type DaemonExtension, type LeaseContext } from './lifecycle.js';
+import type { Logger } from './log.js';
+import { formatCidr } from './net/ipv4.js';
+import { chooseExternalInterface } from './net/iface.js';
+import type { Options } from './options.js';
+import { createEtcdClient, describeEtcdError, isEtcdUnavailable } from './subnet/etcd-client.js';
+import type { Lease, LeaseAttrs, LeaseEvent } from './subnet/lease.js';
+import { LeaseManager } from './subnet/lease-manager.js';
+import { SubnetRegistry } from './subnet/registry.js';
+import { formatSubnetEnv, readPreviousSubnet, writeSubnetEnvAtomic } from './subnet/subnet-env.js';
+import { LeaseWatcher } from './subnet/watcher.js';
+
+/** How long shutdown may take before the process exits anyway (upstream's goroutines stop within seconds too). */
+const SHUTDOWN_DEADLINE_MS = 4000;
+const CONFIG_RETRY_MS = 1000;
+
+/** A startup failure with a one-line message for the operator; the daemon exits 1. */
+export class DaemonError extends Error {
+  override readonly name = 'DaemonError';
+}
+
+export interface DaemonDeps {
+  readonly log: Logger;
+  /** Parts that attach to the lifecycle (ip-masq, health, sd_notify). */
+  readonly extensions?: readonly DaemonExtension[];
+  /** Defaults to the process's SIGTERM and SIGINT. */
+  readonly stopSignal?: AbortSignal;
+}
+
+class Aborted extends Error {}
+
+function throwIfAborted(signal: AbortSignal): void {
+  if (signal.aborted) throw new Aborted();
+}
+
+/** Reads `<prefix>/config` until it is there and valid, every second; says why once per distinct reason. */
+async function waitForNetworkConfig(registry: SubnetRegistry, log: Logger, signal: AbortSignal): Promise<NetworkConfig> {
+  let lastReason = '';
+  for (;;) {
+    throwIfAborted(signal);
+    let reason: string;
+    // etcd3 words one outage several ways (UNAVAILABLE, circuit open): say it once, not at every alternation.
+    let kind: string | null = null;
+    try {
+      const text = await registry.getConfigText();
+      if (text === null) {
+        reason = `network config not found at ${registry.configKey}: create it with etcdctl put ${registry.configKey} '${EXAMPLE_CONFIG}'`;
+      } else {
+        return parseNetworkConfig(text);
+      }
+    } catch (e) {
+      reason = e instanceof ConfigError ? `${e.message} (at ${registry.configKey})` : describeEtcdError(e);
+      if (isEtcdUnavailable(e)) kind = 'etcd unreachable';
+    }
+    if ((kind ?? reason) !== lastReason) {
+      log.error({ key: registry.configKey }, `${reason}; retrying every ${CONFIG_RETRY_MS / 1000} s`);
+      lastReason = kind ?? reason;
+    }
+    await sleep(CONFIG_RETRY_MS, undefined, { signal }).catch(() => undefined);
+  }
+}
+
+/** --backend replaces the type; the config's Backend keys only make sense for the type they were written for. */
+function withBackendOverride(config: NetworkConfig, override: string | null): NetworkConfig {
+  if (override === null || override === config.backend.type) return config;
+  return { ...config, backend: { type: override, raw: { Type: override } } };
+}
+
+/** Runs backend calls one after another, in arrival order: a backend never sees two calls at once. */
+class SerialQueue {
+  private tail: Promise<void> = Promise.resolve();
+  constructor(private readonly log: Logger) {}
+
+  push(what: string, task: () => Promise<void>): Promise<void> {
+    const run = this.tail.then(task).catch((e: unknown) => {
+      this.log.error({ err: e }, `backend ${what} failed: ${(e as Error).message}`);
+    });
+    this.tail = run;
+    return run;
+  }
+
+  drain(): Promise<void> {
+    return this.tail;
+  }
+}
+
+interface Running {
+  readonly client: Etcd3;
+  backend?: Backend;
+  leases?: LeaseManager;
+  watcher?: LeaseWatcher;
+  queue?: SerialQueue;
+}
+
+async function stopAll(r: Running, lifecycle: Lifecycle, log: Logger): Promise<void> {
+  const step = async (what: string, f: () => Promise<void> | void): Promise<void> => {
+    try {
+      await f();
+    } catch (e) {
+      log.warn(`stopping ${what}: ${(e as Error).message}`);
+    }
+  };
+  await step('hooks', () => lifecycle.run('stopping', {}));
+  await step('watcher', () => r.watcher?.stop());
+  await step('lease manager', () => r.leases?.stop());
+  await step('backend queue', () => r.queue?.drain());
+  await step('backend', () => r.backend?.stop());
+  await step('etcd client', () => r.client.close());
+}
+
+function writeSubnetEnv(options: Options, ctx: LeaseContext, log: Logger): void {
+  const content = formatSubnetEnv({ network: ctx.config.network, subnet: ctx.lease.subnet, mtu: ctx.mtu, ipMasq: options.ipMasq });
+  try {
+    writeSubnetEnvAtomic(options.subnetFile, content);
+    log.info({ file: options.subnetFile, subnet: formatCidr(ctx.lease.subnet) }, 'wrote subnet file');
+  } catch (e) {
+    // Upstream only warns: the lease and the datapath are fine without the file.
+    log.warn({ file: options.subnetFile }, `cannot write the subnet file: ${(e as Error).message}`);
+  }
+}
+
+async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle, running: Running,
+  signal: AbortSignal): Promise<void> {
+  const log = deps.log;
+  const registry = new SubnetRegistry(running.client, options.etcdPrefix, log);
+  const config = withBackendOverride(await waitForNetworkConfig(registry, log, signal), options.backend);
+  log.info({ network: formatCidr(config.network), subnetLen: config.subnetLen, backend: config.backend.type },
+    'network config');
+  throwIfAborted(signal);
+
+  let extIface: ExternalInterface;
+  try {
+    extIface = await chooseExternalInterface({ iface: options.iface, ifaceRegex: options.ifaceRegex,
+      ...(options.ifaceCanReach ? { ifaceCanReach: options.ifaceCanReach } : {}),
+      ...(options.publicIP ? { publicIP: options.publicIP } : {}) });
+  } catch (e) {
+    throw new DaemonError(`cannot choose the external interface: ${(e as Error).message}`);
+  }
+  log.info({ iface: extIface.name, ifaceAddr: extIface.ifaceAddr, extAddr: extIface.extAddr, mtu: extIface.mtu },
+    'using external interface');
+
+  const backend = createBackend(config.backend.type, { extIface, network: config, stateDir: options.stateDir,
+    vxlanDatapath: options.vxlanDatapath, log });
+  if (backend === null) {
+    throw new DaemonError(`unknown backend type "${config.backend.type}": use one of ${supportedBackends().join(', ')}`
+      + ' (Backend.Type in the network config, or --backend)');
+  }
+  running.backend = backend;
+  const registration = await backend.register();
+  throwIfAborted(signal);
+
+  const attrs: LeaseAttrs = { publicIP: extIface.extAddr, publicIPv6: null, backendType: registration.backendType,
+    ...(registration.backendData !== undefined ? { backendData: registration.backendData } : {}) };
+  const leases = new LeaseManager({ registry, config, attrs, previousSubnet: readPreviousSubnet(options.subnetFile),
+    ttlSeconds: options.subnetLeaseTtl, renewMarginMinutes: options.subnetLeaseRenewMargin, log });
+  running.leases = leases;
+  let own: Lease = await leases.acquire(signal);
+  throwIfAborted(signal);
+  log.info({ subnet: formatCidr(own.subnet) }, 'acquired lease');
+
+  const queue = new SerialQueue(log);
+  running.queue = queue;
+  const ctxOf = (lease: Lease): LeaseContext => ({ options, config, extIface, lease, mtu: registration.mtu });
+
+  await backend.start(own);
+  await lifecycle.run('trafficRules', ctxOf(own));
+  writeSubnetEnv(options, ctxOf(own), log);
+  await lifecycle.run('ready', { ...ctxOf(own), subnetFile: options.subnetFile });
+
+  leases.on('reacquired', (lease: Lease) => {
+    own = lease;
+    log.warn({ subnet: formatCidr(lease.subnet) }, 'lease re-acquired');
+    void queue.push('start', async () => {
+      await backend.start(lease);
+      writeSubnetEnv(options, ctxOf(lease), log);
+      await lifecycle.run('leaseChanged', ctxOf(lease));
+    });
+  });
+  leases.on('lost', (lost: Lease) => log.warn({ subnet: formatCidr(lost.subnet) }, 'lease lost; re-acquiring'));
+  leases.keep();
+
+  const watcher = new LeaseWatcher({ registry, ownSubnet: () => own.subnet, log });
+  running.watcher = watcher;
+  watcher.start({
+    reset: (peers: Lease[]) => queue.push('resetPeers', () => backend.resetPeers(peers)),
+    events: (events: LeaseEvent[]) => queue.push('handleEvents', () => backend.handleEvents(events)),
+  });
+  log.info('running');
+}
+
+/** The process's SIGTERM/SIGINT as an AbortSignal; a second signal exits at once. */
+function processStopSignal(log: Logger): AbortSignal {
+  const controller = new AbortController();
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (controller.signal.aborted) {
+      log.warn(`second ${sig}: exiting now`);
+      process.exit(0);
+    }
+    log.info(`received ${sig}, shutting down`);
+    controller.abort();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  return controller.signal;
+}
+
+/**
+ * Runs the daemon until a stop signal; resolves to the process exit status: 0 after a clean stop, 1 after a startup
+ * failure (already logged as one line).
+ */
+export async function runDaemon(options: Options, deps: DaemonDeps): Promise<number> {
+  const log = deps.log;
+  if (options.logLevel !== null) log.level = options.logLevel;
+  const signal = deps.stopSignal ?? processStopSignal(log);
+  // A bug in a background task must not end the daemon with a stack trace on stderr: one log line, keep running
+  // (the lease and datapath stay as they are).
+  process.on('unhandledRejection', (e: unknown) => {
+    log.error({ err: e }, `internal error in a background task: ${e instanceof Error ? e.message : String(e)}`);
+  });
+  const lifecycle = new Lifecycle();
+  for (const attach of deps.extensions ?? []) attach(lifecycle, options);
+
+  let running: Running;
+  try {
+    running = { client: createEtcdClient({ endpoints: options.etcdEndpoints, keyfile: options.etcdKeyfile,
+      certfile: options.etcdCertfile, cafile: options.etcdCafile, username: options.etcdUsername,
+      password: options.etcdPassword }, log) };
+  } catch (e) {
+    log.fatal((e as Error).message);
+    return 1;
+  }
+
+  const stopped = new Promise<void>((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+  try {
+    await startUp(options, deps, lifecycle, running, signal);
+  } catch (e) {
+    if (!(e instanceof Aborted) && !signal.aborted) {
+      log.fatal(e instanceof DaemonError || e instanceof ConfigError ? e.message : describeEtcdError(e));
+      await stopAll(running, lifecycle, log);
+      return 1;
+    }
+  }
+  await stopped;
+  const deadline = setTimeout(() => {
+    log.warn(`shutdown took longer than ${SHUTDOWN_DEADLINE_MS} ms; exiting anyway`);
+    log.info('Exiting cleanly...');
+    process.exit(0);
+  }, SHUTDOWN_DEADLINE_MS);
+  deadline.unref();
+  await stopAll(running, lifecycle, log);
+  clearTimeout(deadline);
+  log.info('Exiting cleanly...');
+  return 0;
+}

@@ -1,0 +1,132 @@
+// Choosing the external interface from what the kernel reported, pure. Upstream's order (flannel-compat §9):
+// every --iface (a name or an IP), then every --iface-regex (against IPs first, then names), then
+// --iface-can-reach (the interface the kernel routes that IP through); with none of these, the default-route
+// interface. Unlike upstream, a kind of option that finds nothing falls through to the next kind given.
+import type { ExternalInterface } from '../backend/backend.js';
+import { formatIPv4, netContainsIP, parseCidr, parseIPv4 } from './ipv4.js';
+
+export interface IfaceCandidate {
+  readonly name: string;
+  readonly index: number;
+  readonly mtu: number;
+  /** IPv4 addresses (uint32) in the kernel's order. */
+  readonly addrs: readonly number[];
+}
+
+export interface IfaceFacts {
+  readonly interfaces: readonly IfaceCandidate[];
+  /** Link index of the main table's default route; a string says why there is none. */
+  readonly defaultRoute: { readonly index: number } | string;
+  /** Result of the route lookup for --iface-can-reach (only when it was given); a string says why it failed. */
+  readonly canReach?: { readonly index: number; readonly src: number | null } | string;
+}
+
+export interface IfaceWish {
+  readonly iface: readonly string[];
+  readonly ifaceRegex: readonly string[];
+  readonly ifaceCanReach?: string;
+  readonly publicIP?: string;
+}
+
+export class IfaceSelectionError extends Error {
+  override readonly name = 'IfaceSelectionError';
+}
+
+const LOOPBACK = parseCidr('127.0.0.0/8')!;
+const LINK_LOCAL = parseCidr('169.254.0.0/16')!;
+const MULTICAST_AND_UP = parseCidr('224.0.0.0/3')!;
+const THIS_NET = parseCidr('0.0.0.0/8')!;
+
+/**
+ * The addresses flannel may use, in upstream's preference: global unicast first, link-local after,
+ * loopback / multicast / unspecified never.
+ */
+export function usableAddrs(addrs: readonly number[]): number[] {
+  const global = addrs.filter((a) => ![LOOPBACK, LINK_LOCAL, MULTICAST_AND_UP, THIS_NET].some((n) => netContainsIP(n, a)));
+  const linkLocal = addrs.filter((a) => netContainsIP(LINK_LOCAL, a));
+  return [...global, ...linkLocal];
+}
+
+type Pick = { readonly iface: IfaceCandidate; readonly addr: number | null } | { readonly miss: string };
+
+function byNameOrIP(facts: IfaceFacts, wanted: string): Pick {
+  const ip = parseIPv4(wanted);
+  if (ip !== null) {
+    const iface = facts.interfaces.find((i) => usableAddrs(i.addrs).includes(ip));
+    return iface ? { iface, addr: ip } : { miss: `--iface=${wanted}: no interface has this address` };
+  }
+  const iface = facts.interfaces.find((i) => i.name === wanted);
+  return iface ? { iface, addr: null } : { miss: `--iface=${wanted}: no interface has this name` };
+}
+
+function byRegex(facts: IfaceFacts, pattern: string): Pick {
+  let re: RegExp;
+  try {
+    re = new RegExp(pattern);
+  } catch (err) {
+    return { miss: `--iface-regex=${pattern}: not a valid regular expression (${(err as Error).message})` };
+  }
+  for (const iface of facts.interfaces) {
+    const addr = usableAddrs(iface.addrs).find((a) => re.test(formatIPv4(a)));
+    if (addr !== undefined) return { iface, addr };
+  }
+  const iface = facts.interfaces.find((i) => re.test(i.name));
+  return iface ? { iface, addr: null } : { miss: `--iface-regex=${pattern}: matches no interface address or name` };
+}
+
+function byRoute(facts: IfaceFacts, what: string, route: { index: number; src?: number | null } | string | undefined): Pick {
+  if (route === undefined) return { miss: `${what}: no route lookup was made` };
+  if (typeof route === 'string') return { miss: `${what}: ${route}` };
+  const iface = facts.interfaces.find((i) => i.index === route.index);
+  return iface ? { iface, addr: route.src ?? null } : { miss: `${what}: routes through link #${route.index}, which is not listed` };
+}
+
+function describeInterfaces(facts: IfaceFacts): string {
+  if (facts.interfaces.length === 0) return 'none';
+  return facts.interfaces
+    .map((i) => `${i.name} (${i.addrs.length ? i.addrs.map(formatIPv4).join(', ') : 'no IPv4'})`)
+    .join(', ');
+}
+
+/** Applies the options to the facts; throws IfaceSelectionError with one line naming every option tried. */
+export function selectExternalInterface(wish: IfaceWish, facts: IfaceFacts): ExternalInterface {
+  let publicIP: number | null = null;
+  if (wish.publicIP) {
+    publicIP = parseIPv4(wish.publicIP);
+    if (publicIP === null) throw new IfaceSelectionError(`--public-ip=${wish.publicIP} is not an IPv4 address: give a dotted quad such as 192.0.2.10`);
+  }
+
+  const attempts: Array<() => Pick> = [
+    ...wish.iface.map((name) => () => byNameOrIP(facts, name)),
+    ...wish.ifaceRegex.map((pattern) => () => byRegex(facts, pattern)),
+  ];
+  if (wish.ifaceCanReach) attempts.push(() => byRoute(facts, `--iface-can-reach=${wish.ifaceCanReach}`, facts.canReach));
+  if (attempts.length === 0) attempts.push(() => byRoute(facts, 'default route', facts.defaultRoute));
+
+  const misses: string[] = [];
+  for (const attempt of attempts) {
+    const pick = attempt();
+    if ('miss' in pick) {
+      misses.push(pick.miss);
+      continue;
+    }
+    const { iface } = pick;
+    const addr = pick.addr ?? usableAddrs(iface.addrs)[0];
+    if (addr === undefined) {
+      misses.push(`${iface.name} has no usable IPv4 address`);
+      continue;
+    }
+    if (!(iface.mtu > 0)) {
+      misses.push(`${iface.name}: MTU unknown`);
+      continue;
+    }
+    return {
+      name: iface.name,
+      index: iface.index,
+      mtu: iface.mtu,
+      ifaceAddr: formatIPv4(addr),
+      extAddr: formatIPv4(publicIP ?? addr),
+    };
+  }
+  throw new IfaceSelectionError(`no usable interface: ${misses.join('; ')}; interfaces seen: ${describeInterfaces(facts)}`);
+}

@@ -1,0 +1,86 @@
+// Permanent ARP entries and VXLAN forwarding (FDB) entries, as flannel's vxlan backend programs them:
+// `ip neigh replace <ip> lladdr <mac> dev <vxlan> nud permanent` and
+// `bridge fdb replace <mac> dev <vxlan> dst <ip> self permanent`.
+import { FlagsNew, rt } from 'netlink';
+import { formatIPv4, ipFromBuffer, ipToBuffer } from '../net/ipv4.js';
+import { AF_BRIDGE, AF_INET, macFromBuf, macToBuf } from './codec.js';
+import { isAbsentError } from './errors.js';
+import { sharedRtSocket, type RtSocket } from './socket.js';
+
+const RTN_UNICAST = 1;
+
+export interface ArpEntry {
+  readonly ip: number;
+  readonly mac: string;
+  readonly permanent: boolean;
+}
+
+export interface FdbEntry {
+  readonly mac: string;
+  /** The remote VTEP (NDA_DST); null for entries without one. */
+  readonly dst: number | null;
+  readonly permanent: boolean;
+  readonly self: boolean;
+}
+
+/** Adds or replaces a permanent ARP entry. */
+export async function ensureArp(index: number, ip: number, mac: string, s: RtSocket = sharedRtSocket()): Promise<void> {
+  const lladdr = macToBuf(mac);
+  await s.request(`replace arp ${formatIPv4(ip)} lladdr ${mac} dev #${index}`, (nl, o) =>
+    nl.newNeighbor({ family: AF_INET, ifindex: index, state: { permanent: true }, type: RTN_UNICAST },
+      { dst: ipToBuffer(ip), lladdr }, { ...o, flags: FlagsNew.CREATE | FlagsNew.REPLACE }));
+}
+
+/** Deletes the ARP entry for `ip`; false when there was none. */
+export async function deleteArpIfPresent(index: number, ip: number, s: RtSocket = sharedRtSocket()): Promise<boolean> {
+  try {
+    await s.request(`delete arp ${formatIPv4(ip)} dev #${index}`, (nl, o) =>
+      nl.delNeighbor({ family: AF_INET, ifindex: index }, { dst: ipToBuffer(ip) }, o));
+    return true;
+  } catch (err) {
+    if (isAbsentError(err)) return false;
+    throw err;
+  }
+}
+
+/** IPv4 neighbour entries on one link. */
+export async function listArp(index: number, s: RtSocket = sharedRtSocket()): Promise<ArpEntry[]> {
+  const messages = await s.request(`list arp dev #${index}`, (nl, o) => nl.getNeighbors({ family: AF_INET }, {}, o));
+  return messages.flatMap((m: rt.NeighborMessage) => {
+    const mac = macFromBuf(m.attrs.lladdr);
+    if (m.data.ifindex !== index || !m.attrs.dst || m.attrs.dst.length !== 4 || mac === null) return [];
+    return [{ ip: ipFromBuffer(m.attrs.dst), mac, permanent: m.data.state?.permanent === true }];
+  });
+}
+
+/** Adds or replaces a permanent FDB entry sending `mac` to the VTEP at `dst`. */
+export async function ensureFdb(index: number, mac: string, dst: number, s: RtSocket = sharedRtSocket()): Promise<void> {
+  const lladdr = macToBuf(mac);
+  await s.request(`replace fdb ${mac} dst ${formatIPv4(dst)} dev #${index}`, (nl, o) =>
+    nl.newNeighbor({ family: AF_BRIDGE, ifindex: index, state: { permanent: true }, flags: { self: true } },
+      { lladdr, dst: ipToBuffer(dst) }, { ...o, flags: FlagsNew.CREATE | FlagsNew.REPLACE }));
+}
+
+/** Deletes the FDB entry for `mac` → `dst`; false when there was none. */
+export async function deleteFdbIfPresent(index: number, mac: string, dst: number, s: RtSocket = sharedRtSocket()): Promise<boolean> {
+  const lladdr = macToBuf(mac);
+  try {
+    await s.request(`delete fdb ${mac} dst ${formatIPv4(dst)} dev #${index}`, (nl, o) =>
+      nl.delNeighbor({ family: AF_BRIDGE, ifindex: index, flags: { self: true } }, { lladdr, dst: ipToBuffer(dst) }, o));
+    return true;
+  } catch (err) {
+    if (isAbsentError(err)) return false;
+    throw err;
+  }
+}
+
+/** FDB entries of one link (a VXLAN device's own table when `self`). */
+export async function listFdb(index: number, s: RtSocket = sharedRtSocket()): Promise<FdbEntry[]> {
+  const messages = await s.request(`list fdb dev #${index}`, (nl, o) => nl.getNeighbors({ family: AF_BRIDGE }, {}, o));
+  return messages.flatMap((m: rt.NeighborMessage) => {
+    const mac = macFromBuf(m.attrs.lladdr);
+    if (m.data.ifindex !== index || mac === null) return [];
+    const dst = m.attrs.dst && m.attrs.dst.length === 4 ? ipFromBuffer(m.attrs.dst) : null;
+    return [{ mac, dst, permanent: m.data.state?.permanent === true, self: m.data.flags?.self === true }];
+  });
+}

@@ -1,0 +1,224 @@
+// The checks of `tsflanneld doctor`, as pure functions of gathered facts (./doctor.ts gathers them). Each answers
+// one of flannel's recurring problems (flannel-compat §11) and, when it fails, names the command that fixes it.
+import type { NetworkConfig } from '../config/network-config.js';
+import { formatCidr } from '../net/ipv4.js';
+import type { Lease } from '../subnet/lease.js';
+import { subnetKey } from '../subnet/codec.js';
+import { parseSave } from '../trafficmngr/iptables-rules.js';
+
+export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
+
+export interface CheckResult {
+  readonly id: string;
+  readonly status: CheckStatus;
+  readonly detail: string;
+  /** The command (or step) that fixes a warn/fail. */
+  readonly fix?: string;
+}
+
+export interface DoctorFacts {
+  /** Content of /proc/sys/net/ipv4/ip_forward, or null when unreadable. */
+  readonly ipForward: string | null;
+  /** `iptables-save -t filter`, or null when iptables is missing. */
+  readonly filterSave: string | null;
+  readonly brNetfilter: boolean;
+  readonly vxlanModule: 'loaded' | 'available' | 'absent';
+  readonly devTun: boolean;
+  readonly iface: { readonly name: string; readonly ifaceAddr: string; readonly extAddr: string; readonly mtu: number } | { readonly error: string };
+  readonly subnetFile: string;
+  readonly subnetEnv: Readonly<Record<string, string>> | null;
+  /** MTU of docker0 when that bridge exists. */
+  readonly dockerBridgeMtu: number | null;
+  /** Local UDP ports with a bound socket (from /proc/net/udp{,6}). */
+  readonly boundUdpPorts: ReadonlySet<number>;
+  /** Kernel VXLAN devices and their destination port. */
+  readonly vxlanDevices: ReadonlyArray<{ readonly name: string; readonly port: number }>;
+  readonly daemonRunning: boolean;
+  readonly vxlanDatapath: 'userspace' | 'kernel';
+  /** --backend, overriding the config's type. */
+  readonly backendOverride: string | null;
+  readonly etcd: { readonly endpoints: string; readonly configKey: string; readonly subnetsPrefix: string;
+    readonly error: string | null; readonly config: NetworkConfig | null; readonly configError: string | null;
+    readonly leases: readonly Lease[] };
+}
+
+const EXAMPLE = '{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}}';
+const DEFAULT_VXLAN_PORT = 8472;
+
+function backendType(f: DoctorFacts): string | null {
+  return f.backendOverride ?? f.etcd.config?.backend.type ?? null;
+}
+
+function backendKey(f: DoctorFacts, key: string): unknown {
+  const raw = f.etcd.config?.backend.raw ?? {};
+  const k = Object.keys(raw).find((x) => x.toLowerCase() === key.toLowerCase());
+  return k === undefined ? undefined : raw[k];
+}
+
+export function checkIpForward(f: DoctorFacts): CheckResult {
+  const v = f.ipForward?.trim();
+  if (v === '1') return { id: 'ip_forward', status: 'ok', detail: 'net.ipv4.ip_forward = 1' };
+  return { id: 'ip_forward', status: 'fail',
+    detail: `net.ipv4.ip_forward = ${v ?? 'unreadable'}: the host does not forward container traffic`,
+    fix: "sysctl -w net.ipv4.ip_forward=1 && echo 'net.ipv4.ip_forward = 1' > /etc/sysctl.d/90-flannel.conf" };
+}
+
+export function checkForwardPolicy(f: DoctorFacts): CheckResult {
+  if (f.filterSave === null) return { id: 'forward_policy', status: 'skip', detail: 'iptables-save not available' };
+  const policy = /^:FORWARD (\S+)/m.exec(f.filterSave)?.[1] ?? 'ACCEPT';
+  const rules = parseSave(f.filterSave);
+  const jump = rules.some((r) => r.chain === 'FORWARD' && r.spec.at(-1) === 'FLANNEL-FWD');
+  const network = f.etcd.config ? formatCidr(f.etcd.config.network) : '<Network>';
+  if (policy !== 'DROP') return { id: 'forward_policy', status: 'ok', detail: `FORWARD policy ${policy}` };
+  if (jump) return { id: 'forward_policy', status: 'ok', detail: 'FORWARD policy DROP, flannel\'s FLANNEL-FWD rules are in place' };
+  return { id: 'forward_policy', status: 'fail',
+    detail: 'FORWARD policy DROP (Docker ≥1.13 sets it) and no FLANNEL-FWD rules: traffic between hosts is dropped',
+    fix: `run tsflanneld with --iptables-forward-rules=true (the default), or: iptables -A FORWARD -s ${network} -j ACCEPT && iptables -A FORWARD -d ${network} -j ACCEPT` };
+}
+
+export function checkBrNetfilter(f: DoctorFacts): CheckResult {
+  if (f.etcd.config?.enableNFTables) return { id: 'br_netfilter', status: 'skip', detail: 'nftables mode (EnableNFTables)' };
+  if (f.brNetfilter) return { id: 'br_netfilter', status: 'ok', detail: '/proc/sys/net/bridge/bridge-nf-call-iptables exists' };
+  return { id: 'br_netfilter', status: 'warn',
+    detail: 'br_netfilter is not loaded: bridged container traffic bypasses iptables (upstream flanneld v0.26+ refuses to start)',
+    fix: "modprobe br_netfilter && echo br_netfilter > /etc/modules-load.d/flannel.conf" };
+}
+
+export function checkVxlanSupport(f: DoctorFacts): CheckResult[] {
+  const type = backendType(f);
+  if (type !== null && type !== 'vxlan') {
+    return [{ id: 'vxlan_module', status: 'skip', detail: `backend ${type}` }, { id: 'dev_net_tun', status: 'skip', detail: `backend ${type}` }];
+  }
+  const kernel = f.vxlanDatapath === 'kernel';
+  const mod: CheckResult = f.vxlanModule !== 'absent'
+    ? { id: 'vxlan_module', status: 'ok', detail: `kernel vxlan module ${f.vxlanModule}` }
+    : { id: 'vxlan_module', status: kernel ? 'fail' : 'warn',
+      detail: `no kernel vxlan module${kernel ? ': the kernel datapath cannot create flannel.<VNI>' : ' (only the kernel datapath needs it)'}`,
+      fix: 'modprobe vxlan (install the kernel\'s extra modules package if it is missing)' };
+  const tun: CheckResult = f.devTun
+    ? { id: 'dev_net_tun', status: 'ok', detail: '/dev/net/tun exists' }
+    : { id: 'dev_net_tun', status: kernel ? 'warn' : 'fail',
+      detail: `/dev/net/tun is missing${kernel ? ' (only the userspace datapath needs it)' : ': the userspace datapath cannot open its TUN device'}`,
+      fix: 'modprobe tun (in a container: mount /dev/net/tun, e.g. docker run --device /dev/net/tun)' };
+  return [mod, tun];
+}
+
+export function checkInterface(f: DoctorFacts): CheckResult {
+  if ('error' in f.iface) {
+    return { id: 'interface', status: 'fail', detail: `no external interface: ${f.iface.error}`,
+      fix: 'pass --iface=<name or IP> (or --iface-regex / --iface-can-reach), or add a default route' };
+  }
+  const i = f.iface;
+  const pub = i.extAddr !== i.ifaceAddr ? `, public IP ${i.extAddr}` : '';
+  return { id: 'interface', status: 'ok', detail: `${i.name} (${i.ifaceAddr}${pub}), MTU ${i.mtu}` };
+}
+
+/** FLANNEL_MTU a backend derives from the external MTU (vxlan −50, udp −28, routes-only backends unchanged). */
+export function expectedFlannelMtu(f: DoctorFacts): number | null {
+  if ('error' in f.iface) return null;
+  const type = backendType(f) ?? 'vxlan';
+  if (type === 'vxlan') {
+    const mtu = backendKey(f, 'MTU');
+    return (typeof mtu === 'number' && mtu > 0 ? mtu : f.iface.mtu) - 50;
+  }
+  if (type === 'udp') return f.iface.mtu - 28;
+  return f.iface.mtu;
+}
+
+export function checkMtu(f: DoctorFacts): CheckResult[] {
+  const out: CheckResult[] = [];
+  const expected = expectedFlannelMtu(f);
+  const written = f.subnetEnv?.FLANNEL_MTU;
+  const flannelMtu = written !== undefined && /^\d+$/.test(written) ? Number(written) : null;
+  if (expected === null) out.push({ id: 'flannel_mtu', status: 'skip', detail: 'no external interface' });
+  else if (flannelMtu === null) {
+    out.push({ id: 'flannel_mtu', status: 'skip', detail: `${f.subnetFile} has no FLANNEL_MTU yet (expected ${expected})` });
+  } else if (flannelMtu > expected) {
+    out.push({ id: 'flannel_mtu', status: 'fail',
+      detail: `FLANNEL_MTU=${flannelMtu} in ${f.subnetFile} but the external interface allows at most ${expected}: large packets are dropped`,
+      fix: `restart tsflanneld so it rewrites ${f.subnetFile} (expect FLANNEL_MTU=${expected}), then restart Docker/pods` });
+  } else if (flannelMtu < expected) {
+    out.push({ id: 'flannel_mtu', status: 'warn', detail: `FLANNEL_MTU=${flannelMtu} is below the ${expected} the interface allows`,
+      fix: `restart tsflanneld so it rewrites ${f.subnetFile} (or check Backend.MTU in the network config)` });
+  } else out.push({ id: 'flannel_mtu', status: 'ok', detail: `FLANNEL_MTU=${flannelMtu} matches the external interface` });
+
+  if (f.dockerBridgeMtu === null) out.push({ id: 'docker_bridge_mtu', status: 'skip', detail: 'no docker0 bridge' });
+  else if (flannelMtu !== null && f.dockerBridgeMtu > flannelMtu) {
+    out.push({ id: 'docker_bridge_mtu', status: 'fail',
+      detail: `docker0 MTU ${f.dockerBridgeMtu} is above FLANNEL_MTU=${flannelMtu}: containers send packets the overlay cannot carry`,
+      fix: 'tsflanneld mk-docker-opts -k DOCKER_NETWORK_OPTIONS -d /run/flannel/docker && systemctl restart docker (dockerd needs $DOCKER_NETWORK_OPTIONS, see systemd/docker-flannel.conf)' });
+  } else out.push({ id: 'docker_bridge_mtu', status: 'ok', detail: `docker0 MTU ${f.dockerBridgeMtu}` });
+  return out;
+}
+
+export function checkUdpPort(f: DoctorFacts): CheckResult {
+  const type = backendType(f);
+  if (type !== null && type !== 'vxlan') return { id: 'udp_port', status: 'skip', detail: `backend ${type}` };
+  const portKey = backendKey(f, 'Port');
+  const port = typeof portKey === 'number' && portKey > 0 ? portKey : DEFAULT_VXLAN_PORT;
+  const vniKey = backendKey(f, 'VNI');
+  const own = `flannel.${typeof vniKey === 'number' && vniKey > 0 ? vniKey : 1}`;
+  const others = f.vxlanDevices.filter((d) => d.port === port && d.name !== own);
+  if (others.length > 0) {
+    return { id: 'udp_port', status: 'warn',
+      detail: `other VXLAN devices use UDP port ${port}: ${others.map((d) => d.name).join(', ')} (they must not use flannel's VNI)`,
+      fix: `ip -d link show ${others[0]?.name ?? ''}; delete it (ip link del <name>) or move it to another dstport` };
+  }
+  const explained = f.daemonRunning || f.vxlanDevices.some((d) => d.name === own && d.port === port);
+  if (f.boundUdpPorts.has(port) && !explained) {
+    return { id: 'udp_port', status: 'fail', detail: `UDP port ${port} is already bound by another program`,
+      fix: `ss -ulpn 'sport = :${port}' (stop that program, or set Backend.Port in the network config on every node)` };
+  }
+  return { id: 'udp_port', status: 'ok', detail: `UDP port ${port} is free for flannel${explained ? ' (or in use by flannel itself)' : ''}` };
+}
+
+export function checkEtcd(f: DoctorFacts): CheckResult[] {
+  if (f.etcd.error !== null) {
+    return [{ id: 'etcd', status: 'fail', detail: f.etcd.error,
+      fix: `check --etcd-endpoints (${f.etcd.endpoints}) and TLS flags; try: etcdctl --endpoints=${f.etcd.endpoints} endpoint health` },
+    { id: 'network_config', status: 'skip', detail: 'etcd unreachable' },
+    { id: 'duplicate_public_ip', status: 'skip', detail: 'etcd unreachable' }];
+  }
+  const out: CheckResult[] = [{ id: 'etcd', status: 'ok', detail: `reachable at ${f.etcd.endpoints}` }];
+  if (f.etcd.config === null) {
+    out.push({ id: 'network_config', status: 'fail', detail: f.etcd.configError ?? 'no network config',
+      fix: `etcdctl --endpoints=${f.etcd.endpoints} put ${f.etcd.configKey} '${EXAMPLE}'` });
+  } else {
+    const c = f.etcd.config;
+    out.push({ id: 'network_config', status: 'ok', detail: `Network ${formatCidr(c.network)}, SubnetLen ${c.subnetLen}, backend ${c.backend.type}` });
+  }
+  const byIP = new Map<string, Lease[]>();
+  for (const l of f.etcd.leases) byIP.set(l.attrs.publicIP, [...(byIP.get(l.attrs.publicIP) ?? []), l]);
+  const dups = [...byIP.entries()].filter(([, ls]) => ls.length > 1);
+  if (dups.length === 0) {
+    out.push({ id: 'duplicate_public_ip', status: 'ok', detail: `${f.etcd.leases.length} leases, each PublicIP once` });
+  } else {
+    const [ip, ls] = dups[0] as [string, Lease[]];
+    const keys = ls.map((l) => `${f.etcd.subnetsPrefix}/${subnetKey(l.subnet)}`);
+    out.push({ id: 'duplicate_public_ip', status: 'fail',
+      detail: `${dups.map(([p, l]) => `${p} holds ${l.length} leases`).join('; ')}: hosts share one address (e.g. Vagrant's 10.0.2.15) or a stale lease was left`,
+      fix: `give each host its own --iface/--public-ip; remove the stale lease: etcdctl --endpoints=${f.etcd.endpoints} del ${keys.slice(1).join(' ')}  (keys of ${ip}: ${keys.join(', ')})` });
+  }
+  return out;
+}
+
+export function runChecks(f: DoctorFacts): CheckResult[] {
+  return [
+    checkIpForward(f), checkForwardPolicy(f), checkBrNetfilter(f), ...checkVxlanSupport(f), checkInterface(f),
+    ...checkMtu(f), checkUdpPort(f), ...checkEtcd(f),
+  ];
+}
+
+export function formatChecks(results: readonly CheckResult[]): string {
+  const tag: Record<CheckStatus, string> = { ok: '[ ok ]', warn: '[warn]', fail: '[FAIL]', skip: '[skip]' };
+  const lines: string[] = [];
+  for (const r of results) {
+    lines.push(`${tag[r.status]} ${r.id}: ${r.detail}`);
+    if (r.fix && (r.status === 'fail' || r.status === 'warn')) lines.push(`       fix: ${r.fix}`);
+  }
+  const failed = results.filter((r) => r.status === 'fail').length;
+  const warned = results.filter((r) => r.status === 'warn').length;
+  lines.push('', failed === 0 ? `No problems found${warned ? ` (${warned} warning${warned > 1 ? 's' : ''})` : ''}.`
+    : `${failed} check${failed > 1 ? 's' : ''} failed${warned ? `, ${warned} warning${warned > 1 ? 's' : ''}` : ''}.`);
+  return `${lines.join('\n')}\n`;
+}

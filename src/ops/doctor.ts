@@ -1,0 +1,99 @@
+// `tsflanneld doctor [--json]`: gathers the facts of this host (in the current network namespace) and etcd, runs
+// ./doctor-checks.ts over them and prints each check with its fix. Exit status 1 when any check fails.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import { chooseExternalInterface } from '../net/iface.js';
+import type { Options } from '../options.js';
+import { parseSubnetEnv } from '../subnet/subnet-env.js';
+import { readClusterView } from './cluster-view.js';
+import { formatChecks, runChecks, type DoctorFacts } from './doctor-checks.js';
+import { readLiveState, stateFilePath } from './state-file.js';
+
+function readText(file: string): string | null {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+function run(cmd: string, args: readonly string[]): string | null {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 });
+  } catch {
+    return null;
+  }
+}
+
+/** Local ports of bound UDP sockets: /proc/net/udp lines carry `local_address` as HEXIP:HEXPORT. */
+export function parseProcNetUdp(text: string): number[] {
+  return text.split('\n').slice(1).flatMap((line) => {
+    const local = line.trim().split(/\s+/)[1];
+    const port = local?.split(':')[1];
+    return port === undefined ? [] : [parseInt(port, 16)];
+  });
+}
+
+function vxlanDevices(): Array<{ name: string; port: number }> {
+  const out = run('ip', ['-d', '-j', 'link', 'show', 'type', 'vxlan']);
+  if (out === null || out.trim() === '') return [];
+  try {
+    const links = JSON.parse(out) as Array<{ ifname?: string; linkinfo?: { info_data?: { port?: number } } }>;
+    return links.map((l) => ({ name: l.ifname ?? '?', port: l.linkinfo?.info_data?.port ?? 8472 }));
+  } catch {
+    return [];
+  }
+}
+
+function vxlanModule(): DoctorFacts['vxlanModule'] {
+  if (fs.existsSync('/sys/module/vxlan')) return 'loaded';
+  return run('modinfo', ['vxlan']) !== null ? 'available' : 'absent';
+}
+
+export async function gatherFacts(options: Options): Promise<DoctorFacts> {
+  let iface: DoctorFacts['iface'];
+  try {
+    const i = await chooseExternalInterface({ iface: options.iface, ifaceRegex: options.ifaceRegex,
+      ...(options.ifaceCanReach ? { ifaceCanReach: options.ifaceCanReach } : {}),
+      ...(options.publicIP ? { publicIP: options.publicIP } : {}) });
+    iface = { name: i.name, ifaceAddr: i.ifaceAddr, extAddr: i.extAddr, mtu: i.mtu };
+  } catch (e) {
+    iface = { error: (e as Error).message.split('\n')[0] ?? String(e) };
+  }
+  const envText = readText(options.subnetFile);
+  const dockerMtu = readText('/sys/class/net/docker0/mtu');
+  const endpoints = options.etcdEndpoints.join(',');
+  let etcd: DoctorFacts['etcd'];
+  try {
+    const v = await readClusterView(options);
+    etcd = { endpoints, configKey: v.configKey, subnetsPrefix: v.subnetsPrefix, error: null, config: v.config,
+      configError: v.configError, leases: v.leases };
+  } catch (e) {
+    const prefix = options.etcdPrefix;
+    etcd = { endpoints, configKey: `${prefix}/config`, subnetsPrefix: `${prefix}/subnets`, error: (e as Error).message,
+      config: null, configError: null, leases: [] };
+  }
+  return {
+    ipForward: readText('/proc/sys/net/ipv4/ip_forward'),
+    filterSave: run('iptables-save', ['-t', 'filter']),
+    brNetfilter: fs.existsSync('/proc/sys/net/bridge/bridge-nf-call-iptables'),
+    vxlanModule: vxlanModule(),
+    devTun: fs.existsSync('/dev/net/tun'),
+    iface,
+    subnetFile: options.subnetFile,
+    subnetEnv: envText === null ? null : parseSubnetEnv(envText),
+    dockerBridgeMtu: dockerMtu === null ? null : Number(dockerMtu.trim()),
+    boundUdpPorts: new Set([...parseProcNetUdp(readText('/proc/net/udp') ?? ''), ...parseProcNetUdp(readText('/proc/net/udp6') ?? '')]),
+    vxlanDevices: vxlanDevices(),
+    daemonRunning: readLiveState(stateFilePath(options.subnetFile)) !== null,
+    vxlanDatapath: options.vxlanDatapath,
+    backendOverride: options.backend,
+    etcd,
+  };
+}
+
+export async function runDoctor(options: Options, json: boolean): Promise<number> {
+  const results = runChecks(await gatherFacts(options));
+  process.stdout.write(json ? `${JSON.stringify(results, null, 2)}\n` : formatChecks(results));
+  return results.some((r) => r.status === 'fail') ? 1 : 0;
+}

@@ -1,0 +1,117 @@
+// The daemon's Prometheus metrics (prom-client), served on /metrics by ./http.ts and summarised by `status`.
+// Parts of the daemon report through the small functions at the bottom; backend counters are pulled on scrape.
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * How backend counters() keys become metrics:
+ *   rx_packets / tx_packets      → flannel_datapath_packets_total{direction="rx"|"tx"}
+ *   rx_bytes / tx_bytes          → flannel_datapath_bytes_total{direction}
+ *   drop_<reason>                → flannel_datapath_drops_total{reason="<reason>"}
+ *   anything else                → flannel_backend_counter{name="<key>"}
+ */
+export type CounterSource = () => Readonly<Record<string, number>>;
+
+export interface FlannelMetrics {
+  readonly registry: Registry;
+  readonly leaseExpiry: Gauge;
+  readonly peers: Gauge;
+  readonly etcdErrors: Counter<'operation'>;
+  readonly leaseEvents: Counter<'type'>;
+  readonly netlinkOperations: Counter<'operation' | 'result'>;
+  readonly iptablesRebuilds: Counter;
+  /** Replaces the pull source for datapath counters (the backend's counters()). */
+  setCounterSource(source: CounterSource | null): void;
+  /** The current values of the pull source, or {} (for status and the state file). */
+  readCounters(): Readonly<Record<string, number>>;
+}
+
+export function createMetrics(withProcessMetrics = true): FlannelMetrics {
+  const registry = new Registry();
+  let source: CounterSource | null = null;
+  const readCounters = (): Readonly<Record<string, number>> => {
+    if (source === null) return {};
+    try {
+      return source();
+    } catch {
+      return {};
+    }
+  };
+
+  const leaseExpiry = new Gauge({ name: 'flannel_lease_expiration_timestamp_seconds',
+    help: 'When the own subnet lease expires (Unix time; 0 for a reservation)', registers: [registry] });
+  const peers = new Gauge({ name: 'flannel_peers', help: 'Peer leases known from etcd', registers: [registry] });
+  const etcdErrors = new Counter({ name: 'flannel_etcd_errors_total', help: 'Failed etcd operations',
+    labelNames: ['operation'] as const, registers: [registry] });
+  const leaseEvents = new Counter({ name: 'flannel_lease_events_total', help: 'Peer lease events handled',
+    labelNames: ['type'] as const, registers: [registry] });
+  const netlinkOperations = new Counter({ name: 'flannel_netlink_operations_total', help: 'Netlink requests made',
+    labelNames: ['operation', 'result'] as const, registers: [registry] });
+  const iptablesRebuilds = new Counter({ name: 'flannel_iptables_rebuilds_total',
+    help: 'Times the flannel iptables rule sets were (re)applied', registers: [registry] });
+
+  // Pulled on every scrape: the backend owns these numbers, we only mirror them.
+  const packets = new Counter({ name: 'flannel_datapath_packets_total', help: 'Packets through the userspace datapath',
+    labelNames: ['direction'] as const, registers: [registry],
+    collect() { mirror(this, 'packets'); } });
+  const bytes = new Counter({ name: 'flannel_datapath_bytes_total', help: 'Bytes through the userspace datapath',
+    labelNames: ['direction'] as const, registers: [registry],
+    collect() { mirror(this, 'bytes'); } });
+  const drops = new Counter({ name: 'flannel_datapath_drops_total', help: 'Packets dropped by the datapath, by reason',
+    labelNames: ['reason'] as const, registers: [registry],
+    collect() { mirror(this, 'drops'); } });
+  const other = new Gauge({ name: 'flannel_backend_counter', help: 'Other backend counters by name',
+    labelNames: ['name'] as const, registers: [registry],
+    collect() { mirror(this, 'other'); } });
+  void packets; void bytes; void drops; void other;
+
+  function mirror(metric: Counter<string> | Gauge<string>, kind: CounterKind): void {
+    metric.reset();
+    for (const [key, value] of Object.entries(readCounters())) {
+      const c = classifyCounter(key);
+      if (c.kind !== kind || !Number.isFinite(value) || value < 0) continue;
+      if (metric instanceof Gauge) metric.set(c.labels, value);
+      else metric.inc(c.labels, value);
+    }
+  }
+
+  if (withProcessMetrics) collectDefaultMetrics({ register: registry });
+
+  return {
+    registry, leaseExpiry, peers, etcdErrors, leaseEvents, netlinkOperations, iptablesRebuilds,
+    setCounterSource(s) { source = s; },
+    readCounters,
+  };
+}
+
+type CounterKind = 'packets' | 'bytes' | 'drops' | 'other';
+
+/** Which metric a backend counter key feeds (see CounterSource). */
+export function classifyCounter(key: string): { kind: CounterKind; labels: Record<string, string> } {
+  const dir = /^(rx|tx)_(packets|bytes)$/.exec(key);
+  if (dir) return { kind: dir[2] as 'packets' | 'bytes', labels: { direction: dir[1] as string } };
+  if (key.startsWith('drop_') && key.length > 5) return { kind: 'drops', labels: { reason: key.slice(5) } };
+  return { kind: 'other', labels: { name: key } };
+}
+
+/** The daemon's one metrics set. Other parts report into it through these one-liners. */
+export const metrics: FlannelMetrics = createMetrics();
+
+/** Backend counters: `setBackendCounterSource(() => backend.counters())` once the backend exists. */
+export function setBackendCounterSource(source: CounterSource | null): void {
+  metrics.setCounterSource(source);
+}
+export function recordEtcdError(operation: string): void {
+  metrics.etcdErrors.inc({ operation });
+}
+export function recordLeaseEvents(type: 'added' | 'removed', count = 1): void {
+  metrics.leaseEvents.inc({ type }, count);
+}
+export function recordPeerCount(count: number): void {
+  metrics.peers.set(count);
+}
+export function recordNetlinkOperation(operation: string, ok: boolean): void {
+  metrics.netlinkOperations.inc({ operation, result: ok ? 'ok' : 'error' });
+}
+export function recordOwnLeaseExpiry(expiration: Date | null): void {
+  metrics.leaseExpiry.set(expiration === null ? 0 : expiration.getTime() / 1000);
+}

@@ -1,0 +1,17 @@
+// What /readyz reports: ready once the traffic rules are in place and subnet.env is written (upstream's rule).
+export class Readiness {
+  private rules = false;
+  private subnetFile = false;
+
+  markRulesInPlace(): void {
+    this.rules = true;
+  }
+
+  markSubnetFileWritten(): void {
+    this.subnetFile = true;
+  }
+
+  get ready(): boolean {
+    return this.rules && this.subnetFile;
+  }
+}

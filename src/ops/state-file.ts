@@ -1,0 +1,48 @@
+// A small JSON file the running daemon keeps next to subnet.env, so `tsflanneld status` can show datapath
+// counters without the health server: `<dir of subnet.env>/tsflanneld-status.<subnet.env name>.json`.
+// Rewritten atomically every few seconds, removed on a clean exit; `pid` tells a stale file from a live one.
+import fs from 'node:fs';
+import path from 'node:path';
+
+export interface DaemonState {
+  readonly pid: number;
+  readonly updated: string;
+  readonly subnet: string;
+  readonly publicIP: string;
+  readonly backendType: string;
+  readonly mtu: number;
+  /** The daemon's health server, when --healthz-port is set: `http://ip:port`. */
+  readonly healthz: string | null;
+  readonly counters: Readonly<Record<string, number>>;
+}
+
+export function stateFilePath(subnetFile: string): string {
+  return path.join(path.dirname(subnetFile), `tsflanneld-status.${path.basename(subnetFile)}.json`);
+}
+
+export function writeStateFile(file: string, state: DaemonState): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, `${JSON.stringify(state)}\n`, { mode: 0o644 });
+  fs.renameSync(tmp, file);
+}
+
+export function removeStateFile(file: string): void {
+  fs.rmSync(file, { force: true });
+}
+
+/** The state of a live daemon, or null when there is no file, it is unreadable, or its process is gone. */
+export function readLiveState(file: string): DaemonState | null {
+  let state: DaemonState;
+  try {
+    state = JSON.parse(fs.readFileSync(file, 'utf8')) as DaemonState;
+  } catch {
+    return null;
+  }
+  if (typeof state.pid !== 'number') return null;
+  try {
+    process.kill(state.pid, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return null;
+  }
+  return state;
+}

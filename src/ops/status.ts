@@ -1,0 +1,125 @@
+// `tsflanneld status [--json]`: this node's lease and every peer's (subnet, PublicIP, backend, VtepMAC, expiry)
+// as etcd has them, the local subnet.env, and — when the daemon runs — its datapath counters, read from the status
+// file the daemon rewrites every 5 s next to subnet.env (./state-file.ts; no health server needed).
+import fs from 'node:fs';
+import { formatCidr, netsEqual, type Ipv4Net } from '../net/ipv4.js';
+import type { Options } from '../options.js';
+import type { Lease } from '../subnet/lease.js';
+import { parseSubnetEnv, previousSubnetFrom } from '../subnet/subnet-env.js';
+import { readClusterView, type ClusterView } from './cluster-view.js';
+import { readLiveState, stateFilePath, type DaemonState } from './state-file.js';
+
+export interface LeaseRow {
+  readonly subnet: string;
+  readonly publicIP: string;
+  readonly backend: string;
+  readonly vtepMAC: string | null;
+  /** ISO time, or null for a reservation (no etcd lease). */
+  readonly expires: string | null;
+  readonly own: boolean;
+}
+
+export interface StatusReport {
+  readonly network: string | null;
+  readonly backend: string | null;
+  readonly configKey: string;
+  readonly configError: string | null;
+  readonly subnetFile: string;
+  readonly subnetEnv: Readonly<Record<string, string>> | null;
+  readonly own: LeaseRow | null;
+  readonly peers: readonly LeaseRow[];
+  readonly daemon: { readonly running: boolean; readonly pid: number | null; readonly updated: string | null;
+    readonly counters: Readonly<Record<string, number>> };
+}
+
+function vtepMacOf(lease: Lease): string | null {
+  const data = lease.attrs.backendData as { VtepMAC?: unknown } | undefined;
+  return data !== null && typeof data === 'object' && typeof data.VtepMAC === 'string' ? data.VtepMAC : null;
+}
+
+export function leaseRow(lease: Lease, own: boolean): LeaseRow {
+  return {
+    subnet: formatCidr(lease.subnet), publicIP: lease.attrs.publicIP, backend: lease.attrs.backendType ?? 'udp',
+    vtepMAC: vtepMacOf(lease), expires: lease.expiration === null ? null : lease.expiration.toISOString(), own,
+  };
+}
+
+/** Pure: the report from what etcd, subnet.env and the status file say. */
+export function buildStatus(view: ClusterView, subnetFile: string, subnetEnvText: string | null,
+  state: DaemonState | null): StatusReport {
+  const ownSubnet: Ipv4Net | null = subnetEnvText === null ? null : previousSubnetFrom(subnetEnvText);
+  const sorted = [...view.leases].sort((a, b) => a.subnet.ip - b.subnet.ip);
+  const isOwn = (l: Lease): boolean => ownSubnet !== null && netsEqual(l.subnet, ownSubnet);
+  const ownLease = sorted.find(isOwn);
+  return {
+    network: view.config ? formatCidr(view.config.network) : null,
+    backend: view.config ? view.config.backend.type : null,
+    configKey: view.configKey,
+    configError: view.configError,
+    subnetFile,
+    subnetEnv: subnetEnvText === null ? null : parseSubnetEnv(subnetEnvText),
+    own: ownLease ? leaseRow(ownLease, true) : null,
+    peers: sorted.filter((l) => !isOwn(l)).map((l) => leaseRow(l, false)),
+    daemon: { running: state !== null, pid: state?.pid ?? null, updated: state?.updated ?? null, counters: state?.counters ?? {} },
+  };
+}
+
+function relative(iso: string | null, now: number): string {
+  if (iso === null) return 'never (reservation)';
+  const s = Math.round((Date.parse(iso) - now) / 1000);
+  const abs = Math.abs(s);
+  const text = abs >= 3600 ? `${Math.floor(abs / 3600)}h${Math.floor((abs % 3600) / 60)}m` : abs >= 60 ? `${Math.floor(abs / 60)}m${abs % 60}s` : `${abs}s`;
+  return s >= 0 ? `${iso} (in ${text})` : `${iso} (${text} ago)`;
+}
+
+function table(rows: readonly LeaseRow[], now: number): string[] {
+  const header = ['SUBNET', 'PUBLIC IP', 'BACKEND', 'VTEP MAC', 'EXPIRES'];
+  const cells = rows.map((r) => [r.subnet, r.publicIP, r.backend, r.vtepMAC ?? '-', relative(r.expires, now)]);
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] as string).length)));
+  const line = (c: readonly string[]): string => `  ${c.map((x, i) => (i === c.length - 1 ? x : x.padEnd(widths[i] as number))).join('  ')}`;
+  return [line(header), ...cells.map(line)];
+}
+
+/** Pure: the human-readable text of a report. */
+export function formatStatus(r: StatusReport, now = Date.now()): string {
+  const out: string[] = [];
+  out.push(r.network !== null ? `Network:  ${r.network} (backend ${r.backend}) from ${r.configKey}`
+    : `Network:  unknown (${r.configError ?? 'no config'})`);
+  if (r.subnetEnv === null) out.push(`Local:    ${r.subnetFile} is missing (the daemon has not written it yet)`);
+  else {
+    const e = r.subnetEnv;
+    out.push(`Local:    ${r.subnetFile}: FLANNEL_SUBNET=${e.FLANNEL_SUBNET ?? '?'} FLANNEL_MTU=${e.FLANNEL_MTU ?? '?'} FLANNEL_IPMASQ=${e.FLANNEL_IPMASQ ?? '?'}`);
+  }
+  out.push(r.daemon.running ? `Daemon:   running (pid ${r.daemon.pid}), state of ${r.daemon.updated}` : 'Daemon:   not running (no live status file)');
+  out.push('');
+  if (r.own) out.push('Own lease:', ...table([r.own], now));
+  else out.push(`Own lease: none in etcd${r.subnetEnv?.FLANNEL_SUBNET ? ` for ${r.subnetEnv.FLANNEL_SUBNET}` : ''}`);
+  out.push('');
+  out.push(`Peers (${r.peers.length}):`);
+  if (r.peers.length > 0) out.push(...table(r.peers, now));
+  const counters = Object.entries(r.daemon.counters);
+  if (counters.length > 0) {
+    out.push('', 'Datapath counters:');
+    const w = Math.max(...counters.map(([k]) => k.length));
+    for (const [k, v] of counters.sort(([a], [b]) => a.localeCompare(b))) out.push(`  ${k.padEnd(w)}  ${v}`);
+  }
+  return `${out.join('\n')}\n`;
+}
+
+/** The command: 0 on success, 1 when etcd cannot be read (one line on stderr). */
+export async function runStatus(options: Options, json: boolean): Promise<number> {
+  let view: ClusterView;
+  try {
+    view = await readClusterView(options);
+  } catch (e) {
+    process.stderr.write(`tsflanneld status: ${(e as Error).message}\n`);
+    return 1;
+  }
+  let envText: string | null = null;
+  try {
+    envText = fs.readFileSync(options.subnetFile, 'utf8');
+  } catch { /* not written yet */ }
+  const report = buildStatus(view, options.subnetFile, envText, readLiveState(stateFilePath(options.subnetFile)));
+  process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
+  return 0;
+}

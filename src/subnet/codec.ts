@@ -1,0 +1,88 @@
+// Upstream's wire formats for leases: the subnet key `A.B.C.D-LEN` (a dual-stack `&v6addr-len` suffix is
+// accepted and ignored) and the LeaseAttrs JSON value, written field for field as Go's encoding/json does.
+import { formatIPv4, makeNet, parseIPv4, type Ipv4Net } from '../net/ipv4.js';
+import type { LeaseAttrs } from './lease.js';
+
+// Upstream's key regex, with its dots escaped and anchored at both ends (upstream's is loose at the start).
+const SUBNET_KEY = /^(\d+\.\d+\.\d+\.\d+)-(\d+)(?:&([a-f\d:]+)-(\d+))?$/;
+
+/** `10.5.34.0/24` → `10.5.34.0-24`. */
+export function subnetKey(subnet: Ipv4Net): string {
+  return `${formatIPv4(subnet.ip)}-${subnet.prefixLen}`;
+}
+
+/** Parses the last path element of a lease key; null when it is not a subnet key (or has host bits set). */
+export function parseSubnetKey(key: string): Ipv4Net | null {
+  const m = SUBNET_KEY.exec(key);
+  if (!m) return null;
+  const ip = parseIPv4(m[1] as string);
+  const prefixLen = Number(m[2]);
+  if (ip === null || !Number.isInteger(prefixLen) || prefixLen > 32) return null;
+  const net = makeNet(ip, prefixLen);
+  return net.ip === ip ? net : null;
+}
+
+/** The value upstream writes: PublicIP, PublicIPv6 (null when absent), then BackendType/BackendData only when set. */
+export function encodeLeaseAttrs(attrs: LeaseAttrs): string {
+  const out: Record<string, unknown> = { PublicIP: attrs.publicIP, PublicIPv6: attrs.publicIPv6 ?? null };
+  if (attrs.backendType) out.BackendType = attrs.backendType;
+  if (attrs.backendData !== undefined && attrs.backendData !== null) out.BackendData = attrs.backendData;
+  if (attrs.backendV6Data !== undefined && attrs.backendV6Data !== null) out.BackendV6Data = attrs.backendV6Data;
+  return JSON.stringify(out);
+}
+
+export class LeaseValueError extends Error {
+  override readonly name = 'LeaseValueError';
+}
+
+/** Field lookup the way Go's encoding/json matches: exact name first, then case-insensitively. */
+function field(obj: Record<string, unknown>, name: string): unknown {
+  if (name in obj) return obj[name];
+  const lower = name.toLowerCase();
+  for (const k of Object.keys(obj)) if (k.toLowerCase() === lower) return obj[k];
+  return undefined;
+}
+
+/**
+ * Parses a lease value. Tolerates upstream's variants (no PublicIPv6 before dual stack, no BackendType for udp);
+ * throws LeaseValueError with a one-line reason for anything else.
+ */
+export function decodeLeaseAttrs(text: string): LeaseAttrs {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new LeaseValueError(`lease value is not JSON: ${JSON.stringify(text.slice(0, 80))}`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new LeaseValueError(`lease value is not a JSON object: ${JSON.stringify(text.slice(0, 80))}`);
+  }
+  const obj = parsed as Record<string, unknown>;
+  const publicIP = field(obj, 'PublicIP');
+  if (typeof publicIP !== 'string' || parseIPv4(publicIP) === null) {
+    throw new LeaseValueError(`lease value has no valid PublicIP (got ${JSON.stringify(publicIP ?? null)})`);
+  }
+  const publicIPv6 = field(obj, 'PublicIPv6');
+  if (publicIPv6 !== undefined && publicIPv6 !== null && typeof publicIPv6 !== 'string') {
+    throw new LeaseValueError(`lease value has a PublicIPv6 that is not a string: ${JSON.stringify(publicIPv6)}`);
+  }
+  const backendType = field(obj, 'BackendType');
+  if (backendType !== undefined && backendType !== null && typeof backendType !== 'string') {
+    throw new LeaseValueError(`lease value has a BackendType that is not a string: ${JSON.stringify(backendType)}`);
+  }
+  const attrs: { -readonly [K in keyof LeaseAttrs]: LeaseAttrs[K] } = {
+    publicIP: publicIP.trim(),
+    publicIPv6: typeof publicIPv6 === 'string' ? publicIPv6 : null,
+  };
+  if (typeof backendType === 'string' && backendType !== '') attrs.backendType = backendType;
+  const backendData = field(obj, 'BackendData');
+  if (backendData !== undefined && backendData !== null) attrs.backendData = backendData;
+  const backendV6Data = field(obj, 'BackendV6Data');
+  if (backendV6Data !== undefined && backendV6Data !== null) attrs.backendV6Data = backendV6Data;
+  return attrs;
+}
+
+/** True when two attribute sets would be written identically (what a peer would see as "changed"). */
+export function sameLeaseAttrs(a: LeaseAttrs, b: LeaseAttrs): boolean {
+  return encodeLeaseAttrs(a) === encodeLeaseAttrs(b);
+}

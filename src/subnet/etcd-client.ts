@@ -1,0 +1,116 @@
+// The etcd v3 client as flanneld configures its own (flannel-compat §1 "Client settings"): several endpoints with
+// failover, TLS only when both a key and a certificate are given, basic auth, and deadlines on every unary call.
+import * as fs from 'node:fs';
+import {
+  BrokenCircuitError, ConsecutiveBreaker, type IBackoff, ExponentialBackoff, circuitBreaker, handleWhen, isBrokenCircuitError, retry,
+} from 'cockatiel';
+import { Etcd3, GRPCUnavailableError, GRPCDeadlineExceededError, EtcdWatchStreamEnded, isRecoverableError } from 'etcd3';
+import type { Logger } from '../log.js';
+
+export interface EtcdClientOptions {
+  /** URLs such as `http://127.0.0.1:2379` (already split on `,`). */
+  readonly endpoints: readonly string[];
+  readonly keyfile?: string;
+  readonly certfile?: string;
+  readonly cafile?: string;
+  readonly username?: string;
+  readonly password?: string;
+  /** Deadline of each unary call (default 5 s). Watches are streams and have none. */
+  readonly callTimeoutMs?: number;
+}
+
+export class EtcdClientConfigError extends Error {
+  override readonly name = 'EtcdClientConfigError';
+}
+
+const DEFAULT_CALL_TIMEOUT_MS = 5000;
+
+function readFileFor(flag: string, file: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (err) {
+    throw new EtcdClientConfigError(`cannot read ${flag} ${JSON.stringify(file)}: ${(err as Error).message}`);
+  }
+}
+
+function normaliseEndpoint(endpoint: string, secure: boolean): string {
+  const trimmed = endpoint.trim();
+  if (/^https?:\/\//i.test(trimmed)) return trimmed.replace(/\/+$/, '');
+  // Upstream requires a scheme; a bare host:port is taken to mean the one the TLS flags imply.
+  return `${secure ? 'https' : 'http'}://${trimmed.replace(/\/+$/, '')}`;
+}
+
+/**
+ * Builds the client. Throws EtcdClientConfigError (one line naming the flag) for unreadable TLS files or
+ * endpoints that mix http and https. The password is handed to etcd3 only; it is never logged.
+ */
+export function createEtcdClient(o: EtcdClientOptions, log: Logger): Etcd3 {
+  const secure = Boolean(o.keyfile && o.certfile);
+  const hosts = o.endpoints.filter((e) => e.trim() !== '').map((e) => normaliseEndpoint(e, secure));
+  if (hosts.length === 0) throw new EtcdClientConfigError('--etcd-endpoints is empty; give at least one URL, e.g. http://127.0.0.1:2379');
+  const httpsCount = hosts.filter((h) => h.toLowerCase().startsWith('https://')).length;
+  if (httpsCount !== 0 && httpsCount !== hosts.length) {
+    throw new EtcdClientConfigError(`--etcd-endpoints mixes http:// and https:// (${hosts.join(',')}); use one scheme for all`);
+  }
+  let credentials: { rootCertificate: Buffer; privateKey?: Buffer; certChain?: Buffer } | undefined;
+  if (secure) {
+    const privateKey = readFileFor('--etcd-keyfile', o.keyfile as string);
+    const certChain = readFileFor('--etcd-certfile', o.certfile as string);
+    // Without --etcd-cafile the system roots are used, as Go's tls.Config does with a nil RootCAs.
+    const rootCertificate = o.cafile ? readFileFor('--etcd-cafile', o.cafile) : (undefined as unknown as Buffer);
+    credentials = { rootCertificate, privateKey, certChain };
+    if (httpsCount === 0) log.warn({ endpoints: hosts }, 'TLS files given but the etcd endpoints use http://; use https:// endpoints for TLS');
+  } else {
+    if (o.keyfile || o.certfile) {
+      log.warn('only one of --etcd-keyfile and --etcd-certfile is set; TLS needs both, so it is off');
+    }
+    log.warn('connecting to etcd with http. This is insecure');
+  }
+  const timeout = o.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+  const client = new Etcd3({
+    hosts,
+    ...(credentials ? { credentials } : {}),
+    ...(o.username ? { auth: { username: o.username, password: o.password ?? '' } } : {}),
+    dialTimeout: timeout,
+    // Pings find a member that stopped answering (frozen, partitioned) even on an idle watch stream; etcd allows
+    // pings every 5 s by default.
+    grpcOptions: {
+      'grpc.keepalive_time_ms': 10_000,
+      'grpc.keepalive_timeout_ms': 5000,
+      'grpc.keepalive_permit_without_calls': 1,
+    },
+    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
+    faultHandling: {
+      // One failure on a host sends the next attempt to another member; a host that failed three times in a row
+      // is skipped for 2 s, then tried again.
+      host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 2000, breaker: new ConsecutiveBreaker(3) }),
+      global: retry(handleWhen(isRecoverableError), { maxAttempts: Math.max(2, hosts.length) }),
+      // Watch streams reconnect 100 ms → 5 s (flannel PR #2172), not etcd3's default of up to 30 s.
+      // (etcd3 types this as a backoff but uses it as a factory, as its own default does.)
+      watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 5000 }) as unknown as IBackoff<unknown>,
+    },
+  });
+  log.info({ endpoints: hosts, tls: secure, auth: Boolean(o.username) }, 'etcd client created');
+  return client;
+}
+
+/**
+ * True for every way etcd3 says "no etcd member answered": gRPC UNAVAILABLE, a deadline that ran out, an ended watch
+ * stream, and cockatiel's BrokenCircuitError (the breaker refusing calls after failures), which is not a gRPC error.
+ */
+export function isEtcdUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  return err instanceof GRPCUnavailableError
+    || err instanceof GRPCDeadlineExceededError
+    || err instanceof EtcdWatchStreamEnded
+    || err instanceof BrokenCircuitError
+    || isBrokenCircuitError(err)
+    || err.name === 'BrokenCircuitError';
+}
+
+/** A one-line description of an etcd error for logs (no stack). */
+export function describeEtcdError(err: unknown): string {
+  if (isEtcdUnavailable(err)) return `etcd unreachable (${(err as Error).message.split('\n')[0]})`;
+  if (err instanceof Error) return err.message.split('\n')[0] ?? err.name;
+  return String(err);
+}

@@ -1,0 +1,330 @@
+// Holds this host's subnet lease: acquires it in upstream's order (flannel-compat §3), renews it before it expires
+// and, unlike upstream (which exits 0), re-acquires it when it vanishes. Also deliberate fixes of upstream: a lost
+// create race is retried with a fresh pick, and a reservation for our PublicIP is used and stays a reservation.
+//
+// Events: 'renewed' (lease), 'lost' (lease), 'reacquired' (lease, previous: Lease), 'pool-exhausted' (message).
+import { EventEmitter } from 'node:events';
+import type { NetworkConfig } from '../config/network-config.js';
+import type { Logger } from '../log.js';
+import { formatCidr, formatIPv4, netsEqual, type Ipv4Net } from '../net/ipv4.js';
+import { chooseSubnet, poolDescription } from './allocator.js';
+import { sameLeaseAttrs, subnetKey } from './codec.js';
+import { describeEtcdError } from './etcd-client.js';
+import type { Lease, LeaseAttrs } from './lease.js';
+import type { RegistryWatch, SubnetRegistry } from './registry.js';
+import { AbortedError, Backoff, RateLimitedLog, sleep } from './retry-pacing.js';
+
+export interface LeaseManagerOptions {
+  readonly registry: SubnetRegistry;
+  readonly config: NetworkConfig;
+  readonly attrs: LeaseAttrs;
+  /** FLANNEL_SUBNET of an earlier subnet.env, network address form. */
+  readonly previousSubnet: Ipv4Net | null;
+  readonly ttlSeconds: number;
+  readonly renewMarginMinutes: number;
+  readonly log: Logger;
+  /** For tests: the allocator's random source (default Math.random). */
+  readonly random?: () => number;
+  /** How often a full pool is looked at again (default 2 s). */
+  readonly fullPoolRetryMs?: number;
+}
+
+/**
+ * Milliseconds until the renewal: `expiration − margin`, as upstream. When the margin is more than half the TTL
+ * (short test TTLs against the 60 min default), renew between 1/2 and 2/3 of the TTL instead.
+ */
+export function renewDelayMs(o: { expiration: Date; now: number; ttlSeconds: number; renewMarginMinutes: number; random: number }): number {
+  const ttlMs = o.ttlSeconds * 1000;
+  const marginMs = o.renewMarginMinutes * 60_000;
+  const remaining = o.expiration.getTime() - o.now;
+  if (marginMs <= ttlMs / 2) return Math.max(0, remaining - marginMs);
+  return Math.max(0, remaining - ttlMs + ttlMs * (0.5 + o.random / 6));
+}
+
+/** After a failed renewal: upstream's one minute, sooner when the TTL is short. */
+export function renewRetryMs(ttlSeconds: number): number {
+  return Math.min(60_000, Math.max(500, (ttlSeconds * 1000) / 10));
+}
+
+export class LeaseManager extends EventEmitter {
+  private readonly o: LeaseManagerOptions;
+  private readonly log: Logger;
+  private readonly random: () => number;
+  private current: Lease | null = null;
+  private preferred: Ipv4Net | null;
+  private readonly stopController = new AbortController();
+  private keeping = false;
+  private reacquiring = false;
+  private renewTimer: NodeJS.Timeout | null = null;
+  private verifyTimer: NodeJS.Timeout | null = null;
+  private ownWatch: RegistryWatch | null = null;
+  private readonly watchBackoff = new Backoff(100, 5000);
+  private readonly renewTrouble: RateLimitedLog;
+  private readonly watchTrouble: RateLimitedLog;
+
+  constructor(o: LeaseManagerOptions) {
+    super();
+    this.o = o;
+    this.log = o.log.child({ component: 'lease' });
+    this.random = o.random ?? Math.random;
+    this.preferred = o.previousSubnet;
+    this.renewTrouble = new RateLimitedLog(this.log);
+    this.watchTrouble = new RateLimitedLog(this.log);
+  }
+
+  /** The lease held now (null before acquire()). */
+  get lease(): Lease | null {
+    return this.current;
+  }
+
+  /**
+   * Leases a subnet, retrying (with backoff, quietly) while etcd is unreachable or the pool is full. Rejects only
+   * when `signal` aborts or stop() is called.
+   */
+  async acquire(signal?: AbortSignal): Promise<Lease> {
+    const abort = signal ? AbortSignal.any([signal, this.stopController.signal]) : this.stopController.signal;
+    const unreachable = new RateLimitedLog(this.log);
+    const fullLog = new RateLimitedLog(this.log, 5 * 60_000);
+    const backoff = new Backoff(200, 5000);
+    let races = 0;
+    for (;;) {
+      if (abort.aborted) throw new AbortedError();
+      let outcome: Lease | 'race' | 'full';
+      try {
+        outcome = await this.tryAcquire();
+      } catch (err) {
+        if (abort.aborted) throw new AbortedError();
+        const delay = backoff.next();
+        unreachable.problem('could not acquire a subnet lease; retrying', { error: describeEtcdError(err), retryInMs: delay });
+        await sleep(delay, abort);
+        continue;
+      }
+      unreachable.clear('etcd reachable again');
+      backoff.reset();
+      if (outcome === 'race') {
+        // Another host created the key between our list and our txn: pick again from a fresh list.
+        races++;
+        if (races > 3) await sleep(Math.floor(this.random() * 200 * Math.min(races, 10)), abort);
+        continue;
+      }
+      if (outcome === 'full') {
+        const msg = this.poolExhaustedMessage();
+        fullLog.problem(msg);
+        this.emit('pool-exhausted', msg);
+        await sleep(this.o.fullPoolRetryMs ?? 2000, abort);
+        continue;
+      }
+      fullLog.clear('a subnet became free');
+      this.current = outcome;
+      this.preferred = outcome.subnet;
+      return outcome;
+    }
+  }
+
+  private async tryAcquire(): Promise<Lease | 'race' | 'full'> {
+    const { registry, config, attrs, ttlSeconds } = this.o;
+    const { leases } = await registry.listLeases();
+    const choice = chooseSubnet({ config, leases, publicIP: attrs.publicIP, previous: this.preferred, random: this.random });
+    for (const stale of choice.staleOwn) {
+      this.log.warn({ subnet: formatCidr(stale.subnet) },
+        'deleting our lease (same PublicIP) that does not fit the network config');
+      await registry.deleteLease(stale.subnet);
+    }
+    switch (choice.kind) {
+      case 'own': {
+        const own = choice.lease;
+        if (own.etcdLeaseId === '0') {
+          // A reservation: used as it is; only its value is brought up to date, never a lease attached.
+          const lease = sameLeaseAttrs(own.attrs, attrs) ? own : await registry.updateReservation(own.subnet, attrs);
+          this.log.info({ subnet: formatCidr(own.subnet) }, 'using the reservation for our PublicIP');
+          return lease;
+        }
+        const lease = await registry.renewLease(own, attrs, ttlSeconds);
+        this.log.info({ subnet: formatCidr(own.subnet) }, 'found our existing lease (same PublicIP), reusing it');
+        return lease;
+      }
+      case 'previous':
+      case 'new': {
+        const lease = await registry.createLease(choice.subnet, attrs, ttlSeconds);
+        if (!lease) {
+          this.log.info({ subnet: formatCidr(choice.subnet) }, 'another host took this subnet first; picking again');
+          return 'race';
+        }
+        this.log.info({ subnet: formatCidr(choice.subnet), how: choice.kind === 'previous' ? 'previous subnet from subnet file' : 'new' },
+          'allocated subnet lease');
+        return lease;
+      }
+      case 'full':
+        return 'full';
+    }
+  }
+
+  private poolExhaustedMessage(): string {
+    const { config } = this.o;
+    const pool = poolDescription(config);
+    return `no free subnet in ${formatCidr(config.network)} (${formatIPv4(pool.first)}–${formatIPv4(pool.last)}): `
+      + `all ${pool.count} /${config.subnetLen} subnets are leased; waiting for one to free up `
+      + `(a lease ends when its TTL runs out, or remove a dead host's key with etcdctl del ${this.o.registry.subnetsPrefix}/<subnet key>)`;
+  }
+
+  /** Starts renewing the lease and watching it; call after acquire(). */
+  keep(): void {
+    if (!this.current) throw new Error('LeaseManager.keep called before acquire');
+    if (this.keeping) return;
+    this.keeping = true;
+    this.scheduleRenew();
+    this.watchOwn(this.current.revision);
+    this.scheduleVerify();
+  }
+
+  async stop(): Promise<void> {
+    this.keeping = false;
+    this.stopController.abort();
+    if (this.renewTimer) clearTimeout(this.renewTimer);
+    if (this.verifyTimer) clearTimeout(this.verifyTimer);
+    this.renewTimer = null;
+    this.verifyTimer = null;
+    const w = this.ownWatch;
+    this.ownWatch = null;
+    await w?.stop();
+  }
+
+  private scheduleRenew(delayMs?: number): void {
+    if (this.renewTimer) clearTimeout(this.renewTimer);
+    this.renewTimer = null;
+    const lease = this.current;
+    if (!this.keeping || !lease || lease.expiration === null) return;
+    const delay = delayMs ?? renewDelayMs({
+      expiration: lease.expiration, now: Date.now(), ttlSeconds: this.o.ttlSeconds,
+      renewMarginMinutes: this.o.renewMarginMinutes, random: this.random(),
+    });
+    this.log.debug({ subnet: formatCidr(lease.subnet), inMs: Math.round(delay) }, 'lease renewal scheduled');
+    this.renewTimer = setTimeout(() => void this.renew(), delay);
+  }
+
+  private async renew(): Promise<void> {
+    this.renewTimer = null;
+    const lease = this.current;
+    if (!this.keeping || !lease || this.reacquiring) return;
+    try {
+      const renewed = await this.o.registry.renewLease(lease, this.o.attrs, this.o.ttlSeconds);
+      if (!this.keeping || this.current !== lease) return;
+      this.current = renewed;
+      this.renewTrouble.clear('lease renewal works again');
+      this.log.info({ subnet: formatCidr(renewed.subnet), expiration: renewed.expiration?.toISOString() }, 'lease renewed');
+      this.emit('renewed', renewed);
+      this.scheduleRenew();
+    } catch (err) {
+      if (!this.keeping) return;
+      const delay = renewRetryMs(this.o.ttlSeconds);
+      this.renewTrouble.problem('lease renewal failed; keeping the subnet and retrying',
+        { subnet: formatCidr(lease.subnet), error: describeEtcdError(err), retryInMs: delay });
+      this.scheduleRenew(delay);
+    }
+  }
+
+  /** Follows our own key, so a delete (expiry, etcdctl del) is noticed at once. */
+  private watchOwn(fromRevision: string): void {
+    const lease = this.current;
+    if (!this.keeping || !lease) return;
+    let lastRevision = BigInt(fromRevision);
+    this.ownWatch = this.o.registry.watchLeases((lastRevision + 1n).toString(), {
+      connected: () => {
+        this.watchBackoff.reset();
+        this.watchTrouble.clear('watch on our lease is back');
+      },
+      events: (evts, revision) => {
+        lastRevision = BigInt(revision);
+        for (const ev of evts) {
+          if (ev.type === 'delete') {
+            void this.onVanished(`its key ${this.o.registry.keyOf(ev.subnet)} was deleted (expired or removed)`);
+            return;
+          }
+          if (ev.lease.attrs.publicIP !== this.o.attrs.publicIP) {
+            void this.onVanished(`host ${ev.lease.attrs.publicIP} overwrote its key`);
+            return;
+          }
+          if (this.current && netsEqual(this.current.subnet, ev.lease.subnet)) {
+            // Our own renewal (or an operator's edit): keep the newest etcd lease id; our own expiration stays.
+            this.current = { ...ev.lease, expiration: this.current.expiration ?? ev.lease.expiration };
+          }
+        }
+      },
+      broken: (_reason, err) => {
+        this.ownWatch = null;
+        if (!this.keeping) return;
+        const delay = this.watchBackoff.next();
+        this.watchTrouble.problem('watch on our lease broke; checking the lease and watching again',
+          { error: describeEtcdError(err), retryInMs: delay });
+        setTimeout(() => void this.verify(), delay);
+      },
+    }, lease.subnet);
+  }
+
+  /** Periodic check that our key is still there (catches an etcd that lost data, or a missed event). */
+  private scheduleVerify(): void {
+    if (this.verifyTimer) clearTimeout(this.verifyTimer);
+    const every = Math.min(60_000, Math.max(1000, (this.o.ttlSeconds * 1000) / 2));
+    this.verifyTimer = setTimeout(() => {
+      this.verifyTimer = null;
+      void this.verify().finally(() => {
+        if (this.keeping) this.scheduleVerify();
+      });
+    }, every);
+    this.verifyTimer.unref();
+  }
+
+  private async verify(): Promise<void> {
+    const lease = this.current;
+    if (!this.keeping || !lease || this.reacquiring) return;
+    let read: { lease: Lease | null; revision: string };
+    try {
+      read = await this.o.registry.readLease(lease.subnet);
+    } catch (err) {
+      // Unreachable: keep what we have; the watch is retried after its backoff.
+      if (!this.ownWatch && this.keeping) {
+        const delay = this.watchBackoff.next();
+        this.watchTrouble.problem('cannot check our lease; etcd unreachable, keeping the subnet',
+          { error: describeEtcdError(err), retryInMs: delay });
+        setTimeout(() => void this.verify(), delay);
+      }
+      return;
+    }
+    if (!this.keeping || this.reacquiring || this.current !== lease) return;
+    if (!read.lease || read.lease.attrs.publicIP !== this.o.attrs.publicIP) {
+      await this.onVanished(read.lease ? `host ${read.lease.attrs.publicIP} holds its key now` : 'its key is gone');
+      return;
+    }
+    if (!this.ownWatch) this.watchOwn(read.revision);
+  }
+
+  private async onVanished(why: string): Promise<void> {
+    const old = this.current;
+    if (!this.keeping || !old || this.reacquiring) return;
+    this.reacquiring = true;
+    this.log.warn({ subnet: formatCidr(old.subnet), key: this.o.registry.keyOf(old.subnet) },
+      `our lease vanished: ${why}; re-acquiring (the same subnet if it is still free)`);
+    this.emit('lost', old);
+    if (this.renewTimer) clearTimeout(this.renewTimer);
+    this.renewTimer = null;
+    const w = this.ownWatch;
+    this.ownWatch = null;
+    await w?.stop();
+    this.preferred = old.subnet;
+    let lease: Lease;
+    try {
+      lease = await this.acquire();
+    } catch {
+      this.reacquiring = false;
+      return; // stopped
+    }
+    this.reacquiring = false;
+    const same = netsEqual(lease.subnet, old.subnet);
+    this.log[same ? 'info' : 'warn']({ subnet: formatCidr(lease.subnet), previous: formatCidr(old.subnet), key: subnetKey(lease.subnet) },
+      same ? 're-acquired the same subnet' : 're-acquired a DIFFERENT subnet: the old one was taken meanwhile');
+    this.emit('reacquired', lease, old);
+    if (!this.keeping) return;
+    this.scheduleRenew();
+    this.watchOwn(lease.revision);
+  }
+}

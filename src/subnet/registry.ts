@@ -1,0 +1,252 @@
+// The etcd side of subnet leases: upstream's keys (`<prefix>/config`, `<prefix>/subnets/A.B.C.D-LEN`) and calls
+// (flannel-compat §1). Knows etcd and the wire formats; knows nothing of allocation policy or timers.
+import * as path from 'node:path';
+import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from 'etcd3';
+import type { Logger } from '../log.js';
+import type { Ipv4Net } from '../net/ipv4.js';
+import { decodeLeaseAttrs, encodeLeaseAttrs, parseSubnetKey, subnetKey } from './codec.js';
+import type { Lease, LeaseAttrs } from './lease.js';
+
+/** What a watch reports, before the lease watcher adds the last known attributes to removals. */
+export type RegistryEvent =
+  | { readonly type: 'put'; readonly lease: Lease }
+  | { readonly type: 'delete'; readonly subnet: Ipv4Net; readonly revision: string };
+
+export interface RegistryWatchHandlers {
+  /** One watch response, in order; `revision` is the last revision it covers. */
+  events(events: RegistryEvent[], revision: string): void;
+  /**
+   * The watch ended: 'disconnected' (stream lost; resume from the last revision) or 'canceled' (etcd refused it,
+   * typically because the revision was compacted: re-list). The watch is already dropped; do not reuse it.
+   */
+  broken(reason: 'disconnected' | 'canceled', err: Error): void;
+  /** etcd accepted the watch (a good moment to reset a backoff). */
+  connected?(): void;
+}
+
+export interface RegistryWatch {
+  stop(): Promise<void>;
+}
+
+/** Leases whose TimeToLive lookups run at once while listing. */
+const TTL_LOOKUP_CONCURRENCY = 16;
+
+export class SubnetRegistry {
+  readonly configKey: string;
+  readonly subnetsPrefix: string;
+  private readonly log: Logger;
+  /** Key → value already warned about, so a bad entry is reported once, not at every list. */
+  private readonly warned = new Map<string, string>();
+
+  constructor(private readonly client: Etcd3, prefix: string, log: Logger) {
+    this.log = log.child({ component: 'registry' });
+    // Go's path.Join: cleans the path and drops a trailing slash.
+    this.configKey = path.posix.join(prefix, 'config');
+    this.subnetsPrefix = path.posix.join(prefix, 'subnets');
+  }
+
+  keyOf(subnet: Ipv4Net): string {
+    return `${this.subnetsPrefix}/${subnetKey(subnet)}`;
+  }
+
+  async getConfigText(): Promise<string | null> {
+    return this.client.get(this.configKey).string();
+  }
+
+  /** All parseable leases under `<prefix>/subnets/` and the revision the list was taken at. */
+  async listLeases(): Promise<{ leases: Lease[]; revision: string }> {
+    const res = await this.client.getAll().prefix(`${this.subnetsPrefix}/`).exec();
+    const parsed: Array<{ kv: IKeyValue; subnet: Ipv4Net; attrs: LeaseAttrs }> = [];
+    const seen = new Set<string>();
+    for (const kv of res.kvs) {
+      const key = kv.key.toString();
+      seen.add(key);
+      const entry = this.parseKv(kv);
+      if (entry) parsed.push({ kv, ...entry });
+    }
+    for (const key of this.warned.keys()) if (!seen.has(key)) this.warned.delete(key);
+    const leases: Lease[] = new Array(parsed.length);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < parsed.length) {
+        const i = next++;
+        const p = parsed[i]!;
+        leases[i] = await this.toLease(p.kv, p.subnet, p.attrs);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(TTL_LOOKUP_CONCURRENCY, parsed.length) }, worker));
+    return { leases, revision: res.header.revision };
+  }
+
+  /** The lease for one subnet, or null when the key does not exist (or does not parse). */
+  async getLease(subnet: Ipv4Net): Promise<Lease | null> {
+    return (await this.readLease(subnet)).lease;
+  }
+
+  /** getLease plus the revision it was read at (to watch the key from there). */
+  async readLease(subnet: Ipv4Net): Promise<{ lease: Lease | null; revision: string }> {
+    const res = await this.client.get(this.keyOf(subnet)).exec();
+    const kv = res.kvs[0];
+    const entry = kv ? this.parseKv(kv) : null;
+    const lease = kv && entry ? await this.toLease(kv, entry.subnet, entry.attrs) : null;
+    return { lease, revision: res.header.revision };
+  }
+
+  /**
+   * Creates the key only if it does not exist (Grant, then Txn If(Version==0) Then Put WithLease). Returns null when
+   * another host won the race; the granted lease is then revoked.
+   */
+  async createLease(subnet: Ipv4Net, attrs: LeaseAttrs, ttlSeconds: number): Promise<Lease | null> {
+    const key = this.keyOf(subnet);
+    const grant = await this.client.leaseClient.leaseGrant({ TTL: ttlSeconds, ID: 0 });
+    const leaseId = grant.ID;
+    const txn = await this.client.if(key, 'Version', '==', 0)
+      .then(this.client.put(key).value(encodeLeaseAttrs(attrs)).lease(leaseId))
+      .commit();
+    if (!txn.succeeded) {
+      await this.client.leaseClient.leaseRevoke({ ID: leaseId }).catch((err: Error) => {
+        this.log.debug({ err: err.message, leaseId }, 'revoking the unused etcd lease failed; it expires by itself');
+      });
+      return null;
+    }
+    return {
+      subnet, attrs, etcdLeaseId: leaseId, revision: txn.header.revision,
+      expiration: new Date(Date.now() + Number(grant.TTL) * 1000),
+    };
+  }
+
+  /**
+   * Renews as upstream does: a new Grant and an unconditional Put attached to it (the old etcd lease expires unused).
+   * A reservation (etcd lease 0) is rewritten without a lease, so it stays a reservation.
+   */
+  async renewLease(lease: Lease, attrs: LeaseAttrs, ttlSeconds: number): Promise<Lease> {
+    const key = this.keyOf(lease.subnet);
+    const value = encodeLeaseAttrs(attrs);
+    if (lease.etcdLeaseId === '0') {
+      const res = await this.client.put(key).value(value).exec();
+      return { subnet: lease.subnet, attrs, etcdLeaseId: '0', revision: res.header.revision, expiration: null };
+    }
+    const grant = await this.client.leaseClient.leaseGrant({ TTL: ttlSeconds, ID: 0 });
+    const res = await this.client.put(key).value(value).lease(grant.ID).exec();
+    return {
+      subnet: lease.subnet, attrs, etcdLeaseId: grant.ID, revision: res.header.revision,
+      expiration: new Date(Date.now() + Number(grant.TTL) * 1000),
+    };
+  }
+
+  /** Rewrites a reservation's value (e.g. new BackendData) without attaching a lease, so it stays a reservation. */
+  async updateReservation(subnet: Ipv4Net, attrs: LeaseAttrs): Promise<Lease> {
+    return this.renewLease({ subnet, attrs, etcdLeaseId: '0', revision: '0', expiration: null }, attrs, 0);
+  }
+
+  async deleteLease(subnet: Ipv4Net): Promise<void> {
+    await this.client.delete().key(this.keyOf(subnet)).exec();
+  }
+
+  /**
+   * Watches all leases (or one subnet's key) from `fromRevision`. Deliberately not resumed by etcd3 itself: on any
+   * disconnect the watch is dropped and `broken` called, so the caller resumes from the revision it has processed.
+   */
+  watchLeases(fromRevision: string, handlers: RegistryWatchHandlers, only?: Ipv4Net): RegistryWatch {
+    let watcher: Watcher | null = null;
+    let stopped = false;
+    let ended = false;
+    // Put events need a TimeToLive lookup; responses are converted one after the other to keep their order.
+    let chain: Promise<void> = Promise.resolve();
+    const end = (reason: 'disconnected' | 'canceled', err: Error): void => {
+      if (ended || stopped) return;
+      ended = true;
+      const w = watcher;
+      watcher = null;
+      // After 'error' etcd3 has already forgotten the watcher: cancel() would crash it. After 'disconnected' the
+      // manager is idle and cancel() only detaches it locally.
+      if (w && reason === 'disconnected') void w.cancel().catch(() => undefined);
+      w?.removeAllListeners();
+      w?.on('error', () => undefined);
+      void chain.then(() => handlers.broken(reason, err));
+    };
+    const builder = only
+      ? this.client.watch().key(this.keyOf(only))
+      : this.client.watch().prefix(`${this.subnetsPrefix}/`);
+    const w = builder.startRevision(fromRevision).watcher();
+    watcher = w;
+    w.on('data', (res: IWatchResponse) => {
+      if (ended || stopped || res.canceled) return;
+      chain = chain.then(async () => {
+        const { events, revision } = await this.convertWatchResponse(res);
+        if (!ended && !stopped && (events.length > 0 || revision !== '0')) handlers.events(events, revision);
+      }).catch((err: Error) => end('disconnected', err));
+    });
+    w.on('connected', () => {
+      if (!ended && !stopped) handlers.connected?.();
+    });
+    w.on('disconnected', (err: Error) => end('disconnected', err));
+    w.on('error', (err: Error) => end('canceled', err));
+    return {
+      stop: async () => {
+        if (stopped) return;
+        stopped = true;
+        const cur = watcher;
+        watcher = null;
+        if (cur && !ended) await cur.cancel().catch(() => undefined);
+        cur?.removeAllListeners();
+        cur?.on('error', () => undefined);
+      },
+    };
+  }
+
+  private async convertWatchResponse(res: IWatchResponse): Promise<{ events: RegistryEvent[]; revision: string }> {
+    const events: RegistryEvent[] = [];
+    let revision = res.events.length === 0 ? res.header.revision : '0';
+    for (const ev of res.events) {
+      revision = ev.kv.mod_revision;
+      const subnet = parseSubnetKey(path.posix.basename(ev.kv.key.toString()));
+      if (!subnet) {
+        this.warnOnce(ev.kv.key.toString(), '', 'ignoring a key under subnets/ that is not a subnet key (A.B.C.D-LEN)');
+        continue;
+      }
+      if (ev.type === 'Delete') {
+        events.push({ type: 'delete', subnet, revision: ev.kv.mod_revision });
+        continue;
+      }
+      const entry = this.parseKv(ev.kv);
+      if (entry) events.push({ type: 'put', lease: await this.toLease(ev.kv, entry.subnet, entry.attrs) });
+    }
+    return { events, revision };
+  }
+
+  private parseKv(kv: IKeyValue): { subnet: Ipv4Net; attrs: LeaseAttrs } | null {
+    const key = kv.key.toString();
+    const value = kv.value.toString();
+    const subnet = parseSubnetKey(path.posix.basename(key));
+    if (!subnet) {
+      this.warnOnce(key, value, 'ignoring a key under subnets/ that is not a subnet key (A.B.C.D-LEN)');
+      return null;
+    }
+    try {
+      const attrs = decodeLeaseAttrs(value);
+      this.warned.delete(key);
+      return { subnet, attrs };
+    } catch (err) {
+      this.warnOnce(key, value, `ignoring a lease whose value does not parse: ${(err as Error).message}`);
+      return null;
+    }
+  }
+
+  private warnOnce(key: string, value: string, msg: string): void {
+    if (this.warned.get(key) === value) return;
+    this.warned.set(key, value);
+    this.log.warn({ key }, msg);
+  }
+
+  private async toLease(kv: IKeyValue, subnet: Ipv4Net, attrs: LeaseAttrs): Promise<Lease> {
+    const etcdLeaseId = kv.lease && kv.lease !== '' ? kv.lease : '0';
+    let expiration: Date | null = null;
+    if (etcdLeaseId !== '0') {
+      const ttl = await this.client.leaseClient.leaseTimeToLive({ ID: etcdLeaseId });
+      // TTL −1: the lease is already gone; the key's delete event is on its way.
+      expiration = new Date(Date.now() + Math.max(0, Number(ttl.TTL)) * 1000);
+    }
+    return { subnet, attrs, expiration, etcdLeaseId, revision: kv.mod_revision };
+  }
+}

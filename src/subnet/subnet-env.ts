@@ -1,0 +1,100 @@
+// subnet.env (flannel-compat §4): the file Docker and the CNI plugin read. Written exactly as upstream writes it,
+// atomically and world-readable; read back tolerantly, because operators and older tools edit it by hand.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { formatCidr, formatIPv4, parseCidr, type Ipv4Net } from '../net/ipv4.js';
+
+export interface SubnetEnvValues {
+  readonly network: Ipv4Net;
+  /** Our lease's subnet; FLANNEL_SUBNET is its first address with the subnet's prefix. */
+  readonly subnet: Ipv4Net;
+  readonly mtu: number;
+  readonly ipMasq: boolean;
+}
+
+/** The file's content, keys in upstream's order (the IPv6 keys are never written: IPv6 is not supported). */
+export function formatSubnetEnv(v: SubnetEnvValues): string {
+  return [
+    `FLANNEL_NETWORK=${formatCidr(v.network)}`,
+    `FLANNEL_SUBNET=${formatIPv4((v.subnet.ip + 1) >>> 0)}/${v.subnet.prefixLen}`,
+    `FLANNEL_MTU=${v.mtu}`,
+    `FLANNEL_IPMASQ=${v.ipMasq ? 'true' : 'false'}`,
+  ].join('\n') + '\n';
+}
+
+/** dotenv-like: `KEY=value`, optional `export `, single or double quotes, `#` comments and blank lines. */
+export function parseSubnetEnv(text: string): Record<string, string> {
+  const vars: Record<string, string> = {};
+  for (const rawLine of text.split(/\r?\n/)) {
+    const line = rawLine.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
+    if (!m) continue;
+    let value = (m[2] as string).trim();
+    const quote = value[0];
+    if ((quote === '"' || quote === '\'') && value.indexOf(quote, 1) > 0) {
+      value = value.slice(1, value.indexOf(quote, 1));
+    } else {
+      // An unquoted value ends at a comment that follows whitespace.
+      value = value.replace(/\s+#.*$/, '');
+    }
+    vars[m[1] as string] = value;
+  }
+  return vars;
+}
+
+/** The subnet from a previous run's FLANNEL_SUBNET (`10.5.52.1/24` → 10.5.52.0/24); null if absent or bad. */
+export function previousSubnetFrom(text: string): Ipv4Net | null {
+  const value = parseSubnetEnv(text).FLANNEL_SUBNET;
+  return value === undefined ? null : parseCidr(value);
+}
+
+export function readPreviousSubnet(file: string): Ipv4Net | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+  return previousSubnetFrom(text);
+}
+
+/**
+ * Replaces the file in one step, so a reader sees the old content or the new, never a part: a temp file in the same
+ * directory, fsync, rename, then fsync of the directory. Mode 0644 whatever the umask; the directory is made 0755.
+ */
+export function writeSubnetEnvAtomic(file: string, content: string): void {
+  const dir = path.dirname(file);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+  const fd = fs.openSync(tmp, 'w', 0o644);
+  try {
+    fs.writeSync(fd, content);
+    fs.fchmodSync(fd, 0o644);
+    fs.fsyncSync(fd);
+  } catch (e) {
+    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  fs.closeSync(fd);
+  try {
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  syncDir(dir);
+}
+
+function syncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(dir, 'r');
+    fs.fsyncSync(fd);
+  } catch {
+    // Some filesystems refuse fsync on a directory; the rename itself is already atomic.
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}

@@ -1,0 +1,129 @@
+// The ip-masq / FORWARD rules applied for real, inside a namespace of this test (never the host's tables).
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { createNetns, inNetns, mustExec, removeNetns } from '../harness/netns.js';
+import { dropLedger, newLedger, saveLedger, type Ledger } from '../harness/leftovers.js';
+import { parseCidr, type Ipv4Net } from '../../src/net/ipv4.js';
+import { commandRunner } from '../../src/trafficmngr/exec.js';
+import { TrafficManager, type TrafficOptions } from '../../src/trafficmngr/traffic-manager.js';
+
+const N = parseCidr('10.5.0.0/16') as Ipv4Net;
+const S = parseCidr('10.5.52.0/24') as Ipv4Net;
+const UPSTREAM_NAT = [
+  '-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG',
+  '-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment "flanneld masq" -j RETURN',
+  '-A FLANNEL-POSTRTG -s 10.5.52.0/24 -d 10.5.0.0/16 -m comment --comment "flanneld masq" -j RETURN',
+  '-A FLANNEL-POSTRTG -s 10.5.0.0/16 -d 10.5.52.0/24 -m comment --comment "flanneld masq" -j RETURN',
+  '-A FLANNEL-POSTRTG ! -s 10.5.0.0/16 -d 10.5.52.0/24 -m comment --comment "flanneld masq" -j RETURN',
+  '-A FLANNEL-POSTRTG -s 10.5.0.0/16 ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully',
+  '-A FLANNEL-POSTRTG ! -s 10.5.0.0/16 -d 10.5.0.0/16 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully',
+];
+const UPSTREAM_FILTER = [
+  '-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD',
+  '-A FLANNEL-FWD -s 10.5.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT',
+  '-A FLANNEL-FWD -d 10.5.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT',
+];
+const OPTS: TrafficOptions = {
+  nftables: false, ipMasq: true, forwardRules: true, fullyRandomDisabled: false, resyncSeconds: 0, blackholeRoute: false,
+};
+
+const missing = ['ip', 'iptables-restore', 'iptables-save', 'nft'].find(
+  (c) => spawnSync('sh', ['-c', `command -v ${c}`], { stdio: 'ignore' }).status !== 0);
+const skip = process.getuid?.() !== 0 ? 'needs root (network namespaces)' : missing ? `needs ${missing}` : false;
+
+const tag = randomBytes(3).toString('hex');
+let ledger: Ledger | null = null;
+const namespaces: string[] = [];
+
+async function freshNetns(what: string): Promise<string> {
+  const ns = `tsfo-${what}-${tag}`;
+  ledger ??= newLedger(`ops-traffic-${tag}`);
+  ledger.netns.push(ns);
+  saveLedger(ledger);
+  namespaces.push(ns);
+  await createNetns(ns);
+  return ns;
+}
+
+async function ruleLines(ns: string, table: string): Promise<string[]> {
+  const out = await mustExec(inNetns(ns, ['iptables-save', '-t', table]));
+  return out.split('\n').filter((l) => l.startsWith('-A '));
+}
+
+after(async () => {
+  for (const ns of namespaces) await removeNetns(ns).catch(() => undefined);
+  if (ledger) dropLedger(ledger.tag);
+});
+
+test('the rules in the namespace equal upstream\'s list, and applying twice changes nothing', { skip }, async () => {
+  const ns = await freshNetns('ipt');
+  const tm = new TrafficManager(OPTS, commandRunner(inNetns(ns, [])));
+  const state = { network: N, subnet: S, prevNetwork: null, prevSubnet: null };
+  await tm.start(state);
+  assert.equal(tm.rulesInPlace, true);
+  assert.deepEqual(await ruleLines(ns, 'nat'), UPSTREAM_NAT);
+  assert.deepEqual(await ruleLines(ns, 'filter'), UPSTREAM_FILTER);
+  tm.stop();
+  await tm.start(state);
+  tm.stop();
+  assert.deepEqual(await ruleLines(ns, 'nat'), UPSTREAM_NAT);
+  assert.deepEqual(await ruleLines(ns, 'filter'), UPSTREAM_FILTER);
+});
+
+test('a resync rebuilds the set in order when a rule was deleted, and keeps foreign rules', { skip }, async () => {
+  const ns = await freshNetns('rsy');
+  const tm = new TrafficManager(OPTS, commandRunner(inNetns(ns, [])));
+  const state = { network: N, subnet: S, prevNetwork: null, prevSubnet: null };
+  await tm.start(state);
+  await mustExec(inNetns(ns, ['iptables', '-t', 'nat', '-A', 'POSTROUTING', '-s', '198.51.100.0/24', '-j', 'ACCEPT']));
+  await mustExec(inNetns(ns, ['iptables', '-t', 'nat', '-D', 'FLANNEL-POSTRTG', '-s', '10.5.52.0/24', '-d', '10.5.0.0/16',
+    '-m', 'comment', '--comment', 'flanneld masq', '-j', 'RETURN']));
+  const before = tm.counters().rebuilds;
+  await tm.resync(state);
+  assert.equal(tm.counters().rebuilds, before + 1);
+  const nat = await ruleLines(ns, 'nat');
+  assert.deepEqual(nat.filter((l) => l === UPSTREAM_NAT[0]), [UPSTREAM_NAT[0]], 'exactly one jump to FLANNEL-POSTRTG');
+  assert.deepEqual(nat.filter((l) => l.startsWith('-A FLANNEL-POSTRTG')), UPSTREAM_NAT.slice(1));
+  assert.ok(nat.includes('-A POSTROUTING -s 198.51.100.0/24 -j ACCEPT'));
+  await tm.resync(state);
+  assert.equal(tm.counters().rebuilds, before + 1, 'nothing missing: no rebuild');
+  tm.stop();
+});
+
+test('a previous subnet.env with another subnet has its old masquerade rules removed', { skip }, async () => {
+  const ns = await freshNetns('prv');
+  const old = parseCidr('10.5.9.0/24') as Ipv4Net;
+  const first = new TrafficManager(OPTS, commandRunner(inNetns(ns, [])));
+  await first.start({ network: N, subnet: old, prevNetwork: null, prevSubnet: null });
+  first.stop();
+  const second = new TrafficManager(OPTS, commandRunner(inNetns(ns, [])));
+  await second.start({ network: N, subnet: S, prevNetwork: N, prevSubnet: old });
+  second.stop();
+  const nat = await ruleLines(ns, 'nat');
+  assert.deepEqual(nat, UPSTREAM_NAT);
+});
+
+test('nftables mode creates flannel-ipv4 and removes the iptables chains; iptables mode removes the table', { skip }, async () => {
+  const ns = await freshNetns('nft');
+  const ipt = new TrafficManager(OPTS, commandRunner(inNetns(ns, [])));
+  await ipt.start({ network: N, subnet: S, prevNetwork: null, prevSubnet: null });
+  ipt.stop();
+  const nft = new TrafficManager({ ...OPTS, nftables: true }, commandRunner(inNetns(ns, [])));
+  await nft.start({ network: N, subnet: S, prevNetwork: null, prevSubnet: null });
+  const table = await mustExec(inNetns(ns, ['nft', 'list', 'table', 'ip', 'flannel-ipv4']));
+  assert.match(table, /chain postrtg \{\s*type nat hook postrouting priority srcnat; policy accept;/);
+  assert.match(table, /ip saddr 10\.5\.0\.0\/16 ip daddr != 224\.0\.0\.0\/4 masquerade fully-random/);
+  assert.match(table, /chain forward \{\s*type filter hook forward priority filter; policy accept;\s*ip saddr 10\.5\.0\.0\/16 accept\s*ip daddr 10\.5\.0\.0\/16 accept/);
+  assert.deepEqual((await ruleLines(ns, 'nat')).filter((l) => l.includes('FLANNEL')), []);
+  assert.doesNotMatch(await mustExec(inNetns(ns, ['iptables-save'])), /FLANNEL-/);
+  await nft.start({ network: N, subnet: S, prevNetwork: null, prevSubnet: null });
+  const again = await mustExec(inNetns(ns, ['nft', 'list', 'table', 'ip', 'flannel-ipv4']));
+  assert.equal(again, table, 'a second apply flushes and refills: same table');
+  const back = new TrafficManager(OPTS, commandRunner(inNetns(ns, [])));
+  await back.start({ network: N, subnet: S, prevNetwork: null, prevSubnet: null });
+  back.stop();
+  const list = await mustExec(inNetns(ns, ['nft', 'list', 'tables']));
+  assert.doesNotMatch(list, /flannel-ipv4/);
+});

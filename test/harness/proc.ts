@@ -1,0 +1,138 @@
+// Small process helpers for tests: run a command, spawn a child that is killed (by PID) when the test process
+// exits however it exits, and poll until a condition holds.
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+
+export interface RunResult {
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly code: number;
+}
+
+export interface RunOptions {
+  /** Resolve with the exit code instead of throwing when it is not 0. */
+  readonly allowFail?: boolean;
+  readonly input?: string;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly timeoutMs?: number;
+}
+
+export function run(cmd: string, args: readonly string[], o: RunOptions = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: o.env ?? process.env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const timer = o.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), o.timeoutMs) : null;
+    child.on('error', (err) => {
+      if (timer) clearTimeout(timer);
+      reject(new Error(`${cmd}: ${err.message}`));
+    });
+    child.on('close', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      const result = { stdout, stderr, code: code ?? (signal ? 128 : 1) };
+      if (result.code !== 0 && !o.allowFail) {
+        reject(new Error(`${cmd} ${args.join(' ')} failed (${signal ?? `exit ${code}`}): ${stderr.trim() || stdout.trim()}`));
+      } else {
+        resolve(result);
+      }
+    });
+    child.stdin.end(o.input ?? '');
+  });
+}
+
+const tracked = new Set<number>();
+let exitHookInstalled = false;
+
+function killTrackedSync(): void {
+  for (const pid of tracked) {
+    try {
+      process.kill(pid, 'SIGCONT');
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  tracked.clear();
+}
+
+/** Runs `fn` when the process exits (normally, by an uncaught error, or by SIGINT/SIGTERM). Synchronous work only. */
+export function onProcessExit(fn: () => void): void {
+  exitHooks.push(fn);
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  const runAll = (): void => {
+    for (const hook of exitHooks.splice(0)) {
+      try {
+        hook();
+      } catch {
+        // best effort at exit
+      }
+    }
+  };
+  process.on('exit', runAll);
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      runAll();
+      process.exit(128 + (sig === 'SIGINT' ? 2 : 15));
+    });
+  }
+}
+const exitHooks: Array<() => void> = [killTrackedSync];
+
+/** spawn() whose child is SIGKILLed by PID if this process exits first. Call untrack(pid) once it is reaped. */
+export function spawnTracked(cmd: string, args: readonly string[], o: SpawnOptions = {}): ChildProcess {
+  onProcessExit(() => undefined);
+  const child = spawn(cmd, args, o);
+  const pid = child.pid;
+  if (pid !== undefined) {
+    tracked.add(pid);
+    child.once('exit', () => tracked.delete(pid));
+  }
+  return child;
+}
+
+export function untrack(pid: number): void {
+  tracked.delete(pid);
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface WaitForOptions {
+  readonly timeoutMs?: number;
+  /** What is awaited, for the timeout message. */
+  readonly what: string;
+  readonly intervalMs?: number;
+}
+
+export type Truthy<T> = Exclude<T, false | null | undefined | 0 | ''>;
+
+/** Polls `pred` until it returns a truthy value (which is returned); throws naming `what` on timeout. */
+export async function waitFor<T>(pred: () => T | Promise<T>, o: WaitForOptions): Promise<Truthy<T>> {
+  const deadline = Date.now() + (o.timeoutMs ?? 10_000);
+  let lastError: unknown = null;
+  for (;;) {
+    try {
+      const v = await pred();
+      if (v) return v as Truthy<T>;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      const detail = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
+      throw new Error(`timed out waiting for ${o.what}${detail}`);
+    }
+    await new Promise((r) => setTimeout(r, o.intervalMs ?? 50));
+  }
+}
+
+export function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

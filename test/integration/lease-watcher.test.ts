@@ -1,0 +1,126 @@
+// The lease watcher against a real etcd member: snapshot + events, an etcd restart, and a compaction while the
+// watcher was cut off (through a loopback TCP proxy), which forces a re-list and a difference.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Etcd3 } from 'etcd3';
+import { etcdAvailable, etcdctl, startEtcd, stopAllEtcd, type EtcdMember } from '../harness/etcd.js';
+import { waitFor } from '../harness/proc.js';
+import { startTcpProxy, type TcpProxy } from '../harness/tcp-proxy.js';
+import { recordingLogger, uniquePrefix } from '../harness/subnet-fixtures.js';
+import { createEtcdClient } from '../../src/subnet/etcd-client.js';
+import { SubnetRegistry } from '../../src/subnet/registry.js';
+import { LeaseWatcher } from '../../src/subnet/watcher.js';
+import { formatCidr, parseCidr } from '../../src/net/ipv4.js';
+import type { Lease, LeaseEvent } from '../../src/subnet/lease.js';
+
+const skip = etcdAvailable() ? false : 'etcd/etcdctl not installed (apt-get install etcd-server etcd-client)';
+
+const value = (ip: string, mac = 'aa:bb:cc:dd:ee:01'): string =>
+  `{"PublicIP":"${ip}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`;
+
+/** Collects what a watcher delivers, as `added 10.0.1.0/24 192.0.2.1` lines. */
+function collector(): { resets: string[][]; events: string[]; handlers: { reset(p: Lease[]): void; events(e: LeaseEvent[]): void } } {
+  const resets: string[][] = [];
+  const events: string[] = [];
+  const describeLease = (l: Lease): string => `${formatCidr(l.subnet)} ${l.attrs.publicIP} ${JSON.stringify(l.attrs.backendData ?? null)}`;
+  return {
+    resets, events,
+    handlers: {
+      reset: (peers) => { resets.push(peers.map(describeLease).sort()); },
+      events: (evts) => { for (const e of evts) events.push(`${e.type} ${describeLease(e.lease)}`); },
+    },
+  };
+}
+
+describe('lease watcher (real etcd)', { skip }, () => {
+  let etcd: EtcdMember;
+  let client: Etcd3;
+  const rec = recordingLogger();
+  const watchers: LeaseWatcher[] = [];
+  const own = parseCidr('10.20.1.0/24')!;
+
+  before(async () => {
+    etcd = await startEtcd();
+    client = createEtcdClient({ endpoints: [etcd.clientUrl] }, rec.log);
+  });
+  after(async () => {
+    await Promise.all(watchers.map((w) => w.stop()));
+    client?.close();
+    await stopAllEtcd();
+  });
+
+  function watcher(c: Etcd3, prefix: string): LeaseWatcher {
+    const w = new LeaseWatcher({ registry: new SubnetRegistry(c, prefix, rec.log), ownSubnet: () => own, log: rec.log });
+    watchers.push(w);
+    return w;
+  }
+
+  it('hands over a snapshot without our own lease, then events with attributes on removal', async () => {
+    const prefix = uniquePrefix();
+    await etcdctl(etcd.clientUrl, ['put', `${prefix}/subnets/10.20.1.0-24`, value('192.0.2.1')]);
+    await etcdctl(etcd.clientUrl, ['put', `${prefix}/subnets/10.20.2.0-24`, value('192.0.2.2')]);
+    const c = collector();
+    watcher(client, prefix).start(c.handlers);
+    await waitFor(() => c.resets.length === 1, { what: 'the snapshot' });
+    assert.deepEqual(c.resets[0], ['10.20.2.0/24 192.0.2.2 {"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:01"}']);
+    await etcdctl(etcd.clientUrl, ['put', `${prefix}/subnets/10.20.3.0-24`, value('192.0.2.3')]);
+    await etcdctl(etcd.clientUrl, ['put', `${prefix}/subnets/10.20.1.0-24`, value('192.0.2.1', 'aa:bb:cc:dd:ee:09')]);
+    await etcdctl(etcd.clientUrl, ['del', `${prefix}/subnets/10.20.2.0-24`]);
+    await waitFor(() => c.events.length >= 2, { what: 'two events' });
+    assert.deepEqual(c.events, [
+      'added 10.20.3.0/24 192.0.2.3 {"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:01"}',
+      'removed 10.20.2.0/24 192.0.2.2 {"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:01"}',
+    ]);
+  });
+
+  it('keeps delivering events after etcd restarts', async () => {
+    const prefix = uniquePrefix();
+    const c = collector();
+    watcher(client, prefix).start(c.handlers);
+    await waitFor(() => c.resets.length === 1, { what: 'the snapshot' });
+    await etcdctl(etcd.clientUrl, ['put', `${prefix}/subnets/10.20.4.0-24`, value('192.0.2.4')]);
+    await waitFor(() => c.events.length === 1, { what: 'the event before the restart' });
+    await etcd.restart();
+    await etcdctl(etcd.clientUrl, ['put', `${prefix}/subnets/10.20.5.0-24`, value('192.0.2.5')]);
+    await waitFor(() => c.events.length === 2, { what: 'the event after the restart', timeoutMs: 20_000 });
+    assert.equal(c.events[1], 'added 10.20.5.0/24 192.0.2.5 {"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:01"}');
+    assert.equal(c.resets.length, 1, 'resumed from its revision, no re-list');
+  });
+
+  it('re-lists after a compaction and emits the difference, changed attributes included', async () => {
+    const prefix = uniquePrefix();
+    let proxy: TcpProxy | null = null;
+    let cut: Etcd3 | null = null;
+    try {
+      const url = new URL(etcd.clientUrl);
+      proxy = await startTcpProxy(url.hostname, Number(url.port));
+      cut = createEtcdClient({ endpoints: [proxy.url], callTimeoutMs: 1000 }, rec.log);
+      await etcdctl(etcd.clientUrl, ['put', `${prefix}/subnets/10.20.6.0-24`, value('192.0.2.6')]);
+      await etcdctl(etcd.clientUrl, ['put', `${prefix}/subnets/10.20.7.0-24`, value('192.0.2.7')]);
+      const c = collector();
+      watcher(cut, prefix).start(c.handlers);
+      await waitFor(() => c.resets.length === 1, { what: 'the snapshot' });
+      proxy.cut();
+      await etcdctl(etcd.clientUrl, ['put', `${prefix}/subnets/10.20.8.0-24`, value('192.0.2.8')]);
+      await etcdctl(etcd.clientUrl, ['put', `${prefix}/subnets/10.20.7.0-24`, value('192.0.2.7', 'aa:bb:cc:dd:ee:77')]);
+      await etcdctl(etcd.clientUrl, ['del', `${prefix}/subnets/10.20.6.0-24`]);
+      const status = JSON.parse(await etcdctl(etcd.clientUrl, ['endpoint', 'status', '-w', 'json'])) as Array<{ Status: { header: { revision: number } } }>;
+      await etcdctl(etcd.clientUrl, ['compaction', String(status[0]!.Status.header.revision)]);
+      proxy.resume();
+      await waitFor(() => c.events.length >= 3, { what: 'the difference after the re-list', timeoutMs: 20_000 });
+      assert.deepEqual([...c.events].sort(), [
+        'added 10.20.7.0/24 192.0.2.7 {"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:77"}',
+        'added 10.20.8.0/24 192.0.2.8 {"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:01"}',
+        'removed 10.20.6.0/24 192.0.2.6 {"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:01"}',
+      ]);
+      assert.ok(rec.messages().includes('lease watch canceled by etcd; re-listing'));
+      // And it watches again afterwards.
+      await etcdctl(etcd.clientUrl, ['put', `${prefix}/subnets/10.20.9.0-24`, value('192.0.2.9')]);
+      await waitFor(() => c.events.length === 4, { what: 'an event after the re-list' });
+    } finally {
+      proxy?.resume();
+      cut?.close();
+      await proxy?.close();
+    }
+  });
+});

@@ -1,0 +1,193 @@
+// The benchmark's statistics, schedule, option parsing and report generators (latest.json, Markdown, SVG, text).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { median, percentile, spread } from '../../bench/stats.js';
+import { interleave } from '../../bench/schedule.js';
+import { toLatestJson, type BenchReport, type DatapathResult } from '../../bench/results.js';
+import { markdownReport, textReport } from '../../bench/report.js';
+import { ratioToReference, svgChart } from '../../bench/chart.js';
+import { parseBenchOptions, ALL_DATAPATHS } from '../../bench/options.js';
+import { missingTools, REQUIRED_TOOLS } from '../../bench/tools.js';
+import { syntheticLeases } from '../../bench/peers.js';
+
+test('median, percentiles and spread', () => {
+  assert.equal(median([3, 1, 2]), 2);
+  assert.equal(median([4, 1, 3, 2]), 2.5);
+  assert.equal(percentile([1, 2, 3, 4, 5], 0), 1);
+  assert.equal(percentile([1, 2, 3, 4, 5], 100), 5);
+  assert.equal(percentile([10, 20], 99), 19.9);
+  assert.ok(Number.isNaN(median([])));
+  assert.deepEqual(spread([5, 1, 3]), { median: 3, min: 1, max: 5, n: 3 });
+  assert.equal(spread([]), null);
+  assert.deepEqual(spread([NaN, 2]), { median: 2, min: 2, max: 2, n: 1 });
+  assert.throws(() => percentile([1], 101), /0\.\.100/);
+});
+
+test('percentiles stay within min..max and grow with p (property)', () => {
+  fc.assert(fc.property(fc.array(fc.double({ min: -1e6, max: 1e6, noNaN: true }), { minLength: 1, maxLength: 60 }),
+    fc.double({ min: 0, max: 100, noNaN: true }), fc.double({ min: 0, max: 100, noNaN: true }), (xs, p, q) => {
+      const [lo, hi] = p <= q ? [p, q] : [q, p];
+      const a = percentile(xs, lo);
+      const b = percentile(xs, hi);
+      assert.ok(a >= Math.min(...xs) - 1e-9 && b <= Math.max(...xs) + 1e-9);
+      assert.ok(a <= b + 1e-6);
+    }));
+});
+
+test('interleave: every repetition visits each datapath once, starting one later each time', () => {
+  const order = interleave(['a', 'b', 'c'], 4).map((s) => `${s.repetition}${s.item}`);
+  assert.deepEqual(order, ['0a', '0b', '0c', '1b', '1c', '1a', '2c', '2a', '2b', '3a', '3b', '3c']);
+  fc.assert(fc.property(fc.uniqueArray(fc.string(), { minLength: 1, maxLength: 6 }), fc.integer({ min: 0, max: 8 }),
+    (items, reps) => {
+      const slots = interleave(items, reps);
+      assert.equal(slots.length, items.length * reps);
+      for (let r = 0; r < reps; r++) {
+        const inRep = slots.filter((s) => s.repetition === r).map((s) => s.item);
+        assert.deepEqual([...inRep].sort(), [...items].sort());
+      }
+    }));
+});
+
+const s = (median: number, min = median, max = median, n = 3) => ({ median, min, max, n });
+
+function sampleReport(): BenchReport {
+  const datapaths: DatapathResult[] = [
+    { name: 'underlay', metrics: { tcp_gbps: s(20.3, 16.5, 21.7), tcp4_gbps: s(22.5), tcp_rev_gbps: s(19),
+      udp_kpps: s(169.4), rtt_us: s(69), rtt_p99_us: s(90), machine_cpu_s_per_gbit: s(0.1) }, errors: [] },
+    { name: 'host-gw', metrics: { tcp_gbps: s(12.45), tcp4_gbps: s(13.6), tcp_rev_gbps: s(12), udp_kpps: s(92.3),
+      rtt_us: s(113), rtt_p99_us: s(150), cpu_s_per_gbit: s(0), machine_cpu_s_per_gbit: s(0.16) }, errors: [] },
+    { name: 'vxlan-kernel', metrics: { tcp_gbps: s(12.07, 11.35, 13.06), tcp4_gbps: s(15.2), tcp_rev_gbps: s(12),
+      udp_kpps: s(61.3), rtt_us: s(160), rtt_p99_us: s(200), cpu_s_per_gbit: s(0.0001), machine_cpu_s_per_gbit: s(0.17) },
+    errors: [] },
+    { name: 'vxlan-userspace', metrics: {}, errors: ['setup failed: h1: cannot open /dev/net/tun'] },
+  ];
+  return {
+    datapaths,
+    control: { peers: 100, readyMs: 812.4, subnetEnvMs: 790.1, convergeP50Ms: 3.21, convergeP99Ms: 9.87,
+      convergeTotalMs: 410, programPerS: 2500.123, rssMb: 71.5, errors: [] },
+    machine: { date: '2026-11-27T04:00:00.000Z', mode: 'quick', cpus: 2, repetitions: 2, seconds_per_run: 1 },
+  };
+}
+
+test('latest.json has exactly the issue schema, min/max beside each median, and an error note for a failed row', () => {
+  const j = toLatestJson(sampleReport());
+  assert.deepEqual(Object.keys(j).sort(), ['control', 'datapaths', 'machine']);
+  assert.equal(j.datapaths.length, 4);
+  for (const row of j.datapaths) {
+    for (const k of ['name', 'tcp_gbps', 'tcp4_gbps', 'tcp_rev_gbps', 'udp_kpps', 'rtt_us', 'rtt_p99_us', 'cpu_s_per_gbit']) {
+      assert.ok(k in row, `datapath row lacks ${k}`);
+    }
+  }
+  const [underlay, , vk, vu] = j.datapaths;
+  assert.equal(underlay?.tcp_gbps, 20.3);
+  assert.equal(underlay?.tcp_gbps_min, 16.5);
+  assert.equal(underlay?.tcp_gbps_max, 21.7);
+  assert.equal(underlay?.cpu_s_per_gbit, null);
+  assert.equal(vk?.cpu_s_per_gbit, 0.0001);
+  assert.equal(vu?.tcp_gbps, null);
+  assert.match(String(vu?.error), /setup failed/);
+  for (const k of ['ready_ms', 'converge_ms_p50', 'converge_ms_p99', 'peers', 'program_per_s', 'rss_mb']) {
+    assert.ok(k in j.control, `control lacks ${k}`);
+  }
+  assert.equal(j.control.program_per_s, 2500);
+  assert.equal(j.control.converge_ms_p50, 3.21);
+  assert.equal(j.machine.cpus, 2);
+  // It must survive a JSON round trip unchanged (no undefined, no NaN).
+  assert.deepEqual(JSON.parse(JSON.stringify(j)), j);
+});
+
+test('Markdown report: one row per datapath with median [min–max], control figures, errors listed', () => {
+  const md = markdownReport(sampleReport());
+  const rows = md.split('\n').filter((l) => /^\| (underlay|host-gw|vxlan-kernel|vxlan-userspace) \|/.test(l));
+  assert.equal(rows.length, 4);
+  assert.ok(rows[0]?.includes('20.300 [16.500–21.700]'), rows[0]);
+  assert.ok(rows[3]?.includes('| – |'), rows[3]);
+  assert.match(md, /\| convergence p99 \(100 peers\) \| 9\.9 \| ms \|/);
+  assert.match(md, /!\[[^\]]*\]\(chart\.svg\)/);
+  assert.match(md, /- vxlan-userspace: setup failed/);
+  // Header and separator have as many cells as the rows.
+  const header = md.split('\n').find((l) => l.startsWith('| datapath |')) as string;
+  assert.equal(header.split(' | ').length, (rows[0] as string).split(' | ').length);
+});
+
+test('text table: aligned columns, every datapath present', () => {
+  const t = textReport(sampleReport());
+  const lines = t.split('\n');
+  const head = lines.findIndex((l) => l.startsWith('datapath'));
+  const widths = lines.slice(head, head + 6).map((l) => [...l].length);
+  assert.equal(new Set(widths).size, 1, `ragged table: ${widths.join(',')}`);
+  for (const name of ALL_DATAPATHS) assert.ok(lines.some((l) => l.startsWith(name)), name);
+});
+
+test('SVG chart: well-formed, a bar per charted datapath and metric, a 1.0 line, ratios to vxlan-kernel', () => {
+  const r = sampleReport();
+  const svg = svgChart(r.datapaths);
+  assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+  assert.ok(svg.trimEnd().endsWith('</svg>'));
+  const opened = (svg.match(/<(rect|text|line)\b/g) ?? []).length;
+  const closed = (svg.match(/<\/(rect|text)>|\/>/g) ?? []).length;
+  assert.ok(opened <= closed + 0, `unclosed elements: ${opened} opened, ${closed} closed`);
+  // 3 datapaths with data × 7 charted metrics; userspace has none.
+  assert.equal((svg.match(/<title>/g) ?? []).length, 3 * 7);
+  assert.match(svg, /stroke-dasharray/);
+  assert.ok(svg.includes('underlay TCP 1 stream: 1.682×'), 'underlay/vxlan-kernel TCP ratio');
+  const [underlay, , vk, vu] = r.datapaths;
+  assert.equal(ratioToReference(vk as DatapathResult, vk, 'tcp_gbps'), 1);
+  assert.equal(ratioToReference(vu as DatapathResult, vk, 'tcp_gbps'), null);
+  assert.equal(ratioToReference(underlay as DatapathResult, undefined, 'tcp_gbps'), null);
+  assert.ok(svg.includes('vxlan-userspace (failed)'));
+});
+
+test('options: --quick preset, defaults, and clear errors for bad values', () => {
+  const q = parseBenchOptions(['--quick'], '/out');
+  assert.equal(q.repetitions, 2);
+  assert.equal(q.seconds, 1);
+  assert.equal(q.omitSeconds, 0);
+  assert.equal(q.peers, 100);
+  assert.deepEqual(q.datapaths, [...ALL_DATAPATHS]);
+  const f = parseBenchOptions([], '/out');
+  assert.equal(f.repetitions, 5);
+  assert.equal(f.peers, 1000);
+  assert.equal(f.omitSeconds, 1);
+  assert.equal(f.controlPlane, true);
+  const c = parseBenchOptions(['--datapaths', 'host-gw,underlay', '--reps', '3', '--no-control-plane', '--out', '/x'], '/out');
+  assert.deepEqual(c.datapaths, ['host-gw', 'underlay']);
+  assert.equal(c.repetitions, 3);
+  assert.equal(c.controlPlane, false);
+  assert.equal(c.outDir, '/x');
+  const errors: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  process.stderr.write = ((chunk: string) => { errors.push(String(chunk)); return true; }) as typeof process.stderr.write;
+  try {
+    assert.throws(() => parseBenchOptions(['--datapaths', 'udp'], '/out'));
+    assert.throws(() => parseBenchOptions(['--reps', '0'], '/out'));
+  } finally {
+    process.stderr.write = write;
+  }
+  assert.match(errors.join(''), /unknown datapath "udp": choose from underlay/);
+  assert.match(errors.join(''), /--reps must be a whole number ≥ 1, got "0"/);
+});
+
+test('missing tools: one line each naming the Debian package', () => {
+  assert.deepEqual(missingTools(REQUIRED_TOOLS, () => true), []);
+  const lines = missingTools(REQUIRED_TOOLS, (c) => c !== 'iperf3' && c !== 'etcd');
+  assert.deepEqual(lines, [
+    'iperf3 is missing (throughput and packet rate): apt-get install iperf3',
+    'etcd is missing (the daemons\' store): apt-get install etcd-server',
+  ]);
+});
+
+test('synthetic peer leases: upstream keys and JSON, own subnet and the first subnet skipped', () => {
+  const leases = syntheticLeases(300, { prefix: '/coreos.com/network', network: '10.64.0.0/12', subnetLen: 24,
+    exclude: ['10.64.2.0/24'], underlayBase: '192.0.2', firstHost: 100, lastHost: 250 });
+  assert.equal(leases.length, 300);
+  assert.equal(new Set(leases.map((l) => l.key)).size, 300);
+  assert.equal(leases[0]?.key, '/coreos.com/network/subnets/10.64.1.0-24');
+  assert.equal(leases[1]?.subnet, '10.64.3.0/24');
+  assert.deepEqual(JSON.parse(leases[0]?.value ?? ''), { PublicIP: '192.0.2.100', PublicIPv6: null, BackendType: 'host-gw' });
+  assert.equal(JSON.parse(leases[151]?.value ?? '').PublicIP, '192.0.2.100');
+  assert.equal(leases[299]?.subnet, '10.65.45.0/24');
+  assert.throws(() => syntheticLeases(4, { prefix: '/p', network: '10.0.0.0/22', subnetLen: 24, exclude: [],
+    underlayBase: '192.0.2', firstHost: 100, lastHost: 101 }), /room for only 3 peer subnets/);
+});
