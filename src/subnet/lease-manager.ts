@@ -55,6 +55,8 @@ export class LeaseManager extends EventEmitter {
   private readonly stopController = new AbortController();
   private keeping = false;
   private reacquiring = false;
+  /** Bumped whenever the lease is lost, so work started for an older lease does not act on the new one. */
+  private generation = 0;
   private renewTimer: NodeJS.Timeout | null = null;
   private verifyTimer: NodeJS.Timeout | null = null;
   private ownWatch: RegistryWatch | null = null;
@@ -205,10 +207,17 @@ export class LeaseManager extends EventEmitter {
   private async renew(): Promise<void> {
     this.renewTimer = null;
     const lease = this.current;
+    const generation = this.generation;
     if (!this.keeping || !lease || this.reacquiring) return;
     try {
-      const renewed = await this.o.registry.renewLease(lease, this.o.attrs, this.o.ttlSeconds);
-      if (!this.keeping || this.current !== lease) return;
+      // Unlike upstream's unconditional Put, a key that vanished (e.g. expired during an etcd outage) is not
+      // recreated here: that is a re-acquisition, which checks that nobody else took the subnet meanwhile.
+      const renewed = await this.o.registry.renewExistingLease(lease, this.o.attrs, this.o.ttlSeconds);
+      if (!this.keeping || generation !== this.generation) return;
+      if (!renewed) {
+        await this.onVanished('its key was gone at renewal time (expired while etcd was unreachable, or deleted)');
+        return;
+      }
       this.current = renewed;
       this.renewTrouble.clear('lease renewal works again');
       this.log.info({ subnet: formatCidr(renewed.subnet), expiration: renewed.expiration?.toISOString() }, 'lease renewed');
@@ -276,6 +285,7 @@ export class LeaseManager extends EventEmitter {
 
   private async verify(): Promise<void> {
     const lease = this.current;
+    const generation = this.generation;
     if (!this.keeping || !lease || this.reacquiring) return;
     let read: { lease: Lease | null; revision: string };
     try {
@@ -290,7 +300,7 @@ export class LeaseManager extends EventEmitter {
       }
       return;
     }
-    if (!this.keeping || this.reacquiring || this.current !== lease) return;
+    if (!this.keeping || this.reacquiring || generation !== this.generation) return;
     if (!read.lease || read.lease.attrs.publicIP !== this.o.attrs.publicIP) {
       await this.onVanished(read.lease ? `host ${read.lease.attrs.publicIP} holds its key now` : 'its key is gone');
       return;
@@ -302,6 +312,7 @@ export class LeaseManager extends EventEmitter {
     const old = this.current;
     if (!this.keeping || !old || this.reacquiring) return;
     this.reacquiring = true;
+    this.generation++;
     this.log.warn({ subnet: formatCidr(old.subnet), key: this.o.registry.keyOf(old.subnet) },
       `our lease vanished: ${why}; re-acquiring (the same subnet if it is still free)`);
     this.emit('lost', old);

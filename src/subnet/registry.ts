@@ -134,6 +134,32 @@ export class SubnetRegistry {
     };
   }
 
+  /**
+   * Renews only if the key still exists (Txn If(Version>0) Then Put WithLease): the same writes as renewLease, but a
+   * key that expired or was deleted meanwhile is not silently recreated over a subnet another host may have taken.
+   * Returns null when the key is gone. A reservation is rewritten without a lease.
+   */
+  async renewExistingLease(lease: Lease, attrs: LeaseAttrs, ttlSeconds: number): Promise<Lease | null> {
+    const key = this.keyOf(lease.subnet);
+    const put = this.client.put(key).value(encodeLeaseAttrs(attrs));
+    if (lease.etcdLeaseId === '0') {
+      const txn = await this.client.if(key, 'Version', '>', 0).then(put).commit();
+      return txn.succeeded
+        ? { subnet: lease.subnet, attrs, etcdLeaseId: '0', revision: txn.header.revision, expiration: null }
+        : null;
+    }
+    const grant = await this.client.leaseClient.leaseGrant({ TTL: ttlSeconds, ID: 0 });
+    const txn = await this.client.if(key, 'Version', '>', 0).then(put.lease(grant.ID)).commit();
+    if (!txn.succeeded) {
+      await this.client.leaseClient.leaseRevoke({ ID: grant.ID }).catch(() => undefined);
+      return null;
+    }
+    return {
+      subnet: lease.subnet, attrs, etcdLeaseId: grant.ID, revision: txn.header.revision,
+      expiration: new Date(Date.now() + Number(grant.TTL) * 1000),
+    };
+  }
+
   /** Rewrites a reservation's value (e.g. new BackendData) without attaching a lease, so it stays a reservation. */
   async updateReservation(subnet: Ipv4Net, attrs: LeaseAttrs): Promise<Lease> {
     return this.renewLease({ subnet, attrs, etcdLeaseId: '0', revision: '0', expiration: null }, attrs, 0);

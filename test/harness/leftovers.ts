@@ -35,6 +35,11 @@ function ownerAlive(l: Ledger): boolean {
   return isAlive(l.ownerPid) && processStartTime(l.ownerPid) === l.ownerStart;
 }
 
+/** True when some run (live or dead) already recorded this tag. */
+export function ledgerExists(tag: string): boolean {
+  return fs.existsSync(ledgerPath(tag));
+}
+
 export function newLedger(tag: string): Ledger {
   const l: Ledger = { tag, ownerPid: process.pid, ownerStart: processStartTime(process.pid), netns: [], dirs: [] };
   saveLedger(l);

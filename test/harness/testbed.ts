@@ -12,7 +12,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { formatIPv4, parseCidr, parseIPv4, prefixMask } from '../../src/net/ipv4.js';
-import { newLedger, saveLedger, sweepDeadRuns, teardownSync, dropLedger, type Ledger } from './leftovers.js';
+import {
+  dropLedger, ledgerExists, newLedger, saveLedger, sweepDeadRuns, teardownSync, type Ledger,
+} from './leftovers.js';
 import { startEtcd, type EtcdMember } from './etcd.js';
 import {
   createNetns, execCommand, inNetns, isAlive, killPids, mustExec, removeNetns, type ExecResult,
@@ -108,7 +110,8 @@ export class Testbed {
   static async create(opts: TestbedOptions): Promise<Testbed> {
     await sweepDeadRuns();
     installExitHooks();
-    const tag = `tsf${randomBytes(2).toString('hex')}`;
+    let tag = `tsf${randomBytes(2).toString('hex')}`;
+    while (ledgerExists(tag)) tag = `tsf${randomBytes(2).toString('hex')}`;
     const ledger = newLedger(tag);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${tag}-`));
     ledger.dirs.push(dir);
@@ -369,10 +372,15 @@ export class Testbed {
       if (pid !== undefined && isAlive(pid)) await killPids([pid]);
     }
     await this.etcd?.destroy().catch(() => undefined);
-    for (const ns of [...this.ledger.netns].reverse()) await removeNetns(ns);
+    const failures: string[] = [];
+    for (const ns of [...this.ledger.netns].reverse()) {
+      await removeNetns(ns).catch((e: Error) => failures.push(e.message));
+    }
     for (const d of this.ledger.dirs) fs.rmSync(d, { recursive: true, force: true });
-    dropLedger(this.tag);
     live.delete(this);
+    // A ledger with something left in it stays, so that the next run's sweep tries again.
+    if (failures.length > 0) throw new Error(`testbed ${this.tag} not fully removed: ${failures.join('; ')}`);
+    dropLedger(this.tag);
   }
 
   /** For exit handlers: the same removal, synchronously. */

@@ -63,7 +63,7 @@ async function main(): Promise<void> {
   const rl = readline.createInterface({ input: process.stdin });
   for await (const line of rl) {
     if (!line.trim()) continue;
-    const cmd = JSON.parse(line) as { op: string; peers?: LeaseJson[]; events?: Array<LeaseJson & { type: 'added' | 'removed' }> };
+    const cmd = JSON.parse(line) as { op: string; seq?: number; peers?: LeaseJson[]; events?: Array<LeaseJson & { type: 'added' | 'removed' }> };
     try {
       let value: unknown = null;
       switch (cmd.op) {
@@ -76,14 +76,14 @@ async function main(): Promise<void> {
         case 'counters': value = backend.counters(); break;
         case 'stop':
           await backend.stop();
-          reply({ op: cmd.op, ok: true, value });
+          reply({ op: cmd.op, seq: cmd.seq, ok: true, value });
           process.exit(0);
           break;
         default: throw new Error(`unknown op ${cmd.op}`);
       }
-      reply({ op: cmd.op, ok: true, value });
+      reply({ op: cmd.op, seq: cmd.seq, ok: true, value });
     } catch (err) {
-      reply({ op: cmd.op, ok: false, error: (err as Error).message });
+      reply({ op: cmd.op, seq: cmd.seq, ok: false, error: (err as Error).message });
     }
   }
 }
