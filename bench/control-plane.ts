@@ -88,16 +88,19 @@ export async function measureControlPlane(peers: number, report: (msg: string) =
     report(`control plane: writing ${peers} peer leases`);
     monitor = new RouteMonitor(h1.netns);
     await new Promise((r) => setTimeout(r, 200)); // let `ip monitor` subscribe before the first route can appear
-    const writeStart = epochMs();
     const writer = await execCommand(inNetns(h1.netns, [process.execPath, path.join(AGENTS, 'lease-writer.js'),
       tb.etcdEndpoint, file, '16']), { timeoutMs });
     if (writer.code !== 0) throw new Error(`writing leases failed: ${writer.stderr.trim()}`);
-    const acked = (JSON.parse(writer.stdout.trim()) as { acked: Record<string, number> }).acked;
+    const { firstPutAt, acked } = JSON.parse(writer.stdout.trim()) as { firstPutAt: number; acked: Record<string, number> };
     await monitor.waitFor(dsts, timeoutMs);
     const delays = leases.map((l) => (monitor as RouteMonitor).firstAdded.get(l.subnet) as number - (acked[l.key] ?? NaN));
     result.convergeP50Ms = percentile(delays, 50);
     result.convergeP99Ms = percentile(delays, 99);
-    result.convergeTotalMs = Math.max(...monitor.firstAdded.values()) - writeStart;
+    result.convergeTotalMs = Math.max(...monitor.firstAdded.values()) - firstPutAt;
+    const lastAck = Math.max(...Object.values(acked));
+    report(`control plane: all ${peers} routes in ${result.convergeTotalMs.toFixed(0)} ms (writes took `
+      + `${(lastAck - firstPutAt).toFixed(0)} ms); per-lease delay ${percentile(delays, 0).toFixed(1)}–`
+      + `${percentile(delays, 100).toFixed(1)} ms`);
     const pid = h1.daemon?.pid;
     result.rssMb = pid === undefined ? null : rssMb(pid);
 

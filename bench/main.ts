@@ -124,7 +124,7 @@ async function main(): Promise<number> {
     for (const m of missing) process.stderr.write(`bench: ${m}\n`);
     return 2;
   }
-  progress(`mode ${o.quick ? 'quick' : 'full'}: ${o.datapaths.join(', ')}; ${o.repetitions} repetitions of ${o.seconds} s; `
+  progress(`mode ${o.quick ? 'quick' : 'full'}: ${o.datapaths.join(', ') || 'no datapaths'}; ${o.repetitions} repetitions of ${o.seconds} s; `
     + `${o.peers} peers`);
   const { results, notes } = await measureDatapaths(o);
   let control: ControlResult = { peers: o.peers, readyMs: null, subnetEnvMs: null, convergeP50Ms: null,

@@ -47,17 +47,18 @@ export function parseBenchOptions(argv: readonly string[], defaultOutDir: string
     .option('--seconds <n>', 'seconds per iperf3 run (default 5, quick 1)', positiveInt('--seconds'))
     .option('--peers <n>', 'synthetic peer leases for the control-plane test (default 1000, quick 100)', positiveInt('--peers'))
     .option('--no-control-plane', 'skip the control-plane measurements')
+    .option('--no-datapaths', 'skip the datapath measurements')
     .option('--out <dir>', 'where latest.json, report.md and chart.svg go', defaultOutDir)
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
     .allowExcessArguments(false);
   program.parse([...argv], { from: 'user' });
-  const o = program.opts<{ quick: boolean; datapaths?: DatapathName[]; reps?: number; seconds?: number;
-    peers?: number; controlPlane: boolean; out: string }>();
+  const o = program.opts<{ quick: boolean; reps?: number; seconds?: number;
+    peers?: number; controlPlane: boolean; datapaths?: DatapathName[] | false; out: string }>();
   const seconds = o.seconds ?? (o.quick ? 1 : 5);
   return {
     quick: o.quick,
-    datapaths: o.datapaths ?? [...ALL_DATAPATHS],
+    datapaths: o.datapaths === false ? [] : o.datapaths ?? [...ALL_DATAPATHS],
     repetitions: o.reps ?? (o.quick ? 2 : 5),
     seconds,
     omitSeconds: seconds >= 3 ? 1 : 0,

@@ -1,6 +1,6 @@
 // Runs inside a testbed host namespace (etcd is reachable only there): writes synthetic peer leases, each attached
-// to one 24 h etcd lease as upstream does, and prints one JSON line {acked: {<key>: <epoch ms>}} with the moment
-// etcd acknowledged each put, for the convergence measurement.
+// to one 24 h etcd lease as upstream does, and prints one JSON line {firstPutAt, acked: {<key>: <epoch ms>}}: when
+// the first put was sent and when etcd acknowledged each one, for the convergence measurement.
 // Usage: node lease-writer.js <etcd-endpoint> <leases.json: [{key, value}]> [concurrency]
 import * as fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -23,6 +23,7 @@ async function main(): Promise<void> {
     const lease = client.lease(86400, { autoKeepAlive: false });
     const id = await lease.grant();
     const acked: Record<string, number> = {};
+    const firstPutAt = now();
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < records.length) {
@@ -32,7 +33,7 @@ async function main(): Promise<void> {
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
-    process.stdout.write(`${JSON.stringify({ acked })}\n`);
+    process.stdout.write(`${JSON.stringify({ firstPutAt, acked })}\n`);
   } finally {
     client.close();
   }

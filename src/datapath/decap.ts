@@ -123,12 +123,13 @@ export class DecapBatch {
     const hdrLen = cfg.coalesce && ipLen <= cfg.innerMtu ? this.coalescableHeaderLen(buf, ip, ipLen) : 0;
     if (hdrLen > 0 && this.runIP >= 0 && this.canAppend(buf, ip, ipLen, hdrLen)) {
       const payload = ipLen - hdrLen;
+      // Read before the move: the payload may land on this packet's own headers.
+      const flags = buf[ip + ipv4HeaderLen(buf, ip) + 13]!;
       buf.copyWithin(this.runEnd, ip + hdrLen, ip + ipLen);
       this.runEnd += payload;
       this.runNextSeq = (this.runNextSeq + payload) >>> 0;
       this.runLastPayload = payload;
       this.runCount++;
-      const flags = buf[ip + ipv4HeaderLen(buf, ip) + 13]!;
       if ((flags & TCP_PSH) !== 0) {
         const runTcp = this.runIP + ipv4HeaderLen(buf, this.runIP);
         buf[runTcp + 13] = buf[runTcp + 13]! | TCP_PSH;

@@ -253,7 +253,8 @@ export class LeaseManager extends EventEmitter {
             void this.onVanished(`host ${ev.lease.attrs.publicIP} overwrote its key`);
             return;
           }
-          if (this.current && netsEqual(this.current.subnet, ev.lease.subnet)) {
+          if (this.current && netsEqual(this.current.subnet, ev.lease.subnet)
+            && BigInt(ev.lease.revision) > BigInt(this.current.revision)) {
             // Our own renewal (or an operator's edit): keep the newest etcd lease id; our own expiration stays.
             this.current = { ...ev.lease, expiration: this.current.expiration ?? ev.lease.expiration };
           }

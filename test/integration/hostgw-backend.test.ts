@@ -147,9 +147,9 @@ test('without the monitor, the periodic check alone repairs a deleted route', op
   await b.ok('start');
   await b.ok('reset', { peers: [hg('10.5.3.0/24', '192.0.2.3')] });
   // The reset removed 10.5.5.0/24 (ours, no lease now) and fixed 10.5.3.0/24.
-  assert.deepEqual(await routeLines(h1, 'proto', '84', 'root', '10.5.0.0/16'), [`10.5.3.0/24 via 192.0.2.3 dev ${U} proto 84`]);
+  assert.deepEqual(await routeLines(h1, 'proto', '84', 'root', '10.5.0.0/16'), [`10.5.3.0/24 via 192.0.2.3 dev ${U}`]);
   await ipIn(h1, 'route', 'del', '10.5.3.0/24');
   await waitFor(async () => (await routeLines(h1, '10.5.3.0/24')).length === 1, { what: 'periodic repair', timeoutMs: 15_000 });
-  assert.ok((await b.counters()).routesRecovered >= 1);
+  assert.ok(((await b.counters()).routesRecovered ?? 0) >= 1);
   await b.stop();
 });

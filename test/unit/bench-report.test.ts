@@ -156,6 +156,7 @@ test('options: --quick preset, defaults, and clear errors for bad values', () =>
   assert.equal(c.repetitions, 3);
   assert.equal(c.controlPlane, false);
   assert.equal(c.outDir, '/x');
+  assert.deepEqual(parseBenchOptions(['--no-datapaths'], '/out').datapaths, []);
   const errors: string[] = [];
   const write = process.stderr.write.bind(process.stderr);
   process.stderr.write = ((chunk: string) => { errors.push(String(chunk)); return true; }) as typeof process.stderr.write;
