@@ -13,7 +13,7 @@ import { execCommand, inNetns, mustExec } from '../test/harness/netns.js';
 import { readSubnetEnv } from '../test/harness/subnet-env.js';
 import { formatCidr, parseCidr } from '../src/net/ipv4.js';
 import { lastDaemonError } from './daemon-log.js';
-import { syntheticLeases } from './peers.js';
+import { syntheticLeases, type SyntheticLease } from './peers.js';
 import { rssMb } from './proc.js';
 import type { ControlResult } from './results.js';
 import { RouteMonitor, epochMs } from './route-monitor.js';
@@ -56,6 +56,44 @@ async function startAndTime(tb: Testbed, h: Host, args: readonly string[]): Prom
   return { subnetEnvMs, readyMs: probeOut.trim() !== '' && Number.isFinite(readyAt) ? readyAt - t0 : null };
 }
 
+interface Convergence {
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly totalMs: number;
+}
+
+/** Writes the leases from inside the host (etcd is reachable only there) and times each route's arrival. */
+async function measureConvergence(tb: Testbed, h: Host, leases: readonly SyntheticLease[], monitor: RouteMonitor,
+  timeoutMs: number, report: (msg: string) => void): Promise<Convergence> {
+  const file = path.join(tb.dir, 'leases.json');
+  fs.writeFileSync(file, JSON.stringify(leases.map((l) => ({ key: l.key, value: l.value }))));
+  const writer = await execCommand(inNetns(h.netns, [process.execPath, path.join(AGENTS, 'lease-writer.js'),
+    tb.etcdEndpoint, file, '16']), { timeoutMs });
+  if (writer.code !== 0) throw new Error(`writing leases failed: ${writer.stderr.trim()}`);
+  const { firstPutAt, acked } = JSON.parse(writer.stdout.trim()) as { firstPutAt: number; acked: Record<string, number> };
+  await monitor.waitFor(leases.map((l) => l.subnet), timeoutMs);
+  const programmed = leases.map((l) => monitor.firstAdded.get(l.subnet) as number);
+  const delays = leases.map((l, i) => (programmed[i] as number) - (acked[l.key] ?? NaN));
+  const totalMs = Math.max(...programmed) - firstPutAt;
+  report(`control plane: all ${leases.length} routes in ${totalMs.toFixed(0)} ms (writes took `
+    + `${(Math.max(...Object.values(acked)) - firstPutAt).toFixed(0)} ms); per-lease delay `
+    + `${percentile(delays, 0).toFixed(1)}–${percentile(delays, 100).toFixed(1)} ms`);
+  return { p50Ms: percentile(delays, 50), p99Ms: percentile(delays, 99), totalMs };
+}
+
+/** Routes per second from the first to the last route a freshly started daemon programs for leases already in etcd. */
+async function measureProgramRate(tb: Testbed, h: Host, args: readonly string[], dsts: readonly string[],
+  monitor: RouteMonitor, timeoutMs: number): Promise<number | null> {
+  await tb.stopDaemon(h);
+  await mustExec(['ip', '-n', h.netns, 'route', 'flush', 'root', NETWORK]);
+  monitor.reset();
+  await startAndTime(tb, h, args);
+  await monitor.waitFor(dsts, timeoutMs);
+  const times = dsts.map((d) => monitor.firstAdded.get(d) as number);
+  const span = (Math.max(...times) - Math.min(...times)) / 1000;
+  return span > 0 ? (dsts.length - 1) / span : null;
+}
+
 export async function measureControlPlane(peers: number, report: (msg: string) => void): Promise<ControlResult> {
   const errors: string[] = [];
   const result: { -readonly [K in keyof ControlResult]: ControlResult[K] } = {
@@ -77,42 +115,22 @@ export async function measureControlPlane(peers: number, report: (msg: string) =
 
     const own = readSubnetEnv(h1.subnetFile);
     const ownNet = own === null ? null : parseCidr(own.subnet);
-    const ownSubnet = ownNet === null ? '' : formatCidr(ownNet);
     const leases = syntheticLeases(peers, { prefix: tb.prefix, network: NETWORK, subnetLen: SUBNET_LEN,
-      exclude: [ownSubnet], underlayBase: '192.0.2', firstHost: 100, lastHost: 250 });
-    const file = path.join(tb.dir, 'leases.json');
-    fs.writeFileSync(file, JSON.stringify(leases.map((l) => ({ key: l.key, value: l.value }))));
-    const dsts = leases.map((l) => l.subnet);
+      exclude: ownNet === null ? [] : [formatCidr(ownNet)], underlayBase: '192.0.2', firstHost: 100, lastHost: 250 });
     const timeoutMs = 30_000 + peers * 50;
-
-    report(`control plane: writing ${peers} peer leases`);
     monitor = new RouteMonitor(h1.netns);
     await new Promise((r) => setTimeout(r, 200)); // let `ip monitor` subscribe before the first route can appear
-    const writer = await execCommand(inNetns(h1.netns, [process.execPath, path.join(AGENTS, 'lease-writer.js'),
-      tb.etcdEndpoint, file, '16']), { timeoutMs });
-    if (writer.code !== 0) throw new Error(`writing leases failed: ${writer.stderr.trim()}`);
-    const { firstPutAt, acked } = JSON.parse(writer.stdout.trim()) as { firstPutAt: number; acked: Record<string, number> };
-    await monitor.waitFor(dsts, timeoutMs);
-    const delays = leases.map((l) => (monitor as RouteMonitor).firstAdded.get(l.subnet) as number - (acked[l.key] ?? NaN));
-    result.convergeP50Ms = percentile(delays, 50);
-    result.convergeP99Ms = percentile(delays, 99);
-    result.convergeTotalMs = Math.max(...monitor.firstAdded.values()) - firstPutAt;
-    const lastAck = Math.max(...Object.values(acked));
-    report(`control plane: all ${peers} routes in ${result.convergeTotalMs.toFixed(0)} ms (writes took `
-      + `${(lastAck - firstPutAt).toFixed(0)} ms); per-lease delay ${percentile(delays, 0).toFixed(1)}–`
-      + `${percentile(delays, 100).toFixed(1)} ms`);
+
+    report(`control plane: writing ${peers} peer leases`);
+    const c = await measureConvergence(tb, h1, leases, monitor, timeoutMs, report);
+    result.convergeP50Ms = c.p50Ms;
+    result.convergeP99Ms = c.p99Ms;
+    result.convergeTotalMs = c.totalMs;
     const pid = h1.daemon?.pid;
     result.rssMb = pid === undefined ? null : rssMb(pid);
 
     report(`control plane: restarting the daemon with ${peers} leases in etcd`);
-    await tb.stopDaemon(h1);
-    await mustExec(['ip', '-n', h1.netns, 'route', 'flush', 'root', NETWORK]);
-    monitor.reset();
-    await startAndTime(tb, h1, args);
-    await monitor.waitFor(dsts, timeoutMs);
-    const times = dsts.map((d) => (monitor as RouteMonitor).firstAdded.get(d) as number);
-    const span = (Math.max(...times) - Math.min(...times)) / 1000;
-    result.programPerS = span > 0 ? (dsts.length - 1) / span : null;
+    result.programPerS = await measureProgramRate(tb, h1, args, leases.map((l) => l.subnet), monitor, timeoutMs);
   } catch (e) {
     errors.push((e as Error).message.split('\n')[0] ?? String(e));
   } finally {

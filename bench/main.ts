@@ -107,7 +107,21 @@ function writeOutputs(o: BenchOptions, report: BenchReport): void {
   fs.writeFileSync(path.join(o.outDir, 'chart.svg'), svgChart(report.datapaths));
 }
 
+/**
+ * Says what happens on Ctrl-C. Put in front of the testbed harness's own handler, which then (in the same emit)
+ * removes every namespace and exits; the fallback exit covers a signal before any testbed exists.
+ */
+function announceInterrupts(): void {
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.prependOnceListener(sig, () => {
+      process.stderr.write(`\nbench: ${sig}: removing every testbed namespace and process, no results written\n`);
+      setImmediate(() => process.exit(130));
+    });
+  }
+}
+
 async function main(): Promise<number> {
+  announceInterrupts();
   let o: BenchOptions;
   try {
     o = parseBenchOptions(process.argv.slice(2), DEFAULT_OUT);

@@ -2,7 +2,7 @@
 // packet rate, ping RTTs, and the CPU the daemons and the whole machine spent per gigabit on the 1-stream run.
 // A failing metric becomes an error note; the others still run.
 import { performance } from 'node:perf_hooks';
-import { execCommand, inNetns } from '../test/harness/netns.js';
+import { execCommand, inNetns, isAlive } from '../test/harness/netns.js';
 import { cpuSecondsPerGbit, tickDelta } from './cpu.js';
 import { parseIperfJson, type IperfRun } from './iperf.js';
 import { IPERF_PORT, type PathUnderTest } from './paths.js';
@@ -91,6 +91,8 @@ export async function measureRepetition(p: PathUnderTest, s: RunSettings): Promi
     values.rtt_us = summary.p50Us;
     values.rtt_p99_us = summary.p99Us;
   });
+  // A daemon that died mid-run explains every failure above better than the tools' own messages.
+  for (const pid of p.daemonPids) if (!isAlive(pid)) errors.push(`daemon pid ${pid} is no longer running`);
   return { values, errors };
 }
 

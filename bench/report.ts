@@ -29,13 +29,15 @@ function errorLines(r: BenchReport): string[] {
 
 /** What `npm run bench` prints at the end. */
 export function textReport(r: BenchReport): string {
-  const parts = [
+  const parts = r.datapaths.length === 0 ? [] : [
     'Datapaths, container to container across two hosts: median [min–max]',
     textTable(datapathHeader(), r.datapaths.map(datapathCells)),
     '',
+  ];
+  parts.push(
     'Control plane',
     textTable(['measure', 'value', 'unit'], controlRows(r.control)),
-  ];
+  );
   const errs = errorLines(r);
   if (errs.length > 0) parts.push('', 'Errors', ...errs.map((e) => `  ${e}`));
   return parts.join('\n');
@@ -57,8 +59,8 @@ export function markdownReport(r: BenchReport, chartFile = 'chart.svg'): string 
   const lines = [
     '# tsflanneld benchmark',
     '',
-    `Run ${String(m.date ?? '')} in ${String(m.mode ?? '')} mode: ${String(m.repetitions ?? '?')} interleaved repetitions, `
-      + `${String(m.seconds_per_run ?? '?')} s per iperf3 run. Cells are median [min–max].`,
+    `Run ${String(m.date ?? '')}, ${String(m.mode ?? '')} mode: ${String(m.repetitions ?? '?')} repetition(s) per `
+      + `datapath, interleaved; ${String(m.seconds_per_run ?? '?')} s per iperf3 run. Cells are median [min–max].`,
     '',
     '## Datapaths (container to container across two hosts)',
     '',
@@ -72,7 +74,7 @@ export function markdownReport(r: BenchReport, chartFile = 'chart.svg'): string 
     '',
     '## Machine',
     '',
-    mdTable(['', ''], machineRows, false),
+    mdTable(['item', 'value'], machineRows, false),
   ];
   const errs = errorLines(r);
   if (errs.length > 0) lines.push('', '## Errors', '', ...errs.map((e) => `- ${e}`));

@@ -1,5 +1,6 @@
 // The external programs the benchmark runs, checked up front so a missing one is one clear line, not a stack trace.
-import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 export interface Tool {
   readonly command: string;
@@ -16,8 +17,15 @@ export const REQUIRED_TOOLS: readonly Tool[] = [
   { command: 'ethtool', debianPackage: 'ethtool', neededFor: 'container veth offloads' },
 ];
 
-export function isOnPath(command: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+export function isOnPath(command: string, searchPath = process.env.PATH ?? ''): boolean {
+  return searchPath.split(path.delimiter).filter((d) => d !== '').some((dir) => {
+    try {
+      fs.accessSync(path.join(dir, command), fs.constants.X_OK);
+      return fs.statSync(path.join(dir, command)).isFile();
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** One line per missing tool, e.g. "iperf3 is missing (throughput and packet rate): apt-get install iperf3". */

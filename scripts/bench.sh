@@ -4,14 +4,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-newest_source=$(find src bench test -name '*.ts' -newer dist/bench/main.js 2>/dev/null | head -n 1 || true)
-if [[ ! -f dist/bench/main.js || ! -f dist/src/cli.js || -n "$newest_source" ]]; then
+stamp=dist/.bench-build-stamp
+stale=""
+if [[ ! -f dist/bench/main.js || ! -f dist/src/cli.js || ! -f "$stamp" ]]; then
+  stale=yes
+elif [[ -n "$(find src bench test -name '*.ts' -newer "$stamp" -print -quit)" ]]; then
+  stale=yes
+fi
+if [[ -n "$stale" ]]; then
   echo "bench: building (npx tsc -p .)" >&2
-  # Other modules' type errors still emit JavaScript; only a missing output is fatal.
+  # Type errors elsewhere in the tree still emit JavaScript; only missing output is fatal.
   npx tsc -p . >/dev/null || true
-  if [[ ! -f dist/bench/main.js ]]; then
-    echo "bench: the build produced no dist/bench/main.js; run npx tsc -p . to see why" >&2
+  if [[ ! -f dist/bench/main.js || ! -f dist/src/cli.js ]]; then
+    echo "bench: the build produced no dist/bench/main.js or dist/src/cli.js; run npx tsc -p . to see why" >&2
     exit 1
   fi
+  touch "$stamp"
 fi
 exec node dist/bench/main.js "$@"

@@ -1,14 +1,14 @@
 #!/usr/bin/env node
 'use strict';
 // Runs the compiled tests with node's own test runner: unit and integration tests in parallel files,
-// e2e tests one file at a time (each builds a namespace testbed and they share two CPUs).
-// Usage: node scripts/run-tests.js [unit|integration|e2e ...]
+// e2e and reliability tests one file at a time (each builds a namespace testbed and they share two CPUs).
+// Usage: node scripts/run-tests.js [unit|integration|e2e|reliability ...]
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 
 const root = path.join(__dirname, '..', 'dist', 'test');
-const suites = process.argv.slice(2).length ? process.argv.slice(2) : ['unit', 'integration', 'e2e'];
+const suites = process.argv.slice(2).length ? process.argv.slice(2) : ['unit', 'integration', 'e2e', 'reliability'];
 
 function testFiles(dir) {
   if (!fs.existsSync(dir)) return [];

@@ -11,6 +11,7 @@ import { Lifecycle, type DaemonExtension, type LeaseContext } from './lifecycle.
 import type { Logger } from './log.js';
 import { formatCidr } from './net/ipv4.js';
 import { chooseExternalInterface } from './net/iface.js';
+import { recordEtcdError, recordOwnLeaseExpiry, recordPeerEvents, recordPeerReset, setBackendCounterSource } from './ops/metrics.js';
 import type { Options } from './options.js';
 import { createEtcdClient, describeEtcdError, isEtcdUnavailable } from './subnet/etcd-client.js';
 import type { Lease, LeaseAttrs, LeaseEvent } from './subnet/lease.js';
@@ -60,6 +61,7 @@ async function waitForNetworkConfig(registry: SubnetRegistry, log: Logger, signa
     } catch (e) {
       reason = e instanceof ConfigError ? `${e.message} (at ${registry.configKey})` : describeEtcdError(e);
       if (isEtcdUnavailable(e)) kind = 'etcd unreachable';
+      if (!(e instanceof ConfigError)) recordEtcdError('get_config');
     }
     if ((kind ?? reason) !== lastReason) {
       log.error({ key: registry.configKey }, `${reason}; retrying every ${CONFIG_RETRY_MS / 1000} s`);
@@ -155,6 +157,7 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
       + ' (Backend.Type in the network config, or --backend)');
   }
   running.backend = backend;
+  setBackendCounterSource(() => backend.counters());
   const registration = await backend.register();
   throwIfAborted(signal);
 
@@ -185,14 +188,21 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
       await lifecycle.run('leaseChanged', ctxOf(lease));
     });
   });
+  leases.on('renewed', (renewed: Lease) => recordOwnLeaseExpiry(renewed.expiration));
   leases.on('lost', (lost: Lease) => log.warn({ subnet: formatCidr(lost.subnet) }, 'lease lost; re-acquiring'));
   leases.keep();
 
   const watcher = new LeaseWatcher({ registry, ownSubnet: () => own.subnet, log });
   running.watcher = watcher;
   watcher.start({
-    reset: (peers: Lease[]) => queue.push('resetPeers', () => backend.resetPeers(peers)),
-    events: (events: LeaseEvent[]) => queue.push('handleEvents', () => backend.handleEvents(events)),
+    reset: (peers: Lease[]) => {
+      recordPeerReset(peers);
+      return queue.push('resetPeers', () => backend.resetPeers(peers));
+    },
+    events: (events: LeaseEvent[]) => {
+      recordPeerEvents(events);
+      return queue.push('handleEvents', () => backend.handleEvents(events));
+    },
   });
   log.info('running');
 }

@@ -184,6 +184,24 @@ Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(written));
 }
 
+// pollIn(fds: Int32Array, timeoutMs) -> bit i set when fds[i] is readable (up to 31 fds); 0 on timeout.
+Napi::Value PollIn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t count;
+  int32_t* fds = Int32Data(info[0], &count);
+  int timeoutMs = info[1].As<Napi::Number>().Int32Value();
+  if (count > 31) count = 31;
+  struct pollfd p[31];
+  for (size_t i = 0; i < count; i++) p[i] = {fds[i], POLLIN, 0};
+  int r = poll(p, count, timeoutMs);
+  if (r < 0 && errno != EINTR) return ThrowErrno(env, "poll", errno);
+  uint32_t mask = 0;
+  for (size_t i = 0; r > 0 && i < count; i++) {
+    if (p[i].revents & (POLLIN | POLLERR | POLLHUP)) mask |= 1u << i;
+  }
+  return Napi::Number::New(env, mask);
+}
+
 Napi::Value CloseFd(const Napi::CallbackInfo& info) {
   int fd = info[0].As<Napi::Number>().Int32Value();
   close(fd);
@@ -198,5 +216,6 @@ void InitTun(Napi::Env env, Napi::Object exports) {
   exports.Set("tunSetVnetHdrSize", Napi::Function::New(env, TunSetVnetHdrSize));
   exports.Set("readBatch", Napi::Function::New(env, ReadBatch));
   exports.Set("writeBatch", Napi::Function::New(env, WriteBatch));
+  exports.Set("pollIn", Napi::Function::New(env, PollIn));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
 }

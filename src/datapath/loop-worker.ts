@@ -12,7 +12,7 @@ import type { Ipv4Net } from '../net/ipv4.js';
 export type LoopMessage = PeerUpdate;
 
 export interface LoopWorkerData {
-  readonly role: 'tx' | 'rx';
+  readonly role: 'tx' | 'rx' | 'both';
   readonly tunFd: number;
   readonly udpFd: number;
   readonly sendFds: readonly number[];
@@ -23,6 +23,8 @@ export interface LoopWorkerData {
   readonly subnetLen: number;
   readonly innerMtu: number;
   readonly coalesce: boolean;
+  /** Packets per TUN read batch / datagrams per recvmmsg (1 = the per-packet baseline). */
+  readonly batch: number;
   readonly counters: SharedArrayBuffer;
   readonly counterBlock: number;
   /** Int32 [0]: set to 1 to stop. */
@@ -32,59 +34,51 @@ export interface LoopWorkerData {
 }
 
 const POLL_MS = 50;
-const TX_SLOTS = 16;
+const MAX_TX_SLOTS = 16;
 const TX_SLOT_SIZE = 65536 + 64;
-const RX_SLOTS = 8;
+const MAX_RX_SLOTS = 8;
 const RX_SLOT_SIZE = 65536 + 64;
 const ICMP_SLOTS = 16;
 
-function run(data: LoopWorkerData): void {
+type Step = (timeoutMs: number) => void;
+
+/** TUN → UDP: one batch of reads, encapsulated and sent. */
+function txStep(data: LoopWorkerData, peers: PeerTable, counters: Float64Array, ownMac: Uint8Array): Step {
   const addon = datapathAddon();
-  const peers = new PeerTable(data.network, data.subnetLen);
-  const counters = counterBlock(data.counters, data.counterBlock);
-  const stop = new Int32Array(data.control);
-  const ownMac = Uint8Array.from(data.ownMac);
-  const apply = (m: LoopMessage): void => peers.apply(m);
-  data.initial.forEach(apply);
-  const drain = (): void => {
-    for (let m = receiveMessageOnPort(data.updates); m !== undefined; m = receiveMessageOnPort(data.updates)) {
-      apply(m.message as LoopMessage);
+  const slots = Math.max(1, Math.min(MAX_TX_SLOTS, data.batch));
+  const layout = encapSlabLayout(slots, TX_SLOT_SIZE, ICMP_SLOTS);
+  const slab = new Uint8Array(layout.size);
+  const lengths = new Int32Array(slots);
+  const batch = new EncapBatch(slab, TX_SLOT_SIZE, layout.outStart, layout.outEnd, layout.icmpStart, ICMP_SLOTS,
+    slots * 64);
+  const cfg = { vni: data.vni, ownMac, sendFds: Int32Array.from(data.sendFds) };
+  return (timeoutMs) => {
+    const n = addon.readBatch(data.tunFd, slab, TX_SLOT_SIZE, slots, lengths, timeoutMs, TUN_READ_HEADROOM);
+    if (n === 0) return;
+    batch.encapsulate(cfg, peers, lengths, n, counters);
+    if (batch.sendCount > 0) {
+      const sent = addon.sendBatch(batch.sendFds, slab, batch.sendOffsets, batch.sendLengths, batch.sendAddrs,
+        data.port, batch.sendGso, batch.sendCount);
+      counters[C.tx_datagrams]! += sent;
+      counters[C.tx_send_failed]! += batch.sendCount - sent;
     }
+    if (batch.tunCount > 0) addon.writeBatch(data.tunFd, slab, batch.tunOffsets, batch.tunLengths, batch.tunCount);
   };
+}
 
-  if (data.role === 'tx') {
-    const layout = encapSlabLayout(TX_SLOTS, TX_SLOT_SIZE, ICMP_SLOTS);
-    const slab = new Uint8Array(layout.size);
-    const lengths = new Int32Array(TX_SLOTS);
-    const batch = new EncapBatch(slab, TX_SLOT_SIZE, layout.outStart, layout.outEnd, layout.icmpStart, ICMP_SLOTS,
-      TX_SLOTS * 64);
-    const cfg = { vni: data.vni, ownMac, sendFds: Int32Array.from(data.sendFds) };
-    while (Atomics.load(stop, 0) === 0) {
-      drain();
-      const n = addon.readBatch(data.tunFd, slab, TX_SLOT_SIZE, TX_SLOTS, lengths, POLL_MS, TUN_READ_HEADROOM);
-      if (n === 0) continue;
-      batch.encapsulate(cfg, peers, lengths, n, counters);
-      if (batch.sendCount > 0) {
-        const sent = addon.sendBatch(batch.sendFds, slab, batch.sendOffsets, batch.sendLengths, batch.sendAddrs,
-          data.port, batch.sendGso, batch.sendCount);
-        counters[C.tx_datagrams]! += sent;
-        counters[C.tx_send_failed]! += batch.sendCount - sent;
-      }
-      if (batch.tunCount > 0) addon.writeBatch(data.tunFd, slab, batch.tunOffsets, batch.tunLengths, batch.tunCount);
-    }
-    return;
-  }
-
-  const slab = new Uint8Array(RX_SLOTS * RX_SLOT_SIZE);
-  const lengths = new Int32Array(RX_SLOTS);
-  const sources = new Uint32Array(RX_SLOTS);
-  const gsoSizes = new Int32Array(RX_SLOTS);
-  const batch = new DecapBatch(RX_SLOTS * 64);
+/** UDP → TUN: one batch of datagrams, decapsulated (and coalesced) and written. */
+function rxStep(data: LoopWorkerData, peers: PeerTable, counters: Float64Array, ownMac: Uint8Array): Step {
+  const addon = datapathAddon();
+  const slots = Math.max(1, Math.min(MAX_RX_SLOTS, data.batch));
+  const slab = new Uint8Array(slots * RX_SLOT_SIZE);
+  const lengths = new Int32Array(slots);
+  const sources = new Uint32Array(slots);
+  const gsoSizes = new Int32Array(slots);
+  const batch = new DecapBatch(slots * 64);
   const cfg = { vni: data.vni, ownMac, innerMtu: data.innerMtu, coalesce: data.coalesce };
-  while (Atomics.load(stop, 0) === 0) {
-    drain();
-    const n = addon.recvBatch(data.udpFd, slab, RX_SLOT_SIZE, RX_SLOTS, lengths, sources, gsoSizes, POLL_MS);
-    if (n === 0) continue;
+  return (timeoutMs) => {
+    const n = addon.recvBatch(data.udpFd, slab, RX_SLOT_SIZE, slots, lengths, sources, gsoSizes, timeoutMs);
+    if (n === 0) return;
     batch.reset();
     for (let i = 0; i < n; i++) {
       const len = lengths[i]!;
@@ -98,6 +92,37 @@ function run(data: LoopWorkerData): void {
     if (batch.writeCount > 0) {
       const written = addon.writeBatch(data.tunFd, slab, batch.writeOffsets, batch.writeLengths, batch.writeCount);
       counters[C.rx_tun_write_failed]! += batch.writeCount - written;
+    }
+  };
+}
+
+function run(data: LoopWorkerData): void {
+  const addon = datapathAddon();
+  const peers = new PeerTable(data.network, data.subnetLen);
+  const counters = counterBlock(data.counters, data.counterBlock);
+  const stop = new Int32Array(data.control);
+  const ownMac = Uint8Array.from(data.ownMac);
+  data.initial.forEach((m) => peers.apply(m));
+  const drain = (): void => {
+    for (let m = receiveMessageOnPort(data.updates); m !== undefined; m = receiveMessageOnPort(data.updates)) {
+      peers.apply(m.message as LoopMessage);
+    }
+  };
+  const tx = data.role === 'rx' ? null : txStep(data, peers, counters, ownMac);
+  const rx = data.role === 'tx' ? null : rxStep(data, peers, counters, ownMac);
+  const fds = Int32Array.from([data.tunFd, data.udpFd]);
+  while (Atomics.load(stop, 0) === 0) {
+    drain();
+    if (tx && rx) {
+      // One thread for both directions: a packet written to the TUN is often answered at once (ACKs, echo
+      // replies), and this thread finds the answer without a wake-up of another one.
+      const ready = addon.pollIn(fds, POLL_MS);
+      if (ready & 1) tx(0);
+      if (ready & 2) rx(0);
+    } else if (tx) {
+      tx(POLL_MS);
+    } else if (rx) {
+      rx(POLL_MS);
     }
   }
 }

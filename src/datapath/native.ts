@@ -10,6 +10,8 @@ export interface DatapathAddon {
   readBatch(fd: number, slab: Uint8Array, slotSize: number, maxSlots: number, lengths: Int32Array, timeoutMs: number,
     headroom?: number): number;
   writeBatch(fd: number, slab: Uint8Array, offsets: Int32Array, lengths: Int32Array, count: number): number;
+  /** Bit i set when fds[i] is readable; 0 after timeoutMs. */
+  pollIn(fds: Int32Array, timeoutMs: number): number;
   closeFd(fd: number): void;
   /** bindAddr is a host-order uint32 (0 = any). */
   udpOpen(bindAddr: number, port: number, opts: { rcvbuf?: number; sndbuf?: number; gro?: boolean; reusePort?: boolean }): number;

@@ -28,6 +28,10 @@ export interface DatapathOptions {
   readonly offloads?: boolean;
   /** UDP GRO receive + coalescing into TSO writes (default true). */
   readonly gro?: boolean;
+  /** Packets per TUN read batch and datagrams per recvmmsg, 1..16 (default 16; 1 = one packet per crossing). */
+  readonly batch?: number;
+  /** 2: one thread per direction (default); 1: one thread for both directions. */
+  readonly threads?: 1 | 2;
   /** Sockets (outer source ports) the inner flow hash spreads over (default 8). */
   readonly sourcePorts?: number;
   /** Keep the TUN device when the process exits, so a restart keeps its address and route (default false). */
@@ -75,7 +79,7 @@ export class UserspaceDatapath {
   start(): void {
     if (this.closed) throw new Error('datapath already stopped');
     if (this.loops.length > 0) return;
-    this.loops = [this.spawn('tx', 0), this.spawn('rx', 1)];
+    this.loops = this.opts.threads === 1 ? [this.spawn('both', 0)] : [this.spawn('tx', 0), this.spawn('rx', 1)];
   }
 
   setPeer(subnetIP: number, publicIP: number, mac: string): void {
@@ -120,13 +124,13 @@ export class UserspaceDatapath {
     for (const l of this.loops) l.port.postMessage(msg);
   }
 
-  private spawn(role: 'tx' | 'rx', block: number): Loop {
+  private spawn(role: 'tx' | 'rx' | 'both', block: number): Loop {
     const { port1, port2 } = new MessageChannel();
     const o = this.opts;
     const data: LoopWorkerData = {
       role, tunFd: this.tunFd, udpFd: this.udpFd, sendFds: this.sendFds, port: o.port, vni: o.vni,
       ownMac: [...macBytes(o.ownMac)], network: o.network, subnetLen: o.subnetLen,
-      innerMtu: o.innerMtu, coalesce: o.gro ?? true, counters: this.counterBuffer, counterBlock: block,
+      innerMtu: o.innerMtu, coalesce: o.gro ?? true, batch: o.batch ?? 16, counters: this.counterBuffer, counterBlock: block,
       control: this.control, updates: port2, initial: [...this.peerMessages.values()],
     };
     const worker = new Worker(path.join(__dirname, 'loop-worker.js'), { workerData: data, transferList: [port2] });

@@ -78,7 +78,8 @@ function byRoute(facts: IfaceFacts, what: string, route: { index: number; src?: 
   if (route === undefined) return { miss: `${what}: no route lookup was made` };
   if (typeof route === 'string') return { miss: `${what}: ${route}` };
   const iface = facts.interfaces.find((i) => i.index === route.index);
-  return iface ? { iface, addr: route.src ?? null } : { miss: `${what}: routes through link #${route.index}, which is not listed` };
+  if (!iface) return { miss: `${what}: routes through link #${route.index}, which is not listed` };
+  return { iface, addr: route.src ?? null };
 }
 
 function describeInterfaces(facts: IfaceFacts): string {
@@ -93,7 +94,9 @@ export function selectExternalInterface(wish: IfaceWish, facts: IfaceFacts): Ext
   let publicIP: number | null = null;
   if (wish.publicIP) {
     publicIP = parseIPv4(wish.publicIP);
-    if (publicIP === null) throw new IfaceSelectionError(`--public-ip=${wish.publicIP} is not an IPv4 address: give a dotted quad such as 192.0.2.10`);
+    if (publicIP === null) {
+      throw new IfaceSelectionError(`--public-ip=${wish.publicIP} is not an IPv4 address: give a dotted quad such as 192.0.2.10`);
+    }
   }
 
   const attempts: Array<() => Pick> = [

@@ -50,7 +50,11 @@ export async function chooseExternalInterface(o: {
     mtu: l.mtu,
     addrs: addrs.filter((a) => a.index === l.index).map((a) => a.ip),
   }));
-  const facts: IfaceFacts = { interfaces, defaultRoute: defaultRouteLink(routes), ...(reach !== undefined ? { canReach: reach } : {}) };
+  const facts: IfaceFacts = {
+    interfaces,
+    defaultRoute: defaultRouteLink(routes),
+    ...(reach !== undefined ? { canReach: reach } : {}),
+  };
   const wish: IfaceWish = o;
   return selectExternalInterface(wish, facts);
 }

@@ -28,7 +28,9 @@ export function classifyNetlinkError(err: unknown, operation: string): NetlinkEr
   if (rejected) return new NetlinkError(rejected[1] as string, operation);
   if (message === 'Timeout has been reached') return new NetlinkError('TIMEOUT', operation);
   const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) return new NetlinkError('ESOCKET', operation, `${code}: ${message}`);
+  if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) {
+    return new NetlinkError('ESOCKET', operation, `${code}: ${message}`);
+  }
   return new NetlinkError('EUNKNOWN', operation, message);
 }
 

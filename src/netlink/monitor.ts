@@ -128,7 +128,13 @@ export class NetlinkMonitor extends EventEmitter {
         this.log.debug({ err, type: m.type }, 'undecodable netlink notification skipped');
         continue;
       }
-      if (event) this.emit('event', event);
+      if (!event) continue;
+      try {
+        this.emit('event', event);
+      } catch (err) {
+        // A listener's bug must not unwind into the native callback, which would end the process.
+        this.log.error({ err, kind: event.kind }, 'netlink monitor listener failed');
+      }
     }
   }
 
@@ -154,7 +160,11 @@ export class NetlinkMonitor extends EventEmitter {
         return;
       }
       this.restartDelay = RESTART_MIN_MS;
-      this.emit('resync');
+      try {
+        this.emit('resync');
+      } catch (err) {
+        this.log.error({ err }, 'netlink monitor resync listener failed');
+      }
     }, delay);
   }
 

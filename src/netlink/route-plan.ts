@@ -2,7 +2,9 @@
 // make the kernel match. Shared by every backend that owns routes (host-gw; vxlan kernel for its onlink routes).
 import { formatCidr, netsEqual } from '../net/ipv4.js';
 import { RT_TABLE_MAIN } from './codec.js';
-import { RTN_UNICAST, RT_SCOPE_LINK, RT_SCOPE_UNIVERSE, TSFLANNELD_ROUTE_PROTOCOL, type KernelRoute, type RouteSpec } from './routes.js';
+import {
+  RTN_UNICAST, RT_SCOPE_LINK, RT_SCOPE_UNIVERSE, TSFLANNELD_ROUTE_PROTOCOL, type KernelRoute, type RouteSpec,
+} from './routes.js';
 
 export interface RoutePlanInput {
   /** At most one route per destination; later duplicates are ignored. */

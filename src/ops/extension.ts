@@ -1,12 +1,12 @@
 // Attaches the operator-facing parts to the daemon's lifecycle: ip-masq/FORWARD rules (trafficRules), sd_notify
 // READY=1 and /readyz (ready), the health server and the status file, STOPPING=1 on exit.
+import fs from 'node:fs';
 import type { Lifecycle, LeaseContext } from '../lifecycle.js';
 import { log as rootLog } from '../log.js';
 import { formatCidr, parseCidr, type Ipv4Net } from '../net/ipv4.js';
 import type { Options } from '../options.js';
 import { parseSubnetEnv } from '../subnet/subnet-env.js';
 import { TrafficManager } from '../trafficmngr/traffic-manager.js';
-import fs from 'node:fs';
 import { startHealthServer, type HealthServer } from './http.js';
 import { metrics, recordOwnLeaseExpiry } from './metrics.js';
 import { Readiness } from './readiness.js';

@@ -1,6 +1,8 @@
 // The daemon's Prometheus metrics (prom-client), served on /metrics by ./http.ts and summarised by `status`.
 // Parts of the daemon report through the small functions at the bottom; backend counters are pulled on scrape.
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { formatCidr } from '../net/ipv4.js';
+import type { Lease, LeaseEvent } from '../subnet/lease.js';
 
 /**
  * How backend counters() keys become metrics:
@@ -49,20 +51,19 @@ export function createMetrics(withProcessMetrics = true): FlannelMetrics {
   const iptablesRebuilds = new Counter({ name: 'flannel_iptables_rebuilds_total',
     help: 'Times the flannel iptables rule sets were (re)applied', registers: [registry] });
 
-  // Pulled on every scrape: the backend owns these numbers, we only mirror them.
-  const packets = new Counter({ name: 'flannel_datapath_packets_total', help: 'Packets through the userspace datapath',
+  // Pulled on every scrape: the backend owns these numbers, we only mirror them. Registered, so kept by the registry.
+  new Counter({ name: 'flannel_datapath_packets_total', help: 'Packets through the userspace datapath',
     labelNames: ['direction'] as const, registers: [registry],
     collect() { mirror(this, 'packets'); } });
-  const bytes = new Counter({ name: 'flannel_datapath_bytes_total', help: 'Bytes through the userspace datapath',
+  new Counter({ name: 'flannel_datapath_bytes_total', help: 'Bytes through the userspace datapath',
     labelNames: ['direction'] as const, registers: [registry],
     collect() { mirror(this, 'bytes'); } });
-  const drops = new Counter({ name: 'flannel_datapath_drops_total', help: 'Packets dropped by the datapath, by reason',
+  new Counter({ name: 'flannel_datapath_drops_total', help: 'Packets dropped by the datapath, by reason',
     labelNames: ['reason'] as const, registers: [registry],
     collect() { mirror(this, 'drops'); } });
-  const other = new Gauge({ name: 'flannel_backend_counter', help: 'Other backend counters by name',
+  new Gauge({ name: 'flannel_backend_counter', help: 'Other backend counters by name',
     labelNames: ['name'] as const, registers: [registry],
     collect() { mirror(this, 'other'); } });
-  void packets; void bytes; void drops; void other;
 
   function mirror(metric: Counter<string> | Gauge<string>, kind: CounterKind): void {
     metric.reset();
@@ -108,6 +109,26 @@ export function recordLeaseEvents(type: 'added' | 'removed', count = 1): void {
 }
 export function recordPeerCount(count: number): void {
   metrics.peers.set(count);
+}
+
+// The peers the watcher reported, by subnet, so the gauge follows adds and removes between full lists.
+const knownPeers = new Set<string>();
+
+/** The watcher's full list (first list and every re-list). */
+export function recordPeerReset(peers: readonly Lease[]): void {
+  knownPeers.clear();
+  for (const p of peers) knownPeers.add(formatCidr(p.subnet));
+  metrics.peers.set(knownPeers.size);
+}
+
+/** Incremental watcher events: counted by type, and the peer gauge updated. */
+export function recordPeerEvents(events: readonly LeaseEvent[]): void {
+  for (const e of events) {
+    metrics.leaseEvents.inc({ type: e.type });
+    if (e.type === 'added') knownPeers.add(formatCidr(e.lease.subnet));
+    else knownPeers.delete(formatCidr(e.lease.subnet));
+  }
+  metrics.peers.set(knownPeers.size);
 }
 export function recordNetlinkOperation(operation: string, ok: boolean): void {
   metrics.netlinkOperations.inc({ operation, result: ok ? 'ok' : 'error' });

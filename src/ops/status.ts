@@ -99,7 +99,7 @@ export function formatStatus(r: StatusReport, now = Date.now()): string {
   if (r.peers.length > 0) out.push(...table(r.peers, now));
   const counters = Object.entries(r.daemon.counters);
   if (counters.length > 0) {
-    out.push('', 'Datapath counters:');
+    out.push('', 'Daemon counters (datapath and rules):');
     const w = Math.max(...counters.map(([k]) => k.length));
     for (const [k, v] of counters.sort(([a], [b]) => a.localeCompare(b))) out.push(`  ${k.padEnd(w)}  ${v}`);
   }

@@ -59,6 +59,8 @@ export class LeaseManager extends EventEmitter {
   private generation = 0;
   private renewTimer: NodeJS.Timeout | null = null;
   private verifyTimer: NodeJS.Timeout | null = null;
+  /** The one pending re-check after the own-key watch broke (never several in parallel during an outage). */
+  private recheckTimer: NodeJS.Timeout | null = null;
   private ownWatch: RegistryWatch | null = null;
   private readonly watchBackoff = new Backoff(100, 5000);
   private readonly renewTrouble: RateLimitedLog;
@@ -111,7 +113,7 @@ export class LeaseManager extends EventEmitter {
       }
       if (outcome === 'full') {
         const msg = this.poolExhaustedMessage();
-        fullLog.problem(msg);
+        fullLog.problem(msg, {}, 'error');
         this.emit('pool-exhausted', msg);
         await sleep(this.o.fullPoolRetryMs ?? 2000, abort);
         continue;
@@ -152,7 +154,7 @@ export class LeaseManager extends EventEmitter {
           this.log.info({ subnet: formatCidr(choice.subnet) }, 'another host took this subnet first; picking again');
           return 'race';
         }
-        this.log.info({ subnet: formatCidr(choice.subnet), how: choice.kind === 'previous' ? 'previous subnet from subnet file' : 'new' },
+        this.log.info({ subnet: formatCidr(choice.subnet), how: choice.kind === 'previous' ? 'previous subnet (subnet file, or the one just lost)' : 'new' },
           'allocated subnet lease');
         return lease;
       }
@@ -184,8 +186,10 @@ export class LeaseManager extends EventEmitter {
     this.stopController.abort();
     if (this.renewTimer) clearTimeout(this.renewTimer);
     if (this.verifyTimer) clearTimeout(this.verifyTimer);
+    if (this.recheckTimer) clearTimeout(this.recheckTimer);
     this.renewTimer = null;
     this.verifyTimer = null;
+    this.recheckTimer = null;
     const w = this.ownWatch;
     this.ownWatch = null;
     await w?.stop();
@@ -266,7 +270,7 @@ export class LeaseManager extends EventEmitter {
         const delay = this.watchBackoff.next();
         this.watchTrouble.problem('watch on our lease broke; checking the lease and watching again',
           { error: describeEtcdError(err), retryInMs: delay });
-        setTimeout(() => void this.verify(), delay);
+        this.scheduleRecheck(delay);
       },
     }, lease.subnet);
   }
@@ -284,6 +288,14 @@ export class LeaseManager extends EventEmitter {
     this.verifyTimer.unref();
   }
 
+  private scheduleRecheck(delayMs: number): void {
+    if (this.recheckTimer || !this.keeping) return;
+    this.recheckTimer = setTimeout(() => {
+      this.recheckTimer = null;
+      void this.verify();
+    }, delayMs);
+  }
+
   private async verify(): Promise<void> {
     const lease = this.current;
     const generation = this.generation;
@@ -297,7 +309,7 @@ export class LeaseManager extends EventEmitter {
         const delay = this.watchBackoff.next();
         this.watchTrouble.problem('cannot check our lease; etcd unreachable, keeping the subnet',
           { error: describeEtcdError(err), retryInMs: delay });
-        setTimeout(() => void this.verify(), delay);
+        this.scheduleRecheck(delay);
       }
       return;
     }

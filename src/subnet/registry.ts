@@ -37,6 +37,11 @@ export class SubnetRegistry {
   private readonly log: Logger;
   /** Key → value already warned about, so a bad entry is reported once, not at every list. */
   private readonly warned = new Map<string, string>();
+  /**
+   * Subnet → the key it was last listed under, when that is not the plain `A.B.C.D-LEN` (a dual-stack key written
+   * by upstream, `…&v6addr-len`), so renewing or deleting such a lease touches the key that exists.
+   */
+  private readonly foreignKeys = new Map<string, string>();
 
   constructor(private readonly client: Etcd3, prefix: string, log: Logger) {
     this.log = log.child({ component: 'registry' });
@@ -46,7 +51,8 @@ export class SubnetRegistry {
   }
 
   keyOf(subnet: Ipv4Net): string {
-    return `${this.subnetsPrefix}/${subnetKey(subnet)}`;
+    const plain = subnetKey(subnet);
+    return this.foreignKeys.get(plain) ?? `${this.subnetsPrefix}/${plain}`;
   }
 
   async getConfigText(): Promise<string | null> {
@@ -58,6 +64,7 @@ export class SubnetRegistry {
     const res = await this.client.getAll().prefix(`${this.subnetsPrefix}/`).exec();
     const parsed: Array<{ kv: IKeyValue; subnet: Ipv4Net; attrs: LeaseAttrs }> = [];
     const seen = new Set<string>();
+    this.foreignKeys.clear();
     for (const kv of res.kvs) {
       const key = kv.key.toString();
       seen.add(key);
@@ -97,6 +104,8 @@ export class SubnetRegistry {
    * another host won the race; the granted lease is then revoked.
    */
   async createLease(subnet: Ipv4Net, attrs: LeaseAttrs, ttlSeconds: number): Promise<Lease | null> {
+    // New keys are always IPv4-only; this host writes no IPv6 part.
+    this.foreignKeys.delete(subnetKey(subnet));
     const key = this.keyOf(subnet);
     const grant = await this.client.leaseClient.leaseGrant({ TTL: ttlSeconds, ID: 0 });
     const leaseId = grant.ID;
@@ -249,6 +258,7 @@ export class SubnetRegistry {
       this.warnOnce(key, value, 'ignoring a key under subnets/ that is not a subnet key (A.B.C.D-LEN)');
       return null;
     }
+    if (path.posix.basename(key) !== subnetKey(subnet)) this.foreignKeys.set(subnetKey(subnet), key);
     try {
       const attrs = decodeLeaseAttrs(value);
       this.warned.delete(key);

@@ -58,13 +58,13 @@ export class RateLimitedLog {
 
   constructor(private readonly log: Logger, private readonly intervalMs = 30_000) {}
 
-  problem(msg: string, fields: Record<string, unknown> = {}): void {
+  problem(msg: string, fields: Record<string, unknown> = {}, level: 'warn' | 'error' = 'warn'): void {
     const now = Date.now();
     if (this.failing && now - this.lastLoggedAt < this.intervalMs) {
       this.suppressed++;
       return;
     }
-    this.log.warn({ ...fields, ...(this.suppressed ? { repeated: this.suppressed } : {}) }, msg);
+    this.log[level]({ ...fields, ...(this.suppressed ? { repeated: this.suppressed } : {}) }, msg);
     this.failing = true;
     this.lastLoggedAt = now;
     this.suppressed = 0;

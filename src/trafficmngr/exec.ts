@@ -25,5 +25,8 @@ export function commandRunner(prefix: readonly string[] = []): CommandRunner {
 }
 
 export function describeFailure(argv: readonly string[], r: CommandResult): string {
+  if (r.code === 127 || /ENOENT/.test(r.stderr)) {
+    return `\`${argv[0] ?? ''}\` not found: install iptables/nftables, or turn off --ip-masq and --iptables-forward-rules=false`;
+  }
   return `\`${argv.join(' ')}\` exited ${r.code}: ${r.stderr.trim().split('\n')[0] ?? ''}`;
 }

@@ -68,7 +68,8 @@ export class TrafficManager {
    * starts the resync. Resolves when the rules are in place; rejects (one-line message) when they cannot be applied.
    */
   async start(state: TrafficState): Promise<void> {
-    if (this.opts.nftables) await this.iptables.cleanup();
+    // Cleaning the manager not in use is best effort: its tool may not even be installed.
+    if (this.opts.nftables) await this.iptables.cleanup().catch((err: Error) => this.log.warn({ err: err.message }, 'cannot clean the iptables chains'));
     else await this.deleteNftTable();
     const sets = await this.ruleSets(state);
     if (this.opts.nftables) {

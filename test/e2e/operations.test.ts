@@ -121,6 +121,8 @@ describe('operating tsflanneld (issue 8)', { skip: skip ?? false, timeout: 120_0
     assert.deepEqual(report.peers.map((p) => [p.subnet, p.publicIP, p.backend]),
       [[env2.subnet.replace(/\.1\/24$/, '.0/24'), h2.ip, 'alloc']]);
     assert.equal(report.daemon.running, true);
+    await poll('flannel_peers 1 on h1', async () => /^flannel_peers 1$/m.test((await get(h1, '/metrics'))[1]));
+    assert.match((await get(h1, '/metrics'))[1], /^flannel_lease_events_total\{type="added"\} 1$/m);
     const text = await cli(h1, ['status', ...tb.daemonArgs(h1)]);
     assert.equal(text.code, 0, text.stderr);
     assert.match(text.stdout, /^Peers \(1\):$/m);

@@ -127,3 +127,17 @@ test('nftables mode creates flannel-ipv4 and removes the iptables chains; iptabl
   const list = await mustExec(inNetns(ns, ['nft', 'list', 'tables']));
   assert.doesNotMatch(list, /flannel-ipv4/);
 });
+
+test('--ip-blackhole-route adds a blackhole route for the own subnet and re-adds it at resync', { skip }, async () => {
+  const ns = await freshNetns('bh');
+  const tm = new TrafficManager({ ...OPTS, ipMasq: false, forwardRules: false, blackholeRoute: true }, commandRunner(inNetns(ns, [])));
+  const state = { network: N, subnet: S, prevNetwork: null, prevSubnet: null };
+  await tm.start(state);
+  const routes = async (): Promise<string> => mustExec(['ip', '-n', ns, 'route', 'show', 'type', 'blackhole']);
+  assert.match(await routes(), /^blackhole 10\.5\.52\.0\/24 *$/m);
+  await mustExec(['ip', '-n', ns, 'route', 'del', 'blackhole', '10.5.52.0/24']);
+  assert.equal((await routes()).trim(), '');
+  await tm.resync(state);
+  assert.match(await routes(), /^blackhole 10\.5\.52\.0\/24 *$/m);
+  tm.stop();
+});

@@ -147,6 +147,11 @@ describe('vxlan kernel datapath: three tsflanneld hosts and an upstream-style no
 
   it('ip -d link, ip neigh, bridge fdb and ip route read exactly like the upstream node\'s', () => withLogs(async () => {
     for (const h of [tb.host(1), upHost]) await assertUpstreamState(h);
+    // Every detail of the device (flags, qdisc, vxlan options, offload limits…) with host-specific values masked.
+    const leases = await leasesByHost();
+    const masked = async (h: Host): Promise<string> => (await sh(h, ['ip', '-d', 'link', 'show', DEVICE]))
+      .replace(/^\d+: /, 'N: ').replaceAll(leases.get(h.ip)!.vtepMac, 'MAC').replaceAll(h.ip, 'IP');
+    assert.equal(await masked(tb.host(1)), await masked(upHost));
   }));
 
   it('flannel.1 deleted by hand comes back with the same MAC and every peer', () => withLogs(async () => {
@@ -195,6 +200,32 @@ describe('vxlan kernel datapath: three tsflanneld hosts and an upstream-style no
     assert.equal((await leasesByHost()).get(h3.ip)!.vtepMac, mac);
     await tb.waitForPing(container(tb.host(1)), container(h3).ip);
     await tb.waitForPing(container(upHost), container(h3).ip);
+  }));
+
+  it('adopts a compatible device left by upstream flanneld (and its MAC); recreates an incompatible one', () => withLogs(async () => {
+    const h3 = tb.host(3);
+    const adopted = '0a:00:00:00:30:03';
+    assert.equal(await tb.stopDaemon(h3), 0);
+    await sh(h3, ['ip', 'link', 'del', DEVICE]);
+    await sh(h3, ['ip', 'link', 'add', DEVICE, 'address', adopted, 'mtu', '1450', 'type', 'vxlan', 'id', '1',
+      'local', h3.ip, 'dev', UNDERLAY_IFACE, 'nolearning']);
+    const index = JSON.parse(await sh(h3, ['ip', '-j', 'link', 'show', DEVICE]))[0].ifindex as number;
+    tb.startDaemon(h3, ['--vxlan-datapath', 'kernel']);
+    await poll('h3 publishes the adopted MAC', async () => (await leasesByHost()).get(h3.ip)?.vtepMac === adopted);
+    assert.equal(JSON.parse(await sh(h3, ['ip', '-j', 'link', 'show', DEVICE]))[0].ifindex, index, 'device kept');
+    await upstream.syncPeers(); // upstream's watcher would see h3's new VtepMAC; ours is a manual one
+    await tb.waitForPing(container(tb.host(1)), container(h3).ip);
+
+    assert.equal(await tb.stopDaemon(h3), 0);
+    await sh(h3, ['ip', 'link', 'del', DEVICE]);
+    await sh(h3, ['ip', 'link', 'add', DEVICE, 'type', 'vxlan', 'id', '1', 'local', h3.ip, 'dev', UNDERLAY_IFACE,
+      'dstport', '4789', 'learning']);
+    tb.startDaemon(h3, ['--vxlan-datapath', 'kernel']);
+    await poll('h3 recreated the incompatible device', async () =>
+      /dstport 8472 nolearning/.test((await tb.exec(h3, ['ip', '-d', 'link', 'show', DEVICE])).stdout));
+    assert.match(await sh(h3, ['ip', 'link', 'show', DEVICE]), new RegExp(`link/ether ${adopted} `), 'MAC kept from the state file');
+    await tb.waitForPing(container(upHost), container(h3).ip);
+    await tb.waitForPing(container(h3), container(tb.host(2)).ip);
   }));
 
   it('the 10 s resync restores entries deleted by hand and removes entries no lease backs', () => withLogs(async () => {

@@ -35,6 +35,8 @@ export interface StartEtcdOptions {
   readonly clientPort?: number;
   readonly peerPort?: number;
   readonly name?: string;
+  /** Serve clients over TLS with these files; clients must then present a certificate signed by `caFile`. */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly caFile: string };
 }
 
 const live = new Set<MemberImpl>();
@@ -79,6 +81,7 @@ interface MemberSpec {
   readonly dataDir: string;
   readonly initialCluster: string;
   readonly clusterToken: string;
+  readonly tls?: StartEtcdOptions['tls'];
 }
 
 class MemberImpl implements EtcdMember {
@@ -91,7 +94,7 @@ class MemberImpl implements EtcdMember {
 
   constructor(private readonly spec: MemberSpec) {
     this.name = spec.name;
-    this.clientUrl = `http://${spec.host}:${spec.clientPort}`;
+    this.clientUrl = `${spec.tls ? 'https' : 'http'}://${spec.host}:${spec.clientPort}`;
     this.peerUrl = `http://${spec.host}:${spec.peerPort}`;
     this.dataDir = spec.dataDir;
     this.logFile = `${spec.dataDir}.log`;
@@ -102,7 +105,9 @@ class MemberImpl implements EtcdMember {
       '--listen-client-urls', this.clientUrl, '--advertise-client-urls', this.clientUrl,
       '--listen-peer-urls', this.peerUrl, '--initial-advertise-peer-urls', this.peerUrl,
       '--initial-cluster', this.spec.initialCluster, '--initial-cluster-state', 'new',
-      '--initial-cluster-token', this.spec.clusterToken, '--logger', 'zap', '--log-outputs', 'stderr'];
+      '--initial-cluster-token', this.spec.clusterToken, '--logger', 'zap', '--log-outputs', 'stderr',
+      ...(this.spec.tls ? ['--cert-file', this.spec.tls.certFile, '--key-file', this.spec.tls.keyFile,
+        '--trusted-ca-file', this.spec.tls.caFile, '--client-cert-auth'] : [])];
     const out = fs.openSync(this.logFile, 'a');
     const [cmd, argv] = this.spec.netns
       ? ['ip', ['netns', 'exec', this.spec.netns, 'etcd', ...args]] as const
@@ -120,10 +125,12 @@ class MemberImpl implements EtcdMember {
     try {
       await waitFor(async () => {
         if (!isAlive(pid)) throw new Error(`etcd ${this.name} exited`);
-        if (this.spec.netns) {
-          const r = await run('ip', ['netns', 'exec', this.spec.netns, 'etcdctl', '--endpoints', this.clientUrl,
-            '--dial-timeout=1s', '--command-timeout=2s', 'endpoint', 'health'],
-          { allowFail: true, env: { ...process.env, ETCDCTL_API: '3' }, timeoutMs: 5000 });
+        if (this.spec.netns || this.spec.tls) {
+          const tls = this.spec.tls;
+          const ctl = ['etcdctl', '--endpoints', this.clientUrl, '--dial-timeout=1s', '--command-timeout=2s',
+            ...(tls ? ['--cacert', tls.caFile, '--cert', tls.certFile, '--key', tls.keyFile] : []), 'endpoint', 'health'];
+          const [cmd, argv] = this.spec.netns ? ['ip', ['netns', 'exec', this.spec.netns, ...ctl]] : [ctl[0]!, ctl.slice(1)];
+          const r = await run(cmd, argv, { allowFail: true, env: { ...process.env, ETCDCTL_API: '3' }, timeoutMs: 5000 });
           return r.code === 0;
         }
         const res = await fetch(`${this.clientUrl}/health`, { signal: AbortSignal.timeout(2000) });
@@ -205,7 +212,7 @@ async function makeSpecs(size: number, o: StartEtcdOptions): Promise<MemberSpec[
   for (let i = 0; i < size; i++) {
     const name = size === 1 ? base : `${base}-${i}`;
     partial.push({
-      name, host, netns: o.netns, clusterToken: `tsfl-${tag}`,
+      name, host, netns: o.netns, clusterToken: `tsfl-${tag}`, tls: o.tls,
       clientPort: await pickPort(o, host, size === 1 ? o.clientPort : undefined),
       peerPort: await pickPort(o, host, size === 1 ? o.peerPort : undefined),
       dataDir: fs.mkdtempSync(path.join(os.tmpdir(), `${name}-`)),

@@ -2,13 +2,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import * as path from 'node:path';
 import { median, percentile, spread } from '../../bench/stats.js';
 import { interleave } from '../../bench/schedule.js';
 import { toLatestJson, type BenchReport, type DatapathResult } from '../../bench/results.js';
 import { markdownReport, textReport } from '../../bench/report.js';
 import { ratioToReference, svgChart } from '../../bench/chart.js';
 import { parseBenchOptions, ALL_DATAPATHS } from '../../bench/options.js';
-import { missingTools, REQUIRED_TOOLS } from '../../bench/tools.js';
+import { isOnPath, missingTools, REQUIRED_TOOLS } from '../../bench/tools.js';
 import { syntheticLeases } from '../../bench/peers.js';
 
 test('median, percentiles and spread', () => {
@@ -177,6 +178,9 @@ test('missing tools: one line each naming the Debian package', () => {
     'iperf3 is missing (throughput and packet rate): apt-get install iperf3',
     'etcd is missing (the daemons\' store): apt-get install etcd-server',
   ]);
+  assert.equal(isOnPath('node', path.dirname(process.execPath)), true);
+  assert.equal(isOnPath('node', '/nonexistent-dir'), false);
+  assert.equal(isOnPath('.', path.dirname(process.execPath)), false, 'a directory is not a command');
 });
 
 test('synthetic peer leases: upstream keys and JSON, own subnet and the first subnet skipped', () => {

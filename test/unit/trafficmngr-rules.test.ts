@@ -84,3 +84,12 @@ test('nftables scripts: table flannel-ipv4, postrtg and forward chains with upst
   assert.match(fwd, /add rule ip flannel-ipv4 forward ip saddr 10.5.0.0\/16 accept\n/);
   assert.match(fwd, /add rule ip flannel-ipv4 forward ip daddr 10.5.0.0\/16 accept\n/);
 });
+
+test('iptables-save lines split back into the arguments they were rendered from (property)', async () => {
+  const fc = (await import('fast-check')).default;
+  const arg = fc.string({ minLength: 1, maxLength: 12 }).filter((s) => !s.includes('\n'));
+  fc.assert(fc.property(fc.array(arg, { minLength: 1, maxLength: 8 }), (spec) => {
+    const line = ruleLine({ table: 'nat', chain: 'FLANNEL-POSTRTG', spec });
+    assert.deepEqual(splitSaveLine(line), ['-A', 'FLANNEL-POSTRTG', ...spec]);
+  }));
+});

@@ -10,7 +10,9 @@ import type { Logger } from '../../log.js';
 import { NetlinkError } from '../../netlink/errors.js';
 import { NetlinkMonitor, type MonitorEvent } from '../../netlink/monitor.js';
 import { dstKey, planRoutes } from '../../netlink/route-plan.js';
-import { deleteRouteIfPresent, describeRoute, listRoutes, replaceRoute, type RouteSpec } from '../../netlink/routes.js';
+import {
+  deleteRouteIfPresent, describeRoute, listRoutes, replaceRoute, type KernelRoute, type RouteSpec,
+} from '../../netlink/routes.js';
 import { sharedRtSocket, type RtSocket } from '../../netlink/socket.js';
 import { HOSTGW_BACKEND_TYPE, isOwnedHostGwRoute, natRefusal, routesForLeases } from './lease-routes.js';
 
@@ -59,7 +61,8 @@ export class HostGwBackend implements Backend {
     this.own = own;
     this.peers.delete(formatCidr(own.subnet));
     if (!this.timer) {
-      this.timer = setInterval(() => void this.reconcile('periodic check'), this.opts.resyncIntervalMs ?? DEFAULT_RESYNC_MS);
+      const period = this.opts.resyncIntervalMs ?? DEFAULT_RESYNC_MS;
+      this.timer = setInterval(() => void this.reconcile('periodic check'), period);
       this.timer.unref();
     }
     if (!this.monitor && this.opts.watchKernel !== false) this.startMonitor();
@@ -91,7 +94,7 @@ export class HostGwBackend implements Backend {
   }
 
   counters(): Readonly<Record<string, number>> {
-    return { ...this.stats, routes: this.peers.size };
+    return { ...this.stats, peers: this.peers.size };
   }
 
   private addPeer(lease: Lease): void {
@@ -141,7 +144,13 @@ export class HostGwBackend implements Backend {
       try {
         do {
           this.rerun = false;
-          await this.reconcileOnce(reason);
+          try {
+            await this.reconcileOnce(reason);
+          } catch (err) {
+            // Never let a surprise escape into a timer or event callback: the next check tries again.
+            this.stats.routeErrors++;
+            this.log.error({ err, reason }, 'route reconcile failed; will retry');
+          }
         } while (this.rerun && !this.stopped);
       } finally {
         this.running = null;
@@ -154,7 +163,7 @@ export class HostGwBackend implements Backend {
     if (!this.peersKnown) return;
     this.stats.reconciles++;
     const ext = this.ctx.extIface;
-    let actual;
+    let actual: KernelRoute[];
     try {
       actual = await listRoutes({}, this.socket);
     } catch (err) {
@@ -169,27 +178,25 @@ export class HostGwBackend implements Backend {
       owned: (r) => isOwnedHostGwRoute(r, this.ctx.network.network, ext.index),
     });
 
-    for (const want of plan.add) {
-      const key = dstKey(want);
-      if (await this.install(want, null)) {
-        if (this.installed.has(key)) {
-          this.stats.routesRecovered++;
-          this.log.info({ route: this.describe(want), reason }, 'route recovered');
-        } else {
-          this.stats.routesAdded++;
-          this.log.info({ route: this.describe(want) }, 'route added');
-        }
+    // Requests go out together; the socket's limiter bounds how many are in flight.
+    await Promise.all(plan.add.map(async (want) => {
+      if (!(await this.install(want, null))) return;
+      if (this.installed.has(dstKey(want))) {
+        this.stats.routesRecovered++;
+        this.log.info({ route: this.describe(want), reason }, 'route recovered');
+      } else {
+        this.stats.routesAdded++;
+        this.log.info({ route: this.describe(want) }, 'route added');
       }
-    }
-    for (const { want, have } of plan.replace) {
-      if (await this.install(want, this.describe(have))) {
-        this.stats.routesReplaced++;
-        this.log.info({ route: this.describe(want), replaced: this.describe(have) }, 'route replaced');
-      }
-    }
-    for (const have of plan.remove) {
+    }));
+    await Promise.all(plan.replace.map(async ({ want, have }) => {
+      if (!(await this.install(want, this.describe(have)))) return;
+      this.stats.routesReplaced++;
+      this.log.info({ route: this.describe(want), replaced: this.describe(have) }, 'route replaced');
+    }));
+    await Promise.all(plan.remove.map(async (have) => {
       try {
-        await deleteRouteIfPresent({ ...have, protocol: have.protocol }, this.socket);
+        await deleteRouteIfPresent(have, this.socket);
         this.stats.routesRemoved++;
         this.installed.delete(dstKey(have));
         this.log.info({ route: this.describe(have) }, 'route removed: no lease backs it');
@@ -197,7 +204,7 @@ export class HostGwBackend implements Backend {
         this.stats.routeErrors++;
         this.log.warn({ route: this.describe(have), err: (err as Error).message }, 'cannot remove stale route');
       }
-    }
+    }));
     const wanted = new Set(desired.map(dstKey));
     for (const key of [...this.installed]) if (!wanted.has(key)) this.installed.delete(key);
     for (const want of desired) if (!this.failing.has(dstKey(want))) this.installed.add(dstKey(want));
@@ -218,7 +225,9 @@ export class HostGwBackend implements Backend {
       const hint = code === 'ENETUNREACH'
         ? `the peer's PublicIP is not on the network of ${this.ctx.extIface.name}; host-gw needs all hosts on one L2 network`
         : undefined;
-      if (this.failing.get(key) !== code) this.log.warn({ ...fields, ...(hint ? { hint } : {}) }, 'cannot install route; will retry');
+      if (this.failing.get(key) !== code) {
+        this.log.warn({ ...fields, ...(hint ? { hint } : {}) }, 'cannot install route; will retry');
+      }
       else this.log.debug(fields, 'cannot install route; will retry');
       this.failing.set(key, code);
       return false;

@@ -7,7 +7,10 @@ import { createKernelVxlanBackend } from './kernel.js';
 
 type UserspaceFactory = (ctx: BackendContext, config: VxlanConfig) => Backend;
 
-/** Loaded on demand, so the kernel datapath works even in a build without the userspace one. */
+/**
+ * Loaded on demand: the userspace datapath pulls in the native TUN addon and its worker, which the kernel datapath
+ * must not depend on (a host running `--vxlan-datapath kernel` works even where the addon was not built).
+ */
 function loadUserspaceFactory(): UserspaceFactory {
   let mod: { createUserspaceVxlanBackend?: UserspaceFactory };
   try {

@@ -14,16 +14,14 @@ import { NetlinkMonitor, type MonitorEvent } from '../../netlink/monitor.js';
 import {
   deleteArpIfPresent, deleteFdbIfPresent, ensureArp, ensureFdb, listArp, listFdb,
 } from '../../netlink/neighbours.js';
-import { deleteRouteIfPresent, getRoute, listRoutes, replaceRoute, type RouteSpec } from '../../netlink/routes.js';
+import { deleteRouteIfPresent, getRoute, listRoutes, replaceRoute } from '../../netlink/routes.js';
 import { createVxlanLink, readVxlanAttrs, vxlanIncompatibility, type VxlanLinkSpec } from '../../netlink/vxlan.js';
 import type { Lease, LeaseEvent, VxlanBackendData } from '../../subnet/lease.js';
 import { vxlanDeviceMtu, vxlanDeviceName, type VxlanConfig } from './config.js';
 import { peerChanged, readVxlanPeer, type VxlanPeer } from './peers.js';
-import { planVxlanResync, type ProgrammedPeer } from './reconcile.js';
+import { peerRoute, planVxlanResync, type ProgrammedPeer } from './reconcile.js';
 import { loadOrCreateVtepMac, storeVtepMac } from './vtep-mac.js';
 
-/** Upstream's routes carry RTPROT_BOOT (vishvananda/netlink's default), so `ip route` shows no `proto`. */
-const RTPROT_BOOT = 3;
 const RESYNC_INTERVAL_MS = 10_000;
 const RECREATE_BACKOFF_MIN_MS = 1000;
 const RECREATE_BACKOFF_MAX_MS = 30_000;
@@ -229,23 +227,17 @@ export class KernelVxlanBackend implements Backend {
     this.log.info({ subnet: key }, 'removed peer');
   }
 
-  private overlayRoute(peer: VxlanPeer): RouteSpec {
-    return { dst: peer.subnet, gateway: ipOf(peer.subnetIP), oif: this.index, onlink: true, protocol: RTPROT_BOOT };
-  }
-
-  private directRoute(peer: VxlanPeer): RouteSpec {
-    return { dst: peer.subnet, gateway: ipOf(peer.publicIP), protocol: RTPROT_BOOT };
-  }
-
   /** ARP → FDB → route, undoing the earlier steps when a later one fails (upstream's order and rollback). */
   private async programPeer(p: ProgrammedPeer): Promise<boolean> {
+    // Without the device (deleted, being recreated) there is nothing to program; recreate() programs every peer.
+    if (!this.device) return false;
     const { peer } = p;
     const index = this.index;
     const subnetIP = ipOf(peer.subnetIP);
     const publicIP = ipOf(peer.publicIP);
     try {
       if (p.direct) {
-        await replaceRoute(this.directRoute(peer));
+        await replaceRoute(peerRoute(p, index));
       } else {
         await ensureArp(index, subnetIP, peer.vtepMac);
         try {
@@ -255,7 +247,7 @@ export class KernelVxlanBackend implements Backend {
           throw err;
         }
         try {
-          await replaceRoute(this.overlayRoute(peer));
+          await replaceRoute(peerRoute(p, index));
         } catch (err) {
           await deleteArpIfPresent(index, subnetIP).catch(() => undefined);
           await deleteFdbIfPresent(index, peer.vtepMac, publicIP).catch(() => undefined);
@@ -282,8 +274,8 @@ export class KernelVxlanBackend implements Backend {
       if (what.fdb) steps.push(['fdb', () => deleteFdbIfPresent(index, peer.vtepMac, ipOf(peer.publicIP))]);
     }
     if (what.route) {
-      steps.push(['route', () => deleteRouteIfPresent(p.direct ? this.directRoute(peer)
-        : { dst: peer.subnet, gateway: ipOf(peer.subnetIP), ...(index !== null ? { oif: index } : {}) })]);
+      // Without the device (it is gone) its routes went with it; only a direct route can remain.
+      if (p.direct || index !== null) steps.push(['route', () => deleteRouteIfPresent(peerRoute(p, index ?? 0))]);
     }
     for (const [what, step] of steps) {
       await step().catch((err: unknown) => this.log.warn({ subnet: peer.key }, `removing ${what} failed: ${(err as Error).message}`));

@@ -1,9 +1,13 @@
-// Pure: compares the peers the kernel datapath should have programmed with what the kernel holds on the flannel
-// device, and says which peers to reprogram and which entries no lease backs any more.
-import { formatCidr, parseIPv4 } from '../../net/ipv4.js';
+// Pure: the kernel entries each programmed peer needs, compared with what the kernel holds on the flannel device:
+// which peers to reprogram and which entries no lease backs any more. Routes go through the shared route planner.
+import { formatIPv4, parseIPv4 } from '../../net/ipv4.js';
 import type { ArpEntry, FdbEntry } from '../../netlink/neighbours.js';
-import type { KernelRoute } from '../../netlink/routes.js';
+import { planRoutes, dstKey } from '../../netlink/route-plan.js';
+import type { KernelRoute, RouteSpec } from '../../netlink/routes.js';
 import type { VxlanPeer } from './peers.js';
+
+/** Upstream's routes carry RTPROT_BOOT (vishvananda/netlink's default), so `ip route` shows no `proto`. */
+export const RTPROT_BOOT = 3;
 
 export interface ProgrammedPeer {
   readonly peer: VxlanPeer;
@@ -34,24 +38,33 @@ export interface ResyncPlan {
 }
 
 function ip(text: string): number {
-  return parseIPv4(text) ?? 0;
+  const value = parseIPv4(text);
+  if (value === null) throw new TypeError(`not an IPv4 address: '${text}'`);
+  return value;
 }
 
-/** True when every entry `p` needs is in the snapshot, exactly. */
-export function peerIntact(p: ProgrammedPeer, deviceIndex: number, k: KernelSnapshot): boolean {
-  const { peer } = p;
-  const subnetIP = ip(peer.subnetIP);
-  const publicIP = ip(peer.publicIP);
-  const route = k.routes.find((r) => r.dst.ip === peer.subnet.ip && r.dst.prefixLen === peer.subnet.prefixLen);
-  if (p.direct) return route !== undefined && route.gateway === publicIP;
-  return route !== undefined && route.gateway === subnetIP && route.oif === deviceIndex && route.onlink
-    && k.arp.some((a) => a.ip === subnetIP && a.mac === peer.vtepMac && a.permanent)
-    && k.fdb.some((f) => f.mac === peer.vtepMac && f.dst === publicIP);
+/**
+ * The peer's route as upstream installs it: `<subnet> via <subnet address> dev flannel.N onlink`, or with
+ * DirectRouting `<subnet> via <PublicIP>` (the kernel picks the device).
+ */
+export function peerRoute(p: ProgrammedPeer, deviceIndex: number): RouteSpec {
+  return p.direct
+    ? { dst: p.peer.subnet, gateway: ip(p.peer.publicIP), protocol: RTPROT_BOOT }
+    : { dst: p.peer.subnet, gateway: ip(p.peer.subnetIP), oif: deviceIndex, onlink: true, protocol: RTPROT_BOOT };
+}
+
+function neighboursIntact(p: ProgrammedPeer, k: KernelSnapshot): boolean {
+  if (p.direct) return true;
+  const subnetIP = ip(p.peer.subnetIP);
+  const publicIP = ip(p.peer.publicIP);
+  return k.arp.some((a) => a.ip === subnetIP && a.mac === p.peer.vtepMac && a.permanent)
+    && k.fdb.some((f) => f.mac === p.peer.vtepMac && f.dst === publicIP);
 }
 
 /**
  * `removeStale` only once the complete set of peers is known (after the first list of leases): before that an
- * entry of a peer not yet seen would look stale. Entries that are not permanent (the kernel's own) are left alone.
+ * entry of a peer not yet seen would look stale. Entries that are not permanent (the kernel's own) are left alone,
+ * and only routes on the flannel device count as ours.
  */
 export function planVxlanResync(
   peers: ReadonlyMap<string, ProgrammedPeer>,
@@ -59,17 +72,27 @@ export function planVxlanResync(
   k: KernelSnapshot,
   removeStale: boolean,
 ): ResyncPlan {
-  const reprogram = [...peers].filter(([, p]) => !peerIntact(p, deviceIndex, k)).map(([key]) => key);
+  const routes = planRoutes({
+    desired: [...peers.values()].map((p) => peerRoute(p, deviceIndex)),
+    actual: k.routes,
+    owned: (r) => removeStale && r.oif === deviceIndex,
+  });
+  const badRoutes = new Set([...routes.add.map(dstKey), ...routes.replace.map((r) => dstKey(r.want))]);
+  const reprogram = [...peers].filter(([key, p]) => badRoutes.has(key) || !neighboursIntact(p, k)).map(([key]) => key);
   if (!removeStale) return { reprogram, staleArp: [], staleFdb: [], staleRoutes: [] };
   const overlay = [...peers.values()].filter((p) => !p.direct).map((p) => p.peer);
   const wantedArp = new Set(overlay.map((p) => ip(p.subnetIP)));
-  const wantedFdb = new Set(overlay.map((p) => `${p.vtepMac}@${ip(p.publicIP)}`));
-  const wantedRoutes = new Set(overlay.map((p) => p.key));
+  const wantedFdb = new Set(overlay.map((p) => `${p.vtepMac}@${p.publicIP}`));
   return {
     reprogram,
     staleArp: k.arp.filter((a) => a.permanent && !wantedArp.has(a.ip)).map((a) => a.ip),
-    staleFdb: k.fdb.flatMap((f) => (f.permanent && f.dst !== null && !wantedFdb.has(`${f.mac}@${f.dst}`)
+    staleFdb: k.fdb.flatMap((f) => (f.permanent && f.dst !== null && !wantedFdb.has(`${f.mac}@${formatIPv4(f.dst)}`)
       ? [{ mac: f.mac, dst: f.dst }] : [])),
-    staleRoutes: k.routes.filter((r) => r.oif === deviceIndex && !wantedRoutes.has(formatCidr(r.dst))),
+    staleRoutes: [...routes.remove],
   };
+}
+
+/** True when every entry `p` needs is in the snapshot, exactly. */
+export function peerIntact(p: ProgrammedPeer, deviceIndex: number, k: KernelSnapshot): boolean {
+  return planVxlanResync(new Map([[p.peer.key, p]]), deviceIndex, k, false).reprogram.length === 0;
 }

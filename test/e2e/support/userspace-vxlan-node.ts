@@ -27,6 +27,8 @@ export interface NodeSpec {
   readonly peers: readonly NodePeer[];
   readonly offloads?: boolean;
   readonly gro?: boolean;
+  readonly batch?: number;
+  readonly threads?: 1 | 2;
 }
 
 function ip(...args: string[]): void {
@@ -40,6 +42,7 @@ function main(): void {
   const dp = new UserspaceDatapath({
     tunName: spec.device, vni: spec.vni, port: spec.port, ownMac: spec.mac, localIP: parseIPv4(spec.localIP)!,
     network, subnetLen: spec.subnetLen, innerMtu: spec.mtu, offloads: spec.offloads ?? true, gro: spec.gro ?? true,
+    batch: spec.batch ?? 16, threads: spec.threads ?? 2,
   });
   ip('addr', 'add', `${formatIPv4(own.ip)}/32`, 'dev', spec.device);
   ip('link', 'set', spec.device, 'mtu', String(spec.mtu), 'up');

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Measures the userspace VXLAN datapath step by step against kernel VXLAN, side by side in one run, on a two-host
+# namespace testbed (hosts joined by a veth underlay, one pod namespace per host, pods at MTU 1450):
+#   kernel      both hosts: kernel flannel.1 as upstream flanneld configures it
+#   per-packet  userspace, one packet per native call, no offloads (batch=1)
+#   batched     userspace, up to 16 packets per call (TUN reads, recvmmsg/sendmmsg), no offloads
+#   tso-gso     + TUN vnet_hdr TSO reads segmented in JS, sent with UDP GSO
+#   gro         + UDP GRO receive coalesced into TSO writes to the TUN (the default)
+#   mixed       host A userspace (default), host B kernel
+# Prints one markdown row per mode: TCP A→B, TCP B→A (iperf3 -t $SECS), ping RTT avg (50 × 10 ms).
+# PING_ONLY=1 skips iperf3.
+# Usage: bench/datapath-steps.sh [SECS] [REPS]   (root; needs iperf3; builds with `npx tsc -p .` first)
+set -euo pipefail
+SECS=${1:-5}
+REPS=${2:-1}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+NODE_JS=$ROOT/dist/test/e2e/support/userspace-vxlan-node.js
+TAG=$(head -c2 /dev/urandom | od -An -tx1 | tr -d ' \n')
+HA=bdha$TAG HB=bdhb$TAG CA=bdca$TAG CB=bdcb$TAG
+PIDS=()
+
+cleanup() {
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  for n in $CA $CB $HA $HB; do
+    for p in $(ip netns pids $n 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
+    ip netns del $n 2>/dev/null || true
+  done
+}
+trap cleanup EXIT
+
+for n in $HA $HB $CA $CB; do ip netns add $n; ip -n $n link set lo up; done
+ip link add bdu$TAG netns $HA type veth peer name bdu$TAG netns $HB
+for h in A B; do
+  eval ns=\$H$h; eval pod=\$C$h
+  i=$([ $h = A ] && echo 1 || echo 2)
+  ip -n $ns link set bdu$TAG name eth0
+  ip -n $ns addr add 192.0.2.$i/24 dev eth0; ip -n $ns link set eth0 up
+  ip link add bdp$TAG netns $ns type veth peer name eth0 netns $pod
+  ip -n $ns addr add 10.244.$i.1/24 dev bdp$TAG; ip -n $ns link set bdp$TAG up
+  ip -n $pod addr add 10.244.$i.2/24 dev eth0; ip -n $pod link set eth0 mtu 1450 up
+  ip -n $pod route add default via 10.244.$i.1
+  ip netns exec $ns sysctl -qw net.ipv4.ip_forward=1
+done
+
+kernel_up() { # ns self_i peer_i
+  local ns=$1 s=$2 p=$3
+  ip -n $ns link add flannel.1 type vxlan id 1 local 192.0.2.$s dev eth0 dstport 8472 nolearning
+  ip -n $ns link set flannel.1 address 02:bd:00:00:00:0$s mtu 1450 up
+  ip -n $ns addr add 10.244.$s.0/32 dev flannel.1
+  ip -n $ns neigh replace 10.244.$p.0 lladdr 02:bd:00:00:00:0$p dev flannel.1 nud permanent
+  bridge -n $ns fdb append 02:bd:00:00:00:0$p dev flannel.1 dst 192.0.2.$p self permanent
+  ip -n $ns route replace 10.244.$p.0/24 via 10.244.$p.0 dev flannel.1 onlink
+}
+
+userspace_up() { # ns self_i peer_i extra-json
+  local ns=$1 s=$2 p=$3 extra=$4
+  local spec="{\"device\":\"flannel.1\",\"vni\":1,\"port\":8472,\"mac\":\"02:bd:00:00:00:0$s\",\"localIP\":\"192.0.2.$s\",\"network\":\"10.244.0.0/16\",\"subnetLen\":24,\"ownSubnet\":\"10.244.$s.0/24\",\"mtu\":1450,\"peers\":[{\"subnet\":\"10.244.$p.0/24\",\"publicIP\":\"192.0.2.$p\",\"mac\":\"02:bd:00:00:00:0$p\"}]$extra}"
+  local out; out=$(mktemp)
+  (sleep 100000 | ip netns exec $ns node "$NODE_JS" "$spec" > "$out" 2>&1) &
+  PIDS+=($!)
+  for _ in $(seq 100); do grep -q ready "$out" && break; sleep 0.05; done
+}
+
+down_all() {
+  for ns in $HA $HB; do
+    for p in $(ip netns pids $ns 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
+    ip -n $ns link del flannel.1 2>/dev/null || true
+  done
+  PIDS=()
+  sleep 0.3
+}
+
+iperf_gbps() { # extra-args
+  ip netns exec $CB iperf3 -s -1 -D -p 5201 >/dev/null 2>&1; sleep 0.3
+  timeout $((SECS + 15)) ip netns exec $CA iperf3 -c 10.244.2.2 -p 5201 -t "$SECS" -O 1 -J "$@" 2>/dev/null \
+    | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{const j=JSON.parse(s);console.log((j.end.sum_received.bits_per_second/1e9).toFixed(2))}catch{console.log("fail")}})'
+}
+
+ping_ms() {
+  ip netns exec $CA ping -n -q -c 50 -i 0.01 10.244.2.2 | awk -F/ '/rtt/ {print $5}'
+}
+
+measure() { # label
+  local ab ba rtt
+  ip netns exec $CA ping -n -q -c 3 -i 0.1 10.244.2.2 >/dev/null || { echo "| $1 | no connectivity | | |"; return; }
+  if [ -n "${PING_ONLY:-}" ]; then ab=-; ba=-; else ab=$(iperf_gbps); ba=$(iperf_gbps -R); fi
+  rtt=$(ping_ms)
+  echo "| $1 | $ab | $ba | $rtt |"
+}
+
+echo "| mode | TCP A→B Gbit/s | TCP B→A Gbit/s | ping avg ms |"
+echo "|---|---|---|---|"
+for rep in $(seq "$REPS"); do
+  kernel_up $HA 1 2; kernel_up $HB 2 1; measure kernel; down_all
+  for mode in per-packet batched tso-gso gro; do
+    case $mode in
+      per-packet) extra=',"batch":1,"offloads":false,"gro":false' ;;
+      batched) extra=',"offloads":false,"gro":false' ;;
+      tso-gso) extra=',"gro":false' ;;
+      gro) extra='' ;;
+    esac
+    userspace_up $HA 1 2 "$extra"; userspace_up $HB 2 1 "$extra"; measure "userspace $mode"; down_all
+  done
+  userspace_up $HA 1 2 ''; kernel_up $HB 2 1; measure "mixed (A userspace, B kernel)"; down_all
+done
