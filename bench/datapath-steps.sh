@@ -5,10 +5,11 @@
 #   per-packet  userspace, one packet per native call, no offloads (batch=1)
 #   batched     userspace, up to 16 packets per call (TUN reads, recvmmsg/sendmmsg), no offloads
 #   tso-gso     + TUN vnet_hdr TSO reads segmented in JS, sent with UDP GSO
-#   gro         + UDP GRO receive coalesced into TSO writes to the TUN (the default)
+#   gro         + UDP GRO receive coalesced into TSO writes to the TUN (one thread per direction)
+#   one-thread  the same with one thread for both directions (threads=1)
 #   mixed       host A userspace (default), host B kernel
 # Prints one markdown row per mode: TCP A→B, TCP B→A (iperf3 -t $SECS), ping RTT avg (50 × 10 ms).
-# PING_ONLY=1 skips iperf3.
+# PING_ONLY=1 skips iperf3; MODES='gro one-thread' picks userspace modes.
 # Usage: bench/datapath-steps.sh [SECS] [REPS]   (root; needs iperf3; builds with `npx tsc -p .` first)
 set -euo pipefail
 SECS=${1:-5}
@@ -92,12 +93,13 @@ echo "| mode | TCP A→B Gbit/s | TCP B→A Gbit/s | ping avg ms |"
 echo "|---|---|---|---|"
 for rep in $(seq "$REPS"); do
   kernel_up $HA 1 2; kernel_up $HB 2 1; measure kernel; down_all
-  for mode in per-packet batched tso-gso gro; do
+  for mode in ${MODES:-per-packet batched tso-gso gro one-thread}; do
     case $mode in
       per-packet) extra=',"batch":1,"offloads":false,"gro":false' ;;
       batched) extra=',"offloads":false,"gro":false' ;;
       tso-gso) extra=',"gro":false' ;;
       gro) extra='' ;;
+      one-thread) extra=',"threads":1' ;;
     esac
     userspace_up $HA 1 2 "$extra"; userspace_up $HB 2 1 "$extra"; measure "userspace $mode"; down_all
   done

@@ -13,6 +13,8 @@ export interface DatapathAddon {
   /** Bit i set when fds[i] is readable; 0 after timeoutMs. */
   pollIn(fds: Int32Array, timeoutMs: number): number;
   closeFd(fd: number): void;
+  /** Scheduling of the calling thread; true when every requested change took effect. */
+  setThreadScheduling(opts: { nice?: number; fifoPriority?: number }): boolean;
   /** bindAddr is a host-order uint32 (0 = any). */
   udpOpen(bindAddr: number, port: number, opts: { rcvbuf?: number; sndbuf?: number; gro?: boolean; reusePort?: boolean }): number;
   udpLocalPort(fd: number): number;

@@ -36,7 +36,7 @@ function fromMessage(m: rt.AddressMessage): AddressInfo | null {
 
 /** IPv4 addresses, in the kernel's order (primary before secondary); all links unless `index` is given. */
 export async function listAddresses(index?: number, s: RtSocket = sharedRtSocket()): Promise<AddressInfo[]> {
-  const messages = await s.request('list addresses', (nl, o) => nl.getAddresses({ family: AF_INET }, {}, o));
+  const messages = await s.dump('list addresses', (nl, o) => nl.getAddresses({ family: AF_INET }, {}, o));
   return messages.flatMap((m) => {
     const a = fromMessage(m);
     return a && (index === undefined || a.index === index) ? [a] : [];

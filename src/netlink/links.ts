@@ -64,7 +64,7 @@ async function getOne(
 }
 
 export async function listLinks(s: RtSocket = sharedRtSocket()): Promise<LinkInfo[]> {
-  const messages = await s.request('list links', (nl, o) => nl.getLinks({}, {}, o));
+  const messages = await s.dump('list links', (nl, o) => nl.getLinks({}, {}, o));
   return messages.map(linkInfoFromMessage);
 }
 

@@ -45,7 +45,7 @@ export async function deleteArpIfPresent(index: number, ip: number, s: RtSocket 
 
 /** IPv4 neighbour entries on one link. */
 export async function listArp(index: number, s: RtSocket = sharedRtSocket()): Promise<ArpEntry[]> {
-  const messages = await s.request(`list arp dev #${index}`, (nl, o) => nl.getNeighbors({ family: AF_INET }, {}, o));
+  const messages = await s.dump(`list arp dev #${index}`, (nl, o) => nl.getNeighbors({ family: AF_INET }, {}, o));
   return messages.flatMap((m: rt.NeighborMessage) => {
     const mac = macFromBuf(m.attrs.lladdr);
     if (m.data.ifindex !== index || !m.attrs.dst || m.attrs.dst.length !== 4 || mac === null) return [];
@@ -76,7 +76,7 @@ export async function deleteFdbIfPresent(index: number, mac: string, dst: number
 
 /** FDB entries of one link (a VXLAN device's own table when `self`). */
 export async function listFdb(index: number, s: RtSocket = sharedRtSocket()): Promise<FdbEntry[]> {
-  const messages = await s.request(`list fdb dev #${index}`, (nl, o) => nl.getNeighbors({ family: AF_BRIDGE }, {}, o));
+  const messages = await s.dump(`list fdb dev #${index}`, (nl, o) => nl.getNeighbors({ family: AF_BRIDGE }, {}, o));
   return messages.flatMap((m: rt.NeighborMessage) => {
     const mac = macFromBuf(m.attrs.lladdr);
     if (m.data.ifindex !== index || mac === null) return [];

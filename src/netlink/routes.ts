@@ -100,7 +100,7 @@ export function routeMatchesFilter(r: KernelRoute, f: RouteFilter = {}): boolean
 }
 
 export async function listRoutes(filter: RouteFilter = {}, s: RtSocket = sharedRtSocket()): Promise<KernelRoute[]> {
-  const messages = await s.request('list routes', (nl, o) => nl.getRoutes({ family: AF_INET }, {}, o));
+  const messages = await s.dump('list routes', (nl, o) => nl.getRoutes({ family: AF_INET }, {}, o));
   return messages.flatMap((m) => {
     const r = kernelRouteFromMessage(m);
     return r && routeMatchesFilter(r, filter) ? [r] : [];

@@ -29,6 +29,8 @@ export type NetlinkCall<T> = (nl: RtNetlinkSocket, opts: CallOptions) => Promise
 export class RtSocket {
   private sock: RtNetlinkSocket | null = null;
   private readonly limiter: Limiter;
+  /** The kernel runs one dump per socket at a time; a second one interleaved breaks the multipart reply. */
+  private readonly dumpLimiter = new Limiter(1);
   private readonly timeoutMs: number;
   private readonly recvBufferSize: number;
   private readonly sendBufferSize: number;
@@ -57,6 +59,11 @@ export class RtSocket {
    */
   request<T>(operation: string, call: NetlinkCall<T>): Promise<T> {
     return this.limiter.run(() => this.send(operation, call));
+  }
+
+  /** Like request(), for dumps (list links/addresses/routes/neighbours): they run one at a time. */
+  dump<T>(operation: string, call: NetlinkCall<T>): Promise<T> {
+    return this.dumpLimiter.run(() => this.request(operation, call));
   }
 
   /** Closes the socket; later requests fail with ESOCKET. */

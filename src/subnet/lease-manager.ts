@@ -240,14 +240,12 @@ export class LeaseManager extends EventEmitter {
   private watchOwn(fromRevision: string): void {
     const lease = this.current;
     if (!this.keeping || !lease) return;
-    let lastRevision = BigInt(fromRevision);
-    this.ownWatch = this.o.registry.watchLeases((lastRevision + 1n).toString(), {
+    this.ownWatch = this.o.registry.watchLeases((BigInt(fromRevision) + 1n).toString(), {
       connected: () => {
         this.watchBackoff.reset();
         this.watchTrouble.clear('watch on our lease is back');
       },
-      events: (evts, revision) => {
-        lastRevision = BigInt(revision);
+      events: (evts) => {
         for (const ev of evts) {
           if (ev.type === 'delete') {
             void this.onVanished(`its key ${this.o.registry.keyOf(ev.subnet)} was deleted (expired or removed)`);

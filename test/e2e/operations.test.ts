@@ -175,3 +175,44 @@ describe('operating tsflanneld (issue 8)', { skip: skip ?? false, timeout: 120_0
     assert.equal(fixed.code, 0, fixed.stdout);
   }));
 });
+
+describe('datapath counters in status and /metrics (userspace vxlan)', { skip: skip ?? false, timeout: 120_000 }, () => {
+  let tb: Testbed;
+
+  before(async () => {
+    tb = await Testbed.create({ hosts: 2 });
+  });
+
+  after(async () => {
+    await tb?.destroy();
+  });
+
+  it('counts the packets of a ping in the daemon\'s status file and metrics', async () => {
+    const [h1, h2] = tb.hosts as [Host, Host];
+    try {
+      await tb.putConfig({ Network: '10.0.0.0/16', Backend: { Type: 'vxlan' } });
+      tb.startDaemon(h1, ['--vxlan-datapath', 'userspace', ...HEALTH]);
+      tb.startDaemon(h2, ['--vxlan-datapath', 'userspace']);
+      await tb.waitForSubnetEnv(h1);
+      await tb.waitForSubnetEnv(h2);
+      const c1 = await tb.addContainer(h1, 'c1', { txChecksumOff: true });
+      const c2 = await tb.addContainer(h2, 'c2', { txChecksumOff: true });
+      await tb.waitForPing(c1, c2.ip);
+      const metrics = (await tb.exec(h1, ['curl', '-s', 'http://127.0.0.1:8471/metrics'])).stdout;
+      assert.ok(Number(/^flannel_datapath_packets_total\{direction="tx"\} (\d+)$/m.exec(metrics)?.[1]) >= 1, metrics);
+      assert.ok(Number(/^flannel_datapath_packets_total\{direction="rx"\} (\d+)$/m.exec(metrics)?.[1]) >= 1, metrics);
+      assert.match(metrics, /^flannel_datapath_drops_total\{reason="bad_vni"\} \d+$/m);
+      // The status file is rewritten every 5 s; wait for a copy that has seen the ping.
+      const report = await poll('status with datapath counters', async () => {
+        const r = await tb.exec(h1, [process.execPath, CLI_JS, 'status', '--json', ...tb.daemonArgs(h1)]);
+        const parsed = JSON.parse(r.stdout) as { daemon: { running: boolean; counters: Record<string, number> } };
+        return (parsed.daemon.counters.rx_packets ?? 0) >= 1 ? parsed : null;
+      }, 20_000, 500);
+      assert.equal(report.daemon.running, true);
+      assert.ok((report.daemon.counters.tx_packets ?? 0) >= 1);
+    } catch (e) {
+      if (e instanceof Error) e.message += `\n${tb.allLogs()}`;
+      throw e;
+    }
+  });
+});
