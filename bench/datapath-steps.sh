@@ -7,6 +7,7 @@
 #   tso-gso     + TUN vnet_hdr TSO reads segmented in JS, sent with UDP GSO
 #   gro         + UDP GRO receive coalesced into TSO writes to the TUN (one thread per direction)
 #   one-thread  the same with one thread for both directions (threads=1)
+#   nice / fifo the default with loop threads at nice -10 / SCHED_FIFO priority 10
 #   mixed       host A userspace (default), host B kernel
 # Prints one markdown row per mode: TCP A→B, TCP B→A (iperf3 -t $SECS), ping RTT avg (50 × 10 ms).
 # PING_ONLY=1 skips iperf3; MODES='gro one-thread' picks userspace modes.
@@ -100,6 +101,8 @@ for rep in $(seq "$REPS"); do
       tso-gso) extra=',"gro":false' ;;
       gro) extra='' ;;
       one-thread) extra=',"threads":1' ;;
+      nice) extra=',"scheduling":{"nice":-10}' ;;
+      fifo) extra=',"scheduling":{"fifoPriority":10}' ;;
     esac
     userspace_up $HA 1 2 "$extra"; userspace_up $HB 2 1 "$extra"; measure "userspace $mode"; down_all
   done

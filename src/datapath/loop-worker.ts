@@ -25,6 +25,8 @@ export interface LoopWorkerData {
   readonly coalesce: boolean;
   /** Packets per TUN read batch / datagrams per recvmmsg (1 = the per-packet baseline). */
   readonly batch: number;
+  /** Scheduling for this loop thread (see DatapathOptions.scheduling). */
+  readonly scheduling: { readonly nice?: number; readonly fifoPriority?: number };
   readonly counters: SharedArrayBuffer;
   readonly counterBlock: number;
   /** Int32 [0]: set to 1 to stop. */
@@ -98,6 +100,9 @@ function rxStep(data: LoopWorkerData, peers: PeerTable, counters: Float64Array, 
 
 function run(data: LoopWorkerData): void {
   const addon = datapathAddon();
+  if (Object.keys(data.scheduling).length > 0 && !addon.setThreadScheduling(data.scheduling)) {
+    process.emitWarning(`datapath ${data.role} loop: could not apply scheduling ${JSON.stringify(data.scheduling)}`);
+  }
   const peers = new PeerTable(data.network, data.subnetLen);
   const counters = counterBlock(data.counters, data.counterBlock);
   const stop = new Int32Array(data.control);

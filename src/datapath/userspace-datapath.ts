@@ -30,6 +30,11 @@ export interface DatapathOptions {
   readonly gro?: boolean;
   /** Packets per TUN read batch and datagrams per recvmmsg, 1..16 (default 16; 1 = one packet per crossing). */
   readonly batch?: number;
+  /**
+   * Scheduling of the loop threads: a nice value (e.g. -10) and/or a SCHED_FIFO priority (1..99). On a busy host
+   * a loop thread that waits for a CPU adds that wait to every packet; the kernel datapath never waits. Default none.
+   */
+  readonly scheduling?: { readonly nice?: number; readonly fifoPriority?: number };
   /** 2: one thread per direction (default); 1: one thread for both directions. */
   readonly threads?: 1 | 2;
   /** Sockets (outer source ports) the inner flow hash spreads over (default 8). */
@@ -130,7 +135,7 @@ export class UserspaceDatapath {
     const data: LoopWorkerData = {
       role, tunFd: this.tunFd, udpFd: this.udpFd, sendFds: this.sendFds, port: o.port, vni: o.vni,
       ownMac: [...macBytes(o.ownMac)], network: o.network, subnetLen: o.subnetLen,
-      innerMtu: o.innerMtu, coalesce: o.gro ?? true, batch: o.batch ?? 16, counters: this.counterBuffer, counterBlock: block,
+      innerMtu: o.innerMtu, coalesce: o.gro ?? true, batch: o.batch ?? 16, scheduling: o.scheduling ?? {}, counters: this.counterBuffer, counterBlock: block,
       control: this.control, updates: port2, initial: [...this.peerMessages.values()],
     };
     const worker = new Worker(path.join(__dirname, 'loop-worker.js'), { workerData: data, transferList: [port2] });

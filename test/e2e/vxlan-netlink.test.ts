@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { createNetns, execCommand, inNetns, removeNetns } from '../harness/netns.js';
 
-const PROBE = path.join(__dirname, 'vxlan-netlink.probe.js');
+const PROBE = path.join(__dirname, 'support', 'vxlan-netlink-probe.js');
 const skip = process.getuid?.() !== 0 ? 'needs root (creates a network namespace)' : false;
 const ns = `tsfvx${randomBytes(3).toString('hex')}`;
 

@@ -74,7 +74,10 @@ describe('many daemons starting at once', { skip: skip ?? false, timeout: 170_00
     const leaving = winners[0] as LabDaemon;
     const freed = subnetOf(await lab.subnetEnvOf(leaving));
     assert.equal(await lab.terminate(leaving), 0);
-    const key = `${prefix}/subnets/${freed.replace(/\.1\/28$/, '.0-28')}`;
+    const [addr, len] = freed.split('/') as [string, string];
+    const octets = addr.split('.').map(Number);
+    octets[3] = (octets[3] as number) - 1;
+    const key = `${prefix}/subnets/${octets.join('.')}-${len}`;
     await lab.etcdctl(['del', key]);
     const taker = await waitFor(() => losers.find((d) => d.output.includes('wrote subnet file')),
       { what: 'a waiting daemon to take the freed subnet', timeoutMs: 30_000, intervalMs: 100 })

@@ -2,13 +2,13 @@
 // src/netlink/vxlan.ts and neighbours.ts against the kernel and prints what it saw as one JSON line. The parent
 // test asserts on it and on iproute2's view of the same namespace.
 import { execFileSync } from 'node:child_process';
-import { parseIPv4 } from '../../src/net/ipv4.js';
-import { getLinkByName } from '../../src/netlink/links.js';
+import { parseIPv4 } from '../../../src/net/ipv4.js';
+import { getLinkByName } from '../../../src/netlink/links.js';
 import {
   deleteArpIfPresent, deleteFdbIfPresent, ensureArp, ensureFdb, listArp, listFdb,
-} from '../../src/netlink/neighbours.js';
-import { sharedRtSocket } from '../../src/netlink/socket.js';
-import { createVxlanLink, readVxlanAttrs, vxlanIncompatibility, type VxlanLinkSpec } from '../../src/netlink/vxlan.js';
+} from '../../../src/netlink/neighbours.js';
+import { sharedRtSocket } from '../../../src/netlink/socket.js';
+import { createVxlanLink, readVxlanAttrs, vxlanIncompatibility, type VxlanLinkSpec } from '../../../src/netlink/vxlan.js';
 
 const ip = (s: string): number => parseIPv4(s)!;
 const sh = (...argv: string[]): string => execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
