@@ -10,6 +10,7 @@ import { measureControlPlane } from './control-plane.js';
 import { measureRepetition, warmUp, type RunSettings } from './measure.js';
 import { CommanderError, parseBenchOptions, type BenchOptions, type DatapathName } from './options.js';
 import { buildPath, type PathUnderTest } from './paths.js';
+import { snapshotMachine } from './proc.js';
 import { progress } from './progress.js';
 import { markdownReport, textReport } from './report.js';
 import {
@@ -26,7 +27,21 @@ interface Collected {
   readonly errors: Set<string>;
 }
 
-function machineInfo(o: BenchOptions, notes: Record<string, string>): MachineInfo {
+/** How busy the machine was before the benchmark added anything: other work on it skews every figure. */
+async function backgroundBusyPercent(): Promise<number> {
+  const before = snapshotMachine();
+  await new Promise((r) => setTimeout(r, 1000));
+  const after = snapshotMachine();
+  const total = after.totalTicks - before.totalTicks;
+  return total > 0 ? Math.round((100 * (after.busyTicks - before.busyTicks)) / total) : 0;
+}
+
+interface StartConditions {
+  readonly loadavg1m: number;
+  readonly busyPercent: number;
+}
+
+function machineInfo(o: BenchOptions, notes: Record<string, string>, start: StartConditions): MachineInfo {
   const iperf = spawnSync('iperf3', ['--version'], { encoding: 'utf8' }).stdout?.split('\n')[0]?.trim() ?? '';
   const info: Record<string, string | number | boolean> = {
     date: new Date().toISOString(),
@@ -37,7 +52,9 @@ function machineInfo(o: BenchOptions, notes: Record<string, string>): MachineInf
     kernel: os.release(),
     node: process.version,
     iperf3: iperf,
-    loadavg_1m_at_start: Number(os.loadavg()[0]?.toFixed(2)),
+    loadavg_1m_at_start: start.loadavg1m,
+    busy_percent_before_start: start.busyPercent,
+    loadavg_1m_at_end: Number(os.loadavg()[0]?.toFixed(2)),
     repetitions: o.repetitions,
     seconds_per_run: o.seconds,
     ping_count: o.pingCount,
@@ -140,11 +157,13 @@ async function main(): Promise<number> {
   }
   progress(`mode ${o.quick ? 'quick' : 'full'}: ${o.datapaths.join(', ') || 'no datapaths'}; ${o.repetitions} repetitions of ${o.seconds} s; `
     + `${o.peers} peers`);
+  const start: StartConditions = { loadavg1m: Number(os.loadavg()[0]?.toFixed(2)), busyPercent: await backgroundBusyPercent() };
+  progress(`machine before start: ${start.busyPercent}% busy, load average ${start.loadavg1m}`);
   const { results, notes } = await measureDatapaths(o);
   let control: ControlResult = { peers: o.peers, readyMs: null, subnetEnvMs: null, convergeP50Ms: null,
     convergeP99Ms: null, convergeTotalMs: null, programPerS: null, rssMb: null, errors: ['skipped (--no-control-plane)'] };
   if (o.controlPlane) control = await measureControlPlane(o.peers, progress);
-  const report: BenchReport = { datapaths: results, control, machine: machineInfo(o, notes) };
+  const report: BenchReport = { datapaths: results, control, machine: machineInfo(o, notes, start) };
   writeOutputs(o, report);
   process.stdout.write(`\n${textReport(report)}\n\nWrote ${path.join(o.outDir, 'latest.json')}, report.md, chart.svg\n`);
   return 0;

@@ -20,7 +20,7 @@ import type { Lease, LeaseEvent, VxlanBackendData } from '../../subnet/lease.js'
 import { vxlanDeviceMtu, vxlanDeviceName, type VxlanConfig } from './config.js';
 import { peerChanged, readVxlanPeer, type VxlanPeer } from './peers.js';
 import { peerRoute, planVxlanResync, type ProgrammedPeer } from './reconcile.js';
-import { loadOrCreateVtepMac, storeVtepMac } from './vtep-mac.js';
+import { loadOrCreateVtepMac, randomVtepMac, storeVtepMac } from './vtep-mac.js';
 
 const RESYNC_INTERVAL_MS = 10_000;
 const RECREATE_BACKOFF_MIN_MS = 1000;
@@ -49,7 +49,7 @@ export class KernelVxlanBackend implements Backend {
   private recreateTimer: NodeJS.Timeout | null = null;
   private recreateDelay = RECREATE_BACKOFF_MIN_MS;
   private stopped = false;
-  private readonly stats = { peersProgrammed: 0, peerFailures: 0, entriesRecovered: 0, staleRemoved: 0, deviceRecreated: 0 };
+  private readonly stats = { peersProgrammed: 0, peerFailures: 0, entriesRecovered: 0, staleRemoved: 0, devicesCreated: 0 };
 
   constructor(private readonly ctx: BackendContext, private readonly config: VxlanConfig) {
     this.deviceName = vxlanDeviceName(config.vni);
@@ -58,7 +58,7 @@ export class KernelVxlanBackend implements Backend {
   }
 
   async register(): Promise<BackendRegistration> {
-    this.vtepMac = await loadOrCreateVtepMac(this.ctx.stateDir, this.deviceName);
+    this.vtepMac = await this.keptVtepMac();
     await this.serial(() => this.ensureDevice());
     const backendData: VxlanBackendData = { VNI: this.config.vni, VtepMAC: this.vtepMac };
     return { backendType: 'vxlan', backendData, mtu: this.mtu };
@@ -124,6 +124,22 @@ export class KernelVxlanBackend implements Backend {
 
   // ---- the device ----
 
+  /** The MAC from --state-dir; an unusable state dir costs only the reboot-proof MAC, not the start. */
+  private async keptVtepMac(): Promise<string> {
+    try {
+      return await loadOrCreateVtepMac(this.ctx.stateDir, this.deviceName);
+    } catch (err) {
+      this.log.warn(`cannot keep the VtepMAC under --state-dir ${this.ctx.stateDir} (${(err as Error).message}); `
+        + 'using a random one, which peers must relearn after a reboot: make the directory writable');
+      return randomVtepMac();
+    }
+  }
+
+  private async rememberVtepMac(): Promise<void> {
+    await storeVtepMac(this.ctx.stateDir, this.deviceName, this.vtepMac).catch((err: unknown) =>
+      this.log.warn(`cannot keep the VtepMAC under --state-dir ${this.ctx.stateDir}: ${(err as Error).message}`));
+  }
+
   private spec(): VxlanLinkSpec {
     return {
       name: this.deviceName, vni: this.config.vni, localIP: this.ctx.extIface.extAddr,
@@ -145,7 +161,7 @@ export class KernelVxlanBackend implements Backend {
           // The device outlived the state file (or was made by upstream): its MAC is what peers know.
           this.log.info({ mac: existing.mac, stateMac: this.vtepMac }, 'keeping the existing device and its MAC');
           this.vtepMac = existing.mac;
-          await storeVtepMac(this.ctx.stateDir, this.deviceName, this.vtepMac);
+          await this.rememberVtepMac();
         }
         if (existing.mtu !== this.mtu) await setLinkMtu(existing.index, this.mtu);
         this.log.info({ index: existing.index }, 'using the existing vxlan device');
@@ -163,7 +179,7 @@ export class KernelVxlanBackend implements Backend {
       throw new Error(`cannot create ${spec.name} (vxlan id ${spec.vni} local ${spec.localIP} dev ${this.ctx.extIface.name}`
         + ` dstport ${spec.port}): ${(err as Error).message}`);
     }
-    this.stats.deviceRecreated++;
+    this.stats.devicesCreated++;
     this.log.info({ index: this.device.index, mac: this.vtepMac, mtu: this.mtu, port: spec.port }, 'created vxlan device');
     // Upstream turns off router advertisements on the device; IPv6 may be disabled, so failure is fine.
     await writeFile(`/proc/sys/net/ipv6/conf/${spec.name}/accept_ra`, '0').catch(() => undefined);
