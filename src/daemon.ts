@@ -11,7 +11,8 @@ import { Lifecycle, type DaemonExtension, type LeaseContext } from './lifecycle.
 import type { Logger } from './log.js';
 import { formatCidr } from './net/ipv4.js';
 import { chooseExternalInterface } from './net/iface.js';
-import { recordEtcdError, recordOwnLeaseExpiry, recordPeerEvents, recordPeerReset, setBackendCounterSource } from './ops/metrics.js';
+import { setNetlinkObserver } from './netlink/socket.js';
+import { recordEtcdError, recordNetlinkOperation, recordOwnLeaseExpiry, recordPeerEvents, recordPeerReset, setBackendCounterSource } from './ops/metrics.js';
 import type { Options } from './options.js';
 import { createEtcdClient, describeEtcdError, isEtcdUnavailable } from './subnet/etcd-client.js';
 import type { Lease, LeaseAttrs, LeaseEvent } from './subnet/lease.js';
@@ -158,6 +159,7 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   }
   running.backend = backend;
   setBackendCounterSource(() => backend.counters());
+  setNetlinkObserver(recordNetlinkOperation);
   const registration = await backend.register();
   throwIfAborted(signal);
 

@@ -24,6 +24,20 @@ export interface CallOptions {
   readonly timeout: number;
 }
 
+/** Told of every finished request, e.g. to count them in /metrics; `kind` is the verb and object ("replace route"). */
+export type NetlinkObserver = (kind: string, ok: boolean) => void;
+
+let observer: NetlinkObserver | null = null;
+
+export function setNetlinkObserver(fn: NetlinkObserver | null): void {
+  observer = fn;
+}
+
+/** The first two words of an operation name: bounded label values, whatever addresses follow. */
+function operationKind(operation: string): string {
+  return operation.split(' ', 2).join(' ');
+}
+
 export type NetlinkCall<T> = (nl: RtNetlinkSocket, opts: CallOptions) => Promise<T>;
 
 export class RtSocket {
@@ -58,7 +72,12 @@ export class RtSocket {
    * `replace route 10.5.2.0/24`. Rejects only with NetlinkError.
    */
   request<T>(operation: string, call: NetlinkCall<T>): Promise<T> {
-    return this.limiter.run(() => this.send(operation, call));
+    const done = this.limiter.run(() => this.send(operation, call));
+    if (observer) {
+      const report = observer;
+      done.then(() => report(operationKind(operation), true), () => report(operationKind(operation), false));
+    }
+    return done;
   }
 
   /** Like request(), for dumps (list links/addresses/routes/neighbours): they run one at a time. */
