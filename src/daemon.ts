@@ -19,6 +19,7 @@ import type { Lease, LeaseAttrs, LeaseEvent } from './subnet/lease.js';
 import { LeaseManager } from './subnet/lease-manager.js';
 import { SubnetRegistry } from './subnet/registry.js';
 import { formatSubnetEnv, readPreviousSubnet, writeSubnetEnvAtomic } from './subnet/subnet-env.js';
+import { lockSubnetFile, SubnetFileInUseError, type SubnetFileLock } from './subnet/subnet-file-lock.js';
 import { LeaseWatcher } from './subnet/watcher.js';
 
 /** How long shutdown may take before the process exits anyway (upstream's goroutines stop within seconds too). */
@@ -240,6 +241,16 @@ export async function runDaemon(options: Options, deps: DaemonDeps): Promise<num
   });
   const lifecycle = new Lifecycle();
   for (const attach of deps.extensions ?? []) attach(lifecycle, options);
+
+  let subnetFileLock: SubnetFileLock;
+  try {
+    subnetFileLock = lockSubnetFile(options.subnetFile);
+  } catch (e) {
+    log.fatal(e instanceof SubnetFileInUseError ? e.message : `cannot lock --subnet-file ${options.subnetFile}: ${(e as Error).message}`);
+    return 1;
+  }
+  // Released on every way out of here; a crash leaves a stale lock that the next start takes over.
+  process.once('exit', () => subnetFileLock.release());
 
   let running: Running;
   try {

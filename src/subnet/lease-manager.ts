@@ -65,6 +65,9 @@ export class LeaseManager extends EventEmitter {
   private readonly watchBackoff = new Backoff(100, 5000);
   private readonly renewTrouble: RateLimitedLog;
   private readonly watchTrouble: RateLimitedLog;
+  private readonly twinTrouble: RateLimitedLog;
+  /** etcd lease ids this process granted for its key (the last few), to tell our renewals from someone else's. */
+  private readonly grantedIds: string[] = [];
 
   constructor(o: LeaseManagerOptions) {
     super();
@@ -74,6 +77,30 @@ export class LeaseManager extends EventEmitter {
     this.preferred = o.previousSubnet;
     this.renewTrouble = new RateLimitedLog(this.log);
     this.watchTrouble = new RateLimitedLog(this.log);
+    this.twinTrouble = new RateLimitedLog(this.log, 5 * 60_000);
+  }
+
+  private remember(lease: Lease): void {
+    if (lease.etcdLeaseId === '0' || this.grantedIds.includes(lease.etcdLeaseId)) return;
+    this.grantedIds.push(lease.etcdLeaseId);
+    if (this.grantedIds.length > 8) this.grantedIds.shift();
+  }
+
+  /**
+   * Our key was rewritten with an etcd lease we did not grant: another daemon with our PublicIP renewed it (two hosts
+   * with one public IP, flannel-compat §11.10). Our own renewal's watch event can come before its reply, so look
+   * again after a moment. Said once per 5 min, as an error: both hosts now use one subnet.
+   */
+  private checkForTwin(etcdLeaseId: string): void {
+    if (etcdLeaseId === '0' || this.grantedIds.includes(etcdLeaseId)) return;
+    setTimeout(() => {
+      if (!this.keeping || this.grantedIds.includes(etcdLeaseId)) return;
+      const subnet = this.current ? formatCidr(this.current.subnet) : '?';
+      this.twinTrouble.problem(`another daemon with the same PublicIP ${this.o.attrs.publicIP} renews our lease for `
+        + `${subnet}: two hosts share one public IP and so one subnet; give each host its own address `
+        + '(--public-ip, --iface) and restart the one that is wrong', { subnet, otherEtcdLease: etcdLeaseId });
+      this.emit('twin', etcdLeaseId);
+    }, 2000).unref();
   }
 
   /** The lease held now (null before acquire()). */
@@ -119,6 +146,7 @@ export class LeaseManager extends EventEmitter {
         continue;
       }
       fullLog.clear('a subnet became free');
+      this.remember(outcome);
       this.current = outcome;
       this.preferred = outcome.subnet;
       return outcome;
@@ -222,6 +250,7 @@ export class LeaseManager extends EventEmitter {
         await this.onVanished('its key was gone at renewal time (expired while etcd was unreachable, or deleted)');
         return;
       }
+      this.remember(renewed);
       this.current = renewed;
       this.renewTrouble.clear('lease renewal works again');
       this.log.info({ subnet: formatCidr(renewed.subnet), expiration: renewed.expiration?.toISOString() }, 'lease renewed');
@@ -257,6 +286,7 @@ export class LeaseManager extends EventEmitter {
           }
           if (this.current && netsEqual(this.current.subnet, ev.lease.subnet)
             && BigInt(ev.lease.revision) > BigInt(this.current.revision)) {
+            this.checkForTwin(ev.lease.etcdLeaseId);
             // Our own renewal (or an operator's edit): keep the newest etcd lease id; our own expiration stays.
             this.current = { ...ev.lease, expiration: this.current.expiration ?? ev.lease.expiration };
           }
