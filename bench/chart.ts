@@ -24,7 +24,7 @@ export function ratioToReference(d: DatapathResult, ref: DatapathResult | undefi
 
 export function svgChart(datapaths: readonly DatapathResult[]): string {
   const ref = datapaths.find((d) => d.name === REFERENCE_DATAPATH);
-  const barW = 16;
+  const barW = 22;
   const gap = 28;
   const groupW = datapaths.length * barW + gap;
   const left = 50;
@@ -57,7 +57,10 @@ export function svgChart(datapaths: readonly DatapathResult[]): string {
       const yy = y(r);
       out.push(`<rect x="${x}" y="${yy.toFixed(1)}" width="${barW - 2}" height="${(top + plotH - yy).toFixed(1)}" `
         + `fill="${color}"><title>${esc(`${d.name} ${METRIC_INFO[m].label}: ${r.toFixed(3)}×`)}</title></rect>`);
-      if (r > MAX_RATIO) out.push(`<text x="${x + barW / 2}" y="${top - 4}" text-anchor="middle">${r.toFixed(1)}</text>`);
+      // Readers of a rendered image see no <title>: print the ratio over the bar (clipped bars at the top).
+      const label = r >= 10 ? r.toFixed(0) : r.toFixed(2);
+      out.push(`<text x="${x + (barW - 2) / 2}" y="${(Math.max(yy, top) - 3).toFixed(1)}" text-anchor="middle" `
+        + `font-size="8">${label}</text>`);
     });
     const info = METRIC_INFO[m];
     out.push(`<text x="${gx + (datapaths.length * barW) / 2}" y="${top + plotH + 16}" text-anchor="middle">${esc(info.label)}</text>`);

@@ -5,7 +5,7 @@
 import { createRtNetlink, type RtNetlinkSocket } from 'netlink';
 import { log as rootLog, type Logger } from '../log.js';
 import { classifyNetlinkError, NetlinkError } from './errors.js';
-import { Limiter } from './limiter.js';
+import { ExclusiveGate, Limiter } from './limiter.js';
 
 export interface RtSocketOptions {
   /** Requests in flight at once (default 64). */
@@ -43,8 +43,8 @@ export type NetlinkCall<T> = (nl: RtNetlinkSocket, opts: CallOptions) => Promise
 export class RtSocket {
   private sock: RtNetlinkSocket | null = null;
   private readonly limiter: Limiter;
-  /** The kernel runs one dump per socket at a time; a second one interleaved breaks the multipart reply. */
-  private readonly dumpLimiter = new Limiter(1);
+  /** Dumps (multipart replies) must not interleave with any other reply on the socket. */
+  private readonly dumpGate = new ExclusiveGate();
   private readonly timeoutMs: number;
   private readonly recvBufferSize: number;
   private readonly sendBufferSize: number;
@@ -72,17 +72,20 @@ export class RtSocket {
    * `replace route 10.5.2.0/24`. Rejects only with NetlinkError.
    */
   request<T>(operation: string, call: NetlinkCall<T>): Promise<T> {
-    const done = this.limiter.run(() => this.send(operation, call));
+    return this.observed(operation, this.dumpGate.run(false, () => this.limiter.run(() => this.send(operation, call))));
+  }
+
+  /** Like request(), for dumps (list links/addresses/routes/neighbours): each has the socket to itself. */
+  dump<T>(operation: string, call: NetlinkCall<T>): Promise<T> {
+    return this.observed(operation, this.dumpGate.run(true, () => this.send(operation, call)));
+  }
+
+  private observed<T>(operation: string, done: Promise<T>): Promise<T> {
     if (observer) {
       const report = observer;
       done.then(() => report(operationKind(operation), true), () => report(operationKind(operation), false));
     }
     return done;
-  }
-
-  /** Like request(), for dumps (list links/addresses/routes/neighbours): they run one at a time. */
-  dump<T>(operation: string, call: NetlinkCall<T>): Promise<T> {
-    return this.dumpLimiter.run(() => this.request(operation, call));
   }
 
   /** Closes the socket; later requests fail with ESOCKET. */

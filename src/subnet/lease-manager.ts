@@ -98,7 +98,7 @@ export class LeaseManager extends EventEmitter {
       const subnet = this.current ? formatCidr(this.current.subnet) : '?';
       this.twinTrouble.problem(`another daemon with the same PublicIP ${this.o.attrs.publicIP} renews our lease for `
         + `${subnet}: two hosts share one public IP and so one subnet; give each host its own address `
-        + '(--public-ip, --iface) and restart the one that is wrong', { subnet, otherEtcdLease: etcdLeaseId });
+        + '(--public-ip, --iface) and restart the one that is wrong', { subnet, otherEtcdLease: etcdLeaseId }, 'error');
       this.emit('twin', etcdLeaseId);
     }, 2000).unref();
   }
