@@ -31,7 +31,8 @@ export function svgChart(datapaths: readonly DatapathResult[]): string {
   const top = 56;
   const plotH = 240;
   const width = left + CHART_METRICS.length * groupW + 20;
-  const height = top + plotH + 90 + 20 * Math.ceil(datapaths.length / 2);
+  const perRow = 4;
+  const height = top + plotH + 62 + 20 * Math.ceil(datapaths.length / perRow);
   const y = (ratio: number): number => top + plotH - (Math.min(ratio, MAX_RATIO) / MAX_RATIO) * plotH;
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" `
@@ -69,8 +70,8 @@ export function svgChart(datapaths: readonly DatapathResult[]): string {
   });
   out.push(`<line x1="${left}" x2="${width - 10}" y1="${y(1)}" y2="${y(1)}" stroke="#000" stroke-dasharray="4 3"/>`);
   datapaths.forEach((d, di) => {
-    const lx = left + (di % 2) * 260;
-    const ly = top + plotH + 52 + Math.floor(di / 2) * 20;
+    const lx = left + (di % perRow) * 180;
+    const ly = top + plotH + 54 + Math.floor(di / perRow) * 20;
     out.push(`<rect x="${lx}" y="${ly - 10}" width="12" height="12" fill="${COLORS[di % COLORS.length] as string}"/>`);
     const note = d.errors.length > 0 && Object.keys(d.metrics).length === 0 ? ' (failed)' : '';
     out.push(`<text x="${lx + 18}" y="${ly}">${esc(d.name + note)}</text>`);

@@ -1,7 +1,6 @@
 // `npm run bench [-- --quick]`: builds one namespace testbed per datapath, measures them interleaved (round robin,
 // start rotated every repetition), then the control plane, and writes latest.json, report.md and chart.svg.
 // Testbeds remove themselves on every exit path (normal end, error, SIGINT/SIGTERM) through the harness's hooks.
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -9,12 +8,12 @@ import { svgChart } from './chart.js';
 import { measureControlPlane } from './control-plane.js';
 import { measureRepetition, warmUp, type RunSettings } from './measure.js';
 import { CommanderError, parseBenchOptions, type BenchOptions, type DatapathName } from './options.js';
+import { machineInfo, startConditions } from './machine.js';
 import { buildPath, type PathUnderTest } from './paths.js';
-import { snapshotMachine } from './proc.js';
 import { progress } from './progress.js';
 import { markdownReport, textReport } from './report.js';
 import {
-  toLatestJson, type BenchReport, type ControlResult, type DatapathMetric, type DatapathResult, type MachineInfo,
+  toLatestJson, type BenchReport, type ControlResult, type DatapathMetric, type DatapathResult,
 } from './results.js';
 import { interleave } from './schedule.js';
 import { spread } from './stats.js';
@@ -27,69 +26,36 @@ interface Collected {
   readonly errors: Set<string>;
 }
 
-/** How busy the machine was before the benchmark added anything: other work on it skews every figure. */
-async function backgroundBusyPercent(): Promise<number> {
-  const before = snapshotMachine();
-  await new Promise((r) => setTimeout(r, 1000));
-  const after = snapshotMachine();
-  const total = after.totalTicks - before.totalTicks;
-  return total > 0 ? Math.round((100 * (after.busyTicks - before.busyTicks)) / total) : 0;
-}
-
-interface StartConditions {
-  readonly loadavg1m: number;
-  readonly busyPercent: number;
-}
-
-function machineInfo(o: BenchOptions, notes: Record<string, string>, start: StartConditions): MachineInfo {
-  const iperf = spawnSync('iperf3', ['--version'], { encoding: 'utf8' }).stdout?.split('\n')[0]?.trim() ?? '';
-  const info: Record<string, string | number | boolean> = {
-    date: new Date().toISOString(),
-    mode: o.quick ? 'quick' : 'full',
-    cpus: os.cpus().length,
-    cpu_model: os.cpus()[0]?.model.trim() ?? '',
-    memory_gib: Math.round(os.totalmem() / 2 ** 30),
-    kernel: os.release(),
-    node: process.version,
-    iperf3: iperf,
-    loadavg_1m_at_start: start.loadavg1m,
-    busy_percent_before_start: start.busyPercent,
-    loadavg_1m_at_end: Number(os.loadavg()[0]?.toFixed(2)),
-    repetitions: o.repetitions,
-    seconds_per_run: o.seconds,
-    ping_count: o.pingCount,
-    topology: 'one VM: two host namespaces on a veth/bridge underlay (192.0.2.0/24), one container namespace each',
-  };
-  for (const [name, note] of Object.entries(notes)) info[`note_${name}`] = note;
-  return info;
-}
-
 function summarise(name: DatapathName, c: Collected): DatapathResult {
   const metrics: DatapathResult['metrics'] = {};
   for (const [m, xs] of Object.entries(c.samples) as [DatapathMetric, number[]][]) metrics[m] = spread(xs);
   return { name, metrics, errors: [...c.errors] };
 }
 
+/** Builds every datapath's testbed up front (into `built`); a failure becomes the row's error and the rest go on. */
+async function buildPaths(names: readonly DatapathName[], built: PathUnderTest[],
+  collected: Map<DatapathName, Collected>): Promise<void> {
+  for (const name of names) {
+    progress(`${name}: building the testbed`);
+    try {
+      const p = await buildPath(name);
+      built.push(p);
+      progress(`${name}: ready (${p.clientNs} → ${p.serverIp})`);
+    } catch (e) {
+      const msg = (e as Error).message.split('\n')[0] ?? '';
+      collected.get(name)?.errors.add(`setup failed: ${msg}`);
+      progress(`${name}: setup FAILED: ${msg}`);
+    }
+  }
+}
+
 async function measureDatapaths(o: BenchOptions): Promise<{ results: DatapathResult[]; notes: Record<string, string> }> {
   const built: PathUnderTest[] = [];
   const collected = new Map<DatapathName, Collected>();
-  const notes: Record<string, string> = {};
   for (const name of o.datapaths) collected.set(name, { samples: {}, errors: new Set() });
   const settings: RunSettings = { seconds: o.seconds, omitSeconds: o.omitSeconds, pingCount: o.pingCount };
   try {
-    for (const name of o.datapaths) {
-      progress(`${name}: building the testbed`);
-      try {
-        const p = await buildPath(name);
-        built.push(p);
-        if (p.note !== '') notes[name] = p.note;
-        progress(`${name}: ready (${p.clientNs} → ${p.serverIp})`);
-      } catch (e) {
-        const msg = (e as Error).message;
-        collected.get(name)?.errors.add(`setup failed: ${msg.split('\n')[0] ?? msg}`);
-        progress(`${name}: setup FAILED: ${msg.split('\n').slice(0, 6).join('\n    ')}`);
-      }
-    }
+    await buildPaths(o.datapaths, built, collected);
     for (const p of built) {
       progress(`${p.name}: warm-up`);
       await warmUp(p, settings);
@@ -114,6 +80,7 @@ async function measureDatapaths(o: BenchOptions): Promise<{ results: DatapathRes
       await p.testbed.destroy().catch((e: unknown) => progress(`${p.name}: cleanup failed: ${(e as Error).message}`));
     }
   }
+  const notes = Object.fromEntries(built.map((p) => [p.name, p.note]));
   return { results: o.datapaths.map((n) => summarise(n, collected.get(n) as Collected)), notes };
 }
 
@@ -131,8 +98,10 @@ function writeOutputs(o: BenchOptions, report: BenchReport): void {
 function announceInterrupts(): void {
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.prependOnceListener(sig, () => {
-      process.stderr.write(`\nbench: ${sig}: removing every testbed namespace and process, no results written\n`);
-      setImmediate(() => process.exit(130));
+      try {
+        process.stderr.write(`\nbench: ${sig}: removing every testbed namespace and process, no results written\n`);
+      } catch { /* stderr closed */ }
+      setImmediate(() => process.exit(128 + (os.constants.signals[sig] ?? 1)));
     });
   }
 }
@@ -155,9 +124,9 @@ async function main(): Promise<number> {
     for (const m of missing) process.stderr.write(`bench: ${m}\n`);
     return 2;
   }
-  progress(`mode ${o.quick ? 'quick' : 'full'}: ${o.datapaths.join(', ') || 'no datapaths'}; ${o.repetitions} repetitions of ${o.seconds} s; `
-    + `${o.peers} peers`);
-  const start: StartConditions = { loadavg1m: Number(os.loadavg()[0]?.toFixed(2)), busyPercent: await backgroundBusyPercent() };
+  progress(`mode ${o.quick ? 'quick' : 'full'}: ${o.datapaths.join(', ') || 'no datapaths'}; `
+    + `${o.repetitions} repetitions of ${o.seconds} s; ${o.peers} peers`);
+  const start = await startConditions();
   progress(`machine before start: ${start.busyPercent}% busy, load average ${start.loadavg1m}`);
   const { results, notes } = await measureDatapaths(o);
   let control: ControlResult = { peers: o.peers, readyMs: null, subnetEnvMs: null, convergeP50Ms: null,

@@ -48,13 +48,10 @@ export async function startIperfServer(ns: string): Promise<void> {
   }, 10_000, 50);
 }
 
-/** The first failing daemon's own last error line, for the datapath's error note. */
+/** Each daemon's last error line (or last line), for the datapath's error note. */
 function daemonFailure(tb: Testbed): string {
-  for (const h of tb.hosts) {
-    const reason = lastDaemonError(tb.daemonLog(h));
-    if (reason !== null) return `${h.name}: ${reason}`;
-  }
-  return 'no daemon output';
+  const reasons = tb.hosts.map((h) => `${h.name}: ${lastDaemonError(tb.daemonLog(h)) ?? 'no output'}`);
+  return reasons.join('; ');
 }
 
 /** Builds the testbed for one datapath; on failure destroys what it built and throws a one-paragraph reason. */
@@ -85,7 +82,8 @@ export async function buildPath(name: DatapathName): Promise<PathUnderTest> {
     const c1 = await tb.addContainer(h1, 'c1');
     const c2 = await tb.addContainer(h2, 'c2');
     await tb.waitForPing(c1, c2.ip, 30_000).catch((e: unknown) => {
-      throw new Error(`containers cannot reach each other: ${(e as Error).message.split('\n')[0] ?? ''}`);
+      throw new Error(`containers cannot reach each other: ${(e as Error).message.split('\n')[0] ?? ''}; `
+        + `daemon logs: ${daemonFailure(tb)}`);
     });
     await startIperfServer(c2.netns);
     const pids = [h1.daemon?.pid, h2.daemon?.pid].filter((p): p is number => p !== undefined);

@@ -14,7 +14,6 @@ export const REQUIRED_TOOLS: readonly Tool[] = [
   { command: 'etcd', debianPackage: 'etcd-server', neededFor: 'the daemons\' store' },
   { command: 'etcdctl', debianPackage: 'etcd-client', neededFor: 'health checks and the network config' },
   { command: 'ping', debianPackage: 'iputils-ping', neededFor: 'round-trip times' },
-  { command: 'ethtool', debianPackage: 'ethtool', neededFor: 'container veth offloads' },
 ];
 
 export function isOnPath(command: string, searchPath = process.env.PATH ?? ''): boolean {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # npm run bench [-- --quick | --help]: builds the project when dist/ is missing or older than the sources, then runs
-# the benchmark harness (bench/main.ts). Needs root, iproute2, iperf3, etcd-server, etcd-client, iputils-ping, ethtool.
+# the benchmark harness (bench/main.ts). Needs root, iproute2, iperf3, etcd-server, etcd-client, iputils-ping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

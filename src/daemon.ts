@@ -195,7 +195,7 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   leases.on('lost', (lost: Lease) => log.warn({ subnet: formatCidr(lost.subnet) }, 'lease lost; re-acquiring'));
   leases.keep();
 
-  const watcher = new LeaseWatcher({ registry, ownSubnet: () => own.subnet, log });
+  const watcher = new LeaseWatcher({ registry, ownSubnet: () => own.subnet, network: config.network, log });
   running.watcher = watcher;
   watcher.start({
     reset: (peers: Lease[]) => {

@@ -44,6 +44,7 @@ export interface DatapathOptions {
 }
 
 const SOCKET_BUFFER = 4 * 1024 * 1024;
+const STOP_GRACE_MS = 2000;
 
 interface Loop {
   readonly worker: Worker;
@@ -119,7 +120,12 @@ export class UserspaceDatapath {
     if (this.closed) return;
     this.closed = true;
     Atomics.store(new Int32Array(this.control), 0, 1);
-    await Promise.all(this.loops.map((l) => l.exited));
+    // A loop sees the flag within one poll interval; one that does not (a bug) is terminated rather than waited for.
+    await Promise.all(this.loops.map(async (l) => {
+      const timer = setTimeout(() => void l.worker.terminate(), STOP_GRACE_MS);
+      await l.exited;
+      clearTimeout(timer);
+    }));
     for (const l of this.loops) l.port.close();
     this.loops = [];
     this.closeFds();

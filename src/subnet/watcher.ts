@@ -3,7 +3,7 @@
 // re-lists and emits the difference. A lease whose attributes changed is emitted as 'added' with the new attributes,
 // exactly as a live PUT is, so backends see one kind of update. Removals carry the last attributes seen.
 import type { Logger } from '../log.js';
-import { netsEqual, type Ipv4Net } from '../net/ipv4.js';
+import { formatCidr, netContainsNet, netsEqual, netsOverlap, type Ipv4Net } from '../net/ipv4.js';
 import { sameLeaseAttrs, subnetKey } from './codec.js';
 import { describeEtcdError } from './etcd-client.js';
 import type { Lease, LeaseEvent } from './lease.js';
@@ -21,12 +21,20 @@ export interface LeaseWatcherOptions {
   readonly registry: SubnetRegistry;
   readonly ownSubnet: () => Ipv4Net;
   readonly log: Logger;
+  /**
+   * The config's Network. When given, a lease that is not a proper subnet of it (the whole network, 0.0.0.0/0, a
+   * subnet elsewhere) or that overlaps our own subnet is skipped with a warning: routing it would hijack traffic.
+   */
+  readonly network?: Ipv4Net;
 }
 
 export class LeaseWatcher {
   private readonly registry: SubnetRegistry;
   private readonly ownSubnet: () => Ipv4Net;
+  private readonly network: Ipv4Net | null;
   private readonly log: Logger;
+  /** Subnet keys already warned about as misplaced, so each is said once. */
+  private readonly misplaced = new Set<string>();
   private readonly trouble: RateLimitedLog;
   private readonly backoff = new Backoff(100, 5000);
   /** Every lease seen, own included, by subnet key. */
@@ -42,6 +50,7 @@ export class LeaseWatcher {
   constructor(o: LeaseWatcherOptions) {
     this.registry = o.registry;
     this.ownSubnet = o.ownSubnet;
+    this.network = o.network ?? null;
     this.log = o.log.child({ component: 'watcher' });
     this.trouble = new RateLimitedLog(this.log);
   }
@@ -80,6 +89,27 @@ export class LeaseWatcher {
     return netsEqual(subnet, this.ownSubnet());
   }
 
+  /** A lease a backend may act on: not ours, inside the network, not over our own subnet. */
+  private isPeer(lease: Lease): boolean {
+    const subnet = lease.subnet;
+    const own = this.ownSubnet();
+    if (netsEqual(subnet, own)) return false;
+    let why: string | null = null;
+    if (this.network && (!netContainsNet(this.network, subnet) || subnet.prefixLen <= this.network.prefixLen)) {
+      why = `it is not a subnet inside the network ${formatCidr(this.network)}`;
+    } else if (netsOverlap(subnet, own)) {
+      why = `it overlaps our own subnet ${formatCidr(own)}`;
+    }
+    if (why === null) return true;
+    const key = subnetKey(subnet);
+    if (!this.misplaced.has(key)) {
+      this.misplaced.add(key);
+      this.log.warn({ key: this.registry.keyOf(subnet), publicIP: lease.attrs.publicIP },
+        `ignoring the lease for ${formatCidr(subnet)}: ${why}; delete the key with etcdctl del`);
+    }
+    return false;
+  }
+
   private deliver(call: (h: LeaseWatchHandlers) => Promise<void> | void): void {
     const h = this.handlers;
     if (!h) return;
@@ -103,10 +133,10 @@ export class LeaseWatcher {
     const next = new Map(listed.leases.map((l) => [subnetKey(l.subnet), l]));
     const first = this.revision === null;
     if (first) {
-      const peers = listed.leases.filter((l) => !this.isOwn(l.subnet));
+      const peers = listed.leases.filter((l) => this.isPeer(l));
       this.deliver((h) => h.reset(peers));
     } else {
-      const evts = this.difference(this.known, next).filter((e) => !this.isOwn(e.lease.subnet));
+      const evts = this.difference(this.known, next).filter((e) => this.isPeer(e.lease));
       if (evts.length > 0) this.deliver((h) => h.events(evts));
       this.log.info({ revision: listed.revision, changes: evts.length }, 're-listed leases after the watch was canceled');
     }
@@ -158,12 +188,12 @@ export class LeaseWatcher {
       if (ev.type === 'put') {
         const key = subnetKey(ev.lease.subnet);
         this.known.set(key, ev.lease);
-        if (!this.isOwn(ev.lease.subnet)) out.push({ type: 'added', lease: ev.lease });
+        if (this.isPeer(ev.lease)) out.push({ type: 'added', lease: ev.lease });
       } else {
         const key = subnetKey(ev.subnet);
         const last = this.known.get(key);
         this.known.delete(key);
-        if (last && !this.isOwn(ev.subnet)) out.push({ type: 'removed', lease: last });
+        if (last && !this.isOwn(ev.subnet) && !this.misplaced.delete(key)) out.push({ type: 'removed', lease: last });
       }
     }
     const rev = BigInt(revision);
