@@ -44,16 +44,26 @@ export class IptablesApplier {
   /** Deletes present copies and appends the set in order (upstream's clean-and-build). Serialised. */
   build(rules: readonly IptablesRule[]): Promise<void> {
     return this.serialise(async () => {
-      const tables = [...new Set(rules.map((r) => r.table))];
-      const { rules: existing, chains } = await this.snapshot(tables);
-      for (const { table, chain } of ownChains(rules)) {
-        if (chains.has(`${table} ${chain}`)) continue;
-        const argv = ['iptables', '-w', '-t', table, '-N', chain];
-        const r = await this.run(argv);
-        if (r.code !== 0) throw new Error(describeFailure(argv, r));
+      // Another writer (a second flanneld, kube-proxy, an operator) may change the tables between our snapshot and
+      // the restore; one fresh attempt settles that race, a second failure is real.
+      try {
+        await this.buildOnce(rules);
+      } catch {
+        await this.buildOnce(rules);
       }
-      await this.restore(restoreInput(rules, presentRules(rules, existing)));
     });
+  }
+
+  private async buildOnce(rules: readonly IptablesRule[]): Promise<void> {
+    const tables = [...new Set(rules.map((r) => r.table))];
+    const { rules: existing, chains } = await this.snapshot(tables);
+    for (const { table, chain } of ownChains(rules)) {
+      if (chains.has(`${table} ${chain}`)) continue;
+      const argv = ['iptables', '-w', '-t', table, '-N', chain];
+      const r = await this.run(argv);
+      if (r.code !== 0 && !/already exists/i.test(r.stderr)) throw new Error(describeFailure(argv, r));
+    }
+    await this.restore(restoreInput(rules, presentRules(rules, existing)));
   }
 
   /** Rules of `rules` that are not in the kernel. */
