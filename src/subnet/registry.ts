@@ -186,7 +186,8 @@ export class SubnetRegistry {
     let watcher: Watcher | null = null;
     let stopped = false;
     let ended = false;
-    // Put events need a TimeToLive lookup; responses are converted one after the other to keep their order.
+    // Put events need a TimeToLive lookup. The lookups of all responses run at once (a burst of joins must not
+    // wait one round trip per lease); only the delivery is chained, so events keep their order.
     let chain: Promise<void> = Promise.resolve();
     const end = (reason: 'disconnected' | 'canceled', err: Error): void => {
       if (ended || stopped) return;
@@ -207,8 +208,10 @@ export class SubnetRegistry {
     watcher = w;
     w.on('data', (res: IWatchResponse) => {
       if (ended || stopped || res.canceled) return;
+      const converted = this.convertWatchResponse(res);
+      converted.catch(() => undefined); // observed through the chain below
       chain = chain.then(async () => {
-        const { events, revision } = await this.convertWatchResponse(res);
+        const { events, revision } = await converted;
         if (!ended && !stopped && (events.length > 0 || revision !== '0')) handlers.events(events, revision);
       }).catch((err: Error) => end('disconnected', err));
     });
@@ -231,7 +234,7 @@ export class SubnetRegistry {
   }
 
   private async convertWatchResponse(res: IWatchResponse): Promise<{ events: RegistryEvent[]; revision: string }> {
-    const events: RegistryEvent[] = [];
+    const events: Array<RegistryEvent | Promise<RegistryEvent>> = [];
     let revision = res.events.length === 0 ? res.header.revision : '0';
     for (const ev of res.events) {
       revision = ev.kv.mod_revision;
@@ -245,9 +248,9 @@ export class SubnetRegistry {
         continue;
       }
       const entry = this.parseKv(ev.kv);
-      if (entry) events.push({ type: 'put', lease: await this.toLease(ev.kv, entry.subnet, entry.attrs) });
+      if (entry) events.push(this.toLease(ev.kv, entry.subnet, entry.attrs).then((lease) => ({ type: 'put', lease })));
     }
-    return { events, revision };
+    return { events: await Promise.all(events), revision };
   }
 
   private parseKv(kv: IKeyValue): { subnet: Ipv4Net; attrs: LeaseAttrs } | null {
