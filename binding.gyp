@@ -7,6 +7,7 @@
         "native/src/tun.cc",
         "native/src/udp.cc",
         "native/src/thread.cc",
+        "native/src/csum.cc",
         "native/src/notify.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -4,6 +4,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitTun(env, exports);
   InitUdp(env, exports);
   InitThread(env, exports);
+  InitChecksum(env, exports);
   InitNotify(env, exports);
   return exports;
 }

@@ -1,7 +1,25 @@
 // The Internet checksum (RFC 1071) over byte ranges, as plain numbers: sums stay exact doubles far beyond 64 KiB.
 
+/** Folded sum of a byte range; the loop threads install the native one (see useRangeSum). */
+export type RangeSum = (buf: Uint8Array, off: number, len: number) => number;
+
+/** Ranges shorter than this are summed in JS even with a native sum installed: the call would cost more. */
+const NATIVE_SUM_MIN_LEN = 128;
+let rangeSum: RangeSum | null = null;
+
+/** Installs a faster implementation of the range sum (the addon's checksumSum) for this thread. */
+export function useRangeSum(fn: RangeSum | null): void {
+  rangeSum = fn;
+}
+
 /** Adds the big-endian 16-bit words of buf[off, off+len) to `initial`; an odd last byte is padded with zero. */
 export function sumWords(buf: Uint8Array, off: number, len: number, initial = 0): number {
+  if (rangeSum !== null && len >= NATIVE_SUM_MIN_LEN) return initial + rangeSum(buf, off, len);
+  return sumWordsJs(buf, off, len, initial);
+}
+
+/** The pure-JS range sum. */
+export function sumWordsJs(buf: Uint8Array, off: number, len: number, initial = 0): number {
   let sum = initial;
   const end = off + len;
   const evenEnd = off + (len & ~1);

@@ -2,6 +2,7 @@
 // stalls it: `tx` reads the TUN and sends VXLAN datagrams, `rx` receives them and writes the TUN. Blocking calls
 // wait at most POLL_MS, after which peer updates are applied and the stop flag is checked.
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+import { useRangeSum } from './checksum.js';
 import { counterBlock, COUNTER_INDEX as C } from './counters.js';
 import { DecapBatch } from './decap.js';
 import { EncapBatch, encapSlabLayout, TUN_READ_HEADROOM } from './encap.js';
@@ -103,6 +104,7 @@ function run(data: LoopWorkerData): void {
   if (Object.keys(data.scheduling).length > 0 && !addon.setThreadScheduling(data.scheduling)) {
     process.emitWarning(`datapath ${data.role} loop: could not apply scheduling ${JSON.stringify(data.scheduling)}`);
   }
+  useRangeSum(addon.checksumSum);
   const peers = new PeerTable(data.network, data.subnetLen);
   const counters = counterBlock(data.counters, data.counterBlock);
   const stop = new Int32Array(data.control);

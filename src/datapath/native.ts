@@ -13,6 +13,8 @@ export interface DatapathAddon {
   /** Bit i set when fds[i] is readable; 0 after timeoutMs. */
   pollIn(fds: Int32Array, timeoutMs: number): number;
   closeFd(fd: number): void;
+  /** Folded big-endian 16-bit ones' complement sum of buf[off, off+len). */
+  checksumSum(buf: Uint8Array, off: number, len: number): number;
   /** Scheduling of the calling thread; true when every requested change took effect. */
   setThreadScheduling(opts: { nice?: number; fifoPriority?: number }): boolean;
   /** bindAddr is a host-order uint32 (0 = any). */

@@ -1,0 +1,22 @@
+// The addon's checksum sum must agree with the pure-JS one for any bytes, offset and length (it replaces it in the
+// loop threads). Needs the built addon; skipped with the reason when it is absent.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import fc from 'fast-check';
+import { foldSum, sumWordsJs } from '../../src/datapath/checksum.js';
+import { datapathAddon } from '../../src/datapath/native.js';
+
+const ADDON = path.join(__dirname, '..', '..', '..', 'build', 'Release', 'tsflanneld_native.node');
+const skip = fs.existsSync(ADDON) ? false : `needs the native addon ${ADDON} (npm ci)`;
+
+test('native checksumSum equals the JS sum, folded', { skip }, () => {
+  const { checksumSum } = datapathAddon();
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 5000 }), fc.nat(9), (bytes, lead) => {
+    const buf = new Uint8Array(lead + bytes.length + 3);
+    buf.set(bytes, lead);
+    assert.equal(checksumSum(buf, lead, bytes.length), foldSum(sumWordsJs(buf, lead, bytes.length)));
+  }), { numRuns: 300 });
+  assert.throws(() => checksumSum(new Uint8Array(4), 2, 3), /outside the buffer/);
+});
