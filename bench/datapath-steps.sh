@@ -8,8 +8,9 @@
 #   gro         + UDP GRO receive coalesced into TSO writes to the TUN (one thread per direction)
 #   one-thread  the same with one thread for both directions (threads=1)
 #   nice / fifo the default with loop threads at nice -10 / SCHED_FIFO priority 10
+#   spinN       the default, polling without sleeping for N µs after traffic (spin1000-one-thread: with threads=1)
 #   mixed       host A userspace (default), host B kernel
-# Prints one markdown row per mode: TCP A→B, TCP B→A (iperf3 -t $SECS), ping RTT avg (50 × 10 ms).
+# Prints one markdown row per mode: TCP A→B, TCP B→A (iperf3 -t $SECS), ping RTT avg and min (50 × 10 ms).
 # PING_ONLY=1 skips iperf3; MODES='gro one-thread' picks userspace modes.
 # Usage: bench/datapath-steps.sh [SECS] [REPS]   (root; needs iperf3; builds with `npx tsc -p .` first)
 set -euo pipefail
@@ -79,7 +80,7 @@ iperf_gbps() { # extra-args
 }
 
 ping_ms() {
-  ip netns exec $CA ping -n -q -c 50 -i 0.01 10.244.2.2 | awk -F/ '/rtt/ {print $5}'
+  ip netns exec $CA ping -n -q -c 50 -i 0.01 10.244.2.2 | awk -F/ '/rtt/ {split($4, m, " = "); print $5 " (min " m[2] ")"}'
 }
 
 measure() { # label
@@ -90,7 +91,7 @@ measure() { # label
   echo "| $1 | $ab | $ba | $rtt |"
 }
 
-echo "| mode | TCP A→B Gbit/s | TCP B→A Gbit/s | ping avg ms |"
+echo "| mode | TCP A→B Gbit/s | TCP B→A Gbit/s | ping avg (min) ms |"
 echo "|---|---|---|---|"
 for rep in $(seq "$REPS"); do
   kernel_up $HA 1 2; kernel_up $HB 2 1; measure kernel; down_all
@@ -103,6 +104,9 @@ for rep in $(seq "$REPS"); do
       one-thread) extra=',"threads":1' ;;
       nice) extra=',"scheduling":{"nice":-10}' ;;
       fifo) extra=',"scheduling":{"fifoPriority":10}' ;;
+      spin200) extra=',"spinMicros":200' ;;
+      spin1000) extra=',"spinMicros":1000' ;;
+      spin1000-one-thread) extra=',"spinMicros":1000,"threads":1' ;;
     esac
     userspace_up $HA 1 2 "$extra"; userspace_up $HB 2 1 "$extra"; measure "userspace $mode"; down_all
   done

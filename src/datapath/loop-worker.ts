@@ -26,6 +26,8 @@ export interface LoopWorkerData {
   readonly coalesce: boolean;
   /** Packets per TUN read batch / datagrams per recvmmsg (1 = the per-packet baseline). */
   readonly batch: number;
+  /** After traffic, poll without sleeping for this many µs before blocking again (0 = never spin). */
+  readonly spinMicros: number;
   /** Scheduling for this loop thread (see DatapathOptions.scheduling). */
   readonly scheduling: { readonly nice?: number; readonly fifoPriority?: number };
   readonly counters: SharedArrayBuffer;
@@ -118,19 +120,24 @@ function run(data: LoopWorkerData): void {
   const tx = data.role === 'rx' ? null : txStep(data, peers, counters, ownMac);
   const rx = data.role === 'tx' ? null : rxStep(data, peers, counters, ownMac);
   const fds = Int32Array.from([data.tunFd, data.udpFd]);
+  const own = tx && rx ? fds : Int32Array.of(tx ? data.tunFd : data.udpFd);
+  const spinNs = BigInt(Math.max(0, Math.round(data.spinMicros * 1000)));
+  let spinUntil = 0n;
   while (Atomics.load(stop, 0) === 0) {
     drain();
+    // One thread for both directions: a packet written to the TUN is often answered at once (ACKs, echo replies),
+    // and this thread finds the answer without a wake-up of another one. Spinning after traffic trades CPU for the
+    // wake-up of an idle thread, which costs tens of µs on a VM.
+    const spinning = spinNs > 0n && process.hrtime.bigint() < spinUntil;
+    const ready = addon.pollIn(own, spinning ? 0 : POLL_MS);
+    if (ready === 0) continue;
     if (tx && rx) {
-      // One thread for both directions: a packet written to the TUN is often answered at once (ACKs, echo
-      // replies), and this thread finds the answer without a wake-up of another one.
-      const ready = addon.pollIn(fds, POLL_MS);
       if (ready & 1) tx(0);
       if (ready & 2) rx(0);
-    } else if (tx) {
-      tx(POLL_MS);
-    } else if (rx) {
-      rx(POLL_MS);
+    } else {
+      (tx ?? rx)!(0);
     }
+    if (spinNs > 0n) spinUntil = process.hrtime.bigint() + spinNs;
   }
 }
 

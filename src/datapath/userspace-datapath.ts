@@ -35,6 +35,8 @@ export interface DatapathOptions {
    * a loop thread that waits for a CPU adds that wait to every packet; the kernel datapath never waits. Default none.
    */
   readonly scheduling?: { readonly nice?: number; readonly fifoPriority?: number };
+  /** After traffic, loop threads poll without sleeping for this long (µs) before blocking (default 0). */
+  readonly spinMicros?: number;
   /** 2: one thread per direction (default); 1: one thread for both directions. */
   readonly threads?: 1 | 2;
   /** Sockets (outer source ports) the inner flow hash spreads over (default 8). */
@@ -141,7 +143,7 @@ export class UserspaceDatapath {
     const data: LoopWorkerData = {
       role, tunFd: this.tunFd, udpFd: this.udpFd, sendFds: this.sendFds, port: o.port, vni: o.vni,
       ownMac: [...macBytes(o.ownMac)], network: o.network, subnetLen: o.subnetLen,
-      innerMtu: o.innerMtu, coalesce: o.gro ?? true, batch: o.batch ?? 16, scheduling: o.scheduling ?? {}, counters: this.counterBuffer, counterBlock: block,
+      innerMtu: o.innerMtu, coalesce: o.gro ?? true, batch: o.batch ?? 16, scheduling: o.scheduling ?? {}, spinMicros: o.spinMicros ?? 0, counters: this.counterBuffer, counterBlock: block,
       control: this.control, updates: port2, initial: [...this.peerMessages.values()],
     };
     const worker = new Worker(path.join(__dirname, 'loop-worker.js'), { workerData: data, transferList: [port2] });

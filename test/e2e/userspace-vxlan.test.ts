@@ -10,10 +10,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createNetns, execCommand, inNetns, mustExec, removeNetns } from '../harness/netns.js';
 import { pingOnce, tcpTransfer } from '../harness/traffic.js';
+import * as os from 'node:os';
+import type { BackendNodeSpec } from './support/userspace-backend-node.js';
 import type { NodeSpec } from './support/userspace-vxlan-node.js';
 
 const TAG = randomBytes(2).toString('hex');
 const NODE_JS = path.join(__dirname, 'support', 'userspace-vxlan-node.js');
+const BACKEND_JS = path.join(__dirname, 'support', 'userspace-backend-node.js');
 const ADDON = path.join(__dirname, '..', '..', '..', 'build', 'Release', 'tsflanneld_native.node');
 const MAC_A = '02:5a:00:00:00:01';
 const MAC_B = '02:5a:00:00:00:02';
@@ -66,9 +69,10 @@ function spec(self: Host, peer: Host): NodeSpec {
   };
 }
 
-/** Starts a userspace node in the host's namespace and waits for `ready`. */
-async function startUserspace(self: Host, peer: Host): Promise<{ proc: ChildProcessWithoutNullStreams; lines: () => string[] }> {
-  const proc = spawn('ip', ['netns', 'exec', self.ns, process.execPath, NODE_JS, JSON.stringify(spec(self, peer))]);
+/** Starts a userspace node (or the backend driver) in the host's namespace and waits for `ready`. */
+async function startUserspace(self: Host, peer: Host, script = NODE_JS, arg: unknown = spec(self, peer)):
+  Promise<{ proc: ChildProcessWithoutNullStreams; lines: () => string[] }> {
+  const proc = spawn('ip', ['netns', 'exec', self.ns, process.execPath, script, JSON.stringify(arg)]);
   nodes.add(proc);
   let out = '';
   let err = '';
@@ -108,14 +112,14 @@ async function counters(proc: ChildProcessWithoutNullStreams): Promise<Record<st
 }
 
 /** flannel.1 on `self` as upstream flanneld's vxlan backend programs it, with `peer` as its one remote lease. */
-async function configureKernelVxlan(self: Host, peer: Host): Promise<void> {
+async function configureKernelVxlan(self: Host, peer: Host, peerMac = peer.mac): Promise<void> {
   const ip = (...args: string[]): Promise<string> => mustExec(['ip', '-n', self.ns, ...args]);
   await ip('link', 'add', 'flannel.1', 'type', 'vxlan', 'id', '1', 'local', self.ip, 'dev', 'eth0', 'dstport', '8472', 'nolearning');
   await ip('link', 'set', 'flannel.1', 'address', self.mac, 'mtu', '1450', 'up');
   await ip('addr', 'add', self.subnet.replace('/24', '/32'), 'dev', 'flannel.1');
   const peerNet = peer.subnet.replace('/24', '');
-  await ip('neigh', 'replace', peerNet, 'lladdr', peer.mac, 'dev', 'flannel.1', 'nud', 'permanent');
-  await mustExec(['bridge', '-n', self.ns, 'fdb', 'append', peer.mac, 'dev', 'flannel.1', 'dst', peer.ip, 'self', 'permanent']);
+  await ip('neigh', 'replace', peerNet, 'lladdr', peerMac, 'dev', 'flannel.1', 'nud', 'permanent');
+  await mustExec(['bridge', '-n', self.ns, 'fdb', 'append', peerMac, 'dev', 'flannel.1', 'dst', peer.ip, 'self', 'permanent']);
   await ip('route', 'replace', peer.subnet, 'via', peerNet, 'dev', 'flannel.1', 'onlink');
 }
 
@@ -202,4 +206,47 @@ test('userspace ↔ kernel VXLAN configured as upstream flanneld does: ping and 
   assert.ok(c.rx_packets! > 0 && c.tx_packets! > 0, JSON.stringify(c));
   // Trap 1 of datapath-ceilings.md really happened and was handled (the TCP transfers above verified the bytes).
   assert.ok(c.rx_partial_csum! > 0, `kernel peer sent CHECKSUM_PARTIAL packets: ${JSON.stringify(c)}`);
+});
+
+test('the vxlan backend on the userspace datapath: TUN, address, route, lease data, peers filtered, traffic with a kernel peer', { skip: skip ?? false }, async () => {
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), `uvstate${TAG}`));
+  try {
+    const [link] = JSON.parse(await mustExec(['ip', '-n', A.ns, '-j', 'link', 'show', 'eth0'])) as { ifindex: number }[];
+    const backendSpec: BackendNodeSpec = {
+      iface: { name: 'eth0', index: link!.ifindex, mtu: 1500, addr: A.ip }, network: '10.244.0.0/16', subnetLen: 24,
+      ownSubnet: A.subnet, stateDir, backend: { Type: 'vxlan' },
+      peers: [
+        { subnet: B.subnet, publicIP: B.ip, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: B.mac } },
+        { subnet: '10.244.3.0/24', publicIP: '192.0.2.3', backendType: 'host-gw', backendData: null },
+        { subnet: '10.244.4.0/24', publicIP: '192.0.2.4', backendType: 'vxlan', backendData: { VNI: 2, VtepMAC: '02:5a:00:00:00:04' } },
+      ],
+    };
+    const a = await startUserspace(A, B, BACKEND_JS, backendSpec);
+    const registration = JSON.parse(a.lines()[0]!) as { backendType: string; backendData: { VNI: number; VtepMAC: string }; mtu: number };
+    assert.equal(registration.backendType, 'vxlan');
+    assert.equal(registration.mtu, 1450);
+    assert.equal(registration.backendData.VNI, 1);
+    assert.equal(fs.readFileSync(path.join(stateDir, 'flannel.1.vtep-mac'), 'utf8').trim(), registration.backendData.VtepMAC);
+
+    const details = await mustExec(['ip', '-n', A.ns, '-d', 'link', 'show', 'flannel.1']);
+    assert.match(details, /mtu 1450/);
+    assert.match(details, /\btun\b/);
+    assert.match(details, /UP/);
+    assert.match(await mustExec(['ip', '-n', A.ns, '-4', 'addr', 'show', 'dev', 'flannel.1']), /inet 10\.244\.1\.0\/32/);
+    assert.match(await mustExec(['ip', '-n', A.ns, 'route', 'show', '10.244.0.0/16']), /10\.244\.0\.0\/16 dev flannel\.1/);
+
+    await configureKernelVxlan(B, A, registration.backendData.VtepMAC);
+    try {
+      await assertTraffic('backend↔kernel');
+    } finally {
+      await mustExec(['ip', '-n', B.ns, 'link', 'del', 'flannel.1']);
+    }
+    const c = await counters(a.proc);
+    assert.equal(c.peers, 1, 'only the vxlan lease with our VNI became a peer');
+    assert.equal(c.ignored_leases, 2);
+    await stopNode(a.proc);
+  } finally {
+    fs.rmSync(stateDir, { recursive: true, force: true });
+    await execCommand(['ip', '-n', A.ns, 'link', 'del', 'flannel.1']);
+  }
 });

@@ -55,10 +55,10 @@ describe('malformed datagrams at the userspace VXLAN datapath', { skip: skip ?? 
     const h2 = tb.host(2);
     const pid = h2.daemon?.pid;
     assert.ok(pid !== undefined);
-    const dropsBefore = await drops(tb, h2);
     // A first burst lets the heap reach its working size; the second is the one measured.
     await mustExec(inNetns(tb.host(1).netns, [process.execPath, FLOOD, h2.ip, '8472', '2']), { timeoutMs: 30_000 });
     await sleep(500);
+    const dropsBefore = await drops(tb, h2);
     const rssBefore = rssMiB(pid);
     const out = await mustExec(inNetns(tb.host(1).netns, [process.execPath, FLOOD, h2.ip, '8472', String(FLOOD_SECONDS)]),
       { timeoutMs: (FLOOD_SECONDS + 30) * 1000 });
@@ -73,5 +73,29 @@ describe('malformed datagrams at the userspace VXLAN datapath', { skip: skip ?? 
     assert.deepEqual(stackTraces(tb.daemonLog(h2)), []);
     await tb.waitForPing(c1, c2.ip, 10_000);
     await tb.waitForPing(c2, c1.ip, 10_000);
+  });
+
+  it('drops what the TUN hands it for subnets no peer holds, counts it, and keeps forwarding', async (t) => {
+    if (unusable !== null) {
+      t.skip(unusable);
+      return;
+    }
+    const h1 = tb.host(1);
+    const pid = h1.daemon?.pid;
+    assert.ok(pid !== undefined);
+    const dropsBefore = await drops(tb, h1);
+    const rssBefore = rssMiB(pid);
+    // From a container, into the flannel network but to a subnet nobody leased: the TUN delivers every one of them.
+    const out = await mustExec(inNetns(c1.netns, [process.execPath, FLOOD, '10.0.250.9', '9', '5', 'plain']), { timeoutMs: 60_000 });
+    const { sent } = JSON.parse(out) as { sent: number };
+    await sleep(500);
+    const dropped = (await drops(tb, h1)) - dropsBefore;
+    const rssAfter = rssMiB(pid);
+    console.log(`# ${sent} datagrams from a container to an unleased subnet in 5 s; ${dropped} counted as drops; RSS ${rssBefore.toFixed(0)} → ${rssAfter.toFixed(0)} MiB`);
+    assert.equal(h1.daemon?.exitCode, null, 'the daemon crashed');
+    assert.ok(dropped > 0, 'no drops were counted');
+    assert.ok(rssAfter <= rssBefore * 1.2 + 16, `RSS grew from ${rssBefore.toFixed(1)} to ${rssAfter.toFixed(1)} MiB`);
+    assert.deepEqual(stackTraces(tb.daemonLog(h1)), []);
+    await tb.waitForPing(c1, c2.ip, 10_000);
   });
 });

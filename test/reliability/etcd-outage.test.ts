@@ -10,7 +10,7 @@ import { poll, Testbed, type Container, type Host } from '../harness/testbed.js'
 import { cpuSeconds, stackTraces } from './support/proc-stats.js';
 import { startPingStream } from './support/ping-stream.js';
 
-const OUTAGE_S = 15;
+const OUTAGE_S = Number(process.env.RELIABILITY_OUTAGE_S ?? 15);
 /** A daemon spinning on reconnects burns about one CPU second per second; an idle one a few hundredths. */
 const MAX_CPU_SHARE = 0.2;
 const skip = testbedUnavailable();

@@ -29,6 +29,7 @@ export interface NodeSpec {
   readonly gro?: boolean;
   readonly batch?: number;
   readonly threads?: 1 | 2;
+  readonly spinMicros?: number;
   readonly scheduling?: { readonly nice?: number; readonly fifoPriority?: number };
 }
 
@@ -44,7 +45,7 @@ function main(): void {
     tunName: spec.device, vni: spec.vni, port: spec.port, ownMac: spec.mac, localIP: parseIPv4(spec.localIP)!,
     network, subnetLen: spec.subnetLen, innerMtu: spec.mtu, offloads: spec.offloads ?? true, gro: spec.gro ?? true,
     batch: spec.batch ?? 16, threads: spec.threads ?? 2,
-    scheduling: spec.scheduling ?? {},
+    scheduling: spec.scheduling ?? {}, spinMicros: spec.spinMicros ?? 0,
   });
   ip('addr', 'add', `${formatIPv4(own.ip)}/32`, 'dev', spec.device);
   ip('link', 'set', spec.device, 'mtu', String(spec.mtu), 'up');

@@ -1,7 +1,8 @@
 // Runs inside a namespace: fires random and malformed datagrams at a VXLAN port for a while and prints how many it
 // sent. Half are pure noise of random length (0–1600 bytes); half are VXLAN-shaped with one thing wrong each: bad
 // flags, another VNI, a truncated header, a wrong inner MAC, a non-IPv4 ethertype, a broken inner IPv4 header.
-// Usage: node udp-flood.js <host> <port> <seconds>
+// With `plain`, it sends ordinary datagrams of random size instead (to addresses no peer owns, say).
+// Usage: node udp-flood.js <host> <port> <seconds> [plain]
 import * as dgram from 'node:dgram';
 import * as crypto from 'node:crypto';
 
@@ -22,13 +23,14 @@ function malformed(i: number): Buffer {
 }
 
 async function main(): Promise<void> {
-  const [host, port, seconds] = process.argv.slice(2);
+  const [host, port, seconds, mode] = process.argv.slice(2);
+  const make = mode === 'plain' ? (): Buffer => crypto.randomBytes(crypto.randomInt(0, 1400)) : malformed;
   const sock = dgram.createSocket('udp4');
   const until = Date.now() + Number(seconds) * 1000;
   let sent = 0;
   while (Date.now() < until) {
     await Promise.all(Array.from({ length: 64 }, (_, k) => new Promise<void>((resolve) => {
-      sock.send(malformed(sent + k), Number(port), host, () => resolve());
+      sock.send(make(sent + k), Number(port), host, () => resolve());
     })));
     sent += 64;
   }
