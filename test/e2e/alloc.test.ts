@@ -23,15 +23,7 @@ describe('alloc backend on two hosts (issue 2 done-when)', { skip: skip ?? false
     await tb?.destroy();
   });
 
-  /** Runs an assertion block and, when it fails, appends every daemon's log to the error. */
-  async function withLogs(fn: () => Promise<void>): Promise<void> {
-    try {
-      await fn();
-    } catch (e) {
-      if (e instanceof Error) e.message += `\n${tb.allLogs()}`;
-      throw e;
-    }
-  }
+  const withLogs = (fn: () => Promise<void>): Promise<void> => tb.explainFailure(fn);
 
   it('writes a distinct 10.0.X.1/24 subnet.env on each host, in upstream\'s exact format', () => withLogs(async () => {
     const envs = [];

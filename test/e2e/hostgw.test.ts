@@ -34,14 +34,7 @@ describe('host-gw backend on three hosts', { skip: skip ?? false, timeout: 180_0
     await tb?.destroy();
   });
 
-  async function withLogs(fn: () => Promise<void>): Promise<void> {
-    try {
-      await fn();
-    } catch (e) {
-      if (e instanceof Error) e.message += `\n${await tb.routesReport().catch(() => '')}\n${tb.allLogs()}`;
-      throw e;
-    }
-  }
+  const withLogs = (fn: () => Promise<void>): Promise<void> => tb.explainFailure(fn);
 
   const container = (h: Host): Container => {
     const c = h.containers[0];

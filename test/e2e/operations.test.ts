@@ -29,14 +29,7 @@ describe('operating tsflanneld (issue 8)', { skip: skip ?? false, timeout: 120_0
     await tb?.destroy();
   });
 
-  async function withLogs(fn: () => Promise<void>): Promise<void> {
-    try {
-      await fn();
-    } catch (e) {
-      if (e instanceof Error) e.message += `\n${tb.allLogs()}`;
-      throw e;
-    }
-  }
+  const withLogs = (fn: () => Promise<void>): Promise<void> => tb.explainFailure(fn);
 
   /** GET from inside the host's namespace: [status code, body]. */
   async function get(host: Host, urlPath: string): Promise<[number, string]> {

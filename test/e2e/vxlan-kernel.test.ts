@@ -48,14 +48,7 @@ describe('vxlan kernel datapath: three tsflanneld hosts and an upstream-style no
     await tb?.destroy();
   });
 
-  async function withLogs(fn: () => Promise<void>): Promise<void> {
-    try {
-      await fn();
-    } catch (e) {
-      if (e instanceof Error) e.message += `\n${await kernelReport().catch(() => '')}\n${tb.allLogs()}`;
-      throw e;
-    }
-  }
+  const withLogs = (fn: () => Promise<void>): Promise<void> => tb.explainFailure(fn, kernelReport);
 
   const container = (h: Host): Container => {
     const c = h.containers[0];

@@ -259,6 +259,19 @@ export class Testbed {
     return fs.existsSync(host.logFile) ? fs.readFileSync(host.logFile, 'utf8') : '';
   }
 
+  /**
+   * Runs a test body; when it fails, a report of the hosts' state (routes by default) and the tail of every daemon's
+   * log are appended to the error, so a CI failure explains itself.
+   */
+  async explainFailure(fn: () => Promise<void>, report: () => Promise<string> = () => this.routesReport()): Promise<void> {
+    try {
+      await fn();
+    } catch (e) {
+      if (e instanceof Error) e.message += `\n${await report().catch(() => '')}\n${this.allLogs().slice(-20_000)}`;
+      throw e;
+    }
+  }
+
   /** Every daemon's log, for printing when a test fails. */
   allLogs(): string {
     return this.hosts.map((h) => `===== ${h.name} (${h.ip}) tsflanneld log =====\n${this.daemonLog(h)}`).join('\n');

@@ -32,14 +32,7 @@ describe('bad etcd contents while daemons run (host-gw)', { skip: skip ?? false,
     await tb?.destroy();
   });
 
-  async function withLogs(fn: () => Promise<void>): Promise<void> {
-    try {
-      await fn();
-    } catch (e) {
-      if (e instanceof Error) e.message += `\n${await tb.routesReport().catch(() => '')}\n${tb.allLogs().slice(-12_000)}`;
-      throw e;
-    }
-  }
+  const withLogs = (fn: () => Promise<void>): Promise<void> => tb.explainFailure(fn);
 
 
   it('skips bad leases and bad config, keeps its state and still serves good events', () => withLogs(async () => {

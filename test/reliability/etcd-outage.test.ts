@@ -52,14 +52,7 @@ for (const dp of DATAPATHS) describe(`etcd outage under traffic (${dp.name})`, {
     await tb?.destroy();
   });
 
-  async function withLogs(fn: () => Promise<void>): Promise<void> {
-    try {
-      await fn();
-    } catch (e) {
-      if (e instanceof Error) e.message += `\n${await tb.routesReport().catch(() => '')}\n${tb.allLogs().slice(-12_000)}`;
-      throw e;
-    }
-  }
+  const withLogs = (fn: () => Promise<void>): Promise<void> => tb.explainFailure(fn);
 
   const daemonPid = (h: Host): number => {
     const pid = h.daemon?.pid;
