@@ -23,7 +23,11 @@ HA=bdha$TAG HB=bdhb$TAG CA=bdca$TAG CB=bdcb$TAG
 PIDS=()
 
 cleanup() {
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]:-}"; do
+    [ -n "$p" ] || continue
+    for c in $(ps -o pid= --ppid "$p" 2>/dev/null); do kill "$c" 2>/dev/null || true; done
+    kill "$p" 2>/dev/null || true
+  done
   for n in $CA $CB $HA $HB; do
     for p in $(ip netns pids $n 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
     ip netns del $n 2>/dev/null || true
@@ -59,12 +63,18 @@ userspace_up() { # ns self_i peer_i extra-json
   local ns=$1 s=$2 p=$3 extra=$4
   local spec="{\"device\":\"flannel.1\",\"vni\":1,\"port\":8472,\"mac\":\"02:bd:00:00:00:0$s\",\"localIP\":\"192.0.2.$s\",\"network\":\"10.244.0.0/16\",\"subnetLen\":24,\"ownSubnet\":\"10.244.$s.0/24\",\"mtu\":1450,\"peers\":[{\"subnet\":\"10.244.$p.0/24\",\"publicIP\":\"192.0.2.$p\",\"mac\":\"02:bd:00:00:00:0$p\"}]$extra}"
   local out; out=$(mktemp)
-  (sleep 100000 | ip netns exec $ns node "$NODE_JS" "$spec" > "$out" 2>&1) &
+  local PIN=${USERSPACE_PIN:+taskset -c $USERSPACE_PIN}
+  # The feeding `sleep` keeps the node's stdin open; its own stdout must not hold the script's (a pipe to `tail`).
+  (sleep 100000 | ip netns exec $ns $PIN node "$NODE_JS" "$spec" > "$out" 2>&1) >/dev/null 2>&1 &
   PIDS+=($!)
   for _ in $(seq 100); do grep -q ready "$out" && break; sleep 0.05; done
 }
 
 down_all() {
+  for p in "${PIDS[@]:-}"; do
+    [ -n "$p" ] || continue
+    for c in $(ps -o pid= --ppid "$p" 2>/dev/null); do kill "$c" 2>/dev/null || true; done
+  done
   for ns in $HA $HB; do
     for p in $(ip netns pids $ns 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
     ip -n $ns link del flannel.1 2>/dev/null || true

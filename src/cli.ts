@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { registerOperatorCommands } from './ops/commands.js';
-import { OptionsError, defineFlags, normalizeArgv, resolveOptions } from './options.js';
+import { OptionsError, commonFlagsHelp, defineFlags, normalizeArgv, resolveOptions } from './options.js';
 
 function packageVersion(): string {
   // dist/src/cli.js and src/cli.ts both sit two levels below the package root.
@@ -59,7 +59,7 @@ function buildProgram(): Command {
   });
 
   registerOperatorCommands(program);
-  program.addHelpText('after', '\nThe daemon\'s flags (flanneld\'s, Go spellings too): tsflanneld run --help');
+  program.addHelpText('after', `\nWithout a command, tsflanneld runs the daemon, as flanneld does.\n\n${commonFlagsHelp()}`);
   return program;
 }
 

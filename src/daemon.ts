@@ -14,7 +14,7 @@ import { chooseExternalInterface } from './net/iface.js';
 import { setNetlinkObserver } from './netlink/socket.js';
 import { recordEtcdError, recordNetlinkOperation, recordOwnLeaseExpiry, recordPeerEvents, recordPeerReset, setBackendCounterSource } from './ops/metrics.js';
 import type { Options } from './options.js';
-import { createEtcdClient, describeEtcdError, isEtcdUnavailable } from './subnet/etcd-client.js';
+import { createEtcdClient, describeEtcdError, isEtcdUnavailable, reportEtcdError, setEtcdErrorObserver } from './subnet/etcd-client.js';
 import type { Lease, LeaseAttrs, LeaseEvent } from './subnet/lease.js';
 import { LeaseManager } from './subnet/lease-manager.js';
 import { SubnetRegistry } from './subnet/registry.js';
@@ -41,6 +41,15 @@ export interface DaemonDeps {
 
 class Aborted extends Error {}
 
+/**
+ * Points the netlink and etcd observer hooks at /metrics. netlink/ and subnet/ know nothing of ops/; this is the
+ * one place that connects them.
+ */
+export function connectMetricsObservers(): void {
+  setNetlinkObserver(recordNetlinkOperation);
+  setEtcdErrorObserver(recordEtcdError);
+}
+
 function throwIfAborted(signal: AbortSignal): void {
   if (signal.aborted) throw new Aborted();
 }
@@ -63,7 +72,7 @@ async function waitForNetworkConfig(registry: SubnetRegistry, log: Logger, signa
     } catch (e) {
       reason = e instanceof ConfigError ? `${e.message} (at ${registry.configKey})` : describeEtcdError(e);
       if (isEtcdUnavailable(e)) kind = 'etcd unreachable';
-      if (!(e instanceof ConfigError)) recordEtcdError('get_config');
+      if (!(e instanceof ConfigError)) reportEtcdError('get_config');
     }
     if ((kind ?? reason) !== lastReason) {
       log.error({ key: registry.configKey }, `${reason}; retrying every ${CONFIG_RETRY_MS / 1000} s`);
@@ -135,6 +144,7 @@ function writeSubnetEnv(options: Options, ctx: LeaseContext, log: Logger): void 
 async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle, running: Running,
   signal: AbortSignal): Promise<void> {
   const log = deps.log;
+  connectMetricsObservers();
   const registry = new SubnetRegistry(running.client, options.etcdPrefix, log);
   const config = withBackendOverride(await waitForNetworkConfig(registry, log, signal), options.backend);
   log.info({ network: formatCidr(config.network), subnetLen: config.subnetLen, backend: config.backend.type },
@@ -160,7 +170,6 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   }
   running.backend = backend;
   setBackendCounterSource(() => backend.counters());
-  setNetlinkObserver(recordNetlinkOperation);
   const registration = await backend.register();
   throwIfAborted(signal);
 

@@ -59,35 +59,37 @@ interface FlagSpec {
   readonly defaultValue?: string;
   /** Accepted for compatibility and ignored (kube mode, klog). */
   readonly ignored?: boolean;
+  /** Listed in the top-level `tsflanneld --help`. */
+  readonly common?: boolean;
 }
 
 const DEFAULT_ENDPOINTS = 'http://127.0.0.1:4001,http://127.0.0.1:2379';
 
 const FLAGS: readonly FlagSpec[] = [
-  { name: 'etcd-endpoints', kind: 'string', defaultValue: DEFAULT_ENDPOINTS, description: 'comma-separated etcd URLs' },
-  { name: 'etcd-prefix', kind: 'string', defaultValue: '/coreos.com/network', description: 'etcd prefix of the network config and leases' },
+  { name: 'etcd-endpoints', common: true, kind: 'string', defaultValue: DEFAULT_ENDPOINTS, description: 'comma-separated etcd URLs' },
+  { name: 'etcd-prefix', common: true, kind: 'string', defaultValue: '/coreos.com/network', description: 'etcd prefix of the network config and leases' },
   { name: 'etcd-keyfile', kind: 'string', defaultValue: '', description: 'TLS client key file' },
   { name: 'etcd-certfile', kind: 'string', defaultValue: '', description: 'TLS client certificate file' },
   { name: 'etcd-cafile', kind: 'string', defaultValue: '', description: 'TLS CA file' },
   { name: 'etcd-username', kind: 'string', defaultValue: '', description: 'etcd user name' },
   { name: 'etcd-password', kind: 'string', defaultValue: '', description: 'etcd password' },
-  { name: 'iface', kind: 'list', description: 'interface (name or IP) for inter-host traffic; repeatable, tried in order' },
+  { name: 'iface', common: true, kind: 'list', description: 'interface (name or IP) for inter-host traffic; repeatable, tried in order' },
   { name: 'iface-regex', kind: 'list', description: 'regex matched against interface IPs, then names; repeatable' },
   { name: 'iface-can-reach', kind: 'string', defaultValue: '', description: 'use the interface that routes to this IP' },
-  { name: 'public-ip', kind: 'string', defaultValue: '', description: 'IP that peers send to (default: the interface IP)' },
+  { name: 'public-ip', common: true, kind: 'string', defaultValue: '', description: 'IP that peers send to (default: the interface IP)' },
   { name: 'public-ipv6', kind: 'string', defaultValue: '', description: 'IPv6 that peers send to (not supported yet)' },
-  { name: 'subnet-file', kind: 'string', defaultValue: '/run/flannel/subnet.env', description: 'file to write the subnet env to' },
+  { name: 'subnet-file', common: true, kind: 'string', defaultValue: '/run/flannel/subnet.env', description: 'file to write the subnet env to' },
   { name: 'subnet-lease-renew-margin', kind: 'string', defaultValue: '60', description: 'minutes before expiry to renew the lease (1..1439)' },
-  { name: 'ip-masq', kind: 'bool', defaultValue: 'false', description: 'masquerade traffic leaving the flannel network' },
+  { name: 'ip-masq', common: true, kind: 'bool', defaultValue: 'false', description: 'masquerade traffic leaving the flannel network' },
   { name: 'ip-masq-fully-random-disable', kind: 'bool', defaultValue: 'false', description: 'no --random-fully on MASQUERADE rules' },
   { name: 'iptables-resync', kind: 'string', defaultValue: '5', description: 'seconds between iptables rule checks' },
   { name: 'iptables-forward-rules', kind: 'bool', defaultValue: 'true', description: 'add FORWARD ACCEPT rules for the network' },
   { name: 'ip-blackhole-route', kind: 'bool', defaultValue: 'false', description: 'add a blackhole route for the own subnet' },
   { name: 'healthz-ip', kind: 'string', defaultValue: '0.0.0.0', description: 'address of the health server' },
-  { name: 'healthz-port', kind: 'string', defaultValue: '0', description: 'port of the health server (0 = off)' },
+  { name: 'healthz-port', common: true, kind: 'string', defaultValue: '0', description: 'port of the health server; 0 turns it off' },
   { name: 'version', kind: 'bool', defaultValue: 'false', description: 'print the version and exit' },
-  { name: 'backend', kind: 'string', defaultValue: '', description: 'backend type on this node, overriding the config\'s Backend.Type' },
-  { name: 'vxlan-datapath', kind: 'string', defaultValue: 'userspace', description: 'vxlan datapath: userspace|kernel' },
+  { name: 'backend', common: true, kind: 'string', defaultValue: '', description: 'backend type on this node, overriding the config\'s Backend.Type' },
+  { name: 'vxlan-datapath', common: true, kind: 'string', defaultValue: 'userspace', description: 'vxlan datapath: userspace|kernel' },
   { name: 'state-dir', kind: 'string', defaultValue: '/var/lib/tsflanneld', description: 'directory for state kept across restarts' },
   { name: 'subnet-lease-ttl', kind: 'string', defaultValue: '86400', description: 'lease TTL in seconds (advanced, for tests)' },
   // Kubernetes subnet manager flags: accepted so that shared unit files parse; kube mode itself is refused.
@@ -166,20 +168,47 @@ export function normalizeArgv(args: readonly string[]): string[] {
   return out;
 }
 
-/** Adds every flanneld flag (and ours) to a command; defaults are applied later by resolveOptions. */
+/** `(default: "/run/flannel/subnet.env")`, `(default: 60)`, `(default: false)`; '' when there is none to show. */
+function defaultText(f: FlagSpec): string {
+  const d = f.defaultValue;
+  if (d === undefined || d === '') return '';
+  return ` (default: ${f.kind === 'bool' || /^\d+$/.test(d) ? d : JSON.stringify(d)})`;
+}
+
+/** How help shows a flag: Go bools as `--ip-masq[=<bool>]`, since a bare `--ip-masq` means true. */
+function flagTerm(f: FlagSpec): string {
+  return f.kind === 'bool' ? `--${f.name}[=<bool>]` : `--${f.name} <value>`;
+}
+
+/**
+ * Adds every flanneld flag (and ours) to a command. Commander gets no defaults: resolveOptions applies them after
+ * the environment, so help shows them in the descriptions instead.
+ */
 export function defineFlags(cmd: Command): Command {
+  const terms = new Map<string, string>();
   for (const f of FLAGS) {
     const flags = f.kind === 'bool' ? `--${f.name} <bool>` : `--${f.name} <value>`;
-    const option = new Option(flags, f.description);
+    const option = new Option(flags, `${f.description}${defaultText(f)}`);
     if (f.ignored) option.hideHelp();
     if (f.kind === 'list') option.argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]);
-    if (f.defaultValue !== undefined && f.defaultValue !== '') {
-      option.default(undefined, f.defaultValue);
-    }
+    terms.set(flags, flagTerm(f));
     cmd.addOption(option);
   }
   cmd.addOption(new Option('-v <level>', 'log verbosity (klog style: 0 info, 2+ debug, 5+ trace)'));
+  cmd.configureHelp({ optionTerm: (o) => terms.get(o.flags) ?? o.flags });
+  cmd.addHelpText('after', `\n${ENV_HELP}`);
   return cmd;
+}
+
+const ENV_HELP = 'Every flag can also be given as FLANNELD_<FLAG> (e.g. FLANNELD_ETCD_ENDPOINTS); the command line wins.\n'
+  + 'Go spellings work too: -etcd-endpoints=URL, -ip-masq.';
+
+/** The daemon flags an operator sets most, with their defaults, for the top-level `tsflanneld --help`. */
+export function commonFlagsHelp(): string {
+  const common = FLAGS.filter((f) => f.common);
+  const width = Math.max(...common.map((f) => flagTerm(f).length)) + 2;
+  const lines = common.map((f) => `  ${flagTerm(f).padEnd(width)}${f.description}${defaultText(f)}`);
+  return `Common flags of the daemon (all of them: tsflanneld run --help):\n${lines.join('\n')}\n\n${ENV_HELP}`;
 }
 
 /** The values commander parsed from the command line, keyed by commander's camelCase names. */

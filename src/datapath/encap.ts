@@ -7,6 +7,7 @@ import { innerFlowHash } from './flow-hash.js';
 import { ICMP_NET_UNREACH, MAX_ICMP_REPLY_LEN, mayAnswerWithIcmpError, writeIcmpUnreachable } from './icmp.js';
 import type { PeerTable } from './peer-table.js';
 import { emptySegmentResult, segmentTcp4 } from './segment.js';
+import { TokenBucket } from './token-bucket.js';
 import {
   emptyVnetHdr, readVnetHdr, VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_ECN, VNET_HDR_GSO_NONE, VNET_HDR_GSO_TCPV4,
   VNET_HDR_LEN, writePlainVnetHdr,
@@ -18,6 +19,9 @@ export const TUN_READ_HEADROOM = ENCAP_PREFIX_LEN - VNET_HDR_LEN;
 /** The kernel's cap on one UDP_SEGMENT send: 64 segments, and an IPv4 datagram ≤ 65535 bytes. */
 const MAX_GSO_SEGMENTS = 64;
 const MAX_UDP_PAYLOAD = 65535 - 20 - 8;
+/** ICMP unreachable replies per second (and burst), so a flood to an unknown subnet costs reads, not replies. */
+export const ICMP_UNREACHABLE_PER_SECOND = 100;
+export const ICMP_UNREACHABLE_BURST = 50;
 
 export interface EncapConfig {
   readonly vni: number;
@@ -39,6 +43,9 @@ export class EncapBatch {
   tunCount = 0;
   private readonly vnet = emptyVnetHdr();
   private readonly seg = emptySegmentResult();
+  private readonly icmpBudget = new TokenBucket(ICMP_UNREACHABLE_PER_SECOND, ICMP_UNREACHABLE_BURST);
+  /** The clock of the ICMP budget; replaceable by tests. */
+  now: () => number = () => performance.now();
 
   /**
    * `slab` holds `readSlots` read slots of `slotSize` bytes, then the segment output area from `outStart`, then
@@ -143,6 +150,10 @@ export class EncapBatch {
    */
   private answerUnreachable(fromIP: number, ip: number, len: number, counters: Float64Array): void {
     if (this.tunCount >= this.icmpSlots || !mayAnswerWithIcmpError(this.slab, ip, len)) return;
+    if (!this.icmpBudget.take(this.now())) {
+      counters[C.icmp_unreachable_limited]!++;
+      return;
+    }
     const off = this.icmpStart + this.tunCount * (VNET_HDR_LEN + MAX_ICMP_REPLY_LEN);
     writePlainVnetHdr(this.slab, off);
     const n = writeIcmpUnreachable(this.slab, ip, len, fromIP, ICMP_NET_UNREACH, this.slab, off + VNET_HDR_LEN);

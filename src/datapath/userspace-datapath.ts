@@ -1,11 +1,15 @@
 // The main thread's handle on the userspace VXLAN datapath: opens the TUN device and the UDP sockets, runs the two
 // loop threads (tx: TUN → UDP, rx: UDP → TUN), forwards peer changes to them without stopping them, and reads their
 // counters. Policy (which device, which peers) belongs to the backend (src/backend/vxlan/userspace.ts).
+// Robustness: a loop thread that dies is restarted by a LoopSupervisor; a TUN deleted under the loops is reopened
+// by reopenTun() (the backend calls it when the netlink monitor reports the deletion, or when onTunLost fires).
 import path from 'node:path';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { log as rootLog, type Logger } from '../log.js';
 import type { Ipv4Net } from '../net/ipv4.js';
 import { newCounterBuffer, readCounters, type CounterName } from './counters.js';
 import type { LoopMessage, LoopWorkerData } from './loop-worker.js';
+import { isTunGoneError, LoopSupervisor, type BackoffPolicy } from './loop-supervisor.js';
 import { datapathAddon } from './native.js';
 import { PeerTable } from './peer-table.js';
 import { TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO_ECN } from './virtio-hdr.js';
@@ -43,36 +47,47 @@ export interface DatapathOptions {
   readonly sourcePorts?: number;
   /** Keep the TUN device when the process exits, so a restart keeps its address and route (default false). */
   readonly persist?: boolean;
+  readonly log?: Logger;
+  /** Restart backoff of dead loop threads (tests shorten it). */
+  readonly loopBackoff?: BackoffPolicy;
+  /**
+   * Called (once per loss) when a loop finds the TUN gone (EBADFD): the owner should re-create the device with
+   * reopenTun() and re-address it. The loops wait for that instead of dying over and over.
+   */
+  readonly onTunLost?: () => void;
 }
 
 const SOCKET_BUFFER = 4 * 1024 * 1024;
 const STOP_GRACE_MS = 2000;
 
 interface Loop {
-  readonly worker: Worker;
-  readonly port: MessagePort;
-  readonly exited: Promise<void>;
+  readonly supervisor: LoopSupervisor;
+  /** The current worker's end of its peer-update channel (replaced on every restart). */
+  port: MessagePort | null;
 }
 
 export class UserspaceDatapath {
   private readonly addon = datapathAddon();
   private readonly counterBuffer = newCounterBuffer(2);
-  private readonly control = new SharedArrayBuffer(4);
+  /** Int32 [0] = 1 tells the loops to stop; a fresh buffer per generation of loops (see reopenTun). */
+  private control = new SharedArrayBuffer(4);
   private readonly peers: PeerTable;
   private readonly peerMessages = new Map<number, LoopMessage>();
   private loops: Loop[] = [];
   private closed = false;
-  readonly tunFd: number;
+  private tunLost = false;
+  private tunReopens = 0;
+  private readonly log: Logger;
+  tunFd: number;
   readonly udpFd: number;
   readonly sendFds: number[] = [];
 
   constructor(private readonly opts: DatapathOptions) {
+    this.log = opts.log ?? rootLog.child({ component: 'datapath', device: opts.tunName });
     this.peers = new PeerTable(opts.network, opts.subnetLen);
     macBytes(opts.ownMac);
-    const tun = this.addon.tunOpen(opts.tunName, { vnetHdr: true, persist: opts.persist ?? false });
-    this.tunFd = tun.fd;
+    this.tunFd = this.openTun();
     try {
-      if (opts.offloads ?? true) this.addon.tunSetOffload(this.tunFd, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN);
       this.udpFd = this.addon.udpOpen(0, opts.port, { rcvbuf: SOCKET_BUFFER, gro: opts.gro ?? true });
       for (let i = 0; i < (opts.sourcePorts ?? 8); i++) {
         this.sendFds.push(this.addon.udpOpen(opts.localIP, 0, { sndbuf: SOCKET_BUFFER }));
@@ -87,7 +102,32 @@ export class UserspaceDatapath {
   start(): void {
     if (this.closed) throw new Error('datapath already stopped');
     if (this.loops.length > 0) return;
-    this.loops = this.opts.threads === 1 ? [this.spawn('both', 0)] : [this.spawn('tx', 0), this.spawn('rx', 1)];
+    this.loops = this.opts.threads === 1 ? [this.supervise('both', 0)] : [this.supervise('tx', 0), this.supervise('rx', 1)];
+    for (const l of this.loops) l.supervisor.start();
+  }
+
+  /**
+   * The TUN was deleted (by hand, by another tool): stops the loops, closes the dead fd, creates the device again
+   * with the same name and offloads, and restarts the loops with the peers they had. The caller re-addresses the
+   * device (address, MTU, up and the route went with the old one). Throws when the device cannot be made; the
+   * caller retries.
+   */
+  async reopenTun(): Promise<void> {
+    if (this.closed) return;
+    await this.stopLoops();
+    if (this.tunFd >= 0) this.addon.closeFd(this.tunFd);
+    this.tunFd = -1;
+    this.tunFd = this.openTun();
+    this.tunLost = false;
+    this.tunReopens++;
+    for (const l of this.loops) l.supervisor.start();
+  }
+
+  /** Test hook: kills one loop thread (`tx`, `rx` or `both`) as a crash would; the supervisor restarts it. */
+  async crashLoopForTest(role?: string): Promise<void> {
+    const loop = role === undefined ? this.loops[0] : this.loops.find((l) => l.supervisor.role === role);
+    if (!loop) throw new Error(`no ${role} loop`);
+    await loop.supervisor.terminateForTest();
   }
 
   setPeer(subnetIP: number, publicIP: number, mac: string): void {
@@ -113,31 +153,73 @@ export class UserspaceDatapath {
     return this.peers.size;
   }
 
-  counters(): Record<CounterName, number> {
-    return readCounters(this.counterBuffer);
+  counters(): Record<CounterName | 'loop_restarts' | 'tun_reopened', number> {
+    const restarts = this.loops.reduce((n, l) => n + l.supervisor.restarts, 0);
+    return { ...readCounters(this.counterBuffer), loop_restarts: restarts, tun_reopened: this.tunReopens };
   }
 
   /** Stops the loops (within one poll interval) and closes the fds; the TUN goes away unless persistent. */
   async stop(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    Atomics.store(new Int32Array(this.control), 0, 1);
-    // A loop sees the flag within one poll interval; one that does not (a bug) is terminated rather than waited for.
-    await Promise.all(this.loops.map(async (l) => {
-      const timer = setTimeout(() => void l.worker.terminate(), STOP_GRACE_MS);
-      await l.exited;
-      clearTimeout(timer);
-    }));
-    for (const l of this.loops) l.port.close();
+    await this.stopLoops();
     this.loops = [];
     this.closeFds();
   }
 
-  private post(msg: LoopMessage): void {
-    for (const l of this.loops) l.port.postMessage(msg);
+  /** Sets the stop flag and waits for every loop; the next start() gets a fresh flag. */
+  private async stopLoops(): Promise<void> {
+    Atomics.store(new Int32Array(this.control), 0, 1);
+    // A loop sees the flag within one poll interval; one that does not (a bug) is terminated rather than waited for.
+    await Promise.all(this.loops.map((l) => l.supervisor.stop(STOP_GRACE_MS)));
+    for (const l of this.loops) {
+      l.port?.close();
+      l.port = null;
+    }
+    this.control = new SharedArrayBuffer(4);
   }
 
-  private spawn(role: 'tx' | 'rx' | 'both', block: number): Loop {
+  private openTun(): number {
+    const o = this.opts;
+    const tun = this.addon.tunOpen(o.tunName, { vnetHdr: true, persist: o.persist ?? false });
+    try {
+      if (o.offloads ?? true) this.addon.tunSetOffload(tun.fd, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN);
+    } catch (err) {
+      this.addon.closeFd(tun.fd);
+      throw err;
+    }
+    return tun.fd;
+  }
+
+  private post(msg: LoopMessage): void {
+    for (const l of this.loops) l.port?.postMessage(msg);
+  }
+
+  private supervise(role: 'tx' | 'rx' | 'both', block: number): Loop {
+    const loop: Loop = {
+      port: null,
+      supervisor: new LoopSupervisor({
+        role, log: this.log, ...(this.opts.loopBackoff ? { backoff: this.opts.loopBackoff } : {}),
+        spawn: () => this.spawn(loop, role, block),
+        onFailure: (reason) => this.onLoopFailure(reason),
+      }),
+    };
+    return loop;
+  }
+
+  /** A loop that died on a deleted TUN waits for reopenTun(); any other death is restarted by its supervisor. */
+  private onLoopFailure(reason: string): 'restart' | 'hold' {
+    if (this.closed) return 'hold';
+    if (!isTunGoneError(reason)) return 'restart';
+    if (!this.tunLost) {
+      this.tunLost = true;
+      this.opts.onTunLost?.();
+    }
+    return 'hold';
+  }
+
+  private spawn(loop: Loop, role: 'tx' | 'rx' | 'both', block: number): Worker {
+    loop.port?.close();
     const { port1, port2 } = new MessageChannel();
     const o = this.opts;
     const data: LoopWorkerData = {
@@ -147,12 +229,8 @@ export class UserspaceDatapath {
       control: this.control, updates: port2, initial: [...this.peerMessages.values()],
     };
     const worker = new Worker(path.join(__dirname, 'loop-worker.js'), { workerData: data, transferList: [port2] });
-    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-    worker.on('error', (err) => {
-      // A loop that dies is a bug; make it loud rather than silently dropping all traffic.
-      process.emitWarning(`datapath ${role} loop failed: ${err.message}`);
-    });
-    return { worker, port: port1, exited };
+    loop.port = port1;
+    return worker;
   }
 
   private closeFds(): void {

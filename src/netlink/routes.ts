@@ -15,6 +15,9 @@ export const RT_SCOPE_UNIVERSE = 0;
 export const RT_SCOPE_LINK = 253;
 export const RT_SCOPE_NOWHERE = 255;
 export const RTN_UNICAST = 1;
+export const RTN_BLACKHOLE = 6;
+/** The largest metric: a route with it yields to every other route to the same destination. */
+export const LOWEST_PRIORITY_METRIC = 0xffffffff;
 
 /** A route to install or delete. IPs are uint32. */
 export interface RouteSpec {
@@ -26,9 +29,9 @@ export interface RouteSpec {
   readonly table?: number;
   /** Default: TSFLANNELD_ROUTE_PROTOCOL. */
   readonly protocol?: number;
-  /** Default: universe with a gateway, link without (as `ip route` does). */
+  /** Default: link for a unicast route without a gateway, universe otherwise (as `ip route` does). */
   readonly scope?: number;
-  /** Default: unicast. */
+  /** Default: unicast (RTN_UNICAST); RTN_BLACKHOLE drops what it matches and takes no gateway or device. */
   readonly type?: number;
   /** RTNH_F_ONLINK: the gateway is on the link even if no address says so (vxlan). */
   readonly onlink?: boolean;
@@ -62,7 +65,7 @@ export interface RouteFilter {
 }
 
 export function describeRoute(r: RouteSpec | KernelRoute): string {
-  let text = formatCidr(r.dst);
+  let text = r.type === RTN_BLACKHOLE ? `blackhole ${formatCidr(r.dst)}` : formatCidr(r.dst);
   if (r.gateway != null) text += ` via ${formatIPv4(r.gateway)}`;
   if (r.oif != null) text += ` dev #${r.oif}`;
   if (r.onlink) text += ' onlink';
@@ -110,14 +113,16 @@ export async function listRoutes(filter: RouteFilter = {}, s: RtSocket = sharedR
 function toMessage(spec: RouteSpec, forDelete: boolean): { data: rt.Route; attrs: rt.RouteAttrs } {
   const table = spec.table ?? RT_TABLE_MAIN;
   const gateway = spec.gateway ?? null;
-  const defaultScope = forDelete ? RT_SCOPE_NOWHERE : gateway === null ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
+  const type = spec.type ?? (forDelete ? 0 : RTN_UNICAST);
+  const defaultScope = forDelete ? RT_SCOPE_NOWHERE
+    : gateway === null && type === RTN_UNICAST ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
   const data: rt.Route = {
     family: AF_INET,
     dstLen: spec.dst.prefixLen,
     table: table < 256 ? table : 252, // RT_TABLE_COMPAT: the real id travels in RTA_TABLE
     protocol: spec.protocol ?? (forDelete ? 0 : TSFLANNELD_ROUTE_PROTOCOL),
     scope: spec.scope ?? defaultScope,
-    type: spec.type ?? (forDelete ? 0 : RTN_UNICAST),
+    type,
     flags: spec.onlink ? { __unknown: RTNH_F_ONLINK } : {},
   };
   const attrs: rt.RouteAttrs = { dst: ipToBuffer(spec.dst.ip), table };
@@ -133,6 +138,15 @@ export async function replaceRoute(spec: RouteSpec, s: RtSocket = sharedRtSocket
   const { data, attrs } = toMessage(spec, false);
   await s.request(`replace route ${describeRoute(spec)}`, (nl, o) =>
     nl.newRoute(data, attrs, { ...o, flags: FlagsNew.CREATE | FlagsNew.REPLACE }));
+}
+
+/**
+ * The route of --ip-blackhole-route: what is sent to `subnet` and matches no other route is dropped instead of
+ * leaving by the default route. With the largest metric it never hides the bridge's own route to the subnet (a
+ * blackhole with metric 0 added before the bridge gets its address would), and replacing it is idempotent.
+ */
+export function blackholeRouteSpec(subnet: Ipv4Net): RouteSpec {
+  return { dst: subnet, type: RTN_BLACKHOLE, priority: LOWEST_PRIORITY_METRIC };
 }
 
 /**

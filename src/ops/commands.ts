@@ -1,7 +1,7 @@
 // Operator subcommands (mk-docker-opts, status, doctor) are registered here on the CLI program.
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { defineFlags, resolveOptions, type Options } from '../options.js';
-import { MK_DOCKER_OPTS_DEFAULTS, runMkDockerOpts } from './mk-docker-opts.js';
+import { MK_DOCKER_OPTS_DEFAULTS, MK_DOCKER_OPTS_USAGE, runMkDockerOpts } from './mk-docker-opts.js';
 
 export function registerOperatorCommands(program: Command): void {
   registerMkDockerOpts(program);
@@ -13,17 +13,31 @@ export function registerOperatorCommands(program: Command): void {
     async (options, json) => (await import('./doctor.js')).runDoctor(options, json));
 }
 
+/**
+ * Parsed like the script's getopts: `-h`, `--help` or an unknown option print the usage on stderr and exit 1
+ * (commander's own help would exit 0 and look nothing like it).
+ */
 function registerMkDockerOpts(program: Command): void {
   const d = MK_DOCKER_OPTS_DEFAULTS;
   program.command('mk-docker-opts')
-    .description('Generate Docker daemon options from the flannel env file (upstream mk-docker-opts.sh)')
+    .description('write Docker daemon options from subnet.env, as upstream\'s mk-docker-opts.sh does')
+    .helpOption(false)
+    .showSuggestionAfterError(false)
+    .configureHelp({ formatHelp: () => MK_DOCKER_OPTS_USAGE })
+    .configureOutput({ outputError: (text, write) => write(`tsflanneld: ${text}${MK_DOCKER_OPTS_USAGE}`) })
     .option('-f <file>', 'path to flannel env file', d.flannelEnv)
     .option('-d <file>', 'path to Docker env file to write to', d.dockerEnv)
     .option('-i', 'output each Docker option as individual var, e.g. DOCKER_OPT_MTU=1500')
     .option('-c', 'output combined Docker options into DOCKER_OPTS var')
     .option('-k <key>', 'set the combined options key to this value', d.combinedKey)
     .option('-m', 'do not output --ip-masq (useful for older Docker version)')
-    .action((o: { f: string; d: string; i?: boolean; c?: boolean; k: string; m?: boolean }) => {
+    .addOption(new Option('-h, --help', 'print the usage and exit 1').hideHelp())
+    .action((o: { f: string; d: string; i?: boolean; c?: boolean; k: string; m?: boolean; help?: boolean }) => {
+      if (o.help === true) {
+        process.stderr.write(MK_DOCKER_OPTS_USAGE);
+        process.exitCode = 1;
+        return;
+      }
       process.exitCode = runMkDockerOpts({
         flannelEnv: o.f, dockerEnv: o.d, individual: o.i === true, combined: o.c === true,
         combinedKey: o.k, ipMasq: o.m !== true,

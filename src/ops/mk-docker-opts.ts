@@ -24,6 +24,23 @@ export const MK_DOCKER_OPTS_DEFAULTS: MkDockerOptsOptions = {
   individual: false, combined: false, combinedKey: 'DOCKER_OPTS', ipMasq: true,
 };
 
+/**
+ * What the script prints on stderr for -h or any option it does not know, before it exits 1: the synopsis, one line
+ * on what it does, and a tab-indented list of the options with their defaults.
+ */
+export const MK_DOCKER_OPTS_USAGE = `tsflanneld mk-docker-opts [-f FLANNEL-ENV-FILE] [-d DOCKER-ENV-FILE] [-i] [-c] [-m] [-k COMBINED-KEY]
+
+Write Docker daemon options derived from the flannel env file
+OPTIONS:
+\t-f\tflannel env file to read (default ${MK_DOCKER_OPTS_DEFAULTS.flannelEnv})
+\t-d\tDocker env file to write (default ${MK_DOCKER_OPTS_DEFAULTS.dockerEnv})
+\t-i\twrite each option as a variable of its own, such as DOCKER_OPT_MTU=1500
+\t-c\twrite the options combined into one variable (${MK_DOCKER_OPTS_DEFAULTS.combinedKey} unless -k)
+\t-k\tname of the combined variable (default ${MK_DOCKER_OPTS_DEFAULTS.combinedKey})
+\t-m\tleave --ip-masq out (for older Docker versions)
+
+`;
+
 export type RenderResult = { readonly ok: true; readonly text: string } | { readonly ok: false; readonly error: string };
 
 /**

@@ -95,6 +95,37 @@ export function createEtcdClient(o: EtcdClientOptions, log: Logger): Etcd3 {
 }
 
 /**
+ * The etcd operations whose failures are reported to the observer. Fixed names, never keys: they become the
+ * `operation` label of `flannel_etcd_errors_total`, which must stay bounded.
+ */
+export type EtcdOperation =
+  | 'get_config' // reading <prefix>/config
+  | 'acquire_lease' // listing and creating (or renewing) a lease at start or after a loss
+  | 'renew_lease' // the periodic renewal
+  | 'check_lease' // the periodic read of our own key
+  | 'watch_own_lease' // the watch on our own key broke
+  | 'list_leases' // the watcher's snapshot (first list, or a re-list after a compaction)
+  | 'watch_leases'; // the watcher's watch on all leases broke
+
+/** Told of every failed etcd operation, e.g. to count them in /metrics (the daemon wires it; subnet/ knows no ops/). */
+export type EtcdErrorObserver = (operation: EtcdOperation) => void;
+
+let errorObserver: EtcdErrorObserver | null = null;
+
+export function setEtcdErrorObserver(fn: EtcdErrorObserver | null): void {
+  errorObserver = fn;
+}
+
+/** Called where a failure is handled (and retried): a failing observer never changes that handling. */
+export function reportEtcdError(operation: EtcdOperation): void {
+  try {
+    errorObserver?.(operation);
+  } catch {
+    // counting is best effort
+  }
+}
+
+/**
  * True for every way etcd3 says "no etcd member answered": gRPC UNAVAILABLE, a deadline that ran out, an ended watch
  * stream, and cockatiel's BrokenCircuitError (the breaker refusing calls after failures), which is not a gRPC error.
  */

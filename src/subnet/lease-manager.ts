@@ -9,7 +9,7 @@ import type { Logger } from '../log.js';
 import { formatCidr, formatIPv4, netsEqual, type Ipv4Net } from '../net/ipv4.js';
 import { chooseSubnet, poolDescription } from './allocator.js';
 import { sameLeaseAttrs, subnetKey } from './codec.js';
-import { describeEtcdError } from './etcd-client.js';
+import { describeEtcdError, reportEtcdError } from './etcd-client.js';
 import type { Lease, LeaseAttrs } from './lease.js';
 import type { RegistryWatch, SubnetRegistry } from './registry.js';
 import { AbortedError, Backoff, RateLimitedLog, sleep } from './retry-pacing.js';
@@ -125,6 +125,7 @@ export class LeaseManager extends EventEmitter {
         outcome = await this.tryAcquire();
       } catch (err) {
         if (abort.aborted) throw new AbortedError();
+        reportEtcdError('acquire_lease');
         const delay = backoff.next();
         unreachable.problem('could not acquire a subnet lease; retrying', { error: describeEtcdError(err), retryInMs: delay });
         await sleep(delay, abort);
@@ -258,6 +259,7 @@ export class LeaseManager extends EventEmitter {
       this.scheduleRenew();
     } catch (err) {
       if (!this.keeping) return;
+      reportEtcdError('renew_lease');
       const delay = renewRetryMs(this.o.ttlSeconds);
       this.renewTrouble.problem('lease renewal failed; keeping the subnet and retrying',
         { subnet: formatCidr(lease.subnet), error: describeEtcdError(err), retryInMs: delay });
@@ -295,6 +297,7 @@ export class LeaseManager extends EventEmitter {
       broken: (_reason, err) => {
         this.ownWatch = null;
         if (!this.keeping) return;
+        reportEtcdError('watch_own_lease');
         const delay = this.watchBackoff.next();
         this.watchTrouble.problem('watch on our lease broke; checking the lease and watching again',
           { error: describeEtcdError(err), retryInMs: delay });
@@ -332,6 +335,7 @@ export class LeaseManager extends EventEmitter {
     try {
       read = await this.o.registry.readLease(lease.subnet);
     } catch (err) {
+      reportEtcdError('check_lease');
       // Unreachable: keep what we have; the watch is retried after its backoff.
       if (!this.ownWatch && this.keeping) {
         const delay = this.watchBackoff.next();

@@ -5,7 +5,7 @@
 import type { Logger } from '../log.js';
 import { formatCidr, netContainsNet, netsEqual, netsOverlap, type Ipv4Net } from '../net/ipv4.js';
 import { sameLeaseAttrs, subnetKey } from './codec.js';
-import { describeEtcdError } from './etcd-client.js';
+import { describeEtcdError, reportEtcdError } from './etcd-client.js';
 import type { Lease, LeaseEvent } from './lease.js';
 import type { RegistryEvent, RegistryWatch, SubnetRegistry } from './registry.js';
 import { Backoff, RateLimitedLog } from './retry-pacing.js';
@@ -124,6 +124,8 @@ export class LeaseWatcher {
     try {
       listed = await this.registry.listLeases();
     } catch (err) {
+      if (this.stopped) return;
+      reportEtcdError('list_leases');
       const delay = this.backoff.next();
       this.trouble.problem('listing leases failed; retrying', { error: describeEtcdError(err), retryInMs: delay });
       this.schedule(delay, () => this.relist());
@@ -174,6 +176,7 @@ export class LeaseWatcher {
           this.log.warn({ error: err.message, revision: this.lastRevision() }, 'lease watch canceled by etcd; re-listing');
           this.schedule(delay, () => this.relist());
         } else {
+          reportEtcdError('watch_leases');
           this.trouble.problem('lease watch disconnected; resuming from the last revision',
             { error: describeEtcdError(err), revision: this.lastRevision(), retryInMs: delay });
           this.schedule(delay, async () => this.startWatch());

@@ -3,6 +3,7 @@
 // at start; the iptables rules are rechecked every --iptables-resync seconds; nothing is removed on exit.
 import { log as rootLog, type Logger } from '../log.js';
 import { formatCidr, netsEqual, type Ipv4Net } from '../net/ipv4.js';
+import { blackholeRouteSpec, replaceRoute } from '../netlink/routes.js';
 import { commandRunner, describeFailure, type CommandRunner } from './exec.js';
 import { IptablesApplier } from './iptables.js';
 import { forwardRules, masqRules, type IptablesRule } from './iptables-rules.js';
@@ -173,12 +174,16 @@ export class TrafficManager {
     if (r.code !== 0) this.log.warn({ err: describeFailure(argv, r) }, 'cannot delete the nftables table');
   }
 
-  /** --ip-blackhole-route: unroutable own-subnet traffic is dropped rather than sent out by the default route. */
+  /**
+   * --ip-blackhole-route: own-subnet traffic that no other route takes (the bridge is down or not there yet) is
+   * dropped rather than sent out by the default route. Replaced at every resync, in case someone deleted it.
+   */
   private async ensureBlackhole(subnet: Ipv4Net): Promise<void> {
     if (!this.opts.blackholeRoute) return;
-    const argv = ['ip', 'route', 'add', 'blackhole', formatCidr(subnet)];
-    const r = await this.run(argv);
-    // EEXIST: the bridge's own route (or our blackhole) is there already, which is what we want.
-    if (r.code !== 0 && !/File exists/.test(r.stderr)) this.log.warn({ err: describeFailure(argv, r) }, 'cannot add blackhole route');
+    try {
+      await replaceRoute(blackholeRouteSpec(subnet));
+    } catch (err) {
+      this.log.warn({ subnet: formatCidr(subnet), err: (err as Error).message }, 'cannot add the blackhole route');
+    }
   }
 }

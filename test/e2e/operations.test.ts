@@ -203,6 +203,21 @@ describe('datapath counters in status and /metrics (userspace vxlan)', { skip: s
       }, 20_000, 500);
       assert.equal(report.daemon.running, true);
       assert.ok((report.daemon.counters.tx_packets ?? 0) >= 1);
+
+      // doctor next to the running daemon: its own UDP socket on 8472 and its TUN device are not problems.
+      const doctor = await tb.exec(h1, [process.execPath, CLI_JS, 'doctor', '--json', ...tb.daemonArgs(h1)]);
+      const checks = new Map((JSON.parse(doctor.stdout) as Array<{ id: string; status: string; detail: string }>)
+        .map((c) => [c.id, c]));
+      assert.equal(checks.get('udp_port')?.status, 'ok', JSON.stringify(checks.get('udp_port')));
+      assert.match(checks.get('udp_port')?.detail ?? '', /in use by flannel itself/);
+      assert.equal(checks.get('flannel_mtu')?.status, 'ok', JSON.stringify(checks.get('flannel_mtu')));
+      for (const id of ['etcd', 'network_config', 'interface', 'duplicate_public_ip', 'dev_net_tun']) {
+        assert.equal(checks.get(id)?.status, 'ok', `${id}: ${JSON.stringify(checks.get(id))}`);
+      }
+      const text = await tb.exec(h1, [process.execPath, CLI_JS, 'status', ...tb.daemonArgs(h1)]);
+      assert.equal(text.code, 0, text.stderr);
+      assert.match(text.stdout, /^Peers \(1\):$/m);
+      assert.ok(text.stdout.includes(h2.ip), text.stdout);
     } catch (e) {
       if (e instanceof Error) e.message += `\n${tb.allLogs()}`;
       throw e;

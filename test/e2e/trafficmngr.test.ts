@@ -3,7 +3,8 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { createNetns, inNetns, mustExec, removeNetns } from '../harness/netns.js';
+import * as path from 'node:path';
+import { createNetns, execCommand, inNetns, mustExec, removeNetns } from '../harness/netns.js';
 import { dropLedger, newLedger, saveLedger, type Ledger } from '../harness/leftovers.js';
 import { parseCidr, type Ipv4Net } from '../../src/net/ipv4.js';
 import { commandRunner } from '../../src/trafficmngr/exec.js';
@@ -128,16 +129,45 @@ test('nftables mode creates flannel-ipv4 and removes the iptables chains; iptabl
   assert.doesNotMatch(list, /flannel-ipv4/);
 });
 
-test('--ip-blackhole-route adds a blackhole route for the own subnet and re-adds it at resync', { skip }, async () => {
+/** Runs the traffic manager inside the namespace (test/helpers/traffic-run.ts): its netlink socket must live there. */
+async function trafficIn(ns: string, options: TrafficOptions, steps: ReadonlyArray<'start' | 'resync'>): Promise<void> {
+  const args = JSON.stringify({ options, network: '10.5.0.0/16', subnet: '10.5.52.0/24', steps });
+  const out = await mustExec(inNetns(ns, [process.execPath, path.join(__dirname, '..', 'helpers', 'traffic-run.js'), args]));
+  assert.deepEqual((JSON.parse(out) as { ok: boolean }).ok, true, out);
+}
+
+test('--ip-blackhole-route adds a blackhole route for the own subnet, re-adds it at resync, never hides the bridge', { skip }, async () => {
   const ns = await freshNetns('bh');
-  const tm = new TrafficManager({ ...OPTS, ipMasq: false, forwardRules: false, blackholeRoute: true }, commandRunner(inNetns(ns, [])));
-  const state = { network: N, subnet: S, prevNetwork: null, prevSubnet: null };
-  await tm.start(state);
-  const routes = async (): Promise<string> => mustExec(['ip', '-n', ns, 'route', 'show', 'type', 'blackhole']);
-  assert.match(await routes(), /^blackhole 10\.5\.52\.0\/24 *$/m);
+  const bh = { ...OPTS, ipMasq: false, forwardRules: false, blackholeRoute: true };
+  const blackholes = async (): Promise<string[]> =>
+    (await mustExec(['ip', '-n', ns, 'route', 'show', 'type', 'blackhole'])).split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  // Ours (proto 84) with the largest metric: any other route to the subnet wins over it.
+  const ours = ['blackhole 10.5.52.0/24 proto 84 metric 4294967295'];
+  await trafficIn(ns, bh, ['start']);
+  assert.deepEqual(await blackholes(), ours);
   await mustExec(['ip', '-n', ns, 'route', 'del', 'blackhole', '10.5.52.0/24']);
-  assert.equal((await routes()).trim(), '');
-  await tm.resync(state);
-  assert.match(await routes(), /^blackhole 10\.5\.52\.0\/24 *$/m);
-  tm.stop();
+  assert.deepEqual(await blackholes(), []);
+  await trafficIn(ns, bh, ['resync', 'resync']);
+  assert.deepEqual(await blackholes(), ours, 'one route after two resyncs');
+
+  // The bridge gets its address after the daemon started: its own route takes the subnet's traffic.
+  const dev = `vb${tag}`;
+  await mustExec(['ip', '-n', ns, 'link', 'add', dev, 'type', 'veth', 'peer', 'name', `vc${tag}`]);
+  await mustExec(['ip', '-n', ns, 'link', 'set', dev, 'up']);
+  await mustExec(['ip', '-n', ns, 'link', 'set', `vc${tag}`, 'up']);
+  await mustExec(['ip', '-n', ns, 'addr', 'add', '10.5.52.1/24', 'dev', dev]);
+  await trafficIn(ns, bh, ['start']);
+  assert.match(await mustExec(['ip', '-n', ns, 'route', 'get', '10.5.52.7']), new RegExp(`^10\\.5\\.52\\.7 dev ${dev} `));
+  assert.deepEqual(await blackholes(), ours);
+  // The bridge goes down: its route goes, and the blackhole drops the traffic instead of the default route taking it.
+  await mustExec(['ip', '-n', ns, 'link', 'add', `ua${tag}`, 'type', 'veth', 'peer', 'name', `ub${tag}`]);
+  await mustExec(['ip', '-n', ns, 'link', 'set', `ua${tag}`, 'up']);
+  await mustExec(['ip', '-n', ns, 'link', 'set', `ub${tag}`, 'up']);
+  await mustExec(['ip', '-n', ns, 'addr', 'add', '192.0.2.1/24', 'dev', `ua${tag}`]);
+  await mustExec(['ip', '-n', ns, 'route', 'add', 'default', 'via', '192.0.2.2']);
+  assert.match(await mustExec(['ip', '-n', ns, 'route', 'get', '10.5.99.7']), / via 192\.0\.2\.2 /, 'elsewhere: the default route');
+  await mustExec(['ip', '-n', ns, 'link', 'set', dev, 'down']);
+  const r = await execCommand(['ip', '-n', ns, 'route', 'get', '10.5.52.7']);
+  assert.notEqual(r.code, 0, `not sent by the default route: ${r.stdout}`);
+  assert.match(r.stderr, /Invalid argument/, 'the kernel answers a lookup into a blackhole with EINVAL');
 });

@@ -14,10 +14,11 @@ import { NetlinkMonitor, type MonitorEvent } from '../../netlink/monitor.js';
 import {
   deleteArpIfPresent, deleteFdbIfPresent, ensureArp, ensureFdb, listArp, listFdb,
 } from '../../netlink/neighbours.js';
-import { deleteRouteIfPresent, getRoute, listRoutes, replaceRoute } from '../../netlink/routes.js';
+import { deleteRouteIfPresent, listRoutes, replaceRoute } from '../../netlink/routes.js';
 import { createVxlanLink, readVxlanAttrs, vxlanIncompatibility, type VxlanLinkSpec } from '../../netlink/vxlan.js';
 import type { Lease, LeaseEvent, VxlanBackendData } from '../../subnet/lease.js';
 import { vxlanDeviceMtu, vxlanDeviceName, type VxlanConfig } from './config.js';
+import { isOnOurL2 } from './direct-routing.js';
 import { peerChanged, readVxlanPeer, type VxlanPeer } from './peers.js';
 import { peerRoute, planVxlanResync, type ProgrammedPeer } from './reconcile.js';
 import { loadOrCreateVtepMac, randomVtepMac, storeVtepMac } from './vtep-mac.js';
@@ -216,13 +217,7 @@ export class KernelVxlanBackend implements Backend {
 
   /** DirectRouting: the peer's PublicIP is on our L2 when the kernel reaches it without a gateway. */
   private async isDirect(peer: VxlanPeer): Promise<boolean> {
-    if (!this.config.directRouting) return false;
-    try {
-      return (await getRoute(ipOf(peer.publicIP))).gateway === null;
-    } catch (err) {
-      this.log.warn({ subnet: peer.key }, `route lookup for DirectRouting failed: ${(err as Error).message}`);
-      return false;
-    }
+    return this.config.directRouting && isOnOurL2(peer, this.log);
   }
 
   private async addPeer(peer: VxlanPeer): Promise<void> {

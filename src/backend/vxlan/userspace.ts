@@ -1,17 +1,25 @@
 // The vxlan backend on the userspace datapath: a TUN device flannel.<VNI> and the encap/decap loop of src/datapath,
 // speaking the kernel VXLAN wire format, so peers (kernel or userspace, tsflanneld or upstream) see an ordinary
 // vxlan node. The lease is the kernel backend's: BackendType vxlan, BackendData {VNI, VtepMAC}, MTU ext − 50.
+// Kept so: a TUN deleted by hand is reopened (netlink monitor, or a loop finding its fd dead), re-addressed and
+// routed with the peers kept; with Backend.DirectRouting, peers on our L2 get a plain kernel route instead.
 import type { Backend, BackendContext, BackendRegistration } from '../backend.js';
 import type { Logger } from '../../log.js';
 import { formatCidr, formatIPv4, netContainsIP, parseIPv4, type Ipv4Net } from '../../net/ipv4.js';
 import { deleteAddressIfPresent, ensureAddress, listAddresses } from '../../netlink/addresses.js';
 import { deleteLinkIfPresent, getLinkByName, setLinkMtu, setLinkUp, type LinkInfo } from '../../netlink/links.js';
-import { replaceRoute, RT_SCOPE_LINK } from '../../netlink/routes.js';
+import { NetlinkMonitor, type MonitorEvent } from '../../netlink/monitor.js';
+import { deleteRouteIfPresent, replaceRoute, RT_SCOPE_LINK } from '../../netlink/routes.js';
 import { UserspaceDatapath } from '../../datapath/userspace-datapath.js';
 import type { Lease, LeaseEvent, VxlanBackendData } from '../../subnet/lease.js';
 import { vxlanDeviceMtu, vxlanDeviceName, type VxlanConfig } from './config.js';
+import { isOnOurL2 } from './direct-routing.js';
 import { readVxlanPeer, type VxlanPeer } from './peers.js';
+import { peerRoute, type ProgrammedPeer } from './reconcile.js';
 import { loadOrCreateVtepMac } from './vtep-mac.js';
+
+const REOPEN_BACKOFF_MIN_MS = 200;
+const REOPEN_BACKOFF_MAX_MS = 30_000;
 
 export class UserspaceVxlanBackend implements Backend {
   readonly deviceName: string;
@@ -20,9 +28,17 @@ export class UserspaceVxlanBackend implements Backend {
   private vtepMac = '';
   private datapath: UserspaceDatapath | null = null;
   private device: LinkInfo | null = null;
-  /** Peers by subnet key, as handed to the datapath. */
-  private readonly peers = new Map<string, VxlanPeer>();
+  /** Peers by subnet key, as handed to the datapath (direct ones too: their frames are still accepted). */
+  private readonly peers = new Map<string, ProgrammedPeer>();
   private ignoredLeases = 0;
+  private ownSubnet: Ipv4Net | null = null;
+  /** Kernel changes (routes, device re-creation) in order, so lease events and the monitor never interleave. */
+  private chain: Promise<void> = Promise.resolve();
+  private monitor: NetlinkMonitor | null = null;
+  private reopenTimer: NodeJS.Timeout | null = null;
+  private reopenDelay = REOPEN_BACKOFF_MIN_MS;
+  private reopenPending = false;
+  private stopped = false;
 
   constructor(private readonly ctx: BackendContext, private readonly config: VxlanConfig) {
     this.deviceName = vxlanDeviceName(config.vni);
@@ -45,6 +61,7 @@ export class UserspaceVxlanBackend implements Backend {
     this.datapath = new UserspaceDatapath({
       tunName: this.deviceName, vni: this.config.vni, port: this.config.port, ownMac: this.vtepMac, localIP,
       network: this.ctx.network.network, subnetLen: this.ctx.network.subnetLen, innerMtu: this.mtu, persist: true,
+      log: this.log, onTunLost: () => this.deviceLost('a datapath loop found it gone'),
     });
     const link = await getLinkByName(this.deviceName);
     if (!link) throw new Error(`TUN device ${this.deviceName} vanished right after it was created`);
@@ -57,49 +74,51 @@ export class UserspaceVxlanBackend implements Backend {
 
   async start(own: Lease): Promise<void> {
     const { datapath, device } = this.requireRegistered();
+    this.ownSubnet = own.subnet;
     await this.addressDevice(device.index, own.subnet);
     datapath.start();
+    this.startWatching();
+    this.installTestHook(datapath);
   }
 
   async resetPeers(peers: readonly Lease[]): Promise<void> {
     const { datapath } = this.requireRegistered();
-    const wanted = new Map<string, VxlanPeer>();
-    for (const lease of peers) {
-      const peer = this.readPeer(lease);
-      if (peer) wanted.set(peer.key, peer);
-    }
-    for (const [key, old] of this.peers) {
-      if (!wanted.has(key)) {
-        datapath.deletePeer(old.subnet.ip);
-        this.peers.delete(key);
+    await this.serial(async () => {
+      const wanted = new Map<string, VxlanPeer>();
+      for (const lease of peers) {
+        const peer = this.readPeer(lease);
+        if (peer) wanted.set(peer.key, peer);
       }
-    }
-    for (const peer of wanted.values()) this.setPeer(datapath, peer);
-    this.log.info({ peers: this.peers.size }, 'peer table replaced');
+      for (const key of [...this.peers.keys()]) if (!wanted.has(key)) await this.removePeer(datapath, key);
+      for (const peer of wanted.values()) await this.setPeer(datapath, peer);
+      this.log.info({ peers: this.peers.size }, 'peer table replaced');
+    });
   }
 
   async handleEvents(events: readonly LeaseEvent[]): Promise<void> {
     const { datapath } = this.requireRegistered();
-    for (const event of events) {
-      if (event.type === 'added') {
-        const peer = this.readPeer(event.lease);
-        if (peer) this.setPeer(datapath, peer);
-        continue;
+    await this.serial(async () => {
+      for (const event of events) {
+        const peer = event.type === 'added' ? this.readPeer(event.lease) : null;
+        if (peer) await this.setPeer(datapath, peer);
+        else await this.removePeer(datapath, formatCidr(event.lease.subnet));
       }
-      const key = formatCidr(event.lease.subnet);
-      if (this.peers.delete(key)) {
-        datapath.deletePeer(event.lease.subnet.ip);
-        this.log.info({ subnet: key }, 'peer removed');
-      }
-    }
+    });
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.reopenTimer) clearTimeout(this.reopenTimer);
+    this.monitor?.close();
+    this.monitor = null;
+    await this.chain;
     await this.datapath?.stop();
   }
 
   counters(): Readonly<Record<string, number>> {
-    const out: Record<string, number> = { peers: this.peers.size, ignored_leases: this.ignoredLeases };
+    let direct = 0;
+    for (const p of this.peers.values()) if (p.direct) direct++;
+    const out: Record<string, number> = { peers: this.peers.size, direct_peers: direct, ignored_leases: this.ignoredLeases };
     if (this.datapath) Object.assign(out, this.datapath.counters());
     return out;
   }
@@ -140,12 +159,124 @@ export class UserspaceVxlanBackend implements Backend {
     return peer;
   }
 
-  private setPeer(datapath: UserspaceDatapath, peer: VxlanPeer): void {
+  private serial(task: () => Promise<void>): Promise<void> {
+    const run = this.chain.then(task);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Into the loop's table always; with DirectRouting and the PublicIP on our L2, also a kernel route via the
+   * PublicIP, which (being more specific than `<Network> dev flannel.N`) keeps the peer's traffic off the TUN.
+   */
+  private async setPeer(datapath: UserspaceDatapath, peer: VxlanPeer): Promise<void> {
     const old = this.peers.get(peer.key);
-    if (old && old.publicIP === peer.publicIP && old.vtepMac === peer.vtepMac) return;
+    const direct = this.config.directRouting && await isOnOurL2(peer, this.log);
+    if (old && old.peer.publicIP === peer.publicIP && old.peer.vtepMac === peer.vtepMac && old.direct === direct) return;
     datapath.setPeer(peer.subnet.ip, parseIPv4(peer.publicIP)!, peer.vtepMac);
-    this.peers.set(peer.key, peer);
-    this.log.info({ subnet: peer.key, publicIP: peer.publicIP, vtepMac: peer.vtepMac }, old ? 'peer changed' : 'peer added');
+    const programmed: ProgrammedPeer = { peer, direct };
+    this.peers.set(peer.key, programmed);
+    if (old?.direct && (!direct || old.peer.publicIP !== peer.publicIP)) await this.deleteDirectRoute(old);
+    if (direct) {
+      try {
+        await replaceRoute(peerRoute(programmed, 0));
+      } catch (err) {
+        // The TUN route still carries the traffic, only without the shortcut.
+        this.log.error({ subnet: peer.key, publicIP: peer.publicIP }, `DirectRouting route failed, traffic goes through ${this.deviceName}: ${(err as Error).message}`);
+      }
+    }
+    this.log.info({ subnet: peer.key, publicIP: peer.publicIP, vtepMac: peer.vtepMac, direct }, old ? 'peer changed' : 'peer added');
+  }
+
+  private async removePeer(datapath: UserspaceDatapath, key: string): Promise<void> {
+    const old = this.peers.get(key);
+    if (!old) return;
+    this.peers.delete(key);
+    datapath.deletePeer(old.peer.subnet.ip);
+    if (old.direct) await this.deleteDirectRoute(old);
+    this.log.info({ subnet: key }, 'peer removed');
+  }
+
+  private async deleteDirectRoute(p: ProgrammedPeer): Promise<void> {
+    await deleteRouteIfPresent(peerRoute(p, 0)).catch((err: unknown) =>
+      this.log.warn({ subnet: p.peer.key }, `removing the DirectRouting route failed: ${(err as Error).message}`));
+  }
+
+  /**
+   * Hidden, for the e2e tests only: with TSFLANNELD_TEST_HOOKS=1 in the environment, SIGUSR2 kills the first loop
+   * thread as a crash would, so a test can see the restart in a whole daemon.
+   */
+  private installTestHook(datapath: UserspaceDatapath): void {
+    if (process.env.TSFLANNELD_TEST_HOOKS !== '1') return;
+    process.on('SIGUSR2', () => {
+      this.log.warn('test hook: killing a datapath loop thread');
+      void datapath.crashLoopForTest().catch(() => undefined);
+    });
+  }
+
+  // ---- device loss: the TUN deleted under us comes back with its address, route and peers ----
+
+  private startWatching(): void {
+    if (this.monitor || this.stopped) return;
+    try {
+      const monitor = new NetlinkMonitor({ groups: ['link'], ref: false, log: this.log });
+      monitor.on('event', (e: MonitorEvent) => this.onMonitorEvent(e));
+      // Events may have been lost: check the device is still ours.
+      monitor.on('resync', () => { void this.checkDevice(); });
+      monitor.start();
+      this.monitor = monitor;
+    } catch (err) {
+      this.log.warn(`cannot watch links; a deleted ${this.deviceName} is then noticed only when a loop finds it gone: ${(err as Error).message}`);
+    }
+  }
+
+  private onMonitorEvent(e: MonitorEvent): void {
+    if (e.kind !== 'link' || e.action !== 'del' || this.stopped) return;
+    if (e.link.name !== this.deviceName && e.link.index !== this.device?.index) return;
+    this.deviceLost('the netlink monitor reported its deletion');
+  }
+
+  private async checkDevice(): Promise<void> {
+    const link = await getLinkByName(this.deviceName).catch(() => null);
+    if (!link || link.index !== this.device?.index) this.deviceLost('it is missing after a monitor resync');
+  }
+
+  /** Logged once per loss, however many signs of it arrive (monitor, both loops). */
+  private deviceLost(how: string): void {
+    if (this.stopped || this.reopenPending) return;
+    this.reopenPending = true;
+    this.log.warn({ how }, `TUN device ${this.deviceName} was deleted; reopening it`);
+    this.scheduleReopen(0);
+  }
+
+  private scheduleReopen(delay: number): void {
+    if (this.reopenTimer || this.stopped) return;
+    this.reopenTimer = setTimeout(() => {
+      this.reopenTimer = null;
+      void this.serial(() => this.reopen()).then(
+        () => {
+          this.reopenDelay = REOPEN_BACKOFF_MIN_MS;
+          this.reopenPending = false;
+        },
+        (err: unknown) => {
+          this.log.error(`reopening ${this.deviceName} failed, retrying in ${this.reopenDelay} ms: ${(err as Error).message}`);
+          this.scheduleReopen(this.reopenDelay);
+          this.reopenDelay = Math.min(this.reopenDelay * 2, REOPEN_BACKOFF_MAX_MS);
+        });
+    }, delay);
+    this.reopenTimer.unref();
+  }
+
+  private async reopen(): Promise<void> {
+    const { datapath } = this.requireRegistered();
+    if (this.stopped || !this.ownSubnet) return;
+    await datapath.reopenTun();
+    const link = await getLinkByName(this.deviceName);
+    if (!link) throw new Error(`TUN device ${this.deviceName} vanished right after it was reopened`);
+    if (link.mtu !== this.mtu) await setLinkMtu(link.index, this.mtu);
+    this.device = link;
+    await this.addressDevice(link.index, this.ownSubnet);
+    this.log.info({ index: link.index, peers: this.peers.size }, `TUN device ${this.deviceName} reopened, addressed and routed`);
   }
 }
 

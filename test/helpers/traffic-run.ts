@@ -1,0 +1,36 @@
+// Runs the traffic manager inside whatever namespace it is started in
+// (`ip netns exec <ns> node traffic-run.js '<json>'`): the rules go through iptables run here, the blackhole route
+// through this process's netlink socket, which the `netlink` package can only open in the current namespace.
+// Input: {options: TrafficOptions, network, subnet, steps: ('start'|'resync')[]}; prints {ok:true} or {ok:false, error}.
+import { parseCidr, type Ipv4Net } from '../../src/net/ipv4.js';
+import { TrafficManager, type TrafficOptions } from '../../src/trafficmngr/traffic-manager.js';
+
+interface Args {
+  readonly options: TrafficOptions;
+  readonly network: string;
+  readonly subnet: string;
+  readonly steps: ReadonlyArray<'start' | 'resync'>;
+}
+
+function cidr(text: string): Ipv4Net {
+  const n = parseCidr(text);
+  if (!n) throw new Error(`bad CIDR ${text}`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  const args = JSON.parse(process.argv[2] ?? '{}') as Args;
+  const state = { network: cidr(args.network), subnet: cidr(args.subnet), prevNetwork: null, prevSubnet: null };
+  const tm = new TrafficManager(args.options);
+  for (const step of args.steps) {
+    if (step === 'start') await tm.start(state);
+    else await tm.resync(state);
+  }
+  tm.stop();
+  process.stdout.write(`${JSON.stringify({ ok: true, counters: tm.counters() })}\n`);
+}
+
+main().then(() => process.exit(0), (e: unknown) => {
+  process.stdout.write(`${JSON.stringify({ ok: false, error: (e as Error).message })}\n`);
+  process.exit(1);
+});
