@@ -36,11 +36,7 @@ describe('host-gw backend on three hosts', { skip: skip ?? false, timeout: 180_0
 
   const withLogs = (fn: () => Promise<void>): Promise<void> => tb.explainFailure(fn);
 
-  const container = (h: Host): Container => {
-    const c = h.containers[0];
-    assert.ok(c !== undefined, `${h.name} has no container`);
-    return c;
-  };
+  const container = (h: Host): Container => tb.container(h);
 
   /** The host's subnet as a network CIDR (10.0.X.0/24), from its subnet.env. */
   async function subnetOf(h: Host): Promise<string> {

@@ -50,11 +50,7 @@ describe('vxlan kernel datapath: three tsflanneld hosts and an upstream-style no
 
   const withLogs = (fn: () => Promise<void>): Promise<void> => tb.explainFailure(fn, kernelReport);
 
-  const container = (h: Host): Container => {
-    const c = h.containers[0];
-    assert.ok(c !== undefined, `${h.name} has no container`);
-    return c;
-  };
+  const container = (h: Host): Container => tb.container(h);
 
   async function sh(h: Host, argv: readonly string[]): Promise<string> {
     const r = await tb.exec(h, argv);

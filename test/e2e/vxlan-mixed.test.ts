@@ -87,11 +87,7 @@ describe('vxlan mixed cluster: userspace, kernel and upstream-style nodes', { sk
 
   const withLogs = (fn: () => Promise<void>): Promise<void> => tb.explainFailure(fn);
 
-  const container = (h: Host): Container => {
-    const c = h.containers[0];
-    assert.ok(c !== undefined, `${h.name} has no container`);
-    return c;
-  };
+  const container = (h: Host): Container => tb.container(h);
 
   async function metrics(h: Host): Promise<string> {
     const r = await tb.exec(h, ['curl', '-s', 'http://127.0.0.1:8471/metrics']);

@@ -272,6 +272,13 @@ export class Testbed {
     }
   }
 
+  /** The host's first container (tests that attach one per host). */
+  container(host: Host): Container {
+    const c = host.containers[0];
+    if (c === undefined) throw new Error(`${host.name} has no container`);
+    return c;
+  }
+
   /** Every daemon's log, for printing when a test fails. */
   allLogs(): string {
     return this.hosts.map((h) => `===== ${h.name} (${h.ip}) tsflanneld log =====\n${this.daemonLog(h)}`).join('\n');

@@ -10,22 +10,14 @@ import { after, before, describe, it } from 'node:test';
 import { testbedUnavailable } from '../harness/prerequisites.js';
 import { parseSubnetEnv } from '../harness/subnet-env.js';
 import { Testbed, type Container, type Host } from '../harness/testbed.js';
+import { KERNEL_DATAPATHS } from './support/datapaths.js';
 import { startPingStream } from './support/ping-stream.js';
 import { stackTraces } from './support/proc-stats.js';
 
 const CRASHES = 8;
 const skip = testbedUnavailable();
 
-interface Datapath {
-  readonly name: string;
-  readonly backend: string;
-  readonly daemonArgs: readonly string[];
-}
-
-const DATAPATHS: readonly Datapath[] = [
-  { name: 'host-gw', backend: 'host-gw', daemonArgs: [] },
-  { name: 'vxlan, kernel datapath', backend: 'vxlan', daemonArgs: ['--vxlan-datapath', 'kernel'] },
-];
+const DATAPATHS = KERNEL_DATAPATHS;
 
 for (const dp of DATAPATHS) describe(`daemon SIGKILL at random moments (${dp.name})`, { skip: skip ?? false, timeout: 100_000 }, () => {
   let tb: Testbed;

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { testbedUnavailable } from '../harness/prerequisites.js';
 import { poll, Testbed, type Container, type Host } from '../harness/testbed.js';
 import { cpuSeconds, stackTraces } from './support/proc-stats.js';
+import { KERNEL_DATAPATHS } from './support/datapaths.js';
 import { startPingStream } from './support/ping-stream.js';
 
 const OUTAGE_S = Number(process.env.RELIABILITY_OUTAGE_S ?? 15);
@@ -15,16 +16,7 @@ const OUTAGE_S = Number(process.env.RELIABILITY_OUTAGE_S ?? 15);
 const MAX_CPU_SHARE = 0.2;
 const skip = testbedUnavailable();
 
-interface Datapath {
-  readonly name: string;
-  readonly backend: string;
-  readonly daemonArgs: readonly string[];
-}
-
-const DATAPATHS: readonly Datapath[] = [
-  { name: 'host-gw', backend: 'host-gw', daemonArgs: [] },
-  { name: 'vxlan, kernel datapath', backend: 'vxlan', daemonArgs: ['--vxlan-datapath', 'kernel'] },
-];
+const DATAPATHS = KERNEL_DATAPATHS;
 
 for (const dp of DATAPATHS) describe(`etcd outage under traffic (${dp.name})`, { skip: skip ?? false, timeout: 120_000 }, () => {
   let tb: Testbed;
