@@ -6,12 +6,16 @@
 #   batched     userspace, up to 16 packets per call (TUN reads, recvmmsg/sendmmsg), no offloads
 #   tso-gso     + TUN vnet_hdr TSO reads segmented in JS, sent with UDP GSO
 #   gro         + UDP GRO receive coalesced into TSO writes to the TUN (one thread per direction)
+#   gro-cold    gro without the JIT warm-up of the loop threads (TSFLANNELD_DATAPATH_WARMUP=0)
+#   before      gro from another build tree, BEFORE_ROOT (its dist/ and a build/ link): old vs new in one run
 #   one-thread  the same with one thread for both directions (threads=1)
 #   nice / fifo the default with loop threads at nice -10 / SCHED_FIFO priority 10
 #   spinN       the default, polling without sleeping for N µs after traffic (spin1000-one-thread: with threads=1)
 #   mixed       host A userspace (default), host B kernel
-# Prints one markdown row per mode: TCP A→B, TCP B→A (iperf3 -t $SECS), ping RTT avg and min (50 × 10 ms).
-# PING_ONLY=1 skips iperf3; MODES='gro one-thread' picks userspace modes.
+# Prints one markdown row per mode: TCP A→B, TCP B→A (iperf3 -t $SECS), ping RTT avg, min and p99 (PING_COUNT,
+# default 200, pings 10 ms apart).
+# PING_ONLY=1 skips iperf3; MODES='gro one-thread' picks userspace modes; USERSPACE_PIN=0 / PING_PIN=0 run the
+# userspace nodes / ping under `taskset -c <cpus>`.
 # Usage: bench/datapath-steps.sh [SECS] [REPS]   (root; needs iperf3; builds with `npx tsc -p .` first)
 set -euo pipefail
 SECS=${1:-5}
@@ -21,6 +25,7 @@ NODE_JS=$ROOT/dist/test/e2e/support/userspace-vxlan-node.js
 TAG=$(head -c2 /dev/urandom | od -An -tx1 | tr -d ' \n')
 HA=bdha$TAG HB=bdhb$TAG CA=bdca$TAG CB=bdcb$TAG
 PIDS=()
+MODE_ENV=
 
 cleanup() {
   for p in "${PIDS[@]:-}"; do
@@ -65,7 +70,7 @@ userspace_up() { # ns self_i peer_i extra-json
   local out; out=$(mktemp)
   local PIN=${USERSPACE_PIN:+taskset -c $USERSPACE_PIN}
   # The feeding `sleep` keeps the node's stdin open; its own stdout must not hold the script's (a pipe to `tail`).
-  (sleep 100000 | ip netns exec $ns $PIN node "$NODE_JS" "$spec" > "$out" 2>&1) >/dev/null 2>&1 &
+  (sleep 100000 | ip netns exec $ns env $MODE_ENV $PIN node "${MODE_NODE_JS:-$NODE_JS}" "$spec" > "$out" 2>&1) >/dev/null 2>&1 &
   PIDS+=($!)
   for _ in $(seq 100); do grep -q ready "$out" && break; sleep 0.05; done
 }
@@ -89,8 +94,11 @@ iperf_gbps() { # extra-args
     | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{const j=JSON.parse(s);console.log((j.end.sum_received.bits_per_second/1e9).toFixed(2))}catch{console.log("fail")}})'
 }
 
-ping_ms() {
-  ip netns exec $CA ping -n -q -c 50 -i 0.01 10.244.2.2 | awk -F/ '/rtt/ {split($4, m, " = "); print $5 " (min " m[2] ")"}'
+ping_ms() { # prints "avg (min …, p99 …)" over PING_COUNT pings 10 ms apart
+  ip netns exec $CA ${PING_PIN:+taskset -c $PING_PIN} ping -n -c "${PING_COUNT:-200}" -i 0.01 10.244.2.2 \
+    | sed -n 's/.*time=\([0-9.]*\) ms/\1/p' | sort -n \
+    | awk '{v[NR]=$1; s+=$1} END {if (NR==0) {print "fail"; exit} i=int(NR*0.99+0.5); if (i<1) i=1; if (i>NR) i=NR;
+        printf "%.3f (min %.3f, p99 %.3f)\n", s/NR, v[1], v[i]}'
 }
 
 measure() { # label
@@ -101,12 +109,15 @@ measure() { # label
   echo "| $1 | $ab | $ba | $rtt |"
 }
 
-echo "| mode | TCP A→B Gbit/s | TCP B→A Gbit/s | ping avg (min) ms |"
+echo "| mode | TCP A→B Gbit/s | TCP B→A Gbit/s | ping avg (min, p99) ms |"
 echo "|---|---|---|---|"
 for rep in $(seq "$REPS"); do
   kernel_up $HA 1 2; kernel_up $HB 2 1; measure kernel; down_all
   for mode in ${MODES:-per-packet batched tso-gso gro one-thread}; do
+    MODE_ENV= MODE_NODE_JS=
     case $mode in
+      before) extra=''; MODE_NODE_JS=$BEFORE_ROOT/dist/test/e2e/support/userspace-vxlan-node.js ;;
+      gro-cold) extra=''; MODE_ENV=TSFLANNELD_DATAPATH_WARMUP=0 ;;
       per-packet) extra=',"batch":1,"offloads":false,"gro":false' ;;
       batched) extra=',"offloads":false,"gro":false' ;;
       tso-gso) extra=',"gro":false' ;;
@@ -120,5 +131,6 @@ for rep in $(seq "$REPS"); do
     esac
     userspace_up $HA 1 2 "$extra"; userspace_up $HB 2 1 "$extra"; measure "userspace $mode"; down_all
   done
+  MODE_ENV= MODE_NODE_JS=
   userspace_up $HA 1 2 ''; kernel_up $HB 2 1; measure "mixed (A userspace, B kernel)"; down_all
 done

@@ -114,8 +114,8 @@ int32_t* Int32Data(const Napi::Value& v, size_t* count) {
 
 // readBatch(fd, slab, slotSize, maxSlots, lengths: Int32Array, timeoutMs, headroom = 0) -> number of packets read.
 // Packet i lands at slab[i*slotSize + headroom] (headroom leaves space to prepend headers without a copy), its length
-// in lengths[i]. Waits up to timeoutMs for the first packet, then
-// takes what is queued without waiting. Works for any non-blocking fd whose reads return one packet (TUN).
+// in lengths[i]. Waits up to timeoutMs (0: not at all, -1: forever) for the first packet, then takes what is queued
+// without waiting. Works for any non-blocking fd whose reads return one packet (TUN).
 Napi::Value ReadBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = info[0].As<Napi::Number>().Int32Value();
@@ -131,7 +131,10 @@ Napi::Value ReadBatch(const Napi::CallbackInfo& info) {
   if (maxSlots > lenCount) maxSlots = lenCount;
   if (slotSize == 0 || maxSlots * slotSize > slabLen) maxSlots = slotSize ? slabLen / slotSize : 0;
   size_t n = 0;
-  bool waited = false;
+  // A loop thread calls this to sleep until traffic: wait first, then read, so that waking costs one call (poll,
+  // read, read→EAGAIN) instead of a separate poll call before it.
+  if (timeoutMs != 0 && maxSlots > 0 && !WaitReadable(fd, timeoutMs)) return Napi::Number::New(env, 0);
+  bool waited = timeoutMs != 0;
   while (n < maxSlots) {
     ssize_t r = read(fd, slab + n * slotSize + headroom, slotSize - headroom);
     if (r >= 0) {

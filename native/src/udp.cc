@@ -139,7 +139,13 @@ Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
     msgs[i].msg_hdr.msg_controllen = sizeof control[i];
   }
   int n;
+  // Wait first when asked to (a loop thread sleeping until traffic): one call per wake-up instead of poll, then this.
   bool waited = false;
+  if (timeoutMs != 0) {
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, timeoutMs) <= 0) return Napi::Number::New(env, 0);
+    waited = true;
+  }
   for (;;) {
     n = recvmmsg(fd, msgs, static_cast<unsigned>(maxSlots), MSG_DONTWAIT, nullptr);
     if (n >= 0) break;

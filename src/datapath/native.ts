@@ -6,7 +6,10 @@ export interface DatapathAddon {
   tunOpen(name: string, opts: { vnetHdr?: boolean; multiQueue?: boolean; persist?: boolean }): { fd: number; name: string };
   tunSetOffload(fd: number, flags: number): void;
   tunSetVnetHdrSize(fd: number, bytes: number): void;
-  /** Waits up to timeoutMs for the first packet; packet i at slab[i*slotSize + headroom]. */
+  /**
+   * Waits up to timeoutMs (0: not at all, -1: forever) for the first packet, polling before the first read when it
+   * waits; packet i at slab[i*slotSize + headroom].
+   */
   readBatch(fd: number, slab: Uint8Array, slotSize: number, maxSlots: number, lengths: Int32Array, timeoutMs: number,
     headroom?: number): number;
   writeBatch(fd: number, slab: Uint8Array, offsets: Int32Array, lengths: Int32Array, count: number): number;
@@ -20,7 +23,7 @@ export interface DatapathAddon {
   /** bindAddr is a host-order uint32 (0 = any). */
   udpOpen(bindAddr: number, port: number, opts: { rcvbuf?: number; sndbuf?: number; gro?: boolean; reusePort?: boolean }): number;
   udpLocalPort(fd: number): number;
-  /** lengths[i] is -1 for a datagram larger than its slot. */
+  /** Waits like readBatch; lengths[i] is -1 for a datagram larger than its slot. */
   recvBatch(fd: number, slab: Uint8Array, slotSize: number, maxSlots: number, lengths: Int32Array, srcAddrs: Uint32Array,
     gsoSizes: Int32Array, timeoutMs: number): number;
   sendBatch(fds: Int32Array, slab: Uint8Array, offsets: Int32Array, lengths: Int32Array, dstAddrs: Uint32Array,
