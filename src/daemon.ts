@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Etcd3 } from 'etcd3';
 import './backend/all.js';
 import type { Backend, ExternalInterface } from './backend/backend.js';
+import { BackendDriver } from './backend/driver.js';
 import { createBackend, supportedBackends } from './backend/registry.js';
 import type { NetworkConfig } from './config/network-config.js';
 import { ConfigError, EXAMPLE_CONFIG, parseNetworkConfig } from './config/parse.js';
@@ -88,30 +89,12 @@ function withBackendOverride(config: NetworkConfig, override: string | null): Ne
   return { ...config, backend: { type: override, raw: { Type: override } } };
 }
 
-/** Runs backend calls one after another, in arrival order: a backend never sees two calls at once. */
-class SerialQueue {
-  private tail: Promise<void> = Promise.resolve();
-  constructor(private readonly log: Logger) {}
-
-  push(what: string, task: () => Promise<void>): Promise<void> {
-    const run = this.tail.then(task).catch((e: unknown) => {
-      this.log.error({ err: e }, `backend ${what} failed: ${(e as Error).message}`);
-    });
-    this.tail = run;
-    return run;
-  }
-
-  drain(): Promise<void> {
-    return this.tail;
-  }
-}
-
 interface Running {
   readonly client: Etcd3;
   backend?: Backend;
   leases?: LeaseManager;
   watcher?: LeaseWatcher;
-  queue?: SerialQueue;
+  driver?: BackendDriver;
 }
 
 async function stopAll(r: Running, lifecycle: Lifecycle, log: Logger): Promise<void> {
@@ -125,7 +108,7 @@ async function stopAll(r: Running, lifecycle: Lifecycle, log: Logger): Promise<v
   await step('hooks', () => lifecycle.run('stopping', {}));
   await step('watcher', () => r.watcher?.stop());
   await step('lease manager', () => r.leases?.stop());
-  await step('backend queue', () => r.queue?.drain());
+  await step('backend queue', () => r.driver?.drain());
   await step('backend', () => r.backend?.stop());
   await step('etcd client', () => r.client.close());
 }
@@ -182,8 +165,8 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   throwIfAborted(signal);
   log.info({ subnet: formatCidr(own.subnet) }, 'acquired lease');
 
-  const queue = new SerialQueue(log);
-  running.queue = queue;
+  const driver = new BackendDriver(backend, log);
+  running.driver = driver;
   const ctxOf = (lease: Lease): LeaseContext => ({ options, config, extIface, lease, mtu: registration.mtu });
 
   await backend.start(own);
@@ -194,7 +177,7 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   leases.on('reacquired', (lease: Lease) => {
     own = lease;
     log.warn({ subnet: formatCidr(lease.subnet) }, 'lease re-acquired');
-    void queue.push('start', async () => {
+    driver.task('start', async () => {
       await backend.start(lease);
       writeSubnetEnv(options, ctxOf(lease), log);
       await lifecycle.run('leaseChanged', ctxOf(lease));
@@ -209,11 +192,11 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   watcher.start({
     reset: (peers: Lease[]) => {
       recordPeerReset(peers);
-      return queue.push('resetPeers', () => backend.resetPeers(peers));
+      driver.update({ kind: 'reset', peers });
     },
     events: (events: LeaseEvent[]) => {
       recordPeerEvents(events);
-      return queue.push('handleEvents', () => backend.handleEvents(events));
+      driver.update({ kind: 'events', events });
     },
   });
   log.info('running');
