@@ -8,24 +8,9 @@ import { createNetns, execCommand, inNetns, mustExec, removeNetns } from '../har
 import { dropLedger, newLedger, saveLedger, type Ledger } from '../harness/leftovers.js';
 import { parseCidr, type Ipv4Net } from '../../src/net/ipv4.js';
 import { commandRunner } from '../../src/trafficmngr/exec.js';
+import { NETWORK as N, SUBNET as S, UPSTREAM_FWD, UPSTREAM_MASQ } from '../fixtures/upstream-rules.js';
 import { TrafficManager, type TrafficOptions } from '../../src/trafficmngr/traffic-manager.js';
 
-const N = parseCidr('10.5.0.0/16') as Ipv4Net;
-const S = parseCidr('10.5.52.0/24') as Ipv4Net;
-const UPSTREAM_NAT = [
-  '-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG',
-  '-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment "flanneld masq" -j RETURN',
-  '-A FLANNEL-POSTRTG -s 10.5.52.0/24 -d 10.5.0.0/16 -m comment --comment "flanneld masq" -j RETURN',
-  '-A FLANNEL-POSTRTG -s 10.5.0.0/16 -d 10.5.52.0/24 -m comment --comment "flanneld masq" -j RETURN',
-  '-A FLANNEL-POSTRTG ! -s 10.5.0.0/16 -d 10.5.52.0/24 -m comment --comment "flanneld masq" -j RETURN',
-  '-A FLANNEL-POSTRTG -s 10.5.0.0/16 ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully',
-  '-A FLANNEL-POSTRTG ! -s 10.5.0.0/16 -d 10.5.0.0/16 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully',
-];
-const UPSTREAM_FILTER = [
-  '-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD',
-  '-A FLANNEL-FWD -s 10.5.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT',
-  '-A FLANNEL-FWD -d 10.5.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT',
-];
 const OPTS: TrafficOptions = {
   nftables: false, ipMasq: true, forwardRules: true, fullyRandomDisabled: false, resyncSeconds: 0, blackholeRoute: false,
 };
@@ -64,13 +49,13 @@ test('the rules in the namespace equal upstream\'s list, and applying twice chan
   const state = { network: N, subnet: S, prevNetwork: null, prevSubnet: null };
   await tm.start(state);
   assert.equal(tm.rulesInPlace, true);
-  assert.deepEqual(await ruleLines(ns, 'nat'), UPSTREAM_NAT);
-  assert.deepEqual(await ruleLines(ns, 'filter'), UPSTREAM_FILTER);
+  assert.deepEqual(await ruleLines(ns, 'nat'), UPSTREAM_MASQ);
+  assert.deepEqual(await ruleLines(ns, 'filter'), UPSTREAM_FWD);
   tm.stop();
   await tm.start(state);
   tm.stop();
-  assert.deepEqual(await ruleLines(ns, 'nat'), UPSTREAM_NAT);
-  assert.deepEqual(await ruleLines(ns, 'filter'), UPSTREAM_FILTER);
+  assert.deepEqual(await ruleLines(ns, 'nat'), UPSTREAM_MASQ);
+  assert.deepEqual(await ruleLines(ns, 'filter'), UPSTREAM_FWD);
 });
 
 test('a resync rebuilds the set in order when a rule was deleted, and keeps foreign rules', { skip }, async () => {
@@ -85,8 +70,8 @@ test('a resync rebuilds the set in order when a rule was deleted, and keeps fore
   await tm.resync(state);
   assert.equal(tm.counters().rebuilds, before + 1);
   const nat = await ruleLines(ns, 'nat');
-  assert.deepEqual(nat.filter((l) => l === UPSTREAM_NAT[0]), [UPSTREAM_NAT[0]], 'exactly one jump to FLANNEL-POSTRTG');
-  assert.deepEqual(nat.filter((l) => l.startsWith('-A FLANNEL-POSTRTG')), UPSTREAM_NAT.slice(1));
+  assert.deepEqual(nat.filter((l) => l === UPSTREAM_MASQ[0]), [UPSTREAM_MASQ[0]], 'exactly one jump to FLANNEL-POSTRTG');
+  assert.deepEqual(nat.filter((l) => l.startsWith('-A FLANNEL-POSTRTG')), UPSTREAM_MASQ.slice(1));
   assert.ok(nat.includes('-A POSTROUTING -s 198.51.100.0/24 -j ACCEPT'));
   await tm.resync(state);
   assert.equal(tm.counters().rebuilds, before + 1, 'nothing missing: no rebuild');
@@ -103,7 +88,7 @@ test('a previous subnet.env with another subnet has its old masquerade rules rem
   await second.start({ network: N, subnet: S, prevNetwork: N, prevSubnet: old });
   second.stop();
   const nat = await ruleLines(ns, 'nat');
-  assert.deepEqual(nat, UPSTREAM_NAT);
+  assert.deepEqual(nat, UPSTREAM_MASQ);
 });
 
 test('nftables mode creates flannel-ipv4 and removes the iptables chains; iptables mode removes the table', { skip }, async () => {

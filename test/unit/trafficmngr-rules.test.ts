@@ -1,30 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseCidr, type Ipv4Net } from '../../src/net/ipv4.js';
 import {
   atLeast162, forwardRules, masqRules, missingRules, parseIptablesVersion, parseSave, presentRules, restoreInput,
   ruleLine, splitSaveLine,
 } from '../../src/trafficmngr/iptables-rules.js';
+import { NETWORK as N, SUBNET as S, UPSTREAM_FWD, UPSTREAM_MASQ } from '../fixtures/upstream-rules.js';
 import { nftForwardScript, nftMasqScript } from '../../src/trafficmngr/nftables-rules.js';
 
-const N = parseCidr('10.5.0.0/16') as Ipv4Net;
-const S = parseCidr('10.5.52.0/24') as Ipv4Net;
 
-// Upstream's list (flannel-compat §8), written out by hand.
-const UPSTREAM_MASQ = [
-  '-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG',
-  '-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment "flanneld masq" -j RETURN',
-  '-A FLANNEL-POSTRTG -s 10.5.52.0/24 -d 10.5.0.0/16 -m comment --comment "flanneld masq" -j RETURN',
-  '-A FLANNEL-POSTRTG -s 10.5.0.0/16 -d 10.5.52.0/24 -m comment --comment "flanneld masq" -j RETURN',
-  '-A FLANNEL-POSTRTG ! -s 10.5.0.0/16 -d 10.5.52.0/24 -m comment --comment "flanneld masq" -j RETURN',
-  '-A FLANNEL-POSTRTG -s 10.5.0.0/16 ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully',
-  '-A FLANNEL-POSTRTG ! -s 10.5.0.0/16 -d 10.5.0.0/16 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully',
-];
-const UPSTREAM_FWD = [
-  '-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD',
-  '-A FLANNEL-FWD -s 10.5.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT',
-  '-A FLANNEL-FWD -d 10.5.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT',
-];
 
 test('masquerade rules equal upstream\'s list, in order', () => {
   assert.deepEqual(masqRules(N, S, { randomFully: true }).map((r) => ruleLine(r)), UPSTREAM_MASQ);
