@@ -3,7 +3,7 @@
 #   apt packages: only when their command is absent (one apt-get run for all of them);
 #   npm ci:       when node_modules is absent or older than package-lock.json;
 #   npm run build (always; tsc is incremental).
-# Used by `npm run demo` (scripts/demo.sh) and by .ci/run. Needs root for apt-get; set TSF_NO_APT=1 to skip it.
+# Used by `npm run demo` (scripts/demo.sh) and `npm test`. Needs root for apt-get; set TSF_NO_APT=1 to skip it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
