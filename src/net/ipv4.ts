@@ -24,6 +24,13 @@ export function parseIPv4(text: string): number | null {
   return value >>> 0;
 }
 
+/** Parses a dotted quad that was validated earlier (a peer's PublicIP, a device address); throws on anything else. */
+export function requireIPv4(text: string): number {
+  const ip = parseIPv4(text);
+  if (ip === null) throw new TypeError(`not an IPv4 address: '${text}'`);
+  return ip;
+}
+
 export function formatIPv4(ip: number): string {
   return `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`;
 }

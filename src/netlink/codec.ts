@@ -1,6 +1,6 @@
 // Conversions between our values and the raw Buffers the `netlink` package wants (it has no address types).
 import { AttrStream, type StreamData } from 'netlink';
-import { formatIPv4, ipFromBuffer, ipToBuffer, parseIPv4 } from '../net/ipv4.js';
+import { formatIPv4, ipFromBuffer, ipToBuffer, requireIPv4 } from '../net/ipv4.js';
 
 export const AF_INET = 2;
 export const AF_INET6 = 10;
@@ -20,9 +20,7 @@ export { ipToBuffer as ip4ToBuf, ipFromBuffer as ip4FromBuf };
 
 /** Dotted quad → 4-byte Buffer; throws on anything else (callers validate user input earlier). */
 export function ip4StringToBuf(text: string): Buffer {
-  const ip = parseIPv4(text);
-  if (ip === null) throw new TypeError(`not an IPv4 address: '${text}'`);
-  return ipToBuffer(ip);
+  return ipToBuffer(requireIPv4(text));
 }
 
 /** 4-byte Buffer → dotted quad; null when the attribute is absent or not IPv4. */

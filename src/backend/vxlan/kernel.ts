@@ -6,7 +6,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { Backend, BackendContext, BackendRegistration } from '../backend.js';
 import type { Logger } from '../../log.js';
-import { formatCidr, formatIPv4, netContainsIP, parseIPv4, type Ipv4Net } from '../../net/ipv4.js';
+import { formatCidr, formatIPv4, type Ipv4Net, netContainsIP, requireIPv4 } from '../../net/ipv4.js';
 import { deleteAddressIfPresent, ensureAddress, listAddresses } from '../../netlink/addresses.js';
 import { NetlinkError } from '../../netlink/errors.js';
 import { deleteLinkIfPresent, getLinkByName, setLinkMtu, setLinkUp, type LinkInfo } from '../../netlink/links.js';
@@ -26,12 +26,6 @@ import { loadOrCreateVtepMac, randomVtepMac, storeVtepMac } from './vtep-mac.js'
 const RESYNC_INTERVAL_MS = 10_000;
 const RECREATE_BACKOFF_MIN_MS = 1000;
 const RECREATE_BACKOFF_MAX_MS = 30_000;
-
-function ipOf(text: string): number {
-  const ip = parseIPv4(text);
-  if (ip === null) throw new TypeError(`not an IPv4 address: '${text}'`);
-  return ip;
-}
 
 export class KernelVxlanBackend implements Backend {
   readonly deviceName: string;
@@ -244,8 +238,8 @@ export class KernelVxlanBackend implements Backend {
     if (!this.device) return false;
     const { peer } = p;
     const index = this.index;
-    const subnetIP = ipOf(peer.subnetIP);
-    const publicIP = ipOf(peer.publicIP);
+    const subnetIP = requireIPv4(peer.subnetIP);
+    const publicIP = requireIPv4(peer.publicIP);
     try {
       if (p.direct) {
         await replaceRoute(peerRoute(p, index));
@@ -281,8 +275,8 @@ export class KernelVxlanBackend implements Backend {
     const index = this.device ? this.index : null;
     const steps: Array<[string, () => Promise<unknown>]> = [];
     if (!p.direct && index !== null) {
-      if (what.arp) steps.push(['arp', () => deleteArpIfPresent(index, ipOf(peer.subnetIP))]);
-      if (what.fdb) steps.push(['fdb', () => deleteFdbIfPresent(index, peer.vtepMac, ipOf(peer.publicIP))]);
+      if (what.arp) steps.push(['arp', () => deleteArpIfPresent(index, requireIPv4(peer.subnetIP))]);
+      if (what.fdb) steps.push(['fdb', () => deleteFdbIfPresent(index, peer.vtepMac, requireIPv4(peer.publicIP))]);
     }
     if (what.route) {
       // Without the device (it is gone) its routes went with it; only a direct route can remain.

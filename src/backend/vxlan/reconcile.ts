@@ -1,6 +1,6 @@
 // Pure: the kernel entries each programmed peer needs, compared with what the kernel holds on the flannel device:
 // which peers to reprogram and which entries no lease backs any more. Routes go through the shared route planner.
-import { formatIPv4, parseIPv4 } from '../../net/ipv4.js';
+import { formatIPv4, requireIPv4 } from '../../net/ipv4.js';
 import type { ArpEntry, FdbEntry } from '../../netlink/neighbours.js';
 import { planRoutes, dstKey } from '../../netlink/route-plan.js';
 import type { KernelRoute, RouteSpec } from '../../netlink/routes.js';
@@ -37,26 +37,20 @@ export interface ResyncPlan {
   readonly staleRoutes: KernelRoute[];
 }
 
-function ip(text: string): number {
-  const value = parseIPv4(text);
-  if (value === null) throw new TypeError(`not an IPv4 address: '${text}'`);
-  return value;
-}
-
 /**
  * The peer's route as upstream installs it: `<subnet> via <subnet address> dev flannel.N onlink`, or with
  * DirectRouting `<subnet> via <PublicIP>` (the kernel picks the device).
  */
 export function peerRoute(p: ProgrammedPeer, deviceIndex: number): RouteSpec {
   return p.direct
-    ? { dst: p.peer.subnet, gateway: ip(p.peer.publicIP), protocol: RTPROT_BOOT }
-    : { dst: p.peer.subnet, gateway: ip(p.peer.subnetIP), oif: deviceIndex, onlink: true, protocol: RTPROT_BOOT };
+    ? { dst: p.peer.subnet, gateway: requireIPv4(p.peer.publicIP), protocol: RTPROT_BOOT }
+    : { dst: p.peer.subnet, gateway: requireIPv4(p.peer.subnetIP), oif: deviceIndex, onlink: true, protocol: RTPROT_BOOT };
 }
 
 function neighboursIntact(p: ProgrammedPeer, k: KernelSnapshot): boolean {
   if (p.direct) return true;
-  const subnetIP = ip(p.peer.subnetIP);
-  const publicIP = ip(p.peer.publicIP);
+  const subnetIP = requireIPv4(p.peer.subnetIP);
+  const publicIP = requireIPv4(p.peer.publicIP);
   return k.arp.some((a) => a.ip === subnetIP && a.mac === p.peer.vtepMac && a.permanent)
     && k.fdb.some((f) => f.mac === p.peer.vtepMac && f.dst === publicIP);
 }
@@ -81,7 +75,7 @@ export function planVxlanResync(
   const reprogram = [...peers].filter(([key, p]) => badRoutes.has(key) || !neighboursIntact(p, k)).map(([key]) => key);
   if (!removeStale) return { reprogram, staleArp: [], staleFdb: [], staleRoutes: [] };
   const overlay = [...peers.values()].filter((p) => !p.direct).map((p) => p.peer);
-  const wantedArp = new Set(overlay.map((p) => ip(p.subnetIP)));
+  const wantedArp = new Set(overlay.map((p) => requireIPv4(p.subnetIP)));
   const wantedFdb = new Set(overlay.map((p) => `${p.vtepMac}@${p.publicIP}`));
   return {
     reprogram,

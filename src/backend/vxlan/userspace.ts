@@ -5,7 +5,7 @@
 // routed with the peers kept; with Backend.DirectRouting, peers on our L2 get a plain kernel route instead.
 import type { Backend, BackendContext, BackendRegistration } from '../backend.js';
 import type { Logger } from '../../log.js';
-import { formatCidr, formatIPv4, netContainsIP, parseIPv4, type Ipv4Net } from '../../net/ipv4.js';
+import { formatCidr, formatIPv4, type Ipv4Net, netContainsIP, parseIPv4, requireIPv4 } from '../../net/ipv4.js';
 import { deleteAddressIfPresent, ensureAddress, listAddresses } from '../../netlink/addresses.js';
 import { deleteLinkIfPresent, getLinkByName, setLinkMtu, setLinkUp, type LinkInfo } from '../../netlink/links.js';
 import { NetlinkMonitor, type MonitorEvent } from '../../netlink/monitor.js';
@@ -173,7 +173,7 @@ export class UserspaceVxlanBackend implements Backend {
     const old = this.peers.get(peer.key);
     const direct = this.config.directRouting && await isOnOurL2(peer, this.log);
     if (old && old.peer.publicIP === peer.publicIP && old.peer.vtepMac === peer.vtepMac && old.direct === direct) return;
-    datapath.setPeer(peer.subnet.ip, parseIPv4(peer.publicIP)!, peer.vtepMac);
+    datapath.setPeer(peer.subnet.ip, requireIPv4(peer.publicIP), peer.vtepMac);
     const programmed: ProgrammedPeer = { peer, direct };
     this.peers.set(peer.key, programmed);
     if (old?.direct && (!direct || old.peer.publicIP !== peer.publicIP)) await this.deleteDirectRoute(old);
