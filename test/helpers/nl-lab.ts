@@ -98,11 +98,16 @@ export async function routeLines(ns: string, ...filter: string[]): Promise<strin
 /** Collects a helper's stdout JSON lines, so a test can wait for a line that may already have arrived. */
 export class JsonLines<T = Record<string, unknown>> {
   readonly lines: T[] = [];
+  /** The helper's stderr (its pino log), kept to explain a failed wait. */
+  private log = '';
   private buffered = '';
   private exited: number | null | undefined = undefined;
   private readonly waiters = new Set<() => void>();
 
   constructor(child: ChildProcess) {
+    child.stderr?.on('data', (chunk: Buffer) => {
+      this.log = (this.log + chunk.toString('utf8')).slice(-8_000);
+    });
     child.stdout?.on('data', (chunk: Buffer) => {
       this.buffered += chunk.toString('utf8');
       let nl: number;
@@ -119,15 +124,20 @@ export class JsonLines<T = Record<string, unknown>> {
     });
   }
 
+  /** The tail of the helper's log, for failure messages. */
+  recentLog(): string {
+    return `helper log (tail):\n${this.log}`;
+  }
+
   /** Resolves with the first line (from `from` on) that satisfies `pred`; rejects if the helper exits first. */
   waitFor(pred: (o: T) => boolean, what: string, from = 0, timeoutMs = 20_000): Promise<T> {
     return new Promise((resolve, reject) => {
       const check = (): void => {
         const hit = this.lines.slice(from).find(pred);
         if (hit !== undefined) return done(null, hit);
-        if (this.exited !== undefined) return done(new Error(`helper exited (${this.exited}) before ${what}`));
+        if (this.exited !== undefined) return done(new Error(`helper exited (${this.exited}) before ${what}\n${this.recentLog()}`));
       };
-      const timer = setTimeout(() => done(new Error(`timed out waiting for ${what}`)), timeoutMs);
+      const timer = setTimeout(() => done(new Error(`timed out waiting for ${what}\n${this.recentLog()}`)), timeoutMs);
       const done = (err: Error | null, value?: T): void => {
         clearTimeout(timer);
         this.waiters.delete(check);

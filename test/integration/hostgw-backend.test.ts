@@ -3,7 +3,7 @@
 // deleted by hand or flushed by a link flap — through the monitor, and through the periodic check alone.
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { after, before, test } from 'node:test';
+import { after, afterEach, before, test } from 'node:test';
 import { execCommand, inNetns } from '../harness/netns.js';
 import { waitFor } from '../harness/proc.js';
 import { ipIn, JsonLines, labUnavailable, NsLab, routeLines } from '../helpers/nl-lab.js';
@@ -21,10 +21,14 @@ const OWN: Peer = { subnet: '10.5.1.0/24', publicIP: '192.0.2.1', backendType: '
 const hg = (subnet: string, publicIP: string): Peer => ({ subnet, publicIP, backendType: 'host-gw' });
 
 class Backend {
+  /** Helpers still running; a test that fails half-way must not leave its backend repairing routes for the next. */
+  static readonly live = new Set<Backend>();
   private seq = 0;
   readonly lines: JsonLines<Reply>;
   constructor(readonly child: ChildProcess) {
     this.lines = new JsonLines<Reply>(child);
+    Backend.live.add(this);
+    child.once('exit', () => Backend.live.delete(this));
   }
 
   static async start(ns: string, args: Record<string, unknown>): Promise<Backend> {
@@ -56,6 +60,10 @@ class Backend {
     await exited;
   }
 }
+
+afterEach(() => {
+  for (const b of Backend.live) b.child.kill('SIGKILL');
+});
 
 before(async () => {
   if (skip) return;
@@ -131,14 +139,16 @@ test('lease events: a new lease adds its route, a removed one takes it along, a 
 
   // A route deleted by hand comes back through the monitor (the periodic check is an hour away here).
   await ipIn(h1, 'route', 'del', '10.5.5.0/24');
-  await waitFor(async () => (await routeLines(h1, '10.5.5.0/24')).length === 1, { what: 'hand-deleted route to return', timeoutMs: 15_000 });
+  await waitFor(async () => (await routeLines(h1, '10.5.5.0/24')).length === 1, { what: 'hand-deleted route to return', timeoutMs: 15_000 })
+    .catch((e: Error) => { throw new Error(`${e.message}\n${b.lines.recentLog()}`); });
   assert.deepEqual(await routeLines(h1, '10.5.5.0/24'), [`10.5.5.0/24 via 192.0.2.5 dev ${U} proto 84`]);
   assert.equal((await b.counters()).routesRecovered, 1);
 
   // A link flap flushes every route through it without a per-route notification; they come back when it is up.
   await ipIn(h1, 'link', 'set', U, 'down');
   await ipIn(h1, 'link', 'set', U, 'up');
-  await waitFor(async () => (await routeLines(h1, 'proto', '84', 'root', '10.5.0.0/16')).length === 2, { what: 'routes back after link flap', timeoutMs: 15_000 });
+  await waitFor(async () => (await routeLines(h1, 'proto', '84', 'root', '10.5.0.0/16')).length === 2, { what: 'routes back after link flap', timeoutMs: 15_000 })
+    .catch((e: Error) => { throw new Error(`${e.message}\n${b.lines.recentLog()}`); });
   await b.stop();
 });
 

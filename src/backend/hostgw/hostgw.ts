@@ -25,6 +25,8 @@ export interface HostGwOptions {
 }
 
 const DEFAULT_RESYNC_MS = 10_000;
+/** After a pass that could not converge (a dump or an install failed), the next one comes this soon, then slower. */
+const RETRY_MIN_MS = 500;
 
 export class HostGwBackend implements Backend {
   private readonly log: Logger;
@@ -38,6 +40,8 @@ export class HostGwBackend implements Backend {
   /** Last failure per destination, so a peer that keeps failing is warned about once, not every 10 s. */
   private readonly failing = new Map<string, string>();
   private timer: NodeJS.Timeout | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private retryDelayMs = RETRY_MIN_MS;
   private monitor: NetlinkMonitor | null = null;
   private running: Promise<void> | null = null;
   private rerun = false;
@@ -88,6 +92,8 @@ export class HostGwBackend implements Backend {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
     this.monitor?.close();
     this.monitor = null;
     await this.running;
@@ -141,13 +147,15 @@ export class HostGwBackend implements Backend {
       return this.running;
     }
     this.running = (async () => {
+      let converged = false;
       try {
         do {
           this.rerun = false;
           try {
-            await this.reconcileOnce(reason);
+            converged = await this.reconcileOnce(reason);
           } catch (err) {
-            // Never let a surprise escape into a timer or event callback: the next check tries again.
+            // Never let a surprise escape into a timer or event callback: the retry below tries again.
+            converged = false;
             this.stats.routeErrors++;
             this.log.error({ err, reason }, 'route reconcile failed; will retry');
           }
@@ -155,12 +163,33 @@ export class HostGwBackend implements Backend {
       } finally {
         this.running = null;
       }
+      this.scheduleRetry(converged);
     })();
     return this.running;
   }
 
-  private async reconcileOnce(reason: string): Promise<void> {
-    if (!this.peersKnown) return;
+  /**
+   * A repair the monitor asked for must not wait for the next periodic check when a request failed on the way
+   * (a timeout under load, a socket replaced): retry soon, backing off to the periodic period for lasting failures.
+   */
+  private scheduleRetry(converged: boolean): void {
+    if (converged || this.stopped) {
+      this.retryDelayMs = RETRY_MIN_MS;
+      return;
+    }
+    if (this.retryTimer) return;
+    const delay = this.retryDelayMs;
+    this.retryDelayMs = Math.min(delay * 2, this.opts.resyncIntervalMs ?? DEFAULT_RESYNC_MS);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      void this.reconcile('retry after a failed pass');
+    }, delay);
+    this.retryTimer.unref();
+  }
+
+  /** One comparison with the kernel table; true when the kernel now matches the leases. */
+  private async reconcileOnce(reason: string): Promise<boolean> {
+    if (!this.peersKnown) return true;
     this.stats.reconciles++;
     const ext = this.ctx.extIface;
     let actual: KernelRoute[];
@@ -169,7 +198,7 @@ export class HostGwBackend implements Backend {
     } catch (err) {
       this.stats.routeErrors++;
       this.log.warn({ err: (err as Error).message, reason }, 'cannot read the routing table; will retry');
-      return;
+      return false;
     }
     const desired = routesForLeases(this.peers.values(), ext.index);
     const plan = planRoutes({
@@ -178,9 +207,10 @@ export class HostGwBackend implements Backend {
       owned: (r) => isOwnedHostGwRoute(r, this.ctx.network.network, ext.index),
     });
 
+    let failures = 0;
     // Requests go out together; the socket's limiter bounds how many are in flight.
     await Promise.all(plan.add.map(async (want) => {
-      if (!(await this.install(want, null))) return;
+      if (!(await this.install(want, null))) return void failures++;
       if (this.installed.has(dstKey(want))) {
         this.stats.routesRecovered++;
         this.log.info({ route: this.describe(want), reason }, 'route recovered');
@@ -190,7 +220,7 @@ export class HostGwBackend implements Backend {
       }
     }));
     await Promise.all(plan.replace.map(async ({ want, have }) => {
-      if (!(await this.install(want, this.describe(have)))) return;
+      if (!(await this.install(want, this.describe(have)))) return void failures++;
       this.stats.routesReplaced++;
       this.log.info({ route: this.describe(want), replaced: this.describe(have) }, 'route replaced');
     }));
@@ -201,6 +231,7 @@ export class HostGwBackend implements Backend {
         this.installed.delete(dstKey(have));
         this.log.info({ route: this.describe(have) }, 'route removed: no lease backs it');
       } catch (err) {
+        failures++;
         this.stats.routeErrors++;
         this.log.warn({ route: this.describe(have), err: (err as Error).message }, 'cannot remove stale route');
       }
@@ -209,6 +240,7 @@ export class HostGwBackend implements Backend {
     for (const key of [...this.installed]) if (!wanted.has(key)) this.installed.delete(key);
     for (const want of desired) if (!this.failing.has(dstKey(want))) this.installed.add(dstKey(want));
     for (const key of [...this.failing.keys()]) if (!wanted.has(key)) this.failing.delete(key);
+    return failures === 0;
   }
 
   /** Installs one route; logs a failure (once per destination and error) and returns false. */
