@@ -27,7 +27,7 @@ export interface DecapConfig {
   readonly coalesce: boolean;
 }
 
-/** Reusable per-thread state: the TUN write queue and the TCP run being coalesced. */
+/** Reusable per-thread state over one receive buffer: the TUN write queue and the TCP run being coalesced. */
 export class DecapBatch {
   readonly writeOffsets: Int32Array;
   readonly writeLengths: Int32Array;
@@ -42,7 +42,8 @@ export class DecapBatch {
   private runCount = 0;
   private runClosed = false;
 
-  constructor(maxWrites: number) {
+  /** `buf` is the loop's receive slab: datagrams are decapsulated in it, and the writes point into it. */
+  constructor(private readonly buf: Uint8Array, maxWrites: number) {
     this.writeOffsets = new Int32Array(maxWrites);
     this.writeLengths = new Int32Array(maxWrites);
   }
@@ -53,11 +54,12 @@ export class DecapBatch {
   }
 
   /**
-   * Decapsulates the datagram buf[off, off+len) from `srcIP` (host-order uint32); `gsoSize` is the UDP_GRO segment
+   * Decapsulates the datagram at buf[off, off+len) from `srcIP` (host-order uint32); `gsoSize` is the UDP_GRO segment
    * size or 0. Writes land in writeOffsets/writeLengths (bytes of `buf`); call flush() after the last datagram.
    */
-  datagram(cfg: DecapConfig, peers: PeerTable, buf: Uint8Array, off: number, len: number, srcIP: number,
-    gsoSize: number, counters: Float64Array): void {
+  datagram(cfg: DecapConfig, peers: PeerTable, off: number, len: number, srcIP: number, gsoSize: number,
+    counters: Float64Array): void {
+    const buf = this.buf;
     counters[C.rx_datagrams]!++;
     counters[C.rx_bytes]! += len;
     this.innerMtuHint = cfg.innerMtu;
@@ -87,7 +89,7 @@ export class DecapBatch {
         chunk = ENCAP_PREFIX_LEN + ipLen;
       }
       counters[C.rx_packets]!++;
-      this.packet(cfg, buf, ip, ipLen, counters);
+      this.packet(cfg, ip, ipLen, counters);
       c += chunk;
     }
   }
@@ -101,7 +103,7 @@ export class DecapBatch {
       this.emitSingle(ip, this.runEnd - ip, counters);
       return;
     }
-    const buf = this.buf!;
+    const buf = this.buf;
     const ipHdr = ipv4HeaderLen(buf, ip);
     const total = this.runEnd - ip;
     writeU16(buf, ip + 2, total);
@@ -113,13 +115,8 @@ export class DecapBatch {
     counters[C.rx_coalesced_frames]!++;
   }
 
-  private buf: Uint8Array | null = null;
-
-  private packet(cfg: DecapConfig, buf: Uint8Array, ip: number, ipLen: number, counters: Float64Array): void {
-    if (this.buf !== buf) {
-      this.flush(counters);
-      this.buf = buf;
-    }
+  private packet(cfg: DecapConfig, ip: number, ipLen: number, counters: Float64Array): void {
+    const buf = this.buf;
     const hdrLen = cfg.coalesce && ipLen <= cfg.innerMtu ? this.coalescableHeaderLen(buf, ip, ipLen) : 0;
     if (hdrLen > 0 && this.runIP >= 0 && this.canAppend(buf, ip, ipLen, hdrLen)) {
       const payload = ipLen - hdrLen;
@@ -189,7 +186,7 @@ export class DecapBatch {
 
   /** One packet as received; a CHECKSUM_PARTIAL seed or a super-packet is handed on for the kernel to finish. */
   private emitSingle(ip: number, ipLen: number, counters: Float64Array): void {
-    const buf = this.buf!;
+    const buf = this.buf;
     const vnet = ip - VNET_HDR_LEN;
     const proto = buf[ip + 9];
     const ipHdr = ipv4HeaderLen(buf, ip);

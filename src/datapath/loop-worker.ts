@@ -6,8 +6,8 @@
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { useRangeSum } from './checksum.js';
 import { counterBlock, COUNTER_INDEX as C } from './counters.js';
-import { DecapBatch } from './decap.js';
-import { EncapBatch, encapSlabLayout, TUN_READ_HEADROOM } from './encap.js';
+import { DecapBatch, type DecapConfig } from './decap.js';
+import { EncapBatch, encapSlabLayout, TUN_READ_HEADROOM, type EncapConfig } from './encap.js';
 import { datapathAddon } from './native.js';
 import { PeerTable, type PeerUpdate } from './peer-table.js';
 import { warmUpDatapath } from './warm-up.js';
@@ -52,7 +52,7 @@ const ICMP_SLOTS = 16;
 type Step = (timeoutMs: number) => boolean;
 
 /** TUN → UDP: one batch of reads, encapsulated and sent. */
-function txStep(data: LoopWorkerData, peers: PeerTable, counters: Float64Array, ownMac: Uint8Array): Step {
+function txStep(data: LoopWorkerData, cfg: EncapConfig, peers: PeerTable, counters: Float64Array): Step {
   const addon = datapathAddon();
   const slots = Math.max(1, Math.min(MAX_TX_SLOTS, data.batch));
   const layout = encapSlabLayout(slots, TX_SLOT_SIZE, ICMP_SLOTS);
@@ -60,7 +60,6 @@ function txStep(data: LoopWorkerData, peers: PeerTable, counters: Float64Array, 
   const lengths = new Int32Array(slots);
   const batch = new EncapBatch(slab, TX_SLOT_SIZE, layout.outStart, layout.outEnd, layout.icmpStart, ICMP_SLOTS,
     slots * 64);
-  const cfg = { vni: data.vni, ownMac, sendFds: Int32Array.from(data.sendFds) };
   return (timeoutMs) => {
     const n = addon.readBatch(data.tunFd, slab, TX_SLOT_SIZE, slots, lengths, timeoutMs, TUN_READ_HEADROOM);
     if (n === 0) return false;
@@ -77,15 +76,14 @@ function txStep(data: LoopWorkerData, peers: PeerTable, counters: Float64Array, 
 }
 
 /** UDP → TUN: one batch of datagrams, decapsulated (and coalesced) and written. */
-function rxStep(data: LoopWorkerData, peers: PeerTable, counters: Float64Array, ownMac: Uint8Array): Step {
+function rxStep(data: LoopWorkerData, cfg: DecapConfig, peers: PeerTable, counters: Float64Array): Step {
   const addon = datapathAddon();
   const slots = Math.max(1, Math.min(MAX_RX_SLOTS, data.batch));
   const slab = new Uint8Array(slots * RX_SLOT_SIZE);
   const lengths = new Int32Array(slots);
   const sources = new Uint32Array(slots);
   const gsoSizes = new Int32Array(slots);
-  const batch = new DecapBatch(slots * 64);
-  const cfg = { vni: data.vni, ownMac, innerMtu: data.innerMtu, coalesce: data.coalesce };
+  const batch = new DecapBatch(slab, slots * 64);
   return (timeoutMs) => {
     const n = addon.recvBatch(data.udpFd, slab, RX_SLOT_SIZE, slots, lengths, sources, gsoSizes, timeoutMs);
     if (n === 0) return false;
@@ -96,7 +94,7 @@ function rxStep(data: LoopWorkerData, peers: PeerTable, counters: Float64Array, 
         counters[C.drop_truncated]!++;
         continue;
       }
-      batch.datagram(cfg, peers, slab, i * RX_SLOT_SIZE, len, sources[i]!, gsoSizes[i]!, counters);
+      batch.datagram(cfg, peers, i * RX_SLOT_SIZE, len, sources[i]!, gsoSizes[i]!, counters);
     }
     batch.flush(counters);
     if (batch.writeCount > 0) {
@@ -113,20 +111,25 @@ function run(data: LoopWorkerData): void {
     process.emitWarning(`datapath ${data.role} loop: could not apply scheduling ${JSON.stringify(data.scheduling)}`);
   }
   useRangeSum(addon.checksumSum);
-  // TSFLANNELD_DATAPATH_WARMUP=0 skips it, for side-by-side measurements only.
-  if (process.env['TSFLANNELD_DATAPATH_WARMUP'] !== '0') warmUpDatapath();
   const peers = new PeerTable(data.network, data.subnetLen);
   const counters = counterBlock(data.counters, data.counterBlock);
   const stop = new Int32Array(data.control);
   const ownMac = Uint8Array.from(data.ownMac);
+  const encapCfg: EncapConfig = { vni: data.vni, ownMac, sendFds: Int32Array.from(data.sendFds) };
+  const decapCfg: DecapConfig = { vni: data.vni, ownMac, innerMtu: data.innerMtu, coalesce: data.coalesce };
   data.initial.forEach((m) => peers.apply(m));
   const drain = (): void => {
     for (let m = receiveMessageOnPort(data.updates); m !== undefined; m = receiveMessageOnPort(data.updates)) {
       peers.apply(m.message as LoopMessage);
     }
   };
-  const tx = data.role === 'rx' ? null : txStep(data, peers, counters, ownMac);
-  const rx = data.role === 'tx' ? null : rxStep(data, peers, counters, ownMac);
+  const tx = data.role === 'rx' ? null : txStep(data, encapCfg, peers, counters);
+  const rx = data.role === 'tx' ? null : rxStep(data, decapCfg, peers, counters);
+  // After every object the loop uses exists (see warm-up.ts). TSFLANNELD_DATAPATH_WARMUP=0 skips it, for
+  // side-by-side measurements only.
+  if (process.env['TSFLANNELD_DATAPATH_WARMUP'] !== '0') {
+    warmUpDatapath({ network: data.network, subnetLen: data.subnetLen, encap: encapCfg, decap: decapCfg });
+  }
   const bothFds = Int32Array.of(data.tunFd, data.udpFd);
   const spinNs = BigInt(Math.max(0, Math.round(data.spinMicros * 1000)));
   let spinUntil = 0n;

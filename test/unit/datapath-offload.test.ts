@@ -63,22 +63,24 @@ test('a TSO frame becomes MSS-sized segments with correct lengths, ids, seqs, fl
     }), { numRuns: 60 });
 });
 
-function decapSetup(coalesce = true): { batch: DecapBatch; peers: PeerTable; cfg: DecapConfig; counters: Float64Array } {
+function decapSetup(buf: Uint8Array, coalesce = true): {
+  batch: DecapBatch; peers: PeerTable; cfg: DecapConfig; counters: Float64Array;
+} {
   const peers = new PeerTable(parseCidr('10.244.0.0/16')!, 24);
   peers.set(parseIPv4('10.244.2.0')!, PEER_IP, PEER_MAC);
   return {
-    batch: new DecapBatch(256), peers, counters: new Float64Array(COUNTERS_PER_BLOCK),
+    batch: new DecapBatch(buf, 256), peers, counters: new Float64Array(COUNTERS_PER_BLOCK),
     cfg: { vni: 1, ownMac: OWN_MAC, innerMtu: 1450, coalesce },
   };
 }
 
 /** Runs one datagram through decap and returns the TUN writes as (vnet header, packet). */
 function decap(frames: Uint8Array, gso: number, coalesce = true, src = PEER_IP) {
-  const s = decapSetup(coalesce);
   const buf = new Uint8Array(frames.length + 64);
   buf.set(frames, 16);
+  const s = decapSetup(buf, coalesce);
   s.batch.reset();
-  s.batch.datagram(s.cfg, s.peers, buf, 16, frames.length, src, gso, s.counters);
+  s.batch.datagram(s.cfg, s.peers, 16, frames.length, src, gso, s.counters);
   s.batch.flush(s.counters);
   const writes = [];
   for (let i = 0; i < s.batch.writeCount; i++) {
