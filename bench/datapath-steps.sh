@@ -12,7 +12,7 @@
 #   nice / fifo the default with loop threads at nice -10 / SCHED_FIFO priority 10
 #   spinN       the default, polling without sleeping for N µs after traffic (spin1000-one-thread: with threads=1)
 #   mixed       host A userspace (default), host B kernel
-# Prints one markdown row per mode: TCP A→B, TCP B→A (iperf3 -t $SECS), ping RTT avg, min and p99 (PING_COUNT,
+# Prints one markdown row per mode: TCP A→B, TCP B→A (iperf3 -t $SECS), ping RTT avg, min, p50 and p99 (PING_COUNT,
 # default 200, pings 10 ms apart).
 # PING_ONLY=1 skips iperf3; MODES='gro one-thread' picks userspace modes; USERSPACE_PIN=0 / PING_PIN=0 run the
 # userspace nodes / ping under `taskset -c <cpus>`.
@@ -94,11 +94,11 @@ iperf_gbps() { # extra-args
     | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{const j=JSON.parse(s);console.log((j.end.sum_received.bits_per_second/1e9).toFixed(2))}catch{console.log("fail")}})'
 }
 
-ping_ms() { # prints "avg (min …, p99 …)" over PING_COUNT pings 10 ms apart
+ping_ms() { # prints "avg (min …, p50 …, p99 …)" over PING_COUNT pings 10 ms apart
   ip netns exec $CA ${PING_PIN:+taskset -c $PING_PIN} ping -n -c "${PING_COUNT:-200}" -i 0.01 10.244.2.2 \
     | sed -n 's/.*time=\([0-9.]*\) ms/\1/p' | sort -n \
     | awk '{v[NR]=$1; s+=$1} END {if (NR==0) {print "fail"; exit} i=int(NR*0.99+0.5); if (i<1) i=1; if (i>NR) i=NR;
-        printf "%.3f (min %.3f, p99 %.3f)\n", s/NR, v[1], v[i]}'
+        m=int(NR*0.5+0.5); if (m<1) m=1; printf "%.3f (min %.3f, p50 %.3f, p99 %.3f)\n", s/NR, v[1], v[m], v[i]}'
 }
 
 measure() { # label
@@ -109,7 +109,7 @@ measure() { # label
   echo "| $1 | $ab | $ba | $rtt |"
 }
 
-echo "| mode | TCP A→B Gbit/s | TCP B→A Gbit/s | ping avg (min, p99) ms |"
+echo "| mode | TCP A→B Gbit/s | TCP B→A Gbit/s | ping avg (min, p50, p99) ms |"
 echo "|---|---|---|---|"
 for rep in $(seq "$REPS"); do
   kernel_up $HA 1 2; kernel_up $HB 2 1; measure kernel; down_all

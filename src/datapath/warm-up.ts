@@ -10,22 +10,19 @@
 //   the compiles land, and a compile aborted by an early change is requested again, before the loop starts.
 import { counterBlock, newCounterBuffer } from './counters.js';
 import { DecapBatch, type DecapConfig } from './decap.js';
-import { EncapBatch, encapSlabLayout, TUN_READ_HEADROOM, type EncapConfig } from './encap.js';
+import { EncapBatch, encapSlabLayout, type EncapConfig } from './encap.js';
 import { PeerTable } from './peer-table.js';
+import { SyntheticTraffic, TRAFFIC_SHAPES, trafficBufferSize } from './warm-up-traffic.js';
 import type { Ipv4Net } from '../net/ipv4.js';
-import { VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_NONE, VNET_HDR_LEN, writeVnetHdr } from './virtio-hdr.js';
-import { ENCAP_PREFIX_LEN, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, writeEncapPrefix, writeU16, writeU32 } from './wire.js';
-import { writeIPv4HeaderChecksum } from './checksum.js';
 
-/** Iterations per round that get the per-packet paths optimised by V8 (about 20 ms of CPU on this VM). */
-export const WARM_UP_ITERATIONS = 4000;
+/** Iterations per round that get the per-packet paths optimised by V8 (tens of ms of CPU on this VM). */
+export const WARM_UP_ITERATIONS = 3000;
 /** Rounds after the first, each after a pause that lets background compiles finish. */
 const EXTRA_ROUNDS = 2;
 const PAUSE_MS = 25;
 
 const PEER_PUBLIC_IP = 0xc0000202; // 192.0.2.2
 const PEER_MAC = [0x02, 0, 0, 0, 0, 2];
-const SLOT_SIZE = 2048;
 
 /** What the loop thread will run with: the same objects, so that V8 sees no new shapes after the warm-up. */
 export interface WarmUpTarget {
@@ -42,43 +39,6 @@ function podAddress(network: Ipv4Net, subnetLen: number, slot: number): number {
   return (network.ip + (slot % subnets) * size + Math.min(2, size - 1)) >>> 0;
 }
 
-/** A packet of `proto` with `l4Len` bytes after the IPv4 header, at buf[off]; returns its length. */
-function writePacket(buf: Uint8Array, off: number, proto: number, l4Len: number, src: number, dst: number): number {
-  const total = 20 + l4Len;
-  buf.fill(0, off, off + total);
-  buf[off] = 0x45;
-  writeU16(buf, off + 2, total);
-  buf[off + 6] = 0x40; // DF
-  buf[off + 8] = 64;
-  buf[off + 9] = proto;
-  writeU32(buf, off + 12, src);
-  writeU32(buf, off + 16, dst);
-  writeIPv4HeaderChecksum(buf, off, 20);
-  const l4 = off + 20;
-  if (proto === IPPROTO_ICMP) buf[l4] = 8; // echo request
-  if (proto === IPPROTO_TCP) {
-    writeU16(buf, l4, 40000);
-    writeU16(buf, l4 + 2, 5201);
-    buf[l4 + 12] = 5 << 4;
-    buf[l4 + 13] = 0x10; // ACK
-    writeU16(buf, l4 + 14, 512);
-  }
-  if (proto === IPPROTO_UDP) {
-    writeU16(buf, l4, 40000);
-    writeU16(buf, l4 + 2, 53);
-    writeU16(buf, l4 + 4, l4Len);
-  }
-  return total;
-}
-
-/** The shapes of lone packets: ping, a pure TCP ACK (checksum left to us, as the TUN hands it), TCP data, UDP. */
-const SHAPES: ReadonlyArray<{ proto: number; l4Len: number; partial: boolean }> = [
-  { proto: IPPROTO_ICMP, l4Len: 64, partial: false },
-  { proto: IPPROTO_TCP, l4Len: 20, partial: true },
-  { proto: IPPROTO_TCP, l4Len: 20 + 100, partial: true },
-  { proto: IPPROTO_UDP, l4Len: 8 + 40, partial: false },
-];
-
 /**
  * Every ODD_EVERY-th iteration takes a drop path instead. Real traffic meets these soon (the kernel sends IPv6
  * router solicitations into a new TUN; a peer leaves), and a branch V8 has not seen throws the optimised code away.
@@ -93,9 +53,9 @@ function unroutedAddress(network: Ipv4Net, subnetLen: number): number {
 }
 
 /**
- * Runs the encap path (TUN read → VXLAN datagram) and the decap path (datagram → TUN write) on synthetic packets,
- * `rounds` times `iterations`, pausing between rounds. Pure CPU work; nothing leaves the process. Returns its private
- * counters (COUNTER_INDEX), so a test can check which paths the packets took.
+ * Runs the encap path (TUN read → VXLAN datagrams) and the decap path (datagrams → TUN write) on synthetic traffic
+ * (warm-up-traffic.ts), `rounds` times `iterations`, pausing between rounds. Pure CPU work; nothing leaves the
+ * process. Returns its private counters (COUNTER_INDEX), so a test can check which paths the packets took.
  */
 export function warmUpDatapath(target: WarmUpTarget, iterations = WARM_UP_ITERATIONS,
   rounds = 1 + EXTRA_ROUNDS): Float64Array {
@@ -105,55 +65,50 @@ export function warmUpDatapath(target: WarmUpTarget, iterations = WARM_UP_ITERAT
   const dst = podAddress(target.network, target.subnetLen, 1);
   const unrouted = unroutedAddress(target.network, target.subnetLen);
   peers.apply({ op: 'set', subnetIP: peers.subnetAddressOf(dst), publicIP: PEER_PUBLIC_IP, mac: PEER_MAC });
+  const traffic = new SyntheticTraffic(src, dst, target.decap.innerMtu);
 
-  const layout = encapSlabLayout(1, SLOT_SIZE, 1);
+  const slotSize = trafficBufferSize(target.decap.innerMtu);
+  const layout = encapSlabLayout(1, slotSize, 1);
   const txSlab = new Uint8Array(layout.size);
   const lengths = new Int32Array(1);
-  const encap = new EncapBatch(txSlab, SLOT_SIZE, layout.outStart, layout.outEnd, layout.icmpStart, 1, 64);
-  const rxSlab = new Uint8Array(SLOT_SIZE);
+  const encap = new EncapBatch(txSlab, slotSize, layout.outStart, layout.outEnd, layout.icmpStart, 1, 64);
+  const rxSlab = new Uint8Array(slotSize);
   const decap = new DecapBatch(rxSlab, 64);
-  const ownMac = target.decap.ownMac;
+  const received = { length: 0, gsoSize: 0 };
   const pause = new Int32Array(new SharedArrayBuffer(4));
 
-  /** `version` 6 turns the packet into what the encap path must drop: an IPv6 one. */
-  const encapOne = (proto: number, l4Len: number, partial: boolean, to: number, version = 4): void => {
-    const ipLen = writePacket(txSlab, ENCAP_PREFIX_LEN, proto, l4Len, src, to);
-    if (version === 6) txSlab[ENCAP_PREFIX_LEN] = 0x60;
-    const csumOffset = proto === IPPROTO_TCP ? 16 : 6;
-    writeVnetHdr(txSlab, TUN_READ_HEADROOM, partial ? VNET_HDR_F_NEEDS_CSUM : 0, VNET_HDR_GSO_NONE, 0, 0,
-      partial ? 20 : 0, partial ? csumOffset : 0);
-    lengths[0] = VNET_HDR_LEN + ipLen;
+  const encapOne = (shapeIndex: number, to: number, version = 4): void => {
+    lengths[0] = traffic.tunRead(txSlab, 0, TRAFFIC_SHAPES[shapeIndex]!, to, version);
     encap.encapsulate(target.encap, peers, lengths, 1, counters);
   };
-  const decapOne = (proto: number, l4Len: number, vni: number, from: number): void => {
-    writeEncapPrefix(rxSlab, 0, vni, ownMac, 0, ownMac);
-    const ipLen = writePacket(rxSlab, ENCAP_PREFIX_LEN, proto, l4Len, dst, src);
+  const decapOne = (shapeIndex: number, vni: number, from: number): void => {
+    traffic.datagram(rxSlab, 0, TRAFFIC_SHAPES[shapeIndex]!, vni, target.decap.ownMac, received);
     decap.reset();
-    decap.datagram(target.decap, peers, 0, ENCAP_PREFIX_LEN + ipLen, from, 0, counters);
+    decap.datagram(target.decap, peers, 0, received.length, from, received.gsoSize, counters);
     decap.flush(counters);
   };
 
   for (let round = 0; round < rounds; round++) {
     if (round > 0) Atomics.wait(pause, 0, 0, PAUSE_MS);
     for (let i = 0; i < iterations; i++) {
-      const shape = SHAPES[i % SHAPES.length]!;
+      const shape = i % TRAFFIC_SHAPES.length;
       if (i % ODD_EVERY !== ODD_EVERY - 1) {
-        encapOne(shape.proto, shape.l4Len, shape.partial, dst);
-        decapOne(shape.proto, shape.l4Len, target.decap.vni, PEER_PUBLIC_IP);
+        encapOne(shape, dst);
+        decapOne(shape, target.decap.vni, PEER_PUBLIC_IP);
         continue;
       }
       switch (ODD_CASES[Math.floor(i / ODD_EVERY) % ODD_CASES.length]!) {
         case 'ipv6':
-          encapOne(shape.proto, shape.l4Len, false, dst, 6);
+          encapOne(shape, dst, 6);
           break;
         case 'no_route':
-          encapOne(IPPROTO_ICMP, 64, false, unrouted);
+          encapOne(0, unrouted);
           break;
         case 'bad_vni':
-          decapOne(shape.proto, shape.l4Len, (target.decap.vni + 1) & 0xffffff, PEER_PUBLIC_IP);
+          decapOne(shape, (target.decap.vni + 1) & 0xffffff, PEER_PUBLIC_IP);
           break;
         case 'unknown_source':
-          decapOne(shape.proto, shape.l4Len, target.decap.vni, (PEER_PUBLIC_IP + 1) >>> 0);
+          decapOne(shape, target.decap.vni, (PEER_PUBLIC_IP + 1) >>> 0);
           break;
       }
     }

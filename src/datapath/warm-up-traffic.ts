@@ -1,0 +1,178 @@
+// Synthetic traffic for the JIT warm-up (warm-up.ts): the packets a loop thread meets in real use, written into its
+// buffers as a TUN read or a received datagram would leave them. What matters to V8 is that every branch and every
+// value range of real traffic is seen before the loop starts: TCP sequence numbers above 2^31 (a field that only
+// ever held small integers is re-laid-out when a large one arrives, and all code built on the old layout is thrown
+// away), TSO super-packets, GRO trains, kernel peers' super-datagrams, payloads long enough for the native checksum.
+import { pseudoHeaderSeed, writeIPv4HeaderChecksum } from './checksum.js';
+import { TUN_READ_HEADROOM } from './encap.js';
+import {
+  VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_NONE, VNET_HDR_GSO_TCPV4, VNET_HDR_LEN, writeVnetHdr,
+} from './virtio-hdr.js';
+import { ENCAP_PREFIX_LEN, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, writeEncapPrefix, writeU16, writeU32 } from './wire.js';
+
+const TCP_ACK = 0x10;
+const TCP_PSH = 0x08;
+const IP_HDR = 20;
+/** Linux sends the timestamp option (NOP, NOP, TS: 12 bytes) on every segment of a flow that negotiated it. */
+const TCP_HDR_TIMESTAMPS = 32;
+const TCP_HDR_BARE = 20;
+
+/**
+ * One kind of packet. `segments` > 1: on the TUN side a TSO super-packet of that many MSS-sized segments, on the
+ * UDP side a GRO train of that many datagrams of one segment each. `superDatagram`: a kernel peer's unsegmented
+ * GSO packet, bigger than the inner MTU, in one datagram.
+ */
+export interface TrafficShape {
+  readonly proto: number;
+  /** Payload bytes after the TCP/UDP header (ICMP: after the 8-byte echo header); for TCP with segments, per segment. */
+  readonly payload: number;
+  /** The TUN hands the packet with its L4 checksum left to us (virtio NEEDS_CSUM), as for local TCP and UDP. */
+  readonly partial: boolean;
+  readonly segments: number;
+  readonly superDatagram: boolean;
+}
+
+/** Lone packets first (ping, pure ACK, small and full TCP data, UDP), then the bulk shapes. Local TCP and UDP
+ * leave a pod with CHECKSUM_PARTIAL. */
+export const TRAFFIC_SHAPES: readonly TrafficShape[] = [
+  { proto: IPPROTO_ICMP, payload: 56, partial: false, segments: 1, superDatagram: false },
+  { proto: IPPROTO_TCP, payload: 0, partial: true, segments: 1, superDatagram: false },
+  { proto: IPPROTO_TCP, payload: 100, partial: true, segments: 1, superDatagram: false },
+  { proto: IPPROTO_UDP, payload: 40, partial: true, segments: 1, superDatagram: false },
+  { proto: IPPROTO_TCP, payload: -1, partial: true, segments: 1, superDatagram: false },
+  { proto: IPPROTO_TCP, payload: -1, partial: true, segments: 8, superDatagram: false },
+  { proto: IPPROTO_TCP, payload: -1, partial: true, segments: 12, superDatagram: true },
+];
+
+/** Bytes a buffer needs for the biggest shape at a given inner MTU (TUN side and UDP side alike). */
+export function trafficBufferSize(innerMtu: number): number {
+  return 16 * (ENCAP_PREFIX_LEN + innerMtu) + 64;
+}
+
+/** Writes the packets of a two-pod conversation: `src` (behind us) ↔ `dst` (behind the peer). */
+export class SyntheticTraffic {
+  /**
+   * Sequence and ack numbers jump across the whole 32-bit range between conversations (a real host has flows at
+   * every offset, and a run of small values would teach V8 that they fit in 31 bits), and advance by the payload
+   * within one, so a TSO frame or GRO train is in order and sometimes wraps.
+   */
+  private seq = 0xfffff000;
+  private ack = 0x9abcdef0;
+  private ipId = 0;
+  /** Varies the payload length by 0..3 bytes, so odd lengths (a checksum's trailing byte) occur too. */
+  private jitter = 0;
+  /** Per conversation: with timestamps, or (one in four) without options. */
+  private tcpHdr = TCP_HDR_TIMESTAMPS;
+
+  constructor(private readonly src: number, private readonly dst: number, private readonly innerMtu: number) {}
+
+  /** The MSS that fills the inner MTU. */
+  get mss(): number {
+    return this.innerMtu - IP_HDR - this.tcpHdr;
+  }
+
+  /**
+   * A TUN read of `shape` from `from` to `to` into buf[slot…]: virtio header at slot + TUN_READ_HEADROOM, packet
+   * after it. Returns the read's length. `version` 6 makes it an IPv6 packet (which the encap path drops).
+   */
+  tunRead(buf: Uint8Array, slot: number, shape: TrafficShape, to = this.dst, version = 4): number {
+    this.nextConversation();
+    const ip = slot + TUN_READ_HEADROOM + VNET_HDR_LEN;
+    // A TSO frame's last segment is short, as a real one's usually is.
+    const payload = shape.segments > 1 ? this.mss * (shape.segments - 1) + 700 + this.jitter : this.payloadOf(shape);
+    const ipLen = this.packet(buf, ip, shape.proto, payload, this.src, to, shape.segments === 1);
+    if (version === 6) buf[ip] = 0x60;
+    const vnet = slot + TUN_READ_HEADROOM;
+    const csumOffset = shape.proto === IPPROTO_TCP ? 16 : 6;
+    if (shape.segments > 1) {
+      writeU16(buf, ip + IP_HDR + 16, pseudoHeaderSeed(buf, ip, IPPROTO_TCP, ipLen - IP_HDR));
+      writeVnetHdr(buf, vnet, VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_TCPV4, IP_HDR + this.tcpHdr, this.mss, IP_HDR, 16);
+    } else if (shape.partial) {
+      writeU16(buf, ip + IP_HDR + csumOffset, pseudoHeaderSeed(buf, ip, shape.proto, ipLen - IP_HDR));
+      writeVnetHdr(buf, vnet, VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_NONE, 0, 0, IP_HDR, csumOffset);
+    } else {
+      writeVnetHdr(buf, vnet, 0, VNET_HDR_GSO_NONE, 0, 0, 0, 0);
+    }
+    return VNET_HDR_LEN + ipLen;
+  }
+
+  /**
+   * What recvmmsg hands over for `shape` from the peer, at buf[off…]: one datagram, a GRO train (datagrams of one
+   * segment each, gsoSize = their size) or a super-datagram. Its length and UDP_GRO size land in `out`.
+   */
+  datagram(buf: Uint8Array, off: number, shape: TrafficShape, vni: number, ownMac: Uint8Array,
+    out: { length: number; gsoSize: number }): void {
+    this.nextConversation();
+    const trains = shape.segments > 1 && !shape.superDatagram;
+    const perPacket = shape.superDatagram ? this.payloadOf(shape) * shape.segments : this.payloadOf(shape);
+    let c = off;
+    for (let i = 0; i < (trains ? shape.segments : 1); i++) {
+      writeEncapPrefix(buf, c, vni, ownMac, 0, ownMac);
+      const ip = c + ENCAP_PREFIX_LEN;
+      const ipLen = this.packet(buf, ip, shape.proto, perPacket, this.dst, this.src, !trains || i === shape.segments - 1);
+      // A veth underlay passes a local sender's CHECKSUM_PARTIAL on: the field holds the pseudo-header seed.
+      if (shape.partial && shape.segments === 1) {
+        writeU16(buf, ip + IP_HDR + (shape.proto === IPPROTO_TCP ? 16 : 6), pseudoHeaderSeed(buf, ip, shape.proto, ipLen - IP_HDR));
+      }
+      c += ENCAP_PREFIX_LEN + ipLen;
+    }
+    out.length = c - off;
+    out.gsoSize = trains ? ENCAP_PREFIX_LEN + IP_HDR + this.tcpHdr + perPacket : 0;
+  }
+
+  private nextConversation(): void {
+    this.seq = (Math.imul(this.seq, 0x9e3779b1) + 0x7f4a7c15) >>> 0;
+    this.ack = (Math.imul(this.ack, 0x85ebca6b) + 0x165667b1) >>> 0;
+    this.jitter = (this.jitter + 1) & 3;
+    this.tcpHdr = this.jitter === 0 ? TCP_HDR_BARE : TCP_HDR_TIMESTAMPS;
+  }
+
+  /** Full-sized segments stay at the MSS (a GRO train needs equal sizes); small payloads vary by `jitter`. */
+  private payloadOf(shape: TrafficShape): number {
+    return shape.payload >= 0 ? shape.payload + (shape.payload > 0 ? this.jitter : 0) : this.mss;
+  }
+
+  /** An IPv4 packet with `payload` bytes after its L4 header; returns its length. */
+  private packet(buf: Uint8Array, ip: number, proto: number, payload: number, from: number, to: number,
+    push: boolean): number {
+    const l4Hdr = proto === IPPROTO_TCP ? this.tcpHdr : 8;
+    const total = IP_HDR + l4Hdr + payload;
+    buf.fill(0, ip, ip + IP_HDR + l4Hdr);
+    buf[ip] = 0x45;
+    writeU16(buf, ip + 2, total);
+    writeU16(buf, ip + 4, this.ipId);
+    this.ipId = (this.ipId + 1) & 0xffff;
+    buf[ip + 6] = 0x40; // DF
+    buf[ip + 8] = 64;
+    buf[ip + 9] = proto;
+    writeU32(buf, ip + 12, from);
+    writeU32(buf, ip + 16, to);
+    writeIPv4HeaderChecksum(buf, ip, IP_HDR);
+    const l4 = ip + IP_HDR;
+    if (proto === IPPROTO_ICMP) buf[l4] = 8; // echo request
+    if (proto === IPPROTO_UDP) {
+      writeU16(buf, l4, 40000);
+      writeU16(buf, l4 + 2, 53);
+      writeU16(buf, l4 + 4, l4Hdr + payload);
+    }
+    if (proto === IPPROTO_TCP) {
+      writeU16(buf, l4, 40000);
+      writeU16(buf, l4 + 2, 5201);
+      writeU32(buf, l4 + 4, this.seq);
+      writeU32(buf, l4 + 8, this.ack);
+      buf[l4 + 12] = (l4Hdr / 4) << 4;
+      buf[l4 + 13] = payload > 0 && push ? TCP_ACK | TCP_PSH : TCP_ACK;
+      writeU16(buf, l4 + 14, 502);
+      if (l4Hdr === TCP_HDR_TIMESTAMPS) {
+        buf[l4 + 20] = 1; // NOP
+        buf[l4 + 21] = 1;
+        buf[l4 + 22] = 8; // timestamps, length 10
+        buf[l4 + 23] = 10;
+        writeU32(buf, l4 + 24, this.ack ^ 0x5a5a5a5a);
+        writeU32(buf, l4 + 28, this.seq ^ 0xa5a5a5a5);
+      }
+      this.seq = (this.seq + payload) >>> 0;
+    }
+    return total;
+  }
+}
