@@ -5,12 +5,13 @@
 #   per-packet  userspace, one packet per native call, no offloads (batch=1)
 #   batched     userspace, up to 16 packets per call (TUN reads, recvmmsg/sendmmsg), no offloads
 #   tso-gso     + TUN vnet_hdr TSO reads segmented in JS, sent with UDP GSO
-#   gro         + UDP GRO receive coalesced into TSO writes to the TUN (one thread per direction)
+#   pipeline    + UDP GRO receive coalesced into TSO writes to the TUN; one thread per direction, one TUN queue
+#   gro         the same with the default loops: one per TUN queue (multi-queue TUN), each both directions
 #   gro-cold    gro without the JIT warm-up of the loop threads (TSFLANNELD_DATAPATH_WARMUP=0)
 #   before      gro from another build tree, BEFORE_ROOT (its dist/ and a build/ link): old vs new in one run
-#   one-thread  the same with one thread for both directions (threads=1)
+#   one-thread  the same with one loop and one queue (loops=1)
 #   nice / fifo the default with loop threads at nice -10 / SCHED_FIFO priority 10
-#   spinN       the default, polling without sleeping for N µs after traffic (spin1000-one-thread: with threads=1)
+#   spinN       the default, polling without sleeping for N µs after traffic (spin1000-one-thread: with loops=1)
 #   mixed       host A userspace (default), host B kernel
 # Prints one markdown row per mode: TCP A→B, TCP B→A (iperf3 -t $SECS), ping RTT avg, min, p50 and p99 (PING_COUNT,
 # default 200, pings 10 ms apart).
@@ -113,21 +114,22 @@ echo "| mode | TCP A→B Gbit/s | TCP B→A Gbit/s | ping avg (min, p50, p99) ms
 echo "|---|---|---|---|"
 for rep in $(seq "$REPS"); do
   kernel_up $HA 1 2; kernel_up $HB 2 1; measure kernel; down_all
-  for mode in ${MODES:-per-packet batched tso-gso gro one-thread}; do
+  for mode in ${MODES:-per-packet batched tso-gso pipeline gro one-thread}; do
     MODE_ENV= MODE_NODE_JS=
     case $mode in
       before) extra=''; MODE_NODE_JS=$BEFORE_ROOT/dist/test/e2e/support/userspace-vxlan-node.js ;;
       gro-cold) extra=''; MODE_ENV=TSFLANNELD_DATAPATH_WARMUP=0 ;;
-      per-packet) extra=',"batch":1,"offloads":false,"gro":false' ;;
-      batched) extra=',"offloads":false,"gro":false' ;;
-      tso-gso) extra=',"gro":false' ;;
+      per-packet) extra=',"batch":1,"offloads":false,"gro":false,"loops":"pipeline"' ;;
+      batched) extra=',"offloads":false,"gro":false,"loops":"pipeline"' ;;
+      tso-gso) extra=',"gro":false,"loops":"pipeline"' ;;
       gro) extra='' ;;
-      one-thread) extra=',"threads":1' ;;
+      pipeline) extra=',"loops":"pipeline"' ;;
+      one-thread) extra=',"loops":1' ;;
       nice) extra=',"scheduling":{"nice":-10}' ;;
       fifo) extra=',"scheduling":{"fifoPriority":10}' ;;
       spin200) extra=',"spinMicros":200' ;;
       spin1000) extra=',"spinMicros":1000' ;;
-      spin1000-one-thread) extra=',"spinMicros":1000,"threads":1' ;;
+      spin1000-one-thread) extra=',"spinMicros":1000,"loops":1' ;;
     esac
     userspace_up $HA 1 2 "$extra"; userspace_up $HB 2 1 "$extra"; measure "userspace $mode"; down_all
   done

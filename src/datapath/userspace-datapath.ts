@@ -1,8 +1,9 @@
-// The main thread's handle on the userspace VXLAN datapath: opens the TUN device and the UDP sockets, runs the two
-// loop threads (tx: TUN → UDP, rx: UDP → TUN), forwards peer changes to them without stopping them, and reads their
-// counters. Policy (which device, which peers) belongs to the backend (src/backend/vxlan/userspace.ts).
+// The main thread's handle on the userspace VXLAN datapath: opens the TUN device and the UDP sockets, runs the loop
+// threads (one per TUN queue, each both directions; or the tx/rx pipeline), forwards peer changes to them without
+// stopping them, and reads their counters. Policy (which device, which peers) belongs to the backend (src/backend/vxlan/userspace.ts).
 // Robustness: a loop thread that dies is restarted by a LoopSupervisor; a TUN deleted under the loops is reopened
 // by reopenTun() (the backend calls it when the netlink monitor reports the deletion, or when onTunLost fires).
+import os from 'node:os';
 import path from 'node:path';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { log as rootLog, type Logger } from '../log.js';
@@ -41,8 +42,14 @@ export interface DatapathOptions {
   readonly scheduling?: { readonly nice?: number; readonly fifoPriority?: number };
   /** After traffic, loop threads poll without sleeping for this long (µs) before blocking (default 0). */
   readonly spinMicros?: number;
-  /** 2: one thread per direction (default); 1: one thread for both directions. */
-  readonly threads?: 1 | 2;
+  /**
+   * The loop threads. A number N (default: defaultLoopCount()): N loops, each doing both directions over its own
+   * queue of a multi-queue TUN and its own UDP socket on the port (SO_REUSEPORT). The kernel keeps a flow on one TUN
+   * queue (a reply leaves through the queue its request was written to) and on one socket (by the outer addresses
+   * and ports), so the thread that writes a ping or a TCP segment into the TUN reads the answer itself, without a
+   * wake-up of another thread. 'pipeline': one thread TUN → UDP and one UDP → TUN over a single queue.
+   */
+  readonly loops?: number | 'pipeline';
   /** Sockets (outer source ports) the inner flow hash spreads over (default 8). */
   readonly sourcePorts?: number;
   /** Keep the TUN device when the process exits, so a restart keeps its address and route (default false). */
@@ -59,6 +66,14 @@ export interface DatapathOptions {
 
 const SOCKET_BUFFER = 4 * 1024 * 1024;
 const STOP_GRACE_MS = 2000;
+/** More loops than this buy little: the TUN and the sockets, not the cores, are then the limit. */
+const MAX_DEFAULT_LOOPS = 4;
+const EINVAL = 22;
+
+/** One loop per CPU, up to MAX_DEFAULT_LOOPS. */
+export function defaultLoopCount(): number {
+  return Math.max(1, Math.min(MAX_DEFAULT_LOOPS, os.availableParallelism()));
+}
 
 interface Loop {
   readonly supervisor: LoopSupervisor;
@@ -68,7 +83,7 @@ interface Loop {
 
 export class UserspaceDatapath {
   private readonly addon = datapathAddon();
-  private readonly counterBuffer = newCounterBuffer(2);
+  private readonly counterBuffer: SharedArrayBuffer;
   /** Int32 [0] = 1 tells the loops to stop; a fresh buffer per generation of loops (see reopenTun). */
   private control = new SharedArrayBuffer(4);
   private readonly peers: PeerTable;
@@ -78,17 +93,33 @@ export class UserspaceDatapath {
   private tunLost = false;
   private tunReopens = 0;
   private readonly log: Logger;
-  tunFd: number;
-  readonly udpFd: number;
-  readonly sendFds: number[] = [];
+  /** One fd per TUN queue. */
+  private tunFds: number[] = [];
+  /** One receiving socket per TUN queue (all on the port). */
+  private readonly udpFds: number[] = [];
+  /** Sending sockets, shared by the loops: one per outer source port. */
+  private readonly sendFds: number[] = [];
+  private readonly pipeline: boolean;
+  /** TUN queues, and loops doing both directions (1 in the pipeline layout, which has a tx and an rx loop). */
+  readonly queues: number;
 
   constructor(private readonly opts: DatapathOptions) {
     this.log = opts.log ?? rootLog.child({ component: 'datapath', device: opts.tunName });
     this.peers = new PeerTable(opts.network, opts.subnetLen);
     macBytes(opts.ownMac);
-    this.tunFd = this.openTun();
+    const loops = opts.loops ?? defaultLoopCount();
+    if (loops !== 'pipeline' && (!Number.isInteger(loops) || loops < 1 || loops > 64)) {
+      throw new Error(`invalid datapath loops ${JSON.stringify(loops)}: use a whole number from 1 to 64, or "pipeline"`);
+    }
+    this.pipeline = loops === 'pipeline';
+    this.tunFds = this.openTun(loops === 'pipeline' ? 1 : loops);
+    this.queues = this.tunFds.length;
+    this.counterBuffer = newCounterBuffer(this.pipeline ? 2 : this.queues);
     try {
-      this.udpFd = this.addon.udpOpen(0, opts.port, { rcvbuf: SOCKET_BUFFER, gro: opts.gro ?? true });
+      for (let q = 0; q < this.queues; q++) {
+        this.udpFds.push(this.addon.udpOpen(0, opts.port,
+          { rcvbuf: SOCKET_BUFFER, gro: opts.gro ?? true, reusePort: this.queues > 1 }));
+      }
       for (let i = 0; i < (opts.sourcePorts ?? 8); i++) {
         this.sendFds.push(this.addon.udpOpen(opts.localIP, 0, { sndbuf: SOCKET_BUFFER }));
       }
@@ -98,11 +129,13 @@ export class UserspaceDatapath {
     }
   }
 
-  /** Starts both loops (again: no-op). */
+  /** Starts the loops (again: no-op). */
   start(): void {
     if (this.closed) throw new Error('datapath already stopped');
     if (this.loops.length > 0) return;
-    this.loops = this.opts.threads === 1 ? [this.supervise('both', 0)] : [this.supervise('tx', 0), this.supervise('rx', 1)];
+    this.loops = this.pipeline
+      ? [this.supervise('tx', 'tx', 0, 0), this.supervise('rx', 'rx', 1, 0)]
+      : this.tunFds.map((_, q) => this.supervise(`queue${q}`, 'both', q, q));
     for (const l of this.loops) l.supervisor.start();
   }
 
@@ -115,18 +148,18 @@ export class UserspaceDatapath {
   async reopenTun(): Promise<void> {
     if (this.closed) return;
     await this.stopLoops();
-    if (this.tunFd >= 0) this.addon.closeFd(this.tunFd);
-    this.tunFd = -1;
-    this.tunFd = this.openTun();
+    for (const fd of this.tunFds) this.addon.closeFd(fd);
+    this.tunFds = [];
+    this.tunFds = this.openTun(this.queues);
     this.tunLost = false;
     this.tunReopens++;
     for (const l of this.loops) l.supervisor.start();
   }
 
-  /** Test hook: kills one loop thread (`tx`, `rx` or `both`) as a crash would; the supervisor restarts it. */
-  async crashLoopForTest(role?: string): Promise<void> {
-    const loop = role === undefined ? this.loops[0] : this.loops.find((l) => l.supervisor.role === role);
-    if (!loop) throw new Error(`no ${role} loop`);
+  /** Test hook: kills one loop thread (`queue<N>`, or `tx`/`rx` of the pipeline) as a crash would; the supervisor restarts it. */
+  async crashLoopForTest(name?: string): Promise<void> {
+    const loop = name === undefined ? this.loops[0] : this.loops.find((l) => l.supervisor.role === name);
+    if (!loop) throw new Error(`no ${name} loop`);
     await loop.supervisor.terminateForTest();
   }
 
@@ -179,28 +212,46 @@ export class UserspaceDatapath {
     this.control = new SharedArrayBuffer(4);
   }
 
-  private openTun(): number {
+  /**
+   * Opens `queues` queues of the TUN (one fd each; multi-queue when more than one). A persistent device left by an
+   * earlier run keeps the queue mode it was made with (the kernel refuses the other with EINVAL): a single-queue one
+   * is then served by one loop, a multi-queue one with the queues asked for.
+   */
+  private openTun(queues: number): number[] {
     const o = this.opts;
-    const tun = this.addon.tunOpen(o.tunName, { vnetHdr: true, persist: o.persist ?? false });
+    const open = (multiQueue: boolean): number => this.addon.tunOpen(o.tunName,
+      { vnetHdr: true, multiQueue, persist: o.persist ?? false }).fd;
+    const fds: number[] = [];
     try {
-      if (o.offloads ?? true) this.addon.tunSetOffload(tun.fd, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN);
+      let multiQueue = queues > 1;
+      try {
+        fds.push(open(multiQueue));
+      } catch (err) {
+        if ((err as { errno?: number }).errno !== EINVAL) throw err;
+        multiQueue = !multiQueue;
+        fds.push(open(multiQueue));
+        this.log.warn({ multiQueue }, `TUN ${o.tunName} exists with ${multiQueue ? 'several queues' : 'one queue'} from an earlier run; keeping it`);
+      }
+      while (multiQueue && fds.length < queues) fds.push(open(true));
+      if (o.offloads ?? true) this.addon.tunSetOffload(fds[0]!, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN);
     } catch (err) {
-      this.addon.closeFd(tun.fd);
+      for (const fd of fds) this.addon.closeFd(fd);
       throw err;
     }
-    return tun.fd;
+    return fds;
   }
 
   private post(msg: LoopMessage): void {
     for (const l of this.loops) l.port?.postMessage(msg);
   }
 
-  private supervise(role: 'tx' | 'rx' | 'both', block: number): Loop {
+  /** A supervised loop named `name` (in logs) of `role`, on TUN queue / socket `queue`, counting into `block`. */
+  private supervise(name: string, role: 'tx' | 'rx' | 'both', block: number, queue: number): Loop {
     const loop: Loop = {
       port: null,
       supervisor: new LoopSupervisor({
-        role, log: this.log, ...(this.opts.loopBackoff ? { backoff: this.opts.loopBackoff } : {}),
-        spawn: () => this.spawn(loop, role, block),
+        role: name, log: this.log, ...(this.opts.loopBackoff ? { backoff: this.opts.loopBackoff } : {}),
+        spawn: () => this.spawn(loop, role, block, queue),
         onFailure: (reason) => this.onLoopFailure(reason),
       }),
     };
@@ -218,12 +269,12 @@ export class UserspaceDatapath {
     return 'hold';
   }
 
-  private spawn(loop: Loop, role: 'tx' | 'rx' | 'both', block: number): Worker {
+  private spawn(loop: Loop, role: 'tx' | 'rx' | 'both', block: number, queue: number): Worker {
     loop.port?.close();
     const { port1, port2 } = new MessageChannel();
     const o = this.opts;
     const data: LoopWorkerData = {
-      role, tunFd: this.tunFd, udpFd: this.udpFd, sendFds: this.sendFds, port: o.port, vni: o.vni,
+      role, tunFd: this.tunFds[queue]!, udpFd: this.udpFds[queue]!, sendFds: this.sendFds, port: o.port, vni: o.vni,
       ownMac: [...macBytes(o.ownMac)], network: o.network, subnetLen: o.subnetLen,
       innerMtu: o.innerMtu, coalesce: o.gro ?? true, batch: o.batch ?? 16, scheduling: o.scheduling ?? {}, spinMicros: o.spinMicros ?? 0, counters: this.counterBuffer, counterBlock: block,
       control: this.control, updates: port2, initial: [...this.peerMessages.values()],
@@ -234,7 +285,7 @@ export class UserspaceDatapath {
   }
 
   private closeFds(): void {
-    for (const fd of [this.tunFd, this.udpFd, ...this.sendFds]) {
+    for (const fd of [...this.tunFds, ...this.udpFds, ...this.sendFds]) {
       if (typeof fd === 'number' && fd >= 0) this.addon.closeFd(fd);
     }
   }

@@ -28,7 +28,7 @@ export interface NodeSpec {
   readonly offloads?: boolean;
   readonly gro?: boolean;
   readonly batch?: number;
-  readonly threads?: 1 | 2;
+  readonly loops?: number | 'pipeline';
   readonly spinMicros?: number;
   readonly scheduling?: { readonly nice?: number; readonly fifoPriority?: number };
 }
@@ -44,7 +44,7 @@ function main(): void {
   const dp = new UserspaceDatapath({
     tunName: spec.device, vni: spec.vni, port: spec.port, ownMac: spec.mac, localIP: parseIPv4(spec.localIP)!,
     network, subnetLen: spec.subnetLen, innerMtu: spec.mtu, offloads: spec.offloads ?? true, gro: spec.gro ?? true,
-    batch: spec.batch ?? 16, threads: spec.threads ?? 2,
+    batch: spec.batch ?? 16, ...(spec.loops !== undefined ? { loops: spec.loops } : {}),
     scheduling: spec.scheduling ?? {}, spinMicros: spec.spinMicros ?? 0,
   });
   ip('addr', 'add', `${formatIPv4(own.ip)}/32`, 'dev', spec.device);
