@@ -1,8 +1,9 @@
-// One direction of the datapath, run in a worker_thread so that etcd and netlink work on the main thread never
-// stalls it: `tx` reads the TUN and sends VXLAN datagrams, `rx` receives them and writes the TUN. Blocking calls
-// wait at most POLL_MS, after which peer updates are applied and the stop flag is checked. Latency: each hop is a
-// thread wake-up (~40–60 µs on a 2-vCPU VM) plus this code, so a wake-up costs one native call and the per-packet
-// code is JIT-warmed before the loop starts (warm-up.ts).
+// One loop of the datapath, run in a worker_thread so that etcd and netlink work on the main thread never stalls
+// it: `both` serves one TUN queue and its UDP socket in both directions (the default layout, one loop per queue);
+// in the pipeline layout `tx` reads the TUN and sends VXLAN datagrams and `rx` receives them and writes the TUN.
+// Blocking calls wait at most POLL_MS, after which peer updates are applied and the stop flag is checked. Latency:
+// each hop is a thread wake-up (~40–60 µs on a 2-vCPU VM) plus this code, so a one-direction wake-up costs one
+// native call and the per-packet code is JIT-warmed before the loop starts (warm-up.ts).
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { useRangeSum } from './checksum.js';
 import { counterBlock, COUNTER_INDEX as C } from './counters.js';
@@ -135,8 +136,8 @@ function run(data: LoopWorkerData): void {
   let spinUntil = 0n;
   while (Atomics.load(stop, 0) === 0) {
     drain();
-    // One thread for both directions: a packet written to the TUN is often answered at once (ACKs, echo replies),
-    // and this thread finds the answer without a wake-up of another one. Spinning after traffic trades CPU for the
+    // Both directions: a packet written to the TUN is often answered at once (ACKs, echo replies) on this loop's own
+    // queue, and this thread finds the answer without a wake-up of another one. Spinning after traffic trades CPU for the
     // wake-up of an idle thread, which costs tens of µs on a VM.
     const spinning = spinNs > 0n && process.hrtime.bigint() < spinUntil;
     if (tx && rx) {

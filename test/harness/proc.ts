@@ -96,6 +96,20 @@ export function untrack(pid: number): void {
   tracked.delete(pid);
 }
 
+/**
+ * SIGTERM to a tracked child, then its exit status (`exited` resolves with it); SIGKILL after `graceMs`, so a child
+ * that ignores SIGTERM fails the test instead of hanging it.
+ */
+export async function terminateTracked(child: ChildProcess, exited: Promise<number | null>,
+  graceMs = 15_000): Promise<number | null> {
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  const guard = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  const code = await exited;
+  clearTimeout(guard);
+  if (child.pid !== undefined) untrack(child.pid);
+  return code;
+}
+
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);

@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test';
 import { etcdAvailable, etcdctl, startEtcd, stopAllEtcd, type EtcdMember } from '../harness/etcd.js';
 import { dropLedger, newLedger, saveLedger, sweepDeadRuns, type Ledger } from '../harness/leftovers.js';
 import { createNetns, mustExec, removeNetns } from '../harness/netns.js';
-import { isAlive, spawnTracked, untrack, waitFor } from '../harness/proc.js';
+import { isAlive, spawnTracked, terminateTracked, waitFor } from '../harness/proc.js';
 import { CLI_JS } from '../harness/testbed.js';
 
 const tag = crypto.randomBytes(3).toString('hex');
@@ -70,14 +70,8 @@ async function subnetEnvOf(d: Daemon): Promise<string> {
   return text;
 }
 
-async function terminate(d: Daemon): Promise<number | null> {
-  d.child.kill('SIGTERM');
-  // A daemon that ignores SIGTERM fails the test here instead of hanging it.
-  const guard = setTimeout(() => d.child.kill('SIGKILL'), 15_000);
-  const code = await d.exited;
-  clearTimeout(guard);
-  if (d.child.pid !== undefined) untrack(d.child.pid);
-  return code;
+function terminate(d: Daemon): Promise<number | null> {
+  return terminateTracked(d.child, d.exited);
 }
 
 interface EtcdKv { key: string; value: string; lease?: number | string }

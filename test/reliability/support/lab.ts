@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { etcdctl, startEtcd, type EtcdMember } from '../../harness/etcd.js';
 import { dropLedger, newLedger, saveLedger, sweepDeadRuns, type Ledger } from '../../harness/leftovers.js';
 import { createNetns, killPids, mustExec, removeNetns } from '../../harness/netns.js';
-import { spawnTracked, untrack, waitFor } from '../../harness/proc.js';
+import { spawnTracked, terminateTracked, waitFor } from '../../harness/proc.js';
 import { CLI_JS } from '../../harness/testbed.js';
 
 export interface LabDaemon {
@@ -108,14 +108,8 @@ export class Lab {
   }
 
   /** SIGTERM, then the exit status (SIGKILL after 15 s so a hung daemon fails the test instead of hanging it). */
-  async terminate(d: LabDaemon): Promise<number | null> {
-    if (d.child.exitCode !== null || d.child.signalCode !== null) return d.child.exitCode;
-    d.child.kill('SIGTERM');
-    const guard = setTimeout(() => d.child.kill('SIGKILL'), 15_000);
-    const code = await d.exited;
-    clearTimeout(guard);
-    if (d.child.pid !== undefined) untrack(d.child.pid);
-    return code;
+  terminate(d: LabDaemon): Promise<number | null> {
+    return terminateTracked(d.child, d.exited);
   }
 
   /** Keys and values under a prefix. */
