@@ -136,9 +136,9 @@ function run(data: LoopWorkerData): void {
   let spinUntil = 0n;
   while (Atomics.load(stop, 0) === 0) {
     drain();
-    // Both directions: a packet written to the TUN is often answered at once (ACKs, echo replies) on this loop's own
-    // queue, and this thread finds the answer without a wake-up of another one. Spinning after traffic trades CPU for the
-    // wake-up of an idle thread, which costs tens of µs on a VM.
+    // Both directions: a packet written to the TUN is often answered at once (ACKs, echo replies) on this loop's
+    // own queue, and this thread finds the answer without a wake-up of another one. Spinning after traffic trades
+    // CPU for the wake-up of an idle thread, which costs tens of µs on a VM.
     const spinning = spinNs > 0n && process.hrtime.bigint() < spinUntil;
     if (tx && rx) {
       const ready = addon.pollIn(bothFds, spinning ? 0 : POLL_MS);

@@ -1,6 +1,7 @@
 // The main thread's handle on the userspace VXLAN datapath: opens the TUN device and the UDP sockets, runs the loop
 // threads (one per TUN queue, each both directions; or the tx/rx pipeline), forwards peer changes to them without
-// stopping them, and reads their counters. Policy (which device, which peers) belongs to the backend (src/backend/vxlan/userspace.ts).
+// stopping them, and reads their counters. Policy (which device, which peers) belongs to the backend
+// (src/backend/vxlan/userspace.ts).
 // Robustness: a loop thread that dies is restarted by a LoopSupervisor; a TUN deleted under the loops is reopened
 // by reopenTun() (the backend calls it when the netlink monitor reports the deletion, or when onTunLost fires).
 import os from 'node:os';
@@ -156,7 +157,10 @@ export class UserspaceDatapath {
     for (const l of this.loops) l.supervisor.start();
   }
 
-  /** Test hook: kills one loop thread (`queue<N>`, or `tx`/`rx` of the pipeline) as a crash would; the supervisor restarts it. */
+  /**
+   * Test hook: kills one loop thread (`queue<N>`, or `tx`/`rx` of the pipeline) as a crash would; the supervisor
+   * restarts it.
+   */
   async crashLoopForTest(name?: string): Promise<void> {
     const loop = name === undefined ? this.loops[0] : this.loops.find((l) => l.supervisor.role === name);
     if (!loop) throw new Error(`no ${name} loop`);
@@ -230,7 +234,8 @@ export class UserspaceDatapath {
         if ((err as { errno?: number }).errno !== EINVAL) throw err;
         multiQueue = !multiQueue;
         fds.push(open(multiQueue));
-        this.log.warn({ multiQueue }, `TUN ${o.tunName} exists with ${multiQueue ? 'several queues' : 'one queue'} from an earlier run; keeping it`);
+        const mode = multiQueue ? 'several queues' : 'one queue';
+        this.log.warn({ multiQueue }, `TUN ${o.tunName} exists with ${mode} from an earlier run; keeping it`);
       }
       while (multiQueue && fds.length < queues) fds.push(open(true));
       if (o.offloads ?? true) this.addon.tunSetOffload(fds[0]!, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN);
@@ -274,7 +279,8 @@ export class UserspaceDatapath {
     const { port1, port2 } = new MessageChannel();
     const o = this.opts;
     const data: LoopWorkerData = {
-      role, tunFd: this.tunFds[queue]!, udpFd: this.udpFds[queue]!, sendFds: this.sendFds, port: o.port, vni: o.vni,
+      // A TUN re-made single-queue by someone else while we reopened it has fewer queues: loops then share one.
+      role, tunFd: this.tunFds[queue % this.tunFds.length]!, udpFd: this.udpFds[queue]!, sendFds: this.sendFds, port: o.port, vni: o.vni,
       ownMac: [...macBytes(o.ownMac)], network: o.network, subnetLen: o.subnetLen,
       innerMtu: o.innerMtu, coalesce: o.gro ?? true, batch: o.batch ?? 16, scheduling: o.scheduling ?? {}, spinMicros: o.spinMicros ?? 0, counters: this.counterBuffer, counterBlock: block,
       control: this.control, updates: port2, initial: [...this.peerMessages.values()],
