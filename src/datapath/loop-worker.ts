@@ -36,7 +36,7 @@ export interface LoopWorkerData {
   readonly scheduling: { readonly nice?: number; readonly fifoPriority?: number };
   readonly counters: SharedArrayBuffer;
   readonly counterBlock: number;
-  /** Int32 [0]: set to 1 to stop. */
+  /** Int32 [0]: set to 1 to stop; [1]: bumped after peer updates are posted, so the loop reads its port only then. */
   readonly control: SharedArrayBuffer;
   readonly updates: MessagePort;
   readonly initial: readonly LoopMessage[];
@@ -114,12 +114,16 @@ function run(data: LoopWorkerData): void {
   useRangeSum(addon.checksumSum);
   const peers = new PeerTable(data.network, data.subnetLen);
   const counters = counterBlock(data.counters, data.counterBlock);
-  const stop = new Int32Array(data.control);
+  const control = new Int32Array(data.control);
   const ownMac = Uint8Array.from(data.ownMac);
   const encapCfg: EncapConfig = { vni: data.vni, ownMac, sendFds: Int32Array.from(data.sendFds) };
   const decapCfg: DecapConfig = { vni: data.vni, ownMac, innerMtu: data.innerMtu, coalesce: data.coalesce };
   data.initial.forEach((m) => peers.apply(m));
+  let updatesSeen = -1;
   const drain = (): void => {
+    const posted = Atomics.load(control, 1);
+    if (posted === updatesSeen) return;
+    updatesSeen = posted;
     for (let m = receiveMessageOnPort(data.updates); m !== undefined; m = receiveMessageOnPort(data.updates)) {
       peers.apply(m.message as LoopMessage);
     }
@@ -134,7 +138,7 @@ function run(data: LoopWorkerData): void {
   const bothFds = Int32Array.of(data.tunFd, data.udpFd);
   const spinNs = BigInt(Math.max(0, Math.round(data.spinMicros * 1000)));
   let spinUntil = 0n;
-  while (Atomics.load(stop, 0) === 0) {
+  while (Atomics.load(control, 0) === 0) {
     drain();
     // Both directions: a packet written to the TUN is often answered at once (ACKs, echo replies) on this loop's
     // own queue, and this thread finds the answer without a wake-up of another one. Spinning after traffic trades
@@ -144,7 +148,9 @@ function run(data: LoopWorkerData): void {
       const ready = addon.pollIn(bothFds, spinning ? 0 : POLL_MS);
       if (ready === 0) continue;
       if (ready & 1) tx(0);
-      if (ready & 2) rx(0);
+      // What the pod's stack answered inside the TUN write (an echo reply, an ACK) is already on this loop's queue:
+      // send it now rather than after another poll.
+      if (ready & 2 && rx(0)) tx(0);
     } else if (!(tx ?? rx)!(spinning ? 0 : POLL_MS)) {
       // One direction: the read call itself sleeps until traffic, so a wake-up costs one crossing, not two.
       continue;

@@ -85,8 +85,11 @@ interface Loop {
 export class UserspaceDatapath {
   private readonly addon = datapathAddon();
   private readonly counterBuffer: SharedArrayBuffer;
-  /** Int32 [0] = 1 tells the loops to stop; a fresh buffer per generation of loops (see reopenTun). */
-  private control = new SharedArrayBuffer(4);
+  /**
+   * Int32 [0] = 1 tells the loops to stop; [1] counts posts of peer updates (see LoopWorkerData.control). A fresh
+   * buffer per generation of loops (see reopenTun).
+   */
+  private control = new SharedArrayBuffer(8);
   private readonly peers: PeerTable;
   private readonly peerMessages = new Map<number, LoopMessage>();
   private loops: Loop[] = [];
@@ -213,7 +216,7 @@ export class UserspaceDatapath {
       l.port?.close();
       l.port = null;
     }
-    this.control = new SharedArrayBuffer(4);
+    this.control = new SharedArrayBuffer(8);
   }
 
   /**
@@ -248,6 +251,8 @@ export class UserspaceDatapath {
 
   private post(msg: LoopMessage): void {
     for (const l of this.loops) l.port?.postMessage(msg);
+    // After the messages are in the ports: a loop that sees the new count finds them there.
+    Atomics.add(new Int32Array(this.control), 1, 1);
   }
 
   /** A supervised loop named `name` (in logs) of `role`, on TUN queue / socket `queue`, counting into `block`. */
