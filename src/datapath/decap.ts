@@ -54,8 +54,9 @@ export class DecapBatch {
   }
 
   /**
-   * Decapsulates the datagram at buf[off, off+len) from `srcIP` (host-order uint32); `gsoSize` is the UDP_GRO segment
-   * size or 0. Writes land in writeOffsets/writeLengths (bytes of `buf`); call flush() after the last datagram.
+   * Decapsulates the datagram at buf[off, off+len) from `srcIP` (host-order uint32); `gsoSize` is the UDP_GRO
+   * segment size or 0. Writes land in writeOffsets/writeLengths (bytes of `buf`); call flush() after the last
+   * datagram.
    */
   datagram(cfg: DecapConfig, peers: PeerTable, off: number, len: number, srcIP: number, gsoSize: number,
     counters: Float64Array): void {

@@ -147,10 +147,11 @@ function run(data: LoopWorkerData): void {
     if (tx && rx) {
       const ready = addon.pollIn(bothFds, spinning ? 0 : POLL_MS);
       if (ready === 0) continue;
+      // An answer the pod's stack queued inside this loop's TUN write (an echo reply, an ACK) is found by the next
+      // poll, which returns at once. Reading the TUN right after the write instead saved that poll, but bulk TCP
+      // fell and CPU per Gbit rose: the sender encapsulated smaller batches (bench/notes/datapath-steps.md).
       if (ready & 1) tx(0);
-      // What the pod's stack answered inside the TUN write (an echo reply, an ACK) is already on this loop's queue:
-      // send it now rather than after another poll.
-      if (ready & 2 && rx(0)) tx(0);
+      if (ready & 2) rx(0);
     } else if (!(tx ?? rx)!(spinning ? 0 : POLL_MS)) {
       // One direction: the read call itself sleeps until traffic, so a wake-up costs one crossing, not two.
       continue;

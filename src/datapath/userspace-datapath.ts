@@ -113,7 +113,8 @@ export class UserspaceDatapath {
     macBytes(opts.ownMac);
     const loops = opts.loops ?? defaultLoopCount();
     if (loops !== 'pipeline' && (!Number.isInteger(loops) || loops < 1 || loops > 64)) {
-      throw new Error(`invalid datapath loops ${JSON.stringify(loops)}: use a whole number from 1 to 64, or "pipeline"`);
+      throw new Error(`invalid datapath loops ${JSON.stringify(loops)}: use a whole number from 1 to 64, `
+        + 'or "pipeline"');
     }
     this.pipeline = loops === 'pipeline';
     this.tunFds = this.openTun(loops === 'pipeline' ? 1 : loops);
@@ -285,9 +286,10 @@ export class UserspaceDatapath {
     const o = this.opts;
     const data: LoopWorkerData = {
       // A TUN re-made single-queue by someone else while we reopened it has fewer queues: loops then share one.
-      role, tunFd: this.tunFds[queue % this.tunFds.length]!, udpFd: this.udpFds[queue]!, sendFds: this.sendFds, port: o.port, vni: o.vni,
-      ownMac: [...macBytes(o.ownMac)], network: o.network, subnetLen: o.subnetLen,
-      innerMtu: o.innerMtu, coalesce: o.gro ?? true, batch: o.batch ?? 16, scheduling: o.scheduling ?? {}, spinMicros: o.spinMicros ?? 0, counters: this.counterBuffer, counterBlock: block,
+      role, tunFd: this.tunFds[queue % this.tunFds.length]!, udpFd: this.udpFds[queue]!, sendFds: this.sendFds,
+      port: o.port, vni: o.vni, ownMac: [...macBytes(o.ownMac)], network: o.network, subnetLen: o.subnetLen,
+      innerMtu: o.innerMtu, coalesce: o.gro ?? true, batch: o.batch ?? 16, scheduling: o.scheduling ?? {},
+      spinMicros: o.spinMicros ?? 0, counters: this.counterBuffer, counterBlock: block,
       control: this.control, updates: port2, initial: [...this.peerMessages.values()],
     };
     const worker = new Worker(path.join(__dirname, 'loop-worker.js'), { workerData: data, transferList: [port2] });

@@ -8,7 +8,9 @@ import { TUN_READ_HEADROOM } from './encap.js';
 import {
   VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_NONE, VNET_HDR_GSO_TCPV4, VNET_HDR_LEN, writeVnetHdr,
 } from './virtio-hdr.js';
-import { ENCAP_PREFIX_LEN, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, writeEncapPrefix, writeU16, writeU32 } from './wire.js';
+import {
+  ENCAP_PREFIX_LEN, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, writeEncapPrefix, writeU16, writeU32,
+} from './wire.js';
 
 const TCP_ACK = 0x10;
 const TCP_PSH = 0x08;
@@ -24,7 +26,7 @@ const TCP_HDR_BARE = 20;
  */
 export interface TrafficShape {
   readonly proto: number;
-  /** Payload bytes after the TCP/UDP header (ICMP: after the 8-byte echo header); for TCP with segments, per segment. */
+  /** Payload bytes after the L4 header (ICMP: after the 8-byte echo header), per segment; -1: a full MSS. */
   readonly payload: number;
   /** The TUN hands the packet with its L4 checksum left to us (virtio NEEDS_CSUM), as for local TCP and UDP. */
   readonly partial: boolean;
@@ -109,10 +111,12 @@ export class SyntheticTraffic {
     for (let i = 0; i < (trains ? shape.segments : 1); i++) {
       writeEncapPrefix(buf, c, vni, ownMac, 0, ownMac);
       const ip = c + ENCAP_PREFIX_LEN;
-      const ipLen = this.packet(buf, ip, shape.proto, perPacket, this.dst, this.src, !trains || i === shape.segments - 1);
+      const last = !trains || i === shape.segments - 1;
+      const ipLen = this.packet(buf, ip, shape.proto, perPacket, this.dst, this.src, last);
       // A veth underlay passes a local sender's CHECKSUM_PARTIAL on: the field holds the pseudo-header seed.
       if (shape.partial && shape.segments === 1) {
-        writeU16(buf, ip + IP_HDR + (shape.proto === IPPROTO_TCP ? 16 : 6), pseudoHeaderSeed(buf, ip, shape.proto, ipLen - IP_HDR));
+        const csumOffset = shape.proto === IPPROTO_TCP ? 16 : 6;
+        writeU16(buf, ip + IP_HDR + csumOffset, pseudoHeaderSeed(buf, ip, shape.proto, ipLen - IP_HDR));
       }
       c += ENCAP_PREFIX_LEN + ipLen;
     }
