@@ -148,8 +148,9 @@ function run(data: LoopWorkerData): void {
       const ready = addon.pollIn(bothFds, spinning ? 0 : POLL_MS);
       if (ready === 0) continue;
       // An answer the pod's stack queued inside this loop's TUN write (an echo reply, an ACK) is found by the next
-      // poll, which returns at once. Reading the TUN right after the write instead saved that poll, but bulk TCP
-      // fell and CPU per Gbit rose: the sender encapsulated smaller batches (bench/notes/datapath-steps.md).
+      // poll, which returns at once. Reading the TUN right after the write would save that poll, but it makes the
+      // sender encapsulate smaller batches; measured, the difference was within this host's noise
+      // (bench/notes/datapath-steps.md).
       if (ready & 1) tx(0);
       if (ready & 2) rx(0);
     } else if (!(tx ?? rx)!(spinning ? 0 : POLL_MS)) {
