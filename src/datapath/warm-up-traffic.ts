@@ -34,8 +34,10 @@ export interface TrafficShape {
   readonly superDatagram: boolean;
 }
 
-/** Lone packets first (ping, pure ACK, small and full TCP data, UDP), then the bulk shapes. Local TCP and UDP
- * leave a pod with CHECKSUM_PARTIAL. */
+/**
+ * Lone packets first (ping, pure ACK, small and full TCP data, UDP), then the bulk shapes. Local TCP and UDP leave
+ * a pod with CHECKSUM_PARTIAL.
+ */
 export const TRAFFIC_SHAPES: readonly TrafficShape[] = [
   { proto: IPPROTO_ICMP, payload: 56, partial: false, segments: 1, superDatagram: false },
   { proto: IPPROTO_TCP, payload: 0, partial: true, segments: 1, superDatagram: false },
