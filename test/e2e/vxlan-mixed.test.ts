@@ -213,7 +213,7 @@ describe('vxlan mixed cluster: userspace, kernel and upstream-style nodes', { sk
     assert.ok((report.daemon.counters.tx_packets ?? 0) > 100);
   }));
 
-  it('DirectRouting: peers on the same L2 get a kernel route via their PublicIP and bypass the TUN', () => withLogs(async () => {
+  it('DirectRouting: peers on the same L2 get a kernel route via their PublicIP, bypass the TUN, and get it back when deleted', () => withLogs(async () => {
     const h6 = await tb.addHost();
     const h7 = await tb.addHost();
     await tb.putConfig(DIRECT_CONFIG, DIRECT_PREFIX);
@@ -236,5 +236,11 @@ describe('vxlan mixed cluster: userspace, kernel and upstream-style nodes', { sk
     assert.equal(r.receivedSha256, r.sentSha256);
     // ~1500 packets went h6 → h7; through the TUN would show in its counter.
     assert.ok((await tunTx()) - before < 100, 'the transfer did not go through the TUN');
+    // Deleted by hand, the route comes back with the periodic resync.
+    await tb.exec(h6, ['ip', 'route', 'del', net7]);
+    assert.ok(!(await tb.routes(h6)).some((r) => r.startsWith(`${net7} via`)), 'the route was deleted');
+    await poll(`h6 route ${net7} via ${h7.ip} again`, async () =>
+      (await tb.routes(h6)).some((r) => r.startsWith(`${net7} via ${h7.ip} dev ${UNDERLAY_IFACE}`)), 30_000, 500);
+    assert.match(tb.daemonLog(h6), /DirectRouting route missing; adding it again/);
   }));
 });

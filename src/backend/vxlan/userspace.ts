@@ -9,7 +9,7 @@ import { formatCidr, formatIPv4, type Ipv4Net, netContainsIP, parseIPv4, require
 import { deleteAddressIfPresent, ensureAddress, listAddresses } from '../../netlink/addresses.js';
 import { deleteLinkIfPresent, getLinkByName, setLinkMtu, setLinkUp, type LinkInfo } from '../../netlink/links.js';
 import { NetlinkMonitor, type MonitorEvent } from '../../netlink/monitor.js';
-import { deleteRouteIfPresent, replaceRoute, RT_SCOPE_LINK } from '../../netlink/routes.js';
+import { deleteRouteIfPresent, getRoute, replaceRoute, RT_SCOPE_LINK } from '../../netlink/routes.js';
 import { UserspaceDatapath } from '../../datapath/userspace-datapath.js';
 import type { Lease, LeaseEvent, VxlanBackendData } from '../../subnet/lease.js';
 import { vxlanDeviceMtu, vxlanDeviceName, type VxlanConfig } from './config.js';
@@ -20,6 +20,8 @@ import { loadOrCreateVtepMac } from './vtep-mac.js';
 
 const REOPEN_BACKOFF_MIN_MS = 200;
 const REOPEN_BACKOFF_MAX_MS = 30_000;
+/** How often DirectRouting routes are checked (as the kernel datapath resyncs its entries). */
+const DIRECT_ROUTE_RESYNC_MS = 10_000;
 
 export class UserspaceVxlanBackend implements Backend {
   readonly deviceName: string;
@@ -38,6 +40,7 @@ export class UserspaceVxlanBackend implements Backend {
   private reopenTimer: NodeJS.Timeout | null = null;
   private reopenDelay = REOPEN_BACKOFF_MIN_MS;
   private reopenPending = false;
+  private directResyncTimer: NodeJS.Timeout | null = null;
   private stopped = false;
 
   constructor(private readonly ctx: BackendContext, private readonly config: VxlanConfig) {
@@ -109,6 +112,7 @@ export class UserspaceVxlanBackend implements Backend {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.reopenTimer) clearTimeout(this.reopenTimer);
+    if (this.directResyncTimer) clearInterval(this.directResyncTimer);
     this.monitor?.close();
     this.monitor = null;
     await this.chain;
@@ -197,6 +201,22 @@ export class UserspaceVxlanBackend implements Backend {
     this.log.info({ subnet: key }, 'peer removed');
   }
 
+  /**
+   * A DirectRouting route deleted or changed by hand (or by another tool) comes back: each direct peer's subnet
+   * must still be routed via its PublicIP, else its traffic would take the TUN (working, but not what was asked).
+   */
+  private async resyncDirectRoutes(): Promise<void> {
+    for (const p of this.peers.values()) {
+      if (!p.direct || this.stopped) continue;
+      const publicIP = requireIPv4(p.peer.publicIP);
+      const route = await getRoute(p.peer.subnet.ip).catch(() => null);
+      if (route?.gateway === publicIP) continue;
+      this.log.warn({ subnet: p.peer.key, publicIP: p.peer.publicIP }, 'DirectRouting route missing; adding it again');
+      await replaceRoute(peerRoute(p, 0)).catch((err: unknown) => this.log.error({ subnet: p.peer.key },
+        `DirectRouting route failed, traffic goes through ${this.deviceName}: ${(err as Error).message}`));
+    }
+  }
+
   private async deleteDirectRoute(p: ProgrammedPeer): Promise<void> {
     await deleteRouteIfPresent(peerRoute(p, 0)).catch((err: unknown) =>
       this.log.warn({ subnet: p.peer.key }, `removing the DirectRouting route failed: ${(err as Error).message}`));
@@ -217,6 +237,13 @@ export class UserspaceVxlanBackend implements Backend {
   // ---- device loss: the TUN deleted under us comes back with its address, route and peers ----
 
   private startWatching(): void {
+    if (this.config.directRouting && !this.directResyncTimer && !this.stopped) {
+      this.directResyncTimer = setInterval(() => {
+        void this.serial(() => this.resyncDirectRoutes()).catch((err: unknown) =>
+          this.log.warn(`DirectRouting resync failed: ${(err as Error).message}`));
+      }, DIRECT_ROUTE_RESYNC_MS);
+      this.directResyncTimer.unref();
+    }
     if (this.monitor || this.stopped) return;
     try {
       const monitor = new NetlinkMonitor({ groups: ['link'], ref: false, log: this.log });
