@@ -2,12 +2,13 @@
 // its baseline tier for thousands of packets, and a lone packet then costs ~25 µs of JS per hop instead of ~10 µs
 // (measured in bench/notes/datapath-steps.md). Running the per-packet paths on synthetic packets before the loop
 // starts gets them optimised up front; the work lands on private buffers, a private peer table and throwaway counters.
-// Two things decide whether the optimised code survives into the loop (seen with --trace-opt/--trace-deopt):
+// Three things decide whether the optimised code survives into the loop (seen with --trace-opt/--trace-deopt):
 // - The loop's own config objects and Network go through the warm-up. A config object built after it (another
 //   Uint8Array for ownMac, a Network whose address is not a small integer) generalises a field type that the
 //   optimised code depends on, and V8 throws that code away; at ping rates it is not rebuilt for minutes.
 // - TurboFan compiles on a background thread (15–40 ms here). The warm-up runs in rounds with pauses between, so
 //   the compiles land, and a compile aborted by an early change is requested again, before the loop starts.
+// - Every branch and value range of real traffic is taken (warm-up-traffic.ts, and one iteration in 8 a drop path).
 import { counterBlock, newCounterBuffer } from './counters.js';
 import { DecapBatch, type DecapConfig } from './decap.js';
 import { EncapBatch, encapSlabLayout, type EncapConfig } from './encap.js';

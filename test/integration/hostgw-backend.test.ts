@@ -31,6 +31,11 @@ class Backend {
     child.once('exit', () => Backend.live.delete(this));
   }
 
+  /** `wait`, with the helper's log appended to its failure: a repair that did not happen says why. */
+  async explained<T>(wait: Promise<T>): Promise<T> {
+    return wait.catch((e: Error) => { throw new Error(`${e.message}\n${this.lines.recentLog()}`); });
+  }
+
   static async start(ns: string, args: Record<string, unknown>): Promise<Backend> {
     const b = new Backend(lab.spawnHelper(ns, 'hostgw-run', [JSON.stringify({ iface: U, network: '10.5.0.0/16', own: OWN, ...args })]));
     const ready = await b.lines.waitFor((l) => l.op === 'ready', 'host-gw helper ready');
@@ -139,16 +144,14 @@ test('lease events: a new lease adds its route, a removed one takes it along, a 
 
   // A route deleted by hand comes back through the monitor (the periodic check is an hour away here).
   await ipIn(h1, 'route', 'del', '10.5.5.0/24');
-  await waitFor(async () => (await routeLines(h1, '10.5.5.0/24')).length === 1, { what: 'hand-deleted route to return', timeoutMs: 15_000 })
-    .catch((e: Error) => { throw new Error(`${e.message}\n${b.lines.recentLog()}`); });
+  await b.explained(waitFor(async () => (await routeLines(h1, '10.5.5.0/24')).length === 1, { what: 'hand-deleted route to return', timeoutMs: 15_000 }));
   assert.deepEqual(await routeLines(h1, '10.5.5.0/24'), [`10.5.5.0/24 via 192.0.2.5 dev ${U} proto 84`]);
   assert.equal((await b.counters()).routesRecovered, 1);
 
   // A link flap flushes every route through it without a per-route notification; they come back when it is up.
   await ipIn(h1, 'link', 'set', U, 'down');
   await ipIn(h1, 'link', 'set', U, 'up');
-  await waitFor(async () => (await routeLines(h1, 'proto', '84', 'root', '10.5.0.0/16')).length === 2, { what: 'routes back after link flap', timeoutMs: 15_000 })
-    .catch((e: Error) => { throw new Error(`${e.message}\n${b.lines.recentLog()}`); });
+  await b.explained(waitFor(async () => (await routeLines(h1, 'proto', '84', 'root', '10.5.0.0/16')).length === 2, { what: 'routes back after link flap', timeoutMs: 15_000 }));
   await b.stop();
 });
 

@@ -112,7 +112,10 @@ export class HostGwBackend implements Backend {
   private startMonitor(): void {
     const monitor = new NetlinkMonitor({ groups: ['route', 'link', 'addr'], ref: false, log: this.log });
     monitor.on('event', (e) => {
-      if (this.concerns(e)) void this.reconcile(`kernel ${e.kind} ${e.action}`);
+      if (!this.concerns(e)) return;
+      // Rare (one of our routes deleted, the link back up), and the line that explains a repair or its absence.
+      this.log.info({ kind: e.kind, action: e.action }, 'kernel change concerns our routes; checking them');
+      void this.reconcile(`kernel ${e.kind} ${e.action}`);
     });
     monitor.on('resync', () => void this.reconcile('netlink monitor resync'));
     try {

@@ -9,13 +9,13 @@ import { formatCidr, formatIPv4, type Ipv4Net, netContainsIP, parseIPv4, require
 import { deleteAddressIfPresent, ensureAddress, listAddresses } from '../../netlink/addresses.js';
 import { deleteLinkIfPresent, getLinkByName, setLinkMtu, setLinkUp, type LinkInfo } from '../../netlink/links.js';
 import { NetlinkMonitor, type MonitorEvent } from '../../netlink/monitor.js';
-import { deleteRouteIfPresent, getRoute, replaceRoute, RT_SCOPE_LINK } from '../../netlink/routes.js';
+import { deleteRouteIfPresent, listRoutes, replaceRoute, RT_SCOPE_LINK } from '../../netlink/routes.js';
 import { UserspaceDatapath } from '../../datapath/userspace-datapath.js';
 import type { Lease, LeaseEvent, VxlanBackendData } from '../../subnet/lease.js';
 import { vxlanDeviceMtu, vxlanDeviceName, type VxlanConfig } from './config.js';
 import { isOnOurL2 } from './direct-routing.js';
 import { readVxlanPeer, type VxlanPeer } from './peers.js';
-import { peerRoute, type ProgrammedPeer } from './reconcile.js';
+import { peerRoute, planVxlanResync, type ProgrammedPeer } from './reconcile.js';
 import { loadOrCreateVtepMac } from './vtep-mac.js';
 
 const REOPEN_BACKOFF_MIN_MS = 200;
@@ -181,14 +181,7 @@ export class UserspaceVxlanBackend implements Backend {
     const programmed: ProgrammedPeer = { peer, direct };
     this.peers.set(peer.key, programmed);
     if (old?.direct && (!direct || old.peer.publicIP !== peer.publicIP)) await this.deleteDirectRoute(old);
-    if (direct) {
-      try {
-        await replaceRoute(peerRoute(programmed, 0));
-      } catch (err) {
-        // The TUN route still carries the traffic, only without the shortcut.
-        this.log.error({ subnet: peer.key, publicIP: peer.publicIP }, `DirectRouting route failed, traffic goes through ${this.deviceName}: ${(err as Error).message}`);
-      }
-    }
+    if (direct) await this.installDirectRoute(programmed);
     this.log.info({ subnet: peer.key, publicIP: peer.publicIP, vtepMac: peer.vtepMac, direct }, old ? 'peer changed' : 'peer added');
   }
 
@@ -201,19 +194,25 @@ export class UserspaceVxlanBackend implements Backend {
     this.log.info({ subnet: key }, 'peer removed');
   }
 
+  /** Never throws: without the route the TUN route still carries the traffic, only without the shortcut. */
+  private async installDirectRoute(p: ProgrammedPeer): Promise<void> {
+    await replaceRoute(peerRoute(p, 0)).catch((err: unknown) => this.log.error(
+      { subnet: p.peer.key, publicIP: p.peer.publicIP },
+      `DirectRouting route failed, traffic goes through ${this.deviceName}: ${(err as Error).message}`));
+  }
+
   /**
-   * A DirectRouting route deleted or changed by hand (or by another tool) comes back: each direct peer's subnet
-   * must still be routed via its PublicIP, else its traffic would take the TUN (working, but not what was asked).
+   * A DirectRouting route deleted or changed by hand (or by another tool) comes back: one route dump compared with
+   * the direct peers by the kernel datapath's planner (a direct peer needs only its route; there are no neighbours).
    */
   private async resyncDirectRoutes(): Promise<void> {
-    for (const p of this.peers.values()) {
-      if (!p.direct || this.stopped) continue;
-      const publicIP = requireIPv4(p.peer.publicIP);
-      const route = await getRoute(p.peer.subnet.ip).catch(() => null);
-      if (route?.gateway === publicIP) continue;
-      this.log.warn({ subnet: p.peer.key, publicIP: p.peer.publicIP }, 'DirectRouting route missing; adding it again');
-      await replaceRoute(peerRoute(p, 0)).catch((err: unknown) => this.log.error({ subnet: p.peer.key },
-        `DirectRouting route failed, traffic goes through ${this.deviceName}: ${(err as Error).message}`));
+    const direct = new Map([...this.peers].filter(([, p]) => p.direct));
+    if (direct.size === 0 || this.stopped) return;
+    const plan = planVxlanResync(direct, 0, { routes: await listRoutes(), arp: [], fdb: [] }, false);
+    for (const key of plan.reprogram) {
+      const p = direct.get(key)!;
+      this.log.warn({ subnet: key, publicIP: p.peer.publicIP }, 'DirectRouting route missing; adding it again');
+      await this.installDirectRoute(p);
     }
   }
 
