@@ -8,7 +8,8 @@
         "native/src/udp.cc",
         "native/src/thread.cc",
         "native/src/csum.cc",
-        "native/src/notify.cc"
+        "native/src/notify.cc",
+        "native/src/loop_io.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],

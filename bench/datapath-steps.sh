@@ -11,7 +11,7 @@
 #   before      gro from another build tree, BEFORE_ROOT (its dist/ and a build/ link): old vs new in one run
 #   one-thread  the same with one loop and one queue (loops=1)
 #   nice / fifo the default with loop threads at nice -10 / SCHED_FIFO priority 10
-#   spinN       the default, polling without sleeping for N µs after traffic (spin1000-one-thread: with loops=1)
+#   spinN       the default, polling (yielding) without sleeping for N µs after traffic (spinN-one-thread: loops=1)
 #   mixed       host A userspace (default), host B kernel
 # Prints one markdown row per mode: TCP A→B, TCP B→A (iperf3 -t $SECS), ping RTT avg, min, p50 and p99 (PING_COUNT,
 # default 200, pings 10 ms apart).
@@ -127,9 +127,8 @@ for rep in $(seq "$REPS"); do
       one-thread) extra=',"loops":1' ;;
       nice) extra=',"scheduling":{"nice":-10}' ;;
       fifo) extra=',"scheduling":{"fifoPriority":10}' ;;
-      spin200) extra=',"spinMicros":200' ;;
-      spin1000) extra=',"spinMicros":1000' ;;
-      spin1000-one-thread) extra=',"spinMicros":1000,"loops":1' ;;
+      spin*-one-thread) n=${mode#spin}; extra=",\"spinMicros\":${n%-one-thread},\"loops\":1" ;;
+      spin*) extra=",\"spinMicros\":${mode#spin}" ;;
     esac
     userspace_up $HA 1 2 "$extra"; userspace_up $HB 2 1 "$extra"; measure "userspace $mode"; down_all
   done

@@ -40,6 +40,8 @@ export interface Options {
   /** --backend: overrides the config's Backend.Type on this node; null = use the config. */
   readonly backend: string | null;
   readonly vxlanDatapath: VxlanDatapath;
+  /** µs a userspace datapath loop keeps polling after traffic before it sleeps. */
+  readonly vxlanBusyPoll: number;
   readonly stateDir: string;
   /** Seconds; upstream's fixed 24 h unless a test shortens it. */
   readonly subnetLeaseTtl: number;
@@ -90,6 +92,8 @@ const FLAGS: readonly FlagSpec[] = [
   { name: 'version', kind: 'bool', defaultValue: 'false', description: 'print the version and exit' },
   { name: 'backend', common: true, kind: 'string', defaultValue: '', description: 'backend type on this node, overriding the config\'s Backend.Type' },
   { name: 'vxlan-datapath', common: true, kind: 'string', defaultValue: 'userspace', description: 'vxlan datapath: userspace|kernel' },
+  // DEFAULT_SPIN_MICROS of src/datapath (not imported: options stay free of the datapath; a unit test ties the two).
+  { name: 'vxlan-busy-poll', kind: 'string', defaultValue: '200', description: 'µs a userspace datapath loop polls after traffic before it sleeps (0: off)' },
   { name: 'state-dir', kind: 'string', defaultValue: '/var/lib/tsflanneld', description: 'directory for state kept across restarts' },
   { name: 'subnet-lease-ttl', kind: 'string', defaultValue: '86400', description: 'lease TTL in seconds (advanced, for tests)' },
   // Kubernetes subnet manager flags: accepted so that shared unit files parse; kube mode itself is refused.
@@ -357,6 +361,7 @@ export function resolveOptions(flags: ParsedFlags, env: NodeJS.ProcessEnv): Opti
     logLevel: logLevel(typeof vFlag === 'string' ? vFlag : env.FLANNELD_V),
     backend: backend === '' ? null : backend,
     vxlanDatapath: datapath,
+    vxlanBusyPoll: integer('vxlan-busy-poll', str('vxlan-busy-poll'), 0, 10000, 'microseconds between 0 (off) and 10000'),
     stateDir,
     subnetLeaseTtl: integer('subnet-lease-ttl', str('subnet-lease-ttl'), 5, 10 * 365 * 86400,
       'seconds, at least 5 (upstream uses 86400)'),

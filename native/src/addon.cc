@@ -6,6 +6,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitThread(env, exports);
   InitChecksum(env, exports);
   InitNotify(env, exports);
+  InitLoopIo(env, exports);
   return exports;
 }
 

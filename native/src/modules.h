@@ -7,3 +7,4 @@ void InitUdp(Napi::Env env, Napi::Object exports);
 void InitThread(Napi::Env env, Napi::Object exports);
 void InitChecksum(Napi::Env env, Napi::Object exports);
 void InitNotify(Napi::Env env, Napi::Object exports);
+void InitLoopIo(Napi::Env env, Napi::Object exports);

@@ -1,6 +1,7 @@
 // TUN device syscalls for the userspace VXLAN datapath: open (with vnet_hdr / multi-queue), offloads, and batched
 // reads/writes into caller-provided buffers. No policy: the datapath in src/datapath decides what to do with packets.
 #include "modules.h"
+#include "batch_io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -112,6 +113,25 @@ int32_t* Int32Data(const Napi::Value& v, size_t* count) {
   return reinterpret_cast<int32_t*>(static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
 }
 
+}  // namespace
+
+int ReadPackets(int fd, uint8_t* slab, size_t slotSize, size_t maxSlots, size_t headroom, int32_t* lengths) {
+  size_t n = 0;
+  while (n < maxSlots) {
+    ssize_t r = read(fd, slab + n * slotSize + headroom, slotSize - headroom);
+    if (r >= 0) {
+      lengths[n++] = static_cast<int32_t>(r);
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && n == 0) return -errno;
+    break;
+  }
+  return static_cast<int>(n);
+}
+
+namespace {
+
 // readBatch(fd, slab, slotSize, maxSlots, lengths: Int32Array, timeoutMs, headroom = 0) -> number of packets read.
 // Packet i lands at slab[i*slotSize + headroom] (headroom leaves space to prepend headers without a copy), its length
 // in lengths[i]. Waits up to timeoutMs (0: not at all, -1: forever) for the first packet, then takes what is queued
@@ -130,26 +150,13 @@ Napi::Value ReadBatch(const Napi::CallbackInfo& info) {
   if (headroom >= slotSize) headroom = 0;
   if (maxSlots > lenCount) maxSlots = lenCount;
   if (slotSize == 0 || maxSlots * slotSize > slabLen) maxSlots = slotSize ? slabLen / slotSize : 0;
-  size_t n = 0;
+  if (maxSlots == 0) return Napi::Number::New(env, 0);
   // A loop thread calls this to sleep until traffic: wait first, then read, so that waking costs one call (poll,
   // read, read→EAGAIN) instead of a separate poll call before it.
-  if (timeoutMs != 0 && maxSlots > 0 && !WaitReadable(fd, timeoutMs)) return Napi::Number::New(env, 0);
-  bool waited = timeoutMs != 0;
-  while (n < maxSlots) {
-    ssize_t r = read(fd, slab + n * slotSize + headroom, slotSize - headroom);
-    if (r >= 0) {
-      lengths[n++] = static_cast<int32_t>(r);
-      continue;
-    }
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN) {
-      if (n > 0) break;
-      return ThrowErrno(env, "read", errno);
-    }
-    if (n > 0 || waited || !WaitReadable(fd, timeoutMs)) break;
-    waited = true;
-  }
-  return Napi::Number::New(env, static_cast<double>(n));
+  if (timeoutMs != 0 && !WaitReadable(fd, timeoutMs)) return Napi::Number::New(env, 0);
+  int n = ReadPackets(fd, slab, slotSize, maxSlots, headroom, lengths);
+  if (n < 0) return ThrowErrno(env, "read", -n);
+  return Napi::Number::New(env, n);
 }
 
 // writeBatch(fd, slab, offsets: Int32Array, lengths: Int32Array, count) -> number written. Each packet is one
@@ -187,24 +194,6 @@ Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(written));
 }
 
-// pollIn(fds: Int32Array, timeoutMs) -> bit i set when fds[i] is readable (up to 31 fds); 0 on timeout.
-Napi::Value PollIn(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  size_t count;
-  int32_t* fds = Int32Data(info[0], &count);
-  int timeoutMs = info[1].As<Napi::Number>().Int32Value();
-  if (count > 31) count = 31;
-  struct pollfd p[31];
-  for (size_t i = 0; i < count; i++) p[i] = {fds[i], POLLIN, 0};
-  int r = poll(p, count, timeoutMs);
-  if (r < 0 && errno != EINTR) return ThrowErrno(env, "poll", errno);
-  uint32_t mask = 0;
-  for (size_t i = 0; r > 0 && i < count; i++) {
-    if (p[i].revents & (POLLIN | POLLERR | POLLHUP)) mask |= 1u << i;
-  }
-  return Napi::Number::New(env, mask);
-}
-
 Napi::Value CloseFd(const Napi::CallbackInfo& info) {
   int fd = info[0].As<Napi::Number>().Int32Value();
   close(fd);
@@ -219,6 +208,5 @@ void InitTun(Napi::Env env, Napi::Object exports) {
   exports.Set("tunSetVnetHdrSize", Napi::Function::New(env, TunSetVnetHdrSize));
   exports.Set("readBatch", Napi::Function::New(env, ReadBatch));
   exports.Set("writeBatch", Napi::Function::New(env, WriteBatch));
-  exports.Set("pollIn", Napi::Function::New(env, PollIn));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
 }

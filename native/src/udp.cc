@@ -2,6 +2,7 @@
 // (recvmmsg, source addresses and GRO segment sizes written into caller tables) and batched send (sendmmsg with a
 // UDP_SEGMENT cmsg per message). No policy.
 #include "modules.h"
+#include "batch_io.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -102,27 +103,11 @@ Napi::Value UdpLocalPort(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, ntohs(sa.sin_port));
 }
 
-// recvBatch(fd, slab, slotSize, maxSlots, lengths: Int32Array, srcAddrs: Uint32Array, gsoSizes: Int32Array,
-//           timeoutMs) -> number of datagrams. Datagram i is at slab[i*slotSize]; srcAddrs[i] is the sender's IPv4
-// as a host-order uint32; gsoSizes[i] is the UDP_GRO segment size (0 when the datagram was not coalesced).
-Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  size_t slabLen, nLen, nSrc, nGso;
-  uint8_t* slab = BytesData(info[1], &slabLen);
-  size_t slotSize = info[2].As<Napi::Number>().Uint32Value();
-  size_t maxSlots = info[3].As<Napi::Number>().Uint32Value();
-  int32_t* lengths = TypedData<int32_t>(info[4], &nLen);
-  uint32_t* srcAddrs = TypedData<uint32_t>(info[5], &nSrc);
-  int32_t* gsoSizes = TypedData<int32_t>(info[6], &nGso);
-  int timeoutMs = info[7].As<Napi::Number>().Int32Value();
-  if (maxSlots > kMaxBatch) maxSlots = kMaxBatch;
-  if (maxSlots > nLen) maxSlots = nLen;
-  if (maxSlots > nSrc) maxSlots = nSrc;
-  if (maxSlots > nGso) maxSlots = nGso;
-  if (slotSize == 0 || maxSlots * slotSize > slabLen) maxSlots = slotSize ? slabLen / slotSize : 0;
-  if (maxSlots == 0) return Napi::Number::New(env, 0);
+}  // namespace
 
+int RecvDatagrams(int fd, uint8_t* slab, size_t slotSize, size_t maxSlots, int32_t* lengths, uint32_t* srcAddrs,
+                  int32_t* gsoSizes) {
+  if (maxSlots > kMaxBatch) maxSlots = kMaxBatch;
   struct mmsghdr msgs[kMaxBatch];
   struct iovec iovs[kMaxBatch];
   struct sockaddr_in addrs[kMaxBatch];
@@ -139,23 +124,10 @@ Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
     msgs[i].msg_hdr.msg_controllen = sizeof control[i];
   }
   int n;
-  // Wait first when asked to (a loop thread sleeping until traffic): one call per wake-up instead of poll, then this.
-  bool waited = false;
-  if (timeoutMs != 0) {
-    struct pollfd p = {fd, POLLIN, 0};
-    if (poll(&p, 1, timeoutMs) <= 0) return Napi::Number::New(env, 0);
-    waited = true;
-  }
-  for (;;) {
+  do {
     n = recvmmsg(fd, msgs, static_cast<unsigned>(maxSlots), MSG_DONTWAIT, nullptr);
-    if (n >= 0) break;
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN) return ThrowErrno(env, "recvmmsg", errno);
-    if (waited) return Napi::Number::New(env, 0);
-    struct pollfd p = {fd, POLLIN, 0};
-    if (poll(&p, 1, timeoutMs) <= 0) return Napi::Number::New(env, 0);
-    waited = true;
-  }
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return errno == EAGAIN ? 0 : -errno;
   for (int i = 0; i < n; i++) {
     lengths[i] = static_cast<int32_t>(msgs[i].msg_len);
     srcAddrs[i] = ntohl(addrs[i].sin_addr.s_addr);
@@ -170,6 +142,37 @@ Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
     // A datagram bigger than its slot was cut: report it as truncated with a negative length.
     if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) lengths[i] = -1;
   }
+  return n;
+}
+
+namespace {
+
+// recvBatch(fd, slab, slotSize, maxSlots, lengths: Int32Array, srcAddrs: Uint32Array, gsoSizes: Int32Array,
+//           timeoutMs) -> number of datagrams. Datagram i is at slab[i*slotSize]; srcAddrs[i] is the sender's IPv4
+// as a host-order uint32; gsoSizes[i] is the UDP_GRO segment size (0 when the datagram was not coalesced).
+Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  size_t slabLen, nLen, nSrc, nGso;
+  uint8_t* slab = BytesData(info[1], &slabLen);
+  size_t slotSize = info[2].As<Napi::Number>().Uint32Value();
+  size_t maxSlots = info[3].As<Napi::Number>().Uint32Value();
+  int32_t* lengths = TypedData<int32_t>(info[4], &nLen);
+  uint32_t* srcAddrs = TypedData<uint32_t>(info[5], &nSrc);
+  int32_t* gsoSizes = TypedData<int32_t>(info[6], &nGso);
+  int timeoutMs = info[7].As<Napi::Number>().Int32Value();
+  if (maxSlots > nLen) maxSlots = nLen;
+  if (maxSlots > nSrc) maxSlots = nSrc;
+  if (maxSlots > nGso) maxSlots = nGso;
+  if (slotSize == 0 || maxSlots * slotSize > slabLen) maxSlots = slotSize ? slabLen / slotSize : 0;
+  if (maxSlots == 0) return Napi::Number::New(env, 0);
+  // Wait first when asked to (a loop thread sleeping until traffic): one call per wake-up instead of poll, then this.
+  if (timeoutMs != 0) {
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, timeoutMs) <= 0) return Napi::Number::New(env, 0);
+  }
+  int n = RecvDatagrams(fd, slab, slotSize, maxSlots, lengths, srcAddrs, gsoSizes);
+  if (n < 0) return ThrowErrno(env, "recvmmsg", -n);
   return Napi::Number::New(env, n);
 }
 

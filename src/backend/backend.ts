@@ -21,6 +21,8 @@ export interface BackendContext {
   /** --state-dir: where backends keep what must survive a reboot (e.g. the VtepMAC). */
   readonly stateDir: string;
   readonly vxlanDatapath: 'userspace' | 'kernel';
+  /** --vxlan-busy-poll (µs), for the userspace datapath's loops. */
+  readonly vxlanBusyPoll: number;
   readonly log: Logger;
 }
 

@@ -30,7 +30,7 @@ export interface LoopWorkerData {
   readonly coalesce: boolean;
   /** Packets per TUN read batch / datagrams per recvmmsg (1 = the per-packet baseline). */
   readonly batch: number;
-  /** After traffic, poll without sleeping for this many µs before blocking again (0 = never spin). */
+  /** Both-direction loops: after traffic, poll (yielding) for this many µs before sleeping (0 = never). */
   readonly spinMicros: number;
   /** Scheduling for this loop thread (see DatapathOptions.scheduling). */
   readonly scheduling: { readonly nice?: number; readonly fifoPriority?: number };
@@ -49,11 +49,30 @@ const MAX_RX_SLOTS = 8;
 const RX_SLOT_SIZE = 65536 + 64;
 const ICMP_SLOTS = 16;
 
-/** One batch; false when nothing arrived within timeoutMs. */
-type Step = (timeoutMs: number) => boolean;
+/**
+ * One direction of a loop: its receive buffers, and what it does with n packets read into them. `step` is the
+ * one-direction loop's wait-and-read-and-handle; the both-direction loop reads through loopWait instead.
+ */
+interface Direction {
+  handle(n: number): void;
+  /** One batch; false when nothing arrived within timeoutMs. */
+  step(timeoutMs: number): boolean;
+}
 
-/** TUN → UDP: one batch of reads, encapsulated and sent. */
-function txStep(data: LoopWorkerData, cfg: EncapConfig, peers: PeerTable, counters: Float64Array): Step {
+interface TxDirection extends Direction {
+  readonly slab: Uint8Array;
+  readonly lengths: Int32Array;
+}
+
+interface RxDirection extends Direction {
+  readonly slab: Uint8Array;
+  readonly lengths: Int32Array;
+  readonly sources: Uint32Array;
+  readonly gsoSizes: Int32Array;
+}
+
+/** TUN → UDP: a batch of reads, encapsulated and sent. */
+function txDirection(data: LoopWorkerData, cfg: EncapConfig, peers: PeerTable, counters: Float64Array): TxDirection {
   const addon = datapathAddon();
   const slots = Math.max(1, Math.min(MAX_TX_SLOTS, data.batch));
   const layout = encapSlabLayout(slots, TX_SLOT_SIZE, ICMP_SLOTS);
@@ -61,9 +80,7 @@ function txStep(data: LoopWorkerData, cfg: EncapConfig, peers: PeerTable, counte
   const lengths = new Int32Array(slots);
   const batch = new EncapBatch(slab, TX_SLOT_SIZE, layout.outStart, layout.outEnd, layout.icmpStart, ICMP_SLOTS,
     slots * 64);
-  return (timeoutMs) => {
-    const n = addon.readBatch(data.tunFd, slab, TX_SLOT_SIZE, slots, lengths, timeoutMs, TUN_READ_HEADROOM);
-    if (n === 0) return false;
+  const handle = (n: number): void => {
     batch.encapsulate(cfg, peers, lengths, n, counters);
     if (batch.sendCount > 0) {
       const sent = addon.sendBatch(batch.sendFds, slab, batch.sendOffsets, batch.sendLengths, batch.sendAddrs,
@@ -72,12 +89,17 @@ function txStep(data: LoopWorkerData, cfg: EncapConfig, peers: PeerTable, counte
       counters[C.tx_send_failed]! += batch.sendCount - sent;
     }
     if (batch.tunCount > 0) addon.writeBatch(data.tunFd, slab, batch.tunOffsets, batch.tunLengths, batch.tunCount);
-    return true;
   };
+  const step = (timeoutMs: number): boolean => {
+    const n = addon.readBatch(data.tunFd, slab, TX_SLOT_SIZE, slots, lengths, timeoutMs, TUN_READ_HEADROOM);
+    if (n > 0) handle(n);
+    return n > 0;
+  };
+  return { slab, lengths, handle, step };
 }
 
-/** UDP → TUN: one batch of datagrams, decapsulated (and coalesced) and written. */
-function rxStep(data: LoopWorkerData, cfg: DecapConfig, peers: PeerTable, counters: Float64Array): Step {
+/** UDP → TUN: a batch of datagrams, decapsulated (and coalesced) and written. */
+function rxDirection(data: LoopWorkerData, cfg: DecapConfig, peers: PeerTable, counters: Float64Array): RxDirection {
   const addon = datapathAddon();
   const slots = Math.max(1, Math.min(MAX_RX_SLOTS, data.batch));
   const slab = new Uint8Array(slots * RX_SLOT_SIZE);
@@ -85,9 +107,7 @@ function rxStep(data: LoopWorkerData, cfg: DecapConfig, peers: PeerTable, counte
   const sources = new Uint32Array(slots);
   const gsoSizes = new Int32Array(slots);
   const batch = new DecapBatch(slab, slots * 64);
-  return (timeoutMs) => {
-    const n = addon.recvBatch(data.udpFd, slab, RX_SLOT_SIZE, slots, lengths, sources, gsoSizes, timeoutMs);
-    if (n === 0) return false;
+  const handle = (n: number): void => {
     batch.reset();
     for (let i = 0; i < n; i++) {
       const len = lengths[i]!;
@@ -102,8 +122,40 @@ function rxStep(data: LoopWorkerData, cfg: DecapConfig, peers: PeerTable, counte
       const written = addon.writeBatch(data.tunFd, slab, batch.writeOffsets, batch.writeLengths, batch.writeCount);
       counters[C.rx_tun_write_failed]! += batch.writeCount - written;
     }
-    return true;
   };
+  const step = (timeoutMs: number): boolean => {
+    const n = addon.recvBatch(data.udpFd, slab, RX_SLOT_SIZE, slots, lengths, sources, gsoSizes, timeoutMs);
+    if (n > 0) handle(n);
+    return n > 0;
+  };
+  return { slab, lengths, sources, gsoSizes, handle, step };
+}
+
+/**
+ * The both-direction loop: one native call per wake-up polls the TUN queue and the socket and reads both. A packet
+ * written to the TUN is often answered at once (ACKs, echo replies) on this loop's own queue, and this thread finds
+ * the answer without a wake-up of another one. After traffic the wait spins first (spinMicros), so that the answer
+ * to a datagram just sent finds this thread still awake.
+ */
+function runBoth(data: LoopWorkerData, tx: TxDirection, rx: RxDirection, control: Int32Array, drain: () => void): void {
+  const addon = datapathAddon();
+  const io = addon.loopIoOpen({
+    tunFd: data.tunFd, udpFd: data.udpFd, headroom: TUN_READ_HEADROOM,
+    txSlab: tx.slab, txSlotSize: TX_SLOT_SIZE, txLengths: tx.lengths,
+    rxSlab: rx.slab, rxSlotSize: RX_SLOT_SIZE, rxLengths: rx.lengths, rxSources: rx.sources, rxGsoSizes: rx.gsoSizes,
+  });
+  let spinMicros = 0;
+  while (Atomics.load(control, 0) === 0) {
+    drain();
+    const got = addon.loopWait(io, POLL_MS, spinMicros);
+    spinMicros = got === 0 ? 0 : data.spinMicros;
+    // An answer the pod's stack queued inside this loop's TUN write (an echo reply, an ACK) is found by the next
+    // wait, which returns at once. Reading the TUN right after the write would save that wait, but it makes the
+    // sender encapsulate smaller batches; measured, the difference was within this host's noise
+    // (bench/notes/datapath-steps.md).
+    if ((got & 0xff) > 0) tx.handle(got & 0xff);
+    if (got >>> 8 > 0) rx.handle(got >>> 8);
+  }
 }
 
 function run(data: LoopWorkerData): void {
@@ -128,36 +180,22 @@ function run(data: LoopWorkerData): void {
       peers.apply(m.message as LoopMessage);
     }
   };
-  const tx = data.role === 'rx' ? null : txStep(data, encapCfg, peers, counters);
-  const rx = data.role === 'tx' ? null : rxStep(data, decapCfg, peers, counters);
+  const tx = data.role === 'rx' ? null : txDirection(data, encapCfg, peers, counters);
+  const rx = data.role === 'tx' ? null : rxDirection(data, decapCfg, peers, counters);
   // After every object the loop uses exists (see warm-up.ts). TSFLANNELD_DATAPATH_WARMUP=0 skips it, for
   // side-by-side measurements only.
   if (process.env['TSFLANNELD_DATAPATH_WARMUP'] !== '0') {
     warmUpDatapath({ network: data.network, subnetLen: data.subnetLen, encap: encapCfg, decap: decapCfg });
   }
-  const bothFds = Int32Array.of(data.tunFd, data.udpFd);
-  const spinNs = BigInt(Math.max(0, Math.round(data.spinMicros * 1000)));
-  let spinUntil = 0n;
+  if (tx && rx) {
+    runBoth(data, tx, rx, control, drain);
+    return;
+  }
+  // One direction: the read call itself sleeps until traffic, so a wake-up costs one crossing.
+  const direction = (tx ?? rx)!;
   while (Atomics.load(control, 0) === 0) {
     drain();
-    // Both directions: a packet written to the TUN is often answered at once (ACKs, echo replies) on this loop's
-    // own queue, and this thread finds the answer without a wake-up of another one. Spinning after traffic trades
-    // CPU for the wake-up of an idle thread, which costs tens of µs on a VM.
-    const spinning = spinNs > 0n && process.hrtime.bigint() < spinUntil;
-    if (tx && rx) {
-      const ready = addon.pollIn(bothFds, spinning ? 0 : POLL_MS);
-      if (ready === 0) continue;
-      // An answer the pod's stack queued inside this loop's TUN write (an echo reply, an ACK) is found by the next
-      // poll, which returns at once. Reading the TUN right after the write would save that poll, but it makes the
-      // sender encapsulate smaller batches; measured, the difference was within this host's noise
-      // (bench/notes/datapath-steps.md).
-      if (ready & 1) tx(0);
-      if (ready & 2) rx(0);
-    } else if (!(tx ?? rx)!(spinning ? 0 : POLL_MS)) {
-      // One direction: the read call itself sleeps until traffic, so a wake-up costs one crossing, not two.
-      continue;
-    }
-    if (spinNs > 0n) spinUntil = process.hrtime.bigint() + spinNs;
+    direction.step(POLL_MS);
   }
 }
 

@@ -2,6 +2,23 @@
 // packets live in caller-owned slabs, results are written into caller-owned typed arrays.
 import { loadAddon } from '../native/addon.js';
 
+/** An opaque native handle (napi External). */
+export type LoopIoHandle = { readonly __loopIo: unique symbol };
+
+export interface LoopIoSpec {
+  readonly tunFd: number;
+  readonly udpFd: number;
+  readonly headroom: number;
+  readonly txSlab: Uint8Array;
+  readonly txSlotSize: number;
+  readonly txLengths: Int32Array;
+  readonly rxSlab: Uint8Array;
+  readonly rxSlotSize: number;
+  readonly rxLengths: Int32Array;
+  readonly rxSources: Uint32Array;
+  readonly rxGsoSizes: Int32Array;
+}
+
 export interface DatapathAddon {
   tunOpen(name: string, opts: { vnetHdr?: boolean; multiQueue?: boolean; persist?: boolean }): { fd: number; name: string };
   tunSetOffload(fd: number, flags: number): void;
@@ -13,9 +30,14 @@ export interface DatapathAddon {
   readBatch(fd: number, slab: Uint8Array, slotSize: number, maxSlots: number, lengths: Int32Array, timeoutMs: number,
     headroom?: number): number;
   writeBatch(fd: number, slab: Uint8Array, offsets: Int32Array, lengths: Int32Array, count: number): number;
-  /** Bit i set when fds[i] is readable; 0 after timeoutMs. */
-  pollIn(fds: Int32Array, timeoutMs: number): number;
   closeFd(fd: number): void;
+  /** Binds a both-direction loop's fds and receive buffers for loopWait; slots per side: its lengths' length. */
+  loopIoOpen(spec: LoopIoSpec): LoopIoHandle;
+  /**
+   * Polls the TUN and the socket (spinning first for spinMicros), then reads what is queued on each into the bound
+   * buffers: TUN packets (at headroom in each tx slot) | UDP datagrams << 8; 0 when nothing came within timeoutMs.
+   */
+  loopWait(io: LoopIoHandle, timeoutMs: number, spinMicros: number): number;
   /** Folded big-endian 16-bit ones' complement sum of buf[off, off+len). */
   checksumSum(buf: Uint8Array, off: number, len: number): number;
   /** Scheduling of the calling thread; true when every requested change took effect. */

@@ -41,7 +41,11 @@ export interface DatapathOptions {
    * a loop thread that waits for a CPU adds that wait to every packet; the kernel datapath never waits. Default none.
    */
   readonly scheduling?: { readonly nice?: number; readonly fifoPriority?: number };
-  /** After traffic, loop threads poll without sleeping for this long (µs) before blocking (default 0). */
+  /**
+   * After traffic, loop threads poll (yielding the CPU) for this long (µs) before they sleep (default
+   * DEFAULT_SPIN_MICROS; 0 = never). The answer to a datagram just sent then finds its loop awake: waking a thread
+   * whose vCPU has halted costs tens of µs on a VM, often more than the answer takes to arrive.
+   */
   readonly spinMicros?: number;
   /**
    * The loop threads. A number N (default: defaultLoopCount()): N loops, each doing both directions over its own
@@ -65,6 +69,8 @@ export interface DatapathOptions {
   readonly onTunLost?: () => void;
 }
 
+/** As long as Linux's guest halt-polling default (cpuidle-haltpoll's guest_halt_poll_ns, 200 µs). */
+export const DEFAULT_SPIN_MICROS = 200;
 const SOCKET_BUFFER = 4 * 1024 * 1024;
 const STOP_GRACE_MS = 2000;
 /** More loops than this buy little: the TUN and the sockets, not the cores, are then the limit. */
@@ -289,7 +295,7 @@ export class UserspaceDatapath {
       role, tunFd: this.tunFds[queue % this.tunFds.length]!, udpFd: this.udpFds[queue]!, sendFds: this.sendFds,
       port: o.port, vni: o.vni, ownMac: [...macBytes(o.ownMac)], network: o.network, subnetLen: o.subnetLen,
       innerMtu: o.innerMtu, coalesce: o.gro ?? true, batch: o.batch ?? 16, scheduling: o.scheduling ?? {},
-      spinMicros: o.spinMicros ?? 0, counters: this.counterBuffer, counterBlock: block,
+      spinMicros: o.spinMicros ?? DEFAULT_SPIN_MICROS, counters: this.counterBuffer, counterBlock: block,
       control: this.control, updates: port2, initial: [...this.peerMessages.values()],
     };
     const worker = new Worker(path.join(__dirname, 'loop-worker.js'), { workerData: data, transferList: [port2] });

@@ -49,7 +49,7 @@ async function main(): Promise<void> {
     subnetMin: network.ip + 256, subnetMax: network.ip + 255 * 256, backend: { type: 'host-gw', raw: { Type: 'host-gw' } },
   };
   const extIface = await chooseExternalInterface({ iface: [args.iface], ifaceRegex: [], ...(args.publicIP ? { publicIP: args.publicIP } : {}) });
-  const ctx: BackendContext = { extIface, network: config, stateDir: '/nonexistent', vxlanDatapath: 'userspace', log };
+  const ctx: BackendContext = { extIface, network: config, stateDir: '/nonexistent', vxlanDatapath: 'userspace', vxlanBusyPoll: 200, log };
   const backend = args.registered
     ? createBackend('host-gw', ctx)
     : createHostGwBackend(ctx, {

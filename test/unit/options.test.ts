@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { DEFAULT_SPIN_MICROS } from '../../src/datapath/userspace-datapath.js';
 import { OptionsError, envName, normalizeArgv, parseOptions } from '../../src/options.js';
 
 const noEnv = {};
@@ -106,6 +107,12 @@ test('our flags: --backend, --vxlan-datapath, --state-dir, --subnet-lease-ttl, -
   assert.equal(parseOptions(['--v=7'], noEnv).logLevel, 'trace');
 });
 
+test('--vxlan-busy-poll: the datapath\'s default spin, 0 turns it off', () => {
+  assert.equal(parseOptions([], noEnv).vxlanBusyPoll, DEFAULT_SPIN_MICROS);
+  assert.equal(parseOptions(['--vxlan-busy-poll=0'], noEnv).vxlanBusyPoll, 0);
+  assert.equal(parseOptions([], { FLANNELD_VXLAN_BUSY_POLL: '50' }).vxlanBusyPoll, 50);
+});
+
 test('kube flags are accepted, kube mode is refused clearly', () => {
   const o = parseOptions(['--kube-api-url=https://x', '-kubeconfig-file=/k', '--kube-subnet-mgr=false',
     '-vmodule=x=2'], noEnv);
@@ -125,6 +132,8 @@ test('bad values are one-line errors naming the flag, the value and the fix', ()
     [['--iface-regex=eth('], /^invalid --iface-regex "eth\("/],
     [['--ip-masq=yes'], /^invalid --ip-masq "yes": expected true or false$/],
     [['--vxlan-datapath=dpdk'], /^invalid --vxlan-datapath "dpdk": expected userspace or kernel$/],
+    [['--vxlan-busy-poll=-1'], /^invalid --vxlan-busy-poll "-1": expected microseconds between 0 \(off\) and 10000$/],
+    [['--vxlan-busy-poll=20000'], /^invalid --vxlan-busy-poll "20000"/],
     [['--etcd-endpoints=127.0.0.1:2379'], /^invalid --etcd-endpoints "127\.0\.0\.1:2379"/],
     [['--etcd-endpoints=ftp://x'], /not an http:\/\/ or https:\/\/ URL/],
     [['--subnet-lease-ttl=abc'], /^invalid --subnet-lease-ttl "abc"/],

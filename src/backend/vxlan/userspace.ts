@@ -64,6 +64,7 @@ export class UserspaceVxlanBackend implements Backend {
     this.datapath = new UserspaceDatapath({
       tunName: this.deviceName, vni: this.config.vni, port: this.config.port, ownMac: this.vtepMac, localIP,
       network: this.ctx.network.network, subnetLen: this.ctx.network.subnetLen, innerMtu: this.mtu, persist: true,
+      spinMicros: this.ctx.vxlanBusyPoll,
       log: this.log, onTunLost: () => this.deviceLost('a datapath loop found it gone'),
     });
     const link = await getLinkByName(this.deviceName);

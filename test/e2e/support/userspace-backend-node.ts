@@ -36,7 +36,7 @@ async function main(): Promise<void> {
       subnetMin: network.ip, subnetMax: (network.ip | (~prefixMask(network.prefixLen) & prefixMask(spec.subnetLen))) >>> 0,
       backend: { type: 'vxlan', raw: spec.backend },
     },
-    stateDir: spec.stateDir, vxlanDatapath: 'userspace', log,
+    stateDir: spec.stateDir, vxlanDatapath: 'userspace', vxlanBusyPoll: 200, log,
   };
   const backend = createVxlanBackend(ctx);
   const registration = await backend.register();

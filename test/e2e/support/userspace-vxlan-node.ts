@@ -45,7 +45,7 @@ function main(): void {
     tunName: spec.device, vni: spec.vni, port: spec.port, ownMac: spec.mac, localIP: parseIPv4(spec.localIP)!,
     network, subnetLen: spec.subnetLen, innerMtu: spec.mtu, offloads: spec.offloads ?? true, gro: spec.gro ?? true,
     batch: spec.batch ?? 16, ...(spec.loops !== undefined ? { loops: spec.loops } : {}),
-    scheduling: spec.scheduling ?? {}, spinMicros: spec.spinMicros ?? 0,
+    scheduling: spec.scheduling ?? {}, ...(spec.spinMicros !== undefined ? { spinMicros: spec.spinMicros } : {}),
   });
   ip('addr', 'add', `${formatIPv4(own.ip)}/32`, 'dev', spec.device);
   ip('link', 'set', spec.device, 'mtu', String(spec.mtu), 'up');
