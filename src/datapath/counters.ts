@@ -4,7 +4,7 @@
 /** Drop reasons (counted as `drop_<reason>`) and traffic counters. */
 export const COUNTER_NAMES = [
   'tx_packets', 'tx_bytes', 'tx_datagrams', 'tx_tso_frames', 'tx_send_failed',
-  'rx_datagrams', 'rx_bytes', 'rx_packets', 'rx_coalesced_frames', 'rx_partial_csum', 'rx_super_datagrams',
+  'rx_datagrams', 'rx_bytes', 'rx_packets', 'rx_coalesced_frames', 'rx_partial_csum', 'rx_bad_csum', 'rx_super_datagrams',
   'rx_tun_write_failed', 'icmp_unreachable_sent', 'icmp_unreachable_limited',
   'drop_too_short', 'drop_truncated', 'drop_bad_flags', 'drop_bad_vni', 'drop_not_our_mac', 'drop_not_ipv4',
   'drop_bad_ip', 'drop_unknown_source', 'drop_no_route',

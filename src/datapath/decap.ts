@@ -2,7 +2,7 @@
 // 64 KiB "super-datagram" from a kernel peer on a veth underlay) are checked and decapsulated in place into TUN
 // writes, each behind a virtio_net_hdr. Consecutive in-order segments of one TCP flow within a train are coalesced
 // into one TSO frame (payloads moved together in place), so the kernel handles one skb instead of dozens.
-import { pseudoHeaderSeed, writeIPv4HeaderChecksum } from './checksum.js';
+import { foldSum, pseudoHeaderSeed, pseudoHeaderSum, sumWords, writeIPv4HeaderChecksum } from './checksum.js';
 import { COUNTER_INDEX as C } from './counters.js';
 import type { PeerTable } from './peer-table.js';
 import { tcp4HeaderLen } from './segment.js';
@@ -118,7 +118,7 @@ export class DecapBatch {
 
   private packet(cfg: DecapConfig, ip: number, ipLen: number, counters: Float64Array): void {
     const buf = this.buf;
-    const hdrLen = cfg.coalesce && ipLen <= cfg.innerMtu ? this.coalescableHeaderLen(buf, ip, ipLen) : 0;
+    const hdrLen = cfg.coalesce && ipLen <= cfg.innerMtu ? this.coalescableHeaderLen(buf, ip, ipLen, counters) : 0;
     if (hdrLen > 0 && this.runIP >= 0 && this.canAppend(buf, ip, ipLen, hdrLen)) {
       const payload = ipLen - hdrLen;
       // Read before the move: the payload may land on this packet's own headers.
@@ -151,13 +151,24 @@ export class DecapBatch {
     this.runClosed = (buf[ip + ipHdr + 13]! & TCP_PSH) !== 0;
   }
 
-  /** Header length of a TCP data segment that may take part in coalescing (only ACK/PSH set), else 0. */
-  private coalescableHeaderLen(buf: Uint8Array, ip: number, ipLen: number): number {
+  /**
+   * Header length of a TCP data segment that may take part in coalescing (only ACK/PSH set, checksum right), else
+   * 0. A coalesced frame goes to the kernel as CHECKSUM_PARTIAL, which it trusts, so each segment's checksum is
+   * checked here, as the kernel's own GRO does; a bad one is passed on alone, for the pod's stack to drop.
+   */
+  private coalescableHeaderLen(buf: Uint8Array, ip: number, ipLen: number, counters: Float64Array): number {
     if (buf[ip + 9] !== IPPROTO_TCP || isIPv4Fragment(buf, ip)) return 0;
     const hdrLen = tcp4HeaderLen(buf, ip, ipLen);
     if (hdrLen === 0 || hdrLen >= ipLen) return 0;
-    const flags = buf[ip + ipv4HeaderLen(buf, ip) + 13]!;
-    return (flags & ~(TCP_ACK | TCP_PSH)) === 0 && (flags & TCP_ACK) !== 0 ? hdrLen : 0;
+    const ipHdr = ipv4HeaderLen(buf, ip);
+    const flags = buf[ip + ipHdr + 13]!;
+    if ((flags & ~(TCP_ACK | TCP_PSH)) !== 0 || (flags & TCP_ACK) === 0) return 0;
+    const pseudo = pseudoHeaderSum(buf, ip, IPPROTO_TCP, ipLen - ipHdr);
+    // A local sender's CHECKSUM_PARTIAL, passed on by a veth underlay, carries the pseudo-header seed instead.
+    if (readU16(buf, ip + ipHdr + 16) === foldSum(pseudo)) return hdrLen;
+    if (foldSum(sumWords(buf, ip + ipHdr, ipLen - ipHdr, pseudo)) === 0xffff) return hdrLen;
+    counters[C.rx_bad_csum]!++;
+    return 0;
   }
 
   private canAppend(buf: Uint8Array, ip: number, ipLen: number, hdrLen: number): boolean {

@@ -3,7 +3,7 @@
 // value range of real traffic is seen before the loop starts: TCP sequence numbers above 2^31 (a field that only
 // ever held small integers is re-laid-out when a large one arrives, and all code built on the old layout is thrown
 // away), TSO super-packets, GRO trains, kernel peers' super-datagrams, payloads long enough for the native checksum.
-import { pseudoHeaderSeed, writeIPv4HeaderChecksum } from './checksum.js';
+import { completePartialChecksum, pseudoHeaderSeed, writeIPv4HeaderChecksum } from './checksum.js';
 import { TUN_READ_HEADROOM } from './encap.js';
 import {
   VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_NONE, VNET_HDR_GSO_TCPV4, VNET_HDR_LEN, writeVnetHdr,
@@ -115,15 +115,25 @@ export class SyntheticTraffic {
       const ip = c + ENCAP_PREFIX_LEN;
       const last = !trains || i === shape.segments - 1;
       const ipLen = this.packet(buf, ip, shape.proto, perPacket, this.dst, this.src, last);
-      // A veth underlay passes a local sender's CHECKSUM_PARTIAL on: the field holds the pseudo-header seed.
-      if (shape.partial && shape.segments === 1) {
-        const csumOffset = shape.proto === IPPROTO_TCP ? 16 : 6;
-        writeU16(buf, ip + IP_HDR + csumOffset, pseudoHeaderSeed(buf, ip, shape.proto, ipLen - IP_HDR));
-      }
+      if (shape.proto !== IPPROTO_ICMP) this.wireChecksum(buf, ip, ipLen, shape, trains && i === 1);
       c += ENCAP_PREFIX_LEN + ipLen;
     }
     out.length = c - off;
     out.gsoSize = trains ? ENCAP_PREFIX_LEN + IP_HDR + this.tcpHdr + perPacket : 0;
+  }
+
+  /**
+   * The L4 checksum as it arrives: the pseudo-header seed where a veth underlay passes a local sender's
+   * CHECKSUM_PARTIAL on (a kernel peer's super-datagram, and every other lone packet), else complete, as a remote
+   * sender computed it. `mayCorrupt`: one GRO train in four has a segment whose checksum a flipped bit broke.
+   */
+  private wireChecksum(buf: Uint8Array, ip: number, ipLen: number, shape: TrafficShape, mayCorrupt: boolean): void {
+    const field = ip + IP_HDR + (shape.proto === IPPROTO_TCP ? 16 : 6);
+    writeU16(buf, field, pseudoHeaderSeed(buf, ip, shape.proto, ipLen - IP_HDR));
+    const seedOnly = shape.superDatagram || (shape.partial && shape.segments === 1 && (this.jitter & 1) === 0);
+    if (seedOnly) return;
+    completePartialChecksum(buf, ip + IP_HDR, field - ip - IP_HDR, ip + ipLen, shape.proto === IPPROTO_UDP);
+    if (mayCorrupt && this.jitter === 3) buf[field + 1] = buf[field + 1]! ^ 0x10;
   }
 
   private nextConversation(): void {

@@ -122,6 +122,38 @@ test('a GRO train of in-order segments of one flow is coalesced into one TSO wri
   assert.equal(counters[C.rx_packets], 20);
 });
 
+test('a segment whose checksum is bad is not coalesced: it goes on alone, unmarked, for the pod to drop', () => {
+  const mss = 1000;
+  const payload = randomBytes(6 * mss, 11);
+  const frame = tcpPacket({ payload, seq: 5000, flags: TCP_ACK });
+  const out = new Uint8Array(frame.length + 6 * 100);
+  const r = emptySegmentResult();
+  segmentTcp4(frame, 0, frame.length, mss, prefix(), 0, out, 0, r);
+  const segments = splitSegments(out, r.count, r.segmentSize, r.bytes);
+  segments[3]![60] ^= 0x01; // a bit flipped on the way, in the payload
+  const train = concat(...segments.map((p) => vxlanFrame(p, 1, OWN_MAC, PEER_MAC)));
+  const { writes, counters } = decap(train, r.segmentSize);
+  assert.equal(counters[C.rx_bad_csum], 1);
+  assert.equal(writes.length, 3, 'segments 0–2 coalesced, 3 alone, 4–5 coalesced');
+  const [before, bad, after] = writes;
+  assert.equal(bad!.vnet.flags, 0, 'not NEEDS_CSUM: the pod verifies it, and drops it');
+  assert.equal(bad!.vnet.gsoType, VNET_HDR_GSO_NONE);
+  assert.ok(!checksumsValid(bad!.packet));
+  for (const w of [before!, after!]) {
+    assert.equal(w.vnet.gsoType, VNET_HDR_GSO_TCPV4);
+    assert.ok(checksumsValid(kernelCompletes(w)));
+  }
+  assert.deepEqual(kernelCompletes(before!).subarray(40), payload.subarray(0, 3 * mss));
+  assert.deepEqual(kernelCompletes(after!).subarray(40), payload.subarray(4 * mss));
+  // Segments that carry a local sender's CHECKSUM_PARTIAL seed (a veth underlay passes it on) are coalesced.
+  const seeded = concat(...splitSegments(out, r.count, r.segmentSize, r.bytes)
+    .map((p) => vxlanFrame(withPartialSeed(p), 1, OWN_MAC, PEER_MAC)));
+  const s = decap(seeded, r.segmentSize);
+  assert.equal(s.writes.length, 1);
+  assert.equal(s.counters[C.rx_bad_csum], 0);
+  assert.deepEqual(kernelCompletes(s.writes[0]!).subarray(40), payload);
+});
+
 test('segments that break the run (gap, other flow, SYN/FIN, different options) are not merged into it', () => {
   const seg = (seq: number, extra: Partial<Parameters<typeof tcpPacket>[0]> = {}) =>
     vxlanFrame(tcpPacket({ payload: randomBytes(100, seq), seq, ...extra }), 1, OWN_MAC, PEER_MAC);
