@@ -130,7 +130,7 @@ test('a segment whose checksum is bad is not coalesced: it goes on alone, unmark
   const r = emptySegmentResult();
   segmentTcp4(frame, 0, frame.length, mss, prefix(), 0, out, 0, r);
   const segments = splitSegments(out, r.count, r.segmentSize, r.bytes);
-  segments[3]![60] ^= 0x01; // a bit flipped on the way, in the payload
+  segments[3]![60] = segments[3]![60]! ^ 0x01; // a bit flipped on the way, in the payload
   const train = concat(...segments.map((p) => vxlanFrame(p, 1, OWN_MAC, PEER_MAC)));
   const { writes, counters } = decap(train, r.segmentSize);
   assert.equal(counters[C.rx_bad_csum], 1);
