@@ -9,7 +9,8 @@
         "native/src/thread.cc",
         "native/src/csum.cc",
         "native/src/notify.cc",
-        "native/src/loop_io.cc"
+        "native/src/loop_io.cc",
+        "native/src/segment.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],

@@ -7,6 +7,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitChecksum(env, exports);
   InitNotify(env, exports);
   InitLoopIo(env, exports);
+  InitSegment(env, exports);
   return exports;
 }
 

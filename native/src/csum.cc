@@ -1,11 +1,10 @@
 // The per-byte work of the datapath that JavaScript does too slowly: the Internet checksum sum over a byte range
 // (segmenting a 64 KiB TSO frame sums every byte once). Returns the folded 16-bit big-endian ones' complement sum.
 #include "modules.h"
+#include "csum.h"
 
 #include <stdint.h>
 #include <string.h>
-
-namespace {
 
 uint32_t FoldedSum(const uint8_t* p, size_t n) {
   uint64_t sum = 0;
@@ -39,6 +38,8 @@ uint32_t FoldedSum(const uint8_t* p, size_t n) {
 #endif
   return s;
 }
+
+namespace {
 
 // checksumSum(buf: Uint8Array, off, len) -> folded big-endian 16-bit sum of buf[off, off+len).
 Napi::Value ChecksumSum(const Napi::CallbackInfo& info) {

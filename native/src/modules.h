@@ -8,3 +8,4 @@ void InitThread(Napi::Env env, Napi::Object exports);
 void InitChecksum(Napi::Env env, Napi::Object exports);
 void InitNotify(Napi::Env env, Napi::Object exports);
 void InitLoopIo(Napi::Env env, Napi::Object exports);
+void InitSegment(Napi::Env env, Napi::Object exports);

@@ -95,7 +95,7 @@ export class EncapBatch {
           counters[C.tx_send_failed]!++;
           continue;
         }
-        if (!segmentTcp4(slab, ip, ipLen, vnet.gsoSize, slab, slot, slab, outPos, this.seg)) {
+        if (!segmentTcp4(slab, ip, ipLen, vnet.gsoSize, slot, outPos, this.outEnd, this.seg)) {
           counters[C.drop_bad_ip]!++;
           continue;
         }

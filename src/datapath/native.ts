@@ -38,6 +38,9 @@ export interface DatapathAddon {
    * buffers: TUN packets (at headroom in each tx slot) | UDP datagrams << 8; 0 when nothing came within timeoutMs.
    */
   loopWait(io: LoopIoHandle, timeoutMs: number, spinMicros: number): number;
+  /** See segmentTcp4 in segment.ts; returns the number of segments written, 0 when it wrote none. */
+  segmentTcp4(buf: Uint8Array, ip: number, len: number, mss: number, prefixOff: number, outOff: number,
+    outEnd: number): number;
   /** Folded big-endian 16-bit ones' complement sum of buf[off, off+len). */
   checksumSum(buf: Uint8Array, off: number, len: number): number;
   /** Scheduling of the calling thread; true when every requested change took effect. */

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { COUNTER_INDEX as C, COUNTERS_PER_BLOCK } from '../../src/datapath/counters.js';
 import { DecapBatch, type DecapConfig } from '../../src/datapath/decap.js';
-import { emptySegmentResult, segmentTcp4 } from '../../src/datapath/segment.js';
+import { emptySegmentResult, segmentTcp4, type SegmentResult } from '../../src/datapath/segment.js';
 import { PeerTable } from '../../src/datapath/peer-table.js';
 import { emptyVnetHdr, readVnetHdr, VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_NONE, VNET_HDR_GSO_TCPV4 } from '../../src/datapath/virtio-hdr.js';
 import { macBytes, writeEncapPrefix } from '../../src/datapath/wire.js';
@@ -26,6 +26,18 @@ function prefix(): Uint8Array {
   return p;
 }
 
+/** Segments `frame` as the loop does: the prefix, the frame and the output area in one slab. */
+function segment(frame: Uint8Array, mss: number, room = frame.length + 200 * 100): { out: Uint8Array; r: SegmentResult } | null {
+  const outOff = 22 + frame.length;
+  const buf = new Uint8Array(outOff + room);
+  buf.set(prefix(), 0);
+  buf.set(frame, 22);
+  const r = emptySegmentResult();
+  if (!segmentTcp4(buf, 22, frame.length, mss, 0, outOff, buf.length, r)) return null;
+  assert.deepEqual(buf.subarray(22, outOff), frame, 'the source is left as it was');
+  return { out: buf.subarray(outOff), r };
+}
+
 /** Splits segmentTcp4 output (segments of segmentSize, last shorter) into inner packets, checking each prefix. */
 function splitSegments(out: Uint8Array, count: number, segmentSize: number, bytes: number): Uint8Array[] {
   const pkts: Uint8Array[] = [];
@@ -44,9 +56,9 @@ test('a TSO frame becomes MSS-sized segments with correct lengths, ids, seqs, fl
       const payload = randomBytes(payloadLen, payloadLen * 31 + mss);
       const frame = tcpPacket({ payload, seq, flags: TCP_ACK | TCP_PSH | TCP_FIN, id: 0xfffe,
         options: withOptions ? TS_OPTION : undefined });
-      const out = new Uint8Array(frame.length + 200 * 100);
-      const r = emptySegmentResult();
-      assert.ok(segmentTcp4(frame, 0, frame.length, mss, prefix(), 0, out, 0, r));
+      const s = segment(frame, mss);
+      assert.ok(s);
+      const { out, r } = s;
       assert.equal(r.count, Math.ceil(payloadLen / mss));
       const pkts = splitSegments(out, r.count, r.segmentSize, r.bytes);
       const hdr = 40 + (withOptions ? 12 : 0);
@@ -61,6 +73,18 @@ test('a TSO frame becomes MSS-sized segments with correct lengths, ids, seqs, fl
       });
       assert.deepEqual(concat(...pkts.map((p) => p.subarray(hdr))), payload);
     }), { numRuns: 60 });
+});
+
+test('segmentation refuses what it cannot segment, and an output area one byte too small', () => {
+  const tcp = tcpPacket({ payload: randomBytes(3000, 2) });
+  assert.equal(segment(udpPacket(randomBytes(100, 1)), 1000), null, 'not TCP');
+  assert.equal(segment(tcp.subarray(0, 30), 1000), null, 'shorter than its headers');
+  assert.equal(segment(tcp, 0), null, 'MSS 0');
+  assert.equal(segment(tcp, 1000, 3 * (22 + 40) + 2999), null, 'one byte short');
+  assert.ok(segment(tcp, 1000, 3 * (22 + 40) + 3000), 'exactly enough');
+  const empty = segment(tcpPacket({ payload: new Uint8Array(0), flags: TCP_ACK | TCP_FIN }), 1000)!;
+  assert.equal(empty.r.count, 1, 'a packet without payload is one segment');
+  assert.ok(checksumsValid(empty.out.slice(22, empty.r.bytes)));
 });
 
 function decapSetup(buf: Uint8Array, coalesce = true): {
@@ -101,9 +125,7 @@ function kernelCompletes(w: { vnet: ReturnType<typeof emptyVnetHdr>; packet: Uin
 test('a GRO train of in-order segments of one flow is coalesced into one TSO write', () => {
   const payload = randomBytes(20 * 1398, 7);
   const frame = tcpPacket({ payload, seq: 0xfffff000, options: TS_OPTION, flags: TCP_ACK | TCP_PSH });
-  const out = new Uint8Array(frame.length + 20 * 100);
-  const r = emptySegmentResult();
-  segmentTcp4(frame, 0, frame.length, 1398, prefix(), 0, out, 0, r);
+  const { out, r } = segment(frame, 1398)!;
   // The receiver sees the frames with its own MAC as destination: rebuild the prefix as the peer would.
   const train = concat(...splitSegments(out, r.count, r.segmentSize, r.bytes).map((p) => vxlanFrame(p, 1, OWN_MAC, PEER_MAC)));
   const { writes, counters } = decap(train, r.segmentSize);
@@ -126,9 +148,7 @@ test('a segment whose checksum is bad is not coalesced: it goes on alone, unmark
   const mss = 1000;
   const payload = randomBytes(6 * mss, 11);
   const frame = tcpPacket({ payload, seq: 5000, flags: TCP_ACK });
-  const out = new Uint8Array(frame.length + 6 * 100);
-  const r = emptySegmentResult();
-  segmentTcp4(frame, 0, frame.length, mss, prefix(), 0, out, 0, r);
+  const { out, r } = segment(frame, mss)!;
   const segments = splitSegments(out, r.count, r.segmentSize, r.bytes);
   segments[3]![60] = segments[3]![60]! ^ 0x01; // a bit flipped on the way, in the payload
   const train = concat(...segments.map((p) => vxlanFrame(p, 1, OWN_MAC, PEER_MAC)));
