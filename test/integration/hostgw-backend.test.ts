@@ -166,3 +166,22 @@ test('without the monitor, the periodic check alone repairs a deleted route', op
   assert.ok(((await b.counters()).routesRecovered ?? 0) >= 1);
   await b.stop();
 });
+
+test('a route that failed is retried soon after, without waiting for the periodic check or the monitor', opts, async () => {
+  // An hour between periodic checks and no monitor: only the retry after a failed pass can install the route.
+  const b = await Backend.start(h1, { resyncIntervalMs: 3_600_000, watchKernel: false });
+  await b.ok('start');
+  // 198.51.100.9 is on no network of h1 yet, so the kernel refuses the route (ENETUNREACH).
+  await b.ok('reset', { peers: [hg('10.5.9.0/24', '198.51.100.9')] });
+  assert.deepEqual(await routeLines(h1, '10.5.9.0/24'), []);
+  assert.ok(((await b.counters()).routeErrors ?? 0) >= 1, 'the failed install is counted');
+  await ipIn(h1, 'addr', 'add', '198.51.100.1/24', 'dev', U);
+  try {
+    await b.explained(waitFor(async () => (await routeLines(h1, '10.5.9.0/24')).length === 1, { what: 'route installed by a retry', timeoutMs: 15_000 }));
+    assert.deepEqual(await routeLines(h1, 'proto', '84', '10.5.9.0/24'), [`10.5.9.0/24 via 198.51.100.9 dev ${U}`]);
+    assert.equal((await b.counters()).routesAdded, 1);
+    await b.stop();
+  } finally {
+    await ipIn(h1, 'addr', 'del', '198.51.100.1/24', 'dev', U);
+  }
+});
