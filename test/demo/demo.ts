@@ -111,6 +111,7 @@ Promise<PhaseResult> {
   await tb.putConfig(config);
   // Daemons read the config once at start (as upstream does): switching backends is a restart.
   await stopAll(tb);
+  if (backend !== 'vxlan') await removeVxlanDevices(tb);
   try {
     await startAll(tb, extraArgs);
   } catch (e) {
@@ -122,6 +123,19 @@ Promise<PhaseResult> {
   for (const h of tb.hosts) if (h.containers.length === 0) await tb.addContainer(h, 'c1');
   await showHosts(tb);
   return (await pingMatrix(tb)) ? 'ok' : 'pings-failed';
+}
+
+/**
+ * Leaving vxlan, the operator deletes flannel.1 by hand: no daemon removes it (a restart must find its
+ * VtepMAC again), and a leftover one keeps its `<Network> dev flannel.1` route.
+ */
+async function removeVxlanDevices(tb: Testbed): Promise<void> {
+  for (const h of tb.hosts) {
+    const show = await tb.exec(h, ['ip', 'link', 'show', 'flannel.1']);
+    if (show.code !== 0) continue;
+    console.log(`ip -n ${h.netns} link delete flannel.1`);
+    await tb.exec(h, ['ip', 'link', 'delete', 'flannel.1']);
+  }
 }
 
 async function waitForCtrlC(tb: Testbed): Promise<void> {
