@@ -6,8 +6,37 @@
 #include <stdint.h>
 #include <string.h>
 
+namespace {
+
+// Four 64-bit lanes; the low and high 32-bit halves of each lane's words go to separate sums, which gain at most
+// 2^34 per 128 bytes and so cannot overflow below 2^30 iterations (128 GiB). GCC and Clang lower these to AVX2
+// where it exists, to pairs of SSE2 or NEON operations elsewhere.
+typedef uint64_t U64x4 __attribute__((vector_size(32)));
+
+}  // namespace
+
+// Measured on the loops' CPUs: 4-5x the scalar loop over 1.4 KB segments and 64 KiB frames with AVX2, ~2x without
+// (bench/notes/datapath-steps.md). The clones pick the AVX2 body at load time on CPUs that have it.
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target_clones("avx2", "default")))
+#endif
 uint32_t FoldedSum(const uint8_t* p, size_t n) {
-  uint64_t sum = 0;
+  const U64x4 lowHalves = {0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu};
+  U64x4 lows = {0, 0, 0, 0};
+  U64x4 highs = {0, 0, 0, 0};
+  while (n >= 128) {
+    U64x4 v0, v1, v2, v3;
+    memcpy(&v0, p, 32);
+    memcpy(&v1, p + 32, 32);
+    memcpy(&v2, p + 64, 32);
+    memcpy(&v3, p + 96, 32);
+    lows += ((v0 & lowHalves) + (v1 & lowHalves)) + ((v2 & lowHalves) + (v3 & lowHalves));
+    highs += ((v0 >> 32) + (v1 >> 32)) + ((v2 >> 32) + (v3 >> 32));
+    p += 128;
+    n -= 128;
+  }
+  U64x4 lanes = lows + highs;
+  uint64_t sum = lanes[0] + lanes[1] + lanes[2] + lanes[3];
   // Sum in native (little-endian) order; ones' complement addition is byte-order independent up to a final swap.
   while (n >= 8) {
     uint64_t v;

@@ -20,3 +20,19 @@ test('native checksumSum equals the JS sum, folded', { skip }, () => {
   }), { numRuns: 300 });
   assert.throws(() => checksumSum(new Uint8Array(4), 2, 3), /outside the buffer/);
 });
+
+test('native checksumSum at its extremes: all-ones bytes up to 64 KiB, every length and alignment around its 128-byte blocks', { skip }, () => {
+  const { checksumSum } = datapathAddon();
+  const ones = new Uint8Array(65536 + 16).fill(0xff);
+  for (const len of [65535, 65536]) {
+    for (const off of [0, 1, 7, 13]) {
+      assert.equal(checksumSum(ones, off, len), foldSum(sumWordsJs(ones, off, len)), `0xff × ${len} at ${off}`);
+    }
+  }
+  const bytes = Uint8Array.from({ length: 600 }, (_, i) => (i * 167 + 89) & 0xff);
+  for (let off = 0; off < 9; off++) {
+    for (let len = 0; len <= 520; len++) {
+      assert.equal(checksumSum(bytes, off, len), foldSum(sumWordsJs(bytes, off, len)), `length ${len} at ${off}`);
+    }
+  }
+});
