@@ -16,8 +16,9 @@ typedef uint64_t U64x4 __attribute__((vector_size(32)));
 }  // namespace
 
 // Measured on the loops' CPUs: 4-5x the scalar loop over 1.4 KB segments and 64 KiB frames with AVX2, ~2x without
-// (bench/notes/datapath-steps.md). The clones pick the AVX2 body at load time on CPUs that have it.
-#if defined(__x86_64__) && defined(__GNUC__)
+// (bench/notes/datapath-steps.md). The clones pick the AVX2 body at load time on CPUs that have it; they need
+// glibc's ifunc, so other C libraries (musl) get the portable body only.
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__GLIBC__)
 __attribute__((target_clones("avx2", "default")))
 #endif
 uint32_t FoldedSum(const uint8_t* p, size_t n) {
