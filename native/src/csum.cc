@@ -15,13 +15,14 @@ typedef uint64_t U64x4 __attribute__((vector_size(32)));
 
 }  // namespace
 
-// Measured on the loops' CPUs: 4-5x the scalar loop over 1.4 KB segments and 64 KiB frames with AVX2, ~2x without
+// Measured on the loops' CPUs: 3-5x the scalar loop over 1.4 KB segments and 64 KiB frames with AVX2, ~2x without
 // (bench/notes/datapath-steps.md). The clones pick the AVX2 body at load time on CPUs that have it; they need
 // glibc's ifunc, so other C libraries (musl) get the portable body only.
 #if defined(__x86_64__) && defined(__GNUC__) && defined(__GLIBC__)
 __attribute__((target_clones("avx2", "default")))
 #endif
 uint32_t FoldedSum(const uint8_t* p, size_t n) {
+  // Sum in native (little-endian) order; ones' complement addition is byte-order independent up to a final swap.
   const U64x4 lowHalves = {0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu};
   U64x4 lows = {0, 0, 0, 0};
   U64x4 highs = {0, 0, 0, 0};
@@ -38,7 +39,6 @@ uint32_t FoldedSum(const uint8_t* p, size_t n) {
   }
   U64x4 lanes = lows + highs;
   uint64_t sum = lanes[0] + lanes[1] + lanes[2] + lanes[3];
-  // Sum in native (little-endian) order; ones' complement addition is byte-order independent up to a final swap.
   while (n >= 8) {
     uint64_t v;
     memcpy(&v, p, 8);
