@@ -3,6 +3,7 @@
 // create race is retried with a fresh pick, and a reservation for our PublicIP is used and stays a reservation.
 //
 // Events: 'renewed' (lease), 'lost' (lease), 'reacquired' (lease, previous: Lease), 'pool-exhausted' (message).
+// A re-acquisition that lands on another subnet is logged as an error (see onVanished for why we do not exit).
 import { EventEmitter } from 'node:events';
 import type { NetworkConfig } from '../config/network-config.js';
 import type { Logger } from '../log.js';
@@ -376,8 +377,17 @@ export class LeaseManager extends EventEmitter {
     }
     this.reacquiring = false;
     const same = netsEqual(lease.subnet, old.subnet);
-    this.log[same ? 'info' : 'warn']({ subnet: formatCidr(lease.subnet), previous: formatCidr(old.subnet), key: subnetKey(lease.subnet) },
-      same ? 're-acquired the same subnet' : 're-acquired a DIFFERENT subnet: the old one was taken meanwhile');
+    const fields = { subnet: formatCidr(lease.subnet), previous: formatCidr(old.subnet), key: subnetKey(lease.subnet) };
+    if (same) {
+      this.log.warn(fields, 're-acquired the same subnet after losing its lease');
+    } else {
+      // Upstream exits here. We move on instead, so routes to every peer stay up; but this host's containers may
+      // still hold addresses of the old subnet, which now belongs to someone else: only the operator can fix that.
+      this.log.error(fields, `re-acquired a DIFFERENT subnet ${fields.subnet}: our lease for ${fields.previous} was `
+        + `lost (${why}) and the subnet taken meanwhile; containers started before keep addresses in `
+        + `${fields.previous} that now belong to another host: restart them (or the container runtime) so they use `
+        + 'the new subnet.env');
+    }
     this.emit('reacquired', lease, old);
     if (!this.keeping) return;
     this.scheduleRenew();
