@@ -123,4 +123,24 @@ describe('lease watcher (real etcd)', { skip }, () => {
       await proxy?.close();
     }
   });
+
+  it('keeps its log bounded when 1 MB bad values are written again and again', async () => {
+    const prefix = uniquePrefix();
+    const c = collector();
+    const log = recordingLogger();
+    const w = new LeaseWatcher({ registry: new SubnetRegistry(client, prefix, log.log), ownSubnet: () => own, log: log.log });
+    watchers.push(w);
+    w.start(c.handlers);
+    await waitFor(() => c.resets.length === 1, { what: 'the snapshot' });
+    const big = (n: number): string => `{"PublicIP":"${String(n).repeat(1_000_000 / String(n).length)}"}`;
+    // A 1 MB garbage value, changed at every write, and a 500 kB key that is no subnet key.
+    for (let i = 1; i <= 5; i++) await client.put(`${prefix}/subnets/10.20.30.0-24`).value(big(i));
+    await client.put(`${prefix}/subnets/${'k'.repeat(500_000)}`).value('{}');
+    await etcdctl(etcd.clientUrl, ['put', `${prefix}/subnets/10.20.31.0-24`, value('192.0.2.31')]);
+    await waitFor(() => c.events.length === 1, { what: 'the good lease after the bad ones' });
+    const bytes = log.lines.reduce((n, l) => n + JSON.stringify(l).length, 0);
+    assert.ok(bytes < 10_000, `the bad values cost ${bytes} bytes of log`);
+    const named = log.lines.filter((l) => String(l.key).includes('10.20.30.0-24'));
+    assert.equal(named.length, 1, 'the rewritten key is named once');
+  });
 });
