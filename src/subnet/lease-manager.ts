@@ -284,7 +284,7 @@ export class LeaseManager extends EventEmitter {
             return;
           }
           if (ev.lease.attrs.publicIP !== this.o.attrs.publicIP) {
-            void this.onVanished(`host ${ev.lease.attrs.publicIP} overwrote its key`);
+            void this.onVanished(`host ${ev.lease.attrs.publicIP} overwrote its key`, true);
             return;
           }
           if (this.current && netsEqual(this.current.subnet, ev.lease.subnet)
@@ -348,18 +348,20 @@ export class LeaseManager extends EventEmitter {
     }
     if (!this.keeping || this.reacquiring || generation !== this.generation) return;
     if (!read.lease || read.lease.attrs.publicIP !== this.o.attrs.publicIP) {
-      await this.onVanished(read.lease ? `host ${read.lease.attrs.publicIP} holds its key now` : 'its key is gone');
+      await this.onVanished(read.lease ? `host ${read.lease.attrs.publicIP} holds its key now` : 'its key is gone',
+        read.lease !== null);
       return;
     }
     if (!this.ownWatch) this.watchOwn(read.revision);
   }
 
-  private async onVanished(why: string): Promise<void> {
+  /** `takenOver`: another writer put its own value on our key (an error: two hosts now claim one subnet). */
+  private async onVanished(why: string, takenOver = false): Promise<void> {
     const old = this.current;
     if (!this.keeping || !old || this.reacquiring) return;
     this.reacquiring = true;
     this.generation++;
-    this.log.warn({ subnet: formatCidr(old.subnet), key: this.o.registry.keyOf(old.subnet) },
+    this.log[takenOver ? 'error' : 'warn']({ subnet: formatCidr(old.subnet), key: this.o.registry.keyOf(old.subnet) },
       `our lease vanished: ${why}; re-acquiring (the same subnet if it is still free)`);
     this.emit('lost', old);
     if (this.renewTimer) clearTimeout(this.renewTimer);

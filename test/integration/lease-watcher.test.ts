@@ -143,4 +143,26 @@ describe('lease watcher (real etcd)', { skip }, () => {
     const named = log.lines.filter((l) => String(l.key).includes('10.20.30.0-24'));
     assert.equal(named.length, 1, 'the rewritten key is named once');
   });
+
+  it('routes the subnet that stopped being ours, and removes a delivered lease that turns bad', async () => {
+    const prefix = uniquePrefix();
+    let mine = parseCidr('10.20.40.0/24')!;
+    const w = new LeaseWatcher({ registry: new SubnetRegistry(client, prefix, rec.log), ownSubnet: () => mine,
+      network: parseCidr('10.20.0.0/16')!, subnetLen: 24, ownPublicIP: '192.0.2.40', log: rec.log });
+    watchers.push(w);
+    const c = collector();
+    await etcdctl(etcd.clientUrl, ['put', `${prefix}/subnets/10.20.42.0-24`, value('192.0.2.42')]);
+    w.start(c.handlers);
+    await waitFor(() => c.resets.length === 1, { what: 'the snapshot' });
+    // Another writer takes our key; we move to 10.20.41.0/24 (written with our PublicIP).
+    await etcdctl(etcd.clientUrl, ['put', `${prefix}/subnets/10.20.40.0-24`, value('192.0.2.99')]);
+    await etcdctl(etcd.clientUrl, ['put', `${prefix}/subnets/10.20.41.0-24`, value('192.0.2.40')]);
+    mine = parseCidr('10.20.41.0/24')!;
+    w.ownSubnetChanged();
+    await waitFor(() => c.events.length >= 1, { what: 'the taken subnet as a peer' });
+    assert.deepEqual(c.events, ['added 10.20.40.0/24 192.0.2.99 {"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:01"}']);
+    await etcdctl(etcd.clientUrl, ['put', `${prefix}/subnets/10.20.42.0-24`, value('127.0.0.1')]);
+    await waitFor(() => c.events.length >= 2, { what: 'the removal of the lease turned bad' });
+    assert.equal(c.events[1], 'removed 10.20.42.0/24 192.0.2.42 {"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:01"}');
+  });
 });
