@@ -10,10 +10,10 @@ import type { NetworkConfig } from './config/network-config.js';
 import { ConfigError, EXAMPLE_CONFIG, parseNetworkConfig } from './config/parse.js';
 import { Lifecycle, type DaemonExtension, type LeaseContext } from './lifecycle.js';
 import type { Logger } from './log.js';
-import { formatCidr } from './net/ipv4.js';
+import { formatCidr, netsEqual } from './net/ipv4.js';
 import { chooseExternalInterface } from './net/iface.js';
 import { setNetlinkObserver } from './netlink/socket.js';
-import { recordEtcdError, recordNetlinkOperation, recordOwnLeaseExpiry, recordPeerEvents, recordPeerReset, setBackendCounterSource } from './ops/metrics.js';
+import { recordEtcdError, recordLeaseReacquired, recordNetlinkOperation, recordOwnLeaseExpiry, recordPeerEvents, recordPeerReset, setBackendCounterSource } from './ops/metrics.js';
 import type { Options } from './options.js';
 import { createEtcdClient, describeEtcdError, isEtcdUnavailable, reportEtcdError, setEtcdErrorObserver } from './subnet/etcd-client.js';
 import type { Lease, LeaseAttrs, LeaseEvent } from './subnet/lease.js';
@@ -174,8 +174,11 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   writeSubnetEnv(options, ctxOf(own), log);
   await lifecycle.run('ready', { ...ctxOf(own), subnetFile: options.subnetFile });
 
-  leases.on('reacquired', (lease: Lease) => {
+  leases.on('reacquired', (lease: Lease, previous: Lease) => {
     own = lease;
+    recordLeaseReacquired(!netsEqual(lease.subnet, previous.subnet));
+    // The subnet that stopped being ours is now a peer's: route it (issue 20 item 3).
+    running.watcher?.ownSubnetChanged();
     log.warn({ subnet: formatCidr(lease.subnet) }, 'lease re-acquired');
     driver.task('start', async () => {
       await backend.start(lease);
@@ -187,7 +190,8 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   leases.on('lost', (lost: Lease) => log.warn({ subnet: formatCidr(lost.subnet) }, 'lease lost; re-acquiring'));
   leases.keep();
 
-  const watcher = new LeaseWatcher({ registry, ownSubnet: () => own.subnet, network: config.network, log });
+  const watcher = new LeaseWatcher({ registry, ownSubnet: () => own.subnet, network: config.network,
+    subnetLen: config.subnetLen, ownPublicIP: attrs.publicIP, log });
   running.watcher = watcher;
   watcher.start({
     reset: (peers: Lease[]) => {

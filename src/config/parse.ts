@@ -2,6 +2,7 @@
 // (flannel-compat §2): keys matched case-insensitively, unknown keys ignored, defaults for SubnetLen, SubnetMin and
 // SubnetMax, Backend.Type lower-cased with `udp` when Backend is absent. Pure; every error is one line.
 import { formatIPv4, makeNet, netContainsIP, netLastIP, parseCidr, parseIPv4, prefixSize } from '../net/ipv4.js';
+import { truncateForLog } from '../log-values.js';
 import type { BackendConfig, NetworkConfig } from './network-config.js';
 
 export class ConfigError extends Error {
@@ -16,7 +17,7 @@ const FIELDS = ['EnableIPv4', 'EnableIPv6', 'EnableNFTables', 'Network', 'Subnet
 type Field = typeof FIELDS[number];
 
 function fail(field: string, value: unknown, fix: string): never {
-  throw new ConfigError(`invalid ${field} ${JSON.stringify(value)} in the network config: ${fix}`);
+  throw new ConfigError(`invalid ${field} ${truncateForLog(JSON.stringify(value))} in the network config: ${fix}`);
 }
 
 /**
@@ -89,7 +90,7 @@ export function parseNetworkConfig(text: string): NetworkConfig {
   try {
     parsed = JSON.parse(text);
   } catch (e) {
-    throw new ConfigError(`network config is not valid JSON (${(e as Error).message}): `
+    throw new ConfigError(`network config is not valid JSON (${truncateForLog((e as Error).message)}): `
       + `write it like ${EXAMPLE_CONFIG}`);
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {

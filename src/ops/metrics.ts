@@ -21,6 +21,7 @@ export interface FlannelMetrics {
   readonly leaseEvents: Counter<'type'>;
   readonly netlinkOperations: Counter<'operation' | 'result'>;
   readonly iptablesRebuilds: Counter;
+  readonly leaseReacquisitions: Counter<'subnet'>;
   /** Replaces the pull source for datapath counters (the backend's counters()). */
   setCounterSource(source: CounterSource | null): void;
   /** The current values of the pull source, or {} (for status and the state file). */
@@ -51,6 +52,10 @@ export function createMetrics(withProcessMetrics = true): FlannelMetrics {
   const iptablesRebuilds = new Counter({ name: 'flannel_iptables_rebuilds_total',
     help: 'Times the flannel iptables rule sets were (re)applied', registers: [registry] });
 
+  const leaseReacquisitions = new Counter({ name: 'flannel_lease_reacquisitions_total',
+    help: 'Times the own lease was lost and acquired again; subnet="changed" means a move to another subnet',
+    labelNames: ['subnet'] as const, registers: [registry] });
+
   // Pulled on every scrape: the backend owns these numbers, we only mirror them. Registered, so kept by the registry.
   new Counter({ name: 'flannel_datapath_packets_total', help: 'Packets through the userspace datapath',
     labelNames: ['direction'] as const, registers: [registry],
@@ -78,7 +83,7 @@ export function createMetrics(withProcessMetrics = true): FlannelMetrics {
   if (withProcessMetrics) collectDefaultMetrics({ register: registry });
 
   return {
-    registry, leaseExpiry, peers, etcdErrors, leaseEvents, netlinkOperations, iptablesRebuilds,
+    registry, leaseExpiry, peers, etcdErrors, leaseEvents, netlinkOperations, iptablesRebuilds, leaseReacquisitions,
     setCounterSource(s) { source = s; },
     readCounters,
   };
@@ -135,4 +140,8 @@ export function recordNetlinkOperation(operation: string, ok: boolean): void {
 }
 export function recordOwnLeaseExpiry(expiration: Date | null): void {
   metrics.leaseExpiry.set(expiration === null ? 0 : expiration.getTime() / 1000);
+}
+/** The lease manager got a lease again after losing it; `changed` when it is another subnet than before. */
+export function recordLeaseReacquired(changed: boolean): void {
+  metrics.leaseReacquisitions.inc({ subnet: changed ? 'changed' : 'same' });
 }

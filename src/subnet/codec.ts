@@ -1,6 +1,7 @@
 // Upstream's wire formats for leases: the subnet key `A.B.C.D-LEN` (a dual-stack `&v6addr-len` suffix is
 // accepted and ignored) and the LeaseAttrs JSON value, written field for field as Go's encoding/json does.
 import { formatIPv4, makeNet, parseIPv4, type Ipv4Net } from '../net/ipv4.js';
+import { truncateForLog } from '../log-values.js';
 import type { LeaseAttrs } from './lease.js';
 
 // Upstream's key regex, with its dots escaped and anchored at both ends (upstream's is loose at the start).
@@ -52,23 +53,23 @@ export function decodeLeaseAttrs(text: string): LeaseAttrs {
   try {
     parsed = JSON.parse(text);
   } catch {
-    throw new LeaseValueError(`lease value is not JSON: ${JSON.stringify(text.slice(0, 80))}`);
+    throw new LeaseValueError(`lease value is not JSON: ${truncateForLog(JSON.stringify(text), 120)}`);
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new LeaseValueError(`lease value is not a JSON object: ${JSON.stringify(text.slice(0, 80))}`);
+    throw new LeaseValueError(`lease value is not a JSON object: ${truncateForLog(JSON.stringify(text), 120)}`);
   }
   const obj = parsed as Record<string, unknown>;
   const publicIP = field(obj, 'PublicIP');
   if (typeof publicIP !== 'string' || parseIPv4(publicIP) === null) {
-    throw new LeaseValueError(`lease value has no valid PublicIP (got ${JSON.stringify(publicIP ?? null)})`);
+    throw new LeaseValueError(`lease value has no valid PublicIP (got ${truncateForLog(publicIP ?? null, 120)})`);
   }
   const publicIPv6 = field(obj, 'PublicIPv6');
   if (publicIPv6 !== undefined && publicIPv6 !== null && typeof publicIPv6 !== 'string') {
-    throw new LeaseValueError(`lease value has a PublicIPv6 that is not a string: ${JSON.stringify(publicIPv6)}`);
+    throw new LeaseValueError(`lease value has a PublicIPv6 that is not a string: ${truncateForLog(publicIPv6, 120)}`);
   }
   const backendType = field(obj, 'BackendType');
   if (backendType !== undefined && backendType !== null && typeof backendType !== 'string') {
-    throw new LeaseValueError(`lease value has a BackendType that is not a string: ${JSON.stringify(backendType)}`);
+    throw new LeaseValueError(`lease value has a BackendType that is not a string: ${truncateForLog(backendType, 120)}`);
   }
   const attrs: { -readonly [K in keyof LeaseAttrs]: LeaseAttrs[K] } = {
     publicIP: publicIP.trim(),

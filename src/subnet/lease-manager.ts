@@ -3,6 +3,7 @@
 // create race is retried with a fresh pick, and a reservation for our PublicIP is used and stays a reservation.
 //
 // Events: 'renewed' (lease), 'lost' (lease), 'reacquired' (lease, previous: Lease), 'pool-exhausted' (message).
+// A re-acquisition that lands on another subnet is logged as an error (see onVanished for why we do not exit).
 import { EventEmitter } from 'node:events';
 import type { NetworkConfig } from '../config/network-config.js';
 import type { Logger } from '../log.js';
@@ -283,7 +284,7 @@ export class LeaseManager extends EventEmitter {
             return;
           }
           if (ev.lease.attrs.publicIP !== this.o.attrs.publicIP) {
-            void this.onVanished(`host ${ev.lease.attrs.publicIP} overwrote its key`);
+            void this.onVanished(`host ${ev.lease.attrs.publicIP} overwrote its key`, true);
             return;
           }
           if (this.current && netsEqual(this.current.subnet, ev.lease.subnet)
@@ -347,18 +348,20 @@ export class LeaseManager extends EventEmitter {
     }
     if (!this.keeping || this.reacquiring || generation !== this.generation) return;
     if (!read.lease || read.lease.attrs.publicIP !== this.o.attrs.publicIP) {
-      await this.onVanished(read.lease ? `host ${read.lease.attrs.publicIP} holds its key now` : 'its key is gone');
+      await this.onVanished(read.lease ? `host ${read.lease.attrs.publicIP} holds its key now` : 'its key is gone',
+        read.lease !== null);
       return;
     }
     if (!this.ownWatch) this.watchOwn(read.revision);
   }
 
-  private async onVanished(why: string): Promise<void> {
+  /** `takenOver`: another writer put its own value on our key (an error: two hosts now claim one subnet). */
+  private async onVanished(why: string, takenOver = false): Promise<void> {
     const old = this.current;
     if (!this.keeping || !old || this.reacquiring) return;
     this.reacquiring = true;
     this.generation++;
-    this.log.warn({ subnet: formatCidr(old.subnet), key: this.o.registry.keyOf(old.subnet) },
+    this.log[takenOver ? 'error' : 'warn']({ subnet: formatCidr(old.subnet), key: this.o.registry.keyOf(old.subnet) },
       `our lease vanished: ${why}; re-acquiring (the same subnet if it is still free)`);
     this.emit('lost', old);
     if (this.renewTimer) clearTimeout(this.renewTimer);
@@ -376,8 +379,17 @@ export class LeaseManager extends EventEmitter {
     }
     this.reacquiring = false;
     const same = netsEqual(lease.subnet, old.subnet);
-    this.log[same ? 'info' : 'warn']({ subnet: formatCidr(lease.subnet), previous: formatCidr(old.subnet), key: subnetKey(lease.subnet) },
-      same ? 're-acquired the same subnet' : 're-acquired a DIFFERENT subnet: the old one was taken meanwhile');
+    const fields = { subnet: formatCidr(lease.subnet), previous: formatCidr(old.subnet), key: subnetKey(lease.subnet) };
+    if (same) {
+      this.log.warn(fields, 're-acquired the same subnet after losing its lease');
+    } else {
+      // Upstream exits here. We move on instead, so routes to every peer stay up; but this host's containers may
+      // still hold addresses of the old subnet, which now belongs to someone else: only the operator can fix that.
+      this.log.error(fields, `re-acquired a DIFFERENT subnet ${fields.subnet}: our lease for ${fields.previous} was `
+        + `lost (${why}) and the subnet taken meanwhile; containers started before keep addresses in `
+        + `${fields.previous} that now belong to another host: restart them (or the container runtime) so they use `
+        + 'the new subnet.env');
+    }
     this.emit('reacquired', lease, old);
     if (!this.keeping) return;
     this.scheduleRenew();

@@ -1,11 +1,13 @@
 // The etcd side of subnet leases: upstream's keys (`<prefix>/config`, `<prefix>/subnets/A.B.C.D-LEN`) and calls
 // (flannel-compat §1). Knows etcd and the wire formats; knows nothing of allocation policy or timers.
+import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from 'etcd3';
 import type { Logger } from '../log.js';
 import type { Ipv4Net } from '../net/ipv4.js';
 import { decodeLeaseAttrs, encodeLeaseAttrs, parseSubnetKey, subnetKey } from './codec.js';
 import type { Lease, LeaseAttrs } from './lease.js';
+import { KeyedRateLimit, truncateForLog } from '../log-values.js';
 
 /** What a watch reports, before the lease watcher adds the last known attributes to removals. */
 export type RegistryEvent =
@@ -37,6 +39,7 @@ export class SubnetRegistry {
   private readonly log: Logger;
   /** Key → value already warned about, so a bad entry is reported once, not at every list. */
   private readonly warned = new Map<string, string>();
+  private readonly warnPace = new KeyedRateLimit();
   /**
    * Subnet → the key it was last listed under, when that is not the plain `A.B.C.D-LEN` (a dual-stack key written
    * by upstream, `…&v6addr-len`), so renewing or deleting such a lease touches the key that exists.
@@ -272,10 +275,15 @@ export class SubnetRegistry {
     }
   }
 
+  /** Once per key and value, and at most once per key per interval however often a writer changes the value. */
   private warnOnce(key: string, value: string, msg: string): void {
-    if (this.warned.get(key) === value) return;
-    this.warned.set(key, value);
-    this.log.warn({ key }, msg);
+    // A digest, not the value: a megabyte of garbage per bad key is not worth keeping in memory.
+    const seen = value.length > 64 ? createHash('sha256').update(value).digest('base64') : value;
+    if (this.warned.get(key) === seen) return;
+    this.warned.set(key, seen);
+    const held = this.warnPace.take(key);
+    if (held === null) return;
+    this.log.warn({ key: truncateForLog(key), ...(held > 0 ? { repeated: held } : {}) }, msg);
   }
 
   private async toLease(kv: IKeyValue, subnet: Ipv4Net, attrs: LeaseAttrs): Promise<Lease> {

@@ -1,12 +1,19 @@
 // Follows the peers' leases: a snapshot, then a watch from the snapshot's revision + 1 (flannel-compat §1 "Watches").
 // After a disconnect it resumes from the last revision it processed; after a compaction (etcd cancels the watch) it
 // re-lists and emits the difference. A lease whose attributes changed is emitted as 'added' with the new attributes,
-// exactly as a live PUT is, so backends see one kind of update. Removals carry the last attributes seen.
+// exactly as a live PUT is, so backends see one kind of update. Removals carry the last attributes delivered.
+//
+// It keeps two maps: every lease seen (`known`) and the peers handed to the backends (`delivered`). Leases that fail
+// ./lease-rules.ts are never delivered (and a delivered lease that turns bad is removed), each named once in a
+// warning. When our own subnet changes (the lease manager re-acquired after a takeover) the two maps are reconciled,
+// so the new owner of our old subnet is routed like any other peer.
+import { KeyedRateLimit } from '../log-values.js';
 import type { Logger } from '../log.js';
-import { formatCidr, netContainsNet, netsEqual, netsOverlap, type Ipv4Net } from '../net/ipv4.js';
+import { formatCidr, type Ipv4Net } from '../net/ipv4.js';
 import { sameLeaseAttrs, subnetKey } from './codec.js';
 import { describeEtcdError, reportEtcdError } from './etcd-client.js';
 import type { Lease, LeaseEvent } from './lease.js';
+import { judgeLease, overlappingLease } from './lease-rules.js';
 import type { RegistryEvent, RegistryWatch, SubnetRegistry } from './registry.js';
 import { Backoff, RateLimitedLog } from './retry-pacing.js';
 
@@ -22,23 +29,33 @@ export interface LeaseWatcherOptions {
   readonly ownSubnet: () => Ipv4Net;
   readonly log: Logger;
   /**
-   * The config's Network. When given, a lease that is not a proper subnet of it (the whole network, 0.0.0.0/0, a
-   * subnet elsewhere) or that overlaps our own subnet is skipped with a warning: routing it would hijack traffic.
+   * The config's Network, SubnetLen and our PublicIP: when given, leases that break ./lease-rules.ts with them
+   * (outside the network, another length, over our subnet, a non-unicast or our own PublicIP) are skipped with
+   * one warning per key, since routing them would hijack traffic.
    */
   readonly network?: Ipv4Net;
+  readonly subnetLen?: number;
+  readonly ownPublicIP?: string;
 }
 
 export class LeaseWatcher {
   private readonly registry: SubnetRegistry;
   private readonly ownSubnet: () => Ipv4Net;
   private readonly network: Ipv4Net | null;
+  private readonly subnetLen: number | null;
+  private readonly ownPublicIP: string | null;
   private readonly log: Logger;
-  /** Subnet keys already warned about as misplaced, so each is said once. */
-  private readonly misplaced = new Set<string>();
+  /** Subnet keys warned about as rejected, so each is said once while it stays bad. */
+  private readonly rejected = new Set<string>();
+  private readonly rejectPace = new KeyedRateLimit();
   private readonly trouble: RateLimitedLog;
   private readonly backoff = new Backoff(100, 5000);
   /** Every lease seen, own included, by subnet key. */
   private known = new Map<string, Lease>();
+  /** The peers the handlers were given and not yet told to remove, by subnet key. */
+  private delivered = new Map<string, Lease>();
+  /** Our subnet's key when `delivered` was last made to agree with it. */
+  private ownKey: string | null = null;
   private revision: bigint | null = null;
   private handlers: LeaseWatchHandlers | null = null;
   private watch: RegistryWatch | null = null;
@@ -51,6 +68,8 @@ export class LeaseWatcher {
     this.registry = o.registry;
     this.ownSubnet = o.ownSubnet;
     this.network = o.network ?? null;
+    this.subnetLen = o.subnetLen ?? null;
+    this.ownPublicIP = o.ownPublicIP ?? null;
     this.log = o.log.child({ component: 'watcher' });
     this.trouble = new RateLimitedLog(this.log);
   }
@@ -85,29 +104,51 @@ export class LeaseWatcher {
     }, ms);
   }
 
-  private isOwn(subnet: Ipv4Net): boolean {
-    return netsEqual(subnet, this.ownSubnet());
+  /**
+   * Call when our own subnet changed (a re-acquisition): the subnet that stopped being ours becomes a peer's like any
+   * other (its new owner is routed), and the one that became ours stops being a peer.
+   */
+  ownSubnetChanged(): void {
+    if (this.stopped || this.revision === null) return;
+    const evts = this.reconcile();
+    if (evts.length > 0) this.deliver((h) => h.events(evts));
   }
 
-  /** A lease a backend may act on: not ours, inside the network, not over our own subnet. */
+  /** A lease a backend may act on. Says why not once per key; our own subnet is skipped quietly. */
   private isPeer(lease: Lease): boolean {
-    const subnet = lease.subnet;
-    const own = this.ownSubnet();
-    if (netsEqual(subnet, own)) return false;
-    let why: string | null = null;
-    if (this.network && (!netContainsNet(this.network, subnet) || subnet.prefixLen <= this.network.prefixLen)) {
-      why = `it is not a subnet inside the network ${formatCidr(this.network)}`;
-    } else if (netsOverlap(subnet, own)) {
-      why = `it overlaps our own subnet ${formatCidr(own)}`;
+    const key = subnetKey(lease.subnet);
+    const verdict = judgeLease(lease, { network: this.network, subnetLen: this.subnetLen,
+      ownSubnet: this.ownSubnet(), ownPublicIP: this.ownPublicIP });
+    if (verdict.ok || verdict.own) {
+      this.rejected.delete(key);
+      return verdict.ok;
     }
-    if (why === null) return true;
-    const key = subnetKey(subnet);
-    if (!this.misplaced.has(key)) {
-      this.misplaced.add(key);
-      this.log.warn({ key: this.registry.keyOf(subnet), publicIP: lease.attrs.publicIP },
-        `ignoring the lease for ${formatCidr(subnet)}: ${why}; delete the key with etcdctl del`);
+    if (!this.rejected.has(key)) {
+      this.rejected.add(key);
+      // A key deleted and written again in a loop is still named at most once per interval.
+      if (this.rejectPace.take(key) === null) return false;
+      const victim = overlappingLease(lease.subnet, this.known.values());
+      const wins = victim ? `; it overlaps ${formatCidr(victim.subnet)} of ${victim.attrs.publicIP}, which keeps its routes` : '';
+      this.log.warn({ key: this.registry.keyOf(lease.subnet), publicIP: lease.attrs.publicIP },
+        `ignoring the lease for ${formatCidr(lease.subnet)}: ${verdict.why}${wins}; routing it would divert traffic. `
+        + 'Delete or correct the key with etcdctl');
     }
     return false;
+  }
+
+  /** Brings `delivered` in line with what `known` allows now; returns the events that does it. */
+  private reconcile(): LeaseEvent[] {
+    this.ownKey = subnetKey(this.ownSubnet());
+    const evts: LeaseEvent[] = [];
+    const next = new Map<string, Lease>();
+    for (const [key, lease] of this.known) if (this.isPeer(lease)) next.set(key, lease);
+    for (const [key, lease] of this.delivered) if (!next.has(key)) evts.push({ type: 'removed', lease });
+    for (const [key, lease] of next) {
+      const old = this.delivered.get(key);
+      if (!old || !sameLeaseAttrs(old.attrs, lease.attrs)) evts.push({ type: 'added', lease });
+    }
+    this.delivered = next;
+    return evts;
   }
 
   private deliver(call: (h: LeaseWatchHandlers) => Promise<void> | void): void {
@@ -132,30 +173,20 @@ export class LeaseWatcher {
       return;
     }
     if (this.stopped) return;
-    const next = new Map(listed.leases.map((l) => [subnetKey(l.subnet), l]));
     const first = this.revision === null;
+    this.known = new Map(listed.leases.map((l) => [subnetKey(l.subnet), l]));
+    for (const key of this.rejected) if (!this.known.has(key)) this.rejected.delete(key);
+    const evts = this.reconcile();
     if (first) {
-      const peers = listed.leases.filter((l) => this.isPeer(l));
+      const peers = [...this.delivered.values()];
       this.deliver((h) => h.reset(peers));
     } else {
-      const evts = this.difference(this.known, next).filter((e) => this.isPeer(e.lease));
       if (evts.length > 0) this.deliver((h) => h.events(evts));
       this.log.info({ revision: listed.revision, changes: evts.length }, 're-listed leases after the watch was canceled');
     }
-    this.known = next;
     this.revision = BigInt(listed.revision);
     this.backoff.reset();
     this.startWatch();
-  }
-
-  private difference(before: Map<string, Lease>, after: Map<string, Lease>): LeaseEvent[] {
-    const evts: LeaseEvent[] = [];
-    for (const [key, lease] of before) if (!after.has(key)) evts.push({ type: 'removed', lease });
-    for (const [key, lease] of after) {
-      const old = before.get(key);
-      if (!old || !sameLeaseAttrs(old.attrs, lease.attrs)) evts.push({ type: 'added', lease });
-    }
-    return evts;
   }
 
   private startWatch(): void {
@@ -186,17 +217,26 @@ export class LeaseWatcher {
   }
 
   private onEvents(evts: RegistryEvent[], revision: string): void {
-    const out: LeaseEvent[] = [];
+    // Our subnet changed since the last reconcile and nobody said so yet: catch up before applying the events.
+    const out: LeaseEvent[] = this.ownKey === subnetKey(this.ownSubnet()) ? [] : this.reconcile();
     for (const ev of evts) {
+      const key = subnetKey(ev.type === 'put' ? ev.lease.subnet : ev.subnet);
+      const last = this.delivered.get(key);
       if (ev.type === 'put') {
-        const key = subnetKey(ev.lease.subnet);
         this.known.set(key, ev.lease);
-        if (this.isPeer(ev.lease)) out.push({ type: 'added', lease: ev.lease });
+        if (this.isPeer(ev.lease)) {
+          this.delivered.set(key, ev.lease);
+          out.push({ type: 'added', lease: ev.lease });
+          continue;
+        }
       } else {
-        const key = subnetKey(ev.subnet);
-        const last = this.known.get(key);
         this.known.delete(key);
-        if (last && !this.isOwn(ev.subnet) && !this.misplaced.delete(key)) out.push({ type: 'removed', lease: last });
+        this.rejected.delete(key);
+      }
+      // Deleted, or rewritten into something we refuse: what the backends have for it must go.
+      if (last) {
+        this.delivered.delete(key);
+        out.push({ type: 'removed', lease: last });
       }
     }
     const rev = BigInt(revision);

@@ -123,4 +123,46 @@ describe('lease watcher (real etcd)', { skip }, () => {
       await proxy?.close();
     }
   });
+
+  it('keeps its log bounded when 1 MB bad values are written again and again', async () => {
+    const prefix = uniquePrefix();
+    const c = collector();
+    const log = recordingLogger();
+    const w = new LeaseWatcher({ registry: new SubnetRegistry(client, prefix, log.log), ownSubnet: () => own, log: log.log });
+    watchers.push(w);
+    w.start(c.handlers);
+    await waitFor(() => c.resets.length === 1, { what: 'the snapshot' });
+    const big = (n: number): string => `{"PublicIP":"${String(n).repeat(1_000_000 / String(n).length)}"}`;
+    // A 1 MB garbage value, changed at every write, and a 500 kB key that is no subnet key.
+    for (let i = 1; i <= 5; i++) await client.put(`${prefix}/subnets/10.20.30.0-24`).value(big(i));
+    await client.put(`${prefix}/subnets/${'k'.repeat(500_000)}`).value('{}');
+    await etcdctl(etcd.clientUrl, ['put', `${prefix}/subnets/10.20.31.0-24`, value('192.0.2.31')]);
+    await waitFor(() => c.events.length === 1, { what: 'the good lease after the bad ones' });
+    const bytes = log.lines.reduce((n, l) => n + JSON.stringify(l).length, 0);
+    assert.ok(bytes < 10_000, `the bad values cost ${bytes} bytes of log`);
+    const named = log.lines.filter((l) => String(l.key).includes('10.20.30.0-24'));
+    assert.equal(named.length, 1, 'the rewritten key is named once');
+  });
+
+  it('routes the subnet that stopped being ours, and removes a delivered lease that turns bad', async () => {
+    const prefix = uniquePrefix();
+    let mine = parseCidr('10.20.40.0/24')!;
+    const w = new LeaseWatcher({ registry: new SubnetRegistry(client, prefix, rec.log), ownSubnet: () => mine,
+      network: parseCidr('10.20.0.0/16')!, subnetLen: 24, ownPublicIP: '192.0.2.40', log: rec.log });
+    watchers.push(w);
+    const c = collector();
+    await etcdctl(etcd.clientUrl, ['put', `${prefix}/subnets/10.20.42.0-24`, value('192.0.2.42')]);
+    w.start(c.handlers);
+    await waitFor(() => c.resets.length === 1, { what: 'the snapshot' });
+    // Another writer takes our key; we move to 10.20.41.0/24 (written with our PublicIP).
+    await etcdctl(etcd.clientUrl, ['put', `${prefix}/subnets/10.20.40.0-24`, value('192.0.2.99')]);
+    await etcdctl(etcd.clientUrl, ['put', `${prefix}/subnets/10.20.41.0-24`, value('192.0.2.40')]);
+    mine = parseCidr('10.20.41.0/24')!;
+    w.ownSubnetChanged();
+    await waitFor(() => c.events.length >= 1, { what: 'the taken subnet as a peer' });
+    assert.deepEqual(c.events, ['added 10.20.40.0/24 192.0.2.99 {"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:01"}']);
+    await etcdctl(etcd.clientUrl, ['put', `${prefix}/subnets/10.20.42.0-24`, value('127.0.0.1')]);
+    await waitFor(() => c.events.length >= 2, { what: 'the removal of the lease turned bad' });
+    assert.equal(c.events[1], 'removed 10.20.42.0/24 192.0.2.42 {"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:01"}');
+  });
 });
