@@ -10,11 +10,9 @@ import { counterBlock, COUNTER_INDEX as C } from './counters.js';
 import { DecapBatch, type DecapConfig } from './decap.js';
 import { EncapBatch, encapSlabLayout, TUN_READ_HEADROOM, type EncapConfig } from './encap.js';
 import { datapathAddon } from './native.js';
-import { PeerTable, type PeerUpdate } from './peer-table.js';
+import { PeerTable, type PeerTableOp } from './peer-table.js';
 import { warmUpDatapath } from './warm-up.js';
 import type { Ipv4Net } from '../net/ipv4.js';
-
-export type LoopMessage = PeerUpdate;
 
 export interface LoopWorkerData {
   readonly role: 'tx' | 'rx' | 'both';
@@ -28,6 +26,8 @@ export interface LoopWorkerData {
   readonly subnetLen: number;
   readonly innerMtu: number;
   readonly coalesce: boolean;
+  /** See DecapConfig.allowForeignSource. */
+  readonly allowForeignSource: boolean;
   /** Packets per TUN read batch / datagrams per recvmmsg (1 = the per-packet baseline). */
   readonly batch: number;
   /** Both-direction loops: after traffic, poll (yielding) for this many µs before sleeping (0 = never). */
@@ -39,7 +39,8 @@ export interface LoopWorkerData {
   /** Int32 [0]: set to 1 to stop; [1]: bumped after peer updates are posted, so the loop reads its port only then. */
   readonly control: SharedArrayBuffer;
   readonly updates: MessagePort;
-  readonly initial: readonly LoopMessage[];
+  /** The main thread's replay log (peer-log.ts): the table this loop starts from. */
+  readonly initial: readonly PeerTableOp[];
 }
 
 const POLL_MS = 50;
@@ -169,7 +170,8 @@ function run(data: LoopWorkerData): void {
   const control = new Int32Array(data.control);
   const ownMac = Uint8Array.from(data.ownMac);
   const encapCfg: EncapConfig = { vni: data.vni, ownMac, sendFds: Int32Array.from(data.sendFds) };
-  const decapCfg: DecapConfig = { vni: data.vni, ownMac, innerMtu: data.innerMtu, coalesce: data.coalesce };
+  const decapCfg: DecapConfig = { vni: data.vni, ownMac, innerMtu: data.innerMtu, coalesce: data.coalesce,
+    allowForeignSource: data.allowForeignSource };
   data.initial.forEach((m) => peers.apply(m));
   let updatesSeen = -1;
   const drain = (): void => {
@@ -177,7 +179,7 @@ function run(data: LoopWorkerData): void {
     if (posted === updatesSeen) return;
     updatesSeen = posted;
     for (let m = receiveMessageOnPort(data.updates); m !== undefined; m = receiveMessageOnPort(data.updates)) {
-      peers.apply(m.message as LoopMessage);
+      peers.apply(m.message as PeerTableOp);
     }
   };
   const tx = data.role === 'rx' ? null : txDirection(data, encapCfg, peers, counters);
