@@ -9,7 +9,7 @@ import { useRangeSum } from './checksum.js';
 import { counterBlock, COUNTER_INDEX as C } from './counters.js';
 import { DecapBatch, type DecapConfig } from './decap.js';
 import { EncapBatch, encapSlabLayout, TUN_READ_HEADROOM, type EncapConfig } from './encap.js';
-import { datapathAddon } from './native.js';
+import { checksumNative, loopWaitIo, threadControl, tunIo, udpIo } from './native.js';
 import { PeerTable, type PeerTableOp } from './peer-table.js';
 import { warmUpDatapath } from './warm-up.js';
 import type { Ipv4Net } from '../net/ipv4.js';
@@ -74,7 +74,8 @@ interface RxDirection extends Direction {
 
 /** TUN → UDP: a batch of reads, encapsulated and sent. */
 function txDirection(data: LoopWorkerData, cfg: EncapConfig, peers: PeerTable, counters: Float64Array): TxDirection {
-  const addon = datapathAddon();
+  const tun = tunIo();
+  const udp = udpIo();
   const slots = Math.max(1, Math.min(MAX_TX_SLOTS, data.batch));
   const layout = encapSlabLayout(slots, TX_SLOT_SIZE, ICMP_SLOTS);
   const slab = new Uint8Array(layout.size);
@@ -84,15 +85,15 @@ function txDirection(data: LoopWorkerData, cfg: EncapConfig, peers: PeerTable, c
   const handle = (n: number): void => {
     batch.encapsulate(cfg, peers, lengths, n, counters);
     if (batch.sendCount > 0) {
-      const sent = addon.sendBatch(batch.sendFds, slab, batch.sendOffsets, batch.sendLengths, batch.sendAddrs,
+      const sent = udp.sendBatch(batch.sendFds, slab, batch.sendOffsets, batch.sendLengths, batch.sendAddrs,
         data.port, batch.sendGso, batch.sendCount);
       counters[C.tx_datagrams]! += sent;
       counters[C.tx_send_failed]! += batch.sendCount - sent;
     }
-    if (batch.tunCount > 0) addon.writeBatch(data.tunFd, slab, batch.tunOffsets, batch.tunLengths, batch.tunCount);
+    if (batch.tunCount > 0) tun.writeBatch(data.tunFd, slab, batch.tunOffsets, batch.tunLengths, batch.tunCount);
   };
   const step = (timeoutMs: number): boolean => {
-    const n = addon.readBatch(data.tunFd, slab, TX_SLOT_SIZE, slots, lengths, timeoutMs, TUN_READ_HEADROOM);
+    const n = tun.readBatch(data.tunFd, slab, TX_SLOT_SIZE, slots, lengths, timeoutMs, TUN_READ_HEADROOM);
     if (n > 0) handle(n);
     return n > 0;
   };
@@ -101,7 +102,8 @@ function txDirection(data: LoopWorkerData, cfg: EncapConfig, peers: PeerTable, c
 
 /** UDP → TUN: a batch of datagrams, decapsulated (and coalesced) and written. */
 function rxDirection(data: LoopWorkerData, cfg: DecapConfig, peers: PeerTable, counters: Float64Array): RxDirection {
-  const addon = datapathAddon();
+  const tun = tunIo();
+  const udp = udpIo();
   const slots = Math.max(1, Math.min(MAX_RX_SLOTS, data.batch));
   const slab = new Uint8Array(slots * RX_SLOT_SIZE);
   const lengths = new Int32Array(slots);
@@ -120,12 +122,12 @@ function rxDirection(data: LoopWorkerData, cfg: DecapConfig, peers: PeerTable, c
     }
     batch.flush(counters);
     if (batch.writeCount > 0) {
-      const written = addon.writeBatch(data.tunFd, slab, batch.writeOffsets, batch.writeLengths, batch.writeCount);
+      const written = tun.writeBatch(data.tunFd, slab, batch.writeOffsets, batch.writeLengths, batch.writeCount);
       counters[C.rx_tun_write_failed]! += batch.writeCount - written;
     }
   };
   const step = (timeoutMs: number): boolean => {
-    const n = addon.recvBatch(data.udpFd, slab, RX_SLOT_SIZE, slots, lengths, sources, gsoSizes, timeoutMs);
+    const n = udp.recvBatch(data.udpFd, slab, RX_SLOT_SIZE, slots, lengths, sources, gsoSizes, timeoutMs);
     if (n > 0) handle(n);
     return n > 0;
   };
@@ -139,8 +141,8 @@ function rxDirection(data: LoopWorkerData, cfg: DecapConfig, peers: PeerTable, c
  * to a datagram just sent finds this thread still awake.
  */
 function runBoth(data: LoopWorkerData, tx: TxDirection, rx: RxDirection, control: Int32Array, drain: () => void): void {
-  const addon = datapathAddon();
-  const io = addon.loopIoOpen({
+  const wait = loopWaitIo();
+  const io = wait.loopIoOpen({
     tunFd: data.tunFd, udpFd: data.udpFd, headroom: TUN_READ_HEADROOM,
     txSlab: tx.slab, txSlotSize: TX_SLOT_SIZE, txLengths: tx.lengths,
     rxSlab: rx.slab, rxSlotSize: RX_SLOT_SIZE, rxLengths: rx.lengths, rxSources: rx.sources, rxGsoSizes: rx.gsoSizes,
@@ -148,7 +150,7 @@ function runBoth(data: LoopWorkerData, tx: TxDirection, rx: RxDirection, control
   let spinMicros = 0;
   while (Atomics.load(control, 0) === 0) {
     drain();
-    const got = addon.loopWait(io, POLL_MS, spinMicros);
+    const got = wait.loopWait(io, POLL_MS, spinMicros);
     spinMicros = got === 0 ? 0 : data.spinMicros;
     // An answer the pod's stack queued inside this loop's TUN write (an echo reply, an ACK) is found by the next
     // wait, which returns at once. Reading the TUN right after the write would save that wait, but it makes the
@@ -160,11 +162,10 @@ function runBoth(data: LoopWorkerData, tx: TxDirection, rx: RxDirection, control
 }
 
 function run(data: LoopWorkerData): void {
-  const addon = datapathAddon();
-  if (Object.keys(data.scheduling).length > 0 && !addon.setThreadScheduling(data.scheduling)) {
+  if (Object.keys(data.scheduling).length > 0 && !threadControl().setThreadScheduling(data.scheduling)) {
     process.emitWarning(`datapath ${data.role} loop: could not apply scheduling ${JSON.stringify(data.scheduling)}`);
   }
-  useRangeSum(addon.checksumSum);
+  useRangeSum(checksumNative().checksumSum);
   const peers = new PeerTable(data.network, data.subnetLen);
   const counters = counterBlock(data.counters, data.counterBlock);
   const control = new Int32Array(data.control);

@@ -12,7 +12,7 @@ import type { Ipv4Net } from '../net/ipv4.js';
 import { newCounterBuffer, readCounters, type CounterName } from './counters.js';
 import type { LoopWorkerData } from './loop-worker.js';
 import { isTunGoneError, LoopSupervisor, type BackoffPolicy } from './loop-supervisor.js';
-import { datapathAddon } from './native.js';
+import { tunIo, udpIo } from './native.js';
 import { PeerReplayLog } from './peer-log.js';
 import type { PeerTableOp } from './peer-table.js';
 import { TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO_ECN } from './virtio-hdr.js';
@@ -95,7 +95,8 @@ interface Loop {
 }
 
 export class UserspaceDatapath {
-  private readonly addon = datapathAddon();
+  private readonly tun = tunIo();
+  private readonly udp = udpIo();
   private readonly counterBuffer: SharedArrayBuffer;
   /**
    * Int32 [0] = 1 tells the loops to stop; [1] counts posts of peer updates (see LoopWorkerData.control). A fresh
@@ -133,11 +134,11 @@ export class UserspaceDatapath {
     this.counterBuffer = newCounterBuffer(this.pipeline ? 2 : this.queues);
     try {
       for (let q = 0; q < this.queues; q++) {
-        this.udpFds.push(this.addon.udpOpen(0, opts.port,
+        this.udpFds.push(this.udp.udpOpen(0, opts.port,
           { rcvbuf: SOCKET_BUFFER, gro: opts.gro ?? true, reusePort: this.queues > 1 }));
       }
       for (let i = 0; i < (opts.sourcePorts ?? 8); i++) {
-        this.sendFds.push(this.addon.udpOpen(opts.localIP, 0, { sndbuf: SOCKET_BUFFER }));
+        this.sendFds.push(this.udp.udpOpen(opts.localIP, 0, { sndbuf: SOCKET_BUFFER }));
       }
     } catch (err) {
       this.closeFds();
@@ -168,7 +169,7 @@ export class UserspaceDatapath {
   async reopenTun(): Promise<void> {
     if (this.closed) return;
     await this.stopLoops();
-    for (const fd of this.tunFds) this.addon.closeFd(fd);
+    for (const fd of this.tunFds) this.tun.closeFd(fd);
     this.tunFds = [];
     this.tunFds = this.openTun(this.queues);
     this.tunLost = false;
@@ -231,7 +232,7 @@ export class UserspaceDatapath {
    */
   private openTun(queues: number): number[] {
     const o = this.opts;
-    const open = (multiQueue: boolean): number => this.addon.tunOpen(o.tunName,
+    const open = (multiQueue: boolean): number => this.tun.tunOpen(o.tunName,
       { vnetHdr: true, multiQueue, persist: o.persist ?? false }).fd;
     const fds: number[] = [];
     try {
@@ -246,9 +247,9 @@ export class UserspaceDatapath {
         this.log.warn({ multiQueue }, `TUN ${o.tunName} exists with ${mode} from an earlier run; keeping it`);
       }
       while (multiQueue && fds.length < queues) fds.push(open(true));
-      if (o.offloads ?? true) this.addon.tunSetOffload(fds[0]!, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN);
+      if (o.offloads ?? true) this.tun.tunSetOffload(fds[0]!, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN);
     } catch (err) {
-      for (const fd of fds) this.addon.closeFd(fd);
+      for (const fd of fds) this.tun.closeFd(fd);
       throw err;
     }
     return fds;
@@ -306,7 +307,7 @@ export class UserspaceDatapath {
 
   private closeFds(): void {
     for (const fd of [...this.tunFds, ...this.udpFds, ...this.sendFds]) {
-      if (typeof fd === 'number' && fd >= 0) this.addon.closeFd(fd);
+      if (typeof fd === 'number' && fd >= 0) this.tun.closeFd(fd);
     }
   }
 }
