@@ -4,6 +4,33 @@
 // Blocking calls wait at most POLL_MS, after which peer updates are applied and the stop flag is checked. Latency:
 // each hop is a thread wake-up (~40–60 µs on a 2-vCPU VM) plus this code, so a one-direction wake-up costs one
 // native call and the per-packet code is JIT-warmed before the loop starts (warm-up.ts).
+//
+// The flow of a packet, stage by stage (file: what happens). Every buffer is allocated once, below.
+//
+// Send, pod → peer (TUN → UDP):
+//   1. loop_io.cc / tun.cc   wait for the TUN queue; read up to MAX_TX_SLOTS packets, each behind a virtio_net_hdr,
+//                            into its slot at TUN_READ_HEADROOM (room to prepend the encap prefix without a copy)
+//   2. encap.ts              IPv4 only; the destination's subnet → peer slot (peer-table.ts); none: ICMP net
+//                            unreachable back into the TUN (rate-limited), counted drop_no_route
+//   3. wire.ts               the 22-byte VXLAN + inner Ethernet prefix in front of the packet (peer's VtepMAC)
+//   4. segment.cc            a TSO super-packet is cut into MSS segments, each with its own prefix, back to back;
+//                            a CHECKSUM_PARTIAL packet gets its checksum completed (checksum.ts)
+//   5. flow-hash.ts          the inner flow picks the sending socket (outer source port), keeping flows in order
+//   6. udp.cc                one sendmmsg of the batch; segments go as UDP_SEGMENT (GSO) sends of up to 64 KiB
+//
+// Receive, peer → pod (UDP → TUN):
+//   1. loop_io.cc / udp.cc   wait for the socket; recvmmsg up to MAX_RX_SLOTS datagrams (UDP_GRO trains) with their
+//                            outer source address and GRO segment size
+//   2. decap.ts              the outer source must be a peer's PublicIP (drop_unknown_source); per frame: VXLAN
+//                            flags and VNI, inner Ethernet to our VtepMAC, IPv4 (wire.ts checkVxlanFrame)
+//   3. peer-table.ts         anti-injection: the inner source in a subnet that outer source leases, the inner
+//                            destination in ours (drop_foreign_source / drop_foreign_destination)
+//   4. decap.ts              in-order segments of one TCP flow are coalesced in place into one TSO frame; others
+//                            go alone, a CHECKSUM_PARTIAL or super-packet marked for the kernel to finish
+//   5. virtio-hdr.ts         a virtio_net_hdr in front of each write (GSO_TCPV4 for coalesced frames)
+//   6. tun.cc                the writes, one per frame; a refused one counted rx_tun_write_failed
+//
+// Control, between batches: peer-table ops from the main thread (its replay log seeds a new loop), the stop flag.
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { useRangeSum } from './checksum.js';
 import { counterBlock, COUNTER_INDEX as C } from './counters.js';
