@@ -95,7 +95,8 @@ export class DecapBatch {
         chunk = ENCAP_PREFIX_LEN + ipLen;
       }
       // Anti-injection: only the sending peer's own pods may speak, and only to ours (peer-table.ts checkInner).
-      const inner = peers.checkInner(srcIP, readU32(buf, ip + 12), readU32(buf, ip + 16), cfg.allowForeignSource === true);
+      const inner = peers.checkInner(srcIP, readU32(buf, ip + 12), readU32(buf, ip + 16),
+        cfg.allowForeignSource === true);
       if (inner !== INNER_OK) {
         counters[inner === INNER_FOREIGN_DESTINATION ? C.drop_foreign_destination : C.drop_foreign_source]!++;
         c += chunk;
