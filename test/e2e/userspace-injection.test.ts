@@ -3,7 +3,8 @@
 // spoofing its address on the underlay, would send them). Frames whose inner source is not host 1's subnet (an
 // unleased subnet of the Network, host 2's own subnet, 8.8.8.8) or whose inner destination is not host 2's subnet
 // (host 2's own underlay address) must reach nobody and be counted by reason; the same frames with host 1's pod as
-// source and host 2's pod as destination still arrive, and real traffic keeps flowing.
+// source and host 2's pod as destination still arrive, and real traffic keeps flowing. The drops show in /metrics
+// and in `status`.
 import assert from 'node:assert/strict';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import * as path from 'node:path';
@@ -12,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { inNetns, mustExec } from '../harness/netns.js';
 import { spawnTracked } from '../harness/proc.js';
 import { testbedUnavailable } from '../harness/prerequisites.js';
-import { poll, Testbed, type Container, type Host } from '../harness/testbed.js';
+import { CLI_JS, poll, Testbed, type Container, type Host } from '../harness/testbed.js';
 import type { InjectFrame, InjectSpec } from './support/vxlan-inject.js';
 
 const METRICS_PORT = 9473;
@@ -128,6 +129,13 @@ describe('userspace VXLAN datapath: inner addresses of received frames', { skip:
     assert.equal(atPod['legit'], N, 'the legit frames did not all arrive');
     assert.equal(delta('foreign_source'), 3 * N);
     assert.equal(delta('foreign_destination'), N);
+    // `status` shows the same counters (from the daemon's state file, written periodically).
+    const shown = await poll('status to show the foreign-address drops', async () => {
+      const r = await tb.exec(h2, [process.execPath, CLI_JS, 'status', '--json', ...tb.daemonArgs(h2)]);
+      const counters = (JSON.parse(r.stdout) as { daemon: { counters: Record<string, number> } }).daemon.counters;
+      return counters['drop_foreign_source'] === after['foreign_source'] ? counters : null;
+    }, 20_000, 500);
+    assert.equal(shown['drop_foreign_destination'], after['foreign_destination']);
     await tb.waitForPing(c1, c2.ip, 10_000);
     await tb.waitForPing(c2, c1.ip, 10_000);
   });
