@@ -13,6 +13,8 @@ export interface InjectFrame {
 
 export interface InjectSpec {
   readonly to: string;
+  /** Source address to send from (one this namespace holds, e.g. a peer's address put there to spoof it). */
+  readonly bind?: string;
   readonly port: number;
   readonly vni: number;
   /** The receiver's VtepMAC (inner Ethernet destination). */
@@ -60,6 +62,9 @@ export function vxlanFrame(spec: InjectSpec, f: InjectFrame): Buffer {
 async function main(): Promise<void> {
   const spec = JSON.parse(process.argv[2] ?? '{}') as InjectSpec;
   const sock = dgram.createSocket('udp4');
+  if (spec.bind !== undefined) {
+    await new Promise<void>((resolve) => sock.bind({ address: spec.bind, port: 0 }, resolve));
+  }
   let sent = 0;
   for (const f of spec.frames) {
     const frame = vxlanFrame(spec, f);
