@@ -22,6 +22,22 @@ export const INNER_FOREIGN_SOURCE = 1;
 /** The inner destination is not in our own subnet (or our own subnet is not known yet). */
 export const INNER_FOREIGN_DESTINATION = 2;
 
+/**
+ * The number of subnet slots a table of this Network needs; throws a one-line error naming the fix when the
+ * userspace datapath cannot serve it. The main thread calls it too, so the daemon refuses such a config at start
+ * rather than in every loop thread.
+ */
+export function subnetSlots(network: Ipv4Net, subnetLen: number): number {
+  if (subnetLen < network.prefixLen || subnetLen > 32) {
+    throw new Error(`invalid SubnetLen ${subnetLen} for Network /${network.prefixLen}: it must lie in ${network.prefixLen}..32`);
+  }
+  const slots = 2 ** (subnetLen - network.prefixLen);
+  if (slots > MAX_SUBNET_SLOTS) {
+    throw new Error(`Network /${network.prefixLen} with SubnetLen ${subnetLen} has ${slots} subnets; the userspace datapath supports up to ${MAX_SUBNET_SLOTS}: use a larger SubnetLen gap of at most 20 bits or --vxlan-datapath kernel`);
+  }
+  return slots;
+}
+
 export class PeerTable {
   readonly networkIP: number;
   readonly networkMask: number;
@@ -38,13 +54,7 @@ export class PeerTable {
   private hasOwn = false;
 
   constructor(network: Ipv4Net, subnetLen: number) {
-    if (subnetLen < network.prefixLen || subnetLen > 32) {
-      throw new Error(`invalid SubnetLen ${subnetLen} for Network /${network.prefixLen}: it must lie in ${network.prefixLen}..32`);
-    }
-    const slots = 2 ** (subnetLen - network.prefixLen);
-    if (slots > MAX_SUBNET_SLOTS) {
-      throw new Error(`Network /${network.prefixLen} with SubnetLen ${subnetLen} has ${slots} subnets; the userspace datapath supports up to ${MAX_SUBNET_SLOTS}: use a larger SubnetLen gap of at most 20 bits or --vxlan-datapath kernel`);
-    }
+    const slots = subnetSlots(network, subnetLen);
     this.networkIP = network.ip >>> 0;
     this.networkMask = network.prefixLen === 0 ? 0 : (0xffffffff << (32 - network.prefixLen)) >>> 0;
     this.subnetShift = 32 - subnetLen;

@@ -14,7 +14,7 @@ import type { LoopWorkerData } from './loop-worker.js';
 import { isTunGoneError, LoopSupervisor, type BackoffPolicy } from './loop-supervisor.js';
 import { tunIo, udpIo } from './native.js';
 import { PeerReplayLog } from './peer-log.js';
-import type { PeerTableOp } from './peer-table.js';
+import { subnetSlots, type PeerTableOp } from './peer-table.js';
 import { TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO_ECN } from './virtio-hdr.js';
 import { macBytes } from './wire.js';
 
@@ -123,6 +123,7 @@ export class UserspaceDatapath {
   constructor(private readonly opts: DatapathOptions) {
     this.log = opts.log ?? rootLog.child({ component: 'datapath', device: opts.tunName });
     macBytes(opts.ownMac);
+    subnetSlots(opts.network, opts.subnetLen);
     const loops = opts.loops ?? defaultLoopCount();
     if (loops !== 'pipeline' && (!Number.isInteger(loops) || loops < 1 || loops > 64)) {
       throw new Error(`invalid datapath loops ${JSON.stringify(loops)}: use a whole number from 1 to 64, `
