@@ -4,6 +4,7 @@
       "target_name": "tsflanneld_native",
       "sources": [
         "native/src/addon.cc",
+        "native/src/napi_util.cc",
         "native/src/tun.cc",
         "native/src/udp.cc",
         "native/src/thread.cc",

@@ -146,7 +146,8 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
     'using external interface');
 
   const backend = createBackend(config.backend.type, { extIface, network: config, stateDir: options.stateDir,
-    vxlanDatapath: options.vxlanDatapath, vxlanBusyPoll: options.vxlanBusyPoll, log });
+    vxlanDatapath: options.vxlanDatapath, vxlanBusyPoll: options.vxlanBusyPoll,
+    vxlanAllowForeignSource: options.vxlanAllowForeignSource, log });
   if (backend === null) {
     throw new DaemonError(`unknown backend type "${config.backend.type}": use one of ${supportedBackends().join(', ')}`
       + ' (Backend.Type in the network config, or --backend)');

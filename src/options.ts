@@ -42,6 +42,8 @@ export interface Options {
   readonly vxlanDatapath: VxlanDatapath;
   /** µs a userspace datapath loop keeps polling after traffic before it sleeps. */
   readonly vxlanBusyPoll: number;
+  /** The userspace datapath delivers inner sources outside the sending peer's subnet (weakens anti-injection). */
+  readonly vxlanAllowForeignSource: boolean;
   readonly stateDir: string;
   /** Seconds; upstream's fixed 24 h unless a test shortens it. */
   readonly subnetLeaseTtl: number;
@@ -94,6 +96,7 @@ const FLAGS: readonly FlagSpec[] = [
   { name: 'vxlan-datapath', common: true, kind: 'string', defaultValue: 'userspace', description: 'vxlan datapath: userspace|kernel' },
   // DEFAULT_SPIN_MICROS of src/datapath (not imported: options stay free of the datapath; a unit test ties the two).
   { name: 'vxlan-busy-poll', kind: 'string', defaultValue: '200', description: 'µs a userspace datapath loop polls after traffic before it sleeps (0: off)' },
+  { name: 'vxlan-allow-foreign-source', kind: 'bool', defaultValue: 'false', description: 'userspace datapath: accept received packets whose inner source is outside the sending peer\'s subnet (risk: a spoofed peer address can inject any source)' },
   { name: 'state-dir', kind: 'string', defaultValue: '/var/lib/tsflanneld', description: 'directory for state kept across restarts' },
   { name: 'subnet-lease-ttl', kind: 'string', defaultValue: '86400', description: 'lease TTL in seconds (advanced, for tests)' },
   // Kubernetes subnet manager flags: accepted so that shared unit files parse; kube mode itself is refused.
@@ -362,6 +365,7 @@ export function resolveOptions(flags: ParsedFlags, env: NodeJS.ProcessEnv): Opti
     backend: backend === '' ? null : backend,
     vxlanDatapath: datapath,
     vxlanBusyPoll: integer('vxlan-busy-poll', str('vxlan-busy-poll'), 0, 10000, 'microseconds between 0 (off) and 10000'),
+    vxlanAllowForeignSource: bool('vxlan-allow-foreign-source'),
     stateDir,
     subnetLeaseTtl: integer('subnet-lease-ttl', str('subnet-lease-ttl'), 5, 10 * 365 * 86400,
       'seconds, at least 5 (upstream uses 86400)'),

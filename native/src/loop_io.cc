@@ -3,6 +3,7 @@
 // (poll, TUN read, recvmmsg); on a vCPU that has just come out of halt, each crossing runs on cold caches.
 // The buffers are bound once, in loopIoOpen, so a wait marshals no typed arrays. No policy.
 #include "modules.h"
+#include "napi_util.h"
 #include "batch_io.h"
 
 #include <errno.h>
@@ -48,13 +49,6 @@ int64_t MonotonicNs() {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return int64_t(t.tv_sec) * 1000000000 + t.tv_nsec;
-}
-
-Napi::Value ThrowErrno(Napi::Env env, const std::string& what, int err) {
-  Napi::Error e = Napi::Error::New(env, what + ": " + strerror(err));
-  e.Set("errno", Napi::Number::New(env, err));
-  e.ThrowAsJavaScriptException();
-  return env.Undefined();
 }
 
 // loopIoOpen({tunFd, udpFd, headroom, txSlab, txSlotSize, txLengths, rxSlab, rxSlotSize, rxLengths, rxSources,

@@ -4,6 +4,7 @@
 // The policy stays in src/datapath: which packets to segment, the MSS, where the output goes.
 #include "modules.h"
 #include "csum.h"
+#include "napi_util.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -32,8 +33,10 @@ void Put32(uint8_t* p, uint32_t v) {
 
 uint32_t Get32(const uint8_t* p) { return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (p[2] << 8) | p[3]; }
 
-// segmentTcp4(buf, ip, len, mss, prefixOff, outOff, outEnd) -> segments written, 0 when buf[ip, ip+len) is not a
-// TCP/IPv4 packet with room for its headers or the output would pass outEnd. Segment i goes to the output area back
+// segmentTcp4(buf, ip, len, mss, prefixOff, outOff, outEnd, layout: Int32Array(2)) -> segments written, 0 when
+// buf[ip, ip+len) is not a TCP/IPv4 packet with room for its headers or the output would pass outEnd. The TCP rules
+// live here only: the caller gets the layout it needs for the send in layout = [bytes of every segment but the
+// last (prefix included), bytes written] and parses no header itself. Segment i goes to the output area back
 // to back: the 22-byte prefix at buf[prefixOff], the IPv4 and TCP headers, payload bytes [i*mss, (i+1)*mss). Per
 // segment: IP total length, id (+i), header checksum; TCP sequence number (+i*mss), FIN/PSH only on the last, CWR
 // only on the first, full checksum. The caller's ranges must not overlap the output area.
@@ -48,8 +51,10 @@ Napi::Value SegmentTcp4(const Napi::CallbackInfo& info) {
   size_t prefixOff = info[4].As<Napi::Number>().Uint32Value();
   size_t outOff = info[5].As<Napi::Number>().Uint32Value();
   size_t outEnd = info[6].As<Napi::Number>().Uint32Value();
+  size_t layoutCount;
+  int32_t* layout = TypedData<int32_t>(info[7], &layoutCount);
   auto none = Napi::Number::New(env, 0);
-  if (ip + len > size || prefixOff + kPrefixLen > size || outEnd > size || mss == 0 || len < 40) return none;
+  if (layoutCount < 2 || ip + len > size || prefixOff + kPrefixLen > size || outEnd > size || mss == 0 || len < 40) return none;
   const uint8_t* src = buf + ip;
   if ((src[0] >> 4) != 4 || src[9] != 6) return none;
   size_t ipHdr = (src[0] & 0x0f) * 4u;
@@ -88,6 +93,8 @@ Napi::Value SegmentTcp4(const Napi::CallbackInfo& info) {
     Put16(tcp + 16, Finish(Sum(tcp, l4Len, pseudoBase + l4Len)));
     o += kPrefixLen + hdrLen + payloadLen;
   }
+  layout[0] = static_cast<int32_t>(kPrefixLen + hdrLen + (payloadTotal < mss ? payloadTotal : mss));
+  layout[1] = static_cast<int32_t>(o - (buf + outOff));
   return Napi::Number::New(env, static_cast<double>(count));
 }
 

@@ -1,6 +1,7 @@
 // TUN device syscalls for the userspace VXLAN datapath: open (with vnet_hdr / multi-queue), offloads, and batched
 // reads/writes into caller-provided buffers. No policy: the datapath in src/datapath decides what to do with packets.
 #include "modules.h"
+#include "napi_util.h"
 #include "batch_io.h"
 
 #include <errno.h>
@@ -17,17 +18,6 @@
 #include <string>
 
 namespace {
-
-Napi::Value ThrowErrno(Napi::Env env, const std::string& what, int err) {
-  Napi::Error e = Napi::Error::New(env, what + ": " + strerror(err));
-  e.Set("errno", Napi::Number::New(env, err));
-  e.ThrowAsJavaScriptException();
-  return env.Undefined();
-}
-
-bool BoolOpt(const Napi::Object& o, const char* key) {
-  return o.Has(key) && o.Get(key).ToBoolean().Value();
-}
 
 // tunOpen(name, {vnetHdr, multiQueue, persist}) -> {fd, name}; the fd is non-blocking.
 Napi::Value TunOpen(const Napi::CallbackInfo& info) {
@@ -75,42 +65,11 @@ Napi::Value TunSetOffload(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// tunSetVnetHdrSize(fd, bytes)
-Napi::Value TunSetVnetHdrSize(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  int size = info[1].As<Napi::Number>().Int32Value();
-  if (ioctl(fd, TUNSETVNETHDRSZ, &size) < 0) return ThrowErrno(env, "TUNSETVNETHDRSZ", errno);
-  return env.Undefined();
-}
-
 // Waits until fd is readable or timeoutMs passes. Returns false on timeout; throws nothing (EINTR = timeout).
 bool WaitReadable(int fd, int timeoutMs) {
   struct pollfd p = {fd, POLLIN, 0};
   int r = poll(&p, 1, timeoutMs);
   return r > 0;
-}
-
-uint8_t* BufferData(const Napi::Value& v, size_t* len) {
-  if (v.IsTypedArray()) {
-    Napi::TypedArray ta = v.As<Napi::TypedArray>();
-    Napi::ArrayBuffer ab = ta.ArrayBuffer();
-    *len = ta.ByteLength();
-    return static_cast<uint8_t*>(ab.Data()) + ta.ByteOffset();
-  }
-  if (v.IsArrayBuffer()) {
-    Napi::ArrayBuffer ab = v.As<Napi::ArrayBuffer>();
-    *len = ab.ByteLength();
-    return static_cast<uint8_t*>(ab.Data());
-  }
-  *len = 0;
-  return nullptr;
-}
-
-int32_t* Int32Data(const Napi::Value& v, size_t* count) {
-  Napi::TypedArray ta = v.As<Napi::TypedArray>();
-  *count = ta.ElementLength();
-  return reinterpret_cast<int32_t*>(static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
 }
 
 }  // namespace
@@ -140,11 +99,11 @@ Napi::Value ReadBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = info[0].As<Napi::Number>().Int32Value();
   size_t slabLen;
-  uint8_t* slab = BufferData(info[1], &slabLen);
+  uint8_t* slab = BytesData(info[1], &slabLen);
   size_t slotSize = info[2].As<Napi::Number>().Uint32Value();
   size_t maxSlots = info[3].As<Napi::Number>().Uint32Value();
   size_t lenCount;
-  int32_t* lengths = Int32Data(info[4], &lenCount);
+  int32_t* lengths = TypedData<int32_t>(info[4], &lenCount);
   int timeoutMs = info[5].As<Napi::Number>().Int32Value();
   size_t headroom = info.Length() > 6 && info[6].IsNumber() ? info[6].As<Napi::Number>().Uint32Value() : 0;
   if (headroom >= slotSize) headroom = 0;
@@ -165,10 +124,10 @@ Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = info[0].As<Napi::Number>().Int32Value();
   size_t slabLen;
-  uint8_t* slab = BufferData(info[1], &slabLen);
+  uint8_t* slab = BytesData(info[1], &slabLen);
   size_t offCount, lenCount;
-  int32_t* offsets = Int32Data(info[2], &offCount);
-  int32_t* lengths = Int32Data(info[3], &lenCount);
+  int32_t* offsets = TypedData<int32_t>(info[2], &offCount);
+  int32_t* lengths = TypedData<int32_t>(info[3], &lenCount);
   size_t count = info[4].As<Napi::Number>().Uint32Value();
   if (count > offCount) count = offCount;
   if (count > lenCount) count = lenCount;
@@ -205,7 +164,6 @@ Napi::Value CloseFd(const Napi::CallbackInfo& info) {
 void InitTun(Napi::Env env, Napi::Object exports) {
   exports.Set("tunOpen", Napi::Function::New(env, TunOpen));
   exports.Set("tunSetOffload", Napi::Function::New(env, TunSetOffload));
-  exports.Set("tunSetVnetHdrSize", Napi::Function::New(env, TunSetVnetHdrSize));
   exports.Set("readBatch", Napi::Function::New(env, ReadBatch));
   exports.Set("writeBatch", Napi::Function::New(env, WriteBatch));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));

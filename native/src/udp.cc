@@ -2,6 +2,7 @@
 // (recvmmsg, source addresses and GRO segment sizes written into caller tables) and batched send (sendmmsg with a
 // UDP_SEGMENT cmsg per message). No policy.
 #include "modules.h"
+#include "napi_util.h"
 #include "batch_io.h"
 
 #include <arpa/inet.h>
@@ -25,34 +26,6 @@
 namespace {
 
 constexpr size_t kMaxBatch = 64;
-
-Napi::Value ThrowErrno(Napi::Env env, const std::string& what, int err) {
-  Napi::Error e = Napi::Error::New(env, what + ": " + strerror(err));
-  e.Set("errno", Napi::Number::New(env, err));
-  e.ThrowAsJavaScriptException();
-  return env.Undefined();
-}
-
-template <typename T>
-T* TypedData(const Napi::Value& v, size_t* count) {
-  Napi::TypedArray ta = v.As<Napi::TypedArray>();
-  *count = ta.ElementLength();
-  return reinterpret_cast<T*>(static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
-}
-
-uint8_t* BytesData(const Napi::Value& v, size_t* len) {
-  Napi::TypedArray ta = v.As<Napi::TypedArray>();
-  *len = ta.ByteLength();
-  return static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
-}
-
-uint32_t IntOpt(const Napi::Object& o, const char* key, uint32_t dflt) {
-  return o.Has(key) && o.Get(key).IsNumber() ? o.Get(key).As<Napi::Number>().Uint32Value() : dflt;
-}
-
-bool BoolOpt(const Napi::Object& o, const char* key) {
-  return o.Has(key) && o.Get(key).ToBoolean().Value();
-}
 
 // udpOpen(bindAddr: uint32, port, {rcvbuf, sndbuf, gro, reusePort}) -> fd (non-blocking). Buffer sizes are set with
 // the FORCE variants first (root), falling back to the plain ones capped by net.core.*mem_max.
@@ -91,16 +64,6 @@ Napi::Value UdpOpen(const Napi::CallbackInfo& info) {
     return ThrowErrno(env, "bind " + std::string(text) + ":" + std::to_string(port), err);
   }
   return Napi::Number::New(env, fd);
-}
-
-// udpLocalPort(fd) -> the bound port.
-Napi::Value UdpLocalPort(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  struct sockaddr_in sa;
-  socklen_t len = sizeof sa;
-  if (getsockname(fd, reinterpret_cast<struct sockaddr*>(&sa), &len) < 0) return ThrowErrno(env, "getsockname", errno);
-  return Napi::Number::New(env, ntohs(sa.sin_port));
 }
 
 }  // namespace
@@ -256,7 +219,6 @@ Napi::Value SendBatch(const Napi::CallbackInfo& info) {
 
 void InitUdp(Napi::Env env, Napi::Object exports) {
   exports.Set("udpOpen", Napi::Function::New(env, UdpOpen));
-  exports.Set("udpLocalPort", Napi::Function::New(env, UdpLocalPort));
   exports.Set("recvBatch", Napi::Function::New(env, RecvBatch));
   exports.Set("sendBatch", Napi::Function::New(env, SendBatch));
 }

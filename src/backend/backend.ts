@@ -23,6 +23,8 @@ export interface BackendContext {
   readonly vxlanDatapath: 'userspace' | 'kernel';
   /** --vxlan-busy-poll (µs), for the userspace datapath's loops. */
   readonly vxlanBusyPoll: number;
+  /** --vxlan-allow-foreign-source: the userspace datapath accepts inner sources outside the sending peer's subnet. */
+  readonly vxlanAllowForeignSource?: boolean;
   readonly log: Logger;
 }
 

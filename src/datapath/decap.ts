@@ -4,7 +4,7 @@
 // into one TSO frame (payloads moved together in place), so the kernel handles one skb instead of dozens.
 import { foldSum, pseudoHeaderSeed, pseudoHeaderSum, sumWords, writeIPv4HeaderChecksum } from './checksum.js';
 import { COUNTER_INDEX as C } from './counters.js';
-import type { PeerTable } from './peer-table.js';
+import { INNER_FOREIGN_DESTINATION, INNER_OK, type PeerTable } from './peer-table.js';
 import { tcp4HeaderLen } from './segment.js';
 import {
   VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_NONE, VNET_HDR_GSO_TCPV4, VNET_HDR_LEN, writeVnetHdr,
@@ -25,6 +25,11 @@ export interface DecapConfig {
   readonly innerMtu: number;
   /** Coalesce TCP segments into TSO frames (needs a TUN with IFF_VNET_HDR, which the loop always uses). */
   readonly coalesce: boolean;
+  /**
+   * Accept inner sources outside the sending peer's subnet (--vxlan-allow-foreign-source), for setups that route
+   * foreign sources through the overlay on purpose. The inner destination must still be in our own subnet.
+   */
+  readonly allowForeignSource?: boolean;
 }
 
 /** Reusable per-thread state over one receive buffer: the TUN write queue and the TCP run being coalesced. */
@@ -88,6 +93,14 @@ export class DecapBatch {
       if (ENCAP_PREFIX_LEN + ipLen > chunk) {
         // A kernel peer's unsegmented GSO packet: the GRO size describes its inner MSS, not the datagram.
         chunk = ENCAP_PREFIX_LEN + ipLen;
+      }
+      // Anti-injection: only the sending peer's own pods may speak, and only to ours (peer-table.ts checkInner).
+      const inner = peers.checkInner(srcIP, readU32(buf, ip + 12), readU32(buf, ip + 16),
+        cfg.allowForeignSource === true);
+      if (inner !== INNER_OK) {
+        counters[inner === INNER_FOREIGN_DESTINATION ? C.drop_foreign_destination : C.drop_foreign_source]!++;
+        c += chunk;
+        continue;
       }
       counters[C.rx_packets]!++;
       this.packet(cfg, ip, ipLen, counters);

@@ -4,17 +4,42 @@
 // Blocking calls wait at most POLL_MS, after which peer updates are applied and the stop flag is checked. Latency:
 // each hop is a thread wake-up (~40–60 µs on a 2-vCPU VM) plus this code, so a one-direction wake-up costs one
 // native call and the per-packet code is JIT-warmed before the loop starts (warm-up.ts).
+//
+// The flow of a packet, stage by stage (file: what happens). Every buffer is allocated once, below.
+//
+// Send, pod → peer (TUN → UDP):
+//   1. loop_io.cc / tun.cc   wait for the TUN queue; read up to MAX_TX_SLOTS packets, each behind a virtio_net_hdr,
+//                            into its slot at TUN_READ_HEADROOM (room to prepend the encap prefix without a copy)
+//   2. encap.ts              IPv4 only; the destination's subnet → peer slot (peer-table.ts); none: ICMP net
+//                            unreachable back into the TUN (rate-limited), counted drop_no_route
+//   3. wire.ts               the 22-byte VXLAN + inner Ethernet prefix in front of the packet (peer's VtepMAC)
+//   4. segment.cc            a TSO super-packet is cut into MSS segments, each with its own prefix, back to back;
+//                            a CHECKSUM_PARTIAL packet gets its checksum completed (checksum.ts)
+//   5. flow-hash.ts          the inner flow picks the sending socket (outer source port), keeping flows in order
+//   6. udp.cc                one sendmmsg of the batch; segments go as UDP_SEGMENT (GSO) sends of up to 64 KiB
+//
+// Receive, peer → pod (UDP → TUN):
+//   1. loop_io.cc / udp.cc   wait for the socket; recvmmsg up to MAX_RX_SLOTS datagrams (UDP_GRO trains) with their
+//                            outer source address and GRO segment size
+//   2. decap.ts              the outer source must be a peer's PublicIP (drop_unknown_source); per frame: VXLAN
+//                            flags and VNI, inner Ethernet to our VtepMAC, IPv4 (wire.ts checkVxlanFrame)
+//   3. peer-table.ts         anti-injection: the inner source in a subnet that outer source leases, the inner
+//                            destination in ours (drop_foreign_source / drop_foreign_destination)
+//   4. decap.ts              in-order segments of one TCP flow are coalesced in place into one TSO frame; others
+//                            go alone, a CHECKSUM_PARTIAL or super-packet marked for the kernel to finish
+//   5. virtio-hdr.ts         a virtio_net_hdr in front of each write (GSO_TCPV4 for coalesced frames)
+//   6. tun.cc                the writes, one per frame; a refused one counted rx_tun_write_failed
+//
+// Control, between batches: peer-table ops from the main thread (its replay log seeds a new loop), the stop flag.
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { useRangeSum } from './checksum.js';
 import { counterBlock, COUNTER_INDEX as C } from './counters.js';
 import { DecapBatch, type DecapConfig } from './decap.js';
 import { EncapBatch, encapSlabLayout, TUN_READ_HEADROOM, type EncapConfig } from './encap.js';
-import { datapathAddon } from './native.js';
-import { PeerTable, type PeerUpdate } from './peer-table.js';
+import { checksumNative, loopWaitIo, threadControl, tunIo, udpIo } from './native.js';
+import { PeerTable, type PeerTableOp } from './peer-table.js';
 import { warmUpDatapath } from './warm-up.js';
 import type { Ipv4Net } from '../net/ipv4.js';
-
-export type LoopMessage = PeerUpdate;
 
 export interface LoopWorkerData {
   readonly role: 'tx' | 'rx' | 'both';
@@ -28,6 +53,8 @@ export interface LoopWorkerData {
   readonly subnetLen: number;
   readonly innerMtu: number;
   readonly coalesce: boolean;
+  /** See DecapConfig.allowForeignSource. */
+  readonly allowForeignSource: boolean;
   /** Packets per TUN read batch / datagrams per recvmmsg (1 = the per-packet baseline). */
   readonly batch: number;
   /** Both-direction loops: after traffic, poll (yielding) for this many µs before sleeping (0 = never). */
@@ -39,7 +66,8 @@ export interface LoopWorkerData {
   /** Int32 [0]: set to 1 to stop; [1]: bumped after peer updates are posted, so the loop reads its port only then. */
   readonly control: SharedArrayBuffer;
   readonly updates: MessagePort;
-  readonly initial: readonly LoopMessage[];
+  /** The main thread's replay log (peer-log.ts): the table this loop starts from. */
+  readonly initial: readonly PeerTableOp[];
 }
 
 const POLL_MS = 50;
@@ -73,7 +101,8 @@ interface RxDirection extends Direction {
 
 /** TUN → UDP: a batch of reads, encapsulated and sent. */
 function txDirection(data: LoopWorkerData, cfg: EncapConfig, peers: PeerTable, counters: Float64Array): TxDirection {
-  const addon = datapathAddon();
+  const tun = tunIo();
+  const udp = udpIo();
   const slots = Math.max(1, Math.min(MAX_TX_SLOTS, data.batch));
   const layout = encapSlabLayout(slots, TX_SLOT_SIZE, ICMP_SLOTS);
   const slab = new Uint8Array(layout.size);
@@ -83,15 +112,15 @@ function txDirection(data: LoopWorkerData, cfg: EncapConfig, peers: PeerTable, c
   const handle = (n: number): void => {
     batch.encapsulate(cfg, peers, lengths, n, counters);
     if (batch.sendCount > 0) {
-      const sent = addon.sendBatch(batch.sendFds, slab, batch.sendOffsets, batch.sendLengths, batch.sendAddrs,
+      const sent = udp.sendBatch(batch.sendFds, slab, batch.sendOffsets, batch.sendLengths, batch.sendAddrs,
         data.port, batch.sendGso, batch.sendCount);
       counters[C.tx_datagrams]! += sent;
       counters[C.tx_send_failed]! += batch.sendCount - sent;
     }
-    if (batch.tunCount > 0) addon.writeBatch(data.tunFd, slab, batch.tunOffsets, batch.tunLengths, batch.tunCount);
+    if (batch.tunCount > 0) tun.writeBatch(data.tunFd, slab, batch.tunOffsets, batch.tunLengths, batch.tunCount);
   };
   const step = (timeoutMs: number): boolean => {
-    const n = addon.readBatch(data.tunFd, slab, TX_SLOT_SIZE, slots, lengths, timeoutMs, TUN_READ_HEADROOM);
+    const n = tun.readBatch(data.tunFd, slab, TX_SLOT_SIZE, slots, lengths, timeoutMs, TUN_READ_HEADROOM);
     if (n > 0) handle(n);
     return n > 0;
   };
@@ -100,7 +129,8 @@ function txDirection(data: LoopWorkerData, cfg: EncapConfig, peers: PeerTable, c
 
 /** UDP → TUN: a batch of datagrams, decapsulated (and coalesced) and written. */
 function rxDirection(data: LoopWorkerData, cfg: DecapConfig, peers: PeerTable, counters: Float64Array): RxDirection {
-  const addon = datapathAddon();
+  const tun = tunIo();
+  const udp = udpIo();
   const slots = Math.max(1, Math.min(MAX_RX_SLOTS, data.batch));
   const slab = new Uint8Array(slots * RX_SLOT_SIZE);
   const lengths = new Int32Array(slots);
@@ -119,12 +149,12 @@ function rxDirection(data: LoopWorkerData, cfg: DecapConfig, peers: PeerTable, c
     }
     batch.flush(counters);
     if (batch.writeCount > 0) {
-      const written = addon.writeBatch(data.tunFd, slab, batch.writeOffsets, batch.writeLengths, batch.writeCount);
+      const written = tun.writeBatch(data.tunFd, slab, batch.writeOffsets, batch.writeLengths, batch.writeCount);
       counters[C.rx_tun_write_failed]! += batch.writeCount - written;
     }
   };
   const step = (timeoutMs: number): boolean => {
-    const n = addon.recvBatch(data.udpFd, slab, RX_SLOT_SIZE, slots, lengths, sources, gsoSizes, timeoutMs);
+    const n = udp.recvBatch(data.udpFd, slab, RX_SLOT_SIZE, slots, lengths, sources, gsoSizes, timeoutMs);
     if (n > 0) handle(n);
     return n > 0;
   };
@@ -138,8 +168,8 @@ function rxDirection(data: LoopWorkerData, cfg: DecapConfig, peers: PeerTable, c
  * to a datagram just sent finds this thread still awake.
  */
 function runBoth(data: LoopWorkerData, tx: TxDirection, rx: RxDirection, control: Int32Array, drain: () => void): void {
-  const addon = datapathAddon();
-  const io = addon.loopIoOpen({
+  const wait = loopWaitIo();
+  const io = wait.loopIoOpen({
     tunFd: data.tunFd, udpFd: data.udpFd, headroom: TUN_READ_HEADROOM,
     txSlab: tx.slab, txSlotSize: TX_SLOT_SIZE, txLengths: tx.lengths,
     rxSlab: rx.slab, rxSlotSize: RX_SLOT_SIZE, rxLengths: rx.lengths, rxSources: rx.sources, rxGsoSizes: rx.gsoSizes,
@@ -147,7 +177,7 @@ function runBoth(data: LoopWorkerData, tx: TxDirection, rx: RxDirection, control
   let spinMicros = 0;
   while (Atomics.load(control, 0) === 0) {
     drain();
-    const got = addon.loopWait(io, POLL_MS, spinMicros);
+    const got = wait.loopWait(io, POLL_MS, spinMicros);
     spinMicros = got === 0 ? 0 : data.spinMicros;
     // An answer the pod's stack queued inside this loop's TUN write (an echo reply, an ACK) is found by the next
     // wait, which returns at once. Reading the TUN right after the write would save that wait, but it makes the
@@ -159,17 +189,17 @@ function runBoth(data: LoopWorkerData, tx: TxDirection, rx: RxDirection, control
 }
 
 function run(data: LoopWorkerData): void {
-  const addon = datapathAddon();
-  if (Object.keys(data.scheduling).length > 0 && !addon.setThreadScheduling(data.scheduling)) {
+  if (Object.keys(data.scheduling).length > 0 && !threadControl().setThreadScheduling(data.scheduling)) {
     process.emitWarning(`datapath ${data.role} loop: could not apply scheduling ${JSON.stringify(data.scheduling)}`);
   }
-  useRangeSum(addon.checksumSum);
+  useRangeSum(checksumNative().checksumSum);
   const peers = new PeerTable(data.network, data.subnetLen);
   const counters = counterBlock(data.counters, data.counterBlock);
   const control = new Int32Array(data.control);
   const ownMac = Uint8Array.from(data.ownMac);
   const encapCfg: EncapConfig = { vni: data.vni, ownMac, sendFds: Int32Array.from(data.sendFds) };
-  const decapCfg: DecapConfig = { vni: data.vni, ownMac, innerMtu: data.innerMtu, coalesce: data.coalesce };
+  const decapCfg: DecapConfig = { vni: data.vni, ownMac, innerMtu: data.innerMtu, coalesce: data.coalesce,
+    allowForeignSource: data.allowForeignSource };
   data.initial.forEach((m) => peers.apply(m));
   let updatesSeen = -1;
   const drain = (): void => {
@@ -177,7 +207,7 @@ function run(data: LoopWorkerData): void {
     if (posted === updatesSeen) return;
     updatesSeen = posted;
     for (let m = receiveMessageOnPort(data.updates); m !== undefined; m = receiveMessageOnPort(data.updates)) {
-      peers.apply(m.message as LoopMessage);
+      peers.apply(m.message as PeerTableOp);
     }
   };
   const tx = data.role === 'rx' ? null : txDirection(data, encapCfg, peers, counters);

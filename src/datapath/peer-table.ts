@@ -1,15 +1,42 @@
-// The encap loop's view of the peers: subnet → {PublicIP, VtepMAC}, indexed by the destination's subnet number
-// within the Network (O(1), no allocation per lookup), plus the set of peer PublicIPs that receive accepts frames
-// from. Each loop thread keeps its own copy, changed between batches by PeerUpdate messages.
+// A loop's view of the peers: subnet → {PublicIP, VtepMAC}, indexed by the subnet number within the Network (O(1),
+// no allocation per lookup), the set of peer PublicIPs that receive accepts frames from, and our own subnet (the only
+// inner destination receive delivers). Each loop thread keeps its own table, changed between batches by PeerTableOp
+// messages; the main thread keeps only the replay log of those ops (peer-log.ts) to feed new and restarted loops.
 import type { Ipv4Net } from '../net/ipv4.js';
 
 /** More subnets than this (e.g. a /8 Network carved into /30s) would cost too much memory for a flat index. */
 export const MAX_SUBNET_SLOTS = 1 << 20;
 
-export type PeerUpdate =
+/** A change to a loop's peer table, as posted to the loop threads (structured-clone friendly). */
+export type PeerTableOp =
   | { readonly op: 'set'; readonly subnetIP: number; readonly publicIP: number; readonly mac: readonly number[] }
   | { readonly op: 'delete'; readonly subnetIP: number }
-  | { readonly op: 'clear' };
+  /** Removes every peer; our own subnet stays. */
+  | { readonly op: 'clear' }
+  | { readonly op: 'own'; readonly subnetIP: number; readonly prefixLen: number };
+
+/** Why receive refuses an inner packet (0: it does not). Numbers, so the per-packet check allocates nothing. */
+export const INNER_OK = 0;
+/** The inner source is not in a subnet leased by the peer whose PublicIP sent the frame. */
+export const INNER_FOREIGN_SOURCE = 1;
+/** The inner destination is not in our own subnet (or our own subnet is not known yet). */
+export const INNER_FOREIGN_DESTINATION = 2;
+
+/**
+ * The number of subnet slots a table of this Network needs; throws a one-line error naming the fix when the
+ * userspace datapath cannot serve it. The main thread calls it too, so the daemon refuses such a config at start
+ * rather than in every loop thread.
+ */
+export function subnetSlots(network: Ipv4Net, subnetLen: number): number {
+  if (subnetLen < network.prefixLen || subnetLen > 32) {
+    throw new Error(`invalid SubnetLen ${subnetLen} for Network /${network.prefixLen}: it must lie in ${network.prefixLen}..32`);
+  }
+  const slots = 2 ** (subnetLen - network.prefixLen);
+  if (slots > MAX_SUBNET_SLOTS) {
+    throw new Error(`Network /${network.prefixLen} with SubnetLen ${subnetLen} has ${slots} subnets; the userspace datapath supports up to ${MAX_SUBNET_SLOTS}: use a larger SubnetLen gap of at most 20 bits or --vxlan-datapath kernel`);
+  }
+  return slots;
+}
 
 export class PeerTable {
   readonly networkIP: number;
@@ -21,15 +48,13 @@ export class PeerTable {
   readonly macs: Uint8Array;
   readonly present: Uint8Array;
   private readonly sources = new Map<number, number>();
+  /** Our own subnet: network address and mask (host order); ownMask 0 with hasOwn false until the lease is known. */
+  private ownIP = 0;
+  private ownMask = 0;
+  private hasOwn = false;
 
   constructor(network: Ipv4Net, subnetLen: number) {
-    if (subnetLen < network.prefixLen || subnetLen > 32) {
-      throw new Error(`invalid SubnetLen ${subnetLen} for Network /${network.prefixLen}: it must lie in ${network.prefixLen}..32`);
-    }
-    const slots = 2 ** (subnetLen - network.prefixLen);
-    if (slots > MAX_SUBNET_SLOTS) {
-      throw new Error(`Network /${network.prefixLen} with SubnetLen ${subnetLen} has ${slots} subnets; the userspace datapath supports up to ${MAX_SUBNET_SLOTS}: use a larger SubnetLen gap of at most 20 bits or --vxlan-datapath kernel`);
-    }
+    const slots = subnetSlots(network, subnetLen);
     this.networkIP = network.ip >>> 0;
     this.networkMask = network.prefixLen === 0 ? 0 : (0xffffffff << (32 - network.prefixLen)) >>> 0;
     this.subnetShift = 32 - subnetLen;
@@ -60,6 +85,25 @@ export class PeerTable {
     return this.sources.has(publicIP);
   }
 
+  /** Our lease: receive delivers only inner packets addressed into it. */
+  setOwnSubnet(subnetIP: number, prefixLen: number): void {
+    this.ownMask = prefixLen <= 0 ? 0 : (0xffffffff << (32 - Math.min(32, prefixLen))) >>> 0;
+    this.ownIP = (subnetIP & this.ownMask) >>> 0;
+    this.hasOwn = true;
+  }
+
+  /**
+   * The anti-injection rule for a received inner packet from outer source `publicIP` (all host-order uint32): the
+   * destination must lie in our own subnet, and, unless `anySource`, the source must lie in a subnet that this very
+   * PublicIP leases (which covers the peer's flannel.<VNI> address: its subnet's network address).
+   */
+  checkInner(publicIP: number, innerSrc: number, innerDst: number, anySource: boolean): number {
+    if (!this.hasOwn || ((innerDst & this.ownMask) >>> 0) !== this.ownIP) return INNER_FOREIGN_DESTINATION;
+    if (anySource) return INNER_OK;
+    const slot = this.lookup(innerSrc);
+    return slot >= 0 && this.publicIPs[slot] === publicIP ? INNER_OK : INNER_FOREIGN_SOURCE;
+  }
+
   set(subnetIP: number, publicIP: number, mac: ArrayLike<number>): void {
     const slot = this.slotOf(subnetIP);
     if (slot < 0) return;
@@ -88,9 +132,10 @@ export class PeerTable {
     return n;
   }
 
-  apply(update: PeerUpdate): void {
-    if (update.op === 'set') this.set(update.subnetIP, update.publicIP, update.mac);
-    else if (update.op === 'delete') this.delete(update.subnetIP);
+  apply(op: PeerTableOp): void {
+    if (op.op === 'set') this.set(op.subnetIP, op.publicIP, op.mac);
+    else if (op.op === 'delete') this.delete(op.subnetIP);
+    else if (op.op === 'own') this.setOwnSubnet(op.subnetIP, op.prefixLen);
     else this.clear();
   }
 

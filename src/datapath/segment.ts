@@ -1,9 +1,9 @@
 // TCP segmentation offload done in userspace: a TSO super-packet read from the TUN (one IPv4/TCP header, up to 64 KiB
 // of payload) becomes MSS-sized packets, each behind its own copy of the 22-byte encap prefix, laid out back to back
-// so that one UDP_SEGMENT send carries them all (every segment but the last has the same size). The copying and
-// summing is native (native/src/segment.cc).
-import { datapathAddon } from './native.js';
-import { ENCAP_PREFIX_LEN, IPPROTO_TCP, ipv4HeaderLen } from './wire.js';
+// so that one UDP_SEGMENT send carries them all (every segment but the last has the same size). The TCP rules and
+// the per-byte work are native (native/src/segment.cc), in one place; this file only asks and reads the layout.
+import { segmentation } from './native.js';
+import { IPPROTO_TCP, ipv4HeaderLen } from './wire.js';
 
 /** Where the segments went: count, the size of every segment but the last, and the bytes written. */
 export interface SegmentResult {
@@ -12,11 +12,17 @@ export interface SegmentResult {
   bytes: number;
 }
 
+/** The native call's out-array, one per thread (module instance), reused for every frame. */
+const layout = new Int32Array(2);
+
 export function emptySegmentResult(): SegmentResult {
   return { count: 0, segmentSize: 0, bytes: 0 };
 }
 
-/** Header bytes (IPv4 + TCP) of the TCP/IPv4 packet at `ip`, or 0 when it is not a sane one within `len`. */
+/**
+ * Header bytes (IPv4 + TCP) of the TCP/IPv4 packet at `ip`, or 0 when it is not a sane one within `len`. Receive
+ * uses it to coalesce and to describe super-packets to the kernel; send never parses headers (see segmentTcp4).
+ */
 export function tcp4HeaderLen(buf: Uint8Array, ip: number, len: number): number {
   if (buf[ip + 9] !== IPPROTO_TCP) return 0;
   const ipHdr = ipv4HeaderLen(buf, ip);
@@ -35,12 +41,10 @@ export function tcp4HeaderLen(buf: Uint8Array, ip: number, len: number): number 
  */
 export function segmentTcp4(buf: Uint8Array, ip: number, len: number, mss: number, prefixOff: number,
   outOff: number, outEnd: number, result: SegmentResult): boolean {
-  const count = datapathAddon().segmentTcp4(buf, ip, len, mss, prefixOff, outOff, outEnd);
+  const count = segmentation().segmentTcp4(buf, ip, len, mss, prefixOff, outOff, outEnd, layout);
   if (count === 0) return false;
-  const hdrLen = tcp4HeaderLen(buf, ip, len);
-  const payloadTotal = len - hdrLen;
   result.count = count;
-  result.segmentSize = ENCAP_PREFIX_LEN + hdrLen + Math.min(mss, payloadTotal);
-  result.bytes = count * (ENCAP_PREFIX_LEN + hdrLen) + payloadTotal;
+  result.segmentSize = layout[0]!;
+  result.bytes = layout[1]!;
   return true;
 }

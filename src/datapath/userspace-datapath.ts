@@ -10,10 +10,11 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { log as rootLog, type Logger } from '../log.js';
 import type { Ipv4Net } from '../net/ipv4.js';
 import { newCounterBuffer, readCounters, type CounterName } from './counters.js';
-import type { LoopMessage, LoopWorkerData } from './loop-worker.js';
+import type { LoopWorkerData } from './loop-worker.js';
 import { isTunGoneError, LoopSupervisor, type BackoffPolicy } from './loop-supervisor.js';
-import { datapathAddon } from './native.js';
-import { PeerTable } from './peer-table.js';
+import { tunIo, udpIo } from './native.js';
+import { PeerReplayLog } from './peer-log.js';
+import { subnetSlots, type PeerTableOp } from './peer-table.js';
 import { TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO_ECN } from './virtio-hdr.js';
 import { macBytes } from './wire.js';
 
@@ -67,6 +68,11 @@ export interface DatapathOptions {
    * reopenTun() and re-address it. The loops wait for that instead of dying over and over.
    */
   readonly onTunLost?: () => void;
+  /**
+   * Deliver received inner packets whatever their source, as long as they are addressed into our subnet (default
+   * false: the source must lie in the subnet of the peer that sent the frame). See DecapConfig.allowForeignSource.
+   */
+  readonly allowForeignSource?: boolean;
 }
 
 /** As long as Linux's guest halt-polling default (cpuidle-haltpoll's guest_halt_poll_ns, 200 µs). */
@@ -89,15 +95,16 @@ interface Loop {
 }
 
 export class UserspaceDatapath {
-  private readonly addon = datapathAddon();
+  private readonly tun = tunIo();
+  private readonly udp = udpIo();
   private readonly counterBuffer: SharedArrayBuffer;
   /**
    * Int32 [0] = 1 tells the loops to stop; [1] counts posts of peer updates (see LoopWorkerData.control). A fresh
    * buffer per generation of loops (see reopenTun).
    */
   private control = new SharedArrayBuffer(8);
-  private readonly peers: PeerTable;
-  private readonly peerMessages = new Map<number, LoopMessage>();
+  /** What the loops' peer tables hold, to feed loops started later; the loops own the only tables. */
+  private readonly peerLog = new PeerReplayLog();
   private loops: Loop[] = [];
   private closed = false;
   private tunLost = false;
@@ -115,8 +122,8 @@ export class UserspaceDatapath {
 
   constructor(private readonly opts: DatapathOptions) {
     this.log = opts.log ?? rootLog.child({ component: 'datapath', device: opts.tunName });
-    this.peers = new PeerTable(opts.network, opts.subnetLen);
     macBytes(opts.ownMac);
+    subnetSlots(opts.network, opts.subnetLen);
     const loops = opts.loops ?? defaultLoopCount();
     if (loops !== 'pipeline' && (!Number.isInteger(loops) || loops < 1 || loops > 64)) {
       throw new Error(`invalid datapath loops ${JSON.stringify(loops)}: use a whole number from 1 to 64, `
@@ -128,11 +135,11 @@ export class UserspaceDatapath {
     this.counterBuffer = newCounterBuffer(this.pipeline ? 2 : this.queues);
     try {
       for (let q = 0; q < this.queues; q++) {
-        this.udpFds.push(this.addon.udpOpen(0, opts.port,
+        this.udpFds.push(this.udp.udpOpen(0, opts.port,
           { rcvbuf: SOCKET_BUFFER, gro: opts.gro ?? true, reusePort: this.queues > 1 }));
       }
       for (let i = 0; i < (opts.sourcePorts ?? 8); i++) {
-        this.sendFds.push(this.addon.udpOpen(opts.localIP, 0, { sndbuf: SOCKET_BUFFER }));
+        this.sendFds.push(this.udp.udpOpen(opts.localIP, 0, { sndbuf: SOCKET_BUFFER }));
       }
     } catch (err) {
       this.closeFds();
@@ -140,9 +147,13 @@ export class UserspaceDatapath {
     }
   }
 
-  /** Starts the loops (again: no-op). */
-  start(): void {
+  /**
+   * Starts the loops, receiving for our own subnet `own` (again: only `own` is updated, for a re-acquired lease).
+   * Receive delivers nothing addressed outside `own`.
+   */
+  start(own: Ipv4Net): void {
     if (this.closed) throw new Error('datapath already stopped');
+    this.post({ op: 'own', subnetIP: own.ip >>> 0, prefixLen: own.prefixLen });
     if (this.loops.length > 0) return;
     this.loops = this.pipeline
       ? [this.supervise('tx', 'tx', 0, 0), this.supervise('rx', 'rx', 1, 0)]
@@ -159,7 +170,7 @@ export class UserspaceDatapath {
   async reopenTun(): Promise<void> {
     if (this.closed) return;
     await this.stopLoops();
-    for (const fd of this.tunFds) this.addon.closeFd(fd);
+    for (const fd of this.tunFds) this.tun.closeFd(fd);
     this.tunFds = [];
     this.tunFds = this.openTun(this.queues);
     this.tunLost = false;
@@ -178,26 +189,15 @@ export class UserspaceDatapath {
   }
 
   setPeer(subnetIP: number, publicIP: number, mac: string): void {
-    const msg: LoopMessage = { op: 'set', subnetIP: subnetIP >>> 0, publicIP: publicIP >>> 0, mac: [...macBytes(mac)] };
-    this.peers.apply(msg);
-    this.peerMessages.set(subnetIP >>> 0, msg);
-    this.post(msg);
+    this.post({ op: 'set', subnetIP: subnetIP >>> 0, publicIP: publicIP >>> 0, mac: [...macBytes(mac)] });
   }
 
   deletePeer(subnetIP: number): void {
-    this.peers.delete(subnetIP);
-    this.peerMessages.delete(subnetIP >>> 0);
     this.post({ op: 'delete', subnetIP: subnetIP >>> 0 });
   }
 
   clearPeers(): void {
-    this.peers.clear();
-    this.peerMessages.clear();
     this.post({ op: 'clear' });
-  }
-
-  get peerCount(): number {
-    return this.peers.size;
   }
 
   counters(): Record<CounterName | 'loop_restarts' | 'tun_reopened', number> {
@@ -233,7 +233,7 @@ export class UserspaceDatapath {
    */
   private openTun(queues: number): number[] {
     const o = this.opts;
-    const open = (multiQueue: boolean): number => this.addon.tunOpen(o.tunName,
+    const open = (multiQueue: boolean): number => this.tun.tunOpen(o.tunName,
       { vnetHdr: true, multiQueue, persist: o.persist ?? false }).fd;
     const fds: number[] = [];
     try {
@@ -248,16 +248,18 @@ export class UserspaceDatapath {
         this.log.warn({ multiQueue }, `TUN ${o.tunName} exists with ${mode} from an earlier run; keeping it`);
       }
       while (multiQueue && fds.length < queues) fds.push(open(true));
-      if (o.offloads ?? true) this.addon.tunSetOffload(fds[0]!, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN);
+      if (o.offloads ?? true) this.tun.tunSetOffload(fds[0]!, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN);
     } catch (err) {
-      for (const fd of fds) this.addon.closeFd(fd);
+      for (const fd of fds) this.tun.closeFd(fd);
       throw err;
     }
     return fds;
   }
 
-  private post(msg: LoopMessage): void {
-    for (const l of this.loops) l.port?.postMessage(msg);
+  /** Into the log (for loops started later) and to every running loop. */
+  private post(op: PeerTableOp): void {
+    this.peerLog.record(op);
+    for (const l of this.loops) l.port?.postMessage(op);
     // After the messages are in the ports: a loop that sees the new count finds them there.
     Atomics.add(new Int32Array(this.control), 1, 1);
   }
@@ -296,7 +298,8 @@ export class UserspaceDatapath {
       port: o.port, vni: o.vni, ownMac: [...macBytes(o.ownMac)], network: o.network, subnetLen: o.subnetLen,
       innerMtu: o.innerMtu, coalesce: o.gro ?? true, batch: o.batch ?? 16, scheduling: o.scheduling ?? {},
       spinMicros: o.spinMicros ?? DEFAULT_SPIN_MICROS, counters: this.counterBuffer, counterBlock: block,
-      control: this.control, updates: port2, initial: [...this.peerMessages.values()],
+      allowForeignSource: o.allowForeignSource ?? false,
+      control: this.control, updates: port2, initial: this.peerLog.replay(),
     };
     const worker = new Worker(path.join(__dirname, 'loop-worker.js'), { workerData: data, transferList: [port2] });
     loop.port = port1;
@@ -305,7 +308,7 @@ export class UserspaceDatapath {
 
   private closeFds(): void {
     for (const fd of [...this.tunFds, ...this.udpFds, ...this.sendFds]) {
-      if (typeof fd === 'number' && fd >= 0) this.addon.closeFd(fd);
+      if (typeof fd === 'number' && fd >= 0) this.tun.closeFd(fd);
     }
   }
 }

@@ -66,6 +66,7 @@ export function warmUpDatapath(target: WarmUpTarget, iterations = WARM_UP_ITERAT
   const dst = podAddress(target.network, target.subnetLen, 1);
   const unrouted = unroutedAddress(target.network, target.subnetLen);
   peers.apply({ op: 'set', subnetIP: peers.subnetAddressOf(dst), publicIP: PEER_PUBLIC_IP, mac: PEER_MAC });
+  peers.apply({ op: 'own', subnetIP: peers.subnetAddressOf(src), prefixLen: target.subnetLen });
   const traffic = new SyntheticTraffic(src, dst, target.decap.innerMtu);
 
   const slotSize = trafficBufferSize(target.decap.innerMtu);

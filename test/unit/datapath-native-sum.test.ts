@@ -6,13 +6,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import { foldSum, sumWordsJs } from '../../src/datapath/checksum.js';
-import { datapathAddon } from '../../src/datapath/native.js';
+import { checksumNative } from '../../src/datapath/native.js';
 
 const ADDON = path.join(__dirname, '..', '..', '..', 'build', 'Release', 'tsflanneld_native.node');
 const skip = fs.existsSync(ADDON) ? false : `needs the native addon ${ADDON} (npm ci)`;
 
 test('native checksumSum equals the JS sum, folded', { skip }, () => {
-  const { checksumSum } = datapathAddon();
+  const { checksumSum } = checksumNative();
   fc.assert(fc.property(fc.uint8Array({ maxLength: 5000 }), fc.nat(9), (bytes, lead) => {
     const buf = new Uint8Array(lead + bytes.length + 3);
     buf.set(bytes, lead);
@@ -22,7 +22,7 @@ test('native checksumSum equals the JS sum, folded', { skip }, () => {
 });
 
 test('native checksumSum at its extremes: all-ones bytes up to 64 KiB, every length and alignment around its 128-byte blocks', { skip }, () => {
-  const { checksumSum } = datapathAddon();
+  const { checksumSum } = checksumNative();
   const ones = new Uint8Array(65536 + 16).fill(0xff);
   for (const len of [65535, 65536]) {
     for (const off of [0, 1, 7, 13]) {

@@ -90,8 +90,10 @@ test('segmentation refuses what it cannot segment, and an output area one byte t
 function decapSetup(buf: Uint8Array, coalesce = true): {
   batch: DecapBatch; peers: PeerTable; cfg: DecapConfig; counters: Float64Array;
 } {
+  // The test packets go 10.244.1.x → 10.244.2.x: the sending peer holds 10.244.1.0/24, we hold 10.244.2.0/24.
   const peers = new PeerTable(parseCidr('10.244.0.0/16')!, 24);
-  peers.set(parseIPv4('10.244.2.0')!, PEER_IP, PEER_MAC);
+  peers.set(parseIPv4('10.244.1.0')!, PEER_IP, PEER_MAC);
+  peers.setOwnSubnet(parseIPv4('10.244.2.0')!, 24);
   return {
     batch: new DecapBatch(buf, 256), peers, counters: new Float64Array(COUNTERS_PER_BLOCK),
     cfg: { vni: 1, ownMac: OWN_MAC, innerMtu: 1450, coalesce },

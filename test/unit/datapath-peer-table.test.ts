@@ -62,3 +62,9 @@ test('the table agrees with a Map model under random set/delete sequences', () =
     }
   }));
 });
+
+test('the datapath refuses a Network with too many subnets on the main thread, before it opens a device', async () => {
+  const { UserspaceDatapath } = await import('../../src/datapath/userspace-datapath.js');
+  assert.throws(() => new UserspaceDatapath({ tunName: 'tsf-never0', vni: 1, port: 8472, ownMac: '02:00:00:00:00:01',
+    localIP: 0, network: parseCidr('10.0.0.0/8')!, subnetLen: 30, innerMtu: 1450 }), /SubnetLen 30 .*--vxlan-datapath kernel/);
+});

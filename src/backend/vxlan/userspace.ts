@@ -64,7 +64,7 @@ export class UserspaceVxlanBackend implements Backend {
     this.datapath = new UserspaceDatapath({
       tunName: this.deviceName, vni: this.config.vni, port: this.config.port, ownMac: this.vtepMac, localIP,
       network: this.ctx.network.network, subnetLen: this.ctx.network.subnetLen, innerMtu: this.mtu, persist: true,
-      spinMicros: this.ctx.vxlanBusyPoll,
+      spinMicros: this.ctx.vxlanBusyPoll, allowForeignSource: this.ctx.vxlanAllowForeignSource ?? false,
       log: this.log, onTunLost: () => this.deviceLost('a datapath loop found it gone'),
     });
     const link = await getLinkByName(this.deviceName);
@@ -80,7 +80,7 @@ export class UserspaceVxlanBackend implements Backend {
     const { datapath, device } = this.requireRegistered();
     this.ownSubnet = own.subnet;
     await this.addressDevice(device.index, own.subnet);
-    datapath.start();
+    datapath.start(own.subnet);
     this.startWatching();
     this.installTestHook(datapath);
   }

@@ -23,7 +23,7 @@ function main(): void {
     },
   });
   up();
-  dp.start();
+  dp.start(parseCidr('10.244.1.0/24')!);
   process.stdout.write('ready\n');
   const rl = readline.createInterface({ input: process.stdin });
   rl.on('line', (line) => {

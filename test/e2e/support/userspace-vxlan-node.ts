@@ -55,7 +55,7 @@ function main(): void {
     for (const p of peers) dp.setPeer(parseCidr(p.subnet)!.ip, parseIPv4(p.publicIP)!, p.mac);
   };
   setPeers(spec.peers);
-  dp.start();
+  dp.start(own);
   process.stdout.write('ready\n');
   let stopping = false;
   const stop = (): void => {
