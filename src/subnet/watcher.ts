@@ -7,7 +7,7 @@ import { formatCidr, netContainsNet, netsEqual, netsOverlap, type Ipv4Net } from
 import { sameLeaseAttrs, subnetKey } from './codec.js';
 import { describeEtcdError, reportEtcdError } from './etcd-client.js';
 import type { Lease, LeaseEvent } from './lease.js';
-import type { RegistryEvent, RegistryWatch, SubnetRegistry } from './registry.js';
+import type { RegistryEvent, RegistryWatch, LeaseRegistry } from './registry.js';
 import { Backoff, RateLimitedLog } from './retry-pacing.js';
 
 export interface LeaseWatchHandlers {
@@ -18,7 +18,7 @@ export interface LeaseWatchHandlers {
 }
 
 export interface LeaseWatcherOptions {
-  readonly registry: SubnetRegistry;
+  readonly registry: LeaseRegistry;
   readonly ownSubnet: () => Ipv4Net;
   readonly log: Logger;
   /**
@@ -29,7 +29,7 @@ export interface LeaseWatcherOptions {
 }
 
 export class LeaseWatcher {
-  private readonly registry: SubnetRegistry;
+  private readonly registry: LeaseRegistry;
   private readonly ownSubnet: () => Ipv4Net;
   private readonly network: Ipv4Net | null;
   private readonly log: Logger;
