@@ -2,7 +2,8 @@
 // else v2 when it is in the v2 store (a flannel 0.7 cluster), else waits for either and says where it looked.
 import type { Etcd3 } from 'etcd3';
 import type { NetworkConfig } from '../config/network-config.js';
-import { ConfigError, EXAMPLE_CONFIG, parseNetworkConfig } from '../config/parse.js';
+import { ConfigError, parseNetworkConfig } from '../config/parse.js';
+import { createConfigHint } from './config-hint.js';
 import type { Logger } from '../log.js';
 import { describeEtcdError, type EtcdClientOptions, isEtcdUnavailable, reportEtcdError } from './etcd-client.js';
 import { type EtcdApi, type LeaseRegistry, SubnetRegistry } from './registry.js';
@@ -10,13 +11,6 @@ import { EtcdV2Client, EtcdV2Error } from './v2/client.js';
 import { V2SubnetRegistry } from './v2/registry.js';
 
 export type EtcdApiMode = EtcdApi | 'auto';
-
-/** The etcdctl line that creates the config in the store of `api` (CentOS 7's etcdctl speaks v2 unless told). */
-export function createConfigHint(api: EtcdApi, key: string, example = EXAMPLE_CONFIG): string {
-  return api === 'v2'
-    ? `ETCDCTL_API=2 etcdctl set ${key} '${example}'`
-    : `ETCDCTL_API=3 etcdctl put ${key} '${example}'`;
-}
 
 export interface Registries {
   /** In the order auto looks: v3 first. */
@@ -89,7 +83,7 @@ export function divergenceWarning(texts: ReadonlyMap<EtcdApi, string | null>, ch
 
 function notFoundReason(regs: readonly LeaseRegistry[]): string {
   const key = regs[0]!.configKey;
-  const where = regs.map((r) => `etcd ${r.api}`).join(' nor ');
+  const where = regs.length > 1 ? 'the etcd v3 and v2 stores' : `the etcd ${regs[0]!.api} store`;
   const hint = regs.length === 1 && regs[0]!.api === 'v2' ? createConfigHint('v2', key) : createConfigHint('v3', key);
   return `network config not found at ${key} (looked in ${where}): create it with ${hint}`;
 }
