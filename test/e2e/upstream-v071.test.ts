@@ -1,0 +1,80 @@
+// tsflanneld beside the real flanneld v0.7.1 (the seed's version, etcd v2) on one etcd --enable-v2, the network config
+// written exactly as the seed does (`ETCDCTL_API=2 etcdctl set <prefix>/config < etcd.sh`), tsflanneld on the default
+// --etcd-api=auto. vxlan: a v0.7.1 node (L3-miss mode) with a kernel-datapath and a userspace-datapath tsflanneld node;
+// host-gw: a v0.7.1 node with a tsflanneld node under a second prefix. Containers ping in every direction.
+// The binary comes from /work/shared/upstream/build.sh (or TSFL_FLANNELD_V071); without it the suite is skipped.
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { testbedUnavailable } from '../harness/prerequisites.js';
+import { spawnTracked } from '../harness/proc.js';
+import { Testbed, UNDERLAY_IFACE, type Container, type Host } from '../harness/testbed.js';
+import { inNetns, mustExec } from '../harness/netns.js';
+
+const V071 = process.env.TSFL_FLANNELD_V071 ?? path.join(os.homedir(), '.cache', 'tsflanneld-upstream', 'flanneld-v0.7.1');
+const VXLAN_PREFIX = '/usr/local/bin/network';
+const HOSTGW_PREFIX = '/hostgw/network';
+const skip = testbedUnavailable()
+  ?? (fs.existsSync(V071) ? null : `needs flanneld v0.7.1 at ${V071} (build it with bash /work/shared/upstream/build.sh)`)
+  ?? (fs.existsSync('/dev/net/tun') ? null : 'needs /dev/net/tun');
+
+describe('tsflanneld beside flanneld v0.7.1 on etcd v2', { skip: skip ?? false, timeout: 240_000 }, () => {
+  let tb: Testbed;
+
+  /** The seed's step: the config file piped into CentOS 7's etcdctl (v2 API by default). */
+  async function setConfigAsTheSeed(prefix: string, json: string): Promise<void> {
+    await mustExec(inNetns(tb.host(1).netns, ['env', 'ETCDCTL_API=2', 'etcdctl', '--endpoints', tb.etcdEndpoint, 'set', `${prefix}/config`]),
+      { input: `${json}\n` });
+  }
+
+  /** Runs the real v0.7.1 on `host` (its log goes to the host's log file, it is killed with the testbed). */
+  function startV071(host: Host, prefix: string): void {
+    const out = fs.openSync(host.logFile, 'a');
+    fs.writeSync(out, `--- flanneld v0.7.1 ${new Date().toISOString()}\n`);
+    host.daemon = spawnTracked('ip', ['netns', 'exec', host.netns, V071, `-etcd-endpoints=${tb.etcdEndpoint}`,
+      `-etcd-prefix=${prefix}`, `-iface=${UNDERLAY_IFACE}`, `-public-ip=${host.ip}`, `-subnet-file=${host.subnetFile}`,
+      '-logtostderr'], { stdio: ['ignore', out, out] });
+    fs.closeSync(out);
+    host.daemonStartedAt = Date.now();
+  }
+
+  async function pingsEveryWay(cs: readonly Container[]): Promise<void> {
+    for (const a of cs) for (const b of cs) if (a !== b) await tb.waitForPing(a, b.ip, 45_000);
+  }
+
+  before(async () => {
+    tb = await Testbed.create({ hosts: 5, prefix: VXLAN_PREFIX, etcdV2: true });
+  });
+
+  after(async () => {
+    await tb?.destroy();
+  });
+
+  it('vxlan: v0.7.1, tsflanneld kernel and tsflanneld userspace reach each other\'s containers', async () => {
+    await setConfigAsTheSeed(VXLAN_PREFIX, '{"Network":"10.7.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan"}}');
+    const [h1, h2, h3] = [tb.host(1), tb.host(2), tb.host(3)];
+    startV071(h1, VXLAN_PREFIX);
+    tb.startDaemon(h2, ['--vxlan-datapath', 'kernel']);
+    tb.startDaemon(h3, ['--vxlan-datapath', 'userspace']);
+    for (const h of [h1, h2, h3]) await tb.waitForSubnetEnv(h, 45_000);
+    assert.match(tb.daemonLog(h2), /using the etcd v2 API/);
+    // v0.7.1's lease (its JSON, a TTL) is there beside ours.
+    const v071Lease = (await mustExec(inNetns(h1.netns, ['env', 'ETCDCTL_API=2', 'etcdctl', '--endpoints', tb.etcdEndpoint,
+      'ls', `${VXLAN_PREFIX}/subnets`]))).trim().split('\n');
+    assert.equal(v071Lease.length, 3, `three leases: ${v071Lease.join(', ')}`);
+    const cs = [await tb.addContainer(h1, 'c1'), await tb.addContainer(h2, 'c1'), await tb.addContainer(h3, 'c1')];
+    await pingsEveryWay(cs);
+  });
+
+  it('host-gw: v0.7.1 and tsflanneld reach each other\'s containers', async () => {
+    await setConfigAsTheSeed(HOSTGW_PREFIX, '{"Network":"10.8.0.0/16","SubnetLen":24,"Backend":{"Type":"host-gw"}}');
+    const [h4, h5] = [tb.host(4), tb.host(5)];
+    startV071(h4, HOSTGW_PREFIX);
+    tb.startDaemon(h5, ['--etcd-prefix', HOSTGW_PREFIX]);
+    for (const h of [h4, h5]) await tb.waitForSubnetEnv(h, 45_000);
+    const cs = [await tb.addContainer(h4, 'c1'), await tb.addContainer(h5, 'c1')];
+    await pingsEveryWay(cs);
+  });
+});
