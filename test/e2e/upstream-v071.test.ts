@@ -66,6 +66,9 @@ describe('tsflanneld beside flanneld v0.7.1 on etcd v2', { skip: skip ?? false, 
     assert.equal(v071Lease.length, 3, `three leases: ${v071Lease.join(', ')}`);
     const cs = [await tb.addContainer(h1, 'c1'), await tb.addContainer(h2, 'c1'), await tb.addContainer(h3, 'c1')];
     await pingsEveryWay(cs);
+    // The real thing ran in its L3-miss mode: one route for the whole network on flannel.1, still running now.
+    assert.ok((await tb.routes(h1)).some((r) => /^10\.7\.0\.0\/16 dev flannel\.1\b/.test(r)), (await tb.routes(h1)).join('\n'));
+    assert.equal(h1.daemon?.exitCode, null, tb.daemonLog(h1).slice(-2000));
   });
 
   it('host-gw: v0.7.1 and tsflanneld reach each other\'s containers', async () => {
@@ -76,5 +79,7 @@ describe('tsflanneld beside flanneld v0.7.1 on etcd v2', { skip: skip ?? false, 
     for (const h of [h4, h5]) await tb.waitForSubnetEnv(h, 45_000);
     const cs = [await tb.addContainer(h4, 'c1'), await tb.addContainer(h5, 'c1')];
     await pingsEveryWay(cs);
+    assert.ok((await tb.routes(h4)).some((r) => r.startsWith(`${cs[1]!.ip.replace(/\.\d+$/, '.0')}/24 via ${h5.ip}`)), (await tb.routes(h4)).join('\n'));
+    assert.equal(h4.daemon?.exitCode, null, tb.daemonLog(h4).slice(-2000));
   });
 });
