@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { testbedUnavailable } from '../harness/prerequisites.js';
 import { spawnTracked } from '../harness/proc.js';
-import { Testbed, UNDERLAY_IFACE, type Container, type Host } from '../harness/testbed.js';
+import { CLI_JS, poll, Testbed, UNDERLAY_IFACE, type Container, type Host } from '../harness/testbed.js';
 import { inNetns, mustExec } from '../harness/netns.js';
 
 const V071 = process.env.TSFL_FLANNELD_V071 ?? path.join(os.homedir(), '.cache', 'tsflanneld-upstream', 'flanneld-v0.7.1');
@@ -69,6 +69,66 @@ describe('tsflanneld beside flanneld v0.7.1 on etcd v2', { skip: skip ?? false, 
     // The real thing ran in its L3-miss mode: one route for the whole network on flannel.1, still running now.
     assert.ok((await tb.routes(h1)).some((r) => /^10\.7\.0\.0\/16 dev flannel\.1\b/.test(r)), (await tb.routes(h1)).join('\n'));
     assert.equal(h1.daemon?.exitCode, null, tb.daemonLog(h1).slice(-2000));
+  });
+
+  const v2ctl = (args: readonly string[]): Promise<string> =>
+    mustExec(inNetns(tb.host(1).netns, ['env', 'ETCDCTL_API=2', 'etcdctl', '--endpoints', tb.etcdEndpoint, ...args]));
+  const leaseKeyOf = (env: { subnet: string }): string => `${VXLAN_PREFIX}/subnets/${env.subnet.replace(/\.1\/(\d+)$/, '.0-$1')}`;
+
+  it('vxlan: a lease removal is seen both ways (v0.7.1 drops its FDB entry, tsflanneld its route)', async () => {
+    const h1 = tb.host(1);
+    const h2 = tb.host(2);
+    // A tsflanneld node that leaves: v0.7.1 programs its VtepMAC into the FDB, and removes it with the lease.
+    const h6 = await tb.addHost();
+    tb.startDaemon(h6, ['--vxlan-datapath', 'kernel']);
+    const env6 = await tb.waitForSubnetEnv(h6, 45_000);
+    const key6 = leaseKeyOf(env6);
+    const mac6 = (JSON.parse(await v2ctl(['get', key6])) as { BackendData: { VtepMAC: string } }).BackendData.VtepMAC;
+    const fdb = async (): Promise<string> => mustExec(['bridge', '-n', h1.netns, 'fdb', 'show', 'dev', 'flannel.1']);
+    await poll('v0.7.1 to add the FDB entry of the new tsflanneld node', async () => (await fdb()).includes(`${mac6} dst ${h6.ip}`), 30_000);
+    await tb.stopDaemon(h6);
+    await v2ctl(['rm', key6]);
+    await poll('v0.7.1 to drop the FDB entry of the removed lease', async () => !(await fdb()).includes(mac6), 30_000);
+    // A v0.7.1 node that leaves: tsflanneld (kernel datapath) drops its route.
+    const h7 = await tb.addHost();
+    startV071(h7, VXLAN_PREFIX);
+    const env7 = await tb.waitForSubnetEnv(h7, 45_000);
+    const net7 = env7.subnet.replace(/\.1\/(\d+)$/, '.0/$1');
+    const hasRoute = async (): Promise<boolean> => (await tb.routes(h2)).some((r) => r.startsWith(`${net7} via `));
+    await poll('tsflanneld to route to the new v0.7.1 node', hasRoute, 30_000);
+    await tb.killDaemon(h7);
+    await v2ctl(['rm', leaseKeyOf(env7)]);
+    await poll('tsflanneld to drop the route of the removed v0.7.1 lease', async () => !(await hasRoute()), 30_000);
+  });
+
+  it('migrate-etcd with a ping running: tsflanneld nodes restart onto v3, keep their subnets, and still reach v0.7.1', async (t) => {
+    const [h1, h2, h3] = [tb.host(1), tb.host(2), tb.host(3)];
+    const [c1, c2] = [tb.container(h1), tb.container(h2)];
+    const before2 = await tb.waitForSubnetEnv(h2);
+    const before3 = await tb.waitForSubnetEnv(h3);
+    const pinger = spawnTracked('ip', ['netns', 'exec', c1.netns, 'ping', '-n', '-q', '-i', '0.2', c2.ip], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let pingOut = '';
+    pinger.stdout?.on('data', (b: Buffer) => { pingOut += b.toString(); });
+    const pingDone = new Promise<void>((resolve) => pinger.once('exit', () => resolve()));
+    try {
+      const migrated = await mustExec(inNetns(h1.netns, [process.execPath, CLI_JS, 'migrate-etcd', '--etcd-endpoints', tb.etcdEndpoint,
+        '--etcd-prefix', VXLAN_PREFIX, '--from', 'v2', '--to', 'v3']));
+      assert.match(migrated, /^config \/usr\/local\/bin\/network\/config: copied$/m);
+      for (const [h, datapath, prev] of [[h2, 'kernel', before2], [h3, 'userspace', before3]] as const) {
+        await tb.stopDaemon(h);
+        tb.startDaemon(h, ['--vxlan-datapath', datapath]);
+        assert.equal((await tb.waitForSubnetEnv(h, 45_000)).subnet, prev.subnet, `${h.name} keeps its subnet`);
+        await poll(`${h.name} to say it uses v3`, () => /using the etcd v3 API/.test(tb.daemonLog(h).split('--- start').at(-1) ?? ''), 20_000);
+      }
+      await pingsEveryWay([c1, c2, tb.container(h3)]);
+    } finally {
+      pinger.kill('SIGINT');
+      await pingDone;
+    }
+    const m = /(\d+) packets transmitted, (\d+) received/.exec(pingOut);
+    assert.ok(m, pingOut);
+    t.diagnostic(`ping c1 → c2 across migrate and two restarts: ${m[2]} of ${m[1]} answered`);
+    assert.ok(Number(m[2]) > 0);
   });
 
   it('host-gw: v0.7.1 and tsflanneld reach each other\'s containers', async () => {
