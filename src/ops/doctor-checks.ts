@@ -4,7 +4,7 @@ import type { NetworkConfig } from '../config/network-config.js';
 import { formatCidr } from '../net/ipv4.js';
 import type { Lease } from '../subnet/lease.js';
 import { subnetKey } from '../subnet/codec.js';
-import { createConfigHint } from '../subnet/config-hint.js';
+import { createConfigHint } from '../subnet/config-text.js';
 import type { EtcdApi } from '../subnet/registry.js';
 import { parseSave } from '../trafficmngr/iptables-rules.js';
 

@@ -1,6 +1,6 @@
 // What `migrate-etcd --from v2 --to v3` would do, decided from what both stores hold: pure, so the dry run and the real
 // run print the same plan and a second run finds nothing to do.
-import { sameConfigText } from '../subnet/config-source.js';
+import { sameConfigText } from '../subnet/config-text.js';
 
 export interface V2Entry {
   readonly key: string;

@@ -3,7 +3,8 @@
 import type { Etcd3 } from 'etcd3';
 import type { NetworkConfig } from '../config/network-config.js';
 import { ConfigError, parseNetworkConfig } from '../config/parse.js';
-import { createConfigHint } from './config-hint.js';
+import { createConfigHint, sameConfigText } from './config-text.js';
+import { FollowingRegistry } from './following-registry.js';
 import type { Logger } from '../log.js';
 import { describeEtcdError, type EtcdClientOptions, isEtcdUnavailable, reportEtcdError } from './etcd-client.js';
 import { type EtcdApi, type LeaseRegistry, SubnetRegistry } from './registry.js';
@@ -28,24 +29,6 @@ export function openRegistries(mode: EtcdApiMode, v3: Etcd3, clientOptions: Etcd
     list.push(new V2SubnetRegistry(v2Client, prefix, log));
   }
   return { list, v2Client };
-}
-
-/** JSON texts that mean the same config (key order and spacing aside). */
-export function sameConfigText(a: string, b: string): boolean {
-  const canon = (t: string): string => {
-    try {
-      return JSON.stringify(sortKeys(JSON.parse(t)));
-    } catch {
-      return t.trim();
-    }
-  };
-  return canon(a) === canon(b);
-}
-
-function sortKeys(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(sortKeys);
-  if (v === null || typeof v !== 'object') return v;
-  return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]));
 }
 
 /** An etcd with v2 turned off answers 404 to /v2/keys: for auto that is "no v2 config", not an error. */
@@ -116,7 +99,9 @@ export async function waitForNetworkConfig(regs: readonly LeaseRegistry[], log: 
           }
           const diverge = divergenceWarning(texts, registry.api, registry.configKey);
           if (diverge) log.warn({ key: registry.configKey }, diverge);
-          return { registry, config };
+          // auto on v2: follow the network to v3 once migrate-etcd has copied it there.
+          const v3 = regs.find((r) => r.api === 'v3');
+          return { registry: registry.api === 'v2' && v3 ? new FollowingRegistry(registry, v3, log) : registry, config };
         } catch (e) {
           if (!(e instanceof ConfigError)) throw e;
           reason = `${e.message} (at ${registry.configKey}, etcd ${registry.api})`;

@@ -13,6 +13,11 @@ import { LeaseManager } from '../../src/subnet/lease-manager.js';
 import { EtcdV2Client, EtcdV2Error } from '../../src/subnet/v2/client.js';
 import { V2SubnetRegistry } from '../../src/subnet/v2/registry.js';
 import { LeaseWatcher } from '../../src/subnet/watcher.js';
+import { createEtcdClient } from '../../src/subnet/etcd-client.js';
+import { FollowingRegistry } from '../../src/subnet/following-registry.js';
+import { SubnetRegistry } from '../../src/subnet/registry.js';
+import { migrateV2ToV3 } from '../../src/ops/migrate-etcd.js';
+import { etcdctl } from '../harness/etcd.js';
 
 const skip = etcdAvailable() ? false : 'etcd/etcdctl not installed (apt-get install etcd-server etcd-client)';
 
@@ -188,5 +193,39 @@ describe('etcd v2 registry (real etcd --enable-v2)', { skip }, () => {
     assert.equal(formatCidr((await back).subnet), '10.30.2.0/24');
     const stored = JSON.parse((await client.get(`${prefix}/subnets/10.30.2.0-24`)).node.value!) as Record<string, unknown>;
     assert.equal(stored.PublicIP, '192.0.2.20');
+  });
+
+  it('follows the network from v2 to v3 after migrate-etcd, without a restart: same subnet, watcher and lease on v3', async () => {
+    const prefix = uniquePrefix();
+    const v3client = createEtcdClient({ endpoints: [etcd.clientUrl] }, rec.log);
+    cleanup.push(() => v3client.close());
+    await etcdctlV2(etcd.clientUrl, ['set', `${prefix}/config`], { input: '{"Network":"10.30.0.0/16"}' });
+    await etcdctlV2(etcd.clientUrl, ['set', '--ttl', '600', `${prefix}/subnets/10.30.9.0-24`, v071('192.0.2.9')]);
+    const following = new FollowingRegistry(registry(prefix), new SubnetRegistry(v3client, prefix, rec.log), rec.log, 200);
+    cleanup.push(() => following.close());
+    const m = new LeaseManager({ registry: following, config: testConfig('10.30.0.0/16', 24, '10.30.1.0', '10.30.1.0'),
+      attrs: attrs('192.0.2.30'), previousSubnet: null, ttlSeconds: 600, renewMarginMinutes: 60, log: rec.log });
+    cleanup.push(() => m.stop());
+    assert.equal(formatCidr((await m.acquire()).subnet), '10.30.1.0/24');
+    m.keep();
+    const c = collector();
+    const w = new LeaseWatcher({ registry: following, ownSubnet: () => m.lease!.subnet, log: rec.log });
+    cleanup.push(() => w.stop());
+    w.start(c.handlers);
+    await waitFor(() => c.resets.length === 1, { what: 'the snapshot' });
+    assert.equal(following.api, 'v2');
+    await migrateV2ToV3(client, v3client, prefix, { dryRun: false, force: false });
+    await waitFor(() => following.api === 'v3', { what: 'the switch to v3' });
+    assert.ok(rec.messages().some((msg) => msg.startsWith('the network config is now in the etcd v3 store')));
+    // The watcher now follows v3: a lease written there (only there) arrives.
+    await etcdctl(etcd.clientUrl, ['put', `${prefix}/subnets/10.30.20.0-24`, v071('192.0.2.20')]);
+    await waitFor(() => c.events.includes('added 10.30.20.0/24 192.0.2.20'), { what: 'a v3-only lease as an event' });
+    assert.deepEqual(c.events, ['added 10.30.20.0/24 192.0.2.20'], 'the re-list after the switch changed nothing else');
+    // The lease manager too: our key deleted in v3 is re-acquired there, with the same subnet.
+    const back = new Promise<Lease>((resolve) => m.once('reacquired', resolve));
+    await etcdctl(etcd.clientUrl, ['del', `${prefix}/subnets/10.30.1.0-24`]);
+    assert.equal(formatCidr((await back).subnet), '10.30.1.0/24');
+    const v3Value = await etcdctl(etcd.clientUrl, ['get', '--print-value-only', `${prefix}/subnets/10.30.1.0-24`]);
+    assert.equal(JSON.parse(v3Value).PublicIP, '192.0.2.30');
   });
 });

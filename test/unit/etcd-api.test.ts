@@ -8,8 +8,8 @@ import { runChecks, type DoctorFacts } from '../../src/ops/doctor-checks.js';
 import { describePlan, planMigration } from '../../src/ops/migrate-plan.js';
 import { formatStatus, type StatusReport } from '../../src/ops/status.js';
 import { OptionsError, parseOptions } from '../../src/options.js';
-import { createConfigHint } from '../../src/subnet/config-hint.js';
-import { divergenceWarning, pickRegistry, sameConfigText } from '../../src/subnet/config-source.js';
+import { createConfigHint, sameConfigText } from '../../src/subnet/config-text.js';
+import { divergenceWarning, pickRegistry } from '../../src/subnet/config-source.js';
 import type { EtcdApi, LeaseRegistry } from '../../src/subnet/registry.js';
 
 test('--etcd-api defaults to auto, takes v2/v3 from the flag or FLANNELD_ETCD_API, and names the fix otherwise', () => {
