@@ -45,6 +45,10 @@ describe('migrate-etcd v2 → v3 (real etcd, built CLI)', { skip }, () => {
     assert.match(r.stdout, new RegExp(`lease ${prefix}/subnets/10.40.2.0-24: would copy, no TTL \\(reservation\\)`));
     assert.match(r.stdout, /dry run, nothing written: 2 of 2 leases to copy/);
     assert.equal(await v3Get(`${prefix}/config`), '');
+    const st = await run(process.execPath, [CLI_JS, 'status', '--json', '--etcd-endpoints', etcd.clientUrl, '--etcd-prefix', prefix,
+      '--subnet-file', `/nonexistent-${process.pid}/subnet.env`, '--state-dir', `/nonexistent-${process.pid}`], { allowFail: true, timeoutMs: 20_000 });
+    const report = JSON.parse(st.stdout) as { etcdApi?: string; apiWarning?: string | null; peers: unknown[]; network: string };
+    assert.deepEqual([report.etcdApi, report.apiWarning, report.network, report.peers.length], ['v2', null, '10.40.0.0/16', 2]);
   });
 
   it('copies config and leases (TTL as a v3 lease), then a second run changes nothing', async () => {
@@ -84,6 +88,13 @@ describe('migrate-etcd v2 → v3 (real etcd, built CLI)', { skip }, () => {
     assert.equal(r.stderr.trim().split('\n').length, 1);
     assert.equal(await v3Get(`${prefix}/config`), other);
     assert.equal(await v3Get(`${prefix}/subnets/10.40.1.0-24`), '');
+    // status names the API it reads and warns about the two differing configs.
+    const st = await run(process.execPath, [CLI_JS, 'status', '--json', '--etcd-endpoints', etcd.clientUrl, '--etcd-prefix', prefix,
+      '--subnet-file', `/nonexistent-${process.pid}/subnet.env`, '--state-dir', `/nonexistent-${process.pid}`], { allowFail: true, timeoutMs: 20_000 });
+    const report = JSON.parse(st.stdout) as { etcdApi?: string; apiWarning?: string | null; network: string };
+    assert.equal(report.etcdApi, 'v3');
+    assert.equal(report.network, '10.41.0.0/16');
+    assert.match(report.apiWarning ?? '', /^the v2 and v3 stores both hold .*\/config and they differ; using the v3 one/);
     const forced = await migrate(prefix, '--force');
     assert.equal(forced.code, 0, forced.stderr);
     assert.match(forced.stdout, /overwrote the v3 value \(--force\)/);
