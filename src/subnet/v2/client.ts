@@ -74,8 +74,15 @@ export interface V2WaitHandle {
 }
 
 const DEFAULT_CALL_TIMEOUT_MS = 5000;
-const NETWORK_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EPIPE',
-  'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'ECONNABORTED']);
+
+/** One line for a failed connection; OpenSSL's multi-part messages become their reason plus the flags to check. */
+function describeTransportError(err: NodeJS.ErrnoException & { reason?: string }): string {
+  if (err.code?.startsWith('ERR_SSL') || err.code?.startsWith('ERR_TLS') || /SSL|certificate/i.test(err.message)) {
+    const why = err.reason ?? err.message.split('\n')[0];
+    return `TLS handshake failed (${why}): check --etcd-cafile, --etcd-certfile and --etcd-keyfile`;
+  }
+  return `${err.code ? `${err.code} ` : ''}${err.message.split('\n')[0]}`;
+}
 
 function readFileFor(flag: string, file: string): Buffer {
   try {
@@ -209,10 +216,9 @@ export class EtcdV2Client {
       if (!o.noDeadline) {
         req.setTimeout(this.timeoutMs, () => req.destroy(Object.assign(new Error(`no answer within ${this.timeoutMs} ms`), { code: 'ETIMEDOUT' })));
       }
-      req.on('error', (err: NodeJS.ErrnoException) => {
+      req.on('error', (err: NodeJS.ErrnoException & { reason?: string }) => {
         if (o.signal?.aborted) reject(new EtcdV2UnavailableError('watch stopped'));
-        else if (err.code && NETWORK_ERRORS.has(err.code)) reject(new EtcdV2UnavailableError(`etcd v2 at ${base.origin}: ${err.code} ${err.message}`));
-        else reject(new EtcdV2UnavailableError(`etcd v2 at ${base.origin}: ${err.message}`));
+        else reject(new EtcdV2UnavailableError(`etcd v2 at ${base.origin}: ${describeTransportError(err)}`));
       });
       req.end(body ?? undefined);
     });
