@@ -228,4 +228,29 @@ describe('etcd v2 registry (real etcd --enable-v2)', { skip }, () => {
     const v3Value = await etcdctl(etcd.clientUrl, ['get', '--print-value-only', `${prefix}/subnets/10.30.1.0-24`]);
     assert.equal(JSON.parse(v3Value).PublicIP, '192.0.2.30');
   });
+
+  it('notices a frozen member within a poll and a deadline, and resumes once it answers again', async () => {
+    const frozen = await startEtcd({ enableV2: true });
+    const c = new EtcdV2Client({ endpoints: [frozen.clientUrl], callTimeoutMs: 500, watchPollMs: 1000 }, rec.log);
+    try {
+      const prefix = uniquePrefix();
+      const col = collector();
+      const w = watcher(registry(prefix, c));
+      w.start(col.handlers);
+      await waitFor(() => col.resets.length === 1, { what: 'the snapshot' });
+      const before = rec.messages().filter((m) => m === 'lease watch disconnected; resuming from the last revision').length;
+      frozen.freeze();
+      try {
+        await waitFor(() => rec.messages().filter((m) => m === 'lease watch disconnected; resuming from the last revision').length > before,
+          { what: 'the frozen member to be noticed', timeoutMs: 15_000 });
+      } finally {
+        frozen.thaw();
+      }
+      await etcdctlV2(frozen.clientUrl, ['set', `${prefix}/subnets/10.30.40.0-24`, v071('192.0.2.40')]);
+      await waitFor(() => col.events.includes('added 10.30.40.0/24 192.0.2.40'), { what: 'an event after the thaw', timeoutMs: 15_000 });
+    } finally {
+      c.close();
+      await frozen.destroy();
+    }
+  });
 });

@@ -7,6 +7,11 @@ import * as https from 'node:https';
 import type { Logger } from '../../log.js';
 import { EtcdClientConfigError, type EtcdClientOptions } from '../etcd-client.js';
 
+export interface EtcdV2ClientOptions extends EtcdClientOptions {
+  /** How long one watch long poll may last before it is asked again from the same index (default 60 s). */
+  readonly watchPollMs?: number;
+}
+
 /** One node of a v2 answer (`node`, `prevNode`, or an element of `nodes`). */
 export interface V2Node {
   readonly key: string;
@@ -74,6 +79,7 @@ export interface V2WaitHandle {
 }
 
 const DEFAULT_CALL_TIMEOUT_MS = 5000;
+const DEFAULT_WATCH_POLL_MS = 60_000;
 
 /** One line for a failed connection; OpenSSL's multi-part messages become their reason plus the flags to check. */
 function describeTransportError(err: NodeJS.ErrnoException & { reason?: string }): string {
@@ -105,7 +111,9 @@ export class EtcdV2Client {
   /** The endpoint that answered last; tried first next time. */
   private current = 0;
 
-  constructor(o: EtcdClientOptions, log: Logger) {
+  private readonly watchPollMs: number;
+
+  constructor(o: EtcdV2ClientOptions, log: Logger) {
     const secure = Boolean(o.keyfile && o.certfile);
     this.endpoints = o.endpoints.filter((e) => e.trim() !== '').map((e) => {
       const t = e.trim().replace(/\/+$/, '');
@@ -125,6 +133,7 @@ export class EtcdV2Client {
       : new http.Agent({ keepAlive: true, maxSockets: 16 });
     this.auth = o.username ? `Basic ${Buffer.from(`${o.username}:${o.password ?? ''}`).toString('base64')}` : null;
     this.timeoutMs = o.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+    this.watchPollMs = o.watchPollMs ?? DEFAULT_WATCH_POLL_MS;
     log.debug({ endpoints: this.endpoints.map((u) => u.origin), tls: anyHttps, auth: Boolean(o.username) }, 'etcd v2 client created');
   }
 
@@ -162,8 +171,10 @@ export class EtcdV2Client {
   }
 
   /**
-   * A long poll for the next change at or after `waitIndex`. No deadline (a quiet network sends nothing for hours);
-   * `onAccepted` runs when etcd sent the headers, i.e. the watch is registered.
+   * A long poll for the next change at or after `waitIndex`. etcd sends the headers at once (`onAccepted` runs then:
+   * the watch is registered), so they get the call deadline; the body may take hours on a quiet network, so the poll
+   * instead ends without an event (null) after watchPollMs and is asked again. A member that froze or vanished is
+   * thus noticed within one poll plus one deadline, as gRPC keepalive pings do for v3.
    */
   wait(key: string, waitIndex: number, o: { recursive?: boolean; onAccepted?: () => void } = {}): V2WaitHandle {
     const q = new URLSearchParams({ wait: 'true', waitIndex: String(waitIndex), ...(o.recursive ? { recursive: 'true' } : {}) });
@@ -213,8 +224,22 @@ export class EtcdV2Client {
           }
         });
       });
-      if (!o.noDeadline) {
-        req.setTimeout(this.timeoutMs, () => req.destroy(Object.assign(new Error(`no answer within ${this.timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+      const timedOut = (): void => {
+        req.destroy(Object.assign(new Error(`no answer within ${this.timeoutMs} ms`), { code: 'ETIMEDOUT' }));
+      };
+      if (!o.noDeadline) req.setTimeout(this.timeoutMs, timedOut);
+      else {
+        const headerTimer = setTimeout(timedOut, this.timeoutMs);
+        const pollTimer = setTimeout(() => {
+          resolve(null);
+          req.destroy();
+        }, this.watchPollMs);
+        const clear = (): void => {
+          clearTimeout(headerTimer);
+          clearTimeout(pollTimer);
+        };
+        req.once('response', () => clearTimeout(headerTimer));
+        req.once('close', clear);
       }
       req.on('error', (err: NodeJS.ErrnoException & { reason?: string }) => {
         if (o.signal?.aborted) reject(new EtcdV2UnavailableError('watch stopped'));
