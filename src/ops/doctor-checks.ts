@@ -4,7 +4,7 @@ import type { NetworkConfig } from '../config/network-config.js';
 import { formatCidr } from '../net/ipv4.js';
 import type { Lease } from '../subnet/lease.js';
 import { subnetKey } from '../subnet/codec.js';
-import { createConfigHint } from '../subnet/config-text.js';
+import { createConfigHint, deleteKeysHint } from '../subnet/config-text.js';
 import type { EtcdApi } from '../subnet/registry.js';
 import { parseSave } from '../trafficmngr/iptables-rules.js';
 
@@ -206,7 +206,7 @@ export function checkEtcd(f: DoctorFacts): CheckResult[] {
     const keys = ls.map((l) => `${f.etcd.subnetsPrefix}/${subnetKey(l.subnet)}`);
     out.push({ id: 'duplicate_public_ip', status: 'fail',
       detail: `${dups.map(([p, l]) => `${p} holds ${l.length} leases`).join('; ')}: hosts share one address (e.g. Vagrant's 10.0.2.15) or a stale lease was left`,
-      fix: `give each host its own --iface/--public-ip; remove the stale lease: etcdctl --endpoints=${f.etcd.endpoints} del ${keys.slice(1).join(' ')}  (keys of ${ip}: ${keys.join(', ')})` });
+      fix: `give each host its own --iface/--public-ip; remove the stale lease: ${deleteKeysHint(f.etcd.api ?? 'v3', keys.slice(1), f.etcd.endpoints)}  (keys of ${ip}: ${keys.join(', ')})` });
   }
   return out;
 }

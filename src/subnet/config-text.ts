@@ -11,6 +11,13 @@ export function createConfigHint(api: EtcdApi, key: string, endpoints?: string):
     : `ETCDCTL_API=3 etcdctl${at} put ${key} '${EXAMPLE_CONFIG}'`;
 }
 
+/** The etcdctl line that deletes keys in the store of `api`. */
+export function deleteKeysHint(api: EtcdApi, keys: readonly string[], endpoints: string): string {
+  return api === 'v2'
+    ? keys.map((k) => `ETCDCTL_API=2 etcdctl --endpoints=${endpoints} rm ${k}`).join('; ')
+    : `etcdctl --endpoints=${endpoints} del ${keys.join(' ')}`;
+}
+
 /** JSON texts that mean the same config (key order and spacing aside). */
 export function sameConfigText(a: string, b: string): boolean {
   const canon = (t: string): string => {

@@ -64,6 +64,10 @@ test('doctor names the API in use and warns when the stores disagree', () => {
   assert.equal(rs.find((r) => r.id === 'network_config')?.fix,
     'ETCDCTL_API=2 etcdctl --endpoints=http://e:2379 set /p/config \'{"Network":"10.0.0.0/16","Backend":{"Type":"vxlan"}}\'');
   assert.equal(runChecks(facts('they differ')).find((r) => r.id === 'etcd_api')?.status, 'warn');
+  const dup = { ...facts(null), etcd: { ...facts(null).etcd, leases: [1, 2].map((i) => ({ subnet: { ip: (10 << 24) + (i << 8), prefixLen: 24 },
+    attrs: { publicIP: '192.0.2.1', publicIPv6: null }, expiration: null, etcdLeaseId: '0', revision: '1' })) } } as DoctorFacts;
+  assert.match(runChecks(dup).find((r) => r.id === 'duplicate_public_ip')?.fix ?? '',
+    /remove the stale lease: ETCDCTL_API=2 etcdctl --endpoints=http:\/\/e:2379 rm \/p\/subnets\/10\.0\.2\.0-24 /);
 });
 
 test('status shows the etcd API line, with the warning when there is one', () => {
