@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { registerOperatorCommands } from './ops/commands.js';
+import { registerMigrateEtcd } from './ops/migrate-etcd-command.js';
 import { OptionsError, commonFlagsHelp, defineFlags, normalizeArgv, resolveOptions } from './options.js';
 
 function packageVersion(): string {
@@ -59,6 +60,7 @@ function buildProgram(): Command {
   });
 
   registerOperatorCommands(program);
+  registerMigrateEtcd(program);
   program.addHelpText('after', `\nWithout a command, tsflanneld runs the daemon, as flanneld does.\n\n${commonFlagsHelp()}`);
   return program;
 }

@@ -1,13 +1,12 @@
 // Wires the parts in upstream's order (DESIGN.md "The flow of one daemon"): options → etcd → network config →
 // external interface → backend → lease → subnet.env → peers. Owns the process lifecycle: signals and exit codes.
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Etcd3 } from 'etcd3';
 import './backend/all.js';
 import type { Backend, ExternalInterface } from './backend/backend.js';
 import { BackendDriver } from './backend/driver.js';
 import { createBackend, supportedBackends } from './backend/registry.js';
 import type { NetworkConfig } from './config/network-config.js';
-import { ConfigError, EXAMPLE_CONFIG, parseNetworkConfig } from './config/parse.js';
+import { ConfigError } from './config/parse.js';
 import { Lifecycle, type DaemonExtension, type LeaseContext } from './lifecycle.js';
 import type { Logger } from './log.js';
 import { formatCidr, netsEqual } from './net/ipv4.js';
@@ -15,17 +14,17 @@ import { chooseExternalInterface } from './net/iface.js';
 import { setNetlinkObserver } from './netlink/socket.js';
 import { recordEtcdError, recordLeaseReacquired, recordNetlinkOperation, recordOwnLeaseExpiry, recordPeerEvents, recordPeerReset, setBackendCounterSource } from './ops/metrics.js';
 import type { Options } from './options.js';
-import { createEtcdClient, describeEtcdError, isEtcdUnavailable, reportEtcdError, setEtcdErrorObserver } from './subnet/etcd-client.js';
+import { openRegistries, waitForNetworkConfig } from './subnet/config-source.js';
+import { createEtcdClient, describeEtcdError, type EtcdClientOptions, setEtcdErrorObserver } from './subnet/etcd-client.js';
 import type { Lease, LeaseAttrs, LeaseEvent } from './subnet/lease.js';
 import { LeaseManager } from './subnet/lease-manager.js';
-import { SubnetRegistry } from './subnet/registry.js';
 import { formatSubnetEnv, readPreviousSubnet, writeSubnetEnvAtomic } from './subnet/subnet-env.js';
 import { lockSubnetFile, SubnetFileInUseError, type SubnetFileLock } from './subnet/subnet-file-lock.js';
 import { LeaseWatcher } from './subnet/watcher.js';
+import type { EtcdV2Client } from './subnet/v2/client.js';
 
 /** How long shutdown may take before the process exits anyway (upstream's goroutines stop within seconds too). */
 const SHUTDOWN_DEADLINE_MS = 4000;
-const CONFIG_RETRY_MS = 1000;
 
 /** A startup failure with a one-line message for the operator; the daemon exits 1. */
 export class DaemonError extends Error {
@@ -55,34 +54,6 @@ function throwIfAborted(signal: AbortSignal): void {
   if (signal.aborted) throw new Aborted();
 }
 
-/** Reads `<prefix>/config` until it is there and valid, every second; says why once per distinct reason. */
-async function waitForNetworkConfig(registry: SubnetRegistry, log: Logger, signal: AbortSignal): Promise<NetworkConfig> {
-  let lastReason = '';
-  for (;;) {
-    throwIfAborted(signal);
-    let reason: string;
-    // etcd3 words one outage several ways (UNAVAILABLE, circuit open): say it once, not at every alternation.
-    let kind: string | null = null;
-    try {
-      const text = await registry.getConfigText();
-      if (text === null) {
-        reason = `network config not found at ${registry.configKey}: create it with etcdctl put ${registry.configKey} '${EXAMPLE_CONFIG}'`;
-      } else {
-        return parseNetworkConfig(text);
-      }
-    } catch (e) {
-      reason = e instanceof ConfigError ? `${e.message} (at ${registry.configKey})` : describeEtcdError(e);
-      if (isEtcdUnavailable(e)) kind = 'etcd unreachable';
-      if (!(e instanceof ConfigError)) reportEtcdError('get_config');
-    }
-    if ((kind ?? reason) !== lastReason) {
-      log.error({ key: registry.configKey }, `${reason}; retrying every ${CONFIG_RETRY_MS / 1000} s`);
-      lastReason = kind ?? reason;
-    }
-    await sleep(CONFIG_RETRY_MS, undefined, { signal }).catch(() => undefined);
-  }
-}
-
 /** --backend replaces the type; the config's Backend keys only make sense for the type they were written for. */
 function withBackendOverride(config: NetworkConfig, override: string | null): NetworkConfig {
   if (override === null || override === config.backend.type) return config;
@@ -91,6 +62,8 @@ function withBackendOverride(config: NetworkConfig, override: string | null): Ne
 
 interface Running {
   readonly client: Etcd3;
+  readonly clientOptions: EtcdClientOptions;
+  v2Client?: EtcdV2Client | null;
   backend?: Backend;
   leases?: LeaseManager;
   watcher?: LeaseWatcher;
@@ -111,6 +84,7 @@ async function stopAll(r: Running, lifecycle: Lifecycle, log: Logger): Promise<v
   await step('backend queue', () => r.driver?.drain());
   await step('backend', () => r.backend?.stop());
   await step('etcd client', () => r.client.close());
+  await step('etcd v2 client', () => r.v2Client?.close());
 }
 
 function writeSubnetEnv(options: Options, ctx: LeaseContext, log: Logger): void {
@@ -128,9 +102,12 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   signal: AbortSignal): Promise<void> {
   const log = deps.log;
   connectMetricsObservers();
-  const registry = new SubnetRegistry(running.client, options.etcdPrefix, log);
-  const config = withBackendOverride(await waitForNetworkConfig(registry, log, signal), options.backend);
-  log.info({ network: formatCidr(config.network), subnetLen: config.subnetLen, backend: config.backend.type },
+  const regs = openRegistries(options.etcdApi, running.client, running.clientOptions, options.etcdPrefix, log);
+  running.v2Client = regs.v2Client;
+  const found = await waitForNetworkConfig(regs.list, log, signal);
+  const registry = found.registry;
+  const config = withBackendOverride(found.config, options.backend);
+  log.info({ network: formatCidr(config.network), subnetLen: config.subnetLen, backend: config.backend.type, etcdApi: registry.api },
     'network config');
   throwIfAborted(signal);
 
@@ -251,9 +228,10 @@ export async function runDaemon(options: Options, deps: DaemonDeps): Promise<num
 
   let running: Running;
   try {
-    running = { client: createEtcdClient({ endpoints: options.etcdEndpoints, keyfile: options.etcdKeyfile,
+    const clientOptions: EtcdClientOptions = { endpoints: options.etcdEndpoints, keyfile: options.etcdKeyfile,
       certfile: options.etcdCertfile, cafile: options.etcdCafile, username: options.etcdUsername,
-      password: options.etcdPassword }, log) };
+      password: options.etcdPassword };
+    running = { client: createEtcdClient(clientOptions, log), clientOptions };
   } catch (e) {
     log.fatal((e as Error).message);
     return 1;

@@ -15,6 +15,8 @@ export interface Options {
   readonly etcdCafile: string;
   readonly etcdUsername: string;
   readonly etcdPassword: string;
+  /** --etcd-api: which etcd API holds the network; auto = v3 if its config key exists, else v2 if that one does. */
+  readonly etcdApi: 'v3' | 'v2' | 'auto';
   /** --iface, in the order given: interface names or IPs. */
   readonly iface: string[];
   readonly ifaceRegex: string[];
@@ -77,6 +79,7 @@ const FLAGS: readonly FlagSpec[] = [
   { name: 'etcd-cafile', kind: 'string', defaultValue: '', description: 'TLS CA file' },
   { name: 'etcd-username', kind: 'string', defaultValue: '', description: 'etcd user name' },
   { name: 'etcd-password', kind: 'string', defaultValue: '', description: 'etcd password' },
+  { name: 'etcd-api', common: true, kind: 'string', defaultValue: 'auto', description: 'etcd API of the network: v3, v2 (flannel 0.7 clusters) or auto (v3 when its config key exists, else v2)' },
   { name: 'iface', common: true, kind: 'list', description: 'interface (name or IP) for inter-host traffic; repeatable, tried in order' },
   { name: 'iface-regex', kind: 'list', description: 'regex matched against interface IPs, then names; repeatable' },
   { name: 'iface-can-reach', kind: 'string', defaultValue: '', description: 'use the interface that routes to this IP' },
@@ -336,6 +339,10 @@ export function resolveOptions(flags: ParsedFlags, env: NodeJS.ProcessEnv): Opti
   if (stateDir === '') throw new OptionsError('invalid --state-dir "": expected a directory such as /var/lib/tsflanneld');
   const subnetFile = str('subnet-file').trim();
   if (subnetFile === '') throw new OptionsError('invalid --subnet-file "": expected a file such as /run/flannel/subnet.env');
+  const etcdApi = str('etcd-api').trim().toLowerCase();
+  if (etcdApi !== 'v3' && etcdApi !== 'v2' && etcdApi !== 'auto') {
+    throw new OptionsError(`invalid --etcd-api "${str('etcd-api')}": expected v3, v2 or auto`);
+  }
   const vFlag = flags.v;
 
   return {
@@ -346,6 +353,7 @@ export function resolveOptions(flags: ParsedFlags, env: NodeJS.ProcessEnv): Opti
     etcdCafile: str('etcd-cafile'),
     etcdUsername: str('etcd-username'),
     etcdPassword: str('etcd-password'),
+    etcdApi,
     iface: list('iface').map((s) => s.trim()).filter((s) => s !== ''),
     ifaceRegex: regexes(list('iface-regex')),
     ifaceCanReach: ipv4OrEmpty('iface-can-reach', str('iface-can-reach')),

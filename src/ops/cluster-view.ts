@@ -7,7 +7,8 @@ import { ConfigError, parseNetworkConfig } from '../config/parse.js';
 import type { NetworkConfig } from '../config/network-config.js';
 import { createEtcdClient, describeEtcdError } from '../subnet/etcd-client.js';
 import type { Lease } from '../subnet/lease.js';
-import { SubnetRegistry } from '../subnet/registry.js';
+import { divergenceWarning, openRegistries, pickRegistry, readConfigTexts } from '../subnet/config-source.js';
+import type { EtcdApi } from '../subnet/registry.js';
 
 export interface ClusterView {
   readonly configKey: string;
@@ -18,6 +19,10 @@ export interface ClusterView {
   /** Why the config is unusable (absent or invalid), or null. */
   readonly configError: string | null;
   readonly leases: readonly Lease[];
+  /** The etcd API the daemon uses (or would, once a config is there) under these flags. */
+  readonly api?: EtcdApi;
+  /** Set when both the v2 and the v3 store hold a config and they differ. */
+  readonly apiWarning?: string | null;
 }
 
 export class EtcdUnreachable extends Error {
@@ -30,20 +35,25 @@ export async function readClusterView(options: Options): Promise<ClusterView> {
   // Quiet: the command prints its own one-line error; the client's retry chatter would only repeat it.
   const quiet = log.child({ component: 'ops-etcd' }, { level: 'silent' });
   let client: Etcd3;
+  let regs: ReturnType<typeof openRegistries>;
   try {
-    client = createEtcdClient({ endpoints: options.etcdEndpoints, keyfile: options.etcdKeyfile, certfile: options.etcdCertfile,
-      cafile: options.etcdCafile, username: options.etcdUsername, password: options.etcdPassword, callTimeoutMs: 3000 }, quiet);
+    const co = { endpoints: options.etcdEndpoints, keyfile: options.etcdKeyfile, certfile: options.etcdCertfile,
+      cafile: options.etcdCafile, username: options.etcdUsername, password: options.etcdPassword, callTimeoutMs: 3000 };
+    client = createEtcdClient(co, quiet);
+    regs = openRegistries(options.etcdApi, client, co, options.etcdPrefix, quiet);
   } catch (e) {
     throw new EtcdUnreachable((e as Error).message);
   }
-  const registry = new SubnetRegistry(client, options.etcdPrefix, quiet);
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`no answer within ${DEADLINE_MS / 1000} s`)), DEADLINE_MS);
   });
   try {
-    const [configText, listed] = await Promise.race([
-      Promise.all([registry.getConfigText(), registry.listLeases()]), deadline]);
+    const texts = await Promise.race([readConfigTexts(regs.list), deadline]);
+    // Without a config anywhere: the store the daemon would wait in first (v3 under auto).
+    const registry = pickRegistry(regs.list, texts) ?? regs.list[0]!;
+    const configText = texts.get(registry.api) ?? null;
+    const listed = await Promise.race([registry.listLeases(), deadline]);
     let config: NetworkConfig | null = null;
     let configError: string | null = null;
     if (configText === null) configError = `no network config at ${registry.configKey}`;
@@ -55,11 +65,12 @@ export async function readClusterView(options: Options): Promise<ClusterView> {
       }
     }
     return { configKey: registry.configKey, subnetsPrefix: registry.subnetsPrefix, configText, config, configError,
-      leases: listed.leases };
+      leases: listed.leases, api: registry.api, apiWarning: divergenceWarning(texts, registry.api, registry.configKey) };
   } catch (e) {
     throw new EtcdUnreachable(`cannot read etcd at ${options.etcdEndpoints.join(',')}: ${describeEtcdError(e)}`);
   } finally {
     clearTimeout(timer);
     client.close();
+    regs.v2Client?.close();
   }
 }

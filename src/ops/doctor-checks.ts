@@ -4,6 +4,8 @@ import type { NetworkConfig } from '../config/network-config.js';
 import { formatCidr } from '../net/ipv4.js';
 import type { Lease } from '../subnet/lease.js';
 import { subnetKey } from '../subnet/codec.js';
+import { createConfigHint, deleteKeysHint } from '../subnet/config-text.js';
+import type { EtcdApi } from '../subnet/registry.js';
 import { parseSave } from '../trafficmngr/iptables-rules.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
@@ -39,10 +41,11 @@ export interface DoctorFacts {
   readonly backendOverride: string | null;
   readonly etcd: { readonly endpoints: string; readonly configKey: string; readonly subnetsPrefix: string;
     readonly error: string | null; readonly config: NetworkConfig | null; readonly configError: string | null;
-    readonly leases: readonly Lease[] };
+    readonly leases: readonly Lease[];
+    /** The etcd API in use, and the warning when the v2 and v3 stores hold differing configs. */
+    readonly api?: EtcdApi; readonly apiWarning?: string | null };
 }
 
-const EXAMPLE = '{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}}';
 const DEFAULT_VXLAN_PORT = 8472;
 
 function backendType(f: DoctorFacts): string | null {
@@ -182,10 +185,16 @@ export function checkEtcd(f: DoctorFacts): CheckResult[] {
   const out: CheckResult[] = [{ id: 'etcd', status: 'ok', detail: `reachable at ${f.etcd.endpoints}` }];
   if (f.etcd.config === null) {
     out.push({ id: 'network_config', status: 'fail', detail: f.etcd.configError ?? 'no network config',
-      fix: `etcdctl --endpoints=${f.etcd.endpoints} put ${f.etcd.configKey} '${EXAMPLE}'` });
+      fix: createConfigHint(f.etcd.api ?? 'v3', f.etcd.configKey, f.etcd.endpoints) });
   } else {
     const c = f.etcd.config;
     out.push({ id: 'network_config', status: 'ok', detail: `Network ${formatCidr(c.network)}, SubnetLen ${c.subnetLen}, backend ${c.backend.type}` });
+  }
+  if (f.etcd.apiWarning) {
+    out.push({ id: 'etcd_api', status: 'warn', detail: `using etcd ${f.etcd.api ?? 'v3'}; ${f.etcd.apiWarning}`,
+      fix: `compare: ETCDCTL_API=2 etcdctl get ${f.etcd.configKey}; ETCDCTL_API=3 etcdctl get ${f.etcd.configKey}` });
+  } else if (f.etcd.api) {
+    out.push({ id: 'etcd_api', status: 'ok', detail: `using the etcd ${f.etcd.api} API` });
   }
   const byIP = new Map<string, Lease[]>();
   for (const l of f.etcd.leases) byIP.set(l.attrs.publicIP, [...(byIP.get(l.attrs.publicIP) ?? []), l]);
@@ -197,7 +206,7 @@ export function checkEtcd(f: DoctorFacts): CheckResult[] {
     const keys = ls.map((l) => `${f.etcd.subnetsPrefix}/${subnetKey(l.subnet)}`);
     out.push({ id: 'duplicate_public_ip', status: 'fail',
       detail: `${dups.map(([p, l]) => `${p} holds ${l.length} leases`).join('; ')}: hosts share one address (e.g. Vagrant's 10.0.2.15) or a stale lease was left`,
-      fix: `give each host its own --iface/--public-ip; remove the stale lease: etcdctl --endpoints=${f.etcd.endpoints} del ${keys.slice(1).join(' ')}  (keys of ${ip}: ${keys.join(', ')})` });
+      fix: `give each host its own --iface/--public-ip; remove the stale lease: ${deleteKeysHint(f.etcd.api ?? 'v3', keys.slice(1), f.etcd.endpoints)}  (keys of ${ip}: ${keys.join(', ')})` });
   }
   return out;
 }

@@ -67,7 +67,7 @@ export async function gatherFacts(options: Options): Promise<DoctorFacts> {
   try {
     const v = await readClusterView(options);
     etcd = { endpoints, configKey: v.configKey, subnetsPrefix: v.subnetsPrefix, error: null, config: v.config,
-      configError: v.configError, leases: v.leases };
+      configError: v.configError, leases: v.leases, ...(v.api ? { api: v.api, apiWarning: v.apiWarning ?? null } : {}) };
   } catch (e) {
     const prefix = options.etcdPrefix;
     etcd = { endpoints, configKey: `${prefix}/config`, subnetsPrefix: `${prefix}/subnets`, error: (e as Error).message,

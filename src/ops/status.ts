@@ -24,6 +24,9 @@ export interface StatusReport {
   readonly backend: string | null;
   readonly configKey: string;
   readonly configError: string | null;
+  /** The etcd API in use (v2 for a flannel 0.7 cluster), and a warning when the two stores disagree. */
+  readonly etcdApi?: string;
+  readonly apiWarning?: string | null;
   readonly subnetFile: string;
   readonly subnetEnv: Readonly<Record<string, string>> | null;
   readonly own: LeaseRow | null;
@@ -56,6 +59,7 @@ export function buildStatus(view: ClusterView, subnetFile: string, subnetEnvText
     backend: view.config ? view.config.backend.type : null,
     configKey: view.configKey,
     configError: view.configError,
+    ...(view.api ? { etcdApi: view.api, apiWarning: view.apiWarning ?? null } : {}),
     subnetFile,
     subnetEnv: subnetEnvText === null ? null : parseSubnetEnv(subnetEnvText),
     own: ownLease ? leaseRow(ownLease, true) : null,
@@ -85,6 +89,7 @@ export function formatStatus(r: StatusReport, now = Date.now()): string {
   const out: string[] = [];
   out.push(r.network !== null ? `Network:  ${r.network} (backend ${r.backend}) from ${r.configKey}`
     : `Network:  unknown (${r.configError ?? 'no config'})`);
+  if (r.etcdApi) out.push(`etcd API: ${r.etcdApi}${r.apiWarning ? ` (WARNING: ${r.apiWarning})` : ''}`);
   if (r.subnetEnv === null) out.push(`Local:    ${r.subnetFile} is missing (the daemon has not written it yet)`);
   else {
     const e = r.subnetEnv;

@@ -136,7 +136,8 @@ export function isEtcdUnavailable(err: unknown): boolean {
     || err instanceof EtcdWatchStreamEnded
     || err instanceof BrokenCircuitError
     || isBrokenCircuitError(err)
-    || err.name === 'BrokenCircuitError';
+    || err.name === 'BrokenCircuitError'
+    || err.name === 'EtcdV2UnavailableError';
 }
 
 /** A one-line description of an etcd error for logs (no stack). */

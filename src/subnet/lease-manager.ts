@@ -12,11 +12,11 @@ import { chooseSubnet, poolDescription } from './allocator.js';
 import { sameLeaseAttrs, subnetKey } from './codec.js';
 import { describeEtcdError, reportEtcdError } from './etcd-client.js';
 import type { Lease, LeaseAttrs } from './lease.js';
-import type { RegistryWatch, SubnetRegistry } from './registry.js';
+import type { RegistryWatch, LeaseRegistry } from './registry.js';
 import { AbortedError, Backoff, RateLimitedLog, sleep } from './retry-pacing.js';
 
 export interface LeaseManagerOptions {
-  readonly registry: SubnetRegistry;
+  readonly registry: LeaseRegistry;
   readonly config: NetworkConfig;
   readonly attrs: LeaseAttrs;
   /** FLANNEL_SUBNET of an earlier subnet.env, network address form. */

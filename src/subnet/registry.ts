@@ -1,13 +1,12 @@
 // The etcd side of subnet leases: upstream's keys (`<prefix>/config`, `<prefix>/subnets/A.B.C.D-LEN`) and calls
 // (flannel-compat §1). Knows etcd and the wire formats; knows nothing of allocation policy or timers.
-import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from 'etcd3';
 import type { Logger } from '../log.js';
 import type { Ipv4Net } from '../net/ipv4.js';
-import { decodeLeaseAttrs, encodeLeaseAttrs, parseSubnetKey, subnetKey } from './codec.js';
+import { encodeLeaseAttrs } from './codec.js';
+import { LeaseEntries } from './lease-entries.js';
 import type { Lease, LeaseAttrs } from './lease.js';
-import { KeyedRateLimit, truncateForLog } from '../log-values.js';
 
 /** What a watch reports, before the lease watcher adds the last known attributes to removals. */
 export type RegistryEvent =
@@ -30,32 +29,51 @@ export interface RegistryWatch {
   stop(): Promise<void>;
 }
 
+/** Which etcd API a registry speaks: v3 (gRPC, etcd leases) or v2 (HTTP keys with a TTL, flannel up to 0.17). */
+export type EtcdApi = 'v2' | 'v3';
+
+/**
+ * The seam between the lease manager and watcher and the store: both APIs keep `<prefix>/config` and
+ * `<prefix>/subnets/A.B.C.D-LEN`. A revision is the v3 revision or the v2 etcd index; `etcdLeaseId` is '0' for a key
+ * without expiry (a reservation) and otherwise an opaque id that changes with every write of a renewal.
+ */
+export interface LeaseRegistry {
+  readonly api: EtcdApi;
+  readonly configKey: string;
+  readonly subnetsPrefix: string;
+  keyOf(subnet: Ipv4Net): string;
+  getConfigText(): Promise<string | null>;
+  listLeases(): Promise<{ leases: Lease[]; revision: string }>;
+  getLease(subnet: Ipv4Net): Promise<Lease | null>;
+  readLease(subnet: Ipv4Net): Promise<{ lease: Lease | null; revision: string }>;
+  createLease(subnet: Ipv4Net, attrs: LeaseAttrs, ttlSeconds: number): Promise<Lease | null>;
+  renewLease(lease: Lease, attrs: LeaseAttrs, ttlSeconds: number): Promise<Lease>;
+  renewExistingLease(lease: Lease, attrs: LeaseAttrs, ttlSeconds: number): Promise<Lease | null>;
+  updateReservation(subnet: Ipv4Net, attrs: LeaseAttrs): Promise<Lease>;
+  deleteLease(subnet: Ipv4Net): Promise<void>;
+  watchLeases(fromRevision: string, handlers: RegistryWatchHandlers, only?: Ipv4Net): RegistryWatch;
+}
+
 /** Leases whose TimeToLive lookups run at once while listing. */
 const TTL_LOOKUP_CONCURRENCY = 16;
 
-export class SubnetRegistry {
+export class SubnetRegistry implements LeaseRegistry {
+  readonly api = 'v3' as const;
   readonly configKey: string;
   readonly subnetsPrefix: string;
   private readonly log: Logger;
-  /** Key → value already warned about, so a bad entry is reported once, not at every list. */
-  private readonly warned = new Map<string, string>();
-  private readonly warnPace = new KeyedRateLimit();
-  /**
-   * Subnet → the key it was last listed under, when that is not the plain `A.B.C.D-LEN` (a dual-stack key written
-   * by upstream, `…&v6addr-len`), so renewing or deleting such a lease touches the key that exists.
-   */
-  private readonly foreignKeys = new Map<string, string>();
+  private readonly entries: LeaseEntries;
 
   constructor(private readonly client: Etcd3, prefix: string, log: Logger) {
     this.log = log.child({ component: 'registry' });
     // Go's path.Join: cleans the path and drops a trailing slash.
     this.configKey = path.posix.join(prefix, 'config');
     this.subnetsPrefix = path.posix.join(prefix, 'subnets');
+    this.entries = new LeaseEntries(this.subnetsPrefix, this.log);
   }
 
   keyOf(subnet: Ipv4Net): string {
-    const plain = subnetKey(subnet);
-    return this.foreignKeys.get(plain) ?? `${this.subnetsPrefix}/${plain}`;
+    return this.entries.keyOf(subnet);
   }
 
   async getConfigText(): Promise<string | null> {
@@ -67,14 +85,14 @@ export class SubnetRegistry {
     const res = await this.client.getAll().prefix(`${this.subnetsPrefix}/`).exec();
     const parsed: Array<{ kv: IKeyValue; subnet: Ipv4Net; attrs: LeaseAttrs }> = [];
     const seen = new Set<string>();
-    this.foreignKeys.clear();
+    this.entries.startList();
     for (const kv of res.kvs) {
       const key = kv.key.toString();
       seen.add(key);
       const entry = this.parseKv(kv);
       if (entry) parsed.push({ kv, ...entry });
     }
-    for (const key of this.warned.keys()) if (!seen.has(key)) this.warned.delete(key);
+    this.entries.endList(seen);
     const leases: Lease[] = new Array(parsed.length);
     let next = 0;
     const worker = async (): Promise<void> => {
@@ -108,7 +126,7 @@ export class SubnetRegistry {
    */
   async createLease(subnet: Ipv4Net, attrs: LeaseAttrs, ttlSeconds: number): Promise<Lease | null> {
     // New keys are always IPv4-only; this host writes no IPv6 part.
-    this.foreignKeys.delete(subnetKey(subnet));
+    this.entries.forgetForeign(subnet);
     const key = this.keyOf(subnet);
     const grant = await this.client.leaseClient.leaseGrant({ TTL: ttlSeconds, ID: 0 });
     const leaseId = grant.ID;
@@ -241,11 +259,8 @@ export class SubnetRegistry {
     let revision = res.events.length === 0 ? res.header.revision : '0';
     for (const ev of res.events) {
       revision = ev.kv.mod_revision;
-      const subnet = parseSubnetKey(path.posix.basename(ev.kv.key.toString()));
-      if (!subnet) {
-        this.warnOnce(ev.kv.key.toString(), '', 'ignoring a key under subnets/ that is not a subnet key (A.B.C.D-LEN)');
-        continue;
-      }
+      const subnet = this.entries.subnetOf(ev.kv.key.toString());
+      if (!subnet) continue;
       if (ev.type === 'Delete') {
         events.push({ type: 'delete', subnet, revision: ev.kv.mod_revision });
         continue;
@@ -257,33 +272,7 @@ export class SubnetRegistry {
   }
 
   private parseKv(kv: IKeyValue): { subnet: Ipv4Net; attrs: LeaseAttrs } | null {
-    const key = kv.key.toString();
-    const value = kv.value.toString();
-    const subnet = parseSubnetKey(path.posix.basename(key));
-    if (!subnet) {
-      this.warnOnce(key, value, 'ignoring a key under subnets/ that is not a subnet key (A.B.C.D-LEN)');
-      return null;
-    }
-    if (path.posix.basename(key) !== subnetKey(subnet)) this.foreignKeys.set(subnetKey(subnet), key);
-    try {
-      const attrs = decodeLeaseAttrs(value);
-      this.warned.delete(key);
-      return { subnet, attrs };
-    } catch (err) {
-      this.warnOnce(key, value, `ignoring a lease whose value does not parse: ${(err as Error).message}`);
-      return null;
-    }
-  }
-
-  /** Once per key and value, and at most once per key per interval however often a writer changes the value. */
-  private warnOnce(key: string, value: string, msg: string): void {
-    // A digest, not the value: a megabyte of garbage per bad key is not worth keeping in memory.
-    const seen = value.length > 64 ? createHash('sha256').update(value).digest('base64') : value;
-    if (this.warned.get(key) === seen) return;
-    this.warned.set(key, seen);
-    const held = this.warnPace.take(key);
-    if (held === null) return;
-    this.log.warn({ key: truncateForLog(key), ...(held > 0 ? { repeated: held } : {}) }, msg);
+    return this.entries.parse(kv.key.toString(), kv.value.toString());
   }
 
   private async toLease(kv: IKeyValue, subnet: Ipv4Net, attrs: LeaseAttrs): Promise<Lease> {

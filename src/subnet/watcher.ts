@@ -14,7 +14,7 @@ import { sameLeaseAttrs, subnetKey } from './codec.js';
 import { describeEtcdError, reportEtcdError } from './etcd-client.js';
 import type { Lease, LeaseEvent } from './lease.js';
 import { judgeLease, overlappingLease } from './lease-rules.js';
-import type { RegistryEvent, RegistryWatch, SubnetRegistry } from './registry.js';
+import type { LeaseRegistry, RegistryEvent, RegistryWatch } from './registry.js';
 import { Backoff, RateLimitedLog } from './retry-pacing.js';
 
 export interface LeaseWatchHandlers {
@@ -25,7 +25,7 @@ export interface LeaseWatchHandlers {
 }
 
 export interface LeaseWatcherOptions {
-  readonly registry: SubnetRegistry;
+  readonly registry: LeaseRegistry;
   readonly ownSubnet: () => Ipv4Net;
   readonly log: Logger;
   /**
@@ -39,7 +39,7 @@ export interface LeaseWatcherOptions {
 }
 
 export class LeaseWatcher {
-  private readonly registry: SubnetRegistry;
+  private readonly registry: LeaseRegistry;
   private readonly ownSubnet: () => Ipv4Net;
   private readonly network: Ipv4Net | null;
   private readonly subnetLen: number | null;

@@ -37,6 +37,8 @@ export interface StartEtcdOptions {
   readonly name?: string;
   /** Serve clients over TLS with these files; clients must then present a certificate signed by `caFile`. */
   readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly caFile: string };
+  /** Also serve the v2 keys API (`--enable-v2`), as a flannel 0.7 cluster's etcd does. */
+  readonly enableV2?: boolean;
 }
 
 const live = new Set<MemberImpl>();
@@ -82,6 +84,7 @@ interface MemberSpec {
   readonly initialCluster: string;
   readonly clusterToken: string;
   readonly tls?: StartEtcdOptions['tls'];
+  readonly enableV2?: boolean;
 }
 
 class MemberImpl implements EtcdMember {
@@ -107,7 +110,8 @@ class MemberImpl implements EtcdMember {
       '--initial-cluster', this.spec.initialCluster, '--initial-cluster-state', 'new',
       '--initial-cluster-token', this.spec.clusterToken, '--logger', 'zap', '--log-outputs', 'stderr',
       ...(this.spec.tls ? ['--cert-file', this.spec.tls.certFile, '--key-file', this.spec.tls.keyFile,
-        '--trusted-ca-file', this.spec.tls.caFile, '--client-cert-auth'] : [])];
+        '--trusted-ca-file', this.spec.tls.caFile, '--client-cert-auth'] : []),
+      ...(this.spec.enableV2 ? ['--enable-v2=true'] : [])];
     const out = fs.openSync(this.logFile, 'a');
     const [cmd, argv] = this.spec.netns
       ? ['ip', ['netns', 'exec', this.spec.netns, 'etcd', ...args]] as const
@@ -212,7 +216,7 @@ async function makeSpecs(size: number, o: StartEtcdOptions): Promise<MemberSpec[
   for (let i = 0; i < size; i++) {
     const name = size === 1 ? base : `${base}-${i}`;
     partial.push({
-      name, host, netns: o.netns, clusterToken: `tsfl-${tag}`, tls: o.tls,
+      name, host, netns: o.netns, clusterToken: `tsfl-${tag}`, tls: o.tls, enableV2: o.enableV2,
       clientPort: await pickPort(o, host, size === 1 ? o.clientPort : undefined),
       peerPort: await pickPort(o, host, size === 1 ? o.peerPort : undefined),
       dataDir: fs.mkdtempSync(path.join(os.tmpdir(), `${name}-`)),
@@ -259,5 +263,13 @@ export async function etcdctl(endpoints: string, args: readonly string[], o: { n
   const argv = ['--endpoints', endpoints, '--dial-timeout=2s', '--command-timeout=5s', ...args];
   const [cmd, full] = o.netns ? ['ip', ['netns', 'exec', o.netns, 'etcdctl', ...argv]] : ['etcdctl', argv];
   const r = await run(cmd, full, { env: { ...process.env, ETCDCTL_API: '3' }, input: o.input, timeoutMs: 15_000 });
+  return r.stdout;
+}
+
+/** etcdctl with API v2 (`set`, `get`, `rm`, `mk`, ...), as CentOS 7's etcdctl runs by default. */
+export async function etcdctlV2(endpoints: string, args: readonly string[], o: { netns?: string; input?: string } = {}): Promise<string> {
+  const argv = ['--endpoints', endpoints, ...args];
+  const [cmd, full] = o.netns ? ['ip', ['netns', 'exec', o.netns, 'etcdctl', ...argv]] : ['etcdctl', argv];
+  const r = await run(cmd, full, { env: { ...process.env, ETCDCTL_API: '2' }, input: o.input, timeoutMs: 15_000 });
   return r.stdout;
 }

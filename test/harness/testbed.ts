@@ -64,6 +64,8 @@ export interface TestbedOptions {
   readonly etcd?: boolean;
   /** etcd prefix given to every daemon (default /usr/local/bin/network). */
   readonly prefix?: string;
+  /** Serve the etcd v2 keys API too (`--enable-v2`), as a flannel 0.7 cluster's etcd does. */
+  readonly etcdV2?: boolean;
 }
 
 export interface AddContainerOptions {
@@ -123,7 +125,7 @@ export class Testbed {
       await mustExec(['ip', '-n', tb.switchNetns, 'link', 'add', 'br0', 'type', 'bridge']);
       await mustExec(['ip', '-n', tb.switchNetns, 'link', 'set', 'br0', 'up']);
       for (let i = 0; i < opts.hosts; i++) await tb.addHost();
-      if (opts.etcd ?? true) await tb.startEtcd();
+      if (opts.etcd ?? true) await tb.startEtcd(opts.etcdV2 === true);
       return tb;
     } catch (e) {
       await tb.destroy();
@@ -175,9 +177,9 @@ export class Testbed {
     return host;
   }
 
-  async startEtcd(): Promise<void> {
+  async startEtcd(enableV2 = false): Promise<void> {
     const h1 = this.host(1);
-    this.etcd = await startEtcd({ netns: h1.netns, host: h1.ip, clientPort: 2379, peerPort: 2380, name: `${this.tag}-etcd` });
+    this.etcd = await startEtcd({ netns: h1.netns, host: h1.ip, clientPort: 2379, peerPort: 2380, name: `${this.tag}-etcd`, enableV2 });
     // Its data dir lives outside ours; record it so that a crashed run's sweep removes it too.
     this.ledger.dirs.push(this.etcd.dataDir, this.etcd.logFile);
     saveLedger(this.ledger);

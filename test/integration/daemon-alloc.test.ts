@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
-import { etcdAvailable, etcdctl, startEtcd, stopAllEtcd, type EtcdMember } from '../harness/etcd.js';
+import { etcdAvailable, etcdctl, etcdctlV2, startEtcd, stopAllEtcd, type EtcdMember } from '../harness/etcd.js';
 import { dropLedger, newLedger, saveLedger, sweepDeadRuns, type Ledger } from '../harness/leftovers.js';
 import { createNetns, mustExec, removeNetns } from '../harness/netns.js';
 import { isAlive, spawnTracked, terminateTracked, waitFor } from '../harness/proc.js';
@@ -109,7 +109,7 @@ before(async () => {
   await mustExec(['ip', '-n', ns, 'addr', 'add', '192.0.2.2/24', 'dev', ifB]);
   await mustExec(['ip', '-n', ns, 'link', 'set', ifA, 'up']);
   await mustExec(['ip', '-n', ns, 'link', 'set', ifB, 'up']);
-  etcd = await startEtcd({ netns: ns });
+  etcd = await startEtcd({ netns: ns, enableV2: true });
   await etcdctl(etcd.clientUrl, ['put', `${prefix}/config`, config], { netns: ns });
 });
 
@@ -195,7 +195,8 @@ test('waits for a missing or invalid config with one clear line each; --backend 
     waitFor(() => messages(d).some((m) => re.test(m)), { what, timeoutMs: 20_000, intervalMs: 100 });
 
   const d = startDaemon('d', ifA, '192.0.2.4', [], waitPrefix);
-  await logged(d, new RegExp(`^network config not found at ${waitPrefix}/config: create it with etcdctl put ${waitPrefix}/config `
+  await logged(d, new RegExp(`^network config not found at ${waitPrefix}/config \\(looked in the etcd v3 and v2 stores\\): `
+    + `create it with ETCDCTL_API=3 etcdctl put ${waitPrefix}/config `
     + `'\\{"Network":"10\\.0\\.0\\.0/16","Backend":\\{"Type":"vxlan"\\}\\}'`), 'the config-not-found line');
   await put('{"Network":"10.1.0.0"}');
   await logged(d, /^invalid Network "10\.1\.0\.0" in the network config: use an IPv4 CIDR/, 'the invalid-config line');
@@ -230,4 +231,25 @@ test('a deleted lease is re-acquired and subnet.env rewritten', { skip: skip ?? 
     'the same subnet, still free, is taken again');
   assert.equal(subnetOf(fs.readFileSync(g.subnetFile, 'utf8')), subnet);
   assert.equal(await terminate(g), 0);
+});
+
+test('on a flannel 0.7 cluster (config only in the v2 store, set as the seed does) auto takes v2 and leases there', { skip: skip ?? false }, async () => {
+  assert.ok(etcd);
+  const member = etcd;
+  const v2Prefix = `/tsfl-v2-${tag}/usr/local/bin/network`;
+  // The seed: `etcdctl set /usr/local/bin/network/config < etcd.sh` with CentOS 7's etcdctl (API v2).
+  await etcdctlV2(member.clientUrl, ['set', `${v2Prefix}/config`], { netns: ns, input: '{"Network":"10.2.0.0/16","Backend":{"Type":"alloc"}}\n' });
+  await etcdctlV2(member.clientUrl, ['set', '--ttl', '600', `${v2Prefix}/subnets/10.2.7.0-24`,
+    '{"PublicIP":"192.0.2.77","BackendType":"alloc"}'], { netns: ns });
+  const h = startDaemon('h', ifA, '192.0.2.8', ['--subnet-lease-ttl', '300'], v2Prefix);
+  const subnet = /^FLANNEL_SUBNET=(10\.2\.(\d+)\.1\/24)$/m.exec(await subnetEnvOf(h))?.[1];
+  assert.ok(subnet && subnet !== '10.2.7.1/24', `a free subnet, not the 0.7 node's: ${subnet}`);
+  assert.equal(messages(h).filter((m) => m.startsWith('using the etcd v2 API')).length, 1, h.output);
+  const key = `${v2Prefix}/subnets/${subnet.replace('.1/24', '.0-24')}`;
+  const stored = (JSON.parse(await etcdctlV2(member.clientUrl, ['-o', 'json', 'get', key], { netns: ns })) as { node: { value: string; ttl?: number } }).node;
+  assert.deepEqual(JSON.parse(stored.value), { PublicIP: '192.0.2.8', PublicIPv6: null, BackendType: 'alloc' });
+  assert.ok(stored.ttl !== undefined && stored.ttl > 0 && stored.ttl <= 300, `TTL ${stored.ttl}`);
+  const v3 = await etcdctl(member.clientUrl, ['get', '--prefix', `${v2Prefix}/`, '--keys-only'], { netns: ns });
+  assert.equal(v3.trim(), '', 'nothing written to the v3 store');
+  assert.equal(await terminate(h), 0);
 });
