@@ -3,15 +3,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Etcd3 } from 'etcd3';
 import './backend/all.js';
-import type { Backend, ExternalInterface } from './backend/backend.js';
-import { BackendDriver } from './backend/driver.js';
-import { createBackend, supportedBackends } from './backend/registry.js';
+import { removeLeftovers } from './backend/kit/leftovers.js';
+import { createBackend, supportedBackends, type DrivenBackend } from './backend/registry.js';
 import type { NetworkConfig } from './config/network-config.js';
 import { ConfigError, EXAMPLE_CONFIG, parseNetworkConfig } from './config/parse.js';
 import { Lifecycle, type DaemonExtension, type LeaseContext } from './lifecycle.js';
 import type { Logger } from './log.js';
 import { formatCidr } from './net/ipv4.js';
-import { chooseExternalInterface } from './net/iface.js';
+import type { ExternalInterface } from './net/external-interface.js';
+import { chooseExternalInterface } from './netlink/external-iface.js';
 import { setNetlinkObserver } from './netlink/socket.js';
 import { recordEtcdError, recordNetlinkOperation, recordOwnLeaseExpiry, recordPeerEvents, recordPeerReset, setBackendCounterSource } from './ops/metrics.js';
 import type { Options } from './options.js';
@@ -91,10 +91,9 @@ function withBackendOverride(config: NetworkConfig, override: string | null): Ne
 
 interface Running {
   readonly client: Etcd3;
-  backend?: Backend;
+  backend?: DrivenBackend;
   leases?: LeaseManager;
   watcher?: LeaseWatcher;
-  driver?: BackendDriver;
 }
 
 async function stopAll(r: Running, lifecycle: Lifecycle, log: Logger): Promise<void> {
@@ -108,7 +107,7 @@ async function stopAll(r: Running, lifecycle: Lifecycle, log: Logger): Promise<v
   await step('hooks', () => lifecycle.run('stopping', {}));
   await step('watcher', () => r.watcher?.stop());
   await step('lease manager', () => r.leases?.stop());
-  await step('backend queue', () => r.driver?.drain());
+  await step('backend queue', () => r.backend?.drain());
   await step('backend', () => r.backend?.stop());
   await step('etcd client', () => r.client.close());
 }
@@ -145,14 +144,19 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   log.info({ iface: extIface.name, ifaceAddr: extIface.ifaceAddr, extAddr: extIface.extAddr, mtu: extIface.mtu },
     'using external interface');
 
-  const backend = createBackend(config.backend.type, { extIface, network: config, stateDir: options.stateDir,
-    vxlanDatapath: options.vxlanDatapath, vxlanBusyPoll: options.vxlanBusyPoll, log });
+  const backend = createBackend(config.backend.type, {
+    extIface, network: config, stateDir: options.stateDir, log,
+    // A backend that had to change its BackendData (a VtepMAC clash) gets it into our lease.
+    republish: (backendData) => running.leases?.republish(backendData),
+  }, { vxlan: { datapath: options.vxlanDatapath, busyPoll: options.vxlanBusyPoll } });
   if (backend === null) {
     throw new DaemonError(`unknown backend type "${config.backend.type}": use one of ${supportedBackends().join(', ')}`
       + ' (Backend.Type in the network config, or --backend)');
   }
   running.backend = backend;
   setBackendCounterSource(() => backend.counters());
+  // Devices and routes of another backend (an earlier run before a Backend.Type change) would bypass this one.
+  await removeLeftovers(backend.claims(), config.network, log);
   const registration = await backend.register();
   throwIfAborted(signal);
 
@@ -165,8 +169,6 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   throwIfAborted(signal);
   log.info({ subnet: formatCidr(own.subnet) }, 'acquired lease');
 
-  const driver = new BackendDriver(backend, log);
-  running.driver = driver;
   const ctxOf = (lease: Lease): LeaseContext => ({ options, config, extIface, lease, mtu: registration.mtu });
 
   await backend.start(own);
@@ -177,11 +179,11 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   leases.on('reacquired', (lease: Lease) => {
     own = lease;
     log.warn({ subnet: formatCidr(lease.subnet) }, 'lease re-acquired');
-    driver.task('start', async () => {
-      await backend.start(lease);
+    // start() is queued behind the peer updates already given to the backend, and before later ones.
+    void backend.start(lease).then(async () => {
       writeSubnetEnv(options, ctxOf(lease), log);
       await lifecycle.run('leaseChanged', ctxOf(lease));
-    });
+    }).catch((e: unknown) => log.error(`backend start with the re-acquired lease failed: ${(e as Error).message}`));
   });
   leases.on('renewed', (renewed: Lease) => recordOwnLeaseExpiry(renewed.expiration));
   leases.on('lost', (lost: Lease) => log.warn({ subnet: formatCidr(lost.subnet) }, 'lease lost; re-acquiring'));
@@ -192,11 +194,11 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   watcher.start({
     reset: (peers: Lease[]) => {
       recordPeerReset(peers);
-      driver.update({ kind: 'reset', peers });
+      backend.update({ kind: 'reset', peers });
     },
     events: (events: LeaseEvent[]) => {
       recordPeerEvents(events);
-      driver.update({ kind: 'events', events });
+      backend.update({ kind: 'events', events });
     },
   });
   log.info('running');

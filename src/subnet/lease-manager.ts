@@ -47,7 +47,7 @@ export function renewRetryMs(ttlSeconds: number): number {
 }
 
 export class LeaseManager extends EventEmitter {
-  private readonly o: LeaseManagerOptions;
+  private o: LeaseManagerOptions;
   private readonly log: Logger;
   private readonly random: () => number;
   private current: Lease | null = null;
@@ -208,6 +208,12 @@ export class LeaseManager extends EventEmitter {
     this.scheduleRenew();
     this.watchOwn(this.current.revision);
     this.scheduleVerify();
+  }
+
+  /** New BackendData (e.g. a VtepMAC changed after a clash with a peer): written at once by a renewal. */
+  republish(backendData: unknown): void {
+    this.o = { ...this.o, attrs: { ...this.o.attrs, backendData } };
+    this.scheduleRenew(0);
   }
 
   async stop(): Promise<void> {
