@@ -1,5 +1,5 @@
 // Runs the host-gw backend inside the current namespace (`ip netns exec <ns> node hostgw-run.js '<json>'`),
-// driven by JSON lines on stdin — {op:'register'|'start'|'reset'|'events'|'counters'|'stop', …} — and answering
+// driven by JSON lines on stdin — {op:'register'|'start'|'reset'|'events'|'counters'|'stop'|'teardown', …} — and answering
 // each with a JSON line {op, ok, value | error} on stdout. Logs (pino JSON) go to stderr.
 import * as readline from 'node:readline';
 import { createBackend, driveBackend } from '../../src/backend/registry.js';
@@ -74,7 +74,8 @@ async function main(): Promise<void> {
           break;
         case 'counters': value = backend.counters(); break;
         case 'stop':
-          await backend.stop();
+        case 'teardown':
+          await (cmd.op === 'stop' ? backend.stop() : backend.teardown());
           reply({ op: cmd.op, seq: cmd.seq, ok: true, value });
           process.exit(0);
           break;
