@@ -36,7 +36,9 @@ export class PeerDiff<P> {
     const wanted = new Map<string, P>();
     for (const lease of leases) {
       const peer = this.readOnce(lease);
+      // The last lease of a subnet counts (as events apply in order).
       if (peer !== null) wanted.set(formatCidr(lease.subnet), peer);
+      else wanted.delete(formatCidr(lease.subnet));
     }
     const listed = new Set(leases.map((l) => formatCidr(l.subnet)));
     for (const key of [...this.warned.keys()]) if (!listed.has(key)) this.warned.delete(key);
