@@ -25,7 +25,7 @@ import { isOnOurL2 } from './direct-routing.js';
 import { vxlanPeerDiff } from './lease-reading.js';
 import { peerChanged, type VxlanPeer } from './peers.js';
 import { peerRoute, planVxlanResync, type ProgrammedPeer } from './reconcile.js';
-import { loadOrCreateVtepMac, randomVtepMac, storeVtepMac } from './vtep-mac.js';
+import { VtepIdentity } from './vtep-identity.js';
 
 const RESYNC_INTERVAL_MS = 10_000;
 const RECREATE_BACKOFF_MIN_MS = 1000;
@@ -35,7 +35,7 @@ export class KernelVxlanBackend implements Backend {
   readonly deviceName: string;
   private readonly log: Logger;
   private readonly mtu: number;
-  private vtepMac = '';
+  private readonly vtep: VtepIdentity;
   private device: LinkInfo | null = null;
   private ownSubnet: Ipv4Net | null = null;
   /** Peers by subnet key, as last programmed (or attempted: a failed peer is retried by the resync). */
@@ -45,15 +45,16 @@ export class KernelVxlanBackend implements Backend {
   private readonly keeper: Keeper;
   private stopped = false;
   private readonly stats = {
-    peersProgrammed: 0, peerFailures: 0, entriesRecovered: 0, staleRemoved: 0, devicesCreated: 0, vtepMacClashes: 0,
+    peersProgrammed: 0, peerFailures: 0, entriesRecovered: 0, staleRemoved: 0, devicesCreated: 0,
   };
 
   constructor(private readonly ctx: BackendContext, private readonly config: VxlanConfig) {
     this.deviceName = vxlanDeviceName(config.vni);
     this.log = ctx.log.child({ component: 'vxlan-kernel', device: this.deviceName });
     this.mtu = vxlanDeviceMtu(config, ctx.extIface.mtu);
+    this.vtep = new VtepIdentity(ctx.stateDir, this.deviceName, this.log);
     this.diff = vxlanPeerDiff({
-      vni: config.vni, otherVni: 'warn', own: () => ({ publicIP: ctx.extIface.extAddr, vtepMac: this.vtepMac }),
+      vni: config.vni, otherVni: 'warn', own: () => ({ publicIP: ctx.extIface.extAddr, vtepMac: this.vtep.mac }),
       onClash: (peer) => ctx.work.post('new VtepMAC', () => this.leaveClash(peer)),
     }, this.log);
     this.keeper = new Keeper({
@@ -72,7 +73,7 @@ export class KernelVxlanBackend implements Backend {
   }
 
   async register(): Promise<BackendRegistration> {
-    this.vtepMac = await this.keptVtepMac();
+    await this.vtep.load(true);
     await this.ensureDevice();
     return { backendType: 'vxlan', backendData: this.backendData(), mtu: this.mtu };
   }
@@ -110,7 +111,7 @@ export class KernelVxlanBackend implements Backend {
   }
 
   counters(): Readonly<Record<string, number>> {
-    return { ...this.stats, peers: this.peers.size, ignored_leases: this.diff.ignoredLeases };
+    return { ...this.stats, vtepMacClashes: this.vtep.clashes, peers: this.peers.size, ignored_leases: this.diff.ignoredLeases };
   }
 
   private async apply(step: PeerStep<VxlanPeer>): Promise<void> {
@@ -119,7 +120,7 @@ export class KernelVxlanBackend implements Backend {
   }
 
   private backendData(): VxlanBackendData {
-    return { VNI: this.config.vni, VtepMAC: this.vtepMac };
+    return { VNI: this.config.vni, VtepMAC: this.vtep.mac };
   }
 
   private get index(): number {
@@ -129,27 +130,11 @@ export class KernelVxlanBackend implements Backend {
 
   // ---- the device ----
 
-  /** The MAC from --state-dir; an unusable state dir costs only the reboot-proof MAC, not the start. */
-  private async keptVtepMac(): Promise<string> {
-    try {
-      return await loadOrCreateVtepMac(this.ctx.stateDir, this.deviceName);
-    } catch (err) {
-      this.log.warn(`cannot keep the VtepMAC under --state-dir ${this.ctx.stateDir} (${(err as Error).message}); `
-        + 'using a random one, which peers must relearn after a reboot: make the directory writable');
-      return randomVtepMac();
-    }
-  }
-
-  private async rememberVtepMac(): Promise<void> {
-    await storeVtepMac(this.ctx.stateDir, this.deviceName, this.vtepMac).catch((err: unknown) =>
-      this.log.warn(`cannot keep the VtepMAC under --state-dir ${this.ctx.stateDir}: ${(err as Error).message}`));
-  }
-
   private spec(): VxlanLinkSpec {
     return {
       name: this.deviceName, vni: this.config.vni, localIP: this.ctx.extIface.extAddr,
       underlayIndex: this.ctx.extIface.index, port: this.config.port, learning: this.config.learning,
-      gbp: this.config.gbp, mtu: this.mtu, mac: this.vtepMac,
+      gbp: this.config.gbp, mtu: this.mtu, mac: this.vtep.mac,
     };
   }
 
@@ -162,11 +147,10 @@ export class KernelVxlanBackend implements Backend {
       const why = attrs ? vxlanIncompatibility(attrs, spec) : `it is a ${existing.kind ?? 'plain'} device, not vxlan`;
       if (why === null) {
         this.device = existing;
-        if (existing.mac && existing.mac !== this.vtepMac) {
+        if (existing.mac && existing.mac !== this.vtep.mac) {
           // The device outlived the state file (or was made by upstream): its MAC is what peers know.
-          this.log.info({ mac: existing.mac, stateMac: this.vtepMac }, 'keeping the existing device and its MAC');
-          this.vtepMac = existing.mac;
-          await this.rememberVtepMac();
+          this.log.info({ mac: existing.mac, stateMac: this.vtep.mac }, 'keeping the existing device and its MAC');
+          await this.vtep.adopt(existing.mac);
         }
         if (existing.mtu !== this.mtu) await setLinkMtu(existing.index, this.mtu);
         this.log.info({ index: existing.index }, 'using the existing vxlan device');
@@ -185,7 +169,7 @@ export class KernelVxlanBackend implements Backend {
         + ` dstport ${spec.port}): ${(err as Error).message}`);
     }
     this.stats.devicesCreated++;
-    this.log.info({ index: this.device.index, mac: this.vtepMac, mtu: this.mtu, port: spec.port }, 'created vxlan device');
+    this.log.info({ index: this.device.index, mac: this.vtep.mac, mtu: this.mtu, port: spec.port }, 'created vxlan device');
     // Upstream turns off router advertisements on the device; IPv6 may be disabled, so failure is fine.
     await writeFile(`/proc/sys/net/ipv6/conf/${spec.name}/accept_ra`, '0').catch(() => undefined);
   }
@@ -201,25 +185,20 @@ export class KernelVxlanBackend implements Backend {
    * same MAC at two hosts. A new MAC, kept, on the device, and our lease republished; peers relearn it from there.
    */
   private async leaveClash(peer: VxlanPeer): Promise<void> {
-    if (this.stopped || peer.vtepMac !== this.vtepMac) return;
-    const old = this.vtepMac;
-    this.vtepMac = randomVtepMac();
-    this.stats.vtepMacClashes++;
-    await this.rememberVtepMac();
+    const old = this.stopped ? null : await this.vtep.leave(peer);
+    if (old === null) return;
     if (this.device) {
       try {
-        await setLinkMac(this.index, this.vtepMac);
+        await setLinkMac(this.index, this.vtep.mac);
       } catch {
         // A device that refuses a live change takes it while down; down cost it its routes: program them again.
         await setLinkDown(this.index);
-        await setLinkMac(this.index, this.vtepMac);
+        await setLinkMac(this.index, this.vtep.mac);
         await this.addressDevice();
         for (const p of this.peers.values()) await this.programPeer(p);
       }
     }
-    this.log.warn({ oldMac: old, newMac: this.vtepMac, peer: peer.publicIP, subnet: peer.key },
-      `host ${peer.publicIP} publishes our VtepMAC ${old} (a --state-dir copied from this host?): `
-      + 'using a new VtepMAC and republishing our lease');
+    this.vtep.announce(old, peer);
     this.ctx.republish?.(this.backendData());
   }
 

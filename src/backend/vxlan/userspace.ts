@@ -18,7 +18,7 @@ import { isOnOurL2 } from './direct-routing.js';
 import { vxlanPeerDiff } from './lease-reading.js';
 import type { VxlanPeer } from './peers.js';
 import { peerRoute, planVxlanResync, type ProgrammedPeer } from './reconcile.js';
-import { loadOrCreateVtepMac, randomVtepMac, storeVtepMac } from './vtep-mac.js';
+import { VtepIdentity } from './vtep-identity.js';
 
 type UserspaceSettings = NonNullable<BackendSettings['vxlan']>;
 
@@ -31,7 +31,7 @@ export class UserspaceVxlanBackend implements Backend {
   readonly deviceName: string;
   private readonly log: Logger;
   private readonly mtu: number;
-  private vtepMac = '';
+  private readonly vtep: VtepIdentity;
   private datapath: UserspaceDatapath | null = null;
   private device: LinkInfo | null = null;
   /** Peers by subnet key, as handed to the datapath (direct ones too: their frames are still accepted). */
@@ -40,15 +40,15 @@ export class UserspaceVxlanBackend implements Backend {
   private readonly keeper: Keeper;
   private ownSubnet: Ipv4Net | null = null;
   private stopped = false;
-  private vtepMacClashes = 0;
 
   constructor(private readonly ctx: BackendContext, private readonly config: VxlanConfig,
     private readonly settings: UserspaceSettings) {
     this.deviceName = vxlanDeviceName(config.vni);
     this.log = ctx.log.child({ component: 'vxlan-userspace', device: this.deviceName });
     this.mtu = vxlanDeviceMtu(config, ctx.extIface.mtu);
+    this.vtep = new VtepIdentity(ctx.stateDir, this.deviceName, this.log);
     this.diff = vxlanPeerDiff({
-      vni: config.vni, otherVni: 'ignore', own: () => ({ publicIP: ctx.extIface.extAddr, vtepMac: this.vtepMac }),
+      vni: config.vni, otherVni: 'ignore', own: () => ({ publicIP: ctx.extIface.extAddr, vtepMac: this.vtep.mac }),
       onClash: (peer) => ctx.work.post('new VtepMAC', () => this.leaveClash(peer)),
     }, this.log);
     this.keeper = new Keeper({
@@ -67,7 +67,7 @@ export class UserspaceVxlanBackend implements Backend {
   }
 
   async register(): Promise<BackendRegistration> {
-    this.vtepMac = await loadOrCreateVtepMac(this.ctx.stateDir, this.deviceName);
+    await this.vtep.load(false);
     const existing = await getLinkByName(this.deviceName);
     if (existing && existing.kind !== 'tun') {
       // Left by the kernel datapath (or upstream flanneld): a TUN cannot take its name while it exists.
@@ -79,7 +79,7 @@ export class UserspaceVxlanBackend implements Backend {
     if (!link) throw new Error(`TUN device ${this.deviceName} vanished right after it was created`);
     if (link.mtu !== this.mtu) await setLinkMtu(link.index, this.mtu);
     this.device = link;
-    this.log.info({ vtepMac: this.vtepMac, mtu: this.mtu, port: this.config.port }, 'userspace vxlan datapath ready');
+    this.log.info({ vtepMac: this.vtep.mac, mtu: this.mtu, port: this.config.port }, 'userspace vxlan datapath ready');
     return { backendType: 'vxlan', backendData: this.backendData(), mtu: this.mtu };
   }
 
@@ -125,7 +125,7 @@ export class UserspaceVxlanBackend implements Backend {
     for (const p of this.peers.values()) if (p.direct) direct++;
     const out: Record<string, number> = {
       peers: this.peers.size, direct_peers: direct, ignored_leases: this.diff.ignoredLeases,
-      vtep_mac_clashes: this.vtepMacClashes,
+      vtep_mac_clashes: this.vtep.clashes,
     };
     if (this.datapath) Object.assign(out, this.datapath.counters());
     return out;
@@ -137,7 +137,7 @@ export class UserspaceVxlanBackend implements Backend {
   }
 
   private backendData(): VxlanBackendData {
-    return { VNI: this.config.vni, VtepMAC: this.vtepMac };
+    return { VNI: this.config.vni, VtepMAC: this.vtep.mac };
   }
 
   private openDatapath(): UserspaceDatapath {
@@ -146,7 +146,7 @@ export class UserspaceVxlanBackend implements Backend {
       throw new Error(`external interface ${this.ctx.extIface.name} has address ${JSON.stringify(this.ctx.extIface.ifaceAddr)}, not IPv4`);
     }
     return new UserspaceDatapath({
-      tunName: this.deviceName, vni: this.config.vni, port: this.config.port, ownMac: this.vtepMac, localIP,
+      tunName: this.deviceName, vni: this.config.vni, port: this.config.port, ownMac: this.vtep.mac, localIP,
       network: this.ctx.network.network, subnetLen: this.ctx.network.subnetLen, innerMtu: this.mtu, persist: true,
       ...(this.settings.busyPoll !== undefined ? { spinMicros: this.settings.busyPoll } : {}),
       log: this.log, onTunLost: () => this.keeper.deviceLost('a datapath loop found it gone'),
@@ -158,19 +158,13 @@ export class UserspaceVxlanBackend implements Backend {
    * is opened again (the TUN is persistent and keeps its address) with a new, kept MAC and the same peers.
    */
   private async leaveClash(peer: VxlanPeer): Promise<void> {
-    if (this.stopped || !this.datapath || peer.vtepMac !== this.vtepMac) return;
-    const old = this.vtepMac;
-    this.vtepMac = randomVtepMac();
-    this.vtepMacClashes++;
-    await storeVtepMac(this.ctx.stateDir, this.deviceName, this.vtepMac).catch((err: unknown) =>
-      this.log.warn(`cannot keep the VtepMAC under --state-dir ${this.ctx.stateDir}: ${(err as Error).message}`));
+    const old = this.stopped || !this.datapath ? null : await this.vtep.leave(peer);
+    if (old === null || !this.datapath) return;
     await this.datapath.stop();
     this.datapath = this.openDatapath();
     for (const p of this.peers.values()) this.datapath.setPeer(p.peer.subnet.ip, requireIPv4(p.peer.publicIP), p.peer.vtepMac);
     if (this.ownSubnet) this.datapath.start();
-    this.log.warn({ oldMac: old, newMac: this.vtepMac, peer: peer.publicIP, subnet: peer.key },
-      `host ${peer.publicIP} publishes our VtepMAC ${old} (a --state-dir copied from this host?): `
-      + 'using a new VtepMAC and republishing our lease');
+    this.vtep.announce(old, peer);
     this.ctx.republish?.(this.backendData());
   }
 

@@ -1,7 +1,7 @@
 // The vxlan backend with --vxlan-datapath userspace, driven without etcd, for e2e tests: run inside a host namespace as
 //   node userspace-backend-node.js '<json BackendNodeSpec>'
 // It registers (TUN, VtepMAC from the state dir), starts with the own lease, resets the peers to the given leases,
-// prints the registration JSON and `ready`, answers `counters` on stdin, and stops on stdin EOF.
+// prints the registration JSON and `ready`, answers `counters` on stdin, tears down on `teardown`, and stops on stdin EOF.
 import * as readline from 'node:readline';
 import { createBackend } from '../../../src/backend/registry.js';
 import '../../../src/backend/vxlan/index.js';
@@ -46,6 +46,7 @@ async function main(): Promise<void> {
   const rl = readline.createInterface({ input: process.stdin });
   rl.on('line', (line) => {
     if (line === 'counters') process.stdout.write(`${JSON.stringify(backend.counters())}\n`);
+    if (line === 'teardown') void backend.teardown().then(() => { process.stdout.write('torn down\n'); process.exit(0); });
   });
   rl.on('close', () => {
     void backend.stop().then(() => process.exit(0));
