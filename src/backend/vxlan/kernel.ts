@@ -1,8 +1,9 @@
 // The vxlan backend on the kernel's VXLAN device, programmed exactly as upstream flanneld does (flannel-compat §5):
 // flannel.<VNI> with upstream's attributes, `<own subnet network>/32`, and per vxlan peer a permanent ARP entry,
 // a permanent FDB entry and an onlink route, in that order, with rollback. Beyond upstream: the VtepMAC survives a
-// reboot (state file, #1795), a changed peer's old FDB entry is removed, entries are resynced every 10 s, and
-// entries on the device that no lease backs are removed once the full peer list is known.
+// reboot (state file, #1795) and is replaced when another host publishes it too (a cloned --state-dir), a changed
+// peer's old FDB entry is removed, entries are resynced every 10 s, and entries on the device that no lease backs
+// are removed once the full peer list is known. Watching, timing and re-creation are the kit's (kit/keeper.ts).
 import { writeFile } from 'node:fs/promises';
 import type { Backend, BackendClaims, BackendContext, BackendRegistration } from '../backend.js';
 import { Keeper } from '../kit/keeper.js';

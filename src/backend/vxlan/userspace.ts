@@ -1,8 +1,9 @@
 // The vxlan backend on the userspace datapath: a TUN device flannel.<VNI> and the encap/decap loop of src/datapath,
 // speaking the kernel VXLAN wire format, so peers (kernel or userspace, tsflanneld or upstream) see an ordinary
 // vxlan node. The lease is the kernel backend's: BackendType vxlan, BackendData {VNI, VtepMAC}, MTU ext − 50.
-// Kept so: a TUN deleted by hand is reopened (netlink monitor, or a loop finding its fd dead), re-addressed and
-// routed with the peers kept; with Backend.DirectRouting, peers on our L2 get a plain kernel route instead.
+// Kept so by the kit's keeper: a TUN deleted by hand is reopened (netlink monitor, a check, or a loop finding its fd
+// dead), re-addressed and routed with the peers kept; with Backend.DirectRouting, peers on our L2 get a plain kernel
+// route instead, checked every 10 s.
 import type { Backend, BackendClaims, BackendContext, BackendRegistration, BackendSettings } from '../backend.js';
 import { Keeper } from '../kit/keeper.js';
 import type { PeerDiff, PeerStep } from '../kit/peer-diff.js';
