@@ -3,8 +3,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Etcd3 } from 'etcd3';
 import './backend/all.js';
+import type { BackendRegistration, BackendSettings } from './backend/backend.js';
 import { removeLeftovers } from './backend/kit/leftovers.js';
+import { BackendSwitcher } from './backend/kit/switcher.js';
 import { createBackend, supportedBackends, type DrivenBackend } from './backend/registry.js';
+import { followConfigText, type ConfigFollower } from './config-follow.js';
 import type { NetworkConfig } from './config/network-config.js';
 import { ConfigError, EXAMPLE_CONFIG, parseNetworkConfig } from './config/parse.js';
 import { Lifecycle, type DaemonExtension, type LeaseContext } from './lifecycle.js';
@@ -26,6 +29,8 @@ import { LeaseWatcher } from './subnet/watcher.js';
 /** How long shutdown may take before the process exits anyway (upstream's goroutines stop within seconds too). */
 const SHUTDOWN_DEADLINE_MS = 4000;
 const CONFIG_RETRY_MS = 1000;
+/** How often a running daemon reads the network config again to follow a backend change. */
+const CONFIG_FOLLOW_MS = 3000;
 
 /** A startup failure with a one-line message for the operator; the daemon exits 1. */
 export class DaemonError extends Error {
@@ -56,7 +61,7 @@ function throwIfAborted(signal: AbortSignal): void {
 }
 
 /** Reads `<prefix>/config` until it is there and valid, every second; says why once per distinct reason. */
-async function waitForNetworkConfig(registry: SubnetRegistry, log: Logger, signal: AbortSignal): Promise<NetworkConfig> {
+async function waitForNetworkConfig(registry: SubnetRegistry, log: Logger, signal: AbortSignal): Promise<{ config: NetworkConfig; text: string }> {
   let lastReason = '';
   for (;;) {
     throwIfAborted(signal);
@@ -68,7 +73,7 @@ async function waitForNetworkConfig(registry: SubnetRegistry, log: Logger, signa
       if (text === null) {
         reason = `network config not found at ${registry.configKey}: create it with etcdctl put ${registry.configKey} '${EXAMPLE_CONFIG}'`;
       } else {
-        return parseNetworkConfig(text);
+        return { config: parseNetworkConfig(text), text };
       }
     } catch (e) {
       reason = e instanceof ConfigError ? `${e.message} (at ${registry.configKey})` : describeEtcdError(e);
@@ -91,7 +96,8 @@ function withBackendOverride(config: NetworkConfig, override: string | null): Ne
 
 interface Running {
   readonly client: Etcd3;
-  backend?: DrivenBackend;
+  backend?: BackendSwitcher;
+  follower?: ConfigFollower;
   leases?: LeaseManager;
   watcher?: LeaseWatcher;
 }
@@ -105,10 +111,11 @@ async function stopAll(r: Running, lifecycle: Lifecycle, log: Logger): Promise<v
     }
   };
   await step('hooks', () => lifecycle.run('stopping', {}));
+  await step('config follower', () => r.follower?.stop());
   await step('watcher', () => r.watcher?.stop());
   await step('lease manager', () => r.leases?.stop());
-  await step('backend queue', () => r.backend?.drain());
-  await step('backend', () => r.backend?.stop());
+  await step('backend queue', () => r.backend?.current.drain());
+  await step('backend', () => r.backend?.current.stop());
   await step('etcd client', () => r.client.close());
 }
 
@@ -128,7 +135,8 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   const log = deps.log;
   connectMetricsObservers();
   const registry = new SubnetRegistry(running.client, options.etcdPrefix, log);
-  const config = withBackendOverride(await waitForNetworkConfig(registry, log, signal), options.backend);
+  const first = await waitForNetworkConfig(registry, log, signal);
+  let config = withBackendOverride(first.config, options.backend);
   log.info({ network: formatCidr(config.network), subnetLen: config.subnetLen, backend: config.backend.type },
     'network config');
   throwIfAborted(signal);
@@ -144,20 +152,25 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   log.info({ iface: extIface.name, ifaceAddr: extIface.ifaceAddr, extAddr: extIface.extAddr, mtu: extIface.mtu },
     'using external interface');
 
-  const backend = createBackend(config.backend.type, {
-    extIface, network: config, stateDir: options.stateDir, log,
-    // A backend that had to change its BackendData (a VtepMAC clash) gets it into our lease.
-    republish: (backendData) => running.leases?.republish(backendData),
-  }, { vxlan: { datapath: options.vxlanDatapath, busyPoll: options.vxlanBusyPoll } });
-  if (backend === null) {
-    throw new DaemonError(`unknown backend type "${config.backend.type}": use one of ${supportedBackends().join(', ')}`
-      + ' (Backend.Type in the network config, or --backend)');
-  }
-  running.backend = backend;
-  setBackendCounterSource(() => backend.counters());
+  const settings: BackendSettings = { vxlan: { datapath: options.vxlanDatapath, busyPoll: options.vxlanBusyPoll } };
+  const build = (cfg: NetworkConfig): DrivenBackend => {
+    const b = createBackend(cfg.backend.type, {
+      extIface, network: cfg, stateDir: options.stateDir, log,
+      // A backend that had to change its BackendData (a VtepMAC clash) gets it into our lease.
+      republish: (backendData) => running.leases?.republish({ backendData }),
+    }, settings);
+    if (b === null) {
+      throw new DaemonError(`unknown backend type "${cfg.backend.type}": use one of ${supportedBackends().join(', ')}`
+        + ' (Backend.Type in the network config, or --backend)');
+    }
+    return b;
+  };
+  const switcher = new BackendSwitcher(build(config), log);
+  running.backend = switcher;
+  setBackendCounterSource(() => switcher.current.counters());
   // Devices and routes of another backend (an earlier run before a Backend.Type change) would bypass this one.
-  await removeLeftovers(backend.claims(), config.network, log);
-  const registration = await backend.register();
+  await removeLeftovers(switcher.current.claims(), config.network, log);
+  let registration: BackendRegistration = await switcher.current.register();
   throwIfAborted(signal);
 
   const attrs: LeaseAttrs = { publicIP: extIface.extAddr, publicIPv6: null, backendType: registration.backendType,
@@ -171,7 +184,7 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
 
   const ctxOf = (lease: Lease): LeaseContext => ({ options, config, extIface, lease, mtu: registration.mtu });
 
-  await backend.start(own);
+  await switcher.current.start(own);
   await lifecycle.run('trafficRules', ctxOf(own));
   writeSubnetEnv(options, ctxOf(own), log);
   await lifecycle.run('ready', { ...ctxOf(own), subnetFile: options.subnetFile });
@@ -180,7 +193,7 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
     own = lease;
     log.warn({ subnet: formatCidr(lease.subnet) }, 'lease re-acquired');
     // start() is queued behind the peer updates already given to the backend, and before later ones.
-    void backend.start(lease).then(async () => {
+    void switcher.current.start(lease).then(async () => {
       writeSubnetEnv(options, ctxOf(lease), log);
       await lifecycle.run('leaseChanged', ctxOf(lease));
     }).catch((e: unknown) => log.error(`backend start with the re-acquired lease failed: ${(e as Error).message}`));
@@ -194,14 +207,60 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   watcher.start({
     reset: (peers: Lease[]) => {
       recordPeerReset(peers);
-      backend.update({ kind: 'reset', peers });
+      switcher.update({ kind: 'reset', peers });
     },
     events: (events: LeaseEvent[]) => {
       recordPeerEvents(events);
-      backend.update({ kind: 'events', events });
+      switcher.update({ kind: 'events', events });
+    },
+  });
+  running.follower = followConfigText({
+    read: () => registry.getConfigText(), initial: first.text, everyMs: CONFIG_FOLLOW_MS, log,
+    onChange: async (text) => {
+      const next = nextBackendConfig(text, config, options.backend, log);
+      if (next === null) return;
+      const from = { type: config.backend.type, mtu: registration.mtu };
+      let built: DrivenBackend;
+      try {
+        built = build(next);
+      } catch (e) {
+        log.error(`the changed Backend config is ignored, ${from.type} keeps running: ${(e as Error).message}`);
+        return;
+      }
+      try {
+        config = next;
+        registration = await switcher.switchTo(built, config.network, own);
+      } catch (e) {
+        log.error(`switching the backend from ${from.type} to ${next.backend.type} failed: ${(e as Error).message}`);
+        return;
+      }
+      leases.republish({ backendType: registration.backendType, backendData: registration.backendData });
+      writeSubnetEnv(options, ctxOf(own), log);
+      await lifecycle.run('leaseChanged', ctxOf(own));
+      log.info({ from: from.type, to: registration.backendType, mtu: registration.mtu },
+        `backend switched from ${from.type} to ${registration.backendType} (FLANNEL_MTU ${from.mtu} → ${registration.mtu})`);
     },
   });
   log.info('running');
+}
+
+/**
+ * The config to switch to when `text` changes the Backend part, else null. Only the backend follows live: a new
+ * Network or SubnetLen would move every subnet, which needs a restart; an invalid config changes nothing. Both say so.
+ */
+function nextBackendConfig(text: string, current: NetworkConfig, override: string | null, log: Logger): NetworkConfig | null {
+  let parsed: NetworkConfig;
+  try {
+    parsed = withBackendOverride(parseNetworkConfig(text), override);
+  } catch (e) {
+    log.error(`the changed network config is ignored, the daemon keeps running as before: ${(e as Error).message}`);
+    return null;
+  }
+  if (formatCidr(parsed.network) !== formatCidr(current.network) || parsed.subnetLen !== current.subnetLen) {
+    log.warn('the network config now has another Network or SubnetLen: restart the daemons to follow it');
+  }
+  if (JSON.stringify(parsed.backend) === JSON.stringify(current.backend)) return null;
+  return { ...current, backend: parsed.backend };
 }
 
 /** The process's SIGTERM/SIGINT as an AbortSignal; a second signal exits at once. */

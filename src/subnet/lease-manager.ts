@@ -210,9 +210,12 @@ export class LeaseManager extends EventEmitter {
     this.scheduleVerify();
   }
 
-  /** New BackendData (e.g. a VtepMAC changed after a clash with a peer): written at once by a renewal. */
-  republish(backendData: unknown): void {
-    this.o = { ...this.o, attrs: { ...this.o.attrs, backendData } };
+  /**
+   * New BackendType/BackendData (a VtepMAC changed after a clash with a peer, a live backend switch): written at
+   * once by a renewal.
+   */
+  republish(change: Pick<LeaseAttrs, 'backendType' | 'backendData'>): void {
+    this.o = { ...this.o, attrs: { ...this.o.attrs, ...change } };
     this.scheduleRenew(0);
   }
 
