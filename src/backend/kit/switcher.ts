@@ -3,8 +3,7 @@
 // new one registered and started with our lease, then given the peer set the old one last had. Peer updates that
 // arrive during the switch are only recorded, and reach the new backend with that set.
 import type { Logger } from '../../log.js';
-import type { Ipv4Net } from '../../net/ipv4.js';
-import { formatCidr } from '../../net/ipv4.js';
+import { formatCidr, type Ipv4Net } from '../../net/ipv4.js';
 import type { Lease } from '../../subnet/lease.js';
 import type { BackendRegistration } from '../backend.js';
 import type { PeerUpdate } from '../peer-updates.js';
@@ -43,18 +42,21 @@ export class BackendSwitcher {
    */
   async switchTo(next: DrivenBackend, network: Ipv4Net, own: Lease): Promise<BackendRegistration> {
     this.switching = true;
+    let registration: BackendRegistration;
     try {
       const old = this.backend;
       await old.drain();
       await old.teardown();
       this.backend = next;
       await removeLeftovers(next.claims(), network, this.log);
-      const registration = await next.register();
+      registration = await next.register();
       await next.start(own);
-      return registration;
     } finally {
       this.switching = false;
-      if (this.peersKnown) this.backend.update({ kind: 'reset', peers: [...this.peers.values()] });
     }
+    // Only a backend that registered and started gets peers: one that refused (e.g. host-gw behind NAT) programs
+    // nothing until the next switch.
+    if (this.peersKnown) this.backend.update({ kind: 'reset', peers: [...this.peers.values()] });
+    return registration;
   }
 }
