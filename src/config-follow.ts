@@ -1,7 +1,9 @@
 // Reads the network config again every few seconds while the daemon runs and reports a changed text, one change at a
 // time (a change that arrives while the last one is being applied is picked up by the next read). A poll, not a
 // watch: one small read per period works the same on every registry and needs no resume logic after an outage.
+import type { NetworkConfig } from './config/network-config.js';
 import type { Logger } from './log.js';
+import { formatCidr } from './net/ipv4.js';
 
 export interface ConfigFollower {
   stop(): void;
@@ -30,4 +32,24 @@ export function followConfigText(o: {
   }, o.everyMs);
   timer.unref();
   return { stop: () => clearInterval(timer) };
+}
+
+/**
+ * The config to switch to when `text` changes the Backend part, else null. Only the backend follows live: a new
+ * Network or SubnetLen would move every subnet, which needs a restart; an invalid config changes nothing. Both say so.
+ */
+export function nextBackendConfig(text: string, current: NetworkConfig, parse: (text: string) => NetworkConfig,
+  log: Logger): NetworkConfig | null {
+  let parsed: NetworkConfig;
+  try {
+    parsed = parse(text);
+  } catch (e) {
+    log.error(`the changed network config is ignored, the daemon keeps running as before: ${(e as Error).message}`);
+    return null;
+  }
+  if (formatCidr(parsed.network) !== formatCidr(current.network) || parsed.subnetLen !== current.subnetLen) {
+    log.warn('the network config now has another Network or SubnetLen: restart the daemons to follow it');
+  }
+  if (JSON.stringify(parsed.backend) === JSON.stringify(current.backend)) return null;
+  return { ...current, backend: parsed.backend };
 }

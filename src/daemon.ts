@@ -7,7 +7,7 @@ import type { BackendRegistration, BackendSettings } from './backend/backend.js'
 import { removeLeftovers } from './backend/kit/leftovers.js';
 import { BackendSwitcher } from './backend/kit/switcher.js';
 import { createBackend, supportedBackends, type DrivenBackend } from './backend/registry.js';
-import { followConfigText, type ConfigFollower } from './config-follow.js';
+import { followConfigText, nextBackendConfig, type ConfigFollower } from './config-follow.js';
 import type { NetworkConfig } from './config/network-config.js';
 import { ConfigError, EXAMPLE_CONFIG, parseNetworkConfig } from './config/parse.js';
 import { Lifecycle, type DaemonExtension, type LeaseContext } from './lifecycle.js';
@@ -217,7 +217,7 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   running.follower = followConfigText({
     read: () => registry.getConfigText(), initial: first.text, everyMs: CONFIG_FOLLOW_MS, log,
     onChange: async (text) => {
-      const next = nextBackendConfig(text, config, options.backend, log);
+      const next = nextBackendConfig(text, config, (t) => withBackendOverride(parseNetworkConfig(t), options.backend), log);
       if (next === null) return;
       const from = { type: config.backend.type, mtu: registration.mtu };
       let built: DrivenBackend;
@@ -242,25 +242,6 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
     },
   });
   log.info('running');
-}
-
-/**
- * The config to switch to when `text` changes the Backend part, else null. Only the backend follows live: a new
- * Network or SubnetLen would move every subnet, which needs a restart; an invalid config changes nothing. Both say so.
- */
-function nextBackendConfig(text: string, current: NetworkConfig, override: string | null, log: Logger): NetworkConfig | null {
-  let parsed: NetworkConfig;
-  try {
-    parsed = withBackendOverride(parseNetworkConfig(text), override);
-  } catch (e) {
-    log.error(`the changed network config is ignored, the daemon keeps running as before: ${(e as Error).message}`);
-    return null;
-  }
-  if (formatCidr(parsed.network) !== formatCidr(current.network) || parsed.subnetLen !== current.subnetLen) {
-    log.warn('the network config now has another Network or SubnetLen: restart the daemons to follow it');
-  }
-  if (JSON.stringify(parsed.backend) === JSON.stringify(current.backend)) return null;
-  return { ...current, backend: parsed.backend };
 }
 
 /** The process's SIGTERM/SIGINT as an AbortSignal; a second signal exits at once. */
