@@ -2,15 +2,18 @@
 // external interface → backend → lease → subnet.env → peers. Owns the process lifecycle: signals and exit codes.
 import type { Etcd3 } from 'etcd3';
 import './backend/all.js';
-import type { Backend, ExternalInterface } from './backend/backend.js';
-import { BackendDriver } from './backend/driver.js';
-import { createBackend, supportedBackends } from './backend/registry.js';
+import type { BackendRegistration, BackendSettings } from './backend/backend.js';
+import { removeLeftovers } from './backend/kit/leftovers.js';
+import { BackendSwitcher } from './backend/kit/switcher.js';
+import { createBackend, supportedBackends, type DrivenBackend } from './backend/registry.js';
+import { followConfigText, nextBackendConfig, type ConfigFollower } from './config-follow.js';
 import type { NetworkConfig } from './config/network-config.js';
-import { ConfigError } from './config/parse.js';
+import { ConfigError, parseNetworkConfig } from './config/parse.js';
 import { Lifecycle, type DaemonExtension, type LeaseContext } from './lifecycle.js';
 import type { Logger } from './log.js';
 import { formatCidr, netsEqual } from './net/ipv4.js';
-import { chooseExternalInterface } from './net/iface.js';
+import type { ExternalInterface } from './net/external-interface.js';
+import { chooseExternalInterface } from './netlink/external-iface.js';
 import { setNetlinkObserver } from './netlink/socket.js';
 import { recordEtcdError, recordLeaseReacquired, recordNetlinkOperation, recordOwnLeaseExpiry, recordPeerEvents, recordPeerReset, setBackendCounterSource } from './ops/metrics.js';
 import type { Options } from './options.js';
@@ -25,6 +28,8 @@ import type { EtcdV2Client } from './subnet/v2/client.js';
 
 /** How long shutdown may take before the process exits anyway (upstream's goroutines stop within seconds too). */
 const SHUTDOWN_DEADLINE_MS = 4000;
+/** How often a running daemon reads the network config again to follow a backend change. */
+const CONFIG_FOLLOW_MS = 3000;
 
 /** A startup failure with a one-line message for the operator; the daemon exits 1. */
 export class DaemonError extends Error {
@@ -64,10 +69,10 @@ interface Running {
   readonly client: Etcd3;
   readonly clientOptions: EtcdClientOptions;
   v2Client?: EtcdV2Client | null;
-  backend?: Backend;
+  backend?: BackendSwitcher;
+  follower?: ConfigFollower;
   leases?: LeaseManager;
   watcher?: LeaseWatcher;
-  driver?: BackendDriver;
 }
 
 async function stopAll(r: Running, lifecycle: Lifecycle, log: Logger): Promise<void> {
@@ -79,10 +84,11 @@ async function stopAll(r: Running, lifecycle: Lifecycle, log: Logger): Promise<v
     }
   };
   await step('hooks', () => lifecycle.run('stopping', {}));
+  await step('config follower', () => r.follower?.stop());
   await step('watcher', () => r.watcher?.stop());
   await step('lease manager', () => r.leases?.stop());
-  await step('backend queue', () => r.driver?.drain());
-  await step('backend', () => r.backend?.stop());
+  await step('backend queue', () => r.backend?.current.drain());
+  await step('backend', () => r.backend?.current.stop());
   await step('etcd client', () => r.client.close());
   await step('etcd v2 client', () => r.v2Client?.close());
 }
@@ -104,9 +110,9 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   connectMetricsObservers();
   const regs = openRegistries(options.etcdApi, running.client, running.clientOptions, options.etcdPrefix, log);
   running.v2Client = regs.v2Client;
-  const found = await waitForNetworkConfig(regs.list, log, signal);
-  const registry = found.registry;
-  const config = withBackendOverride(found.config, options.backend);
+  const first = await waitForNetworkConfig(regs.list, log, signal);
+  const registry = first.registry;
+  let config = withBackendOverride(first.config, options.backend);
   log.info({ network: formatCidr(config.network), subnetLen: config.subnetLen, backend: config.backend.type, etcdApi: registry.api },
     'network config');
   throwIfAborted(signal);
@@ -122,16 +128,26 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   log.info({ iface: extIface.name, ifaceAddr: extIface.ifaceAddr, extAddr: extIface.extAddr, mtu: extIface.mtu },
     'using external interface');
 
-  const backend = createBackend(config.backend.type, { extIface, network: config, stateDir: options.stateDir,
-    vxlanDatapath: options.vxlanDatapath, vxlanBusyPoll: options.vxlanBusyPoll,
-    vxlanAllowForeignSource: options.vxlanAllowForeignSource, log });
-  if (backend === null) {
-    throw new DaemonError(`unknown backend type "${config.backend.type}": use one of ${supportedBackends().join(', ')}`
-      + ' (Backend.Type in the network config, or --backend)');
-  }
-  running.backend = backend;
-  setBackendCounterSource(() => backend.counters());
-  const registration = await backend.register();
+  const settings: BackendSettings = { vxlan: { datapath: options.vxlanDatapath, busyPoll: options.vxlanBusyPoll,
+    allowForeignSource: options.vxlanAllowForeignSource } };
+  const build = (cfg: NetworkConfig): DrivenBackend => {
+    const b = createBackend(cfg.backend.type, {
+      extIface, network: cfg, stateDir: options.stateDir, log,
+      // A backend that had to change its BackendData (a VtepMAC clash) gets it into our lease.
+      republish: (backendData) => running.leases?.republish({ backendData }),
+    }, settings);
+    if (b === null) {
+      throw new DaemonError(`unknown backend type "${cfg.backend.type}": use one of ${supportedBackends().join(', ')}`
+        + ' (Backend.Type in the network config, or --backend)');
+    }
+    return b;
+  };
+  const switcher = new BackendSwitcher(build(config), log);
+  running.backend = switcher;
+  setBackendCounterSource(() => switcher.current.counters());
+  // Devices and routes of another backend (an earlier run before a Backend.Type change) would bypass this one.
+  await removeLeftovers(switcher.current.claims(), config.network, log);
+  let registration: BackendRegistration = await switcher.current.register();
   throwIfAborted(signal);
 
   const attrs: LeaseAttrs = { publicIP: extIface.extAddr, publicIPv6: null, backendType: registration.backendType,
@@ -143,11 +159,9 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   throwIfAborted(signal);
   log.info({ subnet: formatCidr(own.subnet) }, 'acquired lease');
 
-  const driver = new BackendDriver(backend, log);
-  running.driver = driver;
   const ctxOf = (lease: Lease): LeaseContext => ({ options, config, extIface, lease, mtu: registration.mtu });
 
-  await backend.start(own);
+  await switcher.current.start(own);
   await lifecycle.run('trafficRules', ctxOf(own));
   writeSubnetEnv(options, ctxOf(own), log);
   await lifecycle.run('ready', { ...ctxOf(own), subnetFile: options.subnetFile });
@@ -158,11 +172,11 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
     // The subnet that stopped being ours is now a peer's: route it (issue 20 item 3).
     running.watcher?.ownSubnetChanged();
     log.warn({ subnet: formatCidr(lease.subnet) }, 'lease re-acquired');
-    driver.task('start', async () => {
-      await backend.start(lease);
+    // start() is queued behind the peer updates already given to the backend, and before later ones.
+    void switcher.current.start(lease).then(async () => {
       writeSubnetEnv(options, ctxOf(lease), log);
       await lifecycle.run('leaseChanged', ctxOf(lease));
-    });
+    }).catch((e: unknown) => log.error(`backend start with the re-acquired lease failed: ${(e as Error).message}`));
   });
   leases.on('renewed', (renewed: Lease) => recordOwnLeaseExpiry(renewed.expiration));
   leases.on('lost', (lost: Lease) => log.warn({ subnet: formatCidr(lost.subnet) }, 'lease lost; re-acquiring'));
@@ -174,11 +188,38 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   watcher.start({
     reset: (peers: Lease[]) => {
       recordPeerReset(peers);
-      driver.update({ kind: 'reset', peers });
+      switcher.update({ kind: 'reset', peers });
     },
     events: (events: LeaseEvent[]) => {
       recordPeerEvents(events);
-      driver.update({ kind: 'events', events });
+      switcher.update({ kind: 'events', events });
+    },
+  });
+  running.follower = followConfigText({
+    read: () => registry.getConfigText(), initial: first.text, everyMs: CONFIG_FOLLOW_MS, log,
+    onChange: async (text) => {
+      const next = nextBackendConfig(text, config, (t) => withBackendOverride(parseNetworkConfig(t), options.backend), log);
+      if (next === null) return;
+      const from = { type: config.backend.type, mtu: registration.mtu };
+      let built: DrivenBackend;
+      try {
+        built = build(next);
+      } catch (e) {
+        log.error(`the changed Backend config is ignored, ${from.type} keeps running: ${(e as Error).message}`);
+        return;
+      }
+      try {
+        config = next;
+        registration = await switcher.switchTo(built, config.network, own);
+      } catch (e) {
+        log.error(`switching the backend from ${from.type} to ${next.backend.type} failed: ${(e as Error).message}`);
+        return;
+      }
+      leases.republish({ backendType: registration.backendType, backendData: registration.backendData });
+      writeSubnetEnv(options, ctxOf(own), log);
+      await lifecycle.run('leaseChanged', ctxOf(own));
+      log.info({ from: from.type, to: registration.backendType, mtu: registration.mtu },
+        `backend switched from ${from.type} to ${registration.backendType} (FLANNEL_MTU ${from.mtu} → ${registration.mtu})`);
     },
   });
   log.info('running');

@@ -1,6 +1,6 @@
 // Named points in the daemon's flow where other parts attach (ip-masq rules, sd_notify READY, /readyz, metrics)
 // without the daemon knowing them. Hooks run in the order they were attached and are awaited one by one.
-import type { ExternalInterface } from './backend/backend.js';
+import type { ExternalInterface } from './net/external-interface.js';
 import type { NetworkConfig } from './config/network-config.js';
 import type { Options } from './options.js';
 import type { Lease } from './subnet/lease.js';

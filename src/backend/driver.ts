@@ -1,16 +1,29 @@
 // Feeds one backend: its calls run one at a time in arrival order (a backend never sees two at once), and peer
 // updates that queue up behind a running call are coalesced (see peer-updates.ts) instead of each costing a pass.
+// The backend's own timers and kernel watchers post their work here too (BackendWork): this queue is the only
+// serialiser, so backends keep no promise chain of their own.
 import type { Logger } from '../log.js';
-import type { Backend } from './backend.js';
+import type { Backend, BackendWork } from './backend.js';
 import { coalescePeerUpdates, type PeerUpdate } from './peer-updates.js';
+
+/** What the driver calls itself; the rest of a backend's calls come through run(). */
+type PeerTarget = Pick<Backend, 'resetPeers' | 'handleEvents'>;
 
 type Step = PeerUpdate | { readonly kind: 'task'; readonly what: string; readonly run: () => Promise<void> };
 
-export class BackendDriver {
+export class BackendDriver implements BackendWork {
   private readonly queued: Step[] = [];
   private running: Promise<void> | null = null;
+  private backend: PeerTarget | null;
 
-  constructor(private readonly backend: Backend, private readonly log: Logger) {}
+  constructor(backend: PeerTarget | null, private readonly log: Logger) {
+    this.backend = backend;
+  }
+
+  /** For a backend built after its driver (it needs the driver as its BackendWork). */
+  attach(backend: PeerTarget): void {
+    this.backend = backend;
+  }
 
   /** Queues a peer update; returns at once (the watcher must not wait for the kernel). */
   update(update: PeerUpdate): void {
@@ -18,10 +31,18 @@ export class BackendDriver {
     this.kick();
   }
 
-  /** Queues any other backend work (e.g. start with a re-acquired lease), in order with the updates. */
-  task(what: string, run: () => Promise<void>): void {
+  /** Queues any other backend work (a timer's resync, a device re-creation), in order with the updates. */
+  post(what: string, run: () => Promise<void>): void {
     this.queued.push({ kind: 'task', what, run });
     this.kick();
+  }
+
+  /** Queues `run` and resolves (or rejects) with its outcome, for callers that need it (register, start). */
+  run<T>(what: string, run: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queued.push({ kind: 'task', what, run: () => run().then(resolve, (e: unknown) => { reject(e); }) });
+      this.kick();
+    });
   }
 
   /** Resolves when everything queued so far has run. */
@@ -46,10 +67,12 @@ export class BackendDriver {
       let end = 0;
       while (end < this.queued.length && this.queued[end]!.kind !== 'task') end++;
       const updates = this.queued.splice(0, end) as PeerUpdate[];
+      const backend = this.backend;
+      if (!backend) continue;
       for (const u of coalescePeerUpdates(updates)) {
         await (u.kind === 'reset'
-          ? this.attempt('resetPeers', () => this.backend.resetPeers(u.peers))
-          : this.attempt('handleEvents', () => this.backend.handleEvents(u.events)));
+          ? this.attempt('resetPeers', () => backend.resetPeers(u.peers))
+          : this.attempt('handleEvents', () => backend.handleEvents(u.events)));
       }
     }
   }

@@ -2,7 +2,7 @@
 // every --iface (a name or an IP), then every --iface-regex (against IPs first, then names), then
 // --iface-can-reach (the interface the kernel routes that IP through); with none of these, the default-route
 // interface. Unlike upstream, a kind of option that finds nothing falls through to the next kind given.
-import type { ExternalInterface } from '../backend/backend.js';
+import type { ExternalInterface } from './external-interface.js';
 import { formatIPv4, netContainsIP, parseCidr, parseIPv4 } from './ipv4.js';
 
 export interface IfaceCandidate {
@@ -132,4 +132,22 @@ export function selectExternalInterface(wish: IfaceWish, facts: IfaceFacts): Ext
     };
   }
   throw new IfaceSelectionError(`no usable interface: ${misses.join('; ')}; interfaces seen: ${describeInterfaces(facts)}`);
+}
+
+/** The subset of a kernel route the default-route choice reads (net/ knows no netlink types). */
+export interface RouteFacts {
+  readonly dst: { readonly prefixLen: number };
+  readonly priority?: number | null;
+  readonly oif: number | null;
+}
+
+/** The main table's default route with the lowest metric, as upstream's GetDefaultGatewayInterface uses it. */
+export function defaultRouteLink(routes: readonly RouteFacts[]): { index: number } | string {
+  const defaults = routes
+    .filter((r) => r.dst.prefixLen === 0)
+    .sort((a, b) => (a.priority ?? 0) - (b.priority ?? 0));
+  const first = defaults[0];
+  if (!first) return 'there is no IPv4 default route: give --iface, --iface-regex or --iface-can-reach';
+  if (first.oif === null) return 'the default route has no single output interface (multipath?): give --iface';
+  return { index: first.oif };
 }

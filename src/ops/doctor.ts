@@ -2,7 +2,7 @@
 // ./doctor-checks.ts over them and prints each check with its fix. Exit status 1 when any check fails.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import { chooseExternalInterface } from '../net/iface.js';
+import { chooseExternalInterface } from '../netlink/external-iface.js';
 import type { Options } from '../options.js';
 import { parseSubnetEnv } from '../subnet/subnet-env.js';
 import { readClusterView } from './cluster-view.js';

@@ -76,7 +76,7 @@ function notFoundReason(regs: readonly LeaseRegistry[]): string {
  * `signal` aborts.
  */
 export async function waitForNetworkConfig(regs: readonly LeaseRegistry[], log: Logger, signal: AbortSignal,
-  retryMs = 1000): Promise<{ registry: LeaseRegistry; config: NetworkConfig }> {
+  retryMs = 1000): Promise<{ registry: LeaseRegistry; config: NetworkConfig; text: string }> {
   let lastReason = '';
   for (;;) {
     signal.throwIfAborted();
@@ -101,7 +101,7 @@ export async function waitForNetworkConfig(regs: readonly LeaseRegistry[], log: 
           if (diverge) log.warn({ key: registry.configKey }, diverge);
           // auto on v2: follow the network to v3 once migrate-etcd has copied it there.
           const v3 = regs.find((r) => r.api === 'v3');
-          return { registry: registry.api === 'v2' && v3 ? new FollowingRegistry(registry, v3, log) : registry, config };
+          return { registry: registry.api === 'v2' && v3 ? new FollowingRegistry(registry, v3, log) : registry, config, text };
         } catch (e) {
           if (!(e instanceof ConfigError)) throw e;
           reason = `${e.message} (at ${registry.configKey}, etcd ${registry.api})`;

@@ -48,7 +48,7 @@ export function renewRetryMs(ttlSeconds: number): number {
 }
 
 export class LeaseManager extends EventEmitter {
-  private readonly o: LeaseManagerOptions;
+  private o: LeaseManagerOptions;
   private readonly log: Logger;
   private readonly random: () => number;
   private current: Lease | null = null;
@@ -209,6 +209,15 @@ export class LeaseManager extends EventEmitter {
     this.scheduleRenew();
     this.watchOwn(this.current.revision);
     this.scheduleVerify();
+  }
+
+  /**
+   * New BackendType/BackendData (a VtepMAC changed after a clash with a peer, a live backend switch): written at
+   * once by a renewal.
+   */
+  republish(change: Pick<LeaseAttrs, 'backendType' | 'backendData'>): void {
+    this.o = { ...this.o, attrs: { ...this.o.attrs, ...change } };
+    this.scheduleRenew(0);
   }
 
   async stop(): Promise<void> {

@@ -250,3 +250,25 @@ test('the vxlan backend on the userspace datapath: TUN, address, route, lease da
     await execCommand(['ip', '-n', A.ns, 'link', 'del', 'flannel.1']);
   }
 });
+
+test('teardown of the userspace backend removes its TUN, address and route (a backend switch leaves nothing)', { skip: skip ?? false }, async () => {
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), `uvstate${TAG}`));
+  try {
+    const [link] = JSON.parse(await mustExec(['ip', '-n', A.ns, '-j', 'link', 'show', 'eth0'])) as { ifindex: number }[];
+    const a = await startUserspace(A, B, BACKEND_JS, {
+      iface: { name: 'eth0', index: link!.ifindex, mtu: 1500, addr: A.ip }, network: '10.244.0.0/16', subnetLen: 24,
+      ownSubnet: A.subnet, stateDir, backend: { Type: 'vxlan' }, peers: [],
+    } satisfies BackendNodeSpec);
+    assert.match(await mustExec(['ip', '-n', A.ns, 'route', 'show', '10.244.0.0/16']), /dev flannel\.1/);
+    const exited = new Promise<void>((resolve) => a.proc.once('exit', () => resolve()));
+    a.proc.stdin.write('teardown\n');
+    await exited;
+    nodes.delete(a.proc);
+    assert.ok(a.lines().includes('torn down'), a.lines().join('\n'));
+    assert.notEqual((await execCommand(['ip', '-n', A.ns, 'link', 'show', 'flannel.1'])).code, 0, 'flannel.1 is gone');
+    assert.equal(await mustExec(['ip', '-n', A.ns, 'route', 'show', '10.244.0.0/16']), '');
+  } finally {
+    fs.rmSync(stateDir, { recursive: true, force: true });
+    await execCommand(['ip', '-n', A.ns, 'link', 'del', 'flannel.1']);
+  }
+});

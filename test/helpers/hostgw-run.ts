@@ -1,13 +1,12 @@
 // Runs the host-gw backend inside the current namespace (`ip netns exec <ns> node hostgw-run.js '<json>'`),
-// driven by JSON lines on stdin — {op:'register'|'start'|'reset'|'events'|'counters'|'stop', …} — and answering
+// driven by JSON lines on stdin — {op:'register'|'start'|'reset'|'events'|'counters'|'stop'|'teardown', …} — and answering
 // each with a JSON line {op, ok, value | error} on stdout. Logs (pino JSON) go to stderr.
 import * as readline from 'node:readline';
-import type { BackendContext } from '../../src/backend/backend.js';
-import { createBackend } from '../../src/backend/registry.js';
+import { createBackend, driveBackend } from '../../src/backend/registry.js';
 import { createHostGwBackend } from '../../src/backend/hostgw/hostgw.js';
 import type { NetworkConfig } from '../../src/config/network-config.js';
 import { log } from '../../src/log.js';
-import { chooseExternalInterface } from '../../src/net/iface.js';
+import { chooseExternalInterface } from '../../src/netlink/external-iface.js';
 import { parseCidr, type Ipv4Net } from '../../src/net/ipv4.js';
 import type { Lease, LeaseEvent } from '../../src/subnet/lease.js';
 
@@ -49,13 +48,13 @@ async function main(): Promise<void> {
     subnetMin: network.ip + 256, subnetMax: network.ip + 255 * 256, backend: { type: 'host-gw', raw: { Type: 'host-gw' } },
   };
   const extIface = await chooseExternalInterface({ iface: [args.iface], ifaceRegex: [], ...(args.publicIP ? { publicIP: args.publicIP } : {}) });
-  const ctx: BackendContext = { extIface, network: config, stateDir: '/nonexistent', vxlanDatapath: 'userspace', vxlanBusyPoll: 200, log };
+  const ctx = { extIface, network: config, stateDir: '/nonexistent', log };
   const backend = args.registered
     ? createBackend('host-gw', ctx)
-    : createHostGwBackend(ctx, {
+    : driveBackend(ctx, (driven) => createHostGwBackend(driven, {
       ...(args.resyncIntervalMs !== undefined ? { resyncIntervalMs: args.resyncIntervalMs } : {}),
       ...(args.watchKernel !== undefined ? { watchKernel: args.watchKernel } : {}),
-    });
+    }));
   if (!backend) throw new Error('host-gw is not registered');
   const reply = (o: unknown): boolean => process.stdout.write(`${JSON.stringify(o)}\n`);
   reply({ op: 'ready', ok: true, value: extIface });
@@ -75,7 +74,8 @@ async function main(): Promise<void> {
           break;
         case 'counters': value = backend.counters(); break;
         case 'stop':
-          await backend.stop();
+        case 'teardown':
+          await (cmd.op === 'stop' ? backend.stop() : backend.teardown());
           reply({ op: cmd.op, seq: cmd.seq, ok: true, value });
           process.exit(0);
           break;

@@ -185,3 +185,19 @@ test('a route that failed is retried soon after, without waiting for the periodi
     await ipIn(h1, 'addr', 'del', '198.51.100.1/24', 'dev', U);
   }
 });
+
+test('teardown removes every route of ours in the Network, and nobody else\'s (the first half of a backend switch)', opts, async () => {
+  await ipIn(h1, 'route', 'replace', '10.5.8.0/24', 'via', '192.0.2.8', 'dev', U, 'proto', 'static');
+  const b = await Backend.start(h1, { resyncIntervalMs: 3_600_000 });
+  await b.ok('start');
+  await b.ok('reset', { peers: [hg('10.5.2.0/24', '192.0.2.2'), hg('10.5.3.0/24', '192.0.2.3')] });
+  assert.equal((await routeLines(h1, 'proto', '84', 'root', '10.5.0.0/16')).length, 2);
+  // A route of ours for a lease the backend never saw (an earlier run) goes too.
+  await ipIn(h1, 'route', 'replace', '10.5.7.0/24', 'via', '192.0.2.7', 'dev', U, 'proto', '84');
+  const exited = new Promise((r) => b.child.once('exit', r));
+  await b.ok('teardown');
+  await exited;
+  assert.deepEqual(await routeLines(h1, 'proto', '84', 'root', '10.5.0.0/16'), []);
+  assert.deepEqual(await routeLines(h1, '10.5.8.0/24'), [`10.5.8.0/24 via 192.0.2.8 dev ${U} proto static`]);
+  await ipIn(h1, 'route', 'del', '10.5.8.0/24');
+});

@@ -9,7 +9,7 @@ import type { Lease } from '../../src/subnet/lease.js';
 
 const extIface = { name: 'eth0', index: 2, mtu: 1432, ifaceAddr: '192.0.2.7', extAddr: '192.0.2.7' };
 const ctx = { extIface, network: parseNetworkConfig('{"Network":"10.0.0.0/16","Backend":{"Type":"alloc"}}'),
-  stateDir: '/nonexistent', vxlanDatapath: 'userspace' as const, vxlanBusyPoll: 200, log };
+  stateDir: '/nonexistent', log };
 
 function lease(cidr: string): Lease {
   return { subnet: parseCidr(cidr) as Ipv4Net, attrs: { publicIP: '192.0.2.9', publicIPv6: null }, expiration: null,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { IfaceSelectionError, selectExternalInterface, usableAddrs, type IfaceFacts } from '../../src/net/iface-select.js';
-import { defaultRouteLink } from '../../src/net/iface.js';
+import { defaultRouteLink } from '../../src/net/iface-select.js';
 import { makeNet, parseIPv4 } from '../../src/net/ipv4.js';
 import type { KernelRoute } from '../../src/netlink/routes.js';
 

@@ -12,6 +12,7 @@ export function createAllocBackend(ctx: BackendContext): Backend {
   const peers = new Set<string>();
   const key = (l: Lease): string => `${l.subnet.ip}/${l.subnet.prefixLen}`;
   return {
+    claims: () => ({ devices: [], ownsRoute: () => false }),
     async register(): Promise<BackendRegistration> {
       return { backendType: ALLOC_BACKEND_TYPE, mtu: ctx.extIface.mtu };
     },
@@ -30,6 +31,7 @@ export function createAllocBackend(ctx: BackendContext): Backend {
       }
     },
     async stop(): Promise<void> {},
+    async teardown(): Promise<void> {},
     counters: () => ({ peers: peers.size }),
   };
 }

@@ -2,13 +2,15 @@
 // interface. The kernel table is compared with the leases after every change, every 10 s, and promptly when the
 // netlink monitor sees one of our routes go (or the interface come back). Routes carry TSFLANNELD_ROUTE_PROTOCOL,
 // so stale ones left by an earlier run (upstream #2554) are told apart from everyone else's and removed.
-import type { Backend, BackendContext, BackendRegistration } from '../backend.js';
+import type { Backend, BackendClaims, BackendContext, BackendRegistration } from '../backend.js';
+import { Keeper } from '../kit/keeper.js';
+import { foreignBackendReason, PeerDiff, type PeerReading, type PeerStep } from '../kit/peer-diff.js';
 import { registerBackend } from '../registry.js';
 import type { Lease, LeaseEvent } from '../../subnet/lease.js';
 import { formatCidr } from '../../net/ipv4.js';
 import type { Logger } from '../../log.js';
 import { NetlinkError } from '../../netlink/errors.js';
-import { NetlinkMonitor, type MonitorEvent } from '../../netlink/monitor.js';
+import type { MonitorEvent } from '../../netlink/monitor.js';
 import { dstKey, planRoutes } from '../../netlink/route-plan.js';
 import {
   deleteRouteIfPresent, describeRoute, listRoutes, replaceRoute, type KernelRoute, type RouteSpec,
@@ -32,6 +34,8 @@ export class HostGwBackend implements Backend {
   private readonly log: Logger;
   private readonly socket: RtSocket;
   private readonly peers = new Map<string, Lease>();
+  private readonly diff: PeerDiff<Lease>;
+  private readonly keeper: Keeper;
   private own: Lease | null = null;
   /** Until the first full peer list arrives we cannot tell stale routes from routes of peers not yet seen. */
   private peersKnown = false;
@@ -39,20 +43,24 @@ export class HostGwBackend implements Backend {
   private readonly installed = new Set<string>();
   /** Last failure per destination, so a peer that keeps failing is warned about once, not every 10 s. */
   private readonly failing = new Map<string, string>();
-  private timer: NodeJS.Timeout | null = null;
-  private retryTimer: NodeJS.Timeout | null = null;
-  private retryDelayMs = RETRY_MIN_MS;
-  private monitor: NetlinkMonitor | null = null;
-  private running: Promise<void> | null = null;
-  private rerun = false;
   private stopped = false;
   private readonly stats = {
     routesAdded: 0, routesReplaced: 0, routesRecovered: 0, routesRemoved: 0, routeErrors: 0, reconciles: 0,
   };
 
-  constructor(private readonly ctx: BackendContext, private readonly opts: HostGwOptions = {}) {
+  constructor(private readonly ctx: BackendContext, opts: HostGwOptions = {}) {
     this.log = ctx.log.child({ component: 'backend-host-gw' });
     this.socket = opts.socket ?? sharedRtSocket();
+    this.diff = new PeerDiff((lease) => readHostGwPeer(lease), this.log);
+    this.keeper = new Keeper({
+      work: ctx.work, log: this.log, everyMs: opts.resyncIntervalMs ?? DEFAULT_RESYNC_MS, retryMinMs: RETRY_MIN_MS,
+      groups: ['route', 'addr'], concerns: (e) => this.concerns(e), resync: (reason) => this.reconcile(reason),
+      ...(opts.watchKernel !== undefined ? { watchKernel: opts.watchKernel } : {}),
+    });
+  }
+
+  claims(): BackendClaims {
+    return { devices: [], ownsRoute: (r) => isOwnedHostGwRoute(r, this.ctx.network.network, this.ctx.extIface.index) };
   }
 
   async register(): Promise<BackendRegistration> {
@@ -64,65 +72,46 @@ export class HostGwBackend implements Backend {
   async start(own: Lease): Promise<void> {
     this.own = own;
     this.peers.delete(formatCidr(own.subnet));
-    if (!this.timer) {
-      const period = this.opts.resyncIntervalMs ?? DEFAULT_RESYNC_MS;
-      this.timer = setInterval(() => void this.reconcile('periodic check'), period);
-      this.timer.unref();
-    }
-    if (!this.monitor && this.opts.watchKernel !== false) this.startMonitor();
-    if (this.peersKnown) await this.reconcile('own lease changed');
+    this.keeper.start();
+    if (this.peersKnown) this.keeper.passDone(await this.reconcile('own lease changed'));
   }
 
   async resetPeers(peers: readonly Lease[]): Promise<void> {
-    this.peers.clear();
-    for (const lease of peers) this.addPeer(lease);
+    this.apply(this.diff.reset(peers, this.peers.keys()));
     this.peersKnown = true;
-    await this.reconcile('peer list');
+    this.keeper.passDone(await this.reconcile('peer list'));
   }
 
   async handleEvents(events: readonly LeaseEvent[]): Promise<void> {
-    for (const e of events) {
-      if (e.type === 'added') this.addPeer(e.lease);
-      else this.peers.delete(formatCidr(e.lease.subnet));
-    }
-    await this.reconcile('lease events');
+    this.apply(this.diff.events(events));
+    this.keeper.passDone(await this.reconcile('lease events'));
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = null;
-    this.monitor?.close();
-    this.monitor = null;
-    await this.running;
+    this.keeper.stop();
+  }
+
+  /** Removes every route of ours (whatever lease it served): the next backend starts from a clean table. */
+  async teardown(): Promise<void> {
+    await this.stop();
+    const owned = this.claims();
+    for (const r of await listRoutes({}, this.socket)) {
+      if (!owned.ownsRoute(r)) continue;
+      await deleteRouteIfPresent(r, this.socket);
+      this.log.info({ route: this.describe(r) }, 'route removed: backend torn down');
+    }
   }
 
   counters(): Readonly<Record<string, number>> {
-    return { ...this.stats, peers: this.peers.size };
+    return { ...this.stats, peers: this.peers.size, ignored_leases: this.diff.ignoredLeases };
   }
 
-  private addPeer(lease: Lease): void {
-    const key = formatCidr(lease.subnet);
-    if (this.own && key === formatCidr(this.own.subnet)) return;
-    this.peers.set(key, lease);
-  }
-
-  private startMonitor(): void {
-    const monitor = new NetlinkMonitor({ groups: ['route', 'link', 'addr'], ref: false, log: this.log });
-    monitor.on('event', (e) => {
-      if (!this.concerns(e)) return;
-      // Rare (one of our routes deleted, the link back up), and the line that explains a repair or its absence.
-      this.log.info({ kind: e.kind, action: e.action }, 'kernel change concerns our routes; checking them');
-      void this.reconcile(`kernel ${e.kind} ${e.action}`);
-    });
-    monitor.on('resync', () => void this.reconcile('netlink monitor resync'));
-    try {
-      monitor.start();
-      this.monitor = monitor;
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'cannot watch kernel routes; relying on the periodic check');
+  private apply(steps: readonly PeerStep<Lease>[]): void {
+    const ownKey = this.own ? formatCidr(this.own.subnet) : null;
+    for (const s of steps) {
+      if (s.op === 'remove') this.peers.delete(s.key);
+      else if (s.key !== ownKey) this.peers.set(s.key, s.peer);
     }
   }
 
@@ -142,52 +131,16 @@ export class HostGwBackend implements Backend {
     }
   }
 
-  /** Runs reconciles one at a time; a request during a run makes one more run, so bursts coalesce. */
-  private reconcile(reason: string): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    if (this.running) {
-      this.rerun = true;
-      return this.running;
+  /** One pass; a surprise never escapes into a timer or event callback: the keeper retries soon. */
+  private async reconcile(reason: string): Promise<boolean> {
+    if (this.stopped) return true;
+    try {
+      return await this.reconcileOnce(reason);
+    } catch (err) {
+      this.stats.routeErrors++;
+      this.log.error({ err, reason }, 'route reconcile failed; will retry');
+      return false;
     }
-    this.running = (async () => {
-      let converged = false;
-      try {
-        do {
-          this.rerun = false;
-          try {
-            converged = await this.reconcileOnce(reason);
-          } catch (err) {
-            // Never let a surprise escape into a timer or event callback: the retry below tries again.
-            converged = false;
-            this.stats.routeErrors++;
-            this.log.error({ err, reason }, 'route reconcile failed; will retry');
-          }
-        } while (this.rerun && !this.stopped);
-      } finally {
-        this.running = null;
-      }
-      this.scheduleRetry(converged);
-    })();
-    return this.running;
-  }
-
-  /**
-   * A repair the monitor asked for must not wait for the next periodic check when a request failed on the way
-   * (a timeout under load, a socket replaced): retry soon, backing off to the periodic period for lasting failures.
-   */
-  private scheduleRetry(converged: boolean): void {
-    if (converged || this.stopped) {
-      this.retryDelayMs = RETRY_MIN_MS;
-      return;
-    }
-    if (this.retryTimer) return;
-    const delay = this.retryDelayMs;
-    this.retryDelayMs = Math.min(delay * 2, this.opts.resyncIntervalMs ?? DEFAULT_RESYNC_MS);
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
-      void this.reconcile('retry after a failed pass');
-    }, delay);
-    this.retryTimer.unref();
   }
 
   /** One comparison with the kernel table; true when the kernel now matches the leases. */
@@ -276,6 +229,12 @@ export class HostGwBackend implements Backend {
 
 export function createHostGwBackend(ctx: BackendContext, opts?: HostGwOptions): Backend {
   return new HostGwBackend(ctx, opts);
+}
+
+/** Only host-gw leases with an IPv4 PublicIP are routed; others are warned about once each. */
+function readHostGwPeer(lease: Lease): PeerReading<Lease> {
+  const foreign = foreignBackendReason(lease, HOSTGW_BACKEND_TYPE);
+  return foreign === null ? { kind: 'peer', peer: lease } : { kind: 'ignored', reason: foreign };
 }
 
 registerBackend(HOSTGW_BACKEND_TYPE, (ctx) => createHostGwBackend(ctx));

@@ -1,11 +1,15 @@
 // Registers the `vxlan` backend: the config's vxlan keys are read once here, then --vxlan-datapath picks the
 // kernel VXLAN device or the userspace (TUN) datapath. Both speak the same wire format and publish the same lease.
-import type { Backend, BackendContext } from '../backend.js';
+import type { Backend, BackendContext, BackendSettings } from '../backend.js';
 import { registerBackend } from '../registry.js';
 import { parseVxlanConfig, type VxlanConfig } from './config.js';
 import { createKernelVxlanBackend } from './kernel.js';
 
-type UserspaceFactory = (ctx: BackendContext, config: VxlanConfig) => Backend;
+type UserspaceFactory = (ctx: BackendContext, config: VxlanConfig, settings: VxlanSettings) => Backend;
+type VxlanSettings = NonNullable<BackendSettings['vxlan']>;
+
+/** Without --vxlan-datapath / --vxlan-busy-poll (tests driving the backend directly): the options' defaults. */
+const DEFAULT_SETTINGS: VxlanSettings = { datapath: 'userspace' };
 
 /**
  * Loaded on demand: the userspace datapath pulls in the native TUN addon and its worker, which the kernel datapath
@@ -26,9 +30,11 @@ function loadUserspaceFactory(): UserspaceFactory {
   return mod.createUserspaceVxlanBackend;
 }
 
-export function createVxlanBackend(ctx: BackendContext): Backend {
+export function createVxlanBackend(ctx: BackendContext, all: BackendSettings): Backend {
   const config = parseVxlanConfig(ctx.network.backend.raw);
-  return ctx.vxlanDatapath === 'kernel' ? createKernelVxlanBackend(ctx, config) : loadUserspaceFactory()(ctx, config);
+  const settings = all.vxlan ?? DEFAULT_SETTINGS;
+  return settings.datapath === 'kernel'
+    ? createKernelVxlanBackend(ctx, config) : loadUserspaceFactory()(ctx, config, settings);
 }
 
 registerBackend('vxlan', createVxlanBackend);

@@ -1,16 +1,19 @@
 // The vxlan backend on the kernel's VXLAN device, programmed exactly as upstream flanneld does (flannel-compat §5):
 // flannel.<VNI> with upstream's attributes, `<own subnet network>/32`, and per vxlan peer a permanent ARP entry,
 // a permanent FDB entry and an onlink route, in that order, with rollback. Beyond upstream: the VtepMAC survives a
-// reboot (state file, #1795), a changed peer's old FDB entry is removed, entries are resynced every 10 s, and
-// entries on the device that no lease backs are removed once the full peer list is known.
+// reboot (state file, #1795) and is replaced when another host publishes it too (a cloned --state-dir), a changed
+// peer's old FDB entry is removed, entries are resynced every 10 s, and entries on the device that no lease backs
+// are removed once the full peer list is known. Watching, timing and re-creation are the kit's (kit/keeper.ts).
 import { writeFile } from 'node:fs/promises';
-import type { Backend, BackendContext, BackendRegistration } from '../backend.js';
+import type { Backend, BackendClaims, BackendContext, BackendRegistration } from '../backend.js';
+import { Keeper } from '../kit/keeper.js';
+import type { PeerDiff, PeerStep } from '../kit/peer-diff.js';
 import type { Logger } from '../../log.js';
-import { formatCidr, formatIPv4, type Ipv4Net, netContainsIP, requireIPv4 } from '../../net/ipv4.js';
-import { deleteAddressIfPresent, ensureAddress, listAddresses } from '../../netlink/addresses.js';
+import { requireIPv4, type Ipv4Net } from '../../net/ipv4.js';
 import { NetlinkError } from '../../netlink/errors.js';
-import { deleteLinkIfPresent, getLinkByName, setLinkMtu, setLinkUp, type LinkInfo } from '../../netlink/links.js';
-import { NetlinkMonitor, type MonitorEvent } from '../../netlink/monitor.js';
+import {
+  deleteLinkIfPresent, getLinkByName, setLinkDown, setLinkMac, setLinkMtu, type LinkInfo,
+} from '../../netlink/links.js';
 import {
   deleteArpIfPresent, deleteFdbIfPresent, ensureArp, ensureFdb, listArp, listFdb,
 } from '../../netlink/neighbours.js';
@@ -18,10 +21,12 @@ import { deleteRouteIfPresent, listRoutes, replaceRoute } from '../../netlink/ro
 import { createVxlanLink, readVxlanAttrs, vxlanIncompatibility, type VxlanLinkSpec } from '../../netlink/vxlan.js';
 import type { Lease, LeaseEvent, VxlanBackendData } from '../../subnet/lease.js';
 import { vxlanDeviceMtu, vxlanDeviceName, type VxlanConfig } from './config.js';
+import { addressFlannelDevice, flannelDeviceAddressed } from './device-address.js';
 import { isOnOurL2 } from './direct-routing.js';
-import { peerChanged, readVxlanPeer, type VxlanPeer } from './peers.js';
+import { vxlanPeerDiff } from './lease-reading.js';
+import { peerChanged, type VxlanPeer } from './peers.js';
 import { peerRoute, planVxlanResync, type ProgrammedPeer } from './reconcile.js';
-import { loadOrCreateVtepMac, randomVtepMac, storeVtepMac } from './vtep-mac.js';
+import { VtepIdentity } from './vtep-identity.js';
 
 const RESYNC_INTERVAL_MS = 10_000;
 const RECREATE_BACKOFF_MIN_MS = 1000;
@@ -31,85 +36,92 @@ export class KernelVxlanBackend implements Backend {
   readonly deviceName: string;
   private readonly log: Logger;
   private readonly mtu: number;
-  private vtepMac = '';
+  private readonly vtep: VtepIdentity;
   private device: LinkInfo | null = null;
   private ownSubnet: Ipv4Net | null = null;
   /** Peers by subnet key, as last programmed (or attempted: a failed peer is retried by the resync). */
   private readonly peers = new Map<string, ProgrammedPeer>();
   private peersKnown = false;
-  /** Every kernel change goes through this chain, so timers, the monitor and the daemon never interleave. */
-  private chain: Promise<void> = Promise.resolve();
-  private monitor: NetlinkMonitor | null = null;
-  private resyncTimer: NodeJS.Timeout | null = null;
-  private recreateTimer: NodeJS.Timeout | null = null;
-  private recreateDelay = RECREATE_BACKOFF_MIN_MS;
+  private readonly diff: PeerDiff<VxlanPeer>;
+  private readonly keeper: Keeper;
   private stopped = false;
-  private readonly stats = { peersProgrammed: 0, peerFailures: 0, entriesRecovered: 0, staleRemoved: 0, devicesCreated: 0 };
+  private readonly stats = {
+    peersProgrammed: 0, peerFailures: 0, entriesRecovered: 0, staleRemoved: 0, devicesCreated: 0,
+  };
 
   constructor(private readonly ctx: BackendContext, private readonly config: VxlanConfig) {
     this.deviceName = vxlanDeviceName(config.vni);
     this.log = ctx.log.child({ component: 'vxlan-kernel', device: this.deviceName });
     this.mtu = vxlanDeviceMtu(config, ctx.extIface.mtu);
+    this.vtep = new VtepIdentity(ctx.stateDir, this.deviceName, this.log);
+    this.diff = vxlanPeerDiff({
+      vni: config.vni, otherVni: 'warn', own: () => ({ publicIP: ctx.extIface.extAddr, vtepMac: this.vtep.mac }),
+      onClash: (peer) => ctx.work.post('new VtepMAC', () => this.leaveClash(peer)),
+    }, this.log);
+    this.keeper = new Keeper({
+      work: ctx.work, log: this.log, everyMs: RESYNC_INTERVAL_MS,
+      device: {
+        name: this.deviceName, index: () => this.device?.index ?? null, recreate: () => this.recreate(),
+        backoffMinMs: RECREATE_BACKOFF_MIN_MS, backoffMaxMs: RECREATE_BACKOFF_MAX_MS,
+        lostMessage: 'vxlan device deleted; recreating it',
+      },
+      resync: async () => { await this.resync(); return true; },
+    });
+  }
+
+  claims(): BackendClaims {
+    return { devices: [this.deviceName], ownsRoute: () => false };
   }
 
   async register(): Promise<BackendRegistration> {
-    this.vtepMac = await this.keptVtepMac();
-    await this.serial(() => this.ensureDevice());
-    const backendData: VxlanBackendData = { VNI: this.config.vni, VtepMAC: this.vtepMac };
-    return { backendType: 'vxlan', backendData, mtu: this.mtu };
+    await this.vtep.load(true);
+    await this.ensureDevice();
+    return { backendType: 'vxlan', backendData: this.backendData(), mtu: this.mtu };
   }
 
   async start(own: Lease): Promise<void> {
     this.ownSubnet = own.subnet;
-    await this.serial(() => this.addressDevice());
-    this.startWatching();
+    await this.addressDevice();
+    this.keeper.start();
   }
 
   async resetPeers(peers: readonly Lease[]): Promise<void> {
-    await this.serial(async () => {
-      const wanted = new Map<string, VxlanPeer>();
-      for (const lease of peers) {
-        const peer = this.readPeer(lease);
-        if (peer) wanted.set(peer.key, peer);
-      }
-      for (const key of [...this.peers.keys()]) if (!wanted.has(key)) await this.removePeer(key);
-      for (const peer of wanted.values()) await this.addPeer(peer);
-      this.peersKnown = true;
-      await this.resync();
-    });
+    for (const step of this.diff.reset(peers, this.peers.keys())) await this.apply(step);
+    this.peersKnown = true;
+    await this.resync();
   }
 
   async handleEvents(events: readonly LeaseEvent[]): Promise<void> {
-    await this.serial(async () => {
-      for (const e of events) {
-        if (e.type === 'removed') {
-          await this.removePeer(formatCidr(e.lease.subnet));
-        } else {
-          const peer = this.readPeer(e.lease);
-          if (peer) await this.addPeer(peer);
-          else await this.removePeer(formatCidr(e.lease.subnet));
-        }
-      }
-    });
+    for (const step of this.diff.events(events)) await this.apply(step);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.resyncTimer) clearInterval(this.resyncTimer);
-    if (this.recreateTimer) clearTimeout(this.recreateTimer);
-    this.monitor?.close();
-    this.monitor = null;
-    await this.chain;
+    this.keeper.stop();
+  }
+
+  /** The device takes its ARP/FDB entries and onlink routes with it; DirectRouting routes are removed first. */
+  async teardown(): Promise<void> {
+    await this.stop();
+    for (const p of this.peers.values()) if (p.direct) await deleteRouteIfPresent(peerRoute(p, 0)).catch(() => undefined);
+    this.peers.clear();
+    const link = await getLinkByName(this.deviceName);
+    if (link) await deleteLinkIfPresent(link.index);
+    this.device = null;
+    this.log.info('vxlan device removed: backend torn down');
   }
 
   counters(): Readonly<Record<string, number>> {
-    return { ...this.stats, peers: this.peers.size };
+    return { ...this.stats, vtepMacClashes: this.vtep.clashes, peers: this.peers.size, ignored_leases: this.diff.ignoredLeases };
   }
 
-  private serial(task: () => Promise<void>): Promise<void> {
-    const run = this.chain.then(task);
-    this.chain = run.catch(() => undefined);
-    return run;
+  private async apply(step: PeerStep<VxlanPeer>): Promise<void> {
+    if (step.op === 'set') await this.addPeer(step.peer);
+    else await this.removePeer(step.key);
+  }
+
+  private backendData(): VxlanBackendData {
+    return { VNI: this.config.vni, VtepMAC: this.vtep.mac };
   }
 
   private get index(): number {
@@ -119,27 +131,11 @@ export class KernelVxlanBackend implements Backend {
 
   // ---- the device ----
 
-  /** The MAC from --state-dir; an unusable state dir costs only the reboot-proof MAC, not the start. */
-  private async keptVtepMac(): Promise<string> {
-    try {
-      return await loadOrCreateVtepMac(this.ctx.stateDir, this.deviceName);
-    } catch (err) {
-      this.log.warn(`cannot keep the VtepMAC under --state-dir ${this.ctx.stateDir} (${(err as Error).message}); `
-        + 'using a random one, which peers must relearn after a reboot: make the directory writable');
-      return randomVtepMac();
-    }
-  }
-
-  private async rememberVtepMac(): Promise<void> {
-    await storeVtepMac(this.ctx.stateDir, this.deviceName, this.vtepMac).catch((err: unknown) =>
-      this.log.warn(`cannot keep the VtepMAC under --state-dir ${this.ctx.stateDir}: ${(err as Error).message}`));
-  }
-
   private spec(): VxlanLinkSpec {
     return {
       name: this.deviceName, vni: this.config.vni, localIP: this.ctx.extIface.extAddr,
       underlayIndex: this.ctx.extIface.index, port: this.config.port, learning: this.config.learning,
-      gbp: this.config.gbp, mtu: this.mtu, mac: this.vtepMac,
+      gbp: this.config.gbp, mtu: this.mtu, mac: this.vtep.mac,
     };
   }
 
@@ -152,11 +148,10 @@ export class KernelVxlanBackend implements Backend {
       const why = attrs ? vxlanIncompatibility(attrs, spec) : `it is a ${existing.kind ?? 'plain'} device, not vxlan`;
       if (why === null) {
         this.device = existing;
-        if (existing.mac && existing.mac !== this.vtepMac) {
+        if (existing.mac && existing.mac !== this.vtep.mac) {
           // The device outlived the state file (or was made by upstream): its MAC is what peers know.
-          this.log.info({ mac: existing.mac, stateMac: this.vtepMac }, 'keeping the existing device and its MAC');
-          this.vtepMac = existing.mac;
-          await this.rememberVtepMac();
+          this.log.info({ mac: existing.mac, stateMac: this.vtep.mac }, 'keeping the existing device and its MAC');
+          await this.vtep.adopt(existing.mac);
         }
         if (existing.mtu !== this.mtu) await setLinkMtu(existing.index, this.mtu);
         this.log.info({ index: existing.index }, 'using the existing vxlan device');
@@ -175,7 +170,7 @@ export class KernelVxlanBackend implements Backend {
         + ` dstport ${spec.port}): ${(err as Error).message}`);
     }
     this.stats.devicesCreated++;
-    this.log.info({ index: this.device.index, mac: this.vtepMac, mtu: this.mtu, port: spec.port }, 'created vxlan device');
+    this.log.info({ index: this.device.index, mac: this.vtep.mac, mtu: this.mtu, port: spec.port }, 'created vxlan device');
     // Upstream turns off router advertisements on the device; IPv6 may be disabled, so failure is fine.
     await writeFile(`/proc/sys/net/ipv6/conf/${spec.name}/accept_ra`, '0').catch(() => undefined);
   }
@@ -183,31 +178,32 @@ export class KernelVxlanBackend implements Backend {
   /** `<own subnet network>/32`, other addresses inside Network removed, link up. */
   private async addressDevice(): Promise<void> {
     if (!this.ownSubnet) return;
-    const index = this.index;
-    const own = { ip: this.ownSubnet.ip, prefixLen: 32 };
-    for (const a of await listAddresses(index)) {
-      if (netContainsIP(this.ctx.network.network, a.ip) && !(a.ip === own.ip && a.prefixLen === 32)) {
-        this.log.info({ address: `${formatIPv4(a.ip)}/${a.prefixLen}` }, 'removing an old address from the vxlan device');
-        await deleteAddressIfPresent(index, a);
+    await addressFlannelDevice(this.index, this.ownSubnet, this.ctx.network.network, this.log);
+  }
+
+  /**
+   * Another host publishes our VtepMAC (its --state-dir was cloned from ours): its FDB entries and ours point the
+   * same MAC at two hosts. A new MAC, kept, on the device, and our lease republished; peers relearn it from there.
+   */
+  private async leaveClash(peer: VxlanPeer): Promise<void> {
+    const old = this.stopped ? null : await this.vtep.leave(peer);
+    if (old === null) return;
+    if (this.device) {
+      try {
+        await setLinkMac(this.index, this.vtep.mac);
+      } catch {
+        // A device that refuses a live change takes it while down; down cost it its routes: program them again.
+        await setLinkDown(this.index);
+        await setLinkMac(this.index, this.vtep.mac);
+        await this.addressDevice();
+        for (const p of this.peers.values()) await this.programPeer(p);
       }
     }
-    await ensureAddress(index, own);
-    await setLinkUp(index);
+    this.vtep.announce(old, peer);
+    this.ctx.republish?.(this.backendData());
   }
 
   // ---- peers ----
-
-  private readPeer(lease: Lease): VxlanPeer | null {
-    const reading = readVxlanPeer(lease);
-    if (reading.kind === 'ignored') {
-      this.log.debug(reading.reason);
-      return null;
-    }
-    if (reading.peer.vni !== null && reading.peer.vni !== this.config.vni) {
-      this.log.warn({ subnet: reading.peer.key, vni: reading.peer.vni }, `peer uses VNI ${reading.peer.vni}, we use ${this.config.vni}`);
-    }
-    return reading.peer;
-  }
 
   /** DirectRouting: the peer's PublicIP is on our L2 when the kernel reaches it without a gateway. */
   private async isDirect(peer: VxlanPeer): Promise<boolean> {
@@ -287,51 +283,11 @@ export class KernelVxlanBackend implements Backend {
     }
   }
 
-  // ---- keeping it so: monitor, resync, recreation ----
-
-  private startWatching(): void {
-    if (this.monitor || this.stopped) return;
-    try {
-      const monitor = new NetlinkMonitor({ groups: ['link'], ref: false, log: this.log });
-      monitor.on('event', (e: MonitorEvent) => this.onMonitorEvent(e));
-      monitor.on('resync', () => { void this.serial(() => this.resync()).catch(() => undefined); });
-      monitor.start();
-      this.monitor = monitor;
-    } catch (err) {
-      this.log.warn(`cannot watch links (device loss is then found by the ${RESYNC_INTERVAL_MS / 1000} s resync): ${(err as Error).message}`);
-    }
-    this.resyncTimer ??= setInterval(() => {
-      void this.serial(() => this.resync()).catch((err: unknown) => this.log.warn(`resync failed: ${(err as Error).message}`));
-    }, RESYNC_INTERVAL_MS);
-    this.resyncTimer.unref();
-  }
-
-  private onMonitorEvent(e: MonitorEvent): void {
-    if (e.kind !== 'link' || e.action !== 'del' || this.stopped) return;
-    if (e.link.name !== this.deviceName && e.link.index !== this.device?.index) return;
-    this.log.warn({ index: e.link.index }, 'vxlan device deleted; recreating it');
-    this.device = null;
-    this.scheduleRecreate(0);
-  }
-
-  private scheduleRecreate(delay: number): void {
-    if (this.recreateTimer || this.stopped) return;
-    this.recreateTimer = setTimeout(() => {
-      this.recreateTimer = null;
-      void this.serial(() => this.recreate()).then(
-        () => { this.recreateDelay = RECREATE_BACKOFF_MIN_MS; },
-        (err: unknown) => {
-          this.log.error(`recreating ${this.deviceName} failed, retrying in ${this.recreateDelay / 1000} s: ${(err as Error).message}`);
-          this.scheduleRecreate(this.recreateDelay);
-          this.recreateDelay = Math.min(this.recreateDelay * 2, RECREATE_BACKOFF_MAX_MS);
-        });
-    }, delay);
-    this.recreateTimer.unref();
-  }
+  // ---- keeping it so: the keeper calls these ----
 
   /** Device, address, then every peer again, with the same MAC: peers' entries stay valid. */
   private async recreate(): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped || !this.ownSubnet) return;
     const existing = await getLinkByName(this.deviceName);
     if (existing && this.device && existing.index === this.device.index) return;
     this.device = null;
@@ -346,13 +302,11 @@ export class KernelVxlanBackend implements Backend {
     if (this.stopped || !this.ownSubnet) return;
     const existing = await getLinkByName(this.deviceName);
     if (!existing || existing.index !== this.device?.index) {
-      this.device = null;
-      await this.recreate();
+      this.keeper.deviceLost('it is missing at a resync');
       return;
     }
     const index = this.index;
-    const addrs = await listAddresses(index);
-    if (!addrs.some((a) => a.ip === this.ownSubnet!.ip && a.prefixLen === 32) || !existing.up) {
+    if (!await flannelDeviceAddressed(index, this.ownSubnet, existing.up)) {
       this.log.warn('vxlan device lost its address or went down; restoring');
       await this.addressDevice();
     }

@@ -2,6 +2,7 @@
 // reads BackendData with Go's encoding/json (case-insensitive keys; net.ParseMAC for the MAC).
 import { formatCidr, formatIPv4, parseIPv4, type Ipv4Net } from '../../net/ipv4.js';
 import type { Lease } from '../../subnet/lease.js';
+import { foreignBackendReason } from '../kit/peer-diff.js';
 
 export interface VxlanPeer {
   readonly subnet: Ipv4Net;
@@ -36,9 +37,8 @@ function field(data: Record<string, unknown>, name: string): unknown {
 /** Reads a lease as a vxlan peer, or says why it is not one (logged by the caller). */
 export function readVxlanPeer(lease: Lease): PeerReading {
   const key = formatCidr(lease.subnet);
-  if (lease.attrs.backendType !== 'vxlan') {
-    return { kind: 'ignored', reason: `lease ${key} has BackendType ${JSON.stringify(lease.attrs.backendType ?? '')}, not vxlan` };
-  }
+  const foreign = foreignBackendReason(lease, 'vxlan');
+  if (foreign !== null) return { kind: 'ignored', reason: foreign };
   const data = lease.attrs.backendData;
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
     return { kind: 'ignored', reason: `lease ${key} has no vxlan BackendData object` };

@@ -1,79 +1,87 @@
 // The vxlan backend on the userspace datapath: a TUN device flannel.<VNI> and the encap/decap loop of src/datapath,
 // speaking the kernel VXLAN wire format, so peers (kernel or userspace, tsflanneld or upstream) see an ordinary
 // vxlan node. The lease is the kernel backend's: BackendType vxlan, BackendData {VNI, VtepMAC}, MTU ext − 50.
-// Kept so: a TUN deleted by hand is reopened (netlink monitor, or a loop finding its fd dead), re-addressed and
-// routed with the peers kept; with Backend.DirectRouting, peers on our L2 get a plain kernel route instead.
-import type { Backend, BackendContext, BackendRegistration } from '../backend.js';
+// Kept so by the kit's keeper: a TUN deleted by hand is reopened (netlink monitor, a check, or a loop finding its fd
+// dead), re-addressed and routed with the peers kept; with Backend.DirectRouting, peers on our L2 get a plain kernel
+// route instead, checked every 10 s.
+import type { Backend, BackendClaims, BackendContext, BackendRegistration, BackendSettings } from '../backend.js';
+import { Keeper } from '../kit/keeper.js';
+import type { PeerDiff, PeerStep } from '../kit/peer-diff.js';
 import type { Logger } from '../../log.js';
-import { formatCidr, formatIPv4, type Ipv4Net, netContainsIP, parseIPv4, requireIPv4 } from '../../net/ipv4.js';
-import { deleteAddressIfPresent, ensureAddress, listAddresses } from '../../netlink/addresses.js';
-import { deleteLinkIfPresent, getLinkByName, setLinkMtu, setLinkUp, type LinkInfo } from '../../netlink/links.js';
-import { NetlinkMonitor, type MonitorEvent } from '../../netlink/monitor.js';
+import { type Ipv4Net, parseIPv4, requireIPv4 } from '../../net/ipv4.js';
+import { deleteLinkIfPresent, getLinkByName, setLinkMtu, type LinkInfo } from '../../netlink/links.js';
 import { deleteRouteIfPresent, listRoutes, replaceRoute, RT_SCOPE_LINK } from '../../netlink/routes.js';
 import { UserspaceDatapath } from '../../datapath/userspace-datapath.js';
 import type { Lease, LeaseEvent, VxlanBackendData } from '../../subnet/lease.js';
 import { vxlanDeviceMtu, vxlanDeviceName, type VxlanConfig } from './config.js';
+import { addressFlannelDevice } from './device-address.js';
 import { isOnOurL2 } from './direct-routing.js';
-import { readVxlanPeer, type VxlanPeer } from './peers.js';
+import { vxlanPeerDiff } from './lease-reading.js';
+import type { VxlanPeer } from './peers.js';
 import { peerRoute, planVxlanResync, type ProgrammedPeer } from './reconcile.js';
-import { loadOrCreateVtepMac } from './vtep-mac.js';
+import { VtepIdentity } from './vtep-identity.js';
+
+type UserspaceSettings = NonNullable<BackendSettings['vxlan']>;
 
 const REOPEN_BACKOFF_MIN_MS = 200;
 const REOPEN_BACKOFF_MAX_MS = 30_000;
-/** How often DirectRouting routes are checked (as the kernel datapath resyncs its entries). */
-const DIRECT_ROUTE_RESYNC_MS = 10_000;
+/** How often the TUN and the DirectRouting routes are checked (as the kernel datapath resyncs its entries). */
+const RESYNC_MS = 10_000;
 
 export class UserspaceVxlanBackend implements Backend {
   readonly deviceName: string;
   private readonly log: Logger;
   private readonly mtu: number;
-  private vtepMac = '';
+  private readonly vtep: VtepIdentity;
   private datapath: UserspaceDatapath | null = null;
   private device: LinkInfo | null = null;
   /** Peers by subnet key, as handed to the datapath (direct ones too: their frames are still accepted). */
   private readonly peers = new Map<string, ProgrammedPeer>();
-  private ignoredLeases = 0;
+  private readonly diff: PeerDiff<VxlanPeer>;
+  private readonly keeper: Keeper;
   private ownSubnet: Ipv4Net | null = null;
-  /** Kernel changes (routes, device re-creation) in order, so lease events and the monitor never interleave. */
-  private chain: Promise<void> = Promise.resolve();
-  private monitor: NetlinkMonitor | null = null;
-  private reopenTimer: NodeJS.Timeout | null = null;
-  private reopenDelay = REOPEN_BACKOFF_MIN_MS;
-  private reopenPending = false;
-  private directResyncTimer: NodeJS.Timeout | null = null;
   private stopped = false;
 
-  constructor(private readonly ctx: BackendContext, private readonly config: VxlanConfig) {
+  constructor(private readonly ctx: BackendContext, private readonly config: VxlanConfig,
+    private readonly settings: UserspaceSettings) {
     this.deviceName = vxlanDeviceName(config.vni);
     this.log = ctx.log.child({ component: 'vxlan-userspace', device: this.deviceName });
     this.mtu = vxlanDeviceMtu(config, ctx.extIface.mtu);
+    this.vtep = new VtepIdentity(ctx.stateDir, this.deviceName, this.log);
+    this.diff = vxlanPeerDiff({
+      vni: config.vni, otherVni: 'ignore', own: () => ({ publicIP: ctx.extIface.extAddr, vtepMac: this.vtep.mac }),
+      onClash: (peer) => ctx.work.post('new VtepMAC', () => this.leaveClash(peer)),
+    }, this.log);
+    this.keeper = new Keeper({
+      work: ctx.work, log: this.log, everyMs: RESYNC_MS,
+      device: {
+        name: this.deviceName, index: () => this.device?.index ?? null, recreate: () => this.reopen(),
+        backoffMinMs: REOPEN_BACKOFF_MIN_MS, backoffMaxMs: REOPEN_BACKOFF_MAX_MS,
+        lostMessage: `TUN device ${this.deviceName} was deleted; reopening it`,
+      },
+      resync: async () => { await this.resyncDirectRoutes(); return true; },
+    });
+  }
+
+  claims(): BackendClaims {
+    return { devices: [this.deviceName], ownsRoute: () => false };
   }
 
   async register(): Promise<BackendRegistration> {
-    this.vtepMac = await loadOrCreateVtepMac(this.ctx.stateDir, this.deviceName);
+    await this.vtep.load(false);
     const existing = await getLinkByName(this.deviceName);
     if (existing && existing.kind !== 'tun') {
       // Left by the kernel datapath (or upstream flanneld): a TUN cannot take its name while it exists.
       this.log.info({ kind: existing.kind }, 'replacing the existing non-TUN device with the userspace datapath\'s TUN');
       await deleteLinkIfPresent(existing.index);
     }
-    const localIP = parseIPv4(this.ctx.extIface.ifaceAddr);
-    if (localIP === null) {
-      throw new Error(`external interface ${this.ctx.extIface.name} has address ${JSON.stringify(this.ctx.extIface.ifaceAddr)}, not IPv4`);
-    }
-    this.datapath = new UserspaceDatapath({
-      tunName: this.deviceName, vni: this.config.vni, port: this.config.port, ownMac: this.vtepMac, localIP,
-      network: this.ctx.network.network, subnetLen: this.ctx.network.subnetLen, innerMtu: this.mtu, persist: true,
-      spinMicros: this.ctx.vxlanBusyPoll, allowForeignSource: this.ctx.vxlanAllowForeignSource ?? false,
-      log: this.log, onTunLost: () => this.deviceLost('a datapath loop found it gone'),
-    });
+    this.datapath = this.openDatapath();
     const link = await getLinkByName(this.deviceName);
     if (!link) throw new Error(`TUN device ${this.deviceName} vanished right after it was created`);
     if (link.mtu !== this.mtu) await setLinkMtu(link.index, this.mtu);
     this.device = link;
-    const backendData: VxlanBackendData = { VNI: this.config.vni, VtepMAC: this.vtepMac };
-    this.log.info({ vtepMac: this.vtepMac, mtu: this.mtu, port: this.config.port }, 'userspace vxlan datapath ready');
-    return { backendType: 'vxlan', backendData, mtu: this.mtu };
+    this.log.info({ vtepMac: this.vtep.mac, mtu: this.mtu, port: this.config.port }, 'userspace vxlan datapath ready');
+    return { backendType: 'vxlan', backendData: this.backendData(), mtu: this.mtu };
   }
 
   async start(own: Lease): Promise<void> {
@@ -81,49 +89,45 @@ export class UserspaceVxlanBackend implements Backend {
     this.ownSubnet = own.subnet;
     await this.addressDevice(device.index, own.subnet);
     datapath.start(own.subnet);
-    this.startWatching();
-    this.installTestHook(datapath);
+    this.keeper.start();
+    this.installTestHook();
   }
 
   async resetPeers(peers: readonly Lease[]): Promise<void> {
     const { datapath } = this.requireRegistered();
-    await this.serial(async () => {
-      const wanted = new Map<string, VxlanPeer>();
-      for (const lease of peers) {
-        const peer = this.readPeer(lease);
-        if (peer) wanted.set(peer.key, peer);
-      }
-      for (const key of [...this.peers.keys()]) if (!wanted.has(key)) await this.removePeer(datapath, key);
-      for (const peer of wanted.values()) await this.setPeer(datapath, peer);
-      this.log.info({ peers: this.peers.size }, 'peer table replaced');
-    });
+    for (const step of this.diff.reset(peers, this.peers.keys())) await this.apply(datapath, step);
+    this.log.info({ peers: this.peers.size }, 'peer table replaced');
   }
 
   async handleEvents(events: readonly LeaseEvent[]): Promise<void> {
     const { datapath } = this.requireRegistered();
-    await this.serial(async () => {
-      for (const event of events) {
-        const peer = event.type === 'added' ? this.readPeer(event.lease) : null;
-        if (peer) await this.setPeer(datapath, peer);
-        else await this.removePeer(datapath, formatCidr(event.lease.subnet));
-      }
-    });
+    for (const step of this.diff.events(events)) await this.apply(datapath, step);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.reopenTimer) clearTimeout(this.reopenTimer);
-    if (this.directResyncTimer) clearInterval(this.directResyncTimer);
-    this.monitor?.close();
-    this.monitor = null;
-    await this.chain;
+    this.keeper.stop();
     await this.datapath?.stop();
+  }
+
+  /** The TUN is persistent: it goes only when deleted; its route and address go with it. */
+  async teardown(): Promise<void> {
+    await this.stop();
+    for (const p of this.peers.values()) if (p.direct) await this.deleteDirectRoute(p);
+    this.peers.clear();
+    const link = await getLinkByName(this.deviceName);
+    if (link) await deleteLinkIfPresent(link.index);
+    this.device = null;
+    this.log.info('TUN device removed: backend torn down');
   }
 
   counters(): Readonly<Record<string, number>> {
     let direct = 0;
     for (const p of this.peers.values()) if (p.direct) direct++;
-    const out: Record<string, number> = { peers: this.peers.size, direct_peers: direct, ignored_leases: this.ignoredLeases };
+    const out: Record<string, number> = {
+      peers: this.peers.size, direct_peers: direct, ignored_leases: this.diff.ignoredLeases,
+      vtep_mac_clashes: this.vtep.clashes,
+    };
     if (this.datapath) Object.assign(out, this.datapath.counters());
     return out;
   }
@@ -133,41 +137,48 @@ export class UserspaceVxlanBackend implements Backend {
     return { datapath: this.datapath, device: this.device };
   }
 
+  private backendData(): VxlanBackendData {
+    return { VNI: this.config.vni, VtepMAC: this.vtep.mac };
+  }
+
+  private openDatapath(): UserspaceDatapath {
+    const localIP = parseIPv4(this.ctx.extIface.ifaceAddr);
+    if (localIP === null) {
+      throw new Error(`external interface ${this.ctx.extIface.name} has address ${JSON.stringify(this.ctx.extIface.ifaceAddr)}, not IPv4`);
+    }
+    return new UserspaceDatapath({
+      tunName: this.deviceName, vni: this.config.vni, port: this.config.port, ownMac: this.vtep.mac, localIP,
+      network: this.ctx.network.network, subnetLen: this.ctx.network.subnetLen, innerMtu: this.mtu, persist: true,
+      ...(this.settings.busyPoll !== undefined ? { spinMicros: this.settings.busyPoll } : {}),
+      allowForeignSource: this.settings.allowForeignSource ?? false,
+      log: this.log, onTunLost: () => this.keeper.deviceLost('a datapath loop found it gone'),
+    });
+  }
+
+  /**
+   * Another host publishes our VtepMAC (a cloned --state-dir). The loops take their MAC at start, so the datapath
+   * is opened again (the TUN is persistent and keeps its address) with a new, kept MAC and the same peers.
+   */
+  private async leaveClash(peer: VxlanPeer): Promise<void> {
+    const old = this.stopped || !this.datapath ? null : await this.vtep.leave(peer);
+    if (old === null || !this.datapath) return;
+    await this.datapath.stop();
+    this.datapath = this.openDatapath();
+    for (const p of this.peers.values()) this.datapath.setPeer(p.peer.subnet.ip, requireIPv4(p.peer.publicIP), p.peer.vtepMac);
+    if (this.ownSubnet) this.datapath.start(this.ownSubnet);
+    this.vtep.announce(old, peer);
+    this.ctx.republish?.(this.backendData());
+  }
+
   /** `<own subnet network>/32` as the only address inside Network, up, and the one route `<Network> dev flannel.N`. */
   private async addressDevice(index: number, subnet: Ipv4Net): Promise<void> {
-    const own = { ip: subnet.ip, prefixLen: 32 };
-    for (const a of await listAddresses(index)) {
-      if (netContainsIP(this.ctx.network.network, a.ip) && !(a.ip === own.ip && a.prefixLen === 32)) {
-        this.log.info({ address: `${formatIPv4(a.ip)}/${a.prefixLen}` }, 'removing an old address from the TUN device');
-        await deleteAddressIfPresent(index, a);
-      }
-    }
-    await ensureAddress(index, own);
-    await setLinkUp(index);
+    await addressFlannelDevice(index, subnet, this.ctx.network.network, this.log);
     await replaceRoute({ dst: this.ctx.network.network, oif: index, scope: RT_SCOPE_LINK });
   }
 
-  private readPeer(lease: Lease): VxlanPeer | null {
-    const reading = readVxlanPeer(lease);
-    if (reading.kind === 'ignored') {
-      this.ignoredLeases++;
-      this.log.debug(reading.reason);
-      return null;
-    }
-    const peer = reading.peer;
-    if (peer.vni !== null && peer.vni !== this.config.vni) {
-      this.ignoredLeases++;
-      this.log.warn({ subnet: peer.key, vni: peer.vni },
-        `ignoring peer ${peer.key}: it uses VNI ${peer.vni}, this network uses ${this.config.vni}; give every node the same Backend.VNI`);
-      return null;
-    }
-    return peer;
-  }
-
-  private serial(task: () => Promise<void>): Promise<void> {
-    const run = this.chain.then(task);
-    this.chain = run.catch(() => undefined);
-    return run;
+  private async apply(datapath: UserspaceDatapath, step: PeerStep<VxlanPeer>): Promise<void> {
+    if (step.op === 'set') await this.setPeer(datapath, step.peer);
+    else await this.removePeer(datapath, step.key);
   }
 
   /**
@@ -226,74 +237,15 @@ export class UserspaceVxlanBackend implements Backend {
    * Hidden, for the e2e tests only: with TSFLANNELD_TEST_HOOKS=1 in the environment, SIGUSR2 kills the first loop
    * thread as a crash would, so a test can see the restart in a whole daemon.
    */
-  private installTestHook(datapath: UserspaceDatapath): void {
+  private installTestHook(): void {
     if (process.env.TSFLANNELD_TEST_HOOKS !== '1') return;
     process.on('SIGUSR2', () => {
       this.log.warn('test hook: killing a datapath loop thread');
-      void datapath.crashLoopForTest().catch(() => undefined);
+      void this.datapath?.crashLoopForTest().catch(() => undefined);
     });
   }
 
-  // ---- device loss: the TUN deleted under us comes back with its address, route and peers ----
-
-  private startWatching(): void {
-    if (this.config.directRouting && !this.directResyncTimer && !this.stopped) {
-      this.directResyncTimer = setInterval(() => {
-        void this.serial(() => this.resyncDirectRoutes()).catch((err: unknown) =>
-          this.log.warn(`DirectRouting resync failed: ${(err as Error).message}`));
-      }, DIRECT_ROUTE_RESYNC_MS);
-      this.directResyncTimer.unref();
-    }
-    if (this.monitor || this.stopped) return;
-    try {
-      const monitor = new NetlinkMonitor({ groups: ['link'], ref: false, log: this.log });
-      monitor.on('event', (e: MonitorEvent) => this.onMonitorEvent(e));
-      // Events may have been lost: check the device is still ours.
-      monitor.on('resync', () => { void this.checkDevice(); });
-      monitor.start();
-      this.monitor = monitor;
-    } catch (err) {
-      this.log.warn(`cannot watch links; a deleted ${this.deviceName} is then noticed only when a loop finds it gone: ${(err as Error).message}`);
-    }
-  }
-
-  private onMonitorEvent(e: MonitorEvent): void {
-    if (e.kind !== 'link' || e.action !== 'del' || this.stopped) return;
-    if (e.link.name !== this.deviceName && e.link.index !== this.device?.index) return;
-    this.deviceLost('the netlink monitor reported its deletion');
-  }
-
-  private async checkDevice(): Promise<void> {
-    const link = await getLinkByName(this.deviceName).catch(() => null);
-    if (!link || link.index !== this.device?.index) this.deviceLost('it is missing after a monitor resync');
-  }
-
-  /** Logged once per loss, however many signs of it arrive (monitor, both loops). */
-  private deviceLost(how: string): void {
-    if (this.stopped || this.reopenPending) return;
-    this.reopenPending = true;
-    this.log.warn({ how }, `TUN device ${this.deviceName} was deleted; reopening it`);
-    this.scheduleReopen(0);
-  }
-
-  private scheduleReopen(delay: number): void {
-    if (this.reopenTimer || this.stopped) return;
-    this.reopenTimer = setTimeout(() => {
-      this.reopenTimer = null;
-      void this.serial(() => this.reopen()).then(
-        () => {
-          this.reopenDelay = REOPEN_BACKOFF_MIN_MS;
-          this.reopenPending = false;
-        },
-        (err: unknown) => {
-          this.log.error(`reopening ${this.deviceName} failed, retrying in ${this.reopenDelay} ms: ${(err as Error).message}`);
-          this.scheduleReopen(this.reopenDelay);
-          this.reopenDelay = Math.min(this.reopenDelay * 2, REOPEN_BACKOFF_MAX_MS);
-        });
-    }, delay);
-    this.reopenTimer.unref();
-  }
-
+  /** The keeper found the TUN gone: a new one with the same name, addressed and routed; the loops keep the peers. */
   private async reopen(): Promise<void> {
     const { datapath } = this.requireRegistered();
     if (this.stopped || !this.ownSubnet) return;
@@ -307,6 +259,6 @@ export class UserspaceVxlanBackend implements Backend {
   }
 }
 
-export function createUserspaceVxlanBackend(ctx: BackendContext, config: VxlanConfig): Backend {
-  return new UserspaceVxlanBackend(ctx, config);
+export function createUserspaceVxlanBackend(ctx: BackendContext, config: VxlanConfig, settings: UserspaceSettings): Backend {
+  return new UserspaceVxlanBackend(ctx, config, settings);
 }

@@ -1,10 +1,10 @@
 // The vxlan backend with --vxlan-datapath userspace, driven without etcd, for e2e tests: run inside a host namespace as
 //   node userspace-backend-node.js '<json BackendNodeSpec>'
 // It registers (TUN, VtepMAC from the state dir), starts with the own lease, resets the peers to the given leases,
-// prints the registration JSON and `ready`, answers `counters` on stdin, and stops on stdin EOF.
+// prints the registration JSON and `ready`, answers `counters` on stdin, tears down on `teardown`, and stops on stdin EOF.
 import * as readline from 'node:readline';
-import type { BackendContext } from '../../../src/backend/backend.js';
-import { createVxlanBackend } from '../../../src/backend/vxlan/index.js';
+import { createBackend } from '../../../src/backend/registry.js';
+import '../../../src/backend/vxlan/index.js';
 import { parseCidr, prefixMask } from '../../../src/net/ipv4.js';
 import { log } from '../../../src/log.js';
 import type { Lease } from '../../../src/subnet/lease.js';
@@ -29,16 +29,16 @@ function lease(subnet: string, publicIP: string, backendType: string, backendDat
 async function main(): Promise<void> {
   const spec = JSON.parse(process.argv[2] ?? '{}') as BackendNodeSpec;
   const network = parseCidr(spec.network)!;
-  const ctx: BackendContext = {
+  const ctx = {
     extIface: { name: spec.iface.name, index: spec.iface.index, mtu: spec.iface.mtu, ifaceAddr: spec.iface.addr, extAddr: spec.iface.addr },
     network: {
       enableIPv4: true, enableIPv6: false, enableNFTables: false, network, subnetLen: spec.subnetLen,
       subnetMin: network.ip, subnetMax: (network.ip | (~prefixMask(network.prefixLen) & prefixMask(spec.subnetLen))) >>> 0,
       backend: { type: 'vxlan', raw: spec.backend },
     },
-    stateDir: spec.stateDir, vxlanDatapath: 'userspace', vxlanBusyPoll: 200, log,
+    stateDir: spec.stateDir, log,
   };
-  const backend = createVxlanBackend(ctx);
+  const backend = createBackend('vxlan', ctx, { vxlan: { datapath: 'userspace', busyPoll: 200 } })!;
   const registration = await backend.register();
   await backend.start(lease(spec.ownSubnet, spec.iface.addr, 'vxlan', registration.backendData));
   await backend.resetPeers(spec.peers.map((p) => lease(p.subnet, p.publicIP, p.backendType, p.backendData)));
@@ -46,6 +46,7 @@ async function main(): Promise<void> {
   const rl = readline.createInterface({ input: process.stdin });
   rl.on('line', (line) => {
     if (line === 'counters') process.stdout.write(`${JSON.stringify(backend.counters())}\n`);
+    if (line === 'teardown') void backend.teardown().then(() => { process.stdout.write('torn down\n'); process.exit(0); });
   });
   rl.on('close', () => {
     void backend.stop().then(() => process.exit(0));

@@ -1,24 +1,15 @@
-// Reads links, IPv4 addresses and routes through netlink and hands them to the pure choice in ./iface-select.ts.
-import type { ExternalInterface } from '../backend/backend.js';
-import { listAddresses } from '../netlink/addresses.js';
-import { NetlinkError } from '../netlink/errors.js';
-import { listLinks } from '../netlink/links.js';
-import { getRoute, listRoutes, type KernelRoute } from '../netlink/routes.js';
-import { parseIPv4 } from './ipv4.js';
-import { selectExternalInterface, type IfaceCandidate, type IfaceFacts, type IfaceWish } from './iface-select.js';
+// Reads links, IPv4 addresses and routes through netlink and hands them to the pure choice in net/iface-select.ts.
+import type { ExternalInterface } from '../net/external-interface.js';
+import { parseIPv4 } from '../net/ipv4.js';
+import {
+  defaultRouteLink, selectExternalInterface, type IfaceCandidate, type IfaceFacts, type IfaceWish,
+} from '../net/iface-select.js';
+import { listAddresses } from './addresses.js';
+import { NetlinkError } from './errors.js';
+import { listLinks } from './links.js';
+import { getRoute, listRoutes } from './routes.js';
 
-export { IfaceSelectionError } from './iface-select.js';
-
-/** The main table's default route with the lowest metric, as upstream's GetDefaultGatewayInterface uses it. */
-export function defaultRouteLink(routes: readonly KernelRoute[]): { index: number } | string {
-  const defaults = routes
-    .filter((r) => r.dst.prefixLen === 0)
-    .sort((a, b) => (a.priority ?? 0) - (b.priority ?? 0));
-  const first = defaults[0];
-  if (!first) return 'there is no IPv4 default route: give --iface, --iface-regex or --iface-can-reach';
-  if (first.oif === null) return 'the default route has no single output interface (multipath?): give --iface';
-  return { index: first.oif };
-}
+export { IfaceSelectionError } from '../net/iface-select.js';
 
 async function canReach(target: string): Promise<IfaceFacts['canReach']> {
   const ip = parseIPv4(target);
