@@ -23,8 +23,16 @@ import { formatSubnetEnv, readPreviousSubnet, writeSubnetEnvAtomic } from './sub
 import { lockSubnetFile, SubnetFileInUseError, type SubnetFileLock } from './subnet/subnet-file-lock.js';
 import { LeaseWatcher } from './subnet/watcher.js';
 
-/** How long shutdown may take before the process exits anyway (upstream's goroutines stop within seconds too). */
+/**
+ * How long shutdown may take, counted from the stop signal, before the process exits anyway. The health server's
+ * grace for open connections fits inside it.
+ */
 const SHUTDOWN_DEADLINE_MS = 4000;
+/**
+ * How long stopping waits for etcd (cancelling watches) before going on: a frozen etcd answers never, and the lease
+ * stays in etcd as it is whether or not the cancel arrives.
+ */
+const ETCD_STOP_WAIT_MS = 500;
 const CONFIG_RETRY_MS = 1000;
 
 /** A startup failure with a one-line message for the operator; the daemon exits 1. */
@@ -105,9 +113,11 @@ async function stopAll(r: Running, lifecycle: Lifecycle, log: Logger): Promise<v
       log.warn(`stopping ${what}: ${(e as Error).message}`);
     }
   };
+  const unlessEtcdHangs = (p: Promise<void> | undefined): Promise<void> | undefined =>
+    p && Promise.race([p, sleep(ETCD_STOP_WAIT_MS).then(() => log.debug('etcd did not answer while stopping; going on'))]);
   await step('hooks', () => lifecycle.run('stopping', {}));
-  await step('watcher', () => r.watcher?.stop());
-  await step('lease manager', () => r.leases?.stop());
+  await step('watcher', () => unlessEtcdHangs(r.watcher?.stop()));
+  await step('lease manager', () => unlessEtcdHangs(r.leases?.stop()));
   await step('backend queue', () => r.driver?.drain());
   await step('backend', () => r.backend?.stop());
   await step('etcd client', () => r.client.close());
@@ -202,7 +212,10 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   log.info('running');
 }
 
-/** The process's SIGTERM/SIGINT as an AbortSignal; a second signal exits at once. */
+/**
+ * The process's SIGTERM/SIGINT as an AbortSignal; a second signal exits at once. SIGHUP (whose default action would
+ * end the daemon with status 129) is logged and ignored until a reload exists.
+ */
 function processStopSignal(log: Logger): AbortSignal {
   const controller = new AbortController();
   const onSignal = (sig: NodeJS.Signals): void => {
@@ -215,6 +228,7 @@ function processStopSignal(log: Logger): AbortSignal {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  process.on('SIGHUP', () => log.warn('received SIGHUP: ignored (reloading is not supported yet); SIGTERM stops the daemon'));
   return controller.signal;
 }
 
@@ -254,26 +268,31 @@ export async function runDaemon(options: Options, deps: DaemonDeps): Promise<num
     return 1;
   }
 
-  const stopped = new Promise<void>((resolve) => {
-    if (signal.aborted) resolve();
-    else signal.addEventListener('abort', () => resolve(), { once: true });
+  let deadline: NodeJS.Timeout | undefined;
+  const stopped = new Promise<'stopped'>((resolve) => {
+    const onStop = (): void => {
+      // Armed at the signal, not after start-up: a start-up step waiting on a frozen etcd must not delay the exit.
+      deadline = setTimeout(() => {
+        log.warn(`shutdown took longer than ${SHUTDOWN_DEADLINE_MS} ms; exiting anyway`);
+        log.info('Exiting cleanly...');
+        process.exit(0);
+      }, SHUTDOWN_DEADLINE_MS);
+      deadline.unref();
+      resolve('stopped');
+    };
+    if (signal.aborted) onStop();
+    else signal.addEventListener('abort', onStop, { once: true });
   });
-  try {
-    await startUp(options, deps, lifecycle, running, signal);
-  } catch (e) {
-    if (!(e instanceof Aborted) && !signal.aborted) {
-      log.fatal(e instanceof DaemonError || e instanceof ConfigError ? e.message : describeEtcdError(e));
-      await stopAll(running, lifecycle, log);
-      return 1;
-    }
+  // A stop signal during start-up does not wait for the step in progress (it may be an etcd call running into its
+  // deadline); that step sees the aborted signal and goes no further.
+  const started = startUp(options, deps, lifecycle, running, signal).then(() => null, (e: unknown) => e);
+  const failure = await Promise.race([started, stopped]);
+  if (failure !== 'stopped' && failure !== null && !(failure instanceof Aborted) && !signal.aborted) {
+    log.fatal(failure instanceof DaemonError || failure instanceof ConfigError ? failure.message : describeEtcdError(failure));
+    await stopAll(running, lifecycle, log);
+    return 1;
   }
   await stopped;
-  const deadline = setTimeout(() => {
-    log.warn(`shutdown took longer than ${SHUTDOWN_DEADLINE_MS} ms; exiting anyway`);
-    log.info('Exiting cleanly...');
-    process.exit(0);
-  }, SHUTDOWN_DEADLINE_MS);
-  deadline.unref();
   await stopAll(running, lifecycle, log);
   clearTimeout(deadline);
   log.info('Exiting cleanly...');
