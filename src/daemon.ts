@@ -9,7 +9,7 @@ import { createBackend, supportedBackends } from './backend/registry.js';
 import type { NetworkConfig } from './config/network-config.js';
 import { ConfigError, EXAMPLE_CONFIG, parseNetworkConfig } from './config/parse.js';
 import { Lifecycle, type DaemonExtension, type LeaseContext } from './lifecycle.js';
-import type { Logger } from './log.js';
+import { routeProcessWarnings, type Logger } from './log.js';
 import { formatCidr } from './net/ipv4.js';
 import { chooseExternalInterface } from './net/iface.js';
 import { setNetlinkObserver } from './netlink/socket.js';
@@ -239,6 +239,7 @@ function processStopSignal(log: Logger): AbortSignal {
 export async function runDaemon(options: Options, deps: DaemonDeps): Promise<number> {
   const log = deps.log;
   if (options.logLevel !== null) log.level = options.logLevel;
+  routeProcessWarnings(log);
   const signal = deps.stopSignal ?? processStopSignal(log);
   // A bug in a background task must not end the daemon with a stack trace on stderr: one log line, keep running
   // (the lease and datapath stay as they are).
