@@ -19,7 +19,7 @@ import { createEtcdClient, describeEtcdError, isEtcdUnavailable, reportEtcdError
 import type { Lease, LeaseAttrs, LeaseEvent } from './subnet/lease.js';
 import { LeaseManager } from './subnet/lease-manager.js';
 import { SubnetRegistry } from './subnet/registry.js';
-import { formatSubnetEnv, readPreviousSubnet, writeSubnetEnvAtomic } from './subnet/subnet-env.js';
+import { formatSubnetEnv, readPreviousSubnet, SubnetEnvWriter } from './subnet/subnet-env.js';
 import { lockSubnetFile, SubnetFileInUseError, type SubnetFileLock } from './subnet/subnet-file-lock.js';
 import { LeaseWatcher } from './subnet/watcher.js';
 
@@ -103,6 +103,7 @@ interface Running {
   leases?: LeaseManager;
   watcher?: LeaseWatcher;
   driver?: BackendDriver;
+  subnetEnv?: SubnetEnvWriter;
 }
 
 async function stopAll(r: Running, lifecycle: Lifecycle, log: Logger): Promise<void> {
@@ -115,6 +116,7 @@ async function stopAll(r: Running, lifecycle: Lifecycle, log: Logger): Promise<v
   };
   const unlessEtcdHangs = (p: Promise<void> | undefined): Promise<void> | undefined =>
     p && Promise.race([p, sleep(ETCD_STOP_WAIT_MS).then(() => log.debug('etcd did not answer while stopping; going on'))]);
+  r.subnetEnv?.cancel();
   await step('hooks', () => lifecycle.run('stopping', {}));
   await step('watcher', () => unlessEtcdHangs(r.watcher?.stop()));
   await step('lease manager', () => unlessEtcdHangs(r.leases?.stop()));
@@ -123,15 +125,8 @@ async function stopAll(r: Running, lifecycle: Lifecycle, log: Logger): Promise<v
   await step('etcd client', () => r.client.close());
 }
 
-function writeSubnetEnv(options: Options, ctx: LeaseContext, log: Logger): void {
-  const content = formatSubnetEnv({ network: ctx.config.network, subnet: ctx.lease.subnet, mtu: ctx.mtu, ipMasq: options.ipMasq });
-  try {
-    writeSubnetEnvAtomic(options.subnetFile, content);
-    log.info({ file: options.subnetFile, subnet: formatCidr(ctx.lease.subnet) }, 'wrote subnet file');
-  } catch (e) {
-    // Upstream only warns: the lease and the datapath are fine without the file.
-    log.warn({ file: options.subnetFile }, `cannot write the subnet file: ${(e as Error).message}`);
-  }
+function subnetEnvOf(options: Options, ctx: LeaseContext): string {
+  return formatSubnetEnv({ network: ctx.config.network, subnet: ctx.lease.subnet, mtu: ctx.mtu, ipMasq: options.ipMasq });
 }
 
 async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle, running: Running,
@@ -181,15 +176,25 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
 
   await backend.start(own);
   await lifecycle.run('trafficRules', ctxOf(own));
-  writeSubnetEnv(options, ctxOf(own), log);
-  await lifecycle.run('ready', { ...ctxOf(own), subnetFile: options.subnetFile });
+  // Not ready (no READY=1, /readyz 503) until subnet.env is written: Docker/CNI would read a stale or missing file.
+  // The lease is kept and peers are programmed meanwhile.
+  const subnetEnv = new SubnetEnvWriter(options.subnetFile, log);
+  running.subnetEnv = subnetEnv;
+  let announced = false;
+  const announceReady = async (): Promise<void> => {
+    if (announced) return;
+    announced = true;
+    await lifecycle.run('ready', { ...ctxOf(own), subnetFile: options.subnetFile });
+  };
+  const announceLate = (): void => void announceReady().catch((e: unknown) => log.error(`after writing the subnet file: ${(e as Error).message}`));
+  if (subnetEnv.write(subnetEnvOf(options, ctxOf(own)), announceLate)) await announceReady();
 
   leases.on('reacquired', (lease: Lease) => {
     own = lease;
     log.warn({ subnet: formatCidr(lease.subnet) }, 'lease re-acquired');
     driver.task('start', async () => {
       await backend.start(lease);
-      writeSubnetEnv(options, ctxOf(lease), log);
+      if (subnetEnv.write(subnetEnvOf(options, ctxOf(lease)), announceLate)) announceLate();
       await lifecycle.run('leaseChanged', ctxOf(lease));
     });
   });

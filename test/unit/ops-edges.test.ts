@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { checkSubnetDirSpace, type DoctorFacts } from '../../src/ops/doctor-checks.js';
 import { connectionCap, parseOpenFilesLimit } from '../../src/ops/fd-budget.js';
 import { describeFailure } from '../../src/trafficmngr/exec.js';
 
@@ -41,5 +42,22 @@ describe('tool start failures', () => {
   it('still says "not found" for a missing tool', () => {
     const r = { code: 127, stdout: '', stderr: 'spawn nft ENOENT', startError: 'ENOENT' };
     assert.match(describeFailure(['nft'], r), /^`nft` not found: install iptables/);
+  });
+});
+
+describe('doctor on the subnet file\'s disk', () => {
+  const facts = (space: DoctorFacts['subnetDirSpace']): DoctorFacts => ({ subnetFile: '/run/flannel/subnet.env', subnetDirSpace: space } as DoctorFacts);
+
+  it('fails on a full disk or no free inodes, and says so', () => {
+    for (const space of [{ dir: '/run/flannel', freeBytes: 0, freeInodes: 100 }, { dir: '/run/flannel', freeBytes: 1 << 30, freeInodes: 0 }]) {
+      const r = checkSubnetDirSpace(facts(space));
+      assert.equal(r.status, 'fail');
+      assert.match(r.detail, /^the disk holding \/run\/flannel is full/);
+    }
+  });
+
+  it('passes with room to spare and skips when unknown', () => {
+    assert.equal(checkSubnetDirSpace(facts({ dir: '/run/flannel', freeBytes: 1 << 20, freeInodes: 10 })).status, 'ok');
+    assert.equal(checkSubnetDirSpace(facts(null)).status, 'skip');
   });
 });
