@@ -13,15 +13,15 @@ import { routeProcessWarnings, type Logger } from './log.js';
 import { formatCidr } from './net/ipv4.js';
 import { chooseExternalInterface } from './net/iface.js';
 import { setNetlinkObserver } from './netlink/socket.js';
-import { recordEtcdError, recordNetlinkOperation, recordOwnLeaseExpiry, recordPeerEvents, recordPeerReset, setBackendCounterSource } from './ops/metrics.js';
 import type { Options } from './options.js';
 import { createEtcdClient, describeEtcdError, isEtcdUnavailable, reportEtcdError, setEtcdErrorObserver } from './subnet/etcd-client.js';
 import type { Lease, LeaseAttrs, LeaseEvent } from './subnet/lease.js';
 import { LeaseManager } from './subnet/lease-manager.js';
 import { SubnetRegistry } from './subnet/registry.js';
-import { formatSubnetEnv, readPreviousSubnet, SubnetEnvWriter } from './subnet/subnet-env.js';
+import { formatSubnetEnv, readPreviousLease, SubnetEnvWriter, type PreviousLease } from './subnet/subnet-env.js';
 import { lockSubnetFile, SubnetFileInUseError, type SubnetFileLock } from './subnet/subnet-file-lock.js';
 import { LeaseWatcher } from './subnet/watcher.js';
+import { TrafficManager } from './trafficmngr/traffic-manager.js';
 
 /**
  * How long shutdown may take, counted from the stop signal, before the process exits anyway. The health server's
@@ -51,12 +51,12 @@ export interface DaemonDeps {
 class Aborted extends Error {}
 
 /**
- * Points the netlink and etcd observer hooks at /metrics. netlink/ and subnet/ know nothing of ops/; this is the
- * one place that connects them.
+ * Turns the netlink and etcd observer hooks into lifecycle notices. netlink/ and subnet/ know nothing of who counts;
+ * this is the one place that connects them.
  */
-export function connectMetricsObservers(): void {
-  setNetlinkObserver(recordNetlinkOperation);
-  setEtcdErrorObserver(recordEtcdError);
+export function connectObservers(lifecycle: Lifecycle): void {
+  setNetlinkObserver((operation, ok) => lifecycle.notify('netlinkOperation', { operation, ok }));
+  setEtcdErrorObserver((operation) => lifecycle.notify('etcdError', operation));
 }
 
 function throwIfAborted(signal: AbortSignal): void {
@@ -104,6 +104,7 @@ interface Running {
   watcher?: LeaseWatcher;
   driver?: BackendDriver;
   subnetEnv?: SubnetEnvWriter;
+  traffic?: TrafficManager;
 }
 
 async function stopAll(r: Running, lifecycle: Lifecycle, log: Logger): Promise<void> {
@@ -117,6 +118,7 @@ async function stopAll(r: Running, lifecycle: Lifecycle, log: Logger): Promise<v
   const unlessEtcdHangs = (p: Promise<void> | undefined): Promise<void> | undefined =>
     p && Promise.race([p, sleep(ETCD_STOP_WAIT_MS).then(() => log.debug('etcd did not answer while stopping; going on'))]);
   r.subnetEnv?.cancel();
+  r.traffic?.stop();
   await step('hooks', () => lifecycle.run('stopping', {}));
   await step('watcher', () => unlessEtcdHangs(r.watcher?.stop()));
   await step('lease manager', () => unlessEtcdHangs(r.leases?.stop()));
@@ -132,7 +134,7 @@ function subnetEnvOf(options: Options, ctx: LeaseContext): string {
 async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle, running: Running,
   signal: AbortSignal): Promise<void> {
   const log = deps.log;
-  connectMetricsObservers();
+  connectObservers(lifecycle);
   const registry = new SubnetRegistry(running.client, options.etcdPrefix, log);
   const config = withBackendOverride(await waitForNetworkConfig(registry, log, signal), options.backend);
   log.info({ network: formatCidr(config.network), subnetLen: config.subnetLen, backend: config.backend.type },
@@ -157,13 +159,14 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
       + ' (Backend.Type in the network config, or --backend)');
   }
   running.backend = backend;
-  setBackendCounterSource(() => backend.counters());
   const registration = await backend.register();
   throwIfAborted(signal);
 
   const attrs: LeaseAttrs = { publicIP: extIface.extAddr, publicIPv6: null, backendType: registration.backendType,
     ...(registration.backendData !== undefined ? { backendData: registration.backendData } : {}) };
-  const leases = new LeaseManager({ registry, config, attrs, previousSubnet: readPreviousSubnet(options.subnetFile),
+  // Read before this run rewrites the file: the lease manager prefers the old subnet, the rules drop the old ones.
+  const previousRun = readPreviousLease(options.subnetFile);
+  const leases = new LeaseManager({ registry, config, attrs, previousSubnet: previousRun.subnet,
     ttlSeconds: options.subnetLeaseTtl, renewMarginMinutes: options.subnetLeaseRenewMargin, log });
   running.leases = leases;
   let own: Lease = await leases.acquire(signal);
@@ -172,10 +175,21 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
 
   const driver = new BackendDriver(backend, log);
   running.driver = driver;
-  const ctxOf = (lease: Lease): LeaseContext => ({ options, config, extIface, lease, mtu: registration.mtu });
+  const traffic = new TrafficManager({ nftables: config.enableNFTables, ipMasq: options.ipMasq,
+    forwardRules: options.iptablesForwardRules, fullyRandomDisabled: options.ipMasqFullyRandomDisable,
+    resyncSeconds: options.iptablesResync, blackholeRoute: options.ipBlackholeRoute });
+  running.traffic = traffic;
+  const ctxOf = (lease: Lease, previous: PreviousLease): LeaseContext => ({ options, config, extIface, lease,
+    mtu: registration.mtu, previous, backendCounters: () => backend.counters(), trafficCounters: () => traffic.counters() });
+  const applyRules = async (ctx: LeaseContext): Promise<void> => {
+    await traffic.start({ network: config.network, subnet: ctx.lease.subnet, prevNetwork: ctx.previous.network,
+      prevSubnet: ctx.previous.subnet });
+    await lifecycle.run('rulesInPlace', ctx);
+  };
 
+  let ownCtx = ctxOf(own, previousRun);
   await backend.start(own);
-  await lifecycle.run('trafficRules', ctxOf(own));
+  await applyRules(ownCtx);
   // Not ready (no READY=1, /readyz 503) until subnet.env is written: Docker/CNI would read a stale or missing file.
   // The lease is kept and peers are programmed meanwhile.
   const subnetEnv = new SubnetEnvWriter(options.subnetFile, log);
@@ -184,21 +198,24 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   const announceReady = async (): Promise<void> => {
     if (announced) return;
     announced = true;
-    await lifecycle.run('ready', { ...ctxOf(own), subnetFile: options.subnetFile });
+    await lifecycle.run('ready', { ...ownCtx, subnetFile: options.subnetFile });
   };
   const announceLate = (): void => void announceReady().catch((e: unknown) => log.error(`after writing the subnet file: ${(e as Error).message}`));
-  if (subnetEnv.write(subnetEnvOf(options, ctxOf(own)), announceLate)) await announceReady();
+  if (subnetEnv.write(subnetEnvOf(options, ownCtx), announceLate)) await announceReady();
 
   leases.on('reacquired', (lease: Lease) => {
+    const before = own;
     own = lease;
     log.warn({ subnet: formatCidr(lease.subnet) }, 'lease re-acquired');
     driver.task('start', async () => {
+      ownCtx = ctxOf(lease, { network: config.network, subnet: before.subnet });
       await backend.start(lease);
-      if (subnetEnv.write(subnetEnvOf(options, ctxOf(lease)), announceLate)) announceLate();
-      await lifecycle.run('leaseChanged', ctxOf(lease));
+      await applyRules(ownCtx);
+      if (subnetEnv.write(subnetEnvOf(options, ownCtx), announceLate)) announceLate();
+      await lifecycle.run('leaseChanged', ownCtx);
     });
   });
-  leases.on('renewed', (renewed: Lease) => recordOwnLeaseExpiry(renewed.expiration));
+  leases.on('renewed', (renewed: Lease) => lifecycle.notify('leaseRenewed', renewed));
   leases.on('lost', (lost: Lease) => log.warn({ subnet: formatCidr(lost.subnet) }, 'lease lost; re-acquiring'));
   leases.keep();
 
@@ -206,11 +223,11 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   running.watcher = watcher;
   watcher.start({
     reset: (peers: Lease[]) => {
-      recordPeerReset(peers);
+      lifecycle.notify('peers', { kind: 'reset', peers });
       driver.update({ kind: 'reset', peers });
     },
     events: (events: LeaseEvent[]) => {
-      recordPeerEvents(events);
+      lifecycle.notify('peers', { kind: 'events', events });
       driver.update({ kind: 'events', events });
     },
   });

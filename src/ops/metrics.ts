@@ -23,6 +23,8 @@ export interface FlannelMetrics {
   readonly iptablesRebuilds: Counter;
   /** Replaces the pull source for datapath counters (the backend's counters()). */
   setCounterSource(source: CounterSource | null): void;
+  /** Replaces the pull source for the rule sets' rebuild count (the traffic manager's counters). */
+  setRebuildSource(source: (() => number) | null): void;
   /** The current values of the pull source, or {} (for status and the state file). */
   readCounters(): Readonly<Record<string, number>>;
 }
@@ -48,8 +50,15 @@ export function createMetrics(withProcessMetrics = true): FlannelMetrics {
     labelNames: ['type'] as const, registers: [registry] });
   const netlinkOperations = new Counter({ name: 'flannel_netlink_operations_total', help: 'Netlink requests made',
     labelNames: ['operation', 'result'] as const, registers: [registry] });
+  let rebuildSource: (() => number) | null = null;
+  // Pulled on scrape: the traffic manager counts its rebuilds.
   const iptablesRebuilds = new Counter({ name: 'flannel_iptables_rebuilds_total',
-    help: 'Times the flannel iptables rule sets were (re)applied', registers: [registry] });
+    help: 'Times the flannel iptables rule sets were (re)applied', registers: [registry],
+    collect() {
+      this.reset();
+      const n = rebuildSource?.() ?? 0;
+      if (Number.isFinite(n) && n > 0) this.inc(n);
+    } });
 
   // Pulled on every scrape: the backend owns these numbers, we only mirror them. Registered, so kept by the registry.
   new Counter({ name: 'flannel_datapath_packets_total', help: 'Packets through the userspace datapath',
@@ -80,6 +89,7 @@ export function createMetrics(withProcessMetrics = true): FlannelMetrics {
   return {
     registry, leaseExpiry, peers, etcdErrors, leaseEvents, netlinkOperations, iptablesRebuilds,
     setCounterSource(s) { source = s; },
+    setRebuildSource(s) { rebuildSource = s; },
     readCounters,
   };
 }
@@ -97,18 +107,8 @@ export function classifyCounter(key: string): { kind: CounterKind; labels: Recor
 /** The daemon's one metrics set. Other parts report into it through these one-liners. */
 export const metrics: FlannelMetrics = createMetrics();
 
-/** Backend counters: `setBackendCounterSource(() => backend.counters())` once the backend exists. */
-export function setBackendCounterSource(source: CounterSource | null): void {
-  metrics.setCounterSource(source);
-}
 export function recordEtcdError(operation: string): void {
   metrics.etcdErrors.inc({ operation });
-}
-export function recordLeaseEvents(type: 'added' | 'removed', count = 1): void {
-  metrics.leaseEvents.inc({ type }, count);
-}
-export function recordPeerCount(count: number): void {
-  metrics.peers.set(count);
 }
 
 // The peers the watcher reported, by subnet, so the gauge follows adds and removes between full lists.

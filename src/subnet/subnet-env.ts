@@ -50,14 +50,26 @@ export function previousSubnetFrom(text: string): Ipv4Net | null {
   return value === undefined ? null : parseCidr(value);
 }
 
-export function readPreviousSubnet(file: string): Ipv4Net | null {
+/** FLANNEL_NETWORK and FLANNEL_SUBNET of an earlier run (host bits masked); null where absent or bad. */
+export interface PreviousLease {
+  readonly network: Ipv4Net | null;
+  readonly subnet: Ipv4Net | null;
+}
+
+/** What the previous run wrote, read before this run rewrites the file (no file: both null). */
+export function readPreviousLease(file: string): PreviousLease {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch {
-    return null;
+    return { network: null, subnet: null };
   }
-  return previousSubnetFrom(text);
+  const network = parseSubnetEnv(text).FLANNEL_NETWORK;
+  return { network: network === undefined ? null : parseCidr(network), subnet: previousSubnetFrom(text) };
+}
+
+export function readPreviousSubnet(file: string): Ipv4Net | null {
+  return readPreviousLease(file).subnet;
 }
 
 /**
