@@ -200,8 +200,17 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
     announced = true;
     await lifecycle.run('ready', { ...ownCtx, subnetFile: options.subnetFile });
   };
-  const announceLate = (): void => void announceReady().catch((e: unknown) => log.error(`after writing the subnet file: ${(e as Error).message}`));
-  if (subnetEnv.write(subnetEnvOf(options, ownCtx), announceLate)) await announceReady();
+  const writtenLate = (): void => {
+    lifecycle.notify('subnetFile', { written: true });
+    void announceReady().catch((e: unknown) => log.error(`after writing the subnet file: ${(e as Error).message}`));
+  };
+  /** Writes subnet.env for the current lease; true if written now, else retried (calling writtenLate on success). */
+  const writeSubnetEnv = (): boolean => {
+    const written = subnetEnv.write(subnetEnvOf(options, ownCtx), writtenLate);
+    lifecycle.notify('subnetFile', { written });
+    return written;
+  };
+  if (writeSubnetEnv()) await announceReady();
 
   leases.on('reacquired', (lease: Lease) => {
     const before = own;
@@ -211,7 +220,7 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
       ownCtx = ctxOf(lease, { network: config.network, subnet: before.subnet });
       await backend.start(lease);
       await applyRules(ownCtx);
-      if (subnetEnv.write(subnetEnvOf(options, ownCtx), announceLate)) announceLate();
+      if (writeSubnetEnv()) writtenLate();
       await lifecycle.run('leaseChanged', ownCtx);
     });
   });

@@ -41,6 +41,8 @@ export interface NoticeMap {
   peers: { readonly kind: 'reset'; readonly peers: readonly Lease[] } | { readonly kind: 'events'; readonly events: readonly LeaseEvent[] };
   etcdError: EtcdOperation;
   netlinkOperation: { readonly operation: string; readonly ok: boolean };
+  /** Whether subnet.env holds the current lease: false after a failed write, true once a (re)try wrote it. */
+  subnetFile: { readonly written: boolean };
 }
 
 export type HookName = keyof HookMap;
@@ -50,7 +52,8 @@ export type Observer<K extends NoticeName> = (value: NoticeMap[K]) => void;
 
 export class Lifecycle {
   private readonly hooks: { [K in HookName]: Array<Hook<K>> } = { rulesInPlace: [], ready: [], leaseChanged: [], stopping: [] };
-  private readonly observers: { [K in NoticeName]: Array<Observer<K>> } = { leaseRenewed: [], peers: [], etcdError: [], netlinkOperation: [] };
+  private readonly observers: { [K in NoticeName]: Array<Observer<K>> } = { leaseRenewed: [], peers: [], etcdError: [], netlinkOperation: [],
+    subnetFile: [] };
 
   on<K extends HookName>(name: K, hook: Hook<K>): this {
     (this.hooks[name] as Array<Hook<K>>).push(hook);

@@ -47,7 +47,8 @@ export class OperationsHandle {
       .observe('leaseRenewed', (lease) => recordOwnLeaseExpiry(lease.expiration))
       .observe('peers', (p) => (p.kind === 'reset' ? recordPeerReset(p.peers) : recordPeerEvents(p.events)))
       .observe('etcdError', recordEtcdError)
-      .observe('netlinkOperation', (n) => recordNetlinkOperation(n.operation, n.ok));
+      .observe('netlinkOperation', (n) => recordNetlinkOperation(n.operation, n.ok))
+      .observe('subnetFile', (f) => this.readiness.markSubnetFileWritten(f.written));
   }
 
   private async onRulesInPlace(ctx: LeaseContext): Promise<void> {

@@ -1,6 +1,7 @@
 // Issue 20 item 6: a full disk under subnet.env. The daemon gets its lease while the file system holding the subnet
 // file is full (a tiny tmpfs that this test mounts in its own temp dir and fills): it must say so, leave no temp file,
-// keep /readyz at 503, let `doctor` name the full disk, and write the file (turning ready) once space is freed.
+// keep /readyz at 503, let `doctor` name the full disk, and write the file (turning ready) once space is freed; the
+// same when the disk is full at a later rewrite (a re-acquired lease).
 import assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -83,6 +84,15 @@ describe('full disk under subnet.env', { skip: skip ?? false, timeout: 150_000 }
     await waitFor(() => fs.existsSync(subnetFile), { what: 'the subnet file after space was freed', timeoutMs: 40_000 });
     assert.match(fs.readFileSync(subnetFile, 'utf8'), /^FLANNEL_SUBNET=10\.0\.\d+\.1\/24$/m);
     await waitFor(async () => (await readyz(ip, port)) === 200, { what: '/readyz to turn 200', timeoutMs: 10_000 });
+
+    // Again after a re-acquired lease: the rewrite fails, /readyz drops to 503 until the retry writes the file.
+    fill(filler);
+    await lab.etcdctl(['del', '--prefix', `${PREFIX}/subnets/`]);
+    await waitFor(() => d.output.includes('lease re-acquired'), { what: 'the lease to be re-acquired', timeoutMs: 30_000 });
+    await waitFor(async () => (await readyz(ip, port)) === 503, { what: '/readyz to turn 503', timeoutMs: 10_000 });
+    assert.deepEqual(fs.readdirSync(mnt).filter((n) => n.endsWith('.tmp')), [], 'temp files left behind');
+    fs.rmSync(filler);
+    await waitFor(async () => (await readyz(ip, port)) === 200, { what: '/readyz to turn 200 again', timeoutMs: 40_000 });
     assert.equal(d.child.exitCode, null);
     assert.equal(await lab.terminate(d), 0);
     assert.deepEqual(stackTraces(d.output), []);
