@@ -190,6 +190,7 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   let ownCtx = ctxOf(own, previousRun);
   await backend.start(own);
   await applyRules(ownCtx);
+  throwIfAborted(signal);
   // Not ready (no READY=1, /readyz 503) until subnet.env is written: Docker/CNI would read a stale or missing file.
   // The lease is kept and peers are programmed meanwhile.
   const subnetEnv = new SubnetEnvWriter(options.subnetFile, log);
