@@ -1,5 +1,6 @@
 // Wires the parts in upstream's order (DESIGN.md "The flow of one daemon"): options → etcd → network config →
 // external interface → backend → lease → subnet.env → peers. Owns the process lifecycle: signals and exit codes.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Etcd3 } from 'etcd3';
 import './backend/all.js';
 import type { BackendRegistration, BackendSettings } from './backend/backend.js';
@@ -10,24 +11,32 @@ import { followConfigText, nextBackendConfig, type ConfigFollower } from './conf
 import type { NetworkConfig } from './config/network-config.js';
 import { ConfigError, parseNetworkConfig } from './config/parse.js';
 import { Lifecycle, type DaemonExtension, type LeaseContext } from './lifecycle.js';
-import type { Logger } from './log.js';
+import { routeProcessWarnings, type Logger } from './log.js';
 import { formatCidr, netsEqual } from './net/ipv4.js';
 import type { ExternalInterface } from './net/external-interface.js';
 import { chooseExternalInterface } from './netlink/external-iface.js';
 import { setNetlinkObserver } from './netlink/socket.js';
-import { recordEtcdError, recordLeaseReacquired, recordNetlinkOperation, recordOwnLeaseExpiry, recordPeerEvents, recordPeerReset, setBackendCounterSource } from './ops/metrics.js';
 import type { Options } from './options.js';
 import { openRegistries, waitForNetworkConfig } from './subnet/config-source.js';
 import { createEtcdClient, describeEtcdError, type EtcdClientOptions, setEtcdErrorObserver } from './subnet/etcd-client.js';
 import type { Lease, LeaseAttrs, LeaseEvent } from './subnet/lease.js';
 import { LeaseManager } from './subnet/lease-manager.js';
-import { formatSubnetEnv, readPreviousSubnet, writeSubnetEnvAtomic } from './subnet/subnet-env.js';
+import { formatSubnetEnv, readPreviousLease, SubnetEnvWriter, type PreviousLease } from './subnet/subnet-env.js';
 import { lockSubnetFile, SubnetFileInUseError, type SubnetFileLock } from './subnet/subnet-file-lock.js';
-import { LeaseWatcher } from './subnet/watcher.js';
 import type { EtcdV2Client } from './subnet/v2/client.js';
+import { LeaseWatcher } from './subnet/watcher.js';
+import { TrafficManager } from './trafficmngr/traffic-manager.js';
 
-/** How long shutdown may take before the process exits anyway (upstream's goroutines stop within seconds too). */
+/**
+ * How long shutdown may take, counted from the stop signal, before the process exits anyway. The health server's
+ * grace for open connections fits inside it.
+ */
 const SHUTDOWN_DEADLINE_MS = 4000;
+/**
+ * How long stopping waits for etcd (cancelling watches) before going on: a frozen etcd answers never, and the lease
+ * stays in etcd as it is whether or not the cancel arrives.
+ */
+const ETCD_STOP_WAIT_MS = 500;
 /** How often a running daemon reads the network config again to follow a backend change. */
 const CONFIG_FOLLOW_MS = 3000;
 
@@ -47,12 +56,12 @@ export interface DaemonDeps {
 class Aborted extends Error {}
 
 /**
- * Points the netlink and etcd observer hooks at /metrics. netlink/ and subnet/ know nothing of ops/; this is the
- * one place that connects them.
+ * Turns the netlink and etcd observer hooks into lifecycle notices. netlink/ and subnet/ know nothing of who counts;
+ * this is the one place that connects them.
  */
-export function connectMetricsObservers(): void {
-  setNetlinkObserver(recordNetlinkOperation);
-  setEtcdErrorObserver(recordEtcdError);
+export function connectObservers(lifecycle: Lifecycle): void {
+  setNetlinkObserver((operation, ok) => lifecycle.notify('netlinkOperation', { operation, ok }));
+  setEtcdErrorObserver((operation) => lifecycle.notify('etcdError', operation));
 }
 
 function throwIfAborted(signal: AbortSignal): void {
@@ -73,6 +82,8 @@ interface Running {
   follower?: ConfigFollower;
   leases?: LeaseManager;
   watcher?: LeaseWatcher;
+  subnetEnv?: SubnetEnvWriter;
+  traffic?: TrafficManager;
 }
 
 async function stopAll(r: Running, lifecycle: Lifecycle, log: Logger): Promise<void> {
@@ -83,31 +94,28 @@ async function stopAll(r: Running, lifecycle: Lifecycle, log: Logger): Promise<v
       log.warn(`stopping ${what}: ${(e as Error).message}`);
     }
   };
+  const unlessEtcdHangs = (p: Promise<void> | undefined): Promise<void> | undefined =>
+    p && Promise.race([p, sleep(ETCD_STOP_WAIT_MS).then(() => log.debug('etcd did not answer while stopping; going on'))]);
+  r.subnetEnv?.cancel();
+  r.traffic?.stop();
   await step('hooks', () => lifecycle.run('stopping', {}));
   await step('config follower', () => r.follower?.stop());
-  await step('watcher', () => r.watcher?.stop());
-  await step('lease manager', () => r.leases?.stop());
+  await step('watcher', () => unlessEtcdHangs(r.watcher?.stop()));
+  await step('lease manager', () => unlessEtcdHangs(r.leases?.stop()));
   await step('backend queue', () => r.backend?.current.drain());
   await step('backend', () => r.backend?.current.stop());
   await step('etcd client', () => r.client.close());
   await step('etcd v2 client', () => r.v2Client?.close());
 }
 
-function writeSubnetEnv(options: Options, ctx: LeaseContext, log: Logger): void {
-  const content = formatSubnetEnv({ network: ctx.config.network, subnet: ctx.lease.subnet, mtu: ctx.mtu, ipMasq: options.ipMasq });
-  try {
-    writeSubnetEnvAtomic(options.subnetFile, content);
-    log.info({ file: options.subnetFile, subnet: formatCidr(ctx.lease.subnet) }, 'wrote subnet file');
-  } catch (e) {
-    // Upstream only warns: the lease and the datapath are fine without the file.
-    log.warn({ file: options.subnetFile }, `cannot write the subnet file: ${(e as Error).message}`);
-  }
+function subnetEnvOf(options: Options, ctx: LeaseContext): string {
+  return formatSubnetEnv({ network: ctx.config.network, subnet: ctx.lease.subnet, mtu: ctx.mtu, ipMasq: options.ipMasq });
 }
 
 async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle, running: Running,
   signal: AbortSignal): Promise<void> {
   const log = deps.log;
-  connectMetricsObservers();
+  connectObservers(lifecycle);
   const regs = openRegistries(options.etcdApi, running.client, running.clientOptions, options.etcdPrefix, log);
   running.v2Client = regs.v2Client;
   const first = await waitForNetworkConfig(regs.list, log, signal);
@@ -144,7 +152,6 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   };
   const switcher = new BackendSwitcher(build(config), log);
   running.backend = switcher;
-  setBackendCounterSource(() => switcher.current.counters());
   // Devices and routes of another backend (an earlier run before a Backend.Type change) would bypass this one.
   await removeLeftovers(switcher.current.claims(), config.network, log);
   let registration: BackendRegistration = await switcher.current.register();
@@ -152,33 +159,68 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
 
   const attrs: LeaseAttrs = { publicIP: extIface.extAddr, publicIPv6: null, backendType: registration.backendType,
     ...(registration.backendData !== undefined ? { backendData: registration.backendData } : {}) };
-  const leases = new LeaseManager({ registry, config, attrs, previousSubnet: readPreviousSubnet(options.subnetFile),
+  // Read before this run rewrites the file: the lease manager prefers the old subnet, the rules drop the old ones.
+  const previousRun = readPreviousLease(options.subnetFile);
+  const leases = new LeaseManager({ registry, config, attrs, previousSubnet: previousRun.subnet,
     ttlSeconds: options.subnetLeaseTtl, renewMarginMinutes: options.subnetLeaseRenewMargin, log });
   running.leases = leases;
   let own: Lease = await leases.acquire(signal);
   throwIfAborted(signal);
   log.info({ subnet: formatCidr(own.subnet) }, 'acquired lease');
 
-  const ctxOf = (lease: Lease): LeaseContext => ({ options, config, extIface, lease, mtu: registration.mtu });
+  const traffic = new TrafficManager({ nftables: config.enableNFTables, ipMasq: options.ipMasq,
+    forwardRules: options.iptablesForwardRules, fullyRandomDisabled: options.ipMasqFullyRandomDisable,
+    resyncSeconds: options.iptablesResync, blackholeRoute: options.ipBlackholeRoute });
+  running.traffic = traffic;
+  const ctxOf = (lease: Lease, previous: PreviousLease): LeaseContext => ({ options, config, extIface, lease,
+    mtu: registration.mtu, previous, backendCounters: () => switcher.current.counters(), trafficCounters: () => traffic.counters() });
+  const applyRules = async (ctx: LeaseContext): Promise<void> => {
+    await traffic.start({ network: config.network, subnet: ctx.lease.subnet, prevNetwork: ctx.previous.network,
+      prevSubnet: ctx.previous.subnet });
+    await lifecycle.run('rulesInPlace', ctx);
+  };
 
+  let ownCtx = ctxOf(own, previousRun);
   await switcher.current.start(own);
-  await lifecycle.run('trafficRules', ctxOf(own));
-  writeSubnetEnv(options, ctxOf(own), log);
-  await lifecycle.run('ready', { ...ctxOf(own), subnetFile: options.subnetFile });
+  await applyRules(ownCtx);
+  throwIfAborted(signal);
+  // Not ready (no READY=1, /readyz 503) until subnet.env is written: Docker/CNI would read a stale or missing file.
+  // The lease is kept and peers are programmed meanwhile.
+  const subnetEnv = new SubnetEnvWriter(options.subnetFile, log);
+  running.subnetEnv = subnetEnv;
+  let announced = false;
+  const announceReady = async (): Promise<void> => {
+    if (announced) return;
+    announced = true;
+    await lifecycle.run('ready', { ...ownCtx, subnetFile: options.subnetFile });
+  };
+  const writtenLate = (): void => {
+    lifecycle.notify('subnetFile', { written: true });
+    void announceReady().catch((e: unknown) => log.error(`after writing the subnet file: ${(e as Error).message}`));
+  };
+  /** Writes subnet.env for the current lease; true if written now, else retried (calling writtenLate on success). */
+  const writeSubnetEnv = (): boolean => {
+    const written = subnetEnv.write(subnetEnvOf(options, ownCtx), writtenLate);
+    lifecycle.notify('subnetFile', { written });
+    return written;
+  };
+  if (writeSubnetEnv()) await announceReady();
 
   leases.on('reacquired', (lease: Lease, previous: Lease) => {
     own = lease;
-    recordLeaseReacquired(!netsEqual(lease.subnet, previous.subnet));
-    // The subnet that stopped being ours is now a peer's: route it (issue 20 item 3).
+    lifecycle.notify('leaseReacquired', { changed: !netsEqual(lease.subnet, previous.subnet) });
+    // The subnet that stopped being ours is now a peer's: route it like any other peer's.
     running.watcher?.ownSubnetChanged();
     log.warn({ subnet: formatCidr(lease.subnet) }, 'lease re-acquired');
     // start() is queued behind the peer updates already given to the backend, and before later ones.
     void switcher.current.start(lease).then(async () => {
-      writeSubnetEnv(options, ctxOf(lease), log);
-      await lifecycle.run('leaseChanged', ctxOf(lease));
+      ownCtx = ctxOf(lease, { network: config.network, subnet: previous.subnet });
+      await applyRules(ownCtx);
+      if (writeSubnetEnv()) writtenLate();
+      await lifecycle.run('leaseChanged', ownCtx);
     }).catch((e: unknown) => log.error(`backend start with the re-acquired lease failed: ${(e as Error).message}`));
   });
-  leases.on('renewed', (renewed: Lease) => recordOwnLeaseExpiry(renewed.expiration));
+  leases.on('renewed', (renewed: Lease) => lifecycle.notify('leaseRenewed', renewed));
   leases.on('lost', (lost: Lease) => log.warn({ subnet: formatCidr(lost.subnet) }, 'lease lost; re-acquiring'));
   leases.keep();
 
@@ -187,11 +229,11 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   running.watcher = watcher;
   watcher.start({
     reset: (peers: Lease[]) => {
-      recordPeerReset(peers);
+      lifecycle.notify('peers', { kind: 'reset', peers });
       switcher.update({ kind: 'reset', peers });
     },
     events: (events: LeaseEvent[]) => {
-      recordPeerEvents(events);
+      lifecycle.notify('peers', { kind: 'events', events });
       switcher.update({ kind: 'events', events });
     },
   });
@@ -216,8 +258,9 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
         return;
       }
       leases.republish({ backendType: registration.backendType, backendData: registration.backendData });
-      writeSubnetEnv(options, ctxOf(own), log);
-      await lifecycle.run('leaseChanged', ctxOf(own));
+      ownCtx = ctxOf(own, ownCtx.previous);
+      if (writeSubnetEnv()) writtenLate();
+      await lifecycle.run('leaseChanged', ownCtx);
       log.info({ from: from.type, to: registration.backendType, mtu: registration.mtu },
         `backend switched from ${from.type} to ${registration.backendType} (FLANNEL_MTU ${from.mtu} → ${registration.mtu})`);
     },
@@ -225,7 +268,10 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   log.info('running');
 }
 
-/** The process's SIGTERM/SIGINT as an AbortSignal; a second signal exits at once. */
+/**
+ * The process's SIGTERM/SIGINT as an AbortSignal; a second signal exits at once. SIGHUP (whose default action would
+ * end the daemon with status 129) is logged and ignored until a reload exists.
+ */
 function processStopSignal(log: Logger): AbortSignal {
   const controller = new AbortController();
   const onSignal = (sig: NodeJS.Signals): void => {
@@ -238,6 +284,7 @@ function processStopSignal(log: Logger): AbortSignal {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  process.on('SIGHUP', () => log.warn('received SIGHUP: ignored (reloading is not supported yet); SIGTERM stops the daemon'));
   return controller.signal;
 }
 
@@ -248,6 +295,7 @@ function processStopSignal(log: Logger): AbortSignal {
 export async function runDaemon(options: Options, deps: DaemonDeps): Promise<number> {
   const log = deps.log;
   if (options.logLevel !== null) log.level = options.logLevel;
+  routeProcessWarnings(log);
   const signal = deps.stopSignal ?? processStopSignal(log);
   // A bug in a background task must not end the daemon with a stack trace on stderr: one log line, keep running
   // (the lease and datapath stay as they are).
@@ -278,26 +326,31 @@ export async function runDaemon(options: Options, deps: DaemonDeps): Promise<num
     return 1;
   }
 
-  const stopped = new Promise<void>((resolve) => {
-    if (signal.aborted) resolve();
-    else signal.addEventListener('abort', () => resolve(), { once: true });
+  let deadline: NodeJS.Timeout | undefined;
+  const stopped = new Promise<'stopped'>((resolve) => {
+    const onStop = (): void => {
+      // Armed at the signal, not after start-up: a start-up step waiting on a frozen etcd must not delay the exit.
+      deadline = setTimeout(() => {
+        log.warn(`shutdown took longer than ${SHUTDOWN_DEADLINE_MS} ms; exiting anyway`);
+        log.info('Exiting cleanly...');
+        process.exit(0);
+      }, SHUTDOWN_DEADLINE_MS);
+      deadline.unref();
+      resolve('stopped');
+    };
+    if (signal.aborted) onStop();
+    else signal.addEventListener('abort', onStop, { once: true });
   });
-  try {
-    await startUp(options, deps, lifecycle, running, signal);
-  } catch (e) {
-    if (!(e instanceof Aborted) && !signal.aborted) {
-      log.fatal(e instanceof DaemonError || e instanceof ConfigError ? e.message : describeEtcdError(e));
-      await stopAll(running, lifecycle, log);
-      return 1;
-    }
+  // A stop signal during start-up does not wait for the step in progress (it may be an etcd call running into its
+  // deadline); that step sees the aborted signal and goes no further.
+  const started = startUp(options, deps, lifecycle, running, signal).then(() => null, (e: unknown) => e);
+  const failure = await Promise.race([started, stopped]);
+  if (failure !== 'stopped' && failure !== null && !(failure instanceof Aborted) && !signal.aborted) {
+    log.fatal(failure instanceof DaemonError || failure instanceof ConfigError ? failure.message : describeEtcdError(failure));
+    await stopAll(running, lifecycle, log);
+    return 1;
   }
   await stopped;
-  const deadline = setTimeout(() => {
-    log.warn(`shutdown took longer than ${SHUTDOWN_DEADLINE_MS} ms; exiting anyway`);
-    log.info('Exiting cleanly...');
-    process.exit(0);
-  }, SHUTDOWN_DEADLINE_MS);
-  deadline.unref();
   await stopAll(running, lifecycle, log);
   clearTimeout(deadline);
   log.info('Exiting cleanly...');

@@ -29,6 +29,8 @@ export interface DoctorFacts {
   readonly iface: { readonly name: string; readonly ifaceAddr: string; readonly extAddr: string; readonly mtu: number } | { readonly error: string };
   readonly subnetFile: string;
   readonly subnetEnv: Readonly<Record<string, string>> | null;
+  /** Free space of the file system that holds the subnet file (statfs), when it could be read. */
+  readonly subnetDirSpace?: { readonly dir: string; readonly freeBytes: number; readonly freeInodes: number } | null;
   /** MTU of docker0 when that bridge exists. */
   readonly dockerBridgeMtu: number | null;
   /** Local UDP ports with a bound socket (from /proc/net/udp{,6}). */
@@ -211,10 +213,24 @@ export function checkEtcd(f: DoctorFacts): CheckResult[] {
   return out;
 }
 
+/** Below this, rewriting subnet.env (a few hundred bytes, but a whole block) or the status file may fail. */
+const MIN_FREE_BYTES = 64 * 1024;
+
+export function checkSubnetDirSpace(f: DoctorFacts): CheckResult {
+  const s = f.subnetDirSpace;
+  if (s === undefined || s === null) return { id: 'subnet_file_disk', status: 'skip', detail: `cannot read the free space for ${f.subnetFile}` };
+  if (s.freeBytes < MIN_FREE_BYTES || s.freeInodes === 0) {
+    return { id: 'subnet_file_disk', status: 'fail',
+      detail: `the disk holding ${s.dir} is full (${s.freeBytes} bytes, ${s.freeInodes} inodes free): ${f.subnetFile} cannot be rewritten`,
+      fix: `free space on the file system of ${s.dir}; tsflanneld retries the write and /readyz turns ready once it succeeds` };
+  }
+  return { id: 'subnet_file_disk', status: 'ok', detail: `${Math.floor(s.freeBytes / 1024)} KiB free for ${f.subnetFile}` };
+}
+
 export function runChecks(f: DoctorFacts): CheckResult[] {
   return [
     checkIpForward(f), checkForwardPolicy(f), checkBrNetfilter(f), ...checkVxlanSupport(f), checkInterface(f),
-    ...checkMtu(f), checkUdpPort(f), ...checkEtcd(f),
+    ...checkMtu(f), checkSubnetDirSpace(f), checkUdpPort(f), ...checkEtcd(f),
   ];
 }
 

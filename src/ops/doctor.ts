@@ -2,6 +2,7 @@
 // ./doctor-checks.ts over them and prints each check with its fix. Exit status 1 when any check fails.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import { chooseExternalInterface } from '../netlink/external-iface.js';
 import type { Options } from '../options.js';
 import { parseSubnetEnv } from '../subnet/subnet-env.js';
@@ -45,6 +46,18 @@ function vxlanDevices(): Array<{ name: string; port: number }> {
   }
 }
 
+/** statfs of the subnet file's directory, or of the nearest existing parent (the daemon creates the directory). */
+function dirSpace(file: string): DoctorFacts['subnetDirSpace'] {
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    try {
+      const s = fs.statfsSync(dir);
+      return { dir, freeBytes: s.bavail * s.bsize, freeInodes: s.ffree };
+    } catch {
+      if (dir === path.dirname(dir)) return null;
+    }
+  }
+}
+
 function vxlanModule(): DoctorFacts['vxlanModule'] {
   if (fs.existsSync('/sys/module/vxlan')) return 'loaded';
   return run('modinfo', ['vxlan']) !== null ? 'available' : 'absent';
@@ -82,6 +95,7 @@ export async function gatherFacts(options: Options): Promise<DoctorFacts> {
     iface,
     subnetFile: options.subnetFile,
     subnetEnv: envText === null ? null : parseSubnetEnv(envText),
+    subnetDirSpace: dirSpace(options.subnetFile),
     dockerBridgeMtu: dockerMtu === null ? null : Number(dockerMtu.trim()),
     boundUdpPorts: new Set([...parseProcNetUdp(readText('/proc/net/udp') ?? ''), ...parseProcNetUdp(readText('/proc/net/udp6') ?? '')]),
     vxlanDevices: vxlanDevices(),

@@ -1,7 +1,11 @@
 // --healthz-ip/--healthz-port: /healthz (alive), /readyz (rules in place and subnet.env written) and /metrics
 // (Prometheus text format). Texts and status codes as upstream's health server (flannel-compat §10).
+// The port faces whoever can reach it, so it is bounded: a cap on open connections (the oldest is dropped for a new
+// one, so a flood of idle or half-sent requests cannot lock a health probe out), and seconds-long header, request and
+// idle timeouts.
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import { connectionCap, readOpenFilesLimit } from './fd-budget.js';
 import type { Registry } from 'prom-client';
 import type { Readiness } from './readiness.js';
 
@@ -10,6 +14,8 @@ export interface HealthServerOptions {
   readonly port: number;
   readonly readiness: Readiness;
   readonly registry: Registry;
+  /** Defaults to a share of RLIMIT_NOFILE (./fd-budget.ts). */
+  readonly maxConnections?: number;
 }
 
 export interface HealthServer {
@@ -20,9 +26,17 @@ export interface HealthServer {
 }
 
 const GRACE_MS = 3000;
+/** A probe or a scrape sends its headers in milliseconds; seconds are generous and free a slot soon. */
+const HEADERS_TIMEOUT_MS = 5000;
+const REQUEST_TIMEOUT_MS = 10_000;
+const IDLE_TIMEOUT_MS = 10_000;
+const KEEP_ALIVE_TIMEOUT_MS = 5000;
 
 export async function startHealthServer(opts: HealthServerOptions): Promise<HealthServer> {
-  const server = http.createServer((req, res) => {
+  const cap = opts.maxConnections ?? connectionCap(readOpenFilesLimit());
+  // Node checks the header and request timeouts on this period (30 s by default, too slow to matter here).
+  const server = http.createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS,
+    connectionsCheckingInterval: 1000 }, (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { 'Content-Type': 'text/plain; charset=utf-8', Allow: 'GET, HEAD' }).end('method not allowed\n');
@@ -41,7 +55,9 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
       text(res, 404, '404 page not found\n');
     }
   });
-  server.keepAliveTimeout = 5000;
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  server.setTimeout(IDLE_TIMEOUT_MS); // without a 'timeout' listener, Node destroys the idle socket
+  dropOldestBeyond(server, cap);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
       reject(new Error(`cannot start the health server on ${opts.ip}:${opts.port} (--healthz-ip/--healthz-port): ${err.code ?? err.message}`));
@@ -64,4 +80,21 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
 
 function text(res: http.ServerResponse, status: number, body: string): void {
   res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8' }).end(body);
+}
+
+/**
+ * Keeps at most `cap` connections open: a new one beyond the cap closes the oldest. Refusing the newest instead
+ * (net.Server.maxConnections) would let anyone who holds `cap` idle connections keep every health probe out.
+ */
+function dropOldestBeyond(server: http.Server, cap: number): void {
+  const open = new Set<Socket>(); // insertion order = age
+  server.on('connection', (socket: Socket) => {
+    open.add(socket);
+    socket.once('close', () => open.delete(socket));
+    while (open.size > cap) {
+      const oldest = open.values().next().value as Socket;
+      open.delete(oldest);
+      oldest.destroy();
+    }
+  });
 }

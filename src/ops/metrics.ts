@@ -24,6 +24,8 @@ export interface FlannelMetrics {
   readonly leaseReacquisitions: Counter<'subnet'>;
   /** Replaces the pull source for datapath counters (the backend's counters()). */
   setCounterSource(source: CounterSource | null): void;
+  /** Replaces the pull source for the rule sets' rebuild count (the traffic manager's counters). */
+  setRebuildSource(source: (() => number) | null): void;
   /** The current values of the pull source, or {} (for status and the state file). */
   readCounters(): Readonly<Record<string, number>>;
 }
@@ -49,8 +51,15 @@ export function createMetrics(withProcessMetrics = true): FlannelMetrics {
     labelNames: ['type'] as const, registers: [registry] });
   const netlinkOperations = new Counter({ name: 'flannel_netlink_operations_total', help: 'Netlink requests made',
     labelNames: ['operation', 'result'] as const, registers: [registry] });
+  let rebuildSource: (() => number) | null = null;
+  // Pulled on scrape: the traffic manager counts its rebuilds.
   const iptablesRebuilds = new Counter({ name: 'flannel_iptables_rebuilds_total',
-    help: 'Times the flannel iptables rule sets were (re)applied', registers: [registry] });
+    help: 'Times the flannel iptables rule sets were (re)applied', registers: [registry],
+    collect() {
+      this.reset();
+      const n = rebuildSource?.() ?? 0;
+      if (Number.isFinite(n) && n > 0) this.inc(n);
+    } });
 
   const leaseReacquisitions = new Counter({ name: 'flannel_lease_reacquisitions_total',
     help: 'Times the own lease was lost and acquired again; subnet="changed" means a move to another subnet',
@@ -85,6 +94,7 @@ export function createMetrics(withProcessMetrics = true): FlannelMetrics {
   return {
     registry, leaseExpiry, peers, etcdErrors, leaseEvents, netlinkOperations, iptablesRebuilds, leaseReacquisitions,
     setCounterSource(s) { source = s; },
+    setRebuildSource(s) { rebuildSource = s; },
     readCounters,
   };
 }
@@ -102,18 +112,8 @@ export function classifyCounter(key: string): { kind: CounterKind; labels: Recor
 /** The daemon's one metrics set. Other parts report into it through these one-liners. */
 export const metrics: FlannelMetrics = createMetrics();
 
-/** Backend counters: `setBackendCounterSource(() => backend.counters())` once the backend exists. */
-export function setBackendCounterSource(source: CounterSource | null): void {
-  metrics.setCounterSource(source);
-}
 export function recordEtcdError(operation: string): void {
   metrics.etcdErrors.inc({ operation });
-}
-export function recordLeaseEvents(type: 'added' | 'removed', count = 1): void {
-  metrics.leaseEvents.inc({ type }, count);
-}
-export function recordPeerCount(count: number): void {
-  metrics.peers.set(count);
 }
 
 // The peers the watcher reported, by subnet, so the gauge follows adds and removes between full lists.

@@ -7,8 +7,8 @@ export class Readiness {
     this.rules = true;
   }
 
-  markSubnetFileWritten(): void {
-    this.subnetFile = true;
+  markSubnetFileWritten(written = true): void {
+    this.subnetFile = written;
   }
 
   get ready(): boolean {

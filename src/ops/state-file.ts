@@ -22,8 +22,13 @@ export function stateFilePath(subnetFile: string): string {
 
 export function writeStateFile(file: string, state: DaemonState): void {
   const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, `${JSON.stringify(state)}\n`, { mode: 0o644 });
-  fs.renameSync(tmp, file);
+  try {
+    fs.writeFileSync(tmp, `${JSON.stringify(state)}\n`, { mode: 0o644 });
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true }); // a full disk leaves no empty temp file behind
+    throw e;
+  }
 }
 
 export function removeStateFile(file: string): void {

@@ -1,5 +1,7 @@
 // The etcd v3 client as flanneld configures its own (flannel-compat §1 "Client settings"): several endpoints with
-// failover, TLS only when both a key and a certificate are given, basic auth, and deadlines on every unary call.
+// failover, TLS when a CA file or both a key and a certificate are given (server-only TLS needs just the CA), basic
+// auth, and deadlines on every unary call.
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import {
   BrokenCircuitError, ConsecutiveBreaker, type IBackoff, ExponentialBackoff, circuitBreaker, handleWhen, isBrokenCircuitError, retry,
@@ -45,7 +47,8 @@ function normaliseEndpoint(endpoint: string, secure: boolean): string {
  * endpoints that mix http and https. The password is handed to etcd3 only; it is never logged.
  */
 export function createEtcdClient(o: EtcdClientOptions, log: Logger): Etcd3 {
-  const secure = Boolean(o.keyfile && o.certfile);
+  const clientCert = Boolean(o.keyfile && o.certfile);
+  const secure = clientCert || Boolean(o.cafile);
   const hosts = o.endpoints.filter((e) => e.trim() !== '').map((e) => normaliseEndpoint(e, secure));
   if (hosts.length === 0) throw new EtcdClientConfigError('--etcd-endpoints is empty; give at least one URL, e.g. http://127.0.0.1:2379');
   const httpsCount = hosts.filter((h) => h.toLowerCase().startsWith('https://')).length;
@@ -53,17 +56,16 @@ export function createEtcdClient(o: EtcdClientOptions, log: Logger): Etcd3 {
     throw new EtcdClientConfigError(`--etcd-endpoints mixes http:// and https:// (${hosts.join(',')}); use one scheme for all`);
   }
   let credentials: { rootCertificate: Buffer; privateKey?: Buffer; certChain?: Buffer } | undefined;
+  if (!clientCert && (o.keyfile || o.certfile)) {
+    log.warn(`only one of --etcd-keyfile and --etcd-certfile is set; a client certificate needs both, so none is sent${secure ? '' : ' and TLS is off'}`);
+  }
   if (secure) {
-    const privateKey = readFileFor('--etcd-keyfile', o.keyfile as string);
-    const certChain = readFileFor('--etcd-certfile', o.certfile as string);
     // Without --etcd-cafile the system roots are used, as Go's tls.Config does with a nil RootCAs.
     const rootCertificate = o.cafile ? readFileFor('--etcd-cafile', o.cafile) : (undefined as unknown as Buffer);
-    credentials = { rootCertificate, privateKey, certChain };
+    credentials = { rootCertificate, ...(clientCert ? readClientPair(o.certfile as string, o.keyfile as string) : {}) };
     if (httpsCount === 0) log.warn({ endpoints: hosts }, 'TLS files given but the etcd endpoints use http://; use https:// endpoints for TLS');
+    else log.info({ ca: o.cafile ? 'file' : 'system', clientCertificate: clientCert }, 'connecting to etcd with https');
   } else {
-    if (o.keyfile || o.certfile) {
-      log.warn('only one of --etcd-keyfile and --etcd-certfile is set; TLS needs both, so it is off');
-    }
     log.warn('connecting to etcd with http. This is insecure');
   }
   const timeout = o.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
@@ -92,6 +94,24 @@ export function createEtcdClient(o: EtcdClientOptions, log: Logger): Etcd3 {
   });
   log.info({ endpoints: hosts, tls: secure, auth: Boolean(o.username) }, 'etcd client created');
   return client;
+}
+
+/** Reads and checks the client pair up front: gRPC would only fail later, with a message naming neither flag. */
+function readClientPair(certfile: string, keyfile: string): { privateKey: Buffer; certChain: Buffer } {
+  const privateKey = readFileFor('--etcd-keyfile', keyfile);
+  const certChain = readFileFor('--etcd-certfile', certfile);
+  let matches: boolean;
+  try {
+    matches = new crypto.X509Certificate(certChain).checkPrivateKey(crypto.createPrivateKey(privateKey));
+  } catch (err) {
+    throw new EtcdClientConfigError(`cannot use --etcd-certfile ${JSON.stringify(certfile)} with --etcd-keyfile ${JSON.stringify(keyfile)}: `
+      + `${(err as Error).message.split('\n')[0]}; give a PEM certificate and its PEM private key`);
+  }
+  if (!matches) {
+    throw new EtcdClientConfigError(`--etcd-certfile ${JSON.stringify(certfile)} and --etcd-keyfile ${JSON.stringify(keyfile)} do not match: `
+      + 'the certificate is for another key; give the key the certificate was issued for');
+  }
+  return { privateKey, certChain };
 }
 
 /**

@@ -2,6 +2,7 @@
 // atomically and world-readable; read back tolerantly, because operators and older tools edit it by hand.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { Logger } from '../log.js';
 import { formatCidr, formatIPv4, parseCidr, type Ipv4Net } from '../net/ipv4.js';
 
 export interface SubnetEnvValues {
@@ -49,14 +50,26 @@ export function previousSubnetFrom(text: string): Ipv4Net | null {
   return value === undefined ? null : parseCidr(value);
 }
 
-export function readPreviousSubnet(file: string): Ipv4Net | null {
+/** FLANNEL_NETWORK and FLANNEL_SUBNET of an earlier run (host bits masked); null where absent or bad. */
+export interface PreviousLease {
+  readonly network: Ipv4Net | null;
+  readonly subnet: Ipv4Net | null;
+}
+
+/** What the previous run wrote, read before this run rewrites the file (no file: both null). */
+export function readPreviousLease(file: string): PreviousLease {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch {
-    return null;
+    return { network: null, subnet: null };
   }
-  return previousSubnetFrom(text);
+  const network = parseSubnetEnv(text).FLANNEL_NETWORK;
+  return { network: network === undefined ? null : parseCidr(network), subnet: previousSubnetFrom(text) };
+}
+
+export function readPreviousSubnet(file: string): Ipv4Net | null {
+  return readPreviousLease(file).subnet;
 }
 
 /**
@@ -67,24 +80,81 @@ export function writeSubnetEnvAtomic(file: string, content: string): void {
   const dir = path.dirname(file);
   fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  const fd = fs.openSync(tmp, 'w', 0o644);
+  let fd: number | undefined;
   try {
-    fs.writeSync(fd, content);
+    fd = fs.openSync(tmp, 'w', 0o644);
+    fs.writeFileSync(fd, content); // loops over short writes; ENOSPC throws
     fs.fchmodSync(fd, 0o644);
     fs.fsyncSync(fd);
-  } catch (e) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  fs.closeSync(fd);
-  try {
+    const done = fd;
+    fd = undefined;
+    fs.closeSync(done); // may report a deferred write error too
     fs.renameSync(tmp, file);
   } catch (e) {
+    // A full disk must not leave a 0-byte temp file behind for every attempt.
+    if (fd !== undefined) fs.closeSync(fd);
     fs.rmSync(tmp, { force: true });
     throw e;
   }
   syncDir(dir);
+}
+
+const RETRY_FIRST_MS = 1000;
+const RETRY_MAX_MS = 30_000;
+
+/**
+ * Keeps subnet.env written: a failed write (a full disk, a read-only mount) is retried with backoff (1 s doubling to
+ * 30 s) until it succeeds or a newer content replaces it. Meanwhile the old file stays whole.
+ */
+export class SubnetEnvWriter {
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly file: string, private readonly log: Logger) {}
+
+  /**
+   * Writes now; returns whether that worked. If not, retries in the background and calls `afterRetry` once a retry
+   * has written the file.
+   */
+  write(content: string, afterRetry?: () => void): boolean {
+    this.cancel();
+    const attempt = (n: number): boolean => {
+      try {
+        writeSubnetEnvAtomic(this.file, content);
+      } catch (e) {
+        const delay = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (n - 1));
+        const fields = { file: this.file, attempt: n, retryInMs: delay, code: (e as NodeJS.ErrnoException).code };
+        if (n === 1) this.log.error(fields, `cannot write the subnet file: ${describeWriteError(e, this.file)}; retrying`);
+        else this.log.debug(fields, 'subnet file still not written');
+        this.timer = setTimeout(() => {
+          this.timer = null;
+          if (attempt(n + 1)) afterRetry?.();
+        }, delay);
+        this.timer.unref();
+        return false;
+      }
+      this.log.info({ file: this.file, ...(n > 1 ? { attempts: n } : {}) }, 'wrote subnet file');
+      return true;
+    };
+    return attempt(1);
+  }
+
+  /** True while a failed write waits for its next attempt. */
+  get pending(): boolean {
+    return this.timer !== null;
+  }
+
+  cancel(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}
+
+function describeWriteError(e: unknown, file: string): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return `the file system holding ${path.dirname(file)} is full (${code}); free space there`;
+  }
+  return (e as Error).message;
 }
 
 function syncDir(dir: string): void {

@@ -6,6 +6,8 @@ export interface CommandResult {
   readonly code: number;
   readonly stdout: string;
   readonly stderr: string;
+  /** Set when the tool could not be started at all: the errno name (ENOENT, EMFILE, EAGAIN, …). */
+  readonly startError?: string;
 }
 
 export type CommandRunner = (argv: readonly string[], input?: string) => Promise<CommandResult>;
@@ -15,8 +17,13 @@ export function commandRunner(prefix: readonly string[] = []): CommandRunner {
     const [file, ...args] = [...prefix, ...argv];
     const child = execFile(file as string, args, { encoding: 'utf8', timeout: 30_000, maxBuffer: 32 * 1024 * 1024 },
       (err, stdout, stderr) => {
-        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 127;
-        resolve({ code, stdout, stderr: stderr || (err !== null && typeof err.code !== 'number' ? err.message : '') });
+        if (err !== null && typeof err.code === 'string') {
+          // Not started (spawn failed) or killed: keep the errno, so EMFILE is never reported as a missing tool.
+          resolve({ code: err.code === 'ENOENT' ? 127 : -1, stdout, stderr: stderr || err.message, startError: err.code });
+          return;
+        }
+        resolve({ code: err === null ? 0 : typeof err?.code === 'number' ? err.code : -1, stdout,
+          stderr: stderr || (err !== null ? err.message : '') });
       });
     // A tool that exits without reading its stdin must not turn into an EPIPE on our side.
     child.stdin?.on('error', () => undefined);
@@ -25,7 +32,11 @@ export function commandRunner(prefix: readonly string[] = []): CommandRunner {
 }
 
 export function describeFailure(argv: readonly string[], r: CommandResult): string {
-  if (r.code === 127 || /ENOENT/.test(r.stderr)) {
+  if (r.startError !== undefined && r.startError !== 'ENOENT') {
+    const hint = r.startError === 'EMFILE' || r.startError === 'ENFILE' ? ' (too many open files: raise LimitNOFILE)' : '';
+    return `cannot start \`${argv[0] ?? ''}\`: ${r.startError}${hint}`;
+  }
+  if (r.code === 127 || r.startError === 'ENOENT') {
     return `\`${argv[0] ?? ''}\` not found: install iptables/nftables, or turn off --ip-masq and --iptables-forward-rules=false`;
   }
   return `\`${argv.join(' ')}\` exited ${r.code}: ${r.stderr.trim().split('\n')[0] ?? ''}`;

@@ -22,8 +22,6 @@ export interface TrafficOptions {
   readonly resyncSeconds: number;
   /** --ip-blackhole-route */
   readonly blackholeRoute: boolean;
-  /** Called after every successful (re)build of a rule set, for the metrics. */
-  readonly onRebuild?: () => void;
 }
 
 export interface TrafficState {
@@ -66,9 +64,10 @@ export class TrafficManager {
 
   /**
    * Cleans the other manager, removes a previous Network/subnet's masquerade rules, applies the rule sets and
-   * starts the resync. Resolves when the rules are in place; rejects (one-line message) when they cannot be applied.
+   * starts the resync; called again after a re-acquire (stopping the previous resync). Resolves when the rules are in place; rejects (one-line message) when they cannot be applied.
    */
   async start(state: TrafficState): Promise<void> {
+    this.stop(); // a re-acquired lease starts again with the new subnet
     // Cleaning the manager not in use is best effort: its tool may not even be installed.
     if (this.opts.nftables) await this.iptables.cleanup().catch((err: Error) => this.log.warn({ err: err.message }, 'cannot clean the iptables chains'));
     else await this.deleteNftTable();
@@ -127,8 +126,7 @@ export class TrafficManager {
     try {
       await this.iptables.build(rules);
       this.rebuilds++;
-      this.opts.onRebuild?.();
-    } catch (err) {
+      } catch (err) {
       this.errors++;
       throw err;
     }
@@ -163,7 +161,6 @@ export class TrafficManager {
       throw new Error(describeFailure(argv, r));
     }
     this.rebuilds++;
-    this.opts.onRebuild?.();
   }
 
   private async deleteNftTable(): Promise<void> {

@@ -36,7 +36,9 @@ export interface StartEtcdOptions {
   readonly peerPort?: number;
   readonly name?: string;
   /** Serve clients over TLS with these files; clients must then present a certificate signed by `caFile`. */
-  readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly caFile: string };
+  readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly caFile: string;
+    /** Server-only TLS: clients need no certificate (no --client-cert-auth). */
+    readonly serverOnly?: boolean };
   /** Also serve the v2 keys API (`--enable-v2`), as a flannel 0.7 cluster's etcd does. */
   readonly enableV2?: boolean;
 }
@@ -110,7 +112,7 @@ class MemberImpl implements EtcdMember {
       '--initial-cluster', this.spec.initialCluster, '--initial-cluster-state', 'new',
       '--initial-cluster-token', this.spec.clusterToken, '--logger', 'zap', '--log-outputs', 'stderr',
       ...(this.spec.tls ? ['--cert-file', this.spec.tls.certFile, '--key-file', this.spec.tls.keyFile,
-        '--trusted-ca-file', this.spec.tls.caFile, '--client-cert-auth'] : []),
+        ...(this.spec.tls.serverOnly ? [] : ['--trusted-ca-file', this.spec.tls.caFile, '--client-cert-auth'])] : []),
       ...(this.spec.enableV2 ? ['--enable-v2=true'] : [])];
     const out = fs.openSync(this.logFile, 'a');
     const [cmd, argv] = this.spec.netns

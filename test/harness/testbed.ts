@@ -212,16 +212,17 @@ export class Testbed {
 
   /**
    * Starts `node dist/src/cli.js` in the host's namespace with daemonArgs() + extraArgs, its output appended to
-   * host.logFile. Does not wait for anything; see waitForSubnetEnv.
+   * host.logFile, run through `launcher` when given. Does not wait for anything; see waitForSubnetEnv.
    */
-  startDaemon(host: Host, extraArgs: readonly string[] = []): ChildProcess {
+  startDaemon(host: Host, extraArgs: readonly string[] = [], launcher: readonly string[] = []): ChildProcess {
     if (host.daemon !== null && host.daemon.exitCode === null && host.daemon.signalCode === null) {
       throw new Error(`daemon on ${host.name} is already running (pid ${host.daemon.pid})`);
     }
     const out = fs.openSync(host.logFile, 'a');
     fs.writeSync(out, `--- start ${new Date().toISOString()} ${[...this.daemonArgs(host), ...extraArgs].join(' ')}\n`);
     // `ip netns exec` execs the command, so the PID we hold is the daemon's own.
-    const child = spawn('ip', ['netns', 'exec', host.netns, process.execPath, CLI_JS,
+    // `launcher` (e.g. a shell that drops privileges) must exec node too, keeping the PID.
+    const child = spawn('ip', ['netns', 'exec', host.netns, ...launcher, process.execPath, CLI_JS,
       ...this.daemonArgs(host), ...extraArgs], { stdio: ['ignore', out, out] });
     fs.closeSync(out);
     host.daemon = child;

@@ -7,8 +7,9 @@ import { etcdAvailable, startEtcd, stopAllEtcd } from '../harness/etcd.js';
 import { waitFor } from '../harness/proc.js';
 import { startTcpProxy, type TcpProxy } from '../harness/tcp-proxy.js';
 import { recordingLogger, testConfig, uniquePrefix } from '../harness/subnet-fixtures.js';
-import { connectMetricsObservers } from '../../src/daemon.js';
-import { metrics } from '../../src/ops/metrics.js';
+import { connectObservers } from '../../src/daemon.js';
+import { Lifecycle } from '../../src/lifecycle.js';
+import { metrics, recordEtcdError } from '../../src/ops/metrics.js';
 import { createEtcdClient, setEtcdErrorObserver, type EtcdOperation } from '../../src/subnet/etcd-client.js';
 import { LeaseManager } from '../../src/subnet/lease-manager.js';
 import { SubnetRegistry } from '../../src/subnet/registry.js';
@@ -39,7 +40,7 @@ describe('etcd errors in /metrics (real etcd behind a proxy)', { skip, timeout: 
     proxy = await startTcpProxy(url.hostname, Number(url.port));
     client = createEtcdClient({ endpoints: [proxy.url], callTimeoutMs: 1000 }, rec.log);
     metrics.etcdErrors.reset();
-    connectMetricsObservers();
+    connectObservers(new Lifecycle().observe('etcdError', recordEtcdError));
   });
   after(async () => {
     await Promise.all([...managers, ...watchers].map((p) => p.stop()));

@@ -30,7 +30,8 @@ test('the tarball holds what an install builds and runs, and nothing of the test
     bin: Record<string, string>; scripts: Record<string, string>; gypfile?: boolean;
   };
   for (const f of ['package.json', 'README.md', 'binding.gyp', 'patches/netlink+0.3.0.patch', 'scripts/postinstall.js',
-    'systemd/tsflanneld.service', 'systemd/flanneld.sysconfig', 'systemd/docker-flannel.conf', ...Object.values(pkg.bin)]) {
+    'systemd/tsflanneld.service', 'systemd/flanneld.sysconfig', 'systemd/docker-flannel.conf',
+    'systemd/tsflanneld-hardened.service', 'systemd/60-tsflanneld-tun.rules', 'systemd/tsflanneld.sysusers', ...Object.values(pkg.bin)]) {
     assert.ok(files.has(f), `${f} is packed`);
   }
   for (const f of jsUnder('dist/src')) assert.ok(files.has(f), `${f} is packed`);

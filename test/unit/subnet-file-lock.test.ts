@@ -4,11 +4,18 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { lockSubnetFile, SubnetFileInUseError } from '../../src/subnet/subnet-file-lock.js';
 
+const tempDirs: string[] = [];
+after(() => {
+  for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
+
 function tempFile(): string {
-  return path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tsfl-lock-')), 'run', 'subnet.env');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsfl-lock-'));
+  tempDirs.push(dir);
+  return path.join(dir, 'run', 'subnet.env');
 }
 
 function startTime(pid: number): string {

@@ -8,7 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
-const UNIT = fs.readFileSync(path.join(ROOT, 'systemd', 'tsflanneld.service'), 'utf8');
+const readSystemd = (name: string): string => fs.readFileSync(path.join(ROOT, 'systemd', name), 'utf8');
+const UNIT = readSystemd('tsflanneld.service');
+const HARDENED = readSystemd('tsflanneld-hardened.service');
 const CLI = path.join(ROOT, 'dist', 'src', 'cli.js');
 
 /** `Key=value` settings of the unit, continuation lines joined as systemd joins them. */
@@ -18,7 +20,7 @@ function settings(text: string): Array<[string, string]> {
     return m ? [[m[1] as string, m[2] as string] as [string, string]] : [];
   });
 }
-const get = (key: string): string[] => settings(UNIT).filter(([k]) => k === key).map(([, v]) => v);
+const get = (key: string, text = UNIT): string[] => settings(text).filter(([k]) => k === key).map(([, v]) => v);
 
 test('the unit keeps the RPM flanneld.service shape', () => {
   assert.deepEqual(get('Type'), ['notify']);
@@ -34,21 +36,50 @@ test('the unit keeps the RPM flanneld.service shape', () => {
 
 const hasAnalyze = spawnSync('sh', ['-c', 'command -v systemd-analyze'], { stdio: 'ignore' }).status === 0;
 
-test('systemd-analyze verify passes', { skip: hasAnalyze ? false : 'systemd-analyze is not installed' }, () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsf-unit-'));
-  try {
-    // verify insists that executables exist: point the unit at the built CLI instead of the install path.
-    const bin = path.join(dir, 'tsflanneld');
-    fs.copyFileSync(CLI, bin);
-    fs.chmodSync(bin, 0o755);
-    const unit = path.join(dir, 'tsflanneld.service');
-    fs.writeFileSync(unit, UNIT.replaceAll('/usr/bin/tsflanneld', bin));
-    const r = spawnSync('systemd-analyze', ['verify', unit], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
-    assert.equal(r.stderr.trim(), '', 'no warnings');
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+for (const [name, text] of [['tsflanneld.service', UNIT], ['tsflanneld-hardened.service', HARDENED]] as const) {
+  test(`systemd-analyze verify passes for ${name}`, { skip: hasAnalyze ? false : 'systemd-analyze is not installed' }, () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsf-unit-'));
+    try {
+      // verify insists that executables exist: point the unit at the built CLI instead of the install path.
+      const bin = path.join(dir, 'tsflanneld');
+      fs.copyFileSync(CLI, bin);
+      fs.chmodSync(bin, 0o755);
+      const unit = path.join(dir, 'tsflanneld.service');
+      fs.writeFileSync(unit, text.replaceAll('/usr/bin/tsflanneld', bin));
+      const r = spawnSync('systemd-analyze', ['verify', unit], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stderr.trim(), '', 'no warnings');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
+
+test('the hardened unit is the plain unit plus sandbox settings: nothing of it changed or dropped', () => {
+  const hardened = settings(HARDENED).map(([k, v]) => `${k}=${v}`);
+  for (const [k, v] of settings(UNIT)) assert.ok(hardened.includes(`${k}=${v}`), `${k}=${v} is kept`);
+});
+
+test('the hardened unit runs as a non-root user with CAP_NET_ADMIN and CAP_NET_RAW only, and /dev/net/tun', () => {
+  const h = (key: string): string[] => get(key, HARDENED);
+  assert.deepEqual(h('User'), ['tsflanneld']);
+  assert.deepEqual(h('Group'), ['tsflanneld']);
+  assert.deepEqual(h('AmbientCapabilities'), ['CAP_NET_ADMIN CAP_NET_RAW']);
+  assert.deepEqual(h('CapabilityBoundingSet'), ['CAP_NET_ADMIN CAP_NET_RAW']);
+  assert.deepEqual(h('NoNewPrivileges'), ['yes']);
+  assert.deepEqual(h('DevicePolicy'), ['closed']);
+  assert.deepEqual(h('DeviceAllow'), ['/dev/net/tun rw']);
+  assert.deepEqual(h('ProtectSystem'), ['strict']);
+  // The daemon's default paths are exactly the directories the unit hands to the user.
+  assert.deepEqual(h('RuntimeDirectory'), ['flannel']);
+  assert.deepEqual(h('RuntimeDirectoryPreserve'), ['yes']);
+  assert.deepEqual(h('StateDirectory'), ['tsflanneld']);
+  const help = spawnSync(process.execPath, [CLI, 'run', '--help'], { encoding: 'utf8' }).stdout;
+  assert.match(help, /--subnet-file .*\(default: "\/run\/flannel\/subnet\.env"\)/);
+  assert.match(help, /--state-dir .*\(default: "\/var\/lib\/tsflanneld"\)/);
+  // The TUN group rule and the sysusers line name the unit's group and user.
+  assert.match(readSystemd('60-tsflanneld-tun.rules'), /^KERNEL=="tun", GROUP="tsflanneld", MODE="0660"$/m);
+  assert.match(readSystemd('tsflanneld.sysusers'), /^u tsflanneld - .* \/var\/lib\/tsflanneld /m);
 });
 
 /** Runs ExecStart's shell command with a stand-in tsflanneld that prints its arguments, one per line. */

@@ -32,6 +32,8 @@ export interface LabDaemonOptions {
   /** Replaces the default `--iface <ip>`. */
   readonly ifaceArgs?: readonly string[];
   readonly extra?: readonly string[];
+  /** Runs node under this command, e.g. `['prlimit', '--nofile=256:256']` (it must exec, keeping the PID). */
+  readonly launcher?: readonly string[];
 }
 
 export class Lab {
@@ -83,7 +85,7 @@ export class Lab {
     const home = path.join(this.dir, o.name);
     fs.mkdirSync(home, { recursive: true });
     const subnetFile = o.subnetFile ?? path.join(home, 'subnet.env');
-    const child = spawnTracked('ip', ['netns', 'exec', this.ns, process.execPath, CLI_JS,
+    const child = spawnTracked('ip', ['netns', 'exec', this.ns, ...(o.launcher ?? []), process.execPath, CLI_JS,
       '--etcd-endpoints', o.endpoints ?? this.etcd.clientUrl, '--etcd-prefix', o.prefix ?? '/coreos.com/network',
       ...(o.ifaceArgs ?? ['--iface', o.ip]), '--subnet-file', subnetFile, '--state-dir', path.join(home, 'state'),
       // Many daemons share this one namespace's iptables, which one host never does: leave the rules out.
