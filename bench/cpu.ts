@@ -92,3 +92,9 @@ export function parseRssMb(statusText: string): number | null {
   const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(statusText);
   return m === null ? null : Number(m[1]) / 1024;
 }
+
+/** The Threads: count from /proc/<pid>/status; null if the line is absent. */
+export function parseThreads(statusText: string): number | null {
+  const m = /^Threads:\s+(\d+)/m.exec(statusText);
+  return m === null ? null : Number(m[1]);
+}

@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import {
-  parseProcPidStat, parseProcStat, parseRssMb, processTree, type MachineCpu, type ProcessCpu,
+  parseProcPidStat, parseProcStat, parseRssMb, parseThreads, processTree, type MachineCpu, type ProcessCpu,
 } from './cpu.js';
 
 let clkTckCache: number | null = null;
@@ -46,6 +46,15 @@ export function snapshotMachine(): MachineCpu {
 export function rssMb(pid: number): number | null {
   try {
     return parseRssMb(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+/** Threads of one process, or null if it is gone. */
+export function threadCount(pid: number): number | null {
+  try {
+    return parseThreads(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   } catch {
     return null;
   }
