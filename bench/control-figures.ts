@@ -21,7 +21,7 @@ export const CONTROL_FIGURES: readonly ControlFigure[] = [
   { label: (c) => `RSS idle (after ${c.idleSeconds} s)`, short: 'RSS idle', unit: 'MiB', higherIsBetter: false,
     digits: 1, value: (c) => c.idleRssMb },
   { label: (c) => `idle CPU (over ${c.idleCpuWindowS} s)`, short: 'idle CPU', unit: 's', higherIsBetter: false,
-    digits: 2, value: (c) => c.idleCpuS },
+    digits: 3, value: (c) => c.idleCpuS },
   { label: () => 'threads (idle)', short: 'threads', unit: '', higherIsBetter: false, digits: 0, value: (c) => c.threads },
   { label: (c) => `convergence p50 (${c.peers} peers)`, short: 'converge p50', unit: 'ms', higherIsBetter: false,
     digits: 1, value: (c) => c.convergeP50Ms },

@@ -16,11 +16,10 @@ import { Testbed, poll, type Host } from '../test/harness/testbed.js';
 import { execCommand, inNetns, mustExec } from '../test/harness/netns.js';
 import { readSubnetEnv } from '../test/harness/subnet-env.js';
 import { formatCidr, parseCidr } from '../src/net/ipv4.js';
-import { tickDelta } from './cpu.js';
 import { lastDaemonError } from './daemon-log.js';
 import { startDaemonCommand, type DaemonCommand } from './daemons.js';
 import { syntheticLeases, type SyntheticLease } from './peers.js';
-import { clockTicksPerSecond, rssMb, snapshotTree, threadCount } from './proc.js';
+import { cpuNsOfTree, rssMb, threadCount } from './proc.js';
 import type { ControlDaemonName, ControlResult } from './results.js';
 import { RouteMonitor, epochMs } from './route-monitor.js';
 import { median, percentile } from './stats.js';
@@ -141,11 +140,11 @@ async function measureIdle(h: Host, s: ControlSettings, result: Mutable<ControlR
   result.idleSeconds = s.idleSeconds;
   result.idleRssMb = rssMb(pid);
   result.threads = threadCount(pid);
-  const before = snapshotTree([pid]);
+  const before = cpuNsOfTree([pid]);
   await sleep(s.idleCpuSeconds * 1000);
-  const after = snapshotTree([pid]);
+  const after = cpuNsOfTree([pid]);
   result.idleCpuWindowS = s.idleCpuSeconds;
-  result.idleCpuS = tickDelta(before, after) / clockTicksPerSecond();
+  result.idleCpuS = Math.max(0, after - before) / 1e9;
 }
 
 export async function measureControlPlane(name: ControlDaemonName, cmd: DaemonCommand, s: ControlSettings,

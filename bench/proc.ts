@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import {
-  parseProcPidStat, parseProcStat, parseRssMb, parseThreads, processTree, type MachineCpu, type ProcessCpu,
+  parseProcPidStat, parseProcStat, parseRssMb, parseSchedstatNs, parseThreads, processTree, type MachineCpu, type ProcessCpu,
 } from './cpu.js';
 
 let clkTckCache: number | null = null;
@@ -58,4 +58,24 @@ export function threadCount(pid: number): number | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * Nanoseconds on CPU of the given processes and their descendants, summed over every thread's schedstat: exact where
+ * utime/stime count 10 ms ticks, which an idle daemon does not fill in a short window. Threads gone are not counted.
+ */
+export function cpuNsOfTree(roots: readonly number[]): number {
+  let sum = 0;
+  for (const p of snapshotTree(roots)) {
+    let tids: string[] = [];
+    try {
+      tids = fs.readdirSync(`/proc/${p.pid}/task`);
+    } catch { continue; }
+    for (const tid of tids) {
+      try {
+        sum += parseSchedstatNs(fs.readFileSync(`/proc/${p.pid}/task/${tid}/schedstat`, 'utf8')) ?? 0;
+      } catch { /* exited while we listed */ }
+    }
+  }
+  return sum;
 }
