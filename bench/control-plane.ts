@@ -4,7 +4,7 @@
 //  - start: daemon start → subnet.env written, and → /readyz answering 200 (upstream v0.28.9 serves /readyz too),
 //    the median of several starts;
 //  - idle: RSS and threads after some seconds of idling, then the CPU it spends over a window;
-//  - convergence: N synthetic peer leases written to etcd while the daemon runs; per lease, etcd's ack → its route
+//  - convergence: N synthetic peer leases written to etcd while the daemon runs; per lease, its put sent → its route
 //    appearing in the host's table (ip monitor), p50/p99, and first write → last route in total;
 //  - RSS of the daemon at N peers;
 //  - programming rate: the daemon restarted with N leases already in etcd and its routes flushed, routes per second
@@ -75,10 +75,11 @@ async function measureConvergence(tb: Testbed, h: Host, leases: readonly Synthet
   const writer = await execCommand(inNetns(h.netns, [process.execPath, path.join(AGENTS, 'lease-writer.js'),
     tb.etcdEndpoint, file, '16']), { timeoutMs });
   if (writer.code !== 0) throw new Error(`writing leases failed: ${writer.stderr.trim()}`);
-  const { firstPutAt, acked } = JSON.parse(writer.stdout.trim()) as { firstPutAt: number; acked: Record<string, number> };
+  const { firstPutAt, sent, acked } = JSON.parse(writer.stdout.trim()) as { firstPutAt: number;
+    sent: Record<string, number>; acked: Record<string, number> };
   await monitor.waitFor(leases.map((l) => l.subnet), timeoutMs);
   const programmed = leases.map((l) => monitor.firstAdded.get(l.subnet) as number);
-  const delays = leases.map((l, i) => (programmed[i] as number) - (acked[l.key] ?? NaN));
+  const delays = leases.map((l, i) => (programmed[i] as number) - (sent[l.key] ?? NaN));
   const totalMs = Math.max(...programmed) - firstPutAt;
   report(`control plane: all ${leases.length} routes in ${totalMs.toFixed(0)} ms (writes took `
     + `${(Math.max(...Object.values(acked)) - firstPutAt).toFixed(0)} ms); per-lease delay `

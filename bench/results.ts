@@ -75,10 +75,10 @@ export function emptyControl(name: ControlDaemonName, peers: number, errors: rea
     programPerS: null, rssMb: null, errors };
 }
 
-/** `a ÷ b`, or null when either is missing or b is 0 (a ratio that would read as "infinitely better"). */
+/** `a ÷ b` of two positive figures, or null when either is missing or b is not above 0 (no meaningful ratio). */
 export function ratio(a: number | null | undefined, b: number | null | undefined): number | null {
   if (a === null || a === undefined || b === null || b === undefined) return null;
-  if (!Number.isFinite(a) || !Number.isFinite(b) || b === 0) return null;
+  if (!Number.isFinite(a) || !Number.isFinite(b) || b <= 0) return null;
   return a / b;
 }
 

@@ -242,6 +242,7 @@ test('ratio: missing values and a zero reference give null, never Infinity', () 
   assert.equal(ratio(3, 0), null);
   assert.equal(ratio(3, undefined), null);
   assert.equal(ratio(NaN, 1), null);
+  assert.equal(ratio(5, -6.4), null, 'a negative reference has no meaningful ratio');
 });
 
 test('report with upstream: a column per daemon, × upstream beside each tsflanneld, datapaths ÷ vxlan-upstream', () => {
