@@ -1,6 +1,6 @@
 // The human-readable results: a plain-text table for stdout and the Markdown report, each with the ratios to the
 // real upstream flanneld where it was measured. Pure.
-import { ratioToReference, referenceDatapath } from './chart.js';
+import { CHART_METRICS, ratioToReference, referenceDatapath } from './chart.js';
 import { CONTROL_FIGURES, controlLabel, controlRatio, fmtRatio, upstreamControl } from './control-figures.js';
 import { fmtNumber, fmtSpread, textTable } from './format.js';
 import { DATAPATH_METRICS, METRIC_INFO, type BenchReport, type ControlResult, type DatapathResult } from './results.js';
@@ -30,11 +30,16 @@ function controlRows(controls: readonly ControlResult[]): string[][] {
   }), f.unit]);
 }
 
+/** The ratio table's columns: the chart's metrics (daemon CPU of a kernel datapath is ~0, no ratio means much). */
+function ratioHeader(): string[] {
+  return ['datapath', ...CHART_METRICS.map((m) => METRIC_INFO[m].label)];
+}
+
 /** Datapath medians divided by the reference datapath's (upstream's when measured). */
 function ratioRows(datapaths: readonly DatapathResult[]): string[][] {
   const ref = referenceDatapath(datapaths);
   return datapaths.filter((d) => d !== ref).map((d) => [d.name,
-    ...DATAPATH_METRICS.map((m) => fmtRatio(ratioToReference(d, ref, m)))]);
+    ...CHART_METRICS.map((m) => fmtRatio(ratioToReference(d, ref, m)))]);
 }
 
 function errorLines(r: BenchReport): string[] {
@@ -51,7 +56,7 @@ export function textReport(r: BenchReport): string {
   ];
   const ref = referenceDatapath(r.datapaths);
   if (ref !== undefined && r.datapaths.length > 1) {
-    parts.push(`Datapaths ÷ ${ref.name} (median ratio)`, textTable(datapathHeader(), ratioRows(r.datapaths)), '');
+    parts.push(`Datapaths ÷ ${ref.name} (median ratio)`, textTable(ratioHeader(), ratioRows(r.datapaths)), '');
   }
   if (r.controls.length > 0) {
     parts.push('Control plane (one host, vxlan DirectRouting)', textTable(controlHeader(r.controls), controlRows(r.controls)));
@@ -77,7 +82,7 @@ function datapathRatioSection(datapaths: readonly DatapathResult[]): string[] {
   if (ref === undefined || datapaths.length < 2) return [];
   return [`Median ÷ ${ref.name}'s median (${ref.name === 'vxlan-upstream'
     ? 'the real upstream flanneld v0.28.9 on both hosts, kernel vxlan' : 'upstream was not measured'}):`, '',
-  mdTable(datapathHeader(), ratioRows(datapaths)), ''];
+  mdTable(ratioHeader(), ratioRows(datapaths)), ''];
 }
 
 function controlSection(controls: readonly ControlResult[]): string[] {
