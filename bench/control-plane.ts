@@ -1,6 +1,10 @@
-// Control-plane figures on a one-host testbed running the host-gw backend:
-//  - ready: daemon start → subnet.env written, and → /readyz answering 200;
-//  - convergence: N synthetic peer leases written to etcd while the daemon runs; per lease, etcd's ack → its route
+// Control-plane figures of one daemon command (the real upstream flanneld, or tsflanneld with a vxlan datapath) on a
+// one-host testbed, vxlan with DirectRouting so that every datapath programs one kernel route per peer (the userspace
+// datapath keeps other peers in its own table, where no monitor sees them):
+//  - start: daemon start → subnet.env written, and → /readyz answering 200 (upstream v0.28.9 serves /readyz too),
+//    the median of several starts;
+//  - idle: RSS and threads after some seconds of idling, then the CPU it spends over a window;
+//  - convergence: N synthetic peer leases written to etcd while the daemon runs; per lease, its put sent → its route
 //    appearing in the host's table (ip monitor), p50/p99, and first write → last route in total;
 //  - RSS of the daemon at N peers;
 //  - programming rate: the daemon restarted with N leases already in etcd and its routes flushed, routes per second
@@ -13,11 +17,12 @@ import { execCommand, inNetns, mustExec } from '../test/harness/netns.js';
 import { readSubnetEnv } from '../test/harness/subnet-env.js';
 import { formatCidr, parseCidr } from '../src/net/ipv4.js';
 import { lastDaemonError } from './daemon-log.js';
+import { startDaemonCommand, type DaemonCommand } from './daemons.js';
 import { syntheticLeases, type SyntheticLease } from './peers.js';
-import { rssMb } from './proc.js';
-import type { ControlResult } from './results.js';
+import { cpuNsOfTree, rssMb, threadCount } from './proc.js';
+import type { ControlDaemonName, ControlResult } from './results.js';
 import { RouteMonitor, epochMs } from './route-monitor.js';
-import { percentile } from './stats.js';
+import { median, percentile } from './stats.js';
 
 const NETWORK = '10.64.0.0/12';
 const SUBNET_LEN = 24;
@@ -30,7 +35,7 @@ interface StartTimes {
 }
 
 /** Starts the daemon and times subnet.env (polled every 2 ms) and /readyz (probed from inside the namespace). */
-async function startAndTime(tb: Testbed, h: Host, args: readonly string[]): Promise<StartTimes> {
+async function startAndTime(tb: Testbed, h: Host, cmd: DaemonCommand, args: readonly string[]): Promise<StartTimes> {
   fs.rmSync(h.subnetFile, { force: true });
   const probe = spawn('ip', ['netns', 'exec', h.netns, process.execPath, path.join(AGENTS, 'ready-probe.js'),
     `http://${h.ip}:${HEALTHZ_PORT}/readyz`, '30000'], { stdio: ['ignore', 'pipe', 'ignore'] });
@@ -38,7 +43,7 @@ async function startAndTime(tb: Testbed, h: Host, args: readonly string[]): Prom
   probe.stdout.setEncoding('utf8').on('data', (d: string) => { probeOut += d; });
   const probeDone = new Promise<void>((resolve) => probe.on('close', () => resolve()));
   const t0 = epochMs();
-  tb.startDaemon(h, args);
+  startDaemonCommand(tb, h, cmd, args);
   await poll('subnet.env', () => {
     const d = h.daemon;
     if (d !== null && (d.exitCode !== null || d.signalCode !== null)) {
@@ -70,10 +75,11 @@ async function measureConvergence(tb: Testbed, h: Host, leases: readonly Synthet
   const writer = await execCommand(inNetns(h.netns, [process.execPath, path.join(AGENTS, 'lease-writer.js'),
     tb.etcdEndpoint, file, '16']), { timeoutMs });
   if (writer.code !== 0) throw new Error(`writing leases failed: ${writer.stderr.trim()}`);
-  const { firstPutAt, acked } = JSON.parse(writer.stdout.trim()) as { firstPutAt: number; acked: Record<string, number> };
+  const { firstPutAt, sent, acked } = JSON.parse(writer.stdout.trim()) as { firstPutAt: number;
+    sent: Record<string, number>; acked: Record<string, number> };
   await monitor.waitFor(leases.map((l) => l.subnet), timeoutMs);
   const programmed = leases.map((l) => monitor.firstAdded.get(l.subnet) as number);
-  const delays = leases.map((l, i) => (programmed[i] as number) - (acked[l.key] ?? NaN));
+  const delays = leases.map((l, i) => (programmed[i] as number) - (sent[l.key] ?? NaN));
   const totalMs = Math.max(...programmed) - firstPutAt;
   report(`control plane: all ${leases.length} routes in ${totalMs.toFixed(0)} ms (writes took `
     + `${(Math.max(...Object.values(acked)) - firstPutAt).toFixed(0)} ms); per-lease delay `
@@ -82,55 +88,105 @@ async function measureConvergence(tb: Testbed, h: Host, leases: readonly Synthet
 }
 
 /** Routes per second from the first to the last route a freshly started daemon programs for leases already in etcd. */
-async function measureProgramRate(tb: Testbed, h: Host, args: readonly string[], dsts: readonly string[],
-  monitor: RouteMonitor, timeoutMs: number): Promise<number | null> {
-  await tb.stopDaemon(h);
+async function measureProgramRate(tb: Testbed, h: Host, cmd: DaemonCommand, args: readonly string[],
+  dsts: readonly string[], monitor: RouteMonitor, timeoutMs: number): Promise<number | null> {
+  await stopQuietly(tb, h);
   await mustExec(['ip', '-n', h.netns, 'route', 'flush', 'root', NETWORK]);
   monitor.reset();
-  await startAndTime(tb, h, args);
+  await startAndTime(tb, h, cmd, args);
   await monitor.waitFor(dsts, timeoutMs);
   const times = dsts.map((d) => monitor.firstAdded.get(d) as number);
   const span = (Math.max(...times) - Math.min(...times)) / 1000;
   return span > 0 ? (dsts.length - 1) / span : null;
 }
 
-export async function measureControlPlane(peers: number, report: (msg: string) => void): Promise<ControlResult> {
+/** Stops the daemon; one that outlives the testbed's 10 s grace is killed by it, which is all a benchmark needs. */
+async function stopQuietly(tb: Testbed, h: Host): Promise<void> {
+  await tb.stopDaemon(h).catch(() => undefined);
+}
+
+export interface ControlSettings {
+  readonly peers: number;
+  readonly starts: number;
+  readonly idleSeconds: number;
+  readonly idleCpuSeconds: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** `starts` timed starts (all but the last stopped again); the medians go into `result`. */
+async function timeStarts(tb: Testbed, h: Host, cmd: DaemonCommand, args: readonly string[], starts: number,
+  result: Mutable<ControlResult>, errors: string[]): Promise<void> {
+  const env: number[] = [];
+  const ready: number[] = [];
+  for (let i = 0; i < starts; i++) {
+    if (i > 0) await stopQuietly(tb, h);
+    const t = await startAndTime(tb, h, cmd, args);
+    env.push(t.subnetEnvMs);
+    if (t.readyMs !== null) ready.push(t.readyMs);
+  }
+  result.starts = starts;
+  result.subnetEnvMs = median(env);
+  result.readyMs = ready.length > 0 ? median(ready) : null;
+  if (ready.length < starts) errors.push(`/readyz never answered 200 in ${starts - ready.length} of ${starts} starts`);
+}
+
+/** RSS and threads after idling, then the CPU spent over the next window. */
+async function measureIdle(h: Host, s: ControlSettings, result: Mutable<ControlResult>): Promise<void> {
+  const pid = h.daemon?.pid;
+  if (pid === undefined) throw new Error('no daemon to measure idle');
+  await sleep(s.idleSeconds * 1000);
+  result.idleSeconds = s.idleSeconds;
+  result.idleRssMb = rssMb(pid);
+  result.threads = threadCount(pid);
+  const before = cpuNsOfTree([pid]);
+  await sleep(s.idleCpuSeconds * 1000);
+  const after = cpuNsOfTree([pid]);
+  result.idleCpuWindowS = s.idleCpuSeconds;
+  result.idleCpuS = Math.max(0, after - before) / 1e9;
+}
+
+export async function measureControlPlane(name: ControlDaemonName, cmd: DaemonCommand, s: ControlSettings,
+  report: (msg: string) => void): Promise<ControlResult> {
   const errors: string[] = [];
-  const result: { -readonly [K in keyof ControlResult]: ControlResult[K] } = {
-    peers, readyMs: null, subnetEnvMs: null, convergeP50Ms: null, convergeP99Ms: null, convergeTotalMs: null,
-    programPerS: null, rssMb: null, errors,
+  const result: Mutable<ControlResult> = {
+    name, peers: s.peers, starts: 0, readyMs: null, subnetEnvMs: null, idleRssMb: null, idleSeconds: 0,
+    idleCpuS: null, idleCpuWindowS: 0, threads: null, convergeP50Ms: null, convergeP99Ms: null,
+    convergeTotalMs: null, programPerS: null, rssMb: null, errors,
   };
   let tb: Testbed | null = null;
   let monitor: RouteMonitor | null = null;
   try {
     tb = await Testbed.create({ hosts: 1 });
     const h1 = tb.host(1);
-    await tb.putConfig({ Network: NETWORK, SubnetLen: SUBNET_LEN, Backend: { Type: 'host-gw' } });
-    const args = ['--backend', 'host-gw', '--healthz-ip', h1.ip, '--healthz-port', String(HEALTHZ_PORT)];
-    report('control plane: starting the daemon');
-    const first = await startAndTime(tb, h1, args);
-    result.subnetEnvMs = first.subnetEnvMs;
-    result.readyMs = first.readyMs;
-    if (first.readyMs === null) errors.push('/readyz never answered 200 (ready_ms is null)');
+    await tb.putConfig({ Network: NETWORK, SubnetLen: SUBNET_LEN, Backend: { Type: 'vxlan', DirectRouting: true } });
+    const args = ['--healthz-ip', h1.ip, '--healthz-port', String(HEALTHZ_PORT)];
+    report(`control plane ${name}: ${s.starts} timed start(s)`);
+    await timeStarts(tb, h1, cmd, args, s.starts, result, errors);
+    report(`control plane ${name}: idling ${s.idleSeconds} s, then counting CPU over ${s.idleCpuSeconds} s`);
+    await measureIdle(h1, s, result);
 
     const own = readSubnetEnv(h1.subnetFile);
     const ownNet = own === null ? null : parseCidr(own.subnet);
-    const leases = syntheticLeases(peers, { prefix: tb.prefix, network: NETWORK, subnetLen: SUBNET_LEN,
-      exclude: ownNet === null ? [] : [formatCidr(ownNet)], underlayBase: '192.0.2', firstHost: 100, lastHost: 250 });
-    const timeoutMs = 30_000 + peers * 50;
+    const leases = syntheticLeases(s.peers, { prefix: tb.prefix, network: NETWORK, subnetLen: SUBNET_LEN,
+      exclude: ownNet === null ? [] : [formatCidr(ownNet)], underlayBase: '192.0.2', firstHost: 100, lastHost: 250,
+      backend: 'vxlan' });
+    const timeoutMs = 30_000 + s.peers * 50;
     monitor = new RouteMonitor(h1.netns);
-    await new Promise((r) => setTimeout(r, 200)); // let `ip monitor` subscribe before the first route can appear
+    await sleep(200); // let `ip monitor` subscribe before the first route can appear
 
-    report(`control plane: writing ${peers} peer leases`);
-    const c = await measureConvergence(tb, h1, leases, monitor, timeoutMs, report);
+    report(`control plane ${name}: writing ${s.peers} peer leases`);
+    const c = await measureConvergence(tb, h1, leases, monitor, timeoutMs, (m) => report(`${name}: ${m}`));
     result.convergeP50Ms = c.p50Ms;
     result.convergeP99Ms = c.p99Ms;
     result.convergeTotalMs = c.totalMs;
     const pid = h1.daemon?.pid;
     result.rssMb = pid === undefined ? null : rssMb(pid);
 
-    report(`control plane: restarting the daemon with ${peers} leases in etcd`);
-    result.programPerS = await measureProgramRate(tb, h1, args, leases.map((l) => l.subnet), monitor, timeoutMs);
+    report(`control plane ${name}: restarting the daemon with ${s.peers} leases in etcd`);
+    result.programPerS = await measureProgramRate(tb, h1, cmd, args, leases.map((l) => l.subnet), monitor, timeoutMs);
   } catch (e) {
     errors.push((e as Error).message.split('\n')[0] ?? String(e));
   } finally {

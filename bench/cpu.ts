@@ -92,3 +92,15 @@ export function parseRssMb(statusText: string): number | null {
   const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(statusText);
   return m === null ? null : Number(m[1]) / 1024;
 }
+
+/** The Threads: count from /proc/<pid>/status; null if the line is absent. */
+export function parseThreads(statusText: string): number | null {
+  const m = /^Threads:\s+(\d+)/m.exec(statusText);
+  return m === null ? null : Number(m[1]);
+}
+
+/** Nanoseconds on CPU from /proc/<pid>/task/<tid>/schedstat (its first field); null if it is not that format. */
+export function parseSchedstatNs(text: string): number | null {
+  const first = text.trim().split(/\s+/)[0] ?? '';
+  return /^\d+$/.test(first) ? Number(first) : null;
+}

@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { svgChart } from './chart.js';
 import { measureControlPlane } from './control-plane.js';
+import type { DaemonCommand } from './daemons.js';
 import { measureRepetition, warmUp, type RunSettings } from './measure.js';
 import { CommanderError, parseBenchOptions, type BenchOptions, type DatapathName } from './options.js';
 import { machineInfo, startConditions } from './machine.js';
@@ -13,13 +14,16 @@ import { buildPath, type PathUnderTest } from './paths.js';
 import { progress } from './progress.js';
 import { markdownReport, textReport } from './report.js';
 import {
-  toLatestJson, type BenchReport, type ControlResult, type DatapathMetric, type DatapathResult,
+  emptyControl, toLatestJson, type BenchReport, type ControlDaemonName, type ControlResult, type DatapathMetric,
+  type DatapathResult,
 } from './results.js';
 import { interleave } from './schedule.js';
 import { spread } from './stats.js';
 import { missingTools } from './tools.js';
+import { ensureUpstream } from './upstream.js';
 
-const DEFAULT_OUT = path.resolve(__dirname, '..', '..', 'bench', 'results');
+const REPO_ROOT = path.resolve(__dirname, '..', '..');
+const DEFAULT_OUT = path.join(REPO_ROOT, 'bench', 'results');
 
 interface Collected {
   readonly samples: Partial<Record<DatapathMetric, number[]>>;
@@ -33,12 +37,12 @@ function summarise(name: DatapathName, c: Collected): DatapathResult {
 }
 
 /** Builds every datapath's testbed up front (into `built`); a failure becomes the row's error and the rest go on. */
-async function buildPaths(names: readonly DatapathName[], built: PathUnderTest[],
+async function buildPaths(names: readonly DatapathName[], upstreamBin: string | null, built: PathUnderTest[],
   collected: Map<DatapathName, Collected>): Promise<void> {
   for (const name of names) {
     progress(`${name}: building the testbed`);
     try {
-      const p = await buildPath(name);
+      const p = await buildPath(name, upstreamBin);
       built.push(p);
       progress(`${name}: ready (${p.clientNs} → ${p.serverIp})`);
     } catch (e) {
@@ -49,13 +53,14 @@ async function buildPaths(names: readonly DatapathName[], built: PathUnderTest[]
   }
 }
 
-async function measureDatapaths(o: BenchOptions): Promise<{ results: DatapathResult[]; notes: Record<string, string> }> {
+async function measureDatapaths(o: BenchOptions, upstreamBin: string | null):
+Promise<{ results: DatapathResult[]; notes: Record<string, string> }> {
   const built: PathUnderTest[] = [];
   const collected = new Map<DatapathName, Collected>();
   for (const name of o.datapaths) collected.set(name, { samples: {}, errors: new Set() });
   const settings: RunSettings = { seconds: o.seconds, omitSeconds: o.omitSeconds, pingCount: o.pingCount };
   try {
-    await buildPaths(o.datapaths, built, collected);
+    await buildPaths(o.datapaths, upstreamBin, built, collected);
     for (const p of built) {
       progress(`${p.name}: warm-up`);
       await warmUp(p, settings);
@@ -88,7 +93,36 @@ function writeOutputs(o: BenchOptions, report: BenchReport): void {
   fs.mkdirSync(o.outDir, { recursive: true });
   fs.writeFileSync(path.join(o.outDir, 'latest.json'), `${JSON.stringify(toLatestJson(report), null, 2)}\n`);
   fs.writeFileSync(path.join(o.outDir, 'report.md'), markdownReport(report));
-  fs.writeFileSync(path.join(o.outDir, 'chart.svg'), svgChart(report.datapaths));
+  fs.writeFileSync(path.join(o.outDir, 'chart.svg'), svgChart(report.datapaths, report.controls));
+}
+
+/** The upstream binary when an upstream row is asked for and it can be had (else said once); null if not asked. */
+async function upstreamBinary(o: BenchOptions): Promise<{ bin: string | null; note: string } | null> {
+  const wanted = o.datapaths.includes('vxlan-upstream') || o.controlDaemons.includes('upstream');
+  if (!wanted) return null;
+  const u = await ensureUpstream(REPO_ROOT, progress);
+  if ('bin' in u) return { bin: u.bin, note: u.bin };
+  progress(u.unavailable);
+  return { bin: null, note: u.unavailable };
+}
+
+const CONTROL_COMMANDS: Readonly<Record<Exclude<ControlDaemonName, 'upstream'>, DaemonCommand>> = {
+  'tsflanneld-kernel': { upstreamBin: null, args: ['--vxlan-datapath', 'kernel'] },
+  'tsflanneld-userspace': { upstreamBin: null, args: ['--vxlan-datapath', 'userspace'] },
+};
+
+/** One control-plane row per daemon; upstream's is left out (not failed) when its binary is not available. */
+async function measureControlPlanes(o: BenchOptions, upstreamBin: string | null): Promise<ControlResult[]> {
+  const out: ControlResult[] = [];
+  const settings = { peers: o.peers, starts: o.starts, idleSeconds: o.idleSeconds, idleCpuSeconds: o.idleCpuSeconds };
+  for (const name of o.controlDaemons) {
+    if (name === 'upstream' && upstreamBin === null) continue;
+    const cmd = name === 'upstream' ? { upstreamBin: upstreamBin as string, args: [] } : CONTROL_COMMANDS[name];
+    const r = await measureControlPlane(name, cmd, settings, progress)
+      .catch((e: unknown) => emptyControl(name, o.peers, [(e as Error).message]));
+    out.push(r);
+  }
+  return out;
 }
 
 /**
@@ -128,11 +162,14 @@ async function main(): Promise<number> {
     + `${o.repetitions} repetitions of ${o.seconds} s; ${o.peers} peers`);
   const start = await startConditions();
   progress(`machine before start: ${start.busyPercent}% busy, load average ${start.loadavg1m}`);
-  const { results, notes } = await measureDatapaths(o);
-  let control: ControlResult = { peers: o.peers, readyMs: null, subnetEnvMs: null, convergeP50Ms: null,
-    convergeP99Ms: null, convergeTotalMs: null, programPerS: null, rssMb: null, errors: ['skipped (--no-control-plane)'] };
-  if (o.controlPlane) control = await measureControlPlane(o.peers, progress);
-  const report: BenchReport = { datapaths: results, control, machine: machineInfo(o, notes, start) };
+  const upstream = await upstreamBinary(o);
+  const upstreamBin = upstream?.bin ?? null;
+  // Without the binary the upstream rows are left out, not reported as failures: the one line above said why.
+  const run = upstreamBin !== null ? o : { ...o, datapaths: o.datapaths.filter((n) => n !== 'vxlan-upstream') };
+  const { results, notes } = await measureDatapaths(run, upstreamBin);
+  const controls = await measureControlPlanes(run, upstreamBin);
+  if (upstream !== null) notes.upstream = upstream.note;
+  const report: BenchReport = { datapaths: results, controls, machine: machineInfo(o, notes, start) };
   writeOutputs(o, report);
   process.stdout.write(`\n${textReport(report)}\n\nWrote ${path.join(o.outDir, 'latest.json')}, report.md, chart.svg\n`);
   return 0;

@@ -1,11 +1,13 @@
 // Builds one namespace testbed per datapath (test/harness/testbed.ts): two hosts, and for the overlay datapaths
-// etcd, a tsflanneld daemon per host with the matching backend, and one container per host. The result names
+// etcd, a daemon per host (tsflanneld with the matching backend, or for vxlan-upstream the real upstream flanneld,
+// which programs kernel vxlan), and one container per host. The result names
 // where iperf3's client and server run. Everything lives in the testbed's namespaces and goes with destroy().
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { CLI_JS, Testbed, poll } from '../test/harness/testbed.js';
 import { execCommand, inNetns } from '../test/harness/netns.js';
 import { lastDaemonError } from './daemon-log.js';
+import { startDaemonCommand } from './daemons.js';
 import type { DatapathName } from './options.js';
 
 export const IPERF_PORT = 5201;
@@ -26,6 +28,8 @@ export interface PathUnderTest {
 interface OverlaySpec {
   readonly backendType: string;
   readonly daemonArgs: readonly string[];
+  /** Runs the upstream binary instead of tsflanneld. */
+  readonly upstream?: boolean;
 }
 
 const OVERLAYS: Readonly<Record<Exclude<DatapathName, 'underlay'>, OverlaySpec>> = {
@@ -34,6 +38,8 @@ const OVERLAYS: Readonly<Record<Exclude<DatapathName, 'underlay'>, OverlaySpec>>
   // Same container offloads as the kernel paths: the userspace loop opens its TUN with vnet headers and takes
   // CHECKSUM_PARTIAL and TSO packets itself.
   'vxlan-userspace': { backendType: 'vxlan', daemonArgs: ['--backend', 'vxlan', '--vxlan-datapath', 'userspace'] },
+  // Upstream takes its backend from the config alone.
+  'vxlan-upstream': { backendType: 'vxlan', daemonArgs: [], upstream: true },
 };
 
 /** Starts `iperf3 -s` in the namespace and waits until it listens. It dies with the namespace. */
@@ -55,23 +61,25 @@ function daemonFailure(tb: Testbed): string {
 }
 
 /** Builds the testbed for one datapath; on failure destroys what it built and throws a one-paragraph reason. */
-export async function buildPath(name: DatapathName): Promise<PathUnderTest> {
-  if (name !== 'underlay' && !fs.existsSync(CLI_JS)) {
+export async function buildPath(name: DatapathName, upstreamBin: string | null): Promise<PathUnderTest> {
+  const spec = name === 'underlay' ? null : OVERLAYS[name];
+  if (spec?.upstream === true && upstreamBin === null) throw new Error('upstream flanneld is not available');
+  if (spec !== null && spec.upstream !== true && !fs.existsSync(CLI_JS)) {
     throw new Error(`the daemon is not built (${CLI_JS} is missing): run npx tsc -p .`);
   }
   const tb = await Testbed.create({ hosts: 2, etcd: name !== 'underlay' });
   try {
     const h1 = tb.host(1);
     const h2 = tb.host(2);
-    if (name === 'underlay') {
+    if (spec === null) {
       await startIperfServer(h2.netns);
       return { name, testbed: tb, clientNs: h1.netns, serverNs: h2.netns, serverIp: h2.ip, daemonPids: [],
         note: 'host to host on the underlay veth, no overlay' };
     }
-    const spec = OVERLAYS[name];
     await tb.putConfig({ Network: OVERLAY_NETWORK, Backend: { Type: spec.backendType } });
-    tb.startDaemon(h1, spec.daemonArgs);
-    tb.startDaemon(h2, spec.daemonArgs);
+    const cmd = { upstreamBin: spec.upstream === true ? upstreamBin : null, args: spec.daemonArgs };
+    startDaemonCommand(tb, h1, cmd);
+    startDaemonCommand(tb, h2, cmd);
     try {
       await tb.waitForSubnetEnv(h1, 30_000);
       await tb.waitForSubnetEnv(h2, 30_000);
@@ -88,7 +96,8 @@ export async function buildPath(name: DatapathName): Promise<PathUnderTest> {
     await startIperfServer(c2.netns);
     const pids = [h1.daemon?.pid, h2.daemon?.pid].filter((p): p is number => p !== undefined);
     return { name, testbed: tb, clientNs: c1.netns, serverNs: c2.netns, serverIp: c2.ip, daemonPids: pids,
-      note: `daemons with ${spec.daemonArgs.join(' ')}` };
+      note: spec.upstream === true ? `upstream flanneld ${upstreamBin ?? ''} (kernel vxlan from the config)`
+        : `daemons with ${spec.daemonArgs.join(' ')}` };
   } catch (e) {
     await tb.destroy().catch(() => undefined);
     throw e;

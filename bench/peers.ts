@@ -1,6 +1,7 @@
 // Synthetic peer leases for the control-plane measurement, in upstream's etcd layout and JSON (flannel-compat §1):
-// key `<prefix>/subnets/A.B.C.D-LEN`, value {"PublicIP","PublicIPv6":null,"BackendType":"host-gw"}. The fake
-// PublicIPs sit inside the underlay /24, so the host-gw routes to them are valid. Pure.
+// key `<prefix>/subnets/A.B.C.D-LEN`, value {"PublicIP","PublicIPv6":null,"BackendType":"host-gw"} or, for vxlan,
+// with "BackendData":{"VNI","VtepMAC"}. The fake PublicIPs sit inside the underlay /24, so host-gw and vxlan
+// DirectRouting routes to them are valid. Pure.
 import { formatIPv4, parseCidr } from '../src/net/ipv4.js';
 
 export interface SyntheticLease {
@@ -21,6 +22,14 @@ export interface PeerPlan {
   readonly underlayBase: string;
   readonly firstHost: number;
   readonly lastHost: number;
+  /** Lease backend; host-gw when absent. */
+  readonly backend?: 'host-gw' | 'vxlan';
+}
+
+/** A locally administered unicast MAC unique to peer number i. */
+export function peerVtepMac(i: number): string {
+  const bytes = [0x0a, 0x58, (i >>> 24) & 0xff, (i >>> 16) & 0xff, (i >>> 8) & 0xff, i & 0xff];
+  return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
 }
 
 export function syntheticLeases(n: number, plan: PeerPlan): SyntheticLease[] {
@@ -37,8 +46,10 @@ export function syntheticLeases(n: number, plan: PeerPlan): SyntheticLease[] {
     const subnet = `${ip}/${plan.subnetLen}`;
     if (exclude.has(subnet)) continue;
     const publicIP = `${plan.underlayBase}.${plan.firstHost + (out.length % span)}`;
-    out.push({ key: `${plan.prefix}/subnets/${ip}-${plan.subnetLen}`, subnet,
-      value: JSON.stringify({ PublicIP: publicIP, PublicIPv6: null, BackendType: 'host-gw' }) });
+    const value = plan.backend === 'vxlan'
+      ? { PublicIP: publicIP, PublicIPv6: null, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: peerVtepMac(i) } }
+      : { PublicIP: publicIP, PublicIPv6: null, BackendType: 'host-gw' };
+    out.push({ key: `${plan.prefix}/subnets/${ip}-${plan.subnetLen}`, subnet, value: JSON.stringify(value) });
   }
   if (out.length < n) throw new Error(`${plan.network} has room for only ${out.length} peer subnets of /${plan.subnetLen}, not ${n}`);
   return out;

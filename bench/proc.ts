@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import {
-  parseProcPidStat, parseProcStat, parseRssMb, processTree, type MachineCpu, type ProcessCpu,
+  parseProcPidStat, parseProcStat, parseRssMb, parseSchedstatNs, parseThreads, processTree, type MachineCpu, type ProcessCpu,
 } from './cpu.js';
 
 let clkTckCache: number | null = null;
@@ -49,4 +49,33 @@ export function rssMb(pid: number): number | null {
   } catch {
     return null;
   }
+}
+
+/** Threads of one process, or null if it is gone. */
+export function threadCount(pid: number): number | null {
+  try {
+    return parseThreads(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Nanoseconds on CPU of the given processes and their descendants, summed over every thread's schedstat: exact where
+ * utime/stime count 10 ms ticks, which an idle daemon does not fill in a short window. Threads gone are not counted.
+ */
+export function cpuNsOfTree(roots: readonly number[]): number {
+  let sum = 0;
+  for (const p of snapshotTree(roots)) {
+    let tids: string[] = [];
+    try {
+      tids = fs.readdirSync(`/proc/${p.pid}/task`);
+    } catch { continue; }
+    for (const tid of tids) {
+      try {
+        sum += parseSchedstatNs(fs.readFileSync(`/proc/${p.pid}/task/${tid}/schedstat`, 'utf8')) ?? 0;
+      } catch { /* exited while we listed */ }
+    }
+  }
+  return sum;
 }

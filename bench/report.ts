@@ -1,4 +1,7 @@
-// The human-readable results: a plain-text table for stdout and the Markdown report. Pure.
+// The human-readable results: a plain-text table for stdout and the Markdown report, each with the ratios to the
+// real upstream flanneld where it was measured. Pure.
+import { CHART_METRICS, ratioToReference, referenceDatapath } from './chart.js';
+import { CONTROL_FIGURES, controlLabel, controlRatio, fmtRatio, upstreamControl } from './control-figures.js';
 import { fmtNumber, fmtSpread, textTable } from './format.js';
 import { DATAPATH_METRICS, METRIC_INFO, type BenchReport, type ControlResult, type DatapathResult } from './results.js';
 
@@ -10,21 +13,38 @@ function datapathCells(d: DatapathResult): string[] {
   return [d.name, ...DATAPATH_METRICS.map((m) => fmtSpread(d.metrics[m], m))];
 }
 
-function controlRows(c: ControlResult): string[][] {
-  return [
-    ['start → subnet.env', fmtNumber(c.subnetEnvMs, 0), 'ms'],
-    ['start → READY (/readyz 200)', fmtNumber(c.readyMs, 0), 'ms'],
-    [`convergence p50 (${c.peers} peers)`, fmtNumber(c.convergeP50Ms, 1), 'ms'],
-    [`convergence p99 (${c.peers} peers)`, fmtNumber(c.convergeP99Ms, 1), 'ms'],
-    [`convergence total (${c.peers} peers)`, fmtNumber(c.convergeTotalMs, 0), 'ms'],
-    ['netlink programming rate', fmtNumber(c.programPerS, 0), 'routes/s'],
-    [`daemon RSS at ${c.peers} peers`, fmtNumber(c.rssMb, 1), 'MiB'],
-  ];
+/** One column per daemon, and beside each tsflanneld column its ratio to upstream's when upstream was measured. */
+function controlHeader(controls: readonly ControlResult[]): string[] {
+  const withRatio = upstreamControl(controls) !== undefined;
+  return ['measure', ...controls.flatMap((c) => (c.name !== 'upstream' && withRatio
+    ? [controlLabel(c), '× upstream'] : [controlLabel(c)])), 'unit'];
+}
+
+function controlRows(controls: readonly ControlResult[]): string[][] {
+  const withRatio = upstreamControl(controls) !== undefined;
+  const first = controls[0];
+  if (first === undefined) return [];
+  return CONTROL_FIGURES.map((f) => [f.label(first), ...controls.flatMap((c) => {
+    const v = fmtNumber(f.value(c), f.digits);
+    return c.name !== 'upstream' && withRatio ? [v, fmtRatio(controlRatio(f, c, controls))] : [v];
+  }), f.unit]);
+}
+
+/** The ratio table's columns: the chart's metrics (daemon CPU of a kernel datapath is ~0, no ratio means much). */
+function ratioHeader(): string[] {
+  return ['datapath', ...CHART_METRICS.map((m) => METRIC_INFO[m].label)];
+}
+
+/** Datapath medians divided by the reference datapath's (upstream's when measured). */
+function ratioRows(datapaths: readonly DatapathResult[]): string[][] {
+  const ref = referenceDatapath(datapaths);
+  return datapaths.filter((d) => d !== ref).map((d) => [d.name,
+    ...CHART_METRICS.map((m) => fmtRatio(ratioToReference(d, ref, m)))]);
 }
 
 function errorLines(r: BenchReport): string[] {
   const lines = r.datapaths.flatMap((d) => d.errors.map((e) => `${d.name}: ${e}`));
-  return [...lines, ...r.control.errors.map((e) => `control plane: ${e}`)];
+  return [...lines, ...r.controls.flatMap((c) => c.errors.map((e) => `control plane ${c.name}: ${e}`))];
 }
 
 /** What `npm run bench` prints at the end. */
@@ -34,10 +54,15 @@ export function textReport(r: BenchReport): string {
     textTable(datapathHeader(), r.datapaths.map(datapathCells)),
     '',
   ];
-  parts.push(
-    'Control plane',
-    textTable(['measure', 'value', 'unit'], controlRows(r.control)),
-  );
+  const ref = referenceDatapath(r.datapaths);
+  if (ref !== undefined && r.datapaths.length > 1) {
+    parts.push(`Datapaths ÷ ${ref.name} (median ratio)`, textTable(ratioHeader(), ratioRows(r.datapaths)), '');
+  }
+  if (r.controls.length > 0) {
+    parts.push('Control plane (one host, vxlan DirectRouting)', textTable(controlHeader(r.controls), controlRows(r.controls)));
+  } else {
+    parts.push('Control plane: not measured');
+  }
   const errs = errorLines(r);
   if (errs.length > 0) parts.push('', 'Errors', ...errs.map((e) => `  ${e}`));
   return parts.join('\n');
@@ -50,6 +75,23 @@ function mdRow(cells: readonly string[]): string {
 function mdTable(header: readonly string[], rows: readonly (readonly string[])[], alignRight = true): string {
   const sep = header.map((_, i) => (i === 0 || !alignRight ? '---' : '---:'));
   return [mdRow(header), mdRow(sep), ...rows.map(mdRow)].join('\n');
+}
+
+function datapathRatioSection(datapaths: readonly DatapathResult[]): string[] {
+  const ref = referenceDatapath(datapaths);
+  if (ref === undefined || datapaths.length < 2) return [];
+  return [`Median ÷ ${ref.name}'s median (${ref.name === 'vxlan-upstream'
+    ? 'the real upstream flanneld v0.28.9 on both hosts, kernel vxlan' : 'upstream was not measured'}):`, '',
+  mdTable(ratioHeader(), ratioRows(datapaths)), ''];
+}
+
+function controlSection(controls: readonly ControlResult[]): string[] {
+  if (controls.length === 0) return ['Not measured.'];
+  return ['One host, vxlan with DirectRouting (every datapath programs one kernel route per peer); synthetic peer '
+    + 'leases written to etcd while the daemon runs. READY is the first 200 from /readyz for every daemon (upstream '
+    + 'v0.28.9 serves it once subnet.env is written and its traffic rules are in place). "× upstream" is the value '
+    + 'divided by upstream flanneld\'s: below 1 is better, except the programming rate.', '',
+  mdTable(controlHeader(controls), controlRows(controls))];
 }
 
 /** bench/results/report.md: the tables, the chart, the machine, and the errors if any. */
@@ -66,11 +108,13 @@ export function markdownReport(r: BenchReport, chartFile = 'chart.svg'): string 
     '',
     mdTable(datapathHeader(), r.datapaths.map(datapathCells)),
     '',
-    `![ratio of each datapath to vxlan-kernel per metric](${chartFile})`,
+    ...datapathRatioSection(r.datapaths),
+    `![each datapath relative to ${referenceDatapath(r.datapaths)?.name ?? 'vxlan-kernel'} per metric, and each `
+      + `tsflanneld's control plane relative to upstream flanneld's](${chartFile})`,
     '',
     '## Control plane',
     '',
-    mdTable(['measure', 'value', 'unit'], controlRows(r.control)),
+    ...controlSection(r.controls),
     '',
     '## Machine',
     '',

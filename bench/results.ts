@@ -33,25 +33,61 @@ export interface DatapathResult {
   readonly errors: readonly string[];
 }
 
+/** The daemons whose control plane is measured, in report order; the first is the reference for ratios. */
+export const CONTROL_DAEMONS = ['upstream', 'tsflanneld-kernel', 'tsflanneld-userspace'] as const;
+export type ControlDaemonName = typeof CONTROL_DAEMONS[number];
+
+export const CONTROL_LABELS: Readonly<Record<ControlDaemonName, string>> = {
+  upstream: 'upstream v0.28.9',
+  'tsflanneld-kernel': 'tsflanneld kernel vxlan',
+  'tsflanneld-userspace': 'tsflanneld userspace vxlan',
+};
+
 export interface ControlResult {
+  readonly name: ControlDaemonName;
   readonly peers: number;
-  /** Start → /readyz 200 (subnet.env written and traffic rules in place). */
+  /** How many timed starts the start figures are the median of. */
+  readonly starts: number;
+  /** Start → /readyz 200 (subnet.env written and traffic rules in place), median of the starts. */
   readonly readyMs: number | null;
-  /** Start → subnet.env complete on disk. */
+  /** Start → subnet.env complete on disk, median of the starts. */
   readonly subnetEnvMs: number | null;
+  /** Resident set after `idleSeconds` of idling with no peers. */
+  readonly idleRssMb: number | null;
+  readonly idleSeconds: number;
+  /** CPU seconds (user + system, every thread and child) spent over `idleCpuWindowS` of idling. */
+  readonly idleCpuS: number | null;
+  readonly idleCpuWindowS: number;
+  readonly threads: number | null;
   readonly convergeP50Ms: number | null;
   readonly convergeP99Ms: number | null;
   readonly convergeTotalMs: number | null;
   readonly programPerS: number | null;
+  /** Resident set at `peers` peers. */
   readonly rssMb: number | null;
   readonly errors: readonly string[];
+}
+
+/** A control result with nothing measured (skipped, or failed before the first figure). */
+export function emptyControl(name: ControlDaemonName, peers: number, errors: readonly string[]): ControlResult {
+  return { name, peers, starts: 0, readyMs: null, subnetEnvMs: null, idleRssMb: null, idleSeconds: 0, idleCpuS: null,
+    idleCpuWindowS: 0, threads: null, convergeP50Ms: null, convergeP99Ms: null, convergeTotalMs: null,
+    programPerS: null, rssMb: null, errors };
+}
+
+/** `a ÷ b` of two positive figures, or null when either is missing or b is not above 0 (no meaningful ratio). */
+export function ratio(a: number | null | undefined, b: number | null | undefined): number | null {
+  if (a === null || a === undefined || b === null || b === undefined) return null;
+  if (!Number.isFinite(a) || !Number.isFinite(b) || b <= 0) return null;
+  return a / b;
 }
 
 export type MachineInfo = Readonly<Record<string, string | number | boolean>>;
 
 export interface BenchReport {
   readonly datapaths: readonly DatapathResult[];
-  readonly control: ControlResult;
+  /** One per daemon measured, in CONTROL_DAEMONS order; empty with --no-control-plane. */
+  readonly controls: readonly ControlResult[];
   readonly machine: MachineInfo;
 }
 
@@ -66,8 +102,33 @@ function round(v: number | null | undefined): number | null {
 
 export interface LatestJson {
   datapaths: Array<Record<string, string | number | null>>;
+  /** Issue 6's object: tsflanneld's own figures (kernel vxlan), kept for readers of the first schema. */
   control: Record<string, string | number | null>;
+  /** Every daemon's figures, each with `<figure>_vs_upstream` ratios where upstream was measured. */
+  control_planes: Array<Record<string, string | number | null>>;
   machine: MachineInfo;
+}
+
+/** The figures of a control row that get a ratio against upstream's, by JSON name. */
+export function controlFigures(c: ControlResult): Record<string, number | null> {
+  return {
+    subnet_env_ms: c.subnetEnvMs, ready_ms: c.readyMs, idle_rss_mb: c.idleRssMb, idle_cpu_s: c.idleCpuS,
+    threads: c.threads, converge_ms_p50: c.convergeP50Ms, converge_ms_p99: c.convergeP99Ms,
+    converge_total_ms: c.convergeTotalMs, program_per_s: c.programPerS, rss_mb: c.rssMb,
+  };
+}
+
+function controlJson(c: ControlResult, upstream: ControlResult | undefined): Record<string, string | number | null> {
+  const row: Record<string, string | number | null> = { name: c.name, peers: c.peers, starts: c.starts,
+    idle_seconds: c.idleSeconds, idle_cpu_window_s: c.idleCpuWindowS };
+  const figures = controlFigures(c);
+  for (const [k, v] of Object.entries(figures)) row[k] = round(v);
+  if (upstream !== undefined && upstream !== c) {
+    const ref = controlFigures(upstream);
+    for (const [k, v] of Object.entries(figures)) row[`${k}_vs_upstream`] = round(ratio(v, ref[k]));
+  }
+  if (c.errors.length > 0) row.error = c.errors.join('; ');
+  return row;
 }
 
 export function toLatestJson(r: BenchReport): LatestJson {
@@ -81,12 +142,8 @@ export function toLatestJson(r: BenchReport): LatestJson {
     if (d.errors.length > 0) row.error = d.errors.join('; ');
     return row;
   });
-  const c = r.control;
-  const control: Record<string, string | number | null> = {
-    ready_ms: round(c.readyMs), converge_ms_p50: round(c.convergeP50Ms), converge_ms_p99: round(c.convergeP99Ms),
-    peers: c.peers, program_per_s: round(c.programPerS), rss_mb: round(c.rssMb), converge_total_ms: round(c.convergeTotalMs),
-    subnet_env_ms: round(c.subnetEnvMs),
-  };
-  if (c.errors.length > 0) control.error = c.errors.join('; ');
-  return { datapaths, control, machine: r.machine };
+  const upstream = r.controls.find((c) => c.name === 'upstream');
+  const own = r.controls.find((c) => c.name === 'tsflanneld-kernel') ?? r.controls.find((c) => c.name !== 'upstream');
+  const control = own === undefined ? { error: 'control plane not measured' } : controlJson(own, upstream);
+  return { datapaths, control, control_planes: r.controls.map((c) => controlJson(c, upstream)), machine: r.machine };
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # npm run bench [-- --quick | --help]: builds the project when dist/ is missing or older than the sources, then runs
-# the benchmark harness (bench/main.ts). Needs root, iproute2, iperf3, etcd-server, etcd-client, iputils-ping.
+# the benchmark harness (bench/main.ts). Needs root, iproute2, iperf3, etcd-server, etcd-client, iputils-ping; Go
+# for the real upstream flanneld rows (built by ../shared/upstream/build.sh; without it they are left out).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { parseIperfJson } from '../../bench/iperf.js';
 import { parsePingRttsUs, summariseRtts } from '../../bench/ping.js';
 import {
-  cpuSecondsPerGbit, parseProcPidStat, parseProcStat, parseRssMb, processTree, tickDelta,
+  cpuSecondsPerGbit, parseProcPidStat, parseProcStat, parseRssMb, processTree, tickDelta, parseSchedstatNs, parseThreads,
 } from '../../bench/cpu.js';
 import { parseRouteMonitorLine } from '../../bench/route-monitor.js';
 import { lastDaemonError } from '../../bench/daemon-log.js';
@@ -156,4 +156,12 @@ test('daemon log: the last error line of pino JSON, else the last plain line', (
     'Error: Cannot find module x');
   assert.equal(lastDaemonError('--- start x\n{"level":30,"msg":"a"}\n'), '{"level":30,"msg":"a"}');
   assert.equal(lastDaemonError(''), null);
+});
+
+test('procfs: Threads: from /proc/<pid>/status and the on-CPU nanoseconds of a schedstat line', () => {
+  assert.equal(parseThreads('Name:\tflanneld\nThreads:\t8\nVmRSS:\t40960 kB\n'), 8);
+  assert.equal(parseThreads('Name:\tzombie\n'), null);
+  assert.equal(parseSchedstatNs('1305523 99158 1\n'), 1305523);
+  assert.equal(parseSchedstatNs(''), null);
+  assert.equal(parseSchedstatNs('x 1 2'), null);
 });

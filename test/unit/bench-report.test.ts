@@ -5,12 +5,14 @@ import fc from 'fast-check';
 import * as path from 'node:path';
 import { median, percentile, spread } from '../../bench/stats.js';
 import { interleave } from '../../bench/schedule.js';
-import { toLatestJson, type BenchReport, type DatapathResult } from '../../bench/results.js';
+import { emptyControl, ratio, toLatestJson, type BenchReport, type ControlResult, type DatapathResult } from '../../bench/results.js';
 import { markdownReport, textReport } from '../../bench/report.js';
-import { ratioToReference, svgChart } from '../../bench/chart.js';
+import { ratioToReference, referenceDatapath, svgChart } from '../../bench/chart.js';
+import { upstreamArgv } from '../../bench/daemons.js';
+import { buildFailureLine, upstreamDir } from '../../bench/upstream.js';
 import { parseBenchOptions, ALL_DATAPATHS } from '../../bench/options.js';
 import { isOnPath, missingTools, REQUIRED_TOOLS } from '../../bench/tools.js';
-import { syntheticLeases } from '../../bench/peers.js';
+import { peerVtepMac, syntheticLeases } from '../../bench/peers.js';
 
 test('median, percentiles and spread', () => {
   assert.equal(median([3, 1, 2]), 2);
@@ -52,6 +54,15 @@ test('interleave: every repetition visits each datapath once, starting one later
 
 const s = (median: number, min = median, max = median, n = 3) => ({ median, min, max, n });
 
+function control(name: ControlResult['name'], v: Partial<ControlResult>): ControlResult {
+  return { ...emptyControl(name, 100, []), starts: 2, idleSeconds: 3, idleCpuWindowS: 5, ...v };
+}
+
+const UPSTREAM_CONTROL = control('upstream', { subnetEnvMs: 150, readyMs: 160, idleRssMb: 40, idleCpuS: 0.02,
+  threads: 8, convergeP50Ms: 5, convergeP99Ms: 10, convergeTotalMs: 400, programPerS: 5000, rssMb: 45 });
+const KERNEL_CONTROL = control('tsflanneld-kernel', { subnetEnvMs: 790.1, readyMs: 812.4, idleRssMb: 70, idleCpuS: 0.04,
+  threads: 11, convergeP50Ms: 3.21, convergeP99Ms: 9.87, convergeTotalMs: 410, programPerS: 2500.123, rssMb: 71.5 });
+
 function sampleReport(): BenchReport {
   const datapaths: DatapathResult[] = [
     { name: 'underlay', metrics: { tcp_gbps: s(20.3, 16.5, 21.7), tcp4_gbps: s(22.5), tcp_rev_gbps: s(19),
@@ -65,15 +76,24 @@ function sampleReport(): BenchReport {
   ];
   return {
     datapaths,
-    control: { peers: 100, readyMs: 812.4, subnetEnvMs: 790.1, convergeP50Ms: 3.21, convergeP99Ms: 9.87,
-      convergeTotalMs: 410, programPerS: 2500.123, rssMb: 71.5, errors: [] },
+    controls: [],
     machine: { date: '2026-11-27T04:00:00.000Z', mode: 'quick', cpus: 2, repetitions: 2, seconds_per_run: 1 },
   };
 }
 
+/** The sample with an upstream datapath row and all three control rows (userspace failed). */
+function upstreamReport(): BenchReport {
+  const r = sampleReport();
+  const up: DatapathResult = { name: 'vxlan-upstream', metrics: { tcp_gbps: s(10), tcp4_gbps: s(12), tcp_rev_gbps: s(10),
+    udp_kpps: s(60), rtt_us: s(150), rtt_p99_us: s(200), cpu_s_per_gbit: s(0.001), machine_cpu_s_per_gbit: s(0.2) },
+  errors: [] };
+  return { ...r, datapaths: [...r.datapaths, up], controls: [UPSTREAM_CONTROL, KERNEL_CONTROL,
+    emptyControl('tsflanneld-userspace', 100, ['daemon exited (1) before writing subnet.env'])] };
+}
+
 test('latest.json has exactly the issue schema, min/max beside each median, and an error note for a failed row', () => {
   const j = toLatestJson(sampleReport());
-  assert.deepEqual(Object.keys(j).sort(), ['control', 'datapaths', 'machine']);
+  assert.deepEqual(Object.keys(j).sort(), ['control', 'control_planes', 'datapaths', 'machine']);
   assert.equal(j.datapaths.length, 4);
   for (const row of j.datapaths) {
     for (const k of ['name', 'tcp_gbps', 'tcp4_gbps', 'tcp_rev_gbps', 'udp_kpps', 'rtt_us', 'rtt_p99_us', 'cpu_s_per_gbit']) {
@@ -88,11 +108,8 @@ test('latest.json has exactly the issue schema, min/max beside each median, and 
   assert.equal(vk?.cpu_s_per_gbit, 0.0001);
   assert.equal(vu?.tcp_gbps, null);
   assert.match(String(vu?.error), /setup failed/);
-  for (const k of ['ready_ms', 'converge_ms_p50', 'converge_ms_p99', 'peers', 'program_per_s', 'rss_mb']) {
-    assert.ok(k in j.control, `control lacks ${k}`);
-  }
-  assert.equal(j.control.program_per_s, 2500);
-  assert.equal(j.control.converge_ms_p50, 3.21);
+  assert.match(String(j.control.error), /not measured/);
+  assert.deepEqual(j.control_planes, []);
   assert.equal(j.machine.cpus, 2);
   // It must survive a JSON round trip unchanged (no undefined, no NaN).
   assert.deepEqual(JSON.parse(JSON.stringify(j)), j);
@@ -100,11 +117,13 @@ test('latest.json has exactly the issue schema, min/max beside each median, and 
 
 test('Markdown report: one row per datapath with median [min–max], control figures, errors listed', () => {
   const md = markdownReport(sampleReport());
-  const rows = md.split('\n').filter((l) => /^\| (underlay|host-gw|vxlan-kernel|vxlan-userspace) \|/.test(l));
+  const main = md.slice(0, md.indexOf('Median ÷'));
+  assert.match(md, /Median ÷ vxlan-kernel's median \(upstream was not measured\)/);
+  const rows = main.split('\n').filter((l) => /^\| (underlay|host-gw|vxlan-kernel|vxlan-userspace) \|/.test(l));
   assert.equal(rows.length, 4);
   assert.ok(rows[0]?.includes('20.300 [16.500–21.700]'), rows[0]);
   assert.ok(rows[3]?.includes('| – |'), rows[3]);
-  assert.match(md, /\| convergence p99 \(100 peers\) \| 9\.9 \| ms \|/);
+  assert.match(md, /## Control plane\n\nNot measured\./);
   assert.match(md, /!\[[^\]]*\]\(chart\.svg\)/);
   assert.match(md, /- vxlan-userspace: setup failed/);
   // Header and separator have as many cells as the rows.
@@ -118,12 +137,12 @@ test('text table: aligned columns, every datapath present', () => {
   const head = lines.findIndex((l) => l.startsWith('datapath'));
   const widths = lines.slice(head, head + 6).map((l) => [...l].length);
   assert.equal(new Set(widths).size, 1, `ragged table: ${widths.join(',')}`);
-  for (const name of ALL_DATAPATHS) assert.ok(lines.some((l) => l.startsWith(name)), name);
+  for (const name of ALL_DATAPATHS.filter((n) => n !== 'vxlan-upstream')) assert.ok(lines.some((l) => l.startsWith(name)), name);
 });
 
 test('SVG chart: well-formed, a bar per charted datapath and metric, a 1.0 line, ratios to vxlan-kernel', () => {
   const r = sampleReport();
-  const svg = svgChart(r.datapaths);
+  const svg = svgChart(r.datapaths, r.controls);
   assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
   assert.ok(svg.trimEnd().endsWith('</svg>'));
   const opened = (svg.match(/<(rect|text|line)\b/g) ?? []).length;
@@ -167,7 +186,7 @@ test('options: --quick preset, defaults, and clear errors for bad values', () =>
   } finally {
     process.stderr.write = write;
   }
-  assert.match(errors.join(''), /unknown datapath "udp": choose from underlay/);
+  assert.match(errors.join(''), /--datapaths: unknown name "udp": choose from underlay/);
   assert.match(errors.join(''), /--reps must be a whole number ≥ 1, got "0"/);
 });
 
@@ -195,4 +214,106 @@ test('synthetic peer leases: upstream keys and JSON, own subnet and the first su
   assert.equal(leases[299]?.subnet, '10.65.45.0/24');
   assert.throws(() => syntheticLeases(4, { prefix: '/p', network: '10.0.0.0/22', subnetLen: 24, exclude: [],
     underlayBase: '192.0.2', firstHost: 100, lastHost: 101 }), /room for only 3 peer subnets/);
+});
+
+test('latest.json with upstream: control keeps issue 6\'s fields for tsflanneld, control_planes have ratios', () => {
+  const j = toLatestJson(upstreamReport());
+  for (const k of ['ready_ms', 'converge_ms_p50', 'converge_ms_p99', 'peers', 'program_per_s', 'rss_mb']) {
+    assert.ok(k in j.control, `control lacks ${k}`);
+  }
+  assert.equal(j.control.name, 'tsflanneld-kernel');
+  assert.equal(j.control.program_per_s, 2500);
+  assert.equal(j.control.converge_ms_p50, 3.21);
+  assert.deepEqual(j.control_planes.map((c) => c.name), ['upstream', 'tsflanneld-kernel', 'tsflanneld-userspace']);
+  const [up, kern, user] = j.control_planes;
+  assert.ok(!('subnet_env_ms_vs_upstream' in (up ?? {})), 'upstream has no ratio to itself');
+  assert.equal(kern?.subnet_env_ms_vs_upstream, 5.267);
+  assert.equal(kern?.idle_rss_mb_vs_upstream, 1.75);
+  assert.equal(kern?.program_per_s_vs_upstream, 0.5);
+  assert.equal(user?.subnet_env_ms, null);
+  assert.equal(user?.subnet_env_ms_vs_upstream, null);
+  assert.match(String(user?.error), /before writing subnet\.env/);
+  assert.deepEqual(JSON.parse(JSON.stringify(j)), j);
+});
+
+test('ratio: missing values and a zero reference give null, never Infinity', () => {
+  assert.equal(ratio(3, 2), 1.5);
+  assert.equal(ratio(null, 2), null);
+  assert.equal(ratio(3, 0), null);
+  assert.equal(ratio(3, undefined), null);
+  assert.equal(ratio(NaN, 1), null);
+  assert.equal(ratio(5, -6.4), null, 'a negative reference has no meaningful ratio');
+});
+
+test('report with upstream: a column per daemon, × upstream beside each tsflanneld, datapaths ÷ vxlan-upstream', () => {
+  const r = upstreamReport();
+  const md = markdownReport(r);
+  const header = md.split('\n').find((l) => l.startsWith('| measure |')) as string;
+  assert.equal(header, '| measure | upstream v0.28.9 | tsflanneld kernel vxlan | × upstream | tsflanneld userspace vxlan '
+    + '| × upstream | unit |');
+  assert.match(md, /\| start → subnet\.env \(median of 2\) \| 150 \| 790 \| 5\.27× \| – \| – \| ms \|/);
+  assert.match(md, /\| RSS idle \(after 3 s\) \| 40\.0 \| 70\.0 \| 1\.75× \| – \| – \| MiB \|/);
+  assert.match(md, /\| netlink programming rate \| 5000 \| 2500 \| 0\.50× \| – \| – \| routes\/s \|/);
+  assert.match(md, /Median ÷ vxlan-upstream's median/);
+  assert.match(md, /\| vxlan-kernel \| 1\.21× \|/, 'vxlan-kernel TCP ÷ upstream 12.07/10');
+  assert.match(md, /- control plane tsflanneld-userspace: daemon exited/);
+  const t = textReport(r);
+  assert.match(t, /Datapaths ÷ vxlan-upstream/);
+  assert.match(t, /× upstream/);
+});
+
+test('chart with upstream: datapaths ÷ vxlan-upstream, and a control panel of tsflanneld ÷ upstream', () => {
+  const r = upstreamReport();
+  assert.equal(referenceDatapath(r.datapaths)?.name, 'vxlan-upstream');
+  assert.equal(referenceDatapath(sampleReport().datapaths)?.name, 'vxlan-kernel');
+  const failedUp = { ...r, datapaths: r.datapaths.map((d) => (d.name === 'vxlan-upstream'
+    ? { name: d.name, metrics: {}, errors: ['setup failed'] } : d)) };
+  assert.equal(referenceDatapath(failedUp.datapaths)?.name, 'vxlan-kernel', 'a failed upstream row is no reference');
+  const svg = svgChart(r.datapaths, r.controls);
+  assert.ok(svg.includes('vxlan-kernel TCP 1 stream: 1.207×'));
+  assert.ok(svg.includes('Control plane: each tsflanneld relative to upstream'));
+  assert.ok(svg.includes('tsflanneld kernel vxlan RSS idle: 1.750×'));
+  // 4 datapaths with data × 7 metrics, + the kernel control row's 10 figures (userspace has none).
+  assert.equal((svg.match(/<title>/g) ?? []).length, 4 * 7 + 10);
+  assert.ok(!svgChart(r.datapaths, [KERNEL_CONTROL]).includes('Control plane'), 'no control panel without upstream');
+});
+
+test('upstream: command line in a testbed host, build directory, one-line build failure', () => {
+  assert.deepEqual(upstreamArgv('/c/flanneld', { etcdEndpoint: 'http://192.0.2.11:2379', prefix: '/p', ip: '192.0.2.11',
+    subnetFile: '/t/subnet.env' }, ['--healthz-port', '9876']), ['/c/flanneld', '--etcd-endpoints', 'http://192.0.2.11:2379',
+    '--etcd-prefix', '/p', '--iface', 'eth0', '--public-ip', '192.0.2.11', '--subnet-file', '/t/subnet.env',
+    '--healthz-port', '9876']);
+  assert.equal(upstreamDir({ TSF_UPSTREAM_DIR: '/u' }, '/root'), '/u');
+  assert.equal(upstreamDir({ XDG_CACHE_HOME: '/x' }, '/root'), '/x/tsflanneld-upstream');
+  assert.equal(upstreamDir({}, '/root'), '/root/.cache/tsflanneld-upstream');
+  assert.equal(buildFailureLine('go: downloading x\nbuild.sh: Go is not installed (apt-get install golang-go)\n\n'),
+    'build.sh: Go is not installed (apt-get install golang-go)');
+  assert.equal(buildFailureLine(''), 'no output');
+});
+
+test('options: upstream rows by default, --no-upstream drops them, --control picks daemons, quick idles briefly', () => {
+  const q = parseBenchOptions(['--quick'], '/out');
+  assert.ok(q.datapaths.includes('vxlan-upstream'));
+  assert.deepEqual(q.controlDaemons, ['upstream', 'tsflanneld-kernel', 'tsflanneld-userspace']);
+  assert.deepEqual([q.starts, q.idleSeconds, q.idleCpuSeconds], [2, 3, 5]);
+  const f = parseBenchOptions([], '/out');
+  assert.deepEqual([f.starts, f.idleSeconds, f.idleCpuSeconds], [5, 30, 60]);
+  const n = parseBenchOptions(['--no-upstream'], '/out');
+  assert.ok(!n.datapaths.includes('vxlan-upstream'));
+  assert.deepEqual(n.controlDaemons, ['tsflanneld-kernel', 'tsflanneld-userspace']);
+  assert.deepEqual(parseBenchOptions(['--control', 'upstream'], '/out').controlDaemons, ['upstream']);
+  assert.deepEqual(parseBenchOptions(['--no-control-plane'], '/out').controlDaemons, []);
+});
+
+test('synthetic vxlan leases carry BackendData with VNI 1 and a unique locally administered VtepMAC', () => {
+  const leases = syntheticLeases(50, { prefix: '/p', network: '10.64.0.0/12', subnetLen: 24, exclude: [],
+    underlayBase: '192.0.2', firstHost: 100, lastHost: 250, backend: 'vxlan' });
+  const values = leases.map((l) => JSON.parse(l.value) as { BackendType: string; BackendData: { VNI: number; VtepMAC: string } });
+  assert.ok(values.every((v) => v.BackendType === 'vxlan' && v.BackendData.VNI === 1));
+  assert.equal(new Set(values.map((v) => v.BackendData.VtepMAC)).size, 50);
+  fc.assert(fc.property(fc.integer({ min: 0, max: 2 ** 32 - 1 }), (i) => {
+    const mac = peerVtepMac(i);
+    assert.match(mac, /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
+    assert.equal(Number.parseInt(mac.slice(0, 2), 16) & 0x03, 0x02, 'locally administered unicast');
+  }));
 });
