@@ -7,6 +7,7 @@ import { log } from '../log.js';
 import type { Options } from '../options.js';
 import { parseSubnetKey } from '../subnet/codec.js';
 import { createEtcdClient, describeEtcdError, type EtcdClientOptions } from '../subnet/etcd-client.js';
+import { networkKeys } from '../subnet/registry.js';
 import { EtcdV2Client, EtcdV2Error, V2_KEY_NOT_FOUND } from '../subnet/v2/client.js';
 import { describePlan, planMigration, type MigrationPlan, type MigrationStep, type V2Entry } from './migrate-plan.js';
 
@@ -23,7 +24,7 @@ export class MigrateError extends Error {
 }
 
 async function readV2(client: EtcdV2Client, prefix: string): Promise<{ config: string; leases: V2Entry[] }> {
-  const configKey = path.posix.join(prefix, 'config');
+  const { configKey, subnetsPrefix } = networkKeys(prefix);
   const conf = await client.getOrNull(configKey);
   if (!conf || conf.node.dir) {
     throw new MigrateError(`no network config in the v2 store at ${configKey}: nothing to migrate (check --etcd-prefix; `
@@ -31,7 +32,7 @@ async function readV2(client: EtcdV2Client, prefix: string): Promise<{ config: s
   }
   const leases: V2Entry[] = [];
   try {
-    const res = await client.get(path.posix.join(prefix, 'subnets'), { recursive: true });
+    const res = await client.get(subnetsPrefix, { recursive: true });
     for (const n of res.node.nodes ?? []) {
       if (n.dir || !parseSubnetKey(path.posix.basename(n.key))) continue;
       leases.push({ key: n.key, value: n.value ?? '', ttl: n.ttl ?? null });
@@ -55,9 +56,9 @@ async function apply(v3: Etcd3, step: MigrationStep): Promise<void> {
 /** Plans (and unless dry-run, applies) the copy; returns the plan. Throws MigrateError for a refusal. */
 export async function migrateV2ToV3(v2: EtcdV2Client, v3: Etcd3, prefix: string, req: Pick<MigrateRequest, 'dryRun' | 'force'>): Promise<MigrationPlan> {
   const src = await readV2(v2, prefix);
-  const configKey = path.posix.join(prefix, 'config');
+  const { configKey, subnetsPrefix } = networkKeys(prefix);
   const v3Config = await v3.get(configKey).string();
-  const listed = await v3.getAll().prefix(`${path.posix.join(prefix, 'subnets')}/`).strings();
+  const listed = await v3.getAll().prefix(`${subnetsPrefix}/`).strings();
   const plan = planMigration({ configKey, v2Config: src.config, v3Config, v2Leases: src.leases,
     v3Leases: new Map(Object.entries(listed)), force: req.force });
   if (plan.refusal !== null || req.dryRun) return plan;

@@ -37,6 +37,11 @@ export type EtcdApi = 'v2' | 'v3';
  * `<prefix>/subnets/A.B.C.D-LEN`. A revision is the v3 revision or the v2 etcd index; `etcdLeaseId` is '0' for a key
  * without expiry (a reservation) and otherwise an opaque id that changes with every write of a renewal.
  */
+/** The keys of a network under an etcd prefix, alike in both APIs. Go's path.Join: cleaned, no trailing slash. */
+export function networkKeys(prefix: string): { readonly configKey: string; readonly subnetsPrefix: string } {
+  return { configKey: path.posix.join(prefix, 'config'), subnetsPrefix: path.posix.join(prefix, 'subnets') };
+}
+
 export interface LeaseRegistry {
   readonly api: EtcdApi;
   readonly configKey: string;
@@ -66,9 +71,7 @@ export class SubnetRegistry implements LeaseRegistry {
 
   constructor(private readonly client: Etcd3, prefix: string, log: Logger) {
     this.log = log.child({ component: 'registry' });
-    // Go's path.Join: cleans the path and drops a trailing slash.
-    this.configKey = path.posix.join(prefix, 'config');
-    this.subnetsPrefix = path.posix.join(prefix, 'subnets');
+    ({ configKey: this.configKey, subnetsPrefix: this.subnetsPrefix } = networkKeys(prefix));
     this.entries = new LeaseEntries(this.subnetsPrefix, this.log);
   }
 

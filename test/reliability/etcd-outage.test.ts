@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { testbedUnavailable } from '../harness/prerequisites.js';
-import { poll, Testbed, type Container, type Host } from '../harness/testbed.js';
+import { Testbed, type Container, type Host } from '../harness/testbed.js';
 import { cpuSeconds, stackTraces } from './support/proc-stats.js';
 import { KERNEL_DATAPATHS } from './support/datapaths.js';
 import { startPingStream } from './support/ping-stream.js';

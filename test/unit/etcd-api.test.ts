@@ -3,7 +3,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { parseNetworkConfig } from '../../src/config/parse.js';
 import { runChecks, type DoctorFacts } from '../../src/ops/doctor-checks.js';
 import { describePlan, planMigration } from '../../src/ops/migrate-plan.js';
 import { formatStatus, type StatusReport } from '../../src/ops/status.js';

@@ -2,13 +2,12 @@
 // TTL; create with prevExist=false, renew as a compare-and-swap on the value last seen, list recursively, and a
 // recursive long-poll watch from an etcd index. A revision here is the v2 etcd index; an "etcd lease id" is the
 // key's modifiedIndex while it has a TTL ('0' for a key without one, i.e. a reservation).
-import * as path from 'node:path';
 import type { Logger } from '../../log.js';
 import type { Ipv4Net } from '../../net/ipv4.js';
 import { encodeLeaseAttrs } from '../codec.js';
 import type { Lease, LeaseAttrs } from '../lease.js';
 import { LeaseEntries } from '../lease-entries.js';
-import type { LeaseRegistry, RegistryEvent, RegistryWatch, RegistryWatchHandlers } from '../registry.js';
+import { networkKeys, type LeaseRegistry, type RegistryEvent, type RegistryWatch, type RegistryWatchHandlers } from '../registry.js';
 import {
   type EtcdV2Client, EtcdV2Error, type V2Node, type V2Response, type V2WaitHandle,
   V2_EVENT_INDEX_CLEARED, V2_KEY_NOT_FOUND, V2_NODE_EXIST, V2_TEST_FAILED,
@@ -27,8 +26,7 @@ export class V2SubnetRegistry implements LeaseRegistry {
 
   constructor(private readonly client: EtcdV2Client, prefix: string, log: Logger) {
     this.log = log.child({ component: 'registry', api: 'v2' });
-    this.configKey = path.posix.join(prefix, 'config');
-    this.subnetsPrefix = path.posix.join(prefix, 'subnets');
+    ({ configKey: this.configKey, subnetsPrefix: this.subnetsPrefix } = networkKeys(prefix));
     this.entries = new LeaseEntries(this.subnetsPrefix, this.log);
   }
 
