@@ -2,22 +2,21 @@
 // written exactly as the seed does (`ETCDCTL_API=2 etcdctl set <prefix>/config < etcd.sh`), tsflanneld on the default
 // --etcd-api=auto. vxlan: a v0.7.1 node (L3-miss mode) with a kernel-datapath and a userspace-datapath tsflanneld node;
 // host-gw: a v0.7.1 node with a tsflanneld node under a second prefix. Containers ping in every direction.
-// The binary comes from /work/shared/upstream/build.sh (or TSFL_FLANNELD_V071); without it the suite is skipped.
+// The binary comes from ../shared/upstream/build.sh (found by test/harness/upstream-flanneld.ts, or in
+// $TSF_UPSTREAM_DIR); without it the suite is skipped with one line saying so.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { testbedUnavailable } from '../harness/prerequisites.js';
 import { spawnTracked } from '../harness/proc.js';
-import { CLI_JS, poll, Testbed, UNDERLAY_IFACE, type Container, type Host } from '../harness/testbed.js';
+import { CLI_JS, poll, Testbed, type Container, type Host } from '../harness/testbed.js';
 import { inNetns, mustExec } from '../harness/netns.js';
+import { startUpstream, upstreamUnavailable } from '../harness/upstream-flanneld.js';
 
-const V071 = process.env.TSFL_FLANNELD_V071 ?? path.join(os.homedir(), '.cache', 'tsflanneld-upstream', 'flanneld-v0.7.1');
 const VXLAN_PREFIX = '/usr/local/bin/network';
 const HOSTGW_PREFIX = '/hostgw/network';
 const skip = testbedUnavailable()
-  ?? (fs.existsSync(V071) ? null : `needs flanneld v0.7.1 at ${V071} (build it with bash /work/shared/upstream/build.sh)`)
+  ?? upstreamUnavailable('v0.7.1')
   ?? (fs.existsSync('/dev/net/tun') ? null : 'needs /dev/net/tun');
 
 describe('tsflanneld beside flanneld v0.7.1 on etcd v2', { skip: skip ?? false, timeout: 240_000 }, () => {
@@ -31,13 +30,7 @@ describe('tsflanneld beside flanneld v0.7.1 on etcd v2', { skip: skip ?? false, 
 
   /** Runs the real v0.7.1 on `host` (its log goes to the host's log file, it is killed with the testbed). */
   function startV071(host: Host, prefix: string): void {
-    const out = fs.openSync(host.logFile, 'a');
-    fs.writeSync(out, `--- flanneld v0.7.1 ${new Date().toISOString()}\n`);
-    host.daemon = spawnTracked('ip', ['netns', 'exec', host.netns, V071, `-etcd-endpoints=${tb.etcdEndpoint}`,
-      `-etcd-prefix=${prefix}`, `-iface=${UNDERLAY_IFACE}`, `-public-ip=${host.ip}`, `-subnet-file=${host.subnetFile}`,
-      '-logtostderr'], { stdio: ['ignore', out, out] });
-    fs.closeSync(out);
-    host.daemonStartedAt = Date.now();
+    startUpstream(tb, host, 'v0.7.1', { prefix });
   }
 
   async function pingsEveryWay(cs: readonly Container[]): Promise<void> {
