@@ -10,7 +10,7 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import { startPing } from '../harness/ping-run.js';
 import { testbedUnavailable } from '../harness/prerequisites.js';
 import { readSubnetEnv } from '../harness/subnet-env.js';
-import { poll, Testbed, type Host } from '../harness/testbed.js';
+import { CLI_JS, poll, Testbed, type Host } from '../harness/testbed.js';
 import { startUpstream, upstreamUnavailable } from '../harness/upstream-flanneld.js';
 
 const PREFIX = '/tsflanneld-live-switch';
@@ -113,6 +113,14 @@ describe('live backend switch', { skip: skip ?? false, timeout: 180_000 }, () =>
       assert.match(await out(ts[0], ['ip', 'route', 'show', upNet]), new RegExp(`via ${up.ip.replaceAll('.', '\\.')} dev eth0`));
       const tsNet = subnets.get(ts[0].name)!.replace(/\.1\/(\d+)$/, '.0/$1');
       assert.match(await out(up, ['ip', 'route', 'show', tsNet]), new RegExp(`via ${ts[0].ip.replaceAll('.', '\\.')} dev eth0`));
+      // Upstream restarted into host-gw keeps vxlan's flannel.1: `tsflanneld doctor` on that host (as an operator
+      // about to replace it would run) names it and the command that removes it.
+      const doctor = await tb.exec(up, [process.execPath, CLI_JS, 'doctor', '--json', ...tb.daemonArgs(up)]);
+      const checks = JSON.parse(doctor.stdout) as Array<{ id: string; status: string; detail: string; fix?: string }>;
+      const leftovers = checks.find((c) => c.id === 'leftovers');
+      assert.equal(leftovers?.status, 'warn', doctor.stdout);
+      assert.match(leftovers?.detail ?? '', /device flannel\.1 \(vxlan\)/);
+      assert.match(leftovers?.fix ?? '', /^ip link delete flannel\.1 /);
     }
   }));
 
