@@ -113,6 +113,11 @@ describe('live backend switch', { skip: skip ?? false, timeout: 180_000 }, () =>
       assert.match(await out(ts[0], ['ip', 'route', 'show', upNet]), new RegExp(`via ${up.ip.replaceAll('.', '\\.')} dev eth0`));
       const tsNet = subnets.get(ts[0].name)!.replace(/\.1\/(\d+)$/, '.0/$1');
       assert.match(await out(up, ['ip', 'route', 'show', tsNet]), new RegExp(`via ${ts[0].ip.replaceAll('.', '\\.')} dev eth0`));
+      for (const [from, to] of [[ts[1], up], [up, ts[0]]] as const) {
+        const r = await tb.tcpTransfer(tb.container(from), tb.container(to), 2 << 20);
+        assert.equal(r.bytesReceived, r.bytesSent, `${from.name} → ${to.name} over host-gw`);
+        assert.equal(r.receivedSha256, r.sentSha256, `${from.name} → ${to.name} over host-gw`);
+      }
       // Upstream restarted into host-gw keeps vxlan's flannel.1: `tsflanneld doctor` on that host (as an operator
       // about to replace it would run) names it and the command that removes it.
       const doctor = await tb.exec(up, [process.execPath, CLI_JS, 'doctor', '--json', ...tb.daemonArgs(up)]);

@@ -21,9 +21,12 @@ export interface PingRun {
   stop(): Promise<PingReport>;
 }
 
+/** Echo replies only: `From … icmp_seq=N Destination Net Unreachable` lines carry a sequence number too. */
+const REPLY = /^\d+ bytes from .* icmp_seq=(\d+) /gm;
+
 /** Pure: the tally of a `ping -n` output (reply lines and the closing summary). */
 export function tallyPing(output: string, intervalMs: number): PingReport {
-  const answered = [...output.matchAll(/icmp_seq=(\d+) /g)].map((m) => Number(m[1]));
+  const answered = [...output.matchAll(REPLY)].map((m) => Number(m[1]));
   const m = /(\d+) packets transmitted, (\d+) received/.exec(output);
   const sent = m ? Number(m[1]) : Math.max(0, ...answered);
   const received = m ? Number(m[2]) : new Set(answered).size;
@@ -53,7 +56,7 @@ export function startPing(netns: string, toIP: string, intervalMs = 100): PingRu
   });
   return {
     lastAnswered() {
-      const all = [...out.matchAll(/icmp_seq=(\d+) /g)];
+      const all = [...out.matchAll(REPLY)];
       return all.length === 0 ? 0 : Number(all[all.length - 1]![1]);
     },
     async stop() {
