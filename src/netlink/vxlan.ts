@@ -88,7 +88,9 @@ export async function createVxlanLink(spec: VxlanLinkSpec, s: RtSocket = sharedR
   if (spec.gbp) data.gbp = true;
   const linkinfo = toBuf(ifla.formatInfo({ kind: 'vxlan', data: toBuf(ifla.formatVxlan(data)) }));
   await s.request(`create vxlan link ${spec.name}`, (nl, o) =>
-    nl.newLink({}, { ifname: spec.name, address: macToBuf(spec.mac), mtu: spec.mtu, linkinfo },
+    // txqlen 0 as upstream's device has (its netlink library sends the zero): a noqueue device ignores it, but
+    // `ip link` then reads the same on both.
+    nl.newLink({}, { ifname: spec.name, address: macToBuf(spec.mac), mtu: spec.mtu, txqlen: 0, linkinfo },
       { ...o, flags: FlagsNew.CREATE | FlagsNew.EXCL }));
   const [message] = await s.request(`get link ${spec.name}`, (nl, o) => nl.getLink({}, { ifname: spec.name }, o));
   if (!message) throw new Error(`vxlan link ${spec.name} vanished right after it was created`);

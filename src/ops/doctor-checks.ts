@@ -7,6 +7,8 @@ import { subnetKey } from '../subnet/codec.js';
 import { createConfigHint, deleteKeysHint } from '../subnet/config-text.js';
 import type { EtcdApi } from '../subnet/registry.js';
 import { parseSave } from '../trafficmngr/iptables-rules.js';
+import { checkLeftovers, type KernelFacts } from './doctor-leftovers.js';
+import { parseEnvFile } from './mk-docker-opts.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
 
@@ -26,13 +28,18 @@ export interface DoctorFacts {
   readonly brNetfilter: boolean;
   readonly vxlanModule: 'loaded' | 'available' | 'absent';
   readonly devTun: boolean;
-  readonly iface: { readonly name: string; readonly ifaceAddr: string; readonly extAddr: string; readonly mtu: number } | { readonly error: string };
+  readonly iface: { readonly name: string; readonly index?: number; readonly ifaceAddr: string; readonly extAddr: string;
+    readonly mtu: number } | { readonly error: string };
   readonly subnetFile: string;
   readonly subnetEnv: Readonly<Record<string, string>> | null;
   /** Free space of the file system that holds the subnet file (statfs), when it could be read. */
   readonly subnetDirSpace?: { readonly dir: string; readonly freeBytes: number; readonly freeInodes: number } | null;
   /** MTU of docker0 when that bridge exists. */
   readonly dockerBridgeMtu: number | null;
+  /** Docker options files that mk-docker-opts wrote (/run/flannel/docker, /run/docker_opts.env), when present. */
+  readonly dockerOptsFiles?: ReadonlyArray<{ readonly path: string; readonly text: string }>;
+  /** The host's links and routes, for the leftovers of other backends; null when they could not be listed. */
+  readonly kernel?: KernelFacts | null;
   /** Local UDP ports with a bound socket (from /proc/net/udp{,6}). */
   readonly boundUdpPorts: ReadonlySet<number>;
   /** Kernel VXLAN devices and their destination port. */
@@ -156,6 +163,40 @@ export function checkMtu(f: DoctorFacts): CheckResult[] {
   return out;
 }
 
+/**
+ * A Docker options file older than subnet.env: mk-docker-opts runs once after the daemon starts (ExecStartPost), so
+ * after a live backend switch (FLANNEL_MTU 1450 ↔ 1500) or a new subnet the file still holds the old values, and the
+ * next Docker restart would use them. Re-running mk-docker-opts (then restarting Docker) is the operator's step.
+ */
+export function checkDockerOpts(f: DoctorFacts): CheckResult {
+  const id = 'docker_opts';
+  const files = f.dockerOptsFiles ?? [];
+  if (files.length === 0) return { id, status: 'skip', detail: 'no Docker options file written by mk-docker-opts' };
+  const env = f.subnetEnv;
+  if (env?.FLANNEL_SUBNET === undefined) return { id, status: 'skip', detail: `${f.subnetFile} has no FLANNEL_SUBNET yet` };
+  const stale: string[] = [];
+  const fixes: string[] = [];
+  for (const file of files) {
+    const vars = parseEnvFile(file.text);
+    const all = Object.values(vars).join(' ');
+    const diffs: string[] = [];
+    const mtu = /--mtu=(\S+)/.exec(all)?.[1];
+    if (mtu !== undefined && env.FLANNEL_MTU !== undefined && mtu !== env.FLANNEL_MTU) diffs.push(`--mtu=${mtu} but FLANNEL_MTU=${env.FLANNEL_MTU}`);
+    const bip = /--bip=(\S+)/.exec(all)?.[1];
+    if (bip !== undefined && bip !== env.FLANNEL_SUBNET) diffs.push(`--bip=${bip} but FLANNEL_SUBNET=${env.FLANNEL_SUBNET}`);
+    if (diffs.length === 0) continue;
+    stale.push(`${file.path} has ${diffs.join(', ')}`);
+    const individual = Object.keys(vars).some((k) => k.startsWith('DOCKER_OPT_'));
+    const key = Object.keys(vars).find((k) => !k.startsWith('DOCKER_OPT_'));
+    const mode = key === undefined ? ' -i' : `${individual ? '' : ' -c'}${key !== 'DOCKER_OPTS' ? ` -k ${key}` : ''}`;
+    fixes.push(`tsflanneld mk-docker-opts${mode} -d ${file.path}`);
+  }
+  if (stale.length === 0) return { id, status: 'ok', detail: `${files.map((x) => x.path).join(', ')} match ${f.subnetFile}` };
+  return { id, status: 'warn',
+    detail: `${stale.join('; ')} (written before ${f.subnetFile} last changed, e.g. by a live backend switch): Docker's next start would use the old values`,
+    fix: `${fixes.join(' && ')} && systemctl restart docker` };
+}
+
 export function checkUdpPort(f: DoctorFacts): CheckResult {
   const type = backendType(f);
   if (type !== null && type !== 'vxlan') return { id: 'udp_port', status: 'skip', detail: `backend ${type}` };
@@ -230,7 +271,8 @@ export function checkSubnetDirSpace(f: DoctorFacts): CheckResult {
 export function runChecks(f: DoctorFacts): CheckResult[] {
   return [
     checkIpForward(f), checkForwardPolicy(f), checkBrNetfilter(f), ...checkVxlanSupport(f), checkInterface(f),
-    ...checkMtu(f), checkSubnetDirSpace(f), checkUdpPort(f), ...checkEtcd(f),
+    ...checkMtu(f), checkDockerOpts(f), checkSubnetDirSpace(f), checkUdpPort(f), ...checkEtcd(f),
+    checkLeftovers(backendType(f), f.etcd.config, 'error' in f.iface ? null : f.iface.index ?? null, f.kernel ?? null),
   ];
 }
 

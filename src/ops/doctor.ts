@@ -4,10 +4,14 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { chooseExternalInterface } from '../netlink/external-iface.js';
+import { listLinks } from '../netlink/links.js';
+import { listRoutes } from '../netlink/routes.js';
 import type { Options } from '../options.js';
 import { parseSubnetEnv } from '../subnet/subnet-env.js';
 import { readClusterView } from './cluster-view.js';
 import { formatChecks, runChecks, type DoctorFacts } from './doctor-checks.js';
+import type { KernelFacts } from './doctor-leftovers.js';
+import { MK_DOCKER_OPTS_DEFAULTS } from './mk-docker-opts.js';
 import { readLiveState, stateFilePath } from './state-file.js';
 
 function readText(file: string): string | null {
@@ -63,13 +67,24 @@ function vxlanModule(): DoctorFacts['vxlanModule'] {
   return run('modinfo', ['vxlan']) !== null ? 'available' : 'absent';
 }
 
+/** Where mk-docker-opts output usually lives: the RPM unit's file and the script's default. */
+const DOCKER_OPTS_FILES = ['/run/flannel/docker', MK_DOCKER_OPTS_DEFAULTS.dockerEnv];
+
+async function kernelFacts(): Promise<KernelFacts | null> {
+  try {
+    return { links: await listLinks(), routes: await listRoutes() };
+  } catch {
+    return null;
+  }
+}
+
 export async function gatherFacts(options: Options): Promise<DoctorFacts> {
   let iface: DoctorFacts['iface'];
   try {
     const i = await chooseExternalInterface({ iface: options.iface, ifaceRegex: options.ifaceRegex,
       ...(options.ifaceCanReach ? { ifaceCanReach: options.ifaceCanReach } : {}),
       ...(options.publicIP ? { publicIP: options.publicIP } : {}) });
-    iface = { name: i.name, ifaceAddr: i.ifaceAddr, extAddr: i.extAddr, mtu: i.mtu };
+    iface = { name: i.name, index: i.index, ifaceAddr: i.ifaceAddr, extAddr: i.extAddr, mtu: i.mtu };
   } catch (e) {
     iface = { error: (e as Error).message.split('\n')[0] ?? String(e) };
   }
@@ -97,6 +112,11 @@ export async function gatherFacts(options: Options): Promise<DoctorFacts> {
     subnetEnv: envText === null ? null : parseSubnetEnv(envText),
     subnetDirSpace: dirSpace(options.subnetFile),
     dockerBridgeMtu: dockerMtu === null ? null : Number(dockerMtu.trim()),
+    dockerOptsFiles: DOCKER_OPTS_FILES.flatMap((p) => {
+      const text = readText(p);
+      return text === null ? [] : [{ path: p, text }];
+    }),
+    kernel: await kernelFacts(),
     boundUdpPorts: new Set([...parseProcNetUdp(readText('/proc/net/udp') ?? ''), ...parseProcNetUdp(readText('/proc/net/udp6') ?? '')]),
     vxlanDevices: vxlanDevices(),
     daemonRunning: readLiveState(stateFilePath(options.subnetFile)) !== null,

@@ -2,22 +2,21 @@
 // written exactly as the seed does (`ETCDCTL_API=2 etcdctl set <prefix>/config < etcd.sh`), tsflanneld on the default
 // --etcd-api=auto. vxlan: a v0.7.1 node (L3-miss mode) with a kernel-datapath and a userspace-datapath tsflanneld node;
 // host-gw: a v0.7.1 node with a tsflanneld node under a second prefix. Containers ping in every direction.
-// The binary comes from /work/shared/upstream/build.sh (or TSFL_FLANNELD_V071); without it the suite is skipped.
+// The binary comes from ../shared/upstream/build.sh (found by test/harness/upstream-flanneld.ts, or in
+// $TSF_UPSTREAM_DIR); without it the suite is skipped with one line saying so.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { testbedUnavailable } from '../harness/prerequisites.js';
-import { spawnTracked } from '../harness/proc.js';
-import { CLI_JS, poll, Testbed, UNDERLAY_IFACE, type Container, type Host } from '../harness/testbed.js';
+import { startPing } from '../harness/ping-run.js';
+import { CLI_JS, poll, Testbed, type Container, type Host } from '../harness/testbed.js';
 import { inNetns, mustExec } from '../harness/netns.js';
+import { startUpstream, upstreamUnavailable } from '../harness/upstream-flanneld.js';
 
-const V071 = process.env.TSFL_FLANNELD_V071 ?? path.join(os.homedir(), '.cache', 'tsflanneld-upstream', 'flanneld-v0.7.1');
 const VXLAN_PREFIX = '/usr/local/bin/network';
 const HOSTGW_PREFIX = '/hostgw/network';
 const skip = testbedUnavailable()
-  ?? (fs.existsSync(V071) ? null : `needs flanneld v0.7.1 at ${V071} (build it with bash /work/shared/upstream/build.sh)`)
+  ?? upstreamUnavailable('v0.7.1')
   ?? (fs.existsSync('/dev/net/tun') ? null : 'needs /dev/net/tun');
 
 describe('tsflanneld beside flanneld v0.7.1 on etcd v2', { skip: skip ?? false, timeout: 240_000 }, () => {
@@ -31,13 +30,7 @@ describe('tsflanneld beside flanneld v0.7.1 on etcd v2', { skip: skip ?? false, 
 
   /** Runs the real v0.7.1 on `host` (its log goes to the host's log file, it is killed with the testbed). */
   function startV071(host: Host, prefix: string): void {
-    const out = fs.openSync(host.logFile, 'a');
-    fs.writeSync(out, `--- flanneld v0.7.1 ${new Date().toISOString()}\n`);
-    host.daemon = spawnTracked('ip', ['netns', 'exec', host.netns, V071, `-etcd-endpoints=${tb.etcdEndpoint}`,
-      `-etcd-prefix=${prefix}`, `-iface=${UNDERLAY_IFACE}`, `-public-ip=${host.ip}`, `-subnet-file=${host.subnetFile}`,
-      '-logtostderr'], { stdio: ['ignore', out, out] });
-    fs.closeSync(out);
-    host.daemonStartedAt = Date.now();
+    startUpstream(tb, host, 'v0.7.1', { prefix });
   }
 
   async function pingsEveryWay(cs: readonly Container[]): Promise<void> {
@@ -105,10 +98,8 @@ describe('tsflanneld beside flanneld v0.7.1 on etcd v2', { skip: skip ?? false, 
     const [h1, h2, h3] = [tb.host(1), tb.host(2), tb.host(3)];
     const [c1, c2] = [tb.container(h1), tb.container(h2)];
     const before3 = await tb.waitForSubnetEnv(h3);
-    const pinger = spawnTracked('ip', ['netns', 'exec', c1.netns, 'ping', '-n', '-q', '-i', '0.2', c2.ip], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let pingOut = '';
-    pinger.stdout?.on('data', (b: Buffer) => { pingOut += b.toString(); });
-    const pingDone = new Promise<void>((resolve) => pinger.once('exit', () => resolve()));
+    const ping = startPing(c1.netns, c2.ip, 200);
+    let answered = 0;
     try {
       const migrated = await mustExec(inNetns(h1.netns, [process.execPath, CLI_JS, 'migrate-etcd', '--etcd-endpoints', tb.etcdEndpoint,
         '--etcd-prefix', VXLAN_PREFIX, '--from', 'v2', '--to', 'v3']));
@@ -129,13 +120,11 @@ describe('tsflanneld beside flanneld v0.7.1 on etcd v2', { skip: skip ?? false, 
       await tb.waitForPing(c8, c2.ip, 45_000);
       await tb.waitForPing(c2, c8.ip, 45_000);
     } finally {
-      pinger.kill('SIGINT');
-      await pingDone;
+      const report = await ping.stop();
+      t.diagnostic(`ping c1 → c2 across migrate, h2's live switch and h3's restart: ${report.summary}`);
+      answered = report.received;
     }
-    const m = /(\d+) packets transmitted, (\d+) received/.exec(pingOut);
-    assert.ok(m, pingOut);
-    t.diagnostic(`ping c1 → c2 across migrate, h2's live switch and h3's restart: ${m[2]} of ${m[1]} answered`);
-    assert.ok(Number(m[2]) > 0);
+    assert.ok(answered > 0);
   });
 
   it('host-gw: v0.7.1 and tsflanneld reach each other\'s containers', async () => {

@@ -1,20 +1,20 @@
-// vxlan on the kernel datapath end to end (issue 4, flannel-compat §5): three tsflanneld hosts with
-// `--vxlan-datapath kernel` and a fourth host set up exactly as upstream flanneld sets itself up (etcdctl + iproute2,
-// test/harness/upstream-node.ts). Containers on all four reach each other; the kernel state of a tsflanneld host
-// reads line for line like the upstream node's; the device comes back after deletion with its MAC; a peer's new
-// VtepMAC is followed; a deleted lease takes its entries along. The cases share one testbed and run in order.
+// vxlan on the kernel datapath end to end (issue 4, flannel-compat §5; issue 21 item 3): three tsflanneld hosts with
+// `--vxlan-datapath kernel` and a fourth host running the real upstream flanneld v0.28.9 (etcd v3, built by
+// ../shared/upstream/build.sh). Containers on all four reach each other; the kernel state of a tsflanneld host
+// reads line for line like the upstream node's; the device comes back after deletion with its MAC; the upstream
+// node's new VtepMAC after a reboot is followed; a device upstream left is adopted; a lease removal is seen both ways.
+// The cases share one testbed and run in order.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { testbedUnavailable } from '../harness/prerequisites.js';
 import { poll, Testbed, UNDERLAY_IFACE, type Container, type Host } from '../harness/testbed.js';
-import { UpstreamNode } from '../harness/upstream-node.js';
+import { startUpstream, upstreamUnavailable } from '../harness/upstream-flanneld.js';
 
 const PREFIX = '/usr/local/bin/network';
 const CONFIG = { Network: '10.5.0.0/16', Backend: { Type: 'vxlan' } };
-/** Far above the allocator's 100 lowest free subnets, so no tsflanneld host can pick it. */
-const UPSTREAM_SUBNET = '10.5.200.0/24';
 const DEVICE = 'flannel.1';
-const skip = testbedUnavailable(['bridge']);
+const skipKernel = testbedUnavailable(['bridge']);
+const skip = skipKernel ?? upstreamUnavailable('v0.28.9');
 
 interface HostLease {
   readonly subnet: string;
@@ -23,24 +23,19 @@ interface HostLease {
   readonly vtepMac: string;
 }
 
-describe('vxlan kernel datapath: three tsflanneld hosts and an upstream-style node', { skip: skip ?? false, timeout: 170_000 }, () => {
+describe('vxlan kernel datapath: three tsflanneld hosts and a real flanneld v0.28.9', { skip: skip ?? false, timeout: 240_000 }, () => {
   let tb: Testbed;
   let tsHosts: Host[];
   let upHost: Host;
-  let upstream: UpstreamNode;
 
   before(async () => {
     tb = await Testbed.create({ hosts: 4, prefix: PREFIX });
     await tb.putConfig(CONFIG);
     tsHosts = tb.hosts.slice(0, 3);
     upHost = tb.host(4);
-    upstream = new UpstreamNode({ netns: upHost.netns, extIface: UNDERLAY_IFACE, publicIP: upHost.ip,
-      etcdEndpoints: tb.etcdEndpoint, prefix: PREFIX, subnet: UPSTREAM_SUBNET, network: CONFIG.Network,
-      subnetFile: upHost.subnetFile });
-    await upstream.start();
+    startUpstream(tb, upHost, 'v0.28.9');
     for (const h of tsHosts) tb.startDaemon(h, ['--vxlan-datapath', 'kernel']);
-    for (const h of tsHosts) await tb.waitForSubnetEnv(h);
-    await upstream.syncPeers();
+    for (const h of tb.hosts) await tb.waitForSubnetEnv(h, 45_000);
     for (const h of tb.hosts) await tb.addContainer(h, 'c1');
   });
 
@@ -123,9 +118,15 @@ describe('vxlan kernel datapath: three tsflanneld hosts and an upstream-style no
       assert.equal(raw, JSON.stringify({ PublicIP: h.ip, PublicIPv6: null, BackendType: 'vxlan',
         BackendData: { VNI: 1, VtepMAC: l.vtepMac } }));
     }
+    // The real node's lease has the same text with its own address and MAC: same fields, same order.
+    const up = leases.get(upHost.ip);
+    assert.ok(up, 'no lease of the upstream node');
+    assert.equal((await tb.leases()).get(`${PREFIX}/subnets/${up.subnet.replace('/', '-')}`), JSON.stringify({
+      PublicIP: upHost.ip, PublicIPv6: null, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: up.vtepMac } }));
+    assert.equal((await tb.waitForSubnetEnv(upHost)).mtu, 1450);
   }));
 
-  it('containers on every host reach each other, the upstream-style node included, both ways', () => withLogs(async () => {
+  it('containers on every host reach each other, the real upstream node included, both ways', () => withLogs(async () => {
     await assertAllPing();
     for (const [a, b] of [[1, 2], [3, 4], [4, 1]] as const) {
       const r = await tb.tcpTransfer(container(tb.host(a)), container(tb.host(b)), 2 << 20);
@@ -160,14 +161,23 @@ describe('vxlan kernel datapath: three tsflanneld hosts and an upstream-style no
   }));
 
   it('follows a peer whose VtepMAC changed (upstream node rebooted, #1795) and drops the old FDB entry', () => withLogs(async () => {
-    const oldMac = upstream.vtepMac;
-    const newMac = await upstream.rebootWithNewMac('0a:00:00:00:20:01');
+    const old = (await leasesByHost()).get(upHost.ip)!;
+    // A reboot as upstream lives it: the process ends, the device is gone, the next run makes a new random MAC and
+    // rewrites its lease (found again by PublicIP, same subnet).
+    assert.equal(await tb.stopDaemon(upHost), 0);
+    await sh(upHost, ['ip', 'link', 'del', DEVICE]);
+    startUpstream(tb, upHost, 'v0.28.9');
+    const now = await poll('the upstream node\'s lease with a new VtepMAC', async () => {
+      const l = (await leasesByHost()).get(upHost.ip);
+      return l !== undefined && l.vtepMac !== old.vtepMac ? l : null;
+    }, 45_000);
+    assert.equal(now.subnet, old.subnet, 'upstream kept its subnet');
     for (const h of tsHosts) {
       await poll(`${h.name} follows the new VtepMAC`, async () => {
         const fdb = (await tb.exec(h, ['bridge', 'fdb', 'show', 'dev', DEVICE])).stdout;
         const neigh = (await tb.exec(h, ['ip', 'neigh', 'show', 'dev', DEVICE])).stdout;
-        return fdb.includes(`${newMac} dst ${upHost.ip} self permanent`) && !fdb.includes(oldMac)
-          && neigh.includes(`10.5.200.0 lladdr ${newMac} PERMANENT`);
+        return fdb.includes(`${now.vtepMac} dst ${upHost.ip} self permanent`) && !fdb.includes(old.vtepMac)
+          && neigh.includes(`${now.subnetIP} lladdr ${now.vtepMac} PERMANENT`);
       });
     }
     await assertUpstreamState(tb.host(2));
@@ -193,17 +203,25 @@ describe('vxlan kernel datapath: three tsflanneld hosts and an upstream-style no
 
   it('adopts a compatible device left by upstream flanneld (and its MAC); recreates an incompatible one', () => withLogs(async () => {
     const h3 = tb.host(3);
-    const adopted = '0a:00:00:00:30:03';
+    // h3 becomes an upstream node for a while (a rolling replacement backwards): the real v0.28.9 takes over its lease
+    // by PublicIP with a device of its own, then stops; tsflanneld, started again, adopts that device and its MAC.
     assert.equal(await tb.stopDaemon(h3), 0);
     await sh(h3, ['ip', 'link', 'del', DEVICE]);
-    await sh(h3, ['ip', 'link', 'add', DEVICE, 'address', adopted, 'mtu', '1450', 'type', 'vxlan', 'id', '1',
-      'local', h3.ip, 'dev', UNDERLAY_IFACE, 'nolearning']);
+    const mine = (await leasesByHost()).get(h3.ip)!.vtepMac;
+    startUpstream(tb, h3, 'v0.28.9');
+    const adopted = await poll('v0.28.9 on h3 publishes its VtepMAC', async () => {
+      const mac = (await leasesByHost()).get(h3.ip)?.vtepMac;
+      return mac !== undefined && mac !== mine ? mac : null;
+    }, 45_000);
+    assert.equal(await tb.stopDaemon(h3), 0);
     const index = JSON.parse(await sh(h3, ['ip', '-j', 'link', 'show', DEVICE]))[0].ifindex as number;
     tb.startDaemon(h3, ['--vxlan-datapath', 'kernel']);
-    await poll('h3 publishes the adopted MAC', async () => (await leasesByHost()).get(h3.ip)?.vtepMac === adopted);
+    // (upstream's lease already holds that MAC: wait for tsflanneld's own start before reading it)
+    await tb.waitForSubnetEnv(h3, 45_000);
+    assert.equal((await leasesByHost()).get(h3.ip)?.vtepMac, adopted, 'h3 publishes the adopted MAC');
     assert.equal(JSON.parse(await sh(h3, ['ip', '-j', 'link', 'show', DEVICE]))[0].ifindex, index, 'device kept');
-    await upstream.syncPeers(); // upstream's watcher would see h3's new VtepMAC; ours is a manual one
     await tb.waitForPing(container(tb.host(1)), container(h3).ip);
+    await tb.waitForPing(container(upHost), container(h3).ip);
 
     assert.equal(await tb.stopDaemon(h3), 0);
     await sh(h3, ['ip', 'link', 'del', DEVICE]);
@@ -213,6 +231,7 @@ describe('vxlan kernel datapath: three tsflanneld hosts and an upstream-style no
     await poll('h3 recreated the incompatible device', async () =>
       /dstport 8472 nolearning/.test((await tb.exec(h3, ['ip', '-d', 'link', 'show', DEVICE])).stdout));
     assert.match(await sh(h3, ['ip', 'link', 'show', DEVICE]), new RegExp(`link/ether ${adopted} `), 'MAC kept from the state file');
+    // The real node saw h3's MAC change twice through its watch (no one told it): it reaches h3 again.
     await tb.waitForPing(container(upHost), container(h3).ip);
     await tb.waitForPing(container(h3), container(tb.host(2)).ip);
   }));
@@ -234,22 +253,37 @@ describe('vxlan kernel datapath: three tsflanneld hosts and an upstream-style no
     await tb.waitForPing(container(h2), container(tb.host(1)).ip);
   }));
 
-  it('a deleted lease takes its ARP, FDB and route along on every tsflanneld host', () => withLogs(async () => {
-    const mac = upstream.vtepMac;
-    await upstream.deleteLease();
-    for (const h of tsHosts) {
+  const entriesOf = async (h: Host): Promise<string> => (await tb.exec(h, ['ip', 'neigh', 'show', 'dev', DEVICE])).stdout
+    + (await tb.exec(h, ['bridge', 'fdb', 'show', 'dev', DEVICE])).stdout
+    + (await tb.exec(h, ['ip', 'route', 'show', 'dev', DEVICE])).stdout;
+
+  it('a lease removal is seen both ways: the upstream node drops a tsflanneld node, tsflanneld drops the upstream node', () => withLogs(async () => {
+    const h2 = tb.host(2);
+    const gone = (await leasesByHost()).get(h2.ip)!;
+    assert.match(await entriesOf(upHost), new RegExp(gone.vtepMac), 'the upstream node had h2 programmed');
+    assert.equal(await tb.stopDaemon(h2), 0);
+    await tb.etcdctl(['del', `${PREFIX}/subnets/${gone.subnet.replace('/', '-')}`]);
+    await poll('v0.28.9 drops h2\'s ARP, FDB and route', async () => {
+      const all = await entriesOf(upHost);
+      return !all.includes(`${gone.subnetIP} `) && !all.includes(gone.vtepMac);
+    });
+
+    const up = (await leasesByHost()).get(upHost.ip)!;
+    await tb.etcdctl(['del', `${PREFIX}/subnets/${up.subnet.replace('/', '-')}`]);
+    for (const h of [tb.host(1), tb.host(3)]) {
       await poll(`${h.name} dropped the upstream node's entries`, async () => {
-        const all = (await tb.exec(h, ['ip', 'neigh', 'show', 'dev', DEVICE])).stdout
-          + (await tb.exec(h, ['bridge', 'fdb', 'show', 'dev', DEVICE])).stdout
-          + (await tb.exec(h, ['ip', 'route', 'show', 'dev', DEVICE])).stdout;
-        return !all.includes('10.5.200.0') && !all.includes(mac);
+        const all = await entriesOf(h);
+        return !all.includes(`${up.subnetIP} `) && !all.includes(up.vtepMac);
       });
     }
-    await tb.waitForPing(container(tb.host(1)), container(tb.host(2)).ip);
+    // Upstream's answer to its own lease gone: "Lease has been revoked", exit status 0.
+    const exited = await poll('v0.28.9 to exit after its lease was deleted', () => upHost.daemon?.exitCode ?? null, 30_000);
+    assert.equal(exited, 0, tb.daemonLog(upHost).slice(-2000));
+    await tb.waitForPing(container(tb.host(1)), container(tb.host(3)).ip);
   }));
 });
 
-describe('vxlan kernel datapath with DirectRouting on one L2', { skip: skip ?? false, timeout: 90_000 }, () => {
+describe('vxlan kernel datapath with DirectRouting on one L2', { skip: skipKernel ?? false, timeout: 90_000 }, () => {
   let tb: Testbed;
 
   before(async () => {

@@ -1,7 +1,8 @@
-// Issue 5 end to end, daemon level: one cluster mixing tsflanneld on the userspace datapath (h1, h2), tsflanneld on
-// the kernel datapath (h3) and an upstream-style node (h4, iproute2 + etcdctl). Containers reach each other in every
-// direction; a peer (h5) joins and leaves while a transfer flows between two other hosts and the transfer keeps
-// its bytes; the TUN deleted by hand comes back; a loop thread killed is restarted; counters reach /metrics and
+// Issue 5 end to end, daemon level (issue 21 item 3: against the real upstream): one cluster mixing tsflanneld on the
+// userspace datapath (h1, h2), tsflanneld on the kernel datapath (h3) and the real flanneld v0.28.9 (h4, etcd v3).
+// Containers reach each other in every direction with TCP bytes checked; a peer (h5) joins and leaves while a
+// transfer flows between two other hosts, the flow keeps its bytes and the upstream node drops the peer; the upstream
+// node's lease removal is seen by the userspace nodes; the TUN deleted by hand comes back; a loop thread killed is restarted; counters reach /metrics and
 // `status`; and with DirectRouting (h6, h7 under a second prefix) peers on the same L2 bypass the TUN.
 // The cases share one testbed and run in order.
 import assert from 'node:assert/strict';
@@ -11,14 +12,12 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { testbedUnavailable } from '../harness/prerequisites.js';
 import { CLI_JS, poll, Testbed, UNDERLAY_IFACE, type Container, type Host } from '../harness/testbed.js';
-import { UpstreamNode } from '../harness/upstream-node.js';
+import { startUpstream, upstreamUnavailable } from '../harness/upstream-flanneld.js';
 
 const PREFIX = '/mixed/network';
 const CONFIG = { Network: '10.5.0.0/16', Backend: { Type: 'vxlan' } };
 const DIRECT_PREFIX = '/direct/network';
 const DIRECT_CONFIG = { Network: '10.6.0.0/16', Backend: { Type: 'vxlan', DirectRouting: true } };
-/** Far above the allocator's lowest free subnets, so no tsflanneld host picks it. */
-const UPSTREAM_SUBNET = '10.5.200.0/24';
 const DEVICE = 'flannel.1';
 const HEALTH = ['--healthz-ip', '127.0.0.1', '--healthz-port', '8471'];
 const USERSPACE = ['--vxlan-datapath', 'userspace'];
@@ -26,7 +25,8 @@ const KERNEL = ['--vxlan-datapath', 'kernel'];
 const ADDON = path.join(__dirname, '..', '..', '..', 'build', 'Release', 'tsflanneld_native.node');
 const skip = testbedUnavailable(['bridge', 'curl'])
   ?? (fs.existsSync('/dev/net/tun') ? null : 'needs /dev/net/tun')
-  ?? (fs.existsSync(ADDON) ? null : `needs the native addon ${ADDON} (npm ci)`);
+  ?? (fs.existsSync(ADDON) ? null : `needs the native addon ${ADDON} (npm ci)`)
+  ?? upstreamUnavailable('v0.28.9');
 
 // A paced TCP flow that runs until the sender's stdin closes, so it spans the joins and leaves the test makes;
 // both ends hash what they saw.
@@ -52,9 +52,8 @@ interface Flow {
   finish(): Promise<{ sent: { bytes: number; sha256: string }; received: { bytes: number; sha256: string } }>;
 }
 
-describe('vxlan mixed cluster: userspace, kernel and upstream-style nodes', { skip: skip ?? false, timeout: 170_000 }, () => {
+describe('vxlan mixed cluster: userspace, kernel and real flanneld v0.28.9 nodes', { skip: skip ?? false, timeout: 240_000 }, () => {
   let tb: Testbed;
-  let upstream: UpstreamNode;
   const procs = new Set<ChildProcess>();
 
   before(async () => {
@@ -62,16 +61,11 @@ describe('vxlan mixed cluster: userspace, kernel and upstream-style nodes', { sk
     process.env.TSFLANNELD_TEST_HOOKS = '1';
     tb = await Testbed.create({ hosts: 5, prefix: PREFIX });
     await tb.putConfig(CONFIG);
-    const h4 = tb.host(4);
-    upstream = new UpstreamNode({ netns: h4.netns, extIface: UNDERLAY_IFACE, publicIP: h4.ip,
-      etcdEndpoints: tb.etcdEndpoint, prefix: PREFIX, subnet: UPSTREAM_SUBNET, network: CONFIG.Network,
-      subnetFile: h4.subnetFile });
-    await upstream.start();
+    startUpstream(tb, tb.host(4), 'v0.28.9');
     tb.startDaemon(tb.host(1), [...USERSPACE, ...HEALTH]);
     tb.startDaemon(tb.host(2), USERSPACE);
     tb.startDaemon(tb.host(3), KERNEL);
-    for (const i of [1, 2, 3]) await tb.waitForSubnetEnv(tb.host(i));
-    await upstream.syncPeers();
+    for (const i of [1, 2, 3, 4]) await tb.waitForSubnetEnv(tb.host(i), 45_000);
     for (const i of [1, 2, 3, 4]) await tb.addContainer(tb.host(i), 'c1');
   });
 
@@ -140,26 +134,29 @@ describe('vxlan mixed cluster: userspace, kernel and upstream-style nodes', { sk
     };
   }
 
-  it('containers on userspace, kernel and upstream-style hosts reach each other in every direction', () => withLogs(async () => {
+  it('containers on userspace, kernel and real upstream hosts reach each other in every direction, TCP bytes intact', () => withLogs(async () => {
     const hosts = [1, 2, 3, 4].map((i) => tb.host(i));
     for (const a of hosts) for (const b of hosts) if (a !== b) await tb.waitForPing(container(a), container(b).ip);
     for (const a of hosts) for (const b of hosts) if (a !== b) await assertTransfer(a, b);
   }));
 
-  it('a peer joins and leaves while a transfer flows between two other hosts; the flow keeps its bytes', () => withLogs(async () => {
-    const [h1, h3, h5] = [tb.host(1), tb.host(3), tb.host(5)];
+  it('a peer joins and leaves while a transfer flows between two other hosts; the flow keeps its bytes; upstream follows', () => withLogs(async () => {
+    const [h1, h3, h4, h5] = [tb.host(1), tb.host(3), tb.host(4), tb.host(5)];
     const flow = await startFlow(container(h1), container(h3));
     tb.startDaemon(h5, USERSPACE);
     const env = await tb.waitForSubnetEnv(h5);
     const c5 = await tb.addContainer(h5, 'c1');
     await tb.waitForPing(c5, container(h1).ip);
     await tb.waitForPing(container(h3), c5.ip);
+    await tb.waitForPing(container(h4), c5.ip);
+    await tb.waitForPing(c5, container(h4).ip);
     // Leaving: the daemon stops and its lease is removed (as an operator or the lease's expiry would).
     await tb.stopDaemon(h5);
     await tb.etcdctl(['del', `${PREFIX}/subnets/${env.subnet.replace(/\.\d+\/(\d+)$/, '.0-$1')}`]);
     const h5Net = env.subnet.replace(/\.\d+\/(\d+)$/, '.0/$1');
     await poll(`h3 drops the route to ${h5Net}`, async () => !(await tb.routes(h3)).some((r) => r.startsWith(`${h5Net} `)));
     await poll(`h1 drops peer ${h5Net}`, () => tb.daemonLog(h1).includes(`"subnet":"${h5Net}","msg":"peer removed"`));
+    await poll(`the upstream node drops the route to ${h5Net}`, async () => !(await tb.routes(h4)).some((r) => r.startsWith(`${h5Net} `)));
     const { sent, received } = await flow.finish();
     assert.ok(sent.bytes > 0);
     assert.equal(received.bytes, sent.bytes, 'flow byte count');
@@ -242,5 +239,20 @@ describe('vxlan mixed cluster: userspace, kernel and upstream-style nodes', { sk
     await poll(`h6 route ${net7} via ${h7.ip} again`, async () =>
       (await tb.routes(h6)).some((r) => r.startsWith(`${net7} via ${h7.ip} dev ${UNDERLAY_IFACE}`)), 30_000, 500);
     assert.match(tb.daemonLog(h6), /DirectRouting route missing; adding it again/);
+  }));
+
+  it('the upstream node\'s lease removed: the userspace and kernel nodes drop it, upstream exits 0 as it does', () => withLogs(async () => {
+    const [h1, h2, h3, h4] = [tb.host(1), tb.host(2), tb.host(3), tb.host(4)];
+    const env4 = await tb.waitForSubnetEnv(h4);
+    const net4 = env4.subnet.replace(/\.\d+\/(\d+)$/, '.0/$1');
+    await tb.etcdctl(['del', `${PREFIX}/subnets/${net4.replace('/', '-')}`]);
+    for (const h of [h1, h2]) {
+      await poll(`${h.name} drops peer ${net4}`, () => tb.daemonLog(h).includes(`"subnet":"${net4}","msg":"peer removed"`));
+    }
+    await poll(`h3 drops the route to ${net4}`, async () => !(await tb.routes(h3)).some((r) => r.startsWith(`${net4} `)));
+    const exited = await poll('v0.28.9 to exit after its lease was deleted', () => h4.daemon?.exitCode ?? null, 30_000);
+    assert.equal(exited, 0, tb.daemonLog(h4).slice(-2000));
+    assert.equal(await tb.ping(container(h1), container(h4).ip), false, 'h1 no longer reaches the removed node');
+    await tb.waitForPing(container(h1), container(h3).ip);
   }));
 });
