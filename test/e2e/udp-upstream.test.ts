@@ -107,6 +107,19 @@ describe('udp backend beside upstream flanneld v0.28.9 (etcd v3) and v0.7.1 (etc
     await poll('h2 to count the junk as drops', () => drops(h2, 'drop_not_ipv4') > 0 && drops(h2, 'drop_unknown_source') > 0, 30_000);
   });
 
+  it('flannel0 deleted by hand comes back with traffic; a stopped node takes flannel0 with it, as upstream', async () => {
+    const [h1, h3] = [tb.host(1), tb.host(3)];
+    const [c1, c3] = [tb.container(h1), tb.container(h3)];
+    await mustExec(['ip', '-n', h3.netns, 'link', 'del', 'flannel0']);
+    await tb.waitForPing(c3, c1.ip, 45_000);
+    await tb.waitForPing(c1, c3.ip, 45_000);
+    assert.ok((await tb.routes(h3)).some((r) => /^10\.9\.0\.0\/16 dev flannel0\b/.test(r)), (await tb.routes(h3)).join('\n'));
+    assert.match(tb.daemonLog(h3), /flannel0 reopened, addressed and routed/);
+    assert.equal(await tb.stopDaemon(h3), 0);
+    const links = await mustExec(['ip', '-n', h3.netns, '-o', 'link', 'show']);
+    assert.doesNotMatch(links, /flannel0/);
+  });
+
   it('v0.7.1 (no Backend in the config: udp) and a tsflanneld node on etcd v2: pings and TCP both ways', async () => {
     await mustExec(inNetns(tb.host(1).netns, ['env', 'ETCDCTL_API=2', 'etcdctl', '--endpoints', tb.etcdEndpoint,
       'set', `${V2_PREFIX}/config`]), { input: '{"Network":"10.10.0.0/16","SubnetLen":24}\n' });
