@@ -120,6 +120,40 @@ describe('udp backend beside upstream flanneld v0.28.9 (etcd v3) and v0.7.1 (etc
     assert.doesNotMatch(links, /flannel0/);
   });
 
+  it('live switch vxlan → udp (config without Backend) → vxlan: subnets kept, the other device gone, traffic both ways', async () => {
+    const prefix = '/udpswitch/network';
+    const hs = [await tb.addHost(), await tb.addHost()];
+    await tb.putConfig({ Network: '10.13.0.0/16', Backend: { Type: 'vxlan' } }, prefix);
+    for (const h of hs) tb.startDaemon(h, ['--etcd-prefix', prefix]);
+    const subnets: string[] = [];
+    for (const h of hs) subnets.push((await tb.waitForSubnetEnv(h, 45_000)).subnet);
+    // vxlan takes 50 bytes of the underlay MTU, udp 28.
+    const vxlanMtu = (await tb.waitForSubnetEnv(hs[0]!)).mtu;
+    const cs = [await tb.addContainer(hs[0]!, 'c1'), await tb.addContainer(hs[1]!, 'c1')];
+    const bothWays = async (): Promise<void> => {
+      await tb.waitForPing(cs[0]!, cs[1]!.ip, 45_000);
+      await tb.waitForPing(cs[1]!, cs[0]!.ip, 45_000);
+    };
+    await bothWays();
+    const switched = async (mtu: number, device: string, gone: string, backendType: string | undefined): Promise<void> => {
+      for (const [i, h] of hs.entries()) {
+        await poll(`${h.name} to FLANNEL_MTU=${mtu}`, async () => (await tb.waitForSubnetEnv(h)).mtu === mtu, 30_000);
+        assert.equal((await tb.waitForSubnetEnv(h)).subnet, subnets[i]);
+        await poll(`${h.name} to have ${device} and not ${gone}`, async () => {
+          const links = await mustExec(['ip', '-n', h.netns, '-o', 'link', 'show']);
+          return links.includes(`${device}:`) && !links.includes(`${gone}:`);
+        }, 30_000);
+      }
+      const values = [...(await tb.leases(prefix)).values()].map((v) => JSON.parse(v) as { BackendType?: string });
+      assert.deepEqual(values.map((v) => v.BackendType), [backendType, backendType]);
+      await bothWays();
+    };
+    await tb.putConfig({ Network: '10.13.0.0/16' }, prefix);
+    await switched(vxlanMtu + 22, 'flannel0', 'flannel.1', undefined);
+    await tb.putConfig({ Network: '10.13.0.0/16', Backend: { Type: 'vxlan' } }, prefix);
+    await switched(vxlanMtu, 'flannel.1', 'flannel0', 'vxlan');
+  });
+
   it('v0.7.1 (no Backend in the config: udp) and a tsflanneld node on etcd v2: pings and TCP both ways', async () => {
     await mustExec(inNetns(tb.host(1).netns, ['env', 'ETCDCTL_API=2', 'etcdctl', '--endpoints', tb.etcdEndpoint,
       'set', `${V2_PREFIX}/config`]), { input: '{"Network":"10.10.0.0/16","SubnetLen":24}\n' });
