@@ -39,6 +39,7 @@ import { EncapBatch, encapSlabLayout, TUN_READ_HEADROOM, type EncapConfig } from
 import { checksumNative, loopWaitIo, threadControl, tunIo, udpIo } from './native.js';
 import { PeerTable, type PeerTableOp } from './peer-table.js';
 import { udpRxDirection, udpTxDirection } from './udp-directions.js';
+import { warmUpUdpDatapath } from './udp-warm-up.js';
 import { warmUpDatapath } from './warm-up.js';
 import type { Ipv4Net } from '../net/ipv4.js';
 
@@ -240,7 +241,8 @@ function run(data: LoopWorkerData): void {
   // After every object the loop uses exists (see warm-up.ts). TSFLANNELD_DATAPATH_WARMUP=0 skips it, for
   // side-by-side measurements only.
   if (process.env['TSFLANNELD_DATAPATH_WARMUP'] !== '0') {
-    warmUpDatapath({ network: data.network, subnetLen: data.subnetLen, encap: encapCfg, decap: decapCfg });
+    if (udpFraming) warmUpUdpDatapath({ network: data.network, subnetLen: data.subnetLen, sendFds: encapCfg.sendFds, decap: decapCfg });
+    else warmUpDatapath({ network: data.network, subnetLen: data.subnetLen, encap: encapCfg, decap: decapCfg });
   }
   if (tx && rx) {
     runBoth(data, tx, rx, control, drain);

@@ -9,6 +9,7 @@ import { PeerTable } from '../../src/datapath/peer-table.js';
 import { UDP_RX_GAP, UDP_RX_SLOT, UdpDecap, udpRxSlab } from '../../src/datapath/udp-decap.js';
 import { UdpEncapBatch } from '../../src/datapath/udp-encap.js';
 import { decrementTtl, packSegments, spreadTrain } from '../../src/datapath/udp-framing.js';
+import { warmUpUdpDatapath } from '../../src/datapath/udp-warm-up.js';
 import { VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_TCPV4, VNET_HDR_LEN, writeVnetHdr } from '../../src/datapath/virtio-hdr.js';
 import { parseCidr, parseIPv4 } from '../../src/net/ipv4.js';
 import { checksumsValid, naiveChecksum, TCP_ACK, tcpPacket, udpPacket } from './datapath-packets.js';
@@ -232,4 +233,14 @@ test('receive never throws on arbitrary datagrams and GRO sizes, and every TUN w
       assert.ok(d.batch.writeLengths[i]! > VNET_HDR_LEN);
     }
   }), { numRuns: 300 });
+});
+
+test('the udp warm-up takes the real paths: packets out and in, coalesced trains, no route, unknown source; nothing malformed', () => {
+  const c = warmUpUdpDatapath({ network: NETWORK, subnetLen: 24, sendFds: Int32Array.from([3]), decap: DECAP }, 200, 1);
+  for (const k of ['tx_packets', 'tx_tso_frames', 'rx_packets', 'rx_coalesced_frames', 'drop_no_route', 'drop_unknown_source'] as const) {
+    assert.ok(c[C[k]]! > 0, k);
+  }
+  for (const k of ['drop_not_ipv4', 'drop_bad_ip', 'drop_foreign_source', 'drop_foreign_destination', 'drop_ttl_expired', 'drop_truncated'] as const) {
+    assert.equal(c[C[k]], 0, k);
+  }
 });
