@@ -88,6 +88,9 @@ describe('udp backend beside upstream flanneld v0.28.9 (etcd v3) and v0.7.1 (etc
       const out = await mustExec(inNetns(cs[1]!.netns, ['ping', '-n', '-c', '1', '-W', '2', to.ip]));
       assert.match(out, /ttl=60\b/, `reply from ${to.ip}: ${out}`);
     }
+    // A subnet nobody leases: ICMP net unreachable at once, as upstream's proxy answers.
+    const unreachable = await tb.exec(cs[1]!, ['ping', '-n', '-c', '1', '-W', '2', '10.9.250.9']);
+    assert.match(unreachable.stdout, /Destination Net Unreachable/, unreachable.stdout);
     assert.equal(h1.daemon?.exitCode, null, tb.daemonLog(h1).slice(-2000));
   });
 
