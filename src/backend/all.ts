@@ -2,3 +2,4 @@
 import './alloc/alloc.js';
 import './hostgw/hostgw.js';
 import './vxlan/index.js';
+import './udp/udp.js';

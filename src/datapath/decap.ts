@@ -94,18 +94,27 @@ export class DecapBatch {
         // A kernel peer's unsegmented GSO packet: the GRO size describes its inner MSS, not the datagram.
         chunk = ENCAP_PREFIX_LEN + ipLen;
       }
-      // Anti-injection: only the sending peer's own pods may speak, and only to ours (peer-table.ts checkInner).
-      const inner = peers.checkInner(srcIP, readU32(buf, ip + 12), readU32(buf, ip + 16),
-        cfg.allowForeignSource === true);
-      if (inner !== INNER_OK) {
-        counters[inner === INNER_FOREIGN_DESTINATION ? C.drop_foreign_destination : C.drop_foreign_source]!++;
-        c += chunk;
-        continue;
-      }
-      counters[C.rx_packets]!++;
-      this.packet(cfg, ip, ipLen, counters);
+      this.innerPacket(cfg, peers, srcIP, ip, ipLen, counters);
       c += chunk;
     }
+  }
+
+  /**
+   * One inner IPv4 packet at buf[ip, ip+ipLen) from the peer at `srcIP`, with VNET_HDR_LEN free bytes before it:
+   * the anti-injection check, then delivered alone or coalesced. The udp framing's receive side calls it directly.
+   */
+  innerPacket(cfg: DecapConfig, peers: PeerTable, srcIP: number, ip: number, ipLen: number,
+    counters: Float64Array): void {
+    const buf = this.buf;
+    // Anti-injection: only the sending peer's own pods may speak, and only to ours (peer-table.ts checkInner).
+    const inner = peers.checkInner(srcIP, readU32(buf, ip + 12), readU32(buf, ip + 16),
+      cfg.allowForeignSource === true);
+    if (inner !== INNER_OK) {
+      counters[inner === INNER_FOREIGN_DESTINATION ? C.drop_foreign_destination : C.drop_foreign_source]!++;
+      return;
+    }
+    counters[C.rx_packets]!++;
+    this.packet(cfg, ip, ipLen, counters);
   }
 
   /** Emits the pending run; call after the last datagram of a receive batch. */

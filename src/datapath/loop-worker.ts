@@ -38,6 +38,8 @@ import { DecapBatch, type DecapConfig } from './decap.js';
 import { EncapBatch, encapSlabLayout, TUN_READ_HEADROOM, type EncapConfig } from './encap.js';
 import { checksumNative, loopWaitIo, threadControl, tunIo, udpIo } from './native.js';
 import { PeerTable, type PeerTableOp } from './peer-table.js';
+import { udpRxDirection, udpTxDirection } from './udp-directions.js';
+import { warmUpUdpDatapath } from './udp-warm-up.js';
 import { warmUpDatapath } from './warm-up.js';
 import type { Ipv4Net } from '../net/ipv4.js';
 
@@ -68,6 +70,8 @@ export interface LoopWorkerData {
   readonly updates: MessagePort;
   /** The main thread's replay log (peer-log.ts): the table this loop starts from. */
   readonly initial: readonly PeerTableOp[];
+  /** What a datagram carries: a VXLAN frame (default), or one bare IPv4 packet (flannel's udp backend). */
+  readonly framing?: 'vxlan' | 'udp';
 }
 
 const POLL_MS = 50;
@@ -81,22 +85,39 @@ const ICMP_SLOTS = 16;
  * One direction of a loop: its receive buffers, and what it does with n packets read into them. `step` is the
  * one-direction loop's wait-and-read-and-handle; the both-direction loop reads through loopWait instead.
  */
-interface Direction {
+export interface Direction {
   handle(n: number): void;
   /** One batch; false when nothing arrived within timeoutMs. */
   step(timeoutMs: number): boolean;
 }
 
-interface TxDirection extends Direction {
+export interface TxDirection extends Direction {
   readonly slab: Uint8Array;
+  readonly slotSize: number;
   readonly lengths: Int32Array;
 }
 
-interface RxDirection extends Direction {
+export interface RxDirection extends Direction {
+  /** Where receive writes datagram i: at i*slotSize. */
   readonly slab: Uint8Array;
+  readonly slotSize: number;
   readonly lengths: Int32Array;
   readonly sources: Uint32Array;
   readonly gsoSizes: Int32Array;
+}
+
+/** The buffer sizes every framing's directions use (the udp framing's receive slots are its own). */
+export interface LoopDirectionSizes {
+  readonly tx: { readonly slots: number; readonly slotSize: number; readonly icmpSlots: number; readonly headroom: number };
+  readonly rx: { readonly slots: number };
+}
+
+function directionSizes(data: LoopWorkerData): LoopDirectionSizes {
+  return {
+    tx: { slots: Math.max(1, Math.min(MAX_TX_SLOTS, data.batch)), slotSize: TX_SLOT_SIZE, icmpSlots: ICMP_SLOTS,
+      headroom: TUN_READ_HEADROOM },
+    rx: { slots: Math.max(1, Math.min(MAX_RX_SLOTS, data.batch)) },
+  };
 }
 
 /** TUN → UDP: a batch of reads, encapsulated and sent. */
@@ -124,7 +145,7 @@ function txDirection(data: LoopWorkerData, cfg: EncapConfig, peers: PeerTable, c
     if (n > 0) handle(n);
     return n > 0;
   };
-  return { slab, lengths, handle, step };
+  return { slab, slotSize: TX_SLOT_SIZE, lengths, handle, step };
 }
 
 /** UDP → TUN: a batch of datagrams, decapsulated (and coalesced) and written. */
@@ -158,7 +179,7 @@ function rxDirection(data: LoopWorkerData, cfg: DecapConfig, peers: PeerTable, c
     if (n > 0) handle(n);
     return n > 0;
   };
-  return { slab, lengths, sources, gsoSizes, handle, step };
+  return { slab, slotSize: RX_SLOT_SIZE, lengths, sources, gsoSizes, handle, step };
 }
 
 /**
@@ -171,8 +192,8 @@ function runBoth(data: LoopWorkerData, tx: TxDirection, rx: RxDirection, control
   const wait = loopWaitIo();
   const io = wait.loopIoOpen({
     tunFd: data.tunFd, udpFd: data.udpFd, headroom: TUN_READ_HEADROOM,
-    txSlab: tx.slab, txSlotSize: TX_SLOT_SIZE, txLengths: tx.lengths,
-    rxSlab: rx.slab, rxSlotSize: RX_SLOT_SIZE, rxLengths: rx.lengths, rxSources: rx.sources, rxGsoSizes: rx.gsoSizes,
+    txSlab: tx.slab, txSlotSize: tx.slotSize, txLengths: tx.lengths,
+    rxSlab: rx.slab, rxSlotSize: rx.slotSize, rxLengths: rx.lengths, rxSources: rx.sources, rxGsoSizes: rx.gsoSizes,
   });
   let spinMicros = 0;
   while (Atomics.load(control, 0) === 0) {
@@ -210,12 +231,18 @@ function run(data: LoopWorkerData): void {
       peers.apply(m.message as PeerTableOp);
     }
   };
-  const tx = data.role === 'rx' ? null : txDirection(data, encapCfg, peers, counters);
-  const rx = data.role === 'tx' ? null : rxDirection(data, decapCfg, peers, counters);
+  const udpSetup = { tunFd: data.tunFd, udpFd: data.udpFd, sendFds: encapCfg.sendFds, port: data.port,
+    sizes: directionSizes(data) };
+  const udpFraming = data.framing === 'udp';
+  const tx = data.role === 'rx' ? null
+    : udpFraming ? udpTxDirection(udpSetup, peers, counters) : txDirection(data, encapCfg, peers, counters);
+  const rx = data.role === 'tx' ? null
+    : udpFraming ? udpRxDirection(udpSetup, decapCfg, peers, counters) : rxDirection(data, decapCfg, peers, counters);
   // After every object the loop uses exists (see warm-up.ts). TSFLANNELD_DATAPATH_WARMUP=0 skips it, for
   // side-by-side measurements only.
   if (process.env['TSFLANNELD_DATAPATH_WARMUP'] !== '0') {
-    warmUpDatapath({ network: data.network, subnetLen: data.subnetLen, encap: encapCfg, decap: decapCfg });
+    if (udpFraming) warmUpUdpDatapath({ network: data.network, subnetLen: data.subnetLen, sendFds: encapCfg.sendFds, decap: decapCfg });
+    else warmUpDatapath({ network: data.network, subnetLen: data.subnetLen, encap: encapCfg, decap: decapCfg });
   }
   if (tx && rx) {
     runBoth(data, tx, rx, control, drain);

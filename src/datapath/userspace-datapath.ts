@@ -73,6 +73,8 @@ export interface DatapathOptions {
    * false: the source must lie in the subnet of the peer that sent the frame). See DecapConfig.allowForeignSource.
    */
   readonly allowForeignSource?: boolean;
+  /** What a datagram carries: a VXLAN frame (default), or one bare IPv4 packet (flannel's udp backend). */
+  readonly framing?: 'vxlan' | 'udp';
 }
 
 /** As long as Linux's guest halt-polling default (cpuidle-haltpoll's guest_halt_poll_ns, 200 µs). */
@@ -298,7 +300,7 @@ export class UserspaceDatapath {
       port: o.port, vni: o.vni, ownMac: [...macBytes(o.ownMac)], network: o.network, subnetLen: o.subnetLen,
       innerMtu: o.innerMtu, coalesce: o.gro ?? true, batch: o.batch ?? 16, scheduling: o.scheduling ?? {},
       spinMicros: o.spinMicros ?? DEFAULT_SPIN_MICROS, counters: this.counterBuffer, counterBlock: block,
-      allowForeignSource: o.allowForeignSource ?? false,
+      allowForeignSource: o.allowForeignSource ?? false, framing: o.framing ?? 'vxlan',
       control: this.control, updates: port2, initial: this.peerLog.replay(),
     };
     const worker = new Worker(path.join(__dirname, 'loop-worker.js'), { workerData: data, transferList: [port2] });

@@ -22,7 +22,7 @@ export const WARM_UP_ITERATIONS = 3000;
 const EXTRA_ROUNDS = 2;
 const PAUSE_MS = 25;
 
-const PEER_PUBLIC_IP = 0xc0000202; // 192.0.2.2
+export const PEER_PUBLIC_IP = 0xc0000202; // 192.0.2.2
 const PEER_MAC = [0x02, 0, 0, 0, 0, 2];
 
 /** What the loop thread will run with: the same objects, so that V8 sees no new shapes after the warm-up. */
@@ -53,6 +53,19 @@ function unroutedAddress(network: Ipv4Net, subnetLen: number): number {
   return podAddress(network, subnetLen, 2);
 }
 
+/** What every framing's warm-up starts from: private counters, a table with one peer (PEER_PUBLIC_IP) and our subnet. */
+export function warmUpScene(network: Ipv4Net, subnetLen: number, innerMtu: number): {
+  counters: Float64Array; peers: PeerTable; src: number; dst: number; traffic: SyntheticTraffic; slotSize: number;
+} {
+  const counters = counterBlock(newCounterBuffer(1), 0);
+  const peers = new PeerTable(network, subnetLen);
+  const src = podAddress(network, subnetLen, 0);
+  const dst = podAddress(network, subnetLen, 1);
+  peers.apply({ op: 'set', subnetIP: peers.subnetAddressOf(dst), publicIP: PEER_PUBLIC_IP, mac: PEER_MAC });
+  peers.apply({ op: 'own', subnetIP: peers.subnetAddressOf(src), prefixLen: subnetLen });
+  return { counters, peers, src, dst, traffic: new SyntheticTraffic(src, dst, innerMtu), slotSize: trafficBufferSize(innerMtu) };
+}
+
 /**
  * Runs the encap path (TUN read → VXLAN datagrams) and the decap path (datagrams → TUN write) on synthetic traffic
  * (warm-up-traffic.ts), `rounds` times `iterations`, pausing between rounds. Pure CPU work; nothing leaves the
@@ -60,16 +73,8 @@ function unroutedAddress(network: Ipv4Net, subnetLen: number): number {
  */
 export function warmUpDatapath(target: WarmUpTarget, iterations = WARM_UP_ITERATIONS,
   rounds = 1 + EXTRA_ROUNDS): Float64Array {
-  const counters = counterBlock(newCounterBuffer(1), 0);
-  const peers = new PeerTable(target.network, target.subnetLen);
-  const src = podAddress(target.network, target.subnetLen, 0);
-  const dst = podAddress(target.network, target.subnetLen, 1);
+  const { counters, peers, dst, traffic, slotSize } = warmUpScene(target.network, target.subnetLen, target.decap.innerMtu);
   const unrouted = unroutedAddress(target.network, target.subnetLen);
-  peers.apply({ op: 'set', subnetIP: peers.subnetAddressOf(dst), publicIP: PEER_PUBLIC_IP, mac: PEER_MAC });
-  peers.apply({ op: 'own', subnetIP: peers.subnetAddressOf(src), prefixLen: target.subnetLen });
-  const traffic = new SyntheticTraffic(src, dst, target.decap.innerMtu);
-
-  const slotSize = trafficBufferSize(target.decap.innerMtu);
   const layout = encapSlabLayout(1, slotSize, 1);
   const txSlab = new Uint8Array(layout.size);
   const lengths = new Int32Array(1);

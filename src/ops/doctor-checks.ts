@@ -56,6 +56,7 @@ export interface DoctorFacts {
 }
 
 const DEFAULT_VXLAN_PORT = 8472;
+const DEFAULT_UDP_BACKEND_PORT = 8285;
 
 function backendType(f: DoctorFacts): string | null {
   return f.backendOverride ?? f.etcd.config?.backend.type ?? null;
@@ -98,6 +99,13 @@ export function checkBrNetfilter(f: DoctorFacts): CheckResult {
 
 export function checkVxlanSupport(f: DoctorFacts): CheckResult[] {
   const type = backendType(f);
+  if (type === 'udp') {
+    // The udp backend's flannel0 is a TUN whatever the datapath flag says.
+    return [{ id: 'vxlan_module', status: 'skip', detail: 'backend udp' }, f.devTun
+      ? { id: 'dev_net_tun', status: 'ok', detail: '/dev/net/tun exists' }
+      : { id: 'dev_net_tun', status: 'fail', detail: '/dev/net/tun is missing: the udp backend cannot open flannel0',
+        fix: 'modprobe tun (in a container: mount /dev/net/tun, e.g. docker run --device /dev/net/tun)' }];
+  }
   if (type !== null && type !== 'vxlan') {
     return [{ id: 'vxlan_module', status: 'skip', detail: `backend ${type}` }, { id: 'dev_net_tun', status: 'skip', detail: `backend ${type}` }];
   }
@@ -199,6 +207,7 @@ export function checkDockerOpts(f: DoctorFacts): CheckResult {
 
 export function checkUdpPort(f: DoctorFacts): CheckResult {
   const type = backendType(f);
+  if (type === 'udp') return checkUdpBackendPort(f);
   if (type !== null && type !== 'vxlan') return { id: 'udp_port', status: 'skip', detail: `backend ${type}` };
   const portKey = backendKey(f, 'Port');
   const port = typeof portKey === 'number' && portKey > 0 ? portKey : DEFAULT_VXLAN_PORT;
@@ -216,6 +225,18 @@ export function checkUdpPort(f: DoctorFacts): CheckResult {
       fix: `ss -ulpn 'sport = :${port}' (stop that program, or set Backend.Port in the network config on every node)` };
   }
   return { id: 'udp_port', status: 'ok', detail: `UDP port ${port} is free for flannel${explained ? ' (or in use by flannel itself)' : ''}` };
+}
+
+/** The udp backend listens on Backend.Port (8285 by default) on every node; another program there takes its traffic. */
+function checkUdpBackendPort(f: DoctorFacts): CheckResult {
+  const portKey = backendKey(f, 'Port');
+  const port = typeof portKey === 'number' && portKey > 0 ? portKey : DEFAULT_UDP_BACKEND_PORT;
+  if (f.boundUdpPorts.has(port) && !f.daemonRunning) {
+    return { id: 'udp_port', status: 'fail', detail: `UDP port ${port} (udp backend) is already bound by another program`,
+      fix: `ss -ulpn 'sport = :${port}' (stop that program, e.g. an old flanneld, or set Backend.Port on every node)` };
+  }
+  return { id: 'udp_port', status: 'ok',
+    detail: `UDP port ${port} (udp backend) is free for flannel${f.daemonRunning ? ' (or in use by flannel itself)' : ''}` };
 }
 
 export function checkEtcd(f: DoctorFacts): CheckResult[] {

@@ -72,6 +72,22 @@ test('UDP 8472 bound by someone else fails unless flannel itself holds it', () =
   assert.equal(byId(runChecks({ ...healthy(), vxlanDevices: [{ name: 'vxlan0', port: 8472 }] })).get('udp_port')?.status, 'warn');
 });
 
+test('udp backend: port 8285 (or Backend.Port) bound by someone else fails; MTU ext − 28; /dev/net/tun required', () => {
+  const udp = (backend: string): DoctorFacts => ({ ...healthy(), subnetEnv: { FLANNEL_SUBNET: '10.5.52.1/24', FLANNEL_MTU: '1472' },
+    etcd: { ...healthy().etcd, config: parseNetworkConfig(`{"Network":"10.5.0.0/16"${backend}}`) } });
+  const plain = udp('');
+  assert.equal(byId(runChecks(plain)).get('flannel_mtu')?.status, 'ok');
+  assert.equal(byId(runChecks(plain)).get('udp_port')?.status, 'ok');
+  const bound = byId(runChecks({ ...plain, boundUdpPorts: new Set([8285]) })).get('udp_port');
+  assert.equal(bound?.status, 'fail');
+  assert.match(bound?.detail ?? '', /8285/);
+  assert.equal(byId(runChecks({ ...plain, boundUdpPorts: new Set([8285]), daemonRunning: true })).get('udp_port')?.status, 'ok');
+  const custom = udp(',"Backend":{"Type":"udp","Port":9000}');
+  assert.equal(byId(runChecks({ ...custom, boundUdpPorts: new Set([8285]) })).get('udp_port')?.status, 'ok');
+  assert.equal(byId(runChecks({ ...custom, boundUdpPorts: new Set([9000]) })).get('udp_port')?.status, 'fail');
+  assert.equal(byId(runChecks({ ...plain, devTun: false })).get('dev_net_tun')?.status, 'fail');
+});
+
 test('kernel datapath without the vxlan module fails; userspace without /dev/net/tun fails', () => {
   assert.equal(byId(runChecks({ ...healthy(), vxlanModule: 'absent', vxlanDatapath: 'kernel' })).get('vxlan_module')?.status, 'fail');
   assert.equal(byId(runChecks({ ...healthy(), vxlanModule: 'absent' })).get('vxlan_module')?.status, 'warn');
