@@ -3,40 +3,25 @@
 // Backend at all, which means udp) with one tsflanneld node. Containers ping and move TCP bytes (hashes compared)
 // in every direction; tsflanneld's lease, device, MTU and route are upstream's; junk datagrams at port 8285 are
 // counted and dropped while traffic goes on.
-// The binaries come from /work/shared/upstream/build.sh; without them the suite is skipped.
+// The binaries come from ../shared/upstream/build.sh (see test/harness/upstream-flanneld.ts); without them the suite
+// is skipped with one line.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { testbedUnavailable } from '../harness/prerequisites.js';
-import { spawnTracked } from '../harness/proc.js';
-import { poll, Testbed, UNDERLAY_IFACE, type Container, type Host } from '../harness/testbed.js';
+import { startUpstream, upstreamUnavailable } from '../harness/upstream-flanneld.js';
+import { poll, Testbed, type Container, type Host } from '../harness/testbed.js';
 import { inNetns, mustExec } from '../harness/netns.js';
 import { readLiveState, stateFilePath } from '../../src/ops/state-file.js';
 
-const BIN_DIR = path.join(os.homedir(), '.cache', 'tsflanneld-upstream');
-const V0289 = process.env.TSFL_FLANNELD_V0289 ?? path.join(BIN_DIR, 'flanneld-v0.28.9');
-const V071 = process.env.TSFL_FLANNELD_V071 ?? path.join(BIN_DIR, 'flanneld-v0.7.1');
 const V3_PREFIX = '/udp3/network';
 const V2_PREFIX = '/udp2/network';
 const skip = testbedUnavailable()
-  ?? (fs.existsSync(V0289) && fs.existsSync(V071) ? null
-    : `needs flanneld v0.28.9 and v0.7.1 in ${BIN_DIR} (build them with bash /work/shared/upstream/build.sh)`)
+  ?? upstreamUnavailable('v0.28.9') ?? upstreamUnavailable('v0.7.1')
   ?? (fs.existsSync('/dev/net/tun') ? null : 'needs /dev/net/tun');
 
 describe('udp backend beside upstream flanneld v0.28.9 (etcd v3) and v0.7.1 (etcd v2)', { skip: skip ?? false, timeout: 300_000 }, () => {
   let tb: Testbed;
-
-  function startUpstream(host: Host, binary: string, prefix: string, extra: readonly string[] = []): void {
-    const out = fs.openSync(host.logFile, 'a');
-    fs.writeSync(out, `--- ${path.basename(binary)} ${new Date().toISOString()}\n`);
-    host.daemon = spawnTracked('ip', ['netns', 'exec', host.netns, binary, `-etcd-endpoints=${tb.etcdEndpoint}`,
-      `-etcd-prefix=${prefix}`, `-iface=${UNDERLAY_IFACE}`, `-public-ip=${host.ip}`, `-subnet-file=${host.subnetFile}`,
-      ...extra], { stdio: ['ignore', out, out] });
-    fs.closeSync(out);
-    host.daemonStartedAt = Date.now();
-  }
 
   async function everyWay(cs: readonly Container[]): Promise<void> {
     for (const a of cs) for (const b of cs) if (a !== b) await tb.waitForPing(a, b.ip, 45_000);
@@ -66,7 +51,7 @@ describe('udp backend beside upstream flanneld v0.28.9 (etcd v3) and v0.7.1 (etc
   it('v0.28.9 and two tsflanneld nodes: pings and TCP every way, upstream\'s lease, device and route', async () => {
     await tb.putConfig({ Network: '10.9.0.0/16', SubnetLen: 24, Backend: { Type: 'udp' } }, V3_PREFIX);
     const [h1, h2, h3] = [tb.host(1), tb.host(2), tb.host(3)];
-    startUpstream(h1, V0289, V3_PREFIX);
+    startUpstream(tb, h1, 'v0.28.9', { prefix: V3_PREFIX });
     tb.startDaemon(h2, ['--etcd-prefix', V3_PREFIX]);
     tb.startDaemon(h3, ['--etcd-prefix', V3_PREFIX]);
     const envs: Array<{ subnet: string; mtu: number }> = [];
@@ -161,7 +146,7 @@ describe('udp backend beside upstream flanneld v0.28.9 (etcd v3) and v0.7.1 (etc
     await mustExec(inNetns(tb.host(1).netns, ['env', 'ETCDCTL_API=2', 'etcdctl', '--endpoints', tb.etcdEndpoint,
       'set', `${V2_PREFIX}/config`]), { input: '{"Network":"10.10.0.0/16","SubnetLen":24}\n' });
     const [h4, h5] = [tb.host(4), tb.host(5)];
-    startUpstream(h4, V071, V2_PREFIX, ['-logtostderr']);
+    startUpstream(tb, h4, 'v0.7.1', { prefix: V2_PREFIX });
     tb.startDaemon(h5, ['--etcd-prefix', V2_PREFIX]);
     for (const h of [h4, h5]) await tb.waitForSubnetEnv(h, 45_000);
     assert.match(tb.daemonLog(h5), /using the etcd v2 API/);
