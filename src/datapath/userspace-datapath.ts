@@ -12,6 +12,7 @@ import type { Ipv4Net } from '../net/ipv4.js';
 import { newCounterBuffer, readCounters, type CounterName } from './counters.js';
 import type { LoopWorkerData } from './loop-worker.js';
 import { isTunGoneError, LoopSupervisor, type BackoffPolicy } from './loop-supervisor.js';
+import type { DatapathFds } from '../reload/handover.js';
 import { tunIo, udpIo } from './native.js';
 import { PeerReplayLog } from './peer-log.js';
 import { subnetSlots, type PeerTableOp } from './peer-table.js';
@@ -73,6 +74,11 @@ export interface DatapathOptions {
    * false: the source must lie in the subnet of the peer that sent the frame). See DecapConfig.allowForeignSource.
    */
   readonly allowForeignSource?: boolean;
+  /**
+   * Open fds to use instead of opening the TUN and the sockets (a reload: the previous process kept them open, with
+   * the TUN's offloads already set). One receiving socket per TUN queue; the queues decide the loops.
+   */
+  readonly adopt?: DatapathFds;
 }
 
 /** As long as Linux's guest halt-polling default (cpuidle-haltpoll's guest_halt_poll_ns, 200 µs). */
@@ -129,7 +135,16 @@ export class UserspaceDatapath {
       throw new Error(`invalid datapath loops ${JSON.stringify(loops)}: use a whole number from 1 to 64, `
         + 'or "pipeline"');
     }
-    this.pipeline = loops === 'pipeline';
+    // Adopted queues decide the layout: the pipeline runs over one queue only.
+    this.pipeline = loops === 'pipeline' && (opts.adopt?.tunFds.length ?? 1) === 1;
+    if (opts.adopt) {
+      this.tunFds = [...opts.adopt.tunFds];
+      this.udpFds.push(...opts.adopt.udpFds.slice(0, this.tunFds.length));
+      this.sendFds.push(...opts.adopt.sendFds);
+      this.queues = this.tunFds.length;
+      this.counterBuffer = newCounterBuffer(this.pipeline ? 2 : this.queues);
+      return;
+    }
     this.tunFds = this.openTun(loops === 'pipeline' ? 1 : loops);
     this.queues = this.tunFds.length;
     this.counterBuffer = newCounterBuffer(this.pipeline ? 2 : this.queues);
@@ -176,6 +191,31 @@ export class UserspaceDatapath {
     this.tunLost = false;
     this.tunReopens++;
     for (const l of this.loops) l.supervisor.start();
+  }
+
+  /** The open fds, for a reload that keeps them across an exec or in systemd's fd store. */
+  fds(): DatapathFds {
+    return { tunFds: [...this.tunFds], udpFds: [...this.udpFds], sendFds: [...this.sendFds] };
+  }
+
+  /**
+   * Stops the loops between two batches (no packet is half-processed) and keeps the fds open: what arrives meanwhile
+   * queues in the kernel. Returns the peer table as a replay for whoever continues (this process or the next).
+   */
+  async pauseLoops(): Promise<PeerTableOp[]> {
+    await this.stopLoops();
+    return this.peerLog.replay();
+  }
+
+  /** Restarts the loops paused by pauseLoops() (a reload that failed). */
+  resumeLoops(): void {
+    if (this.closed) return;
+    for (const l of this.loops) l.supervisor.start();
+  }
+
+  /** Fills the peer table from a previous process's replay, before start(): the loops forward from their first batch. */
+  seedPeers(ops: readonly PeerTableOp[]): void {
+    for (const op of ops) this.post(op);
   }
 
   /**

@@ -1,0 +1,101 @@
+// The adopting side of a reload: at start, the fds a previous process left us (TSFLANNELD_HANDOVER after a re-exec,
+// LISTEN_FDS from systemd's fd store after a restart) are checked against what they claim to be and kept here until
+// the backend that owns the device takes them. What is not what it claims, or is never taken, is closed: a stale TUN
+// queue that nobody reads would swallow the packets the kernel steers to it.
+import type { Logger } from '../log.js';
+import { decodeHandover, datapathsFromStore, HANDOVER_ENV, type DatapathHandover, HandoverError, listenFds } from './handover.js';
+import { tunIo } from '../datapath/native.js';
+import { reloadNative } from './reload-native.js';
+
+const waiting = new Map<string, DatapathHandover>();
+const LISTEN_VARS = ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES'] as const;
+
+function closeFd(fd: number): void {
+  try {
+    // The addon's closeFd (tun.cc) closes any fd.
+    tunIo().closeFd(fd);
+  } catch {
+    // already closed
+  }
+}
+
+const allFds = (d: DatapathHandover): number[] => [...d.tunFds, ...d.udpFds, ...d.sendFds];
+
+/** Null when every fd is what the handover says; else a one-line reason. */
+function mismatch(d: DatapathHandover): string | null {
+  const native = reloadNative();
+  try {
+    for (const fd of d.tunFds) {
+      const what = native.fdDescribe(fd);
+      if (what.kind !== 'tun' || what.name !== d.device || !what.vnetHdr) return `fd ${fd} is not a queue of TUN ${d.device}`;
+      if (d.tunFds.length > 1 && !what.multiQueue) return `fd ${fd}: TUN ${d.device} is not multi-queue`;
+    }
+    for (const fd of [...d.udpFds, ...d.sendFds]) {
+      if (native.fdDescribe(fd).kind !== 'udp') return `fd ${fd} is not a UDP socket`;
+    }
+  } catch (err) {
+    return (err as Error).message;
+  }
+  if (d.udpFds.length < d.tunFds.length) return `${d.tunFds.length} TUN queues but only ${d.udpFds.length} receiving sockets`;
+  return null;
+}
+
+/**
+ * Reads and clears the handover variables (children must not see them), checks the fds and keeps the good ones for
+ * takeDatapath(). Inherited fds get FD_CLOEXEC back, so that iptables and other children do not hold TUN queues.
+ */
+export function collectInheritedFds(log: Logger, env: NodeJS.ProcessEnv = process.env): number {
+  let found: DatapathHandover[] = [];
+  let source = '';
+  const text = env[HANDOVER_ENV];
+  delete env[HANDOVER_ENV];
+  const stored = listenFds(env, process.pid);
+  for (const v of LISTEN_VARS) delete env[v];
+  if (text !== undefined) {
+    source = 're-exec';
+    try {
+      found = [...decodeHandover(text).datapaths];
+    } catch (err) {
+      log.error(err instanceof HandoverError ? err.message : `${HANDOVER_ENV}: ${(err as Error).message}`);
+    }
+  }
+  if (stored !== null) {
+    source = source === '' ? 'fd store' : `${source} and fd store`;
+    const fromStore = datapathsFromStore(stored);
+    for (const fd of fromStore.unused) closeFd(fd);
+    // After a re-exec the fds were already there: the store holds the same queues, so the re-exec's set wins.
+    for (const d of fromStore.datapaths) {
+      if (found.some((f) => f.device === d.device)) allFds(d).filter((fd) => !found.some((f) => allFds(f).includes(fd))).forEach(closeFd);
+      else found.push(d);
+    }
+  }
+  for (const d of found) {
+    const why = mismatch(d);
+    if (why !== null) {
+      log.error({ device: d.device }, `inherited datapath fds not adopted (${why}); the datapath is opened afresh`);
+      for (const fd of allFds(d)) closeFd(fd);
+      continue;
+    }
+    for (const fd of allFds(d)) reloadNative().fdSetCloexec(fd, true);
+    waiting.set(d.device, d);
+    log.info({ device: d.device, from: source, tunQueues: d.tunFds.length, peers: d.peers.length },
+      `adopting the open TUN queues and sockets of ${d.device} (${source})`);
+  }
+  return waiting.size;
+}
+
+/** The inherited fds of `device`, once; null when there are none. */
+export function takeDatapath(device: string): DatapathHandover | null {
+  const d = waiting.get(device) ?? null;
+  waiting.delete(device);
+  return d;
+}
+
+/** Closes what no backend took (e.g. the backend type changed during the reload). */
+export function closeUntaken(log: Logger): void {
+  for (const d of waiting.values()) {
+    log.info({ device: d.device }, `inherited fds of ${d.device} not needed by this backend; closed`);
+    for (const fd of allFds(d)) closeFd(fd);
+  }
+  waiting.clear();
+}
