@@ -61,6 +61,9 @@ export async function reexec(log: Logger, beforeExec: () => void = () => undefin
         kept.push(fd);
       }
     }
+    // Node opens the process with FD_CLOEXEC on stdin, stdout and stderr: without this the new program's log would
+    // go to /dev/null.
+    for (const fd of [0, 1, 2]) native.fdSetCloexec(fd, false);
     const argv = reexecArgv();
     log.info({ argv, datapaths: parts.map((d) => d.device) }, 'reloading: re-executing with the datapath fds kept open');
     beforeExec();
