@@ -12,7 +12,7 @@ import type { Ipv4Net } from '../net/ipv4.js';
 import { newCounterBuffer, readCounters, type CounterName } from './counters.js';
 import type { LoopWorkerData } from './loop-worker.js';
 import { isTunGoneError, LoopSupervisor, type BackoffPolicy } from './loop-supervisor.js';
-import type { DatapathFds } from '../reload/handover.js';
+import type { DatapathFds, LoopConfig } from '../reload/handover.js';
 import { tunIo, udpIo } from './native.js';
 import { PeerReplayLog } from './peer-log.js';
 import { subnetSlots, type PeerTableOp } from './peer-table.js';
@@ -115,6 +115,7 @@ export class UserspaceDatapath {
   private closed = false;
   private tunLost = false;
   private tunReopens = 0;
+  private tunLostHandler: (() => void) | null = null;
   private readonly log: Logger;
   /** One fd per TUN queue. */
   private tunFds: number[] = [];
@@ -202,6 +203,19 @@ export class UserspaceDatapath {
    * Stops the loops between two batches (no packet is half-processed) and keeps the fds open: what arrives meanwhile
    * queues in the kernel. Returns the peer table as a replay for whoever continues (this process or the next).
    */
+  /** What a handover needs to run the same loops again in the next process. */
+  loopConfig(): LoopConfig {
+    const o = this.opts;
+    return { vni: o.vni, port: o.port, ownMac: o.ownMac, localIP: o.localIP >>> 0,
+      network: { ip: o.network.ip >>> 0, prefixLen: o.network.prefixLen }, subnetLen: o.subnetLen,
+      innerMtu: o.innerMtu, spinMicros: o.spinMicros ?? null, allowForeignSource: o.allowForeignSource ?? false };
+  }
+
+  /** Who is told when the TUN is gone (a datapath started before its backend existed gets it later). */
+  setOnTunLost(handler: () => void): void {
+    this.tunLostHandler = handler;
+  }
+
   async pauseLoops(): Promise<PeerTableOp[]> {
     await this.stopLoops();
     return this.peerLog.replay();
@@ -323,7 +337,7 @@ export class UserspaceDatapath {
     if (!isTunGoneError(reason)) return 'restart';
     if (!this.tunLost) {
       this.tunLost = true;
-      this.opts.onTunLost?.();
+      (this.tunLostHandler ?? this.opts.onTunLost)?.();
     }
     return 'hold';
   }

@@ -16,11 +16,33 @@ export interface DatapathFds {
   readonly sendFds: readonly number[];
 }
 
+/** What the loops were started with, so the next process can run them again before it asks etcd anything. */
+export interface LoopConfig {
+  readonly vni: number;
+  readonly port: number;
+  readonly ownMac: string;
+  /** Host-order uint32 the sending sockets are bound to. */
+  readonly localIP: number;
+  readonly network: { readonly ip: number; readonly prefixLen: number };
+  readonly subnetLen: number;
+  readonly innerMtu: number;
+  readonly spinMicros: number | null;
+  readonly allowForeignSource: boolean;
+}
+
 export interface DatapathHandover extends DatapathFds {
   /** The TUN device's name, e.g. flannel.1. */
   readonly device: string;
   /** The loops' peer table as a replay (own subnet, then one set per peer); empty when unknown (fd store). */
   readonly peers: readonly PeerTableOp[];
+  /** Absent from the fd store: the loops then wait for the backend. */
+  readonly loops?: LoopConfig;
+}
+
+export function sameLoopConfig(a: LoopConfig, b: LoopConfig): boolean {
+  return a.vni === b.vni && a.port === b.port && a.ownMac === b.ownMac && a.localIP === b.localIP
+    && a.network.ip === b.network.ip && a.network.prefixLen === b.network.prefixLen && a.subnetLen === b.subnetLen
+    && a.innerMtu === b.innerMtu && a.spinMicros === b.spinMicros && a.allowForeignSource === b.allowForeignSource;
 }
 
 export interface Handover {
@@ -49,6 +71,20 @@ function fail(field: string, value: unknown): never {
 function fdList(v: unknown, field: string, min: number): number[] {
   if (!Array.isArray(v) || v.length < min || v.length > 256 || !v.every(isFd)) fail(field, v);
   return v as number[];
+}
+
+function loopConfig(v: unknown, field: string): LoopConfig {
+  const o = (v ?? {}) as Record<string, unknown>;
+  const n = (o.network ?? {}) as Record<string, unknown>;
+  const int = (x: unknown, lo: number, hi: number): boolean => Number.isInteger(x) && (x as number) >= lo && (x as number) <= hi;
+  const ok = int(o.vni, 0, 0xffffff) && int(o.port, 1, 65535) && typeof o.ownMac === 'string'
+    && /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(o.ownMac) && isU32(o.localIP) && isU32(n.ip) && int(n.prefixLen, 0, 32)
+    && int(o.subnetLen, 0, 32) && int(o.innerMtu, 68, 65535) && (o.spinMicros === null || int(o.spinMicros, 0, 1e7))
+    && typeof o.allowForeignSource === 'boolean';
+  if (!ok) fail(field, v);
+  return { vni: o.vni as number, port: o.port as number, ownMac: o.ownMac as string, localIP: o.localIP as number,
+    network: { ip: n.ip as number, prefixLen: n.prefixLen as number }, subnetLen: o.subnetLen as number,
+    innerMtu: o.innerMtu as number, spinMicros: o.spinMicros as number | null, allowForeignSource: o.allowForeignSource as boolean };
 }
 
 function peerOp(v: unknown, field: string): PeerTableOp {
@@ -90,7 +126,8 @@ export function decodeHandover(text: string): Handover {
     }
     if (!Array.isArray(o.peers)) fail(`${at}.peers`, o.peers);
     const peers = (o.peers as unknown[]).map((p, j) => peerOp(p, `${at}.peers[${j}]`));
-    return { device: o.device, tunFds, udpFds, sendFds, peers };
+    const loops = o.loops === undefined ? {} : { loops: loopConfig(o.loops, `${at}.loops`) };
+    return { device: o.device, tunFds, udpFds, sendFds, peers, ...loops };
   });
   return { version: 1, datapaths };
 }

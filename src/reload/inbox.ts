@@ -1,13 +1,21 @@
 // The adopting side of a reload: at start, the fds a previous process left us (TSFLANNELD_HANDOVER after a re-exec,
 // LISTEN_FDS from systemd's fd store after a restart) are checked against what they claim to be and kept here until
-// the backend that owns the device takes them. What is not what it claims, or is never taken, is closed: a stale TUN
+// the backend that owns the device takes them. After a re-exec the loops run again at once, with the peer table they
+// had, before etcd is asked anything: the gap is the new program's start-up, not the daemon's. What is not what it claims, or is never taken, is closed: a stale TUN
 // queue that nobody reads would swallow the packets the kernel steers to it.
+import { UserspaceDatapath } from '../datapath/userspace-datapath.js';
 import type { Logger } from '../log.js';
 import { decodeHandover, datapathsFromStore, HANDOVER_ENV, type DatapathHandover, HandoverError, listenFds } from './handover.js';
 import { tunIo } from '../datapath/native.js';
 import { reloadNative } from './reload-native.js';
 
-const waiting = new Map<string, DatapathHandover>();
+/** Inherited fds; `running`: loops already started on them (after a re-exec). */
+export interface Inherited {
+  readonly handover: DatapathHandover;
+  readonly running: UserspaceDatapath | null;
+}
+
+const waiting = new Map<string, Inherited>();
 const LISTEN_VARS = ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES'] as const;
 
 function closeFd(fd: number): void {
@@ -77,15 +85,37 @@ export function collectInheritedFds(log: Logger, env: NodeJS.ProcessEnv = proces
       continue;
     }
     for (const fd of allFds(d)) reloadNative().fdSetCloexec(fd, true);
-    waiting.set(d.device, d);
+    waiting.set(d.device, { handover: d, running: startEarly(d, log) });
     log.info({ device: d.device, from: source, tunQueues: d.tunFds.length, peers: d.peers.length },
       `adopting the open TUN queues and sockets of ${d.device} (${source})`);
   }
   return waiting.size;
 }
 
+/** Runs the loops on the adopted fds with the handed-over table, when it has our own subnet and the loop settings. */
+function startEarly(d: DatapathHandover, log: Logger): UserspaceDatapath | null {
+  const own = d.peers.find((op) => op.op === 'own');
+  const l = d.loops;
+  if (!l || !own || own.op !== 'own') return null;
+  try {
+    const datapath = new UserspaceDatapath({
+      tunName: d.device, vni: l.vni, port: l.port, ownMac: l.ownMac, localIP: l.localIP, network: l.network,
+      subnetLen: l.subnetLen, innerMtu: l.innerMtu, persist: true, allowForeignSource: l.allowForeignSource,
+      ...(l.spinMicros !== null ? { spinMicros: l.spinMicros } : {}), adopt: d,
+      log: log.child({ component: 'vxlan-userspace', device: d.device }),
+    });
+    datapath.seedPeers(d.peers);
+    datapath.start({ ip: own.subnetIP, prefixLen: own.prefixLen });
+    return datapath;
+  } catch (err) {
+    log.error({ device: d.device }, `the handed-over loops of ${d.device} could not start early (${(err as Error).message}); `
+      + 'they start with the backend');
+    return null;
+  }
+}
+
 /** The inherited fds of `device`, once; null when there are none. */
-export function takeDatapath(device: string): DatapathHandover | null {
+export function takeDatapath(device: string): Inherited | null {
   const d = waiting.get(device) ?? null;
   waiting.delete(device);
   return d;
@@ -93,9 +123,10 @@ export function takeDatapath(device: string): DatapathHandover | null {
 
 /** Closes what no backend took (e.g. the backend type changed during the reload). */
 export function closeUntaken(log: Logger): void {
-  for (const d of waiting.values()) {
+  for (const { handover: d, running } of waiting.values()) {
     log.info({ device: d.device }, `inherited fds of ${d.device} not needed by this backend; closed`);
-    for (const fd of allFds(d)) closeFd(fd);
+    if (running) void running.stop();
+    else for (const fd of allFds(d)) closeFd(fd);
   }
   waiting.clear();
 }

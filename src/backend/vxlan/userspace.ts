@@ -13,9 +13,9 @@ import { deleteLinkIfPresent, getLinkByName, setLinkMtu, type LinkInfo } from '.
 import { deleteRouteIfPresent, listRoutes, replaceRoute, RT_SCOPE_LINK } from '../../netlink/routes.js';
 import { UserspaceDatapath } from '../../datapath/userspace-datapath.js';
 import type { PeerTableOp } from '../../datapath/peer-table.js';
-import type { DatapathFds, DatapathHandover } from '../../reload/handover.js';
+import { type DatapathFds, type DatapathHandover, type LoopConfig, sameLoopConfig } from '../../reload/handover.js';
 import { forgetDatapathFds, storeDatapathFds } from '../../reload/fd-store.js';
-import { takeDatapath } from '../../reload/inbox.js';
+import { type Inherited, takeDatapath } from '../../reload/inbox.js';
 import { registerHandover } from '../../reload/reexec.js';
 import type { Lease, LeaseEvent, VxlanBackendData } from '../../subnet/lease.js';
 import { vxlanDeviceMtu, vxlanDeviceName, type VxlanConfig } from './config.js';
@@ -92,8 +92,7 @@ export class UserspaceVxlanBackend implements Backend {
       this.log.info({ kind: existing.kind }, 'replacing the existing non-TUN device with the userspace datapath\'s TUN');
       await deleteLinkIfPresent(existing.index);
     }
-    this.datapath = this.openDatapath(inherited ?? undefined);
-    if (inherited) this.continueFrom(this.datapath, inherited.peers);
+    this.datapath = await this.adoptOrOpen(inherited);
     this.keepFds(this.datapath.fds());
     const link = await getLinkByName(this.deviceName);
     if (!link) throw new Error(`TUN device ${this.deviceName} vanished right after it was created`);
@@ -171,19 +170,51 @@ export class UserspaceVxlanBackend implements Backend {
     return { VNI: this.config.vni, VtepMAC: this.vtep.mac };
   }
 
-  private openDatapath(adopt?: DatapathFds): UserspaceDatapath {
+  /** The loops' settings from our config: a handed-over datapath running other ones is restarted with these. */
+  private loopConfig(): LoopConfig {
     const localIP = parseIPv4(this.ctx.extIface.ifaceAddr);
     if (localIP === null) {
       throw new Error(`external interface ${this.ctx.extIface.name} has address ${JSON.stringify(this.ctx.extIface.ifaceAddr)}, not IPv4`);
     }
+    const net = this.ctx.network.network;
+    return { vni: this.config.vni, port: this.config.port, ownMac: this.vtep.mac, localIP: localIP >>> 0,
+      network: { ip: net.ip >>> 0, prefixLen: net.prefixLen }, subnetLen: this.ctx.network.subnetLen, innerMtu: this.mtu,
+      spinMicros: this.settings.busyPoll ?? null, allowForeignSource: this.settings.allowForeignSource ?? false };
+  }
+
+  private openDatapath(adopt?: DatapathFds): UserspaceDatapath {
+    const c = this.loopConfig();
     return new UserspaceDatapath({
-      tunName: this.deviceName, vni: this.config.vni, port: this.config.port, ownMac: this.vtep.mac, localIP,
-      network: this.ctx.network.network, subnetLen: this.ctx.network.subnetLen, innerMtu: this.mtu, persist: true,
-      ...(this.settings.busyPoll !== undefined ? { spinMicros: this.settings.busyPoll } : {}),
-      allowForeignSource: this.settings.allowForeignSource ?? false,
+      tunName: this.deviceName, vni: c.vni, port: c.port, ownMac: c.ownMac, localIP: c.localIP, network: c.network,
+      subnetLen: c.subnetLen, innerMtu: c.innerMtu, persist: true, allowForeignSource: c.allowForeignSource,
+      ...(c.spinMicros !== null ? { spinMicros: c.spinMicros } : {}),
       log: this.log, onTunLost: () => this.keeper.deviceLost('a datapath loop found it gone'),
       ...(adopt ? { adopt } : {}),
     });
+  }
+
+  /**
+   * A reload's datapath, already forwarding, is kept when it runs with our settings; with others (the config changed
+   * meanwhile) its loops stop and new ones take over its fds and table. Without a handover: a fresh datapath.
+   */
+  private async adoptOrOpen(inherited: Inherited | null): Promise<UserspaceDatapath> {
+    if (!inherited) return this.openDatapath();
+    const { running, handover } = inherited;
+    if (running && sameLoopConfig(running.loopConfig(), this.loopConfig())) {
+      running.setOnTunLost(() => this.keeper.deviceLost('a datapath loop found it gone'));
+      this.seeded = new Set(handover.peers.flatMap((op) => (op.op === 'set' ? [op.subnetIP >>> 0] : [])));
+      return running;
+    }
+    let peers = handover.peers;
+    let fds: DatapathFds = handover;
+    if (running) {
+      this.log.info('the datapath settings changed during the reload: its loops restart with the new ones');
+      peers = await running.pauseLoops();
+      fds = running.fds();
+    }
+    const datapath = this.openDatapath(fds);
+    this.continueFrom(datapath, peers);
+    return datapath;
   }
 
   /**
@@ -228,7 +259,8 @@ export class UserspaceVxlanBackend implements Backend {
         this.ctx.work.post('pause for a reload', async () => {
           try {
             const { datapath } = this.requireRegistered();
-            resolve({ device: this.deviceName, ...datapath.fds(), peers: await datapath.pauseLoops() });
+            const peers = await datapath.pauseLoops();
+            resolve({ device: this.deviceName, ...datapath.fds(), peers, loops: datapath.loopConfig() });
           } catch (err) {
             reject(err as Error);
           }
