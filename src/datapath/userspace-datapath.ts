@@ -221,6 +221,11 @@ export class UserspaceDatapath {
     return this.peerLog.replay();
   }
 
+  /** The peer table the loops hold, as a replay (our own subnet, then one set per peer). */
+  peerReplay(): PeerTableOp[] {
+    return this.peerLog.replay();
+  }
+
   /** Restarts the loops paused by pauseLoops() (a reload that failed). */
   resumeLoops(): void {
     if (this.closed) return;

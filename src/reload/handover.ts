@@ -9,6 +9,15 @@ export const HANDOVER_ENV = 'TSFLANNELD_HANDOVER';
 
 export type FdRole = 'tun' | 'udp' | 'send';
 
+/**
+ * The loops' state kept beside the fds in the fd store (an unlinked file, FDNAME `<device>-state-0`), so that after a
+ * crash the loops run again with their peers before etcd is asked, as after a re-exec.
+ */
+export interface LoopSnapshot {
+  readonly peers: readonly PeerTableOp[];
+  readonly loops: LoopConfig;
+}
+
 /** The open fds of one userspace datapath: TUN queues, receiving sockets (one per queue), sending sockets. */
 export interface DatapathFds {
   readonly tunFds: readonly number[];
@@ -132,8 +141,21 @@ export function decodeHandover(text: string): Handover {
   return { version: 1, datapaths };
 }
 
+/** Parses what the snapshot file holds; throws HandoverError. */
+export function decodeSnapshot(text: string): LoopSnapshot {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return fail('the loop snapshot', text);
+  }
+  const o = (raw ?? {}) as Record<string, unknown>;
+  if (!Array.isArray(o.peers)) fail('snapshot.peers', o.peers);
+  return { peers: (o.peers as unknown[]).map((p, j) => peerOp(p, `snapshot.peers[${j}]`)), loops: loopConfig(o.loops, 'snapshot.loops') };
+}
+
 /** The FDNAME= of one fd in systemd's fd store: `<device>-<role>-<index>` (no ':', which LISTEN_FDNAMES splits on). */
-export function fdStoreName(device: string, role: FdRole, index: number): string {
+export function fdStoreName(device: string, role: FdRole | 'state', index: number): string {
   return `${device}-${role}-${index}`;
 }
 
@@ -159,10 +181,20 @@ export function listenFds(env: ListenFdsEnv, pid: number): { fd: number; name: s
  * Groups named store fds back into datapaths: every device with at least one fd of each role, queues in index
  * order. Fds of an incomplete or unknown set are listed in `unused` (to be closed).
  */
-export function datapathsFromStore(fds: readonly { fd: number; name: string }[]): { datapaths: DatapathHandover[]; unused: number[] } {
+export function datapathsFromStore(fds: readonly { fd: number; name: string }[]): {
+  datapaths: DatapathHandover[]; unused: number[]; snapshots: Map<string, number>;
+} {
   const byDevice = new Map<string, Record<FdRole, Map<number, number>>>();
   const unused: number[] = [];
+  const snapshots = new Map<string, number>();
   for (const { fd, name } of fds) {
+    const s = /^([\w.-]{1,15})-state-0$/.exec(name);
+    if (s) {
+      const prior = snapshots.get(s[1]!);
+      if (prior !== undefined) unused.push(prior);
+      snapshots.set(s[1]!, fd);
+      continue;
+    }
     const m = /^([\w.-]{1,15})-(tun|udp|send)-(\d{1,3})$/.exec(name);
     if (!m) {
       unused.push(fd);
@@ -184,5 +216,11 @@ export function datapathsFromStore(fds: readonly { fd: number; name: string }[])
     }
     datapaths.push({ device, tunFds: ordered(roles.tun), udpFds: ordered(roles.udp), sendFds: ordered(roles.send), peers: [] });
   }
-  return { datapaths, unused };
+  for (const [device, fd] of snapshots) {
+    if (!datapaths.some((d) => d.device === device)) {
+      unused.push(fd);
+      snapshots.delete(device);
+    }
+  }
+  return { datapaths, unused, snapshots };
 }

@@ -5,7 +5,8 @@
 // queue that nobody reads would swallow the packets the kernel steers to it.
 import { UserspaceDatapath } from '../datapath/userspace-datapath.js';
 import type { Logger } from '../log.js';
-import { decodeHandover, datapathsFromStore, HANDOVER_ENV, type DatapathHandover, HandoverError, listenFds } from './handover.js';
+import * as fs from 'node:fs';
+import { decodeHandover, decodeSnapshot, datapathsFromStore, HANDOVER_ENV, type DatapathHandover, HandoverError, listenFds } from './handover.js';
 import { tunIo } from '../datapath/native.js';
 import { reloadNative } from './reload-native.js';
 
@@ -71,6 +72,7 @@ export function collectInheritedFds(log: Logger, env: NodeJS.ProcessEnv = proces
     source = source === '' ? 'fd store' : `${source} and fd store`;
     const fromStore = datapathsFromStore(stored);
     for (const fd of fromStore.unused) closeFd(fd);
+    fromStore.datapaths = fromStore.datapaths.map((d) => withSnapshot(d, fromStore.snapshots.get(d.device), log));
     // After a re-exec the fds were already there: the store holds the same queues, so the re-exec's set wins.
     for (const d of fromStore.datapaths) {
       if (found.some((f) => f.device === d.device)) allFds(d).filter((fd) => !found.some((f) => allFds(f).includes(fd))).forEach(closeFd);
@@ -90,6 +92,23 @@ export function collectInheritedFds(log: Logger, env: NodeJS.ProcessEnv = proces
       `adopting the open TUN queues and sockets of ${d.device} (${source})`);
   }
   return waiting.size;
+}
+
+/** The peers and loop settings the stored snapshot file holds for `d` (closed after reading), if readable. */
+function withSnapshot(d: DatapathHandover, fd: number | undefined, log: Logger): DatapathHandover {
+  if (fd === undefined) return d;
+  try {
+    const buf = Buffer.alloc(fs.fstatSync(fd).size);
+    fs.readSync(fd, buf, 0, buf.length, 0);
+    const snap = decodeSnapshot(buf.toString('utf8'));
+    return { ...d, peers: snap.peers, loops: snap.loops };
+  } catch (err) {
+    log.warn({ device: d.device }, `the stored loop snapshot of ${d.device} is unusable (${(err as Error).message}); `
+      + 'the loops wait for the peers from etcd');
+    return d;
+  } finally {
+    closeFd(fd);
+  }
 }
 
 /** Runs the loops on the adopted fds with the handed-over table, when it has our own subnet and the loop settings. */

@@ -34,13 +34,14 @@ test('each datapath fd goes to the fd store under its own name, replacing an old
     assert.equal(storeDatapathFds('flannel.1', { tunFds: [fds[0]!], udpFds: [fds[1]!], sendFds: [fds[2]!] }, log,
       listener.socketPath), true);
     forgetDatapathFds('flannel.1', { tunFds: [fds[0]!], udpFds: [fds[1]!], sendFds: [fds[2]!] }, listener.socketPath);
-    await listener.waitFor('FDSTOREREMOVE=1\nFDNAME=flannel.1-send-0', 10_000);
+    await listener.waitFor('FDSTOREREMOVE=1\nFDNAME=flannel.1-state-0', 10_000);
     await new Promise((r) => setTimeout(r, 200));
     assert.deepEqual(listener.messages.map((m) => m.data), [
       'FDSTOREREMOVE=1\nFDNAME=flannel.1-tun-0', 'FDSTORE=1\nFDNAME=flannel.1-tun-0',
       'FDSTOREREMOVE=1\nFDNAME=flannel.1-udp-0', 'FDSTORE=1\nFDNAME=flannel.1-udp-0',
       'FDSTOREREMOVE=1\nFDNAME=flannel.1-send-0', 'FDSTORE=1\nFDNAME=flannel.1-send-0',
       'FDSTOREREMOVE=1\nFDNAME=flannel.1-tun-0', 'FDSTOREREMOVE=1\nFDNAME=flannel.1-udp-0', 'FDSTOREREMOVE=1\nFDNAME=flannel.1-send-0',
+      'FDSTOREREMOVE=1\nFDNAME=flannel.1-state-0',
     ]);
   } finally {
     for (const fd of fds) fs.closeSync(fd);

@@ -14,7 +14,7 @@ import { deleteRouteIfPresent, listRoutes, replaceRoute, RT_SCOPE_LINK } from '.
 import { UserspaceDatapath } from '../../datapath/userspace-datapath.js';
 import type { PeerTableOp } from '../../datapath/peer-table.js';
 import { type DatapathFds, type DatapathHandover, type LoopConfig, sameLoopConfig } from '../../reload/handover.js';
-import { forgetDatapathFds, storeDatapathFds } from '../../reload/fd-store.js';
+import { forgetDatapathFds, LoopSnapshotFile, storeDatapathFds } from '../../reload/fd-store.js';
 import { type Inherited, takeDatapath } from '../../reload/inbox.js';
 import { registerHandover } from '../../reload/reexec.js';
 import type { Lease, LeaseEvent, VxlanBackendData } from '../../subnet/lease.js';
@@ -57,6 +57,7 @@ export class UserspaceVxlanBackend implements Backend {
   private waitForPeers = false;
   private pendingOwn: Ipv4Net | null = null;
   private unregisterHandover: (() => void) | null = null;
+  private readonly snapshot: LoopSnapshotFile;
 
   constructor(private readonly ctx: BackendContext, private readonly config: VxlanConfig,
     private readonly settings: UserspaceSettings) {
@@ -68,6 +69,8 @@ export class UserspaceVxlanBackend implements Backend {
       vni: config.vni, otherVni: 'ignore', own: () => ({ publicIP: ctx.extIface.extAddr, vtepMac: this.vtep.mac }),
       onClash: (peer) => ctx.work.post('new VtepMAC', () => this.leaveClash(peer)),
     }, this.log);
+    this.snapshot = new LoopSnapshotFile(this.deviceName, ctx.stateDir, () => (this.datapath
+      ? { peers: this.datapath.peerReplay(), loops: this.datapath.loopConfig() } : null), this.log);
     this.keeper = new Keeper({
       work: ctx.work, log: this.log, everyMs: RESYNC_MS,
       device: {
@@ -114,6 +117,7 @@ export class UserspaceVxlanBackend implements Backend {
     }
     this.keeper.start();
     this.installTestHook();
+    this.snapshot.changed();
   }
 
   async resetPeers(peers: readonly Lease[]): Promise<void> {
@@ -121,12 +125,14 @@ export class UserspaceVxlanBackend implements Backend {
     for (const step of this.diff.reset(peers, this.peers.keys())) await this.apply(datapath, step);
     this.dropStaleSeeded(datapath);
     this.startPending();
+    this.snapshot.changed();
     this.log.info({ peers: this.peers.size }, 'peer table replaced');
   }
 
   async handleEvents(events: readonly LeaseEvent[]): Promise<void> {
     const { datapath } = this.requireRegistered();
     for (const step of this.diff.events(events)) await this.apply(datapath, step);
+    this.snapshot.changed();
   }
 
   async stop(): Promise<void> {
@@ -134,6 +140,7 @@ export class UserspaceVxlanBackend implements Backend {
     this.keeper.stop();
     this.unregisterHandover?.();
     this.unregisterHandover = null;
+    this.snapshot.close();
     await this.datapath?.stop();
   }
 
@@ -252,6 +259,7 @@ export class UserspaceVxlanBackend implements Backend {
    */
   private keepFds(fds: DatapathFds): void {
     storeDatapathFds(this.deviceName, fds, this.log);
+    this.snapshot.changed();
     this.unregisterHandover ??= registerHandover({
       device: this.deviceName,
       // In line with the peer updates: the table handed over is the one the loops had.
