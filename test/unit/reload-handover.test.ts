@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
-  datapathsFromStore, decodeHandover, encodeHandover, fdStoreName, type Handover, HandoverError, listenFds, sameLoopConfig,
+  datapathsFromStore, decodeHandover, decodeSnapshot, encodeHandover, fdStoreName, type Handover, HandoverError, listenFds, sameLoopConfig,
 } from '../../src/reload/handover.js';
 import { reexecArgv, reexecEnv } from '../../src/reload/reexec.js';
 
@@ -83,4 +83,16 @@ test('the re-exec runs the same node, flags and script, with the handover and wi
   assert.deepEqual(reexecArgv(), [process.execPath, ...process.execArgv, ...process.argv.slice(1)]);
   const env = reexecEnv({ PATH: '/bin', LISTEN_FDS: '3', LISTEN_PID: '1', TSFLANNELD_HANDOVER: 'old', NOTIFY_SOCKET: '@x' }, 'new');
   assert.deepEqual(env, ['PATH=/bin', 'NOTIFY_SOCKET=@x', 'TSFLANNELD_HANDOVER=new']);
+});
+
+test('the stored loop snapshot goes with its device; one without a datapath is unused; a bad one is refused', () => {
+  const n = (role: 'tun' | 'udp' | 'send' | 'state', i: number, dev = 'flannel.1'): string => fdStoreName(dev, role, i);
+  const r = datapathsFromStore([{ fd: 3, name: n('tun', 0) }, { fd: 4, name: n('udp', 0) }, { fd: 5, name: n('send', 0) },
+    { fd: 6, name: n('state', 0) }, { fd: 7, name: n('state', 0, 'flannel.2') }]);
+  assert.deepEqual([...r.snapshots], [['flannel.1', 6]]);
+  assert.deepEqual(r.unused, [7]);
+  const snap = { peers: GOOD.datapaths[0]!.peers, loops: LOOPS };
+  assert.deepEqual(decodeSnapshot(JSON.stringify(snap)), snap);
+  assert.throws(() => decodeSnapshot(JSON.stringify({ peers: [], loops: { ...LOOPS, ownMac: 'x' } })), /snapshot\.loops/);
+  assert.throws(() => decodeSnapshot('[]'), HandoverError);
 });
