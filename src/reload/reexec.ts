@@ -41,11 +41,8 @@ export function reexecEnv(env: NodeJS.ProcessEnv, handover: string): string[] {
   return out;
 }
 
-/**
- * Pauses every participant and execs; returns only when the exec failed (logged), after resuming them. `beforeExec`
- * runs last, with the loops paused (flush logs, tell systemd).
- */
-export async function reexec(log: Logger, beforeExec: () => void = () => undefined): Promise<void> {
+/** Pauses every participant and execs; returns only when the exec failed (logged), after resuming them. */
+export async function reexec(log: Logger): Promise<void> {
   const native = reloadNative();
   const paused: HandoverParticipant[] = [];
   const parts: DatapathHandover[] = [];
@@ -66,7 +63,6 @@ export async function reexec(log: Logger, beforeExec: () => void = () => undefin
     for (const fd of [0, 1, 2]) native.fdSetCloexec(fd, false);
     const argv = reexecArgv();
     log.info({ argv, datapaths: parts.map((d) => d.device) }, 'reloading: re-executing with the datapath fds kept open');
-    beforeExec();
     native.execve(argv[0]!, argv, reexecEnv(process.env, encodeHandover({ version: 1, datapaths: parts })));
   } catch (err) {
     log.error(`reload failed, the running daemon carries on: ${(err as Error).message}`);
