@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { killPids } from '../harness/netns.js';
+import { NotifyListener } from '../harness/notify-listener.js';
 import { testbedUnavailable } from '../harness/prerequisites.js';
 import { poll, Testbed, type Container, type Host } from '../harness/testbed.js';
 import { startPingStream, type PingSummary } from '../reliability/support/ping-stream.js';
@@ -47,6 +48,7 @@ describe('reload (SIGHUP) of a userspace-datapath daemon', { skip: skip ?? false
   let c1: Container;
   let c2: Container;
   let h2: Host;
+  let notify: NotifyListener;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsfl-reload-'));
   const preload = path.join(dir, 'preload.js');
   const extra: ChildProcess[] = [];
@@ -58,7 +60,9 @@ describe('reload (SIGHUP) of a userspace-datapath daemon', { skip: skip ?? false
     h2 = tb.host(2);
     tb.startDaemon(tb.host(1), ARGS);
     // NODE_OPTIONS travels through the exec: the preload is read again from disk by the re-executed program.
-    tb.startDaemon(h2, ARGS, ['env', `NODE_OPTIONS=--require=${preload}`]);
+    // A systemd-like NOTIFY_SOCKET (a path socket: reachable from the host's namespace) sees READY=1 and RELOADING=1.
+    notify = await NotifyListener.start(h2.subnetFile);
+    tb.startDaemon(h2, ARGS, ['env', `NODE_OPTIONS=--require=${preload}`, `NOTIFY_SOCKET=${notify.socketPath}`]);
     for (const h of tb.hosts) await tb.waitForSubnetEnv(h);
     c1 = await tb.addContainer(tb.host(1), 'c1', { txChecksumOff: true });
     c2 = await tb.addContainer(h2, 'c1', { txChecksumOff: true });
@@ -69,6 +73,7 @@ describe('reload (SIGHUP) of a userspace-datapath daemon', { skip: skip ?? false
   after(async () => {
     await killPids(extra.flatMap((c) => (c.pid !== undefined && c.exitCode === null ? [c.pid] : [])));
     await tb?.destroy();
+    await notify?.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -131,6 +136,11 @@ describe('reload (SIGHUP) of a userspace-datapath daemon', { skip: skip ?? false
     assert.deepEqual([...(await tb.leases()).keys()], [...leasesBefore.keys()], 'the leases changed');
     assert.ok(records(tb.daemonLog(h2)).slice(mark).some((r) => /^adopting the open TUN queues/.test(r.msg ?? '')),
       `the new process did not adopt the fds:\n${tb.daemonLog(h2).slice(-3000)}`);
+    // systemd's view: READY=1, then RELOADING=1 (with MONOTONIC_USEC), then READY=1 from the new program.
+    const states = notify.messages.map((m) => m.data.split('\n')[0]).filter((l) => /^(READY|RELOADING)=1$/.test(l ?? ''));
+    assert.deepEqual(states, ['READY=1', 'RELOADING=1', 'READY=1']);
+    assert.match(notify.messages.find((m) => m.data.startsWith('RELOADING=1'))!.data, /\nMONOTONIC_USEC=\d+/);
+    assert.ok(notify.messages.some((m) => m.data === 'FDSTORE=1\nFDNAME=flannel.1-tun-0'), 'the TUN queue went to the fd store');
     assert.deepEqual(stackTraces(tb.daemonLog(h2)), []);
   });
 
