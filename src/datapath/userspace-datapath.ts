@@ -61,6 +61,11 @@ export interface DatapathOptions {
   readonly sourcePorts?: number;
   /** Keep the TUN device when the process exits, so a restart keeps its address and route (default false). */
   readonly persist?: boolean;
+  /**
+   * Open fds to use instead of opening the TUN and the sockets (a reload: the previous process kept them open, with
+   * the TUN's offloads already set). One receiving socket per TUN queue; the queues decide the loops.
+   */
+  readonly adopt?: DatapathFds;
   readonly log?: Logger;
   /** Restart backoff of dead loop threads (tests shorten it). */
   readonly loopBackoff?: BackoffPolicy;
@@ -74,11 +79,6 @@ export interface DatapathOptions {
    * false: the source must lie in the subnet of the peer that sent the frame). See DecapConfig.allowForeignSource.
    */
   readonly allowForeignSource?: boolean;
-  /**
-   * Open fds to use instead of opening the TUN and the sockets (a reload: the previous process kept them open, with
-   * the TUN's offloads already set). One receiving socket per TUN queue; the queues decide the loops.
-   */
-  readonly adopt?: DatapathFds;
 }
 
 /** As long as Linux's guest halt-polling default (cpuidle-haltpoll's guest_halt_poll_ns, 200 µs). */
