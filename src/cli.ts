@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // The `tsflanneld` command. `run` is the default command, so `tsflanneld --etcd-endpoints=…` runs the daemon as
 // `flanneld --etcd-endpoints=…` would. Every error is one line on stderr and exit status 1; never a stack trace.
+// First: a reload's datapath resumes before the rest loads (see the file).
+import './reload/early-adopt.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError } from 'commander';

@@ -25,6 +25,9 @@ import { formatSubnetEnv, readPreviousLease, SubnetEnvWriter, type PreviousLease
 import { lockSubnetFile, SubnetFileInUseError, type SubnetFileLock } from './subnet/subnet-file-lock.js';
 import type { EtcdV2Client } from './subnet/v2/client.js';
 import { LeaseWatcher } from './subnet/watcher.js';
+import { notifyReady, notifyReloading } from './ops/sd-notify.js';
+import { closeUntaken, collectInheritedFds } from './reload/inbox.js';
+import { reexec } from './reload/reexec.js';
 import { TrafficManager } from './trafficmngr/traffic-manager.js';
 
 /**
@@ -84,6 +87,8 @@ interface Running {
   watcher?: LeaseWatcher;
   subnetEnv?: SubnetEnvWriter;
   traffic?: TrafficManager;
+  /** Started up: a SIGHUP now re-executes the daemon (before, it is ignored). */
+  reloadable?: boolean;
 }
 
 async function stopAll(r: Running, lifecycle: Lifecycle, log: Logger): Promise<void> {
@@ -155,6 +160,7 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   // Devices and routes of another backend (an earlier run before a Backend.Type change) would bypass this one.
   await removeLeftovers(switcher.current.claims(), config.network, log);
   let registration: BackendRegistration = await switcher.current.register();
+  closeUntaken(log);
   throwIfAborted(signal);
 
   const attrs: LeaseAttrs = { publicIP: extIface.extAddr, publicIPv6: null, backendType: registration.backendType,
@@ -266,12 +272,10 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
     },
   });
   log.info('running');
+  running.reloadable = true;
 }
 
-/**
- * The process's SIGTERM/SIGINT as an AbortSignal; a second signal exits at once. SIGHUP (whose default action would
- * end the daemon with status 129) is logged and ignored until a reload exists.
- */
+/** The process's SIGTERM/SIGINT as an AbortSignal; a second signal exits at once. */
 function processStopSignal(log: Logger): AbortSignal {
   const controller = new AbortController();
   const onSignal = (sig: NodeJS.Signals): void => {
@@ -284,8 +288,29 @@ function processStopSignal(log: Logger): AbortSignal {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  process.on('SIGHUP', () => log.warn('received SIGHUP: ignored (reloading is not supported yet); SIGTERM stops the daemon'));
   return controller.signal;
+}
+
+/**
+ * SIGHUP (`systemctl reload`): re-execute, keeping the datapath's fds (src/reload/reexec.ts). Ignored while starting
+ * or stopping, when the default action (exit 129) would end the daemon and a re-exec would start it over.
+ */
+function onSighup(log: Logger, running: Running, stop: AbortSignal): void {
+  let reloading = false;
+  process.on('SIGHUP', () => {
+    if (!running.reloadable || stop.aborted || reloading) {
+      log.warn(`received SIGHUP: ignored (${reloading ? 'already reloading' : stop.aborted ? 'stopping' : 'still starting'})`);
+      return;
+    }
+    reloading = true;
+    log.info('received SIGHUP: reloading');
+    notifyReloading();
+    void reexec(log).then(() => {
+      // Only reached when the exec failed: the daemon runs on as it was.
+      reloading = false;
+      notifyReady('Reload failed; running as before');
+    });
+  });
 }
 
 /**
@@ -302,6 +327,8 @@ export async function runDaemon(options: Options, deps: DaemonDeps): Promise<num
   process.on('unhandledRejection', (e: unknown) => {
     log.error({ err: e }, `internal error in a background task: ${e instanceof Error ? e.message : String(e)}`);
   });
+  // Before anything opens fds of its own: the TUN queues and sockets a previous process (re-exec, fd store) left us.
+  collectInheritedFds(log);
   const lifecycle = new Lifecycle();
   for (const attach of deps.extensions ?? []) attach(lifecycle, options);
 
@@ -325,6 +352,8 @@ export async function runDaemon(options: Options, deps: DaemonDeps): Promise<num
     log.fatal((e as Error).message);
     return 1;
   }
+
+  if (deps.stopSignal === undefined) onSighup(log, running, signal);
 
   let deadline: NodeJS.Timeout | undefined;
   const stopped = new Promise<'stopped'>((resolve) => {

@@ -12,6 +12,7 @@ import type { Ipv4Net } from '../net/ipv4.js';
 import { newCounterBuffer, readCounters, type CounterName } from './counters.js';
 import type { LoopWorkerData } from './loop-worker.js';
 import { isTunGoneError, LoopSupervisor, type BackoffPolicy } from './loop-supervisor.js';
+import type { DatapathFds, LoopConfig } from '../reload/handover.js';
 import { tunIo, udpIo } from './native.js';
 import { PeerReplayLog } from './peer-log.js';
 import { subnetSlots, type PeerTableOp } from './peer-table.js';
@@ -60,6 +61,11 @@ export interface DatapathOptions {
   readonly sourcePorts?: number;
   /** Keep the TUN device when the process exits, so a restart keeps its address and route (default false). */
   readonly persist?: boolean;
+  /**
+   * Open fds to use instead of opening the TUN and the sockets (a reload: the previous process kept them open, with
+   * the TUN's offloads already set). One receiving socket per TUN queue; the queues decide the loops.
+   */
+  readonly adopt?: DatapathFds;
   readonly log?: Logger;
   /** Restart backoff of dead loop threads (tests shorten it). */
   readonly loopBackoff?: BackoffPolicy;
@@ -111,6 +117,7 @@ export class UserspaceDatapath {
   private closed = false;
   private tunLost = false;
   private tunReopens = 0;
+  private tunLostHandler: (() => void) | null = null;
   private readonly log: Logger;
   /** One fd per TUN queue. */
   private tunFds: number[] = [];
@@ -131,7 +138,16 @@ export class UserspaceDatapath {
       throw new Error(`invalid datapath loops ${JSON.stringify(loops)}: use a whole number from 1 to 64, `
         + 'or "pipeline"');
     }
-    this.pipeline = loops === 'pipeline';
+    // Adopted queues decide the layout: the pipeline runs over one queue only.
+    this.pipeline = loops === 'pipeline' && (opts.adopt?.tunFds.length ?? 1) === 1;
+    if (opts.adopt) {
+      this.tunFds = [...opts.adopt.tunFds];
+      this.udpFds.push(...opts.adopt.udpFds.slice(0, this.tunFds.length));
+      this.sendFds.push(...opts.adopt.sendFds);
+      this.queues = this.tunFds.length;
+      this.counterBuffer = newCounterBuffer(this.pipeline ? 2 : this.queues);
+      return;
+    }
     this.tunFds = this.openTun(loops === 'pipeline' ? 1 : loops);
     this.queues = this.tunFds.length;
     this.counterBuffer = newCounterBuffer(this.pipeline ? 2 : this.queues);
@@ -178,6 +194,49 @@ export class UserspaceDatapath {
     this.tunLost = false;
     this.tunReopens++;
     for (const l of this.loops) l.supervisor.start();
+  }
+
+  /** The open fds, for a reload that keeps them across an exec or in systemd's fd store. */
+  fds(): DatapathFds {
+    return { tunFds: [...this.tunFds], udpFds: [...this.udpFds], sendFds: [...this.sendFds] };
+  }
+
+  /**
+   * Stops the loops between two batches (no packet is half-processed) and keeps the fds open: what arrives meanwhile
+   * queues in the kernel. Returns the peer table as a replay for whoever continues (this process or the next).
+   */
+  /** What a handover needs to run the same loops again in the next process. */
+  loopConfig(): LoopConfig {
+    const o = this.opts;
+    return { vni: o.vni, port: o.port, ownMac: o.ownMac, localIP: o.localIP >>> 0,
+      network: { ip: o.network.ip >>> 0, prefixLen: o.network.prefixLen }, subnetLen: o.subnetLen,
+      innerMtu: o.innerMtu, spinMicros: o.spinMicros ?? null, allowForeignSource: o.allowForeignSource ?? false };
+  }
+
+  /** Who is told when the TUN is gone (a datapath started before its backend existed gets it later). */
+  setOnTunLost(handler: () => void): void {
+    this.tunLostHandler = handler;
+  }
+
+  async pauseLoops(): Promise<PeerTableOp[]> {
+    await this.stopLoops();
+    return this.peerLog.replay();
+  }
+
+  /** The peer table the loops hold, as a replay (our own subnet, then one set per peer). */
+  peerReplay(): PeerTableOp[] {
+    return this.peerLog.replay();
+  }
+
+  /** Restarts the loops paused by pauseLoops() (a reload that failed). */
+  resumeLoops(): void {
+    if (this.closed) return;
+    for (const l of this.loops) l.supervisor.start();
+  }
+
+  /** Fills the peer table from a previous process's replay, before start(): the loops forward from their first batch. */
+  seedPeers(ops: readonly PeerTableOp[]): void {
+    for (const op of ops) this.post(op);
   }
 
   /**
@@ -285,7 +344,7 @@ export class UserspaceDatapath {
     if (!isTunGoneError(reason)) return 'restart';
     if (!this.tunLost) {
       this.tunLost = true;
-      this.opts.onTunLost?.();
+      (this.tunLostHandler ?? this.opts.onTunLost)?.();
     }
     return 'hold';
   }

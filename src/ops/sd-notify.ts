@@ -1,5 +1,5 @@
 // systemd's readiness protocol (sd_notify) through the native addon: READY=1 once subnet.env is written,
-// STATUS= lines with the lease, STOPPING=1 on exit. Without NOTIFY_SOCKET every call is a no-op, as in upstream.
+// STATUS= lines with the lease, RELOADING=1 on a reload, STOPPING=1 on exit (FDSTORE=1: src/reload/fd-store.ts). Without NOTIFY_SOCKET every call is a no-op, as in upstream.
 import { loadAddon } from '../native/addon.js';
 import { log } from '../log.js';
 
@@ -32,6 +32,14 @@ export function notifyReady(status: string): boolean {
 
 export function notifyStatus(status: string): boolean {
   return sdNotify(`STATUS=${oneLine(status)}`);
+}
+
+/**
+ * RELOADING=1 before a reload (SIGHUP re-exec); the new process's READY=1 ends it. systemd wants the
+ * CLOCK_MONOTONIC time with it (MONOTONIC_USEC), which is what process.hrtime counts.
+ */
+export function notifyReloading(): boolean {
+  return sdNotify(`RELOADING=1\nSTATUS=Reloading\nMONOTONIC_USEC=${process.hrtime.bigint() / 1000n}`);
 }
 
 export function notifyStopping(): boolean {

@@ -113,3 +113,13 @@ test('ExecStart falls back to FLANNEL_ETCD / FLANNEL_ETCD_KEY, then to flanneld\
   assert.deepEqual(execStartArgs({}),
     ['-etcd-endpoints=http://127.0.0.1:4001,http://127.0.0.1:2379', '-etcd-prefix=/coreos.com/network']);
 });
+
+test('reload re-executes in place and restarts keep the datapath fds (issue 22)', () => {
+  for (const text of [UNIT, HARDENED]) {
+    assert.deepEqual(get('ExecReload', text), ['/bin/kill -HUP $MAINPID']);
+    // The re-executed program is the same PID: its READY=1 after RELOADING=1 is accepted from the main process.
+    assert.deepEqual(get('NotifyAccess', text), ['main']);
+    const max = Number(get('FileDescriptorStoreMax', text)[0]);
+    assert.ok(max >= 2 * (4 + 4 + 8), `FileDescriptorStoreMax=${max} holds 4 queues, their sockets and 8 senders`);
+  }
+});

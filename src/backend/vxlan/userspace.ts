@@ -12,6 +12,11 @@ import { type Ipv4Net, parseIPv4, requireIPv4 } from '../../net/ipv4.js';
 import { deleteLinkIfPresent, getLinkByName, setLinkMtu, type LinkInfo } from '../../netlink/links.js';
 import { deleteRouteIfPresent, listRoutes, replaceRoute, RT_SCOPE_LINK } from '../../netlink/routes.js';
 import { UserspaceDatapath } from '../../datapath/userspace-datapath.js';
+import type { PeerTableOp } from '../../datapath/peer-table.js';
+import { type DatapathFds, type DatapathHandover, type LoopConfig, sameLoopConfig } from '../../reload/handover.js';
+import { forgetDatapathFds, LoopSnapshotFile, storeDatapathFds } from '../../reload/fd-store.js';
+import { type Inherited, takeDatapath } from '../../reload/inbox.js';
+import { registerHandover } from '../../reload/reexec.js';
 import type { Lease, LeaseEvent, VxlanBackendData } from '../../subnet/lease.js';
 import { vxlanDeviceMtu, vxlanDeviceName, type VxlanConfig } from './config.js';
 import { addressFlannelDevice } from './device-address.js';
@@ -27,6 +32,11 @@ const REOPEN_BACKOFF_MIN_MS = 200;
 const REOPEN_BACKOFF_MAX_MS = 30_000;
 /** How often the TUN and the DirectRouting routes are checked (as the kernel datapath resyncs its entries). */
 const RESYNC_MS = 10_000;
+/**
+ * Adopted queues without a peer table (from systemd's fd store) are read only once the peers are known, so what
+ * queued there meanwhile is forwarded, not dropped for want of a peer; this long at most, should etcd not list them.
+ */
+const ADOPTED_PEERS_WAIT_MS = 5_000;
 
 export class UserspaceVxlanBackend implements Backend {
   readonly deviceName: string;
@@ -41,6 +51,13 @@ export class UserspaceVxlanBackend implements Backend {
   private readonly keeper: Keeper;
   private ownSubnet: Ipv4Net | null = null;
   private stopped = false;
+  /** Peers seeded from a previous process's table: those etcd no longer lists go at the first reset. */
+  private seeded: Set<number> | null = null;
+  /** Adopted queues wait for the peers before the loops start (see ADOPTED_PEERS_WAIT_MS). */
+  private waitForPeers = false;
+  private pendingOwn: Ipv4Net | null = null;
+  private unregisterHandover: (() => void) | null = null;
+  private readonly snapshot: LoopSnapshotFile;
 
   constructor(private readonly ctx: BackendContext, private readonly config: VxlanConfig,
     private readonly settings: UserspaceSettings) {
@@ -52,6 +69,8 @@ export class UserspaceVxlanBackend implements Backend {
       vni: config.vni, otherVni: 'ignore', own: () => ({ publicIP: ctx.extIface.extAddr, vtepMac: this.vtep.mac }),
       onClash: (peer) => ctx.work.post('new VtepMAC', () => this.leaveClash(peer)),
     }, this.log);
+    this.snapshot = new LoopSnapshotFile(this.deviceName, ctx.stateDir, () => (this.datapath
+      ? { peers: this.datapath.peerReplay(), loops: this.datapath.loopConfig() } : null), this.log);
     this.keeper = new Keeper({
       work: ctx.work, log: this.log, everyMs: RESYNC_MS,
       device: {
@@ -69,13 +88,15 @@ export class UserspaceVxlanBackend implements Backend {
 
   async register(): Promise<BackendRegistration> {
     await this.vtep.load(false);
+    const inherited = takeDatapath(this.deviceName);
     const existing = await getLinkByName(this.deviceName);
-    if (existing && existing.kind !== 'tun') {
+    if (!inherited && existing && existing.kind !== 'tun') {
       // Left by the kernel datapath (or upstream flanneld): a TUN cannot take its name while it exists.
       this.log.info({ kind: existing.kind }, 'replacing the existing non-TUN device with the userspace datapath\'s TUN');
       await deleteLinkIfPresent(existing.index);
     }
-    this.datapath = this.openDatapath();
+    this.datapath = await this.adoptOrOpen(inherited);
+    this.keepFds(this.datapath.fds());
     const link = await getLinkByName(this.deviceName);
     if (!link) throw new Error(`TUN device ${this.deviceName} vanished right after it was created`);
     if (link.mtu !== this.mtu) await setLinkMtu(link.index, this.mtu);
@@ -88,31 +109,46 @@ export class UserspaceVxlanBackend implements Backend {
     const { datapath, device } = this.requireRegistered();
     this.ownSubnet = own.subnet;
     await this.addressDevice(device.index, own.subnet);
-    datapath.start(own.subnet);
+    if (this.waitForPeers) {
+      this.pendingOwn = own.subnet;
+      setTimeout(() => this.ctx.work.post('start the adopted loops', async () => this.startPending()), ADOPTED_PEERS_WAIT_MS).unref();
+    } else {
+      datapath.start(own.subnet);
+    }
     this.keeper.start();
     this.installTestHook();
+    this.snapshot.changed();
   }
 
   async resetPeers(peers: readonly Lease[]): Promise<void> {
     const { datapath } = this.requireRegistered();
     for (const step of this.diff.reset(peers, this.peers.keys())) await this.apply(datapath, step);
+    this.dropStaleSeeded(datapath);
+    this.startPending();
+    this.snapshot.changed();
     this.log.info({ peers: this.peers.size }, 'peer table replaced');
   }
 
   async handleEvents(events: readonly LeaseEvent[]): Promise<void> {
     const { datapath } = this.requireRegistered();
     for (const step of this.diff.events(events)) await this.apply(datapath, step);
+    this.snapshot.changed();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     this.keeper.stop();
+    this.unregisterHandover?.();
+    this.unregisterHandover = null;
+    this.snapshot.close();
     await this.datapath?.stop();
   }
 
   /** The TUN is persistent: it goes only when deleted; its route and address go with it. */
   async teardown(): Promise<void> {
+    const fds = this.datapath?.fds();
     await this.stop();
+    if (fds) forgetDatapathFds(this.deviceName, fds);
     for (const p of this.peers.values()) if (p.direct) await this.deleteDirectRoute(p);
     this.peers.clear();
     const link = await getLinkByName(this.deviceName);
@@ -141,17 +177,104 @@ export class UserspaceVxlanBackend implements Backend {
     return { VNI: this.config.vni, VtepMAC: this.vtep.mac };
   }
 
-  private openDatapath(): UserspaceDatapath {
+  /** The loops' settings from our config: a handed-over datapath running other ones is restarted with these. */
+  private loopConfig(): LoopConfig {
     const localIP = parseIPv4(this.ctx.extIface.ifaceAddr);
     if (localIP === null) {
       throw new Error(`external interface ${this.ctx.extIface.name} has address ${JSON.stringify(this.ctx.extIface.ifaceAddr)}, not IPv4`);
     }
+    const net = this.ctx.network.network;
+    return { vni: this.config.vni, port: this.config.port, ownMac: this.vtep.mac, localIP: localIP >>> 0,
+      network: { ip: net.ip >>> 0, prefixLen: net.prefixLen }, subnetLen: this.ctx.network.subnetLen, innerMtu: this.mtu,
+      spinMicros: this.settings.busyPoll ?? null, allowForeignSource: this.settings.allowForeignSource ?? false };
+  }
+
+  private openDatapath(adopt?: DatapathFds): UserspaceDatapath {
+    const c = this.loopConfig();
     return new UserspaceDatapath({
-      tunName: this.deviceName, vni: this.config.vni, port: this.config.port, ownMac: this.vtep.mac, localIP,
-      network: this.ctx.network.network, subnetLen: this.ctx.network.subnetLen, innerMtu: this.mtu, persist: true,
-      ...(this.settings.busyPoll !== undefined ? { spinMicros: this.settings.busyPoll } : {}),
-      allowForeignSource: this.settings.allowForeignSource ?? false,
+      tunName: this.deviceName, vni: c.vni, port: c.port, ownMac: c.ownMac, localIP: c.localIP, network: c.network,
+      subnetLen: c.subnetLen, innerMtu: c.innerMtu, persist: true, allowForeignSource: c.allowForeignSource,
+      ...(c.spinMicros !== null ? { spinMicros: c.spinMicros } : {}),
       log: this.log, onTunLost: () => this.keeper.deviceLost('a datapath loop found it gone'),
+      ...(adopt ? { adopt } : {}),
+    });
+  }
+
+  /**
+   * A reload's datapath, already forwarding, is kept when it runs with our settings; with others (the config changed
+   * meanwhile) its loops stop and new ones take over its fds and table. Without a handover: a fresh datapath.
+   */
+  private async adoptOrOpen(inherited: Inherited | null): Promise<UserspaceDatapath> {
+    if (!inherited) return this.openDatapath();
+    const { running, handover } = inherited;
+    if (running && sameLoopConfig(running.loopConfig(), this.loopConfig())) {
+      running.setOnTunLost(() => this.keeper.deviceLost('a datapath loop found it gone'));
+      this.seeded = new Set(handover.peers.flatMap((op) => (op.op === 'set' ? [op.subnetIP >>> 0] : [])));
+      return running;
+    }
+    let peers = handover.peers;
+    let fds: DatapathFds = handover;
+    if (running) {
+      this.log.info('the datapath settings changed during the reload: its loops restart with the new ones');
+      peers = await running.pauseLoops();
+      fds = running.fds();
+    }
+    const datapath = this.openDatapath(fds);
+    this.continueFrom(datapath, peers);
+    return datapath;
+  }
+
+  /**
+   * Adopted fds: with the previous process's peer table the loops start at once (our own subnet is in it), before
+   * etcd is even asked; without one they wait for the first peer list.
+   */
+  private continueFrom(datapath: UserspaceDatapath, ops: readonly PeerTableOp[]): void {
+    const own = ops.find((op) => op.op === 'own');
+    if (!own || own.op !== 'own') {
+      this.waitForPeers = true;
+      return;
+    }
+    datapath.seedPeers(ops);
+    this.seeded = new Set(ops.flatMap((op) => (op.op === 'set' ? [op.subnetIP >>> 0] : [])));
+    datapath.start({ ip: own.subnetIP, prefixLen: own.prefixLen });
+  }
+
+  private dropStaleSeeded(datapath: UserspaceDatapath): void {
+    if (!this.seeded) return;
+    const listed = new Set([...this.peers.values()].map((p) => p.peer.subnet.ip >>> 0));
+    for (const ip of this.seeded) if (!listed.has(ip)) datapath.deletePeer(ip);
+    this.seeded = null;
+  }
+
+  private startPending(): void {
+    if (!this.pendingOwn || !this.datapath || this.stopped) return;
+    this.datapath.start(this.pendingOwn);
+    this.pendingOwn = null;
+    this.waitForPeers = false;
+  }
+
+  /**
+   * The fds go to systemd's fd store (kept over a restart or crash) and are offered to a reload (kept over the
+   * exec). Called again whenever the datapath's fds change.
+   */
+  private keepFds(fds: DatapathFds): void {
+    storeDatapathFds(this.deviceName, fds, this.log);
+    this.snapshot.changed();
+    this.unregisterHandover ??= registerHandover({
+      device: this.deviceName,
+      // In line with the peer updates: the table handed over is the one the loops had.
+      pause: () => new Promise<DatapathHandover>((resolve, reject) => {
+        this.ctx.work.post('pause for a reload', async () => {
+          try {
+            const { datapath } = this.requireRegistered();
+            const peers = await datapath.pauseLoops();
+            resolve({ device: this.deviceName, ...datapath.fds(), peers, loops: datapath.loopConfig() });
+          } catch (err) {
+            reject(err as Error);
+          }
+        });
+      }),
+      resume: () => this.datapath?.resumeLoops(),
     });
   }
 
@@ -164,6 +287,7 @@ export class UserspaceVxlanBackend implements Backend {
     if (old === null || !this.datapath) return;
     await this.datapath.stop();
     this.datapath = this.openDatapath();
+    this.keepFds(this.datapath.fds());
     for (const p of this.peers.values()) this.datapath.setPeer(p.peer.subnet.ip, requireIPv4(p.peer.publicIP), p.peer.vtepMac);
     if (this.ownSubnet) this.datapath.start(this.ownSubnet);
     this.vtep.announce(old, peer);
@@ -250,6 +374,7 @@ export class UserspaceVxlanBackend implements Backend {
     const { datapath } = this.requireRegistered();
     if (this.stopped || !this.ownSubnet) return;
     await datapath.reopenTun();
+    this.keepFds(datapath.fds());
     const link = await getLinkByName(this.deviceName);
     if (!link) throw new Error(`TUN device ${this.deviceName} vanished right after it was reopened`);
     if (link.mtu !== this.mtu) await setLinkMtu(link.index, this.mtu);
