@@ -123,6 +123,11 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   let config = withBackendOverride(first.config, options.backend);
   log.info({ network: formatCidr(config.network), subnetLen: config.subnetLen, backend: config.backend.type, etcdApi: registry.api },
     'network config');
+  // The v6 half parses, but no lease, subnet.env or backend carries it yet: running v4-only would hand pods no v6.
+  if (config.ipv6) {
+    throw new DaemonError('EnableIPv6 in the network config: tsflanneld parses dual-stack configs but does not run them '
+      + 'yet (no IPv6 lease or routes); set EnableIPv6 false or run upstream flanneld on dual-stack hosts');
+  }
   throwIfAborted(signal);
 
   let extIface: ExternalInterface;
