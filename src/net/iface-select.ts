@@ -4,6 +4,7 @@
 // interface. Unlike upstream, a kind of option that finds nothing falls through to the next kind given.
 import type { ExternalInterface } from './external-interface.js';
 import { formatIPv4, netContainsIP, parseCidr, parseIPv4 } from './ipv4.js';
+import { formatIPv6, isGlobalUnicast6, parseIPv6 } from './ipv6.js';
 
 export interface IfaceCandidate {
   readonly name: string;
@@ -150,4 +151,26 @@ export function defaultRouteLink(routes: readonly RouteFacts[]): { index: number
   if (!first) return 'there is no IPv4 default route: give --iface, --iface-regex or --iface-can-reach';
   if (first.oif === null) return 'the default route has no single output interface (multipath?): give --iface';
   return { index: first.oif };
+}
+
+/**
+ * The IPv6 half of the choice, made on the interface already chosen (upstream uses one interface for both
+ * families): its first global unicast address that is past duplicate address detection; --public-ipv6 overrides
+ * what peers send to. Throws IfaceSelectionError with the fix.
+ */
+export function selectIPv6Address(iface: ExternalInterface, addrs: ReadonlyArray<{ ip: bigint; tentative: boolean }>,
+  publicIPv6?: string): { ifaceAddr6: string | null; extAddr6: string } {
+  let pub: bigint | null = null;
+  if (publicIPv6) {
+    pub = parseIPv6(publicIPv6);
+    if (pub === null) throw new IfaceSelectionError(`--public-ipv6=${publicIPv6} is not an IPv6 address: give one such as 2001:db8::10`);
+  }
+  const own = addrs.find((a) => isGlobalUnicast6(a.ip) && !a.tentative);
+  const ifaceAddr6 = own ? formatIPv6(own.ip) : null;
+  if (pub !== null) return { ifaceAddr6, extAddr6: formatIPv6(pub) };
+  if (ifaceAddr6 === null) {
+    throw new IfaceSelectionError(`${iface.name} has no global IPv6 address (EnableIPv6 is set): add one to it, `
+      + 'choose another interface with --iface, or give --public-ipv6');
+  }
+  return { ifaceAddr6, extAddr6: ifaceAddr6 };
 }

@@ -134,3 +134,24 @@ export function nets6Equal(a: Ipv6Net, b: Ipv6Net): boolean {
 export function net6LastIP(net: Ipv6Net): bigint {
   return net.ip + prefixSize6(net.prefixLen) - 1n;
 }
+
+/** The 16 network-order bytes of an address (for netlink). */
+export function ip6ToBuffer(ip: bigint): Buffer {
+  const b = Buffer.alloc(16);
+  b.writeBigUInt64BE(ip >> 64n, 0);
+  b.writeBigUInt64BE(ip & 0xffffffffffffffffn, 8);
+  return b;
+}
+
+export function ip6FromBuffer(b: Buffer | Uint8Array, offset = 0): bigint {
+  const buf = Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  return (buf.readBigUInt64BE(offset) << 64n) | buf.readBigUInt64BE(offset + 8);
+}
+
+const LINK_LOCAL6 = { ip: 0xfe80n << 112n, prefixLen: 10 };
+const MULTICAST6 = { ip: 0xffn << 120n, prefixLen: 8 };
+
+/** Global unicast (what upstream takes as the interface's IPv6 address): not ::, ::1, link-local or multicast. */
+export function isGlobalUnicast6(ip: bigint): boolean {
+  return ip > 1n && !net6ContainsIP(LINK_LOCAL6, ip) && !net6ContainsIP(MULTICAST6, ip);
+}

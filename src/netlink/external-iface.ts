@@ -2,9 +2,10 @@
 import type { ExternalInterface } from '../net/external-interface.js';
 import { parseIPv4 } from '../net/ipv4.js';
 import {
-  defaultRouteLink, selectExternalInterface, type IfaceCandidate, type IfaceFacts, type IfaceWish,
+  defaultRouteLink, selectExternalInterface, selectIPv6Address, type IfaceCandidate, type IfaceFacts, type IfaceWish,
 } from '../net/iface-select.js';
 import { listAddresses } from './addresses.js';
+import { listAddresses6 } from './addresses6.js';
 import { NetlinkError } from './errors.js';
 import { listLinks } from './links.js';
 import { getRoute, listRoutes } from './routes.js';
@@ -28,6 +29,8 @@ export async function chooseExternalInterface(o: {
   ifaceRegex: string[];
   ifaceCanReach?: string;
   publicIP?: string;
+  /** Set with EnableIPv6: also choose the IPv6 address (see selectIPv6Address). */
+  ipv6?: { publicIPv6?: string };
 }): Promise<ExternalInterface> {
   // One dump at a time: concurrent dumps on the shared socket interleave their multipart replies
   // ("Multipart message not terminated properly").
@@ -47,5 +50,8 @@ export async function chooseExternalInterface(o: {
     ...(reach !== undefined ? { canReach: reach } : {}),
   };
   const wish: IfaceWish = o;
-  return selectExternalInterface(wish, facts);
+  const chosen = selectExternalInterface(wish, facts);
+  if (!o.ipv6) return chosen;
+  const v6 = selectIPv6Address(chosen, await listAddresses6(chosen.index), o.ipv6.publicIPv6);
+  return { ...chosen, ...v6 };
 }
