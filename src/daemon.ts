@@ -13,6 +13,7 @@ import { ConfigError, parseNetworkConfig } from './config/parse.js';
 import { Lifecycle, type DaemonExtension, type LeaseContext } from './lifecycle.js';
 import { routeProcessWarnings, type Logger } from './log.js';
 import { formatCidr, netsEqual } from './net/ipv4.js';
+import { formatCidr6 } from './net/ipv6.js';
 import type { ExternalInterface } from './net/external-interface.js';
 import { chooseExternalInterface } from './netlink/external-iface.js';
 import { setNetlinkObserver } from './netlink/socket.js';
@@ -109,7 +110,22 @@ async function stopAll(r: Running, lifecycle: Lifecycle, log: Logger): Promise<v
 }
 
 function subnetEnvOf(options: Options, ctx: LeaseContext): string {
-  return formatSubnetEnv({ network: ctx.config.network, subnet: ctx.lease.subnet, mtu: ctx.mtu, ipMasq: options.ipMasq });
+  return formatSubnetEnv({ network: ctx.config.network, subnet: ctx.lease.subnet, ipv6Network: ctx.config.ipv6?.network ?? null,
+    ipv6Subnet: ctx.lease.ipv6Subnet ?? null, mtu: ctx.mtu, ipMasq: options.ipMasq });
+}
+
+/** Backends that program the IPv6 half of a dual-stack network; the others would leave pods without IPv6 routes. */
+const IPV6_BACKENDS = ['host-gw', 'alloc'];
+
+function refuseUnfinishedIPv6(config: NetworkConfig, api: string): void {
+  if (!config.ipv6) return;
+  if (api === 'v2') {
+    throw new DaemonError('EnableIPv6 needs the etcd v3 API (flannel on etcd v2 has no IPv6 leases): use --etcd-api=v3');
+  }
+  if (!IPV6_BACKENDS.includes(config.backend.type)) {
+    throw new DaemonError(`EnableIPv6 with the ${config.backend.type} backend is not supported by tsflanneld yet: `
+      + `use ${IPV6_BACKENDS.join(' or ')}, or set EnableIPv6 false`);
+  }
 }
 
 async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle, running: Running,
@@ -123,22 +139,20 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   let config = withBackendOverride(first.config, options.backend);
   log.info({ network: formatCidr(config.network), subnetLen: config.subnetLen, backend: config.backend.type, etcdApi: registry.api },
     'network config');
-  // The v6 half parses, but no lease, subnet.env or backend carries it yet: running v4-only would hand pods no v6.
-  if (config.ipv6) {
-    throw new DaemonError('EnableIPv6 in the network config: tsflanneld parses dual-stack configs but does not run them '
-      + 'yet (no IPv6 lease or routes); set EnableIPv6 false or run upstream flanneld on dual-stack hosts');
-  }
+  refuseUnfinishedIPv6(config, registry.api);
   throwIfAborted(signal);
 
   let extIface: ExternalInterface;
   try {
     extIface = await chooseExternalInterface({ iface: options.iface, ifaceRegex: options.ifaceRegex,
       ...(options.ifaceCanReach ? { ifaceCanReach: options.ifaceCanReach } : {}),
-      ...(options.publicIP ? { publicIP: options.publicIP } : {}) });
+      ...(options.publicIP ? { publicIP: options.publicIP } : {}),
+      ...(config.ipv6 ? { ipv6: { publicIPv6: options.publicIPv6 } } : {}) });
   } catch (e) {
     throw new DaemonError(`cannot choose the external interface: ${(e as Error).message}`);
   }
-  log.info({ iface: extIface.name, ifaceAddr: extIface.ifaceAddr, extAddr: extIface.extAddr, mtu: extIface.mtu },
+  log.info({ iface: extIface.name, ifaceAddr: extIface.ifaceAddr, extAddr: extIface.extAddr, mtu: extIface.mtu,
+    ...(extIface.extAddr6 ? { ifaceAddr6: extIface.ifaceAddr6, extAddr6: extIface.extAddr6 } : {}) },
     'using external interface');
 
   const settings: BackendSettings = { vxlan: { datapath: options.vxlanDatapath, busyPoll: options.vxlanBusyPoll,
@@ -162,16 +176,18 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   let registration: BackendRegistration = await switcher.current.register();
   throwIfAborted(signal);
 
-  const attrs: LeaseAttrs = { publicIP: extIface.extAddr, publicIPv6: null, backendType: registration.backendType,
+  const attrs: LeaseAttrs = { publicIP: extIface.extAddr, publicIPv6: extIface.extAddr6 ?? null, backendType: registration.backendType,
     ...(registration.backendData !== undefined ? { backendData: registration.backendData } : {}) };
   // Read before this run rewrites the file: the lease manager prefers the old subnet, the rules drop the old ones.
   const previousRun = readPreviousLease(options.subnetFile);
   const leases = new LeaseManager({ registry, config, attrs, previousSubnet: previousRun.subnet,
+    previousIPv6Subnet: previousRun.ipv6Subnet ?? null,
     ttlSeconds: options.subnetLeaseTtl, renewMarginMinutes: options.subnetLeaseRenewMargin, log });
   running.leases = leases;
   let own: Lease = await leases.acquire(signal);
   throwIfAborted(signal);
-  log.info({ subnet: formatCidr(own.subnet) }, 'acquired lease');
+  log.info({ subnet: formatCidr(own.subnet), ...(own.ipv6Subnet ? { ipv6Subnet: formatCidr6(own.ipv6Subnet) } : {}) },
+    'acquired lease');
 
   const traffic = new TrafficManager({ nftables: config.enableNFTables, ipMasq: options.ipMasq,
     forwardRules: options.iptablesForwardRules, fullyRandomDisabled: options.ipMasqFullyRandomDisable,
