@@ -246,7 +246,9 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   leases.keep();
 
   const watcher = new LeaseWatcher({ registry, ownSubnet: () => own.subnet, network: config.network,
-    subnetLen: config.subnetLen, ownPublicIP: attrs.publicIP, log });
+    subnetLen: config.subnetLen, ownPublicIP: attrs.publicIP, log,
+    ipv6Rules: () => (config.ipv6 ? { network: config.ipv6.network, subnetLen: config.ipv6.subnetLen,
+      ownSubnet: own.ipv6Subnet ?? null, ownPublicIPv6: attrs.publicIPv6 } : null) });
   running.watcher = watcher;
   watcher.start({
     reset: (peers: Lease[]) => {
