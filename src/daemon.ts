@@ -197,7 +197,8 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
     mtu: registration.mtu, previous, backendCounters: () => switcher.current.counters(), trafficCounters: () => traffic.counters() });
   const applyRules = async (ctx: LeaseContext): Promise<void> => {
     await traffic.start({ network: config.network, subnet: ctx.lease.subnet, prevNetwork: ctx.previous.network,
-      prevSubnet: ctx.previous.subnet });
+      prevSubnet: ctx.previous.subnet,
+      ipv6: config.ipv6 && ctx.lease.ipv6Subnet ? { network: config.ipv6.network, subnet: ctx.lease.ipv6Subnet } : null });
     await lifecycle.run('rulesInPlace', ctx);
   };
 
