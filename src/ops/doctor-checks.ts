@@ -21,6 +21,8 @@ export interface CheckResult {
 export interface DoctorFacts {
   /** Content of /proc/sys/net/ipv4/ip_forward, or null when unreadable. */
   readonly ipForward: string | null;
+  /** Content of /proc/sys/net/ipv6/conf/all/forwarding (read when the config has EnableIPv6), or null. */
+  readonly ipv6Forward?: string | null;
   /** `iptables-save -t filter`, or null when iptables is missing. */
   readonly filterSave: string | null;
   readonly brNetfilter: boolean;
@@ -66,6 +68,16 @@ export function checkIpForward(f: DoctorFacts): CheckResult {
   return { id: 'ip_forward', status: 'fail',
     detail: `net.ipv4.ip_forward = ${v ?? 'unreadable'}: the host does not forward container traffic`,
     fix: "sysctl -w net.ipv4.ip_forward=1 && echo 'net.ipv4.ip_forward = 1' > /etc/sysctl.d/90-flannel.conf" };
+}
+
+/** Dual stack: the host must forward IPv6 too, or container IPv6 traffic dies at the host. */
+export function checkIpv6Forward(f: DoctorFacts): CheckResult {
+  if (!f.etcd.config?.ipv6) return { id: 'ipv6_forwarding', status: 'skip', detail: 'the network config has no EnableIPv6' };
+  const v = f.ipv6Forward?.trim() ?? null;
+  if (v === '1') return { id: 'ipv6_forwarding', status: 'ok', detail: 'net.ipv6.conf.all.forwarding = 1' };
+  return { id: 'ipv6_forwarding', status: 'fail',
+    detail: `net.ipv6.conf.all.forwarding = ${v ?? 'unreadable'}: the host does not forward container IPv6 traffic`,
+    fix: "sysctl -w net.ipv6.conf.all.forwarding=1 && echo 'net.ipv6.conf.all.forwarding = 1' >> /etc/sysctl.d/90-flannel.conf" };
 }
 
 export function checkForwardPolicy(f: DoctorFacts): CheckResult {
@@ -229,7 +241,7 @@ export function checkSubnetDirSpace(f: DoctorFacts): CheckResult {
 
 export function runChecks(f: DoctorFacts): CheckResult[] {
   return [
-    checkIpForward(f), checkForwardPolicy(f), checkBrNetfilter(f), ...checkVxlanSupport(f), checkInterface(f),
+    checkIpForward(f), checkIpv6Forward(f), checkForwardPolicy(f), checkBrNetfilter(f), ...checkVxlanSupport(f), checkInterface(f),
     ...checkMtu(f), checkSubnetDirSpace(f), checkUdpPort(f), ...checkEtcd(f),
   ];
 }
