@@ -115,9 +115,9 @@ function subnetEnvOf(options: Options, ctx: LeaseContext): string {
 }
 
 /** Backends that program the IPv6 half of a dual-stack network; the others would leave pods without IPv6 routes. */
-const IPV6_BACKENDS = ['host-gw', 'alloc'];
+const IPV6_BACKENDS = ['host-gw', 'alloc', 'vxlan'];
 
-function refuseUnfinishedIPv6(config: NetworkConfig, api: string): void {
+function refuseUnfinishedIPv6(config: NetworkConfig, api: string, vxlanDatapath: string): void {
   if (!config.ipv6) return;
   if (api === 'v2') {
     throw new DaemonError('EnableIPv6 needs the etcd v3 API (flannel on etcd v2 has no IPv6 leases): use --etcd-api=v3');
@@ -125,6 +125,10 @@ function refuseUnfinishedIPv6(config: NetworkConfig, api: string): void {
   if (!IPV6_BACKENDS.includes(config.backend.type)) {
     throw new DaemonError(`EnableIPv6 with the ${config.backend.type} backend is not supported by tsflanneld yet: `
       + `use ${IPV6_BACKENDS.join(' or ')}, or set EnableIPv6 false`);
+  }
+  if (config.backend.type === 'vxlan' && vxlanDatapath !== 'kernel') {
+    throw new DaemonError('EnableIPv6 with the userspace vxlan datapath is not supported by tsflanneld yet: '
+      + 'use --vxlan-datapath=kernel, or set EnableIPv6 false');
   }
 }
 
@@ -139,7 +143,7 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   let config = withBackendOverride(first.config, options.backend);
   log.info({ network: formatCidr(config.network), subnetLen: config.subnetLen, backend: config.backend.type, etcdApi: registry.api },
     'network config');
-  refuseUnfinishedIPv6(config, registry.api);
+  refuseUnfinishedIPv6(config, registry.api, options.vxlanDatapath);
   throwIfAborted(signal);
 
   let extIface: ExternalInterface;
@@ -177,7 +181,8 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   throwIfAborted(signal);
 
   const attrs: LeaseAttrs = { publicIP: extIface.extAddr, publicIPv6: extIface.extAddr6 ?? null, backendType: registration.backendType,
-    ...(registration.backendData !== undefined ? { backendData: registration.backendData } : {}) };
+    ...(registration.backendData !== undefined ? { backendData: registration.backendData } : {}),
+    ...(registration.backendV6Data !== undefined ? { backendV6Data: registration.backendV6Data } : {}) };
   // Read before this run rewrites the file: the lease manager prefers the old subnet, the rules drop the old ones.
   const previousRun = readPreviousLease(options.subnetFile);
   const leases = new LeaseManager({ registry, config, attrs, previousSubnet: previousRun.subnet,

@@ -1,6 +1,6 @@
-// IPv6 interface addresses, listed for the choice of this host's PublicIPv6.
-import { rt } from 'netlink';
-import { ip6FromBuffer } from '../net/ipv6.js';
+// IPv6 interface addresses: listed for the choice of this host's PublicIPv6, added to flannel-v6.<VNI>.
+import { FlagsNew, rt } from 'netlink';
+import { formatIPv6, ip6FromBuffer, ip6ToBuffer } from '../net/ipv6.js';
 import { AF_INET6 } from './codec.js';
 import { sharedRtSocket, type RtSocket } from './socket.js';
 
@@ -27,4 +27,12 @@ export async function listAddresses6(index?: number, s: RtSocket = sharedRtSocke
     const a = fromMessage(m);
     return a && (index === undefined || a.index === index) ? [a] : [];
   });
+}
+
+/** Adds `ip/prefixLen` (no duplicate address detection: flannel's device addresses are unique by lease). */
+export async function ensureAddress6(index: number, ip: bigint, prefixLen: number, s: RtSocket = sharedRtSocket()): Promise<void> {
+  const buf = ip6ToBuffer(ip);
+  await s.request(`ensure address ${formatIPv6(ip)}/${prefixLen} on link #${index}`, (nl, o) =>
+    nl.newAddress({ family: AF_INET6, prefixlen: prefixLen, index }, { local: buf, address: buf, flags: { nodad: true } },
+      { ...o, flags: FlagsNew.CREATE | FlagsNew.REPLACE }));
 }

@@ -2,7 +2,7 @@
 // The IPv4 twin (./routes.ts) carries more (lookups, onlink, blackholes); this is the part IPv6 peers need.
 import { FlagsNew, rt } from 'netlink';
 import { formatCidr6, formatIPv6, ip6FromBuffer, ip6ToBuffer, makeNet6, type Ipv6Net } from '../net/ipv6.js';
-import { AF_INET6, enumValue, RT_TABLE_MAIN } from './codec.js';
+import { AF_INET6, enumValue, RT_TABLE_MAIN, RTNH_F_ONLINK } from './codec.js';
 import { isAbsentError } from './errors.js';
 import { RT_SCOPE_NOWHERE, RT_SCOPE_UNIVERSE, RTN_UNICAST, TSFLANNELD_ROUTE_PROTOCOL } from './routes.js';
 import { sharedRtSocket, type RtSocket } from './socket.js';
@@ -14,6 +14,8 @@ export interface Route6Spec {
   /** Default: unicast; RTN_BLACKHOLE takes no gateway or device. */
   readonly type?: number;
   readonly priority?: number | null;
+  /** RTNH_F_ONLINK: the gateway is on the link although no address says so (vxlan). */
+  readonly onlink?: boolean;
 }
 
 export interface KernelRoute6 {
@@ -66,6 +68,7 @@ function toMessage(spec: Route6Spec, forDelete: boolean): { data: rt.Route; attr
     // IPv6 routes have universe scope whether or not they have a gateway.
     scope: forDelete ? RT_SCOPE_NOWHERE : RT_SCOPE_UNIVERSE,
     type: spec.type ?? (forDelete ? 0 : RTN_UNICAST),
+    flags: spec.onlink ? { __unknown: RTNH_F_ONLINK } : {},
   };
   const attrs: rt.RouteAttrs = { dst: ip6ToBuffer(spec.dst.ip), table: RT_TABLE_MAIN };
   if (spec.gateway != null) attrs.gateway = ip6ToBuffer(spec.gateway);
