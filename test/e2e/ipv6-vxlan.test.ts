@@ -88,6 +88,13 @@ describe('dual-stack vxlan (kernel): tsflanneld beside flanneld v0.28.9', { skip
         await poll(`ping -6 ${a.netns} → ${v6Of.get(b)}`, () => tb.ping(a, v6Of.get(b)!), 45_000, 200);
       }
     }
+    // TCP, bytes hashed, between the two tsflanneld nodes in both families.
+    const [c1, , c3] = cs as [Container, Container, Container];
+    for (const ip of [c3.ip, v6Of.get(c3)!]) {
+      const t = await tb.tcpTransfer(c1, { ...c3, ip }, 1 << 20);
+      assert.equal(t.bytesReceived, 1 << 20, ip);
+      assert.equal(t.receivedSha256, t.sentSha256, ip);
+    }
   }, async () => {
     const parts: string[] = [await tb.routesReport()];
     for (const h of tb.hosts) parts.push(`===== ${h.name} -6 routes =====\n${await mustExec(['ip', '-n', h.netns, '-6', 'route', 'show'])}`);
