@@ -95,3 +95,12 @@ export async function deleteRoute6IfPresent(spec: Route6Spec, s: RtSocket = shar
     throw err;
   }
 }
+
+/** `ip -6 route get <dst>`: the route the kernel would use (DirectRouting asks whether it has a gateway). */
+export async function getRoute6(dst: bigint, s: RtSocket = sharedRtSocket()): Promise<KernelRoute6> {
+  const [message] = await s.request(`route lookup ${formatIPv6(dst)}`, (nl, o) =>
+    nl.getRoute({ family: AF_INET6, dstLen: 128 }, { dst: ip6ToBuffer(dst) }, o));
+  const route = message ? fromMessage(message) : null;
+  if (!route) throw new Error(`route lookup ${formatIPv6(dst)}: the kernel returned no IPv6 route`);
+  return route;
+}

@@ -9,7 +9,7 @@ import { formatCidr6, parseIPv6, type Ipv6Net } from '../../net/ipv6.js';
 import { ensureAddress6 } from '../../netlink/addresses6.js';
 import { deleteLinkIfPresent, getLinkByName, setLinkMtu, setLinkUp, type LinkInfo } from '../../netlink/links.js';
 import { deleteFdb6IfPresent, deleteNeigh6IfPresent, ensureFdb6, ensureNeigh6 } from '../../netlink/neighbours.js';
-import { deleteRoute6IfPresent, replaceRoute6 } from '../../netlink/routes6.js';
+import { deleteRoute6IfPresent, getRoute6, replaceRoute6 } from '../../netlink/routes6.js';
 import { createVxlanLink, readVxlanAttrs, vxlanIncompatibility, type VxlanLinkSpec } from '../../netlink/vxlan.js';
 import type { Lease, VxlanBackendData } from '../../subnet/lease.js';
 import { normaliseMac } from './peers.js';
@@ -19,6 +19,8 @@ export interface V6Peer {
   readonly subnet: Ipv6Net;
   readonly publicIPv6: bigint;
   readonly vtepMac: string;
+  /** DirectRouting chose a plain route via PublicIPv6 (set when programmed). */
+  direct?: boolean;
 }
 
 function field(data: unknown, name: string): unknown {
@@ -49,7 +51,7 @@ export class KernelVxlanV6 {
   private readonly peers = new Map<string, V6Peer>();
 
   constructor(private readonly o: { vni: number; port: number; learning: boolean; gbp: boolean; mtu: number;
-    localIP6: string; underlayIndex: number; stateDir: string; log: Logger }) {
+    localIP6: string; underlayIndex: number; stateDir: string; log: Logger; directRouting: boolean }) {
     this.deviceName = vxlanV6DeviceName(o.vni);
     this.vtep = new VtepIdentity(o.stateDir, this.deviceName, o.log);
   }
@@ -79,6 +81,7 @@ export class KernelVxlanV6 {
     if (peer === null) return this.remove(key);
     const old = this.peers.get(key);
     if (old && (old.vtepMac !== peer.vtepMac || old.publicIPv6 !== peer.publicIPv6)) await this.clear(old);
+    else if (old) peer.direct = old.direct;
     this.peers.set(key, peer);
     await this.program(peer);
   }
@@ -131,11 +134,26 @@ export class KernelVxlanV6 {
     await writeFile(`/proc/sys/net/ipv6/conf/${spec.name}/accept_ra`, '0').catch(() => undefined);
   }
 
+  /** DirectRouting as for IPv4: a peer whose PublicIPv6 the kernel reaches without a gateway is on our L2. */
+  private async isDirect(p: V6Peer): Promise<boolean> {
+    if (!this.o.directRouting) return false;
+    try {
+      return (await getRoute6(p.publicIPv6)).gateway === null;
+    } catch (err) {
+      this.o.log.warn({ subnet: formatCidr6(p.subnet) }, `route lookup for DirectRouting failed: ${(err as Error).message}`);
+      return false;
+    }
+  }
+
   /** Neighbour → FDB → route, as for IPv4; a failure is logged and retried by the next resync. */
   private async program(p: V6Peer): Promise<void> {
     if (!this.device) return;
     const index = this.device.index;
     try {
+      const direct = await this.isDirect(p);
+      if (p.direct !== undefined && p.direct !== direct) await this.clear(p);
+      p.direct = direct;
+      if (direct) return await replaceRoute6({ dst: p.subnet, gateway: p.publicIPv6 });
       await ensureNeigh6(index, p.subnet.ip, p.vtepMac);
       await ensureFdb6(index, p.vtepMac, p.publicIPv6);
       await replaceRoute6({ dst: p.subnet, gateway: p.subnet.ip, oif: index, onlink: true });
@@ -145,6 +163,10 @@ export class KernelVxlanV6 {
   }
 
   private async clear(p: V6Peer): Promise<void> {
+    if (p.direct) {
+      await deleteRoute6IfPresent({ dst: p.subnet, gateway: p.publicIPv6 }).catch(() => undefined);
+      return;
+    }
     if (!this.device) return;
     const index = this.device.index;
     await deleteNeigh6IfPresent(index, p.subnet.ip).catch(() => undefined);
