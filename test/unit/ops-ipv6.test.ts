@@ -35,3 +35,15 @@ test('status: the IPv6 network, each lease\'s IPv6 subnet and PublicIPv6, and FL
   assert.match(text, /FLANNEL_IPV6_SUBNET=fd00:5:0:34::1\/64/);
   assert.match(text, /10\.5\.53\.0\/24 fd00:5:0:35::\/64 +192\.0\.2\.2 2001:db8::2 +host-gw/);
 });
+
+test('doctor: dual-stack vxlan warns when FLANNEL_MTU leaves no room for the 70 bytes of VXLAN over IPv6', async () => {
+  const { checkVxlan6Mtu } = await import('../../src/ops/doctor-checks.js');
+  const vx = parseNetworkConfig('{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:5::/56","Backend":{"Type":"vxlan"}}');
+  const facts = (mtu: string, config = vx): DoctorFacts => ({ etcd: { config }, backendOverride: null, subnetFile: '/run/flannel/subnet.env',
+    subnetEnv: { FLANNEL_MTU: mtu }, iface: { name: 'eth0', ifaceAddr: '192.0.2.1', extAddr: '192.0.2.1', mtu: 1500 } } as unknown as DoctorFacts);
+  const warn = checkVxlan6Mtu(facts('1450'));
+  assert.equal(warn.status, 'warn');
+  assert.match(warn.fix ?? '', /"MTU":1480 .*FLANNEL_MTU becomes 1430/);
+  assert.equal(checkVxlan6Mtu(facts('1430')).status, 'ok');
+  assert.equal(checkVxlan6Mtu(facts('1450', DUAL)).status, 'skip', 'host-gw has no encapsulation');
+});
