@@ -203,7 +203,8 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   const applyRules = async (ctx: LeaseContext): Promise<void> => {
     await traffic.start({ network: config.network, subnet: ctx.lease.subnet, prevNetwork: ctx.previous.network,
       prevSubnet: ctx.previous.subnet,
-      ipv6: config.ipv6 && ctx.lease.ipv6Subnet ? { network: config.ipv6.network, subnet: ctx.lease.ipv6Subnet } : null });
+      ipv6: config.ipv6 && ctx.lease.ipv6Subnet ? { network: config.ipv6.network, subnet: ctx.lease.ipv6Subnet } : null,
+      prevIPv6: { network: ctx.previous.ipv6Network ?? null, subnet: ctx.previous.ipv6Subnet ?? null } });
     await lifecycle.run('rulesInPlace', ctx);
   };
 
@@ -241,7 +242,8 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
     log.warn({ subnet: formatCidr(lease.subnet) }, 'lease re-acquired');
     // start() is queued behind the peer updates already given to the backend, and before later ones.
     void switcher.current.start(lease).then(async () => {
-      ownCtx = ctxOf(lease, { network: config.network, subnet: previous.subnet });
+      ownCtx = ctxOf(lease, { network: config.network, subnet: previous.subnet,
+        ipv6Network: config.ipv6?.network ?? null, ipv6Subnet: previous.ipv6Subnet ?? null });
       await applyRules(ownCtx);
       if (writeSubnetEnv()) writtenLate();
       await lifecycle.run('leaseChanged', ownCtx);

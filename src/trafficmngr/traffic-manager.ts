@@ -3,7 +3,7 @@
 // at start; the iptables rules are rechecked every --iptables-resync seconds; nothing is removed on exit.
 import { log as rootLog, type Logger } from '../log.js';
 import { formatCidr, netsEqual, type Ipv4Net } from '../net/ipv4.js';
-import { formatCidr6, type Ipv6Net } from '../net/ipv6.js';
+import { formatCidr6, nets6Equal, type Ipv6Net } from '../net/ipv6.js';
 import { blackholeRouteSpec, LOWEST_PRIORITY_METRIC, replaceRoute, RTN_BLACKHOLE } from '../netlink/routes.js';
 import { replaceRoute6 } from '../netlink/routes6.js';
 import { commandRunner, describeFailure, type CommandRunner } from './exec.js';
@@ -34,6 +34,8 @@ export interface TrafficState {
   readonly prevSubnet: Ipv4Net | null;
   /** With EnableIPv6: IPv6Network and our IPv6 subnet, for the ip6tables (or `ip6 flannel-ipv6`) twins. */
   readonly ipv6?: { readonly network: Ipv6Net; readonly subnet: Ipv6Net } | null;
+  /** FLANNEL_IPV6_NETWORK / FLANNEL_IPV6_SUBNET of the previous subnet.env. */
+  readonly prevIPv6?: { readonly network: Ipv6Net | null; readonly subnet: Ipv6Net | null } | null;
 }
 
 export interface TrafficCounters {
@@ -83,6 +85,7 @@ export class TrafficManager {
       await this.applyNft(state);
     } else {
       await this.removePrevious(state);
+      await this.removePrevious6(state);
       for (const rules of sets) await this.rebuild(rules);
       for (const rules of sets6) await this.rebuild(rules, this.ip6tables);
     }
@@ -171,6 +174,19 @@ export class TrafficManager {
     // Both spellings of MASQUERADE, since the old rules may come from a run with other settings.
     await this.iptables.remove(masqRules(oldNetwork, oldSubnet, { randomFully }));
     await this.iptables.remove(masqRules(oldNetwork, oldSubnet, { randomFully: !randomFully }));
+  }
+
+  /** The IPv6 twin of removePrevious: the old ip6tables masquerade set of another IPv6Network or subnet goes. */
+  private async removePrevious6(state: TrafficState): Promise<void> {
+    const now = state.ipv6;
+    const prev = state.prevIPv6;
+    if (!this.opts.ipMasq || !now || !prev || (!prev.network && !prev.subnet)) return;
+    const oldNetwork = prev.network ?? now.network;
+    const oldSubnet = prev.subnet ?? now.subnet;
+    if (nets6Equal(oldNetwork, now.network) && nets6Equal(oldSubnet, now.subnet)) return;
+    this.log.info({ prevNetwork: formatCidr6(oldNetwork), prevSubnet: formatCidr6(oldSubnet) },
+      'IPv6 network or subnet differs from the previous subnet.env, removing the old masquerade rules');
+    for (const randomFully of [true, false]) await this.ip6tables.remove(masqRules6(oldNetwork, oldSubnet, { randomFully }));
   }
 
   private async applyNft(state: TrafficState): Promise<void> {

@@ -36,9 +36,10 @@ after(async () => {
   if (ledger) dropLedger(ledger.tag);
 });
 
-async function trafficIn(ns: string, options: TrafficOptions, steps: ReadonlyArray<'start' | 'resync'>): Promise<void> {
+async function trafficIn(ns: string, options: TrafficOptions, steps: ReadonlyArray<'start' | 'resync'>,
+  v6: { ipv6Subnet?: string; prevIPv6Subnet?: string } = {}): Promise<void> {
   const args = JSON.stringify({ options, network: '10.5.0.0/16', subnet: '10.5.52.0/24', ipv6Network: 'fd00:5::/56',
-    ipv6Subnet: 'fd00:5:0:34::/64', steps });
+    ipv6Subnet: 'fd00:5:0:34::/64', steps, ...v6 });
   const out = await mustExec(inNetns(ns, [process.execPath, path.join(__dirname, '..', 'helpers', 'traffic-run.js'), args]));
   assert.deepEqual((JSON.parse(out) as { ok: boolean }).ok, true, out);
 }
@@ -87,4 +88,13 @@ test('--ip-blackhole-route adds a blackhole route for the own IPv6 subnet too', 
   await trafficIn(ns, { ...OPTS, ipMasq: false, forwardRules: false, blackholeRoute: true }, ['start']);
   const out = await mustExec(['ip', '-n', ns, '-6', 'route', 'show', 'type', 'blackhole']);
   assert.match(out, /^blackhole fd00:5:0:34::\/64 dev lo proto 84 metric 4294967295/m);
+});
+
+test('a previous subnet.env with another IPv6 subnet has its old ip6tables masquerade rules removed', { skip }, async () => {
+  const ns = await freshNetns('prv');
+  await trafficIn(ns, OPTS, ['start'], { ipv6Subnet: 'fd00:5:0:9::/64' });
+  await trafficIn(ns, OPTS, ['start'], { ipv6Subnet: 'fd00:5:0:34::/64', prevIPv6Subnet: 'fd00:5:0:9::/64' });
+  const nat6 = await lines(ns, 'ip6tables-save', 'nat');
+  assert.deepEqual(nat6.filter((l) => l.includes('fd00:5:0:9::')), [], nat6.join('\n'));
+  assert.equal(nat6.filter((l) => l.includes('fd00:5:0:34::/64')).length, 3);
 });

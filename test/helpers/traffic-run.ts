@@ -14,6 +14,8 @@ interface Args {
   /** Dual stack: IPv6Network and our IPv6 subnet. */
   readonly ipv6Network?: string;
   readonly ipv6Subnet?: string;
+  /** FLANNEL_IPV6_SUBNET of a previous run (network form). */
+  readonly prevIPv6Subnet?: string;
 }
 
 function cidr(text: string): Ipv4Net {
@@ -26,7 +28,8 @@ async function main(): Promise<void> {
   const args = JSON.parse(process.argv[2] ?? '{}') as Args;
   const ipv6 = args.ipv6Network && args.ipv6Subnet
     ? { network: parseCidr6(args.ipv6Network) as Ipv6Net, subnet: parseCidr6(args.ipv6Subnet) as Ipv6Net } : null;
-  const state = { network: cidr(args.network), subnet: cidr(args.subnet), prevNetwork: null, prevSubnet: null, ipv6 };
+  const prevIPv6 = args.prevIPv6Subnet ? { network: ipv6?.network ?? null, subnet: parseCidr6(args.prevIPv6Subnet) } : null;
+  const state = { network: cidr(args.network), subnet: cidr(args.subnet), prevNetwork: null, prevSubnet: null, ipv6, prevIPv6 };
   const tm = new TrafficManager(args.options);
   for (const step of args.steps) {
     if (step === 'start') await tm.start(state);
