@@ -3,7 +3,7 @@
 // `bridge fdb replace <mac> dev <vxlan> dst <ip> self permanent`.
 import { FlagsNew, rt } from 'netlink';
 import { formatIPv4, ipFromBuffer, ipToBuffer } from '../net/ipv4.js';
-import { formatIPv6, ip6ToBuffer } from '../net/ipv6.js';
+import { formatIPv6, ip6FromBuffer, ip6ToBuffer } from '../net/ipv6.js';
 import { AF_BRIDGE, AF_INET, AF_INET6, macFromBuf, macToBuf } from './codec.js';
 import { isAbsentError } from './errors.js';
 import { sharedRtSocket, type RtSocket } from './socket.js';
@@ -120,4 +120,21 @@ export async function deleteFdb6IfPresent(index: number, mac: string, dst: bigin
     if (isAbsentError(err)) return false;
     throw err;
   }
+}
+
+/** Permanent IPv6 neighbour entries of one link (what a vxlan resync compares with its peers). */
+export async function listPermanentNeigh6(index: number, s: RtSocket = sharedRtSocket()): Promise<bigint[]> {
+  const messages = await s.dump(`list neigh6 dev #${index}`, (nl, o) => nl.getNeighbors({ family: AF_INET6 }, {}, o));
+  return messages.flatMap((m: rt.NeighborMessage) =>
+    (m.data.ifindex === index && m.data.state?.permanent === true && m.attrs.dst?.length === 16 ? [ip6FromBuffer(m.attrs.dst)] : []));
+}
+
+/** Permanent FDB entries of one link whose VTEP is an IPv6 address. */
+export async function listFdb6(index: number, s: RtSocket = sharedRtSocket()): Promise<Array<{ mac: string; dst: bigint }>> {
+  const messages = await s.dump(`list fdb dev #${index}`, (nl, o) => nl.getNeighbors({ family: AF_BRIDGE }, {}, o));
+  return messages.flatMap((m: rt.NeighborMessage) => {
+    const mac = macFromBuf(m.attrs.lladdr);
+    if (m.data.ifindex !== index || mac === null || m.attrs.dst?.length !== 16 || m.data.state?.permanent !== true) return [];
+    return [{ mac, dst: ip6FromBuffer(m.attrs.dst) }];
+  });
 }

@@ -46,3 +46,17 @@ test('the IPv6 address: first global one past DAD, --public-ipv6 overrides, a cl
   assert.throws(() => selectIPv6Address(iface, addrs.slice(0, 2)),
     (e: unknown) => e instanceof IfaceSelectionError && /^eth0 has no global IPv6 address .*--public-ipv6$/.test(e.message));
 });
+
+test('vxlan v6 sweep: entries on flannel-v6 that no (non-direct) peer backs are stale', async () => {
+  const { staleV6Entries } = await import('../../src/backend/vxlan/kernel-v6.js');
+  const peer = { subnet: v6('fd00:0:0:2::/64'), publicIPv6: parseIPv6('2001:db8::2')!, vtepMac: '02:00:00:00:00:02' };
+  const direct = { subnet: v6('fd00:0:0:3::/64'), publicIPv6: parseIPv6('2001:db8::3')!, vtepMac: '02:00:00:00:00:03', direct: true };
+  const stale = staleV6Entries([peer, direct], {
+    neigh: [peer.subnet.ip, direct.subnet.ip, parseIPv6('fd00:0:0:9::')!],
+    fdb: [{ mac: peer.vtepMac, dst: peer.publicIPv6 }, { mac: peer.vtepMac, dst: parseIPv6('2001:db8::99')! }],
+    routes: [peer.subnet, v6('fd00:0:0:9::/64')],
+  });
+  assert.deepEqual(stale.neigh.map(String), [direct.subnet.ip, parseIPv6('fd00:0:0:9::')!].map(String));
+  assert.deepEqual(stale.fdb.map((f) => String(f.dst)), [String(parseIPv6('2001:db8::99'))]);
+  assert.deepEqual(stale.routes.map(formatCidr6), ['fd00:0:0:9::/64']);
+});

@@ -5,11 +5,13 @@
 // entries again (each write is a replace), which also restores anything deleted meanwhile.
 import { writeFile } from 'node:fs/promises';
 import type { Logger } from '../../log.js';
-import { formatCidr6, parseIPv6, type Ipv6Net } from '../../net/ipv6.js';
+import { formatCidr6, nets6Equal, parseIPv6, type Ipv6Net } from '../../net/ipv6.js';
 import { ensureAddress6 } from '../../netlink/addresses6.js';
 import { deleteLinkIfPresent, getLinkByName, setLinkMtu, setLinkUp, type LinkInfo } from '../../netlink/links.js';
-import { deleteFdb6IfPresent, deleteNeigh6IfPresent, ensureFdb6, ensureNeigh6 } from '../../netlink/neighbours.js';
-import { deleteRoute6IfPresent, getRoute6, replaceRoute6 } from '../../netlink/routes6.js';
+import {
+  deleteFdb6IfPresent, deleteNeigh6IfPresent, ensureFdb6, ensureNeigh6, listFdb6, listPermanentNeigh6,
+} from '../../netlink/neighbours.js';
+import { deleteRoute6IfPresent, getRoute6, listOwnRoutes6, replaceRoute6 } from '../../netlink/routes6.js';
 import { createVxlanLink, readVxlanAttrs, vxlanIncompatibility, type VxlanLinkSpec } from '../../netlink/vxlan.js';
 import type { Lease, VxlanBackendData } from '../../subnet/lease.js';
 import { normaliseMac } from './peers.js';
@@ -38,6 +40,22 @@ export function readV6Peer(lease: Lease): V6Peer | null {
   return publicIPv6 === null || vtepMac === null ? null : { subnet: lease.ipv6Subnet, publicIPv6, vtepMac };
 }
 
+export interface V6Sweep {
+  readonly neigh: readonly bigint[];
+  readonly fdb: ReadonlyArray<{ mac: string; dst: bigint }>;
+  readonly routes: readonly Ipv6Net[];
+}
+
+/** Entries on flannel-v6.<VNI> that no peer backs (pure): what the resync removes once the peer list is known. */
+export function staleV6Entries(peers: Iterable<V6Peer>, have: V6Sweep): V6Sweep {
+  const list = [...peers].filter((p) => !p.direct);
+  return {
+    neigh: have.neigh.filter((ip) => !list.some((p) => p.subnet.ip === ip)),
+    fdb: have.fdb.filter((f) => !list.some((p) => p.vtepMac === f.mac && p.publicIPv6 === f.dst)),
+    routes: have.routes.filter((r) => !list.some((p) => nets6Equal(p.subnet, r))),
+  };
+}
+
 export function vxlanV6DeviceName(vni: number): string {
   return `flannel-v6.${vni}`;
 }
@@ -49,6 +67,8 @@ export class KernelVxlanV6 {
   private own: Ipv6Net | null = null;
   /** Peers by their IPv4 key (a lease's identity). */
   private readonly peers = new Map<string, V6Peer>();
+  /** Until the first full peer list, entries of peers not yet seen must not be swept. */
+  private peersKnown = false;
 
   constructor(private readonly o: { vni: number; port: number; learning: boolean; gbp: boolean; mtu: number;
     localIP6: string; underlayIndex: number; stateDir: string; log: Logger; directRouting: boolean }) {
@@ -74,6 +94,7 @@ export class KernelVxlanV6 {
   async reset(leases: ReadonlyMap<string, Lease>): Promise<void> {
     for (const key of [...this.peers.keys()]) if (!leases.has(key)) await this.remove(key);
     for (const [key, lease] of leases) await this.set(key, lease);
+    this.peersKnown = true;
   }
 
   async set(key: string, lease: Lease): Promise<void> {
@@ -101,6 +122,18 @@ export class KernelVxlanV6 {
     await ensureAddress6(this.device.index, this.own.ip, 128);
     await setLinkUp(this.device.index);
     for (const p of this.peers.values()) await this.program(p);
+    if (this.peersKnown) await this.sweep(this.device.index);
+  }
+
+  /** Removes neighbour, FDB and route entries on the device that no peer backs (an earlier run's, a removed peer's). */
+  private async sweep(index: number): Promise<void> {
+    const routes = (await listOwnRoutes6()).filter((r) => r.oif === index).map((r) => r.dst);
+    const stale = staleV6Entries(this.peers.values(), { neigh: await listPermanentNeigh6(index), fdb: await listFdb6(index), routes });
+    for (const ip of stale.neigh) await deleteNeigh6IfPresent(index, ip).catch(() => undefined);
+    for (const f of stale.fdb) await deleteFdb6IfPresent(index, f.mac, f.dst).catch(() => undefined);
+    for (const dst of stale.routes) await deleteRoute6IfPresent({ dst, oif: index }).catch(() => undefined);
+    const n = stale.neigh.length + stale.fdb.length + stale.routes.length;
+    if (n > 0) this.o.log.info({ stale: n }, 'removed IPv6 entries no lease backs');
   }
 
   async teardown(): Promise<void> {
