@@ -276,6 +276,7 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
       const from = { type: config.backend.type, mtu: registration.mtu };
       let built: DrivenBackend;
       try {
+        refuseUnfinishedIPv6(next, registry.api, options.vxlanDatapath);
         built = build(next);
       } catch (e) {
         log.error(`the changed Backend config is ignored, ${from.type} keeps running: ${(e as Error).message}`);
@@ -288,7 +289,8 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
         log.error(`switching the backend from ${from.type} to ${next.backend.type} failed: ${(e as Error).message}`);
         return;
       }
-      leases.republish({ backendType: registration.backendType, backendData: registration.backendData });
+      leases.republish({ backendType: registration.backendType, backendData: registration.backendData,
+        backendV6Data: registration.backendV6Data });
       ownCtx = ctxOf(own, ownCtx.previous);
       if (writeSubnetEnv()) writtenLate();
       await lifecycle.run('leaseChanged', ownCtx);

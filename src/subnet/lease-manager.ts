@@ -225,7 +225,7 @@ export class LeaseManager extends EventEmitter {
    * New BackendType/BackendData (a VtepMAC changed after a clash with a peer, a live backend switch): written at
    * once by a renewal.
    */
-  republish(change: Pick<LeaseAttrs, 'backendType' | 'backendData'>): void {
+  republish(change: Partial<Pick<LeaseAttrs, 'backendType' | 'backendData' | 'backendV6Data'>>): void {
     this.o = { ...this.o, attrs: { ...this.o.attrs, ...change } };
     this.scheduleRenew(0);
   }

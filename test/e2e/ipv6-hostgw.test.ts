@@ -27,7 +27,8 @@ describe('dual-stack host-gw on two hosts', { skip: skip ?? false, timeout: 180_
       await mustExec(inNetns(h.netns, ['sysctl', '-q', '-w', 'net.ipv6.conf.all.forwarding=1']));
     }
     await tb.putConfig(CONFIG);
-    for (const h of tb.hosts) tb.startDaemon(h);
+    // The kernel datapath so that the last case can switch the running network to vxlan.
+    for (const h of tb.hosts) tb.startDaemon(h, ['--vxlan-datapath', 'kernel']);
     for (const h of tb.hosts) {
       await tb.waitForSubnetEnv(h);
       const c = await tb.addContainer(h, 'c1');
@@ -92,5 +93,25 @@ describe('dual-stack host-gw on two hosts', { skip: skip ?? false, timeout: 180_
       assert.equal(t.bytesReceived, 1 << 20);
       assert.equal(t.receivedSha256, t.sentSha256);
     }
+  }));
+
+  it('a live switch to vxlan brings up flannel-v6.1, publishes BackendV6Data and keeps IPv6 traffic flowing', () => withLogs(async () => {
+    await tb.putConfig({ ...CONFIG, Backend: { Type: 'vxlan' } });
+    await poll('both leases with BackendV6Data', async () =>
+      [...(await tb.leases()).values()].filter((v) => /"BackendType":"vxlan".*"BackendV6Data":\{"VNI":1,"VtepMAC"/.test(v)).length === 2,
+    45_000, 500);
+    for (const h of tb.hosts) await mustExec(['ip', '-n', h.netns, 'link', 'show', 'flannel-v6.1']);
+    // host-gw's IPv6 route is gone; the peer's IPv6 subnet now goes through flannel-v6.1.
+    const [h1, h2] = tb.hosts as [Host, Host];
+    const dst = (parseSubnetEnv(fs.readFileSync(h2.subnetFile, 'utf8')).FLANNEL_IPV6_SUBNET ?? '').replace(/::1\/64$/, '::/64');
+    await poll(`h1: ${dst} via flannel-v6.1`, async () => {
+      const out = await mustExec(['ip', '-n', h1.netns, '-6', '-j', 'route', 'show', 'exact', dst]);
+      const routes = JSON.parse(out || '[]') as Array<{ dev?: string }>;
+      return routes.length === 1 && routes[0]?.dev === 'flannel-v6.1';
+    }, 30_000, 200);
+    const [a, b] = tb.hosts.map((h) => tb.container(h)) as [Container, Container];
+    await poll('ping -6 a → b over vxlan', () => tb.ping(a, v6Of.get(b)!), 30_000, 100);
+    await poll('ping -6 b → a over vxlan', () => tb.ping(b, v6Of.get(a)!), 30_000, 100);
+    await tb.waitForPing(a, b.ip);
   }));
 });
