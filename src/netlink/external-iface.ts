@@ -2,13 +2,14 @@
 import type { ExternalInterface } from '../net/external-interface.js';
 import { parseIPv4 } from '../net/ipv4.js';
 import {
-  defaultRouteLink, selectExternalInterface, selectIPv6Address, type IfaceCandidate, type IfaceFacts, type IfaceWish,
+  defaultRouteLink, selectExternalInterface, selectIPv6Address, type IfaceCandidate, type Ipv6Choice, type IfaceFacts, type IfaceWish,
 } from '../net/iface-select.js';
 import { listAddresses } from './addresses.js';
 import { listAddresses6 } from './addresses6.js';
 import { NetlinkError } from './errors.js';
 import { listLinks } from './links.js';
 import { getRoute, listRoutes } from './routes.js';
+import { defaultRoute6Link } from './routes6.js';
 
 export { IfaceSelectionError } from '../net/iface-select.js';
 
@@ -52,6 +53,9 @@ export async function chooseExternalInterface(o: {
   const wish: IfaceWish = o;
   const chosen = selectExternalInterface(wish, facts);
   if (!o.ipv6) return chosen;
-  const v6 = selectIPv6Address(chosen, await listAddresses6(chosen.index), o.ipv6.publicIPv6);
+  const how: Ipv6Choice = o.iface.length > 0 ? { by: 'iface' }
+    : o.ifaceRegex.length > 0 ? { by: 'regex', patterns: o.ifaceRegex }
+      : o.ifaceCanReach ? { by: 'can-reach' } : { by: 'default-route', defaultRoute6: await defaultRoute6Link() };
+  const v6 = selectIPv6Address(chosen, await listAddresses6(chosen.index), o.ipv6.publicIPv6, how);
   return { ...chosen, ...v6 };
 }

@@ -104,3 +104,15 @@ export async function getRoute6(dst: bigint, s: RtSocket = sharedRtSocket()): Pr
   if (!route) throw new Error(`route lookup ${formatIPv6(dst)}: the kernel returned no IPv6 route`);
   return route;
 }
+
+/** The link of the main table's IPv6 default route with the lowest metric, or why there is none. */
+export async function defaultRoute6Link(s: RtSocket = sharedRtSocket()): Promise<{ index: number } | string> {
+  const messages = await s.dump('list IPv6 routes', (nl, o) => nl.getRoutes({ family: AF_INET6 }, {}, o));
+  const defaults = messages.flatMap((m) => {
+    const r = fromMessage(m);
+    return r && r.table === RT_TABLE_MAIN && r.dst.prefixLen === 0 && r.type === RTN_UNICAST ? [r] : [];
+  }).sort((a, b) => (a.priority ?? 0) - (b.priority ?? 0));
+  const first = defaults[0];
+  if (!first) return 'there is no IPv6 default route';
+  return first.oif === null ? 'the IPv6 default route has no single output interface' : { index: first.oif };
+}

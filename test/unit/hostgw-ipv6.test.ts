@@ -60,3 +60,16 @@ test('vxlan v6 sweep: entries on flannel-v6 that no (non-direct) peer backs are 
   assert.deepEqual(stale.fdb.map((f) => String(f.dst)), [String(parseIPv6('2001:db8::99'))]);
   assert.deepEqual(stale.routes.map(formatCidr6), ['fd00:0:0:9::/64']);
 });
+
+test('the IPv6 address as upstream picks it: --iface-regex must match an IPv6 address too; default routes must agree', () => {
+  const iface = { name: 'eth0', index: 2, mtu: 1500, ifaceAddr: '192.0.2.1', extAddr: '192.0.2.1' };
+  const addrs = [{ ip: parseIPv6('2001:db8::1')!, tentative: false }, { ip: parseIPv6('2001:db8:5::1')!, tentative: false }];
+  assert.equal(selectIPv6Address(iface, addrs, undefined, { by: 'regex', patterns: ['^192\\.0\\.2\\.', '^2001:db8:5:'] }).ifaceAddr6, '2001:db8:5::1');
+  assert.throws(() => selectIPv6Address(iface, addrs, undefined, { by: 'regex', patterns: ['^192\\.0\\.2\\.'] }),
+    /no global IPv6 address matching --iface-regex/);
+  assert.equal(selectIPv6Address(iface, addrs, undefined, { by: 'default-route', defaultRoute6: { index: 2 } }).ifaceAddr6, '2001:db8::1');
+  assert.throws(() => selectIPv6Address(iface, addrs, undefined, { by: 'default-route', defaultRoute6: { index: 3 } }),
+    /IPv6 default route leaves by link #3, the IPv4 one by eth0; .*give --iface$/);
+  assert.throws(() => selectIPv6Address(iface, addrs, undefined, { by: 'default-route', defaultRoute6: 'there is no IPv6 default route' }),
+    /there is no IPv6 default route .*give --iface$/);
+});
