@@ -155,7 +155,8 @@ export function defaultRouteLink(routes: readonly RouteFacts[]): { index: number
 
 /** How the interface was chosen, which decides how upstream picks its IPv6 address in a dual-stack network. */
 export type Ipv6Choice =
-  | { readonly by: 'iface' | 'can-reach' }
+  | { readonly by: 'iface'; readonly address?: bigint }
+  | { readonly by: 'can-reach' }
   | { readonly by: 'regex'; readonly patterns: readonly string[] }
   | { readonly by: 'default-route'; readonly defaultRoute6: { readonly index: number } | string };
 
@@ -183,7 +184,9 @@ export function selectIPv6Address(iface: ExternalInterface, addrs: ReadonlyArray
     }
   }
   const usable = addrs.filter((a) => isGlobalUnicast6(a.ip) && !a.tentative).map((a) => formatIPv6(a.ip));
-  const matching = how.by === 'regex' ? usable.filter((a) => how.patterns.some((p) => safeTest(p, a))) : usable;
+  const wanted = how.by === 'iface' && how.address !== undefined ? formatIPv6(how.address) : null;
+  const matching = how.by === 'regex' ? usable.filter((a) => how.patterns.some((p) => safeTest(p, a)))
+    : wanted !== null ? usable.filter((a) => a === wanted) : usable;
   const ifaceAddr6 = matching[0] ?? null;
   if (pub !== null) return { ifaceAddr6, extAddr6: formatIPv6(pub) };
   if (ifaceAddr6 === null) {

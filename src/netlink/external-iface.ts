@@ -1,6 +1,7 @@
 // Reads links, IPv4 addresses and routes through netlink and hands them to the pure choice in net/iface-select.ts.
 import type { ExternalInterface } from '../net/external-interface.js';
 import { parseIPv4 } from '../net/ipv4.js';
+import { parseIPv6 } from '../net/ipv6.js';
 import {
   defaultRouteLink, selectExternalInterface, selectIPv6Address, type IfaceCandidate, type Ipv6Choice, type IfaceFacts, type IfaceWish,
 } from '../net/iface-select.js';
@@ -50,12 +51,22 @@ export async function chooseExternalInterface(o: {
     defaultRoute: defaultRouteLink(routes),
     ...(reach !== undefined ? { canReach: reach } : {}),
   };
-  const wish: IfaceWish = o;
+  // Dual stack: `--iface=<IPv6 address>` names the interface holding that address, whose IPv6 address it then is.
+  const addrs6 = o.ipv6 ? await listAddresses6() : [];
+  let address6: bigint | undefined;
+  const iface = o.iface.map((entry) => {
+    const ip6 = entry.includes(':') ? parseIPv6(entry) : null;
+    const holder = ip6 === null ? undefined : addrs6.find((a) => a.ip === ip6);
+    if (ip6 === null || holder === undefined) return entry;
+    address6 ??= ip6;
+    return links.find((l) => l.index === holder.index)?.name ?? entry;
+  });
+  const wish: IfaceWish = { ...o, iface };
   const chosen = selectExternalInterface(wish, facts);
   if (!o.ipv6) return chosen;
-  const how: Ipv6Choice = o.iface.length > 0 ? { by: 'iface' }
+  const how: Ipv6Choice = o.iface.length > 0 ? { by: 'iface', ...(address6 !== undefined ? { address: address6 } : {}) }
     : o.ifaceRegex.length > 0 ? { by: 'regex', patterns: o.ifaceRegex }
       : o.ifaceCanReach ? { by: 'can-reach' } : { by: 'default-route', defaultRoute6: await defaultRoute6Link() };
-  const v6 = selectIPv6Address(chosen, await listAddresses6(chosen.index), o.ipv6.publicIPv6, how);
+  const v6 = selectIPv6Address(chosen, addrs6.filter((a) => a.index === chosen.index), o.ipv6.publicIPv6, how);
   return { ...chosen, ...v6 };
 }

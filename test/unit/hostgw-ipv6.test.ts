@@ -73,3 +73,10 @@ test('the IPv6 address as upstream picks it: --iface-regex must match an IPv6 ad
   assert.throws(() => selectIPv6Address(iface, addrs, undefined, { by: 'default-route', defaultRoute6: 'there is no IPv6 default route' }),
     /there is no IPv6 default route .*give --iface$/);
 });
+
+test('--iface=<IPv6 address> makes that address the IPv6 one', () => {
+  const iface = { name: 'eth0', index: 2, mtu: 1500, ifaceAddr: '192.0.2.1', extAddr: '192.0.2.1' };
+  const addrs = [{ ip: parseIPv6('2001:db8::1')!, tentative: false }, { ip: parseIPv6('2001:db8:5::1')!, tentative: false }];
+  assert.equal(selectIPv6Address(iface, addrs, undefined, { by: 'iface', address: parseIPv6('2001:db8:5::1')! }).ifaceAddr6, '2001:db8:5::1');
+  assert.equal(selectIPv6Address(iface, addrs, undefined, { by: 'iface' }).ifaceAddr6, '2001:db8::1');
+});
