@@ -13,6 +13,7 @@ import { ConfigError, parseNetworkConfig } from './config/parse.js';
 import { Lifecycle, type DaemonExtension, type LeaseContext } from './lifecycle.js';
 import { routeProcessWarnings, type Logger } from './log.js';
 import { formatCidr, netsEqual } from './net/ipv4.js';
+import { formatCidr6 } from './net/ipv6.js';
 import type { ExternalInterface } from './net/external-interface.js';
 import { chooseExternalInterface } from './netlink/external-iface.js';
 import { setNetlinkObserver } from './netlink/socket.js';
@@ -114,7 +115,26 @@ async function stopAll(r: Running, lifecycle: Lifecycle, log: Logger): Promise<v
 }
 
 function subnetEnvOf(options: Options, ctx: LeaseContext): string {
-  return formatSubnetEnv({ network: ctx.config.network, subnet: ctx.lease.subnet, mtu: ctx.mtu, ipMasq: options.ipMasq });
+  return formatSubnetEnv({ network: ctx.config.network, subnet: ctx.lease.subnet, ipv6Network: ctx.config.ipv6?.network ?? null,
+    ipv6Subnet: ctx.lease.ipv6Subnet ?? null, mtu: ctx.mtu, ipMasq: options.ipMasq });
+}
+
+/** Backends that program the IPv6 half of a dual-stack network; the others would leave pods without IPv6 routes. */
+const IPV6_BACKENDS = ['host-gw', 'alloc', 'vxlan'];
+
+function refuseUnfinishedIPv6(config: NetworkConfig, api: string, vxlanDatapath: string): void {
+  if (!config.ipv6) return;
+  if (api === 'v2') {
+    throw new DaemonError('EnableIPv6 needs the etcd v3 API (flannel on etcd v2 has no IPv6 leases): use --etcd-api=v3');
+  }
+  if (!IPV6_BACKENDS.includes(config.backend.type)) {
+    throw new DaemonError(`EnableIPv6 with the ${config.backend.type} backend is not supported by tsflanneld yet: `
+      + `use ${IPV6_BACKENDS.join(' or ')}, or set EnableIPv6 false`);
+  }
+  if (config.backend.type === 'vxlan' && vxlanDatapath !== 'kernel') {
+    throw new DaemonError('EnableIPv6 with the userspace vxlan datapath is not supported by tsflanneld yet: '
+      + 'use --vxlan-datapath=kernel, or set EnableIPv6 false');
+  }
 }
 
 async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle, running: Running,
@@ -128,17 +148,20 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   let config = withBackendOverride(first.config, options.backend);
   log.info({ network: formatCidr(config.network), subnetLen: config.subnetLen, backend: config.backend.type, etcdApi: registry.api },
     'network config');
+  refuseUnfinishedIPv6(config, registry.api, options.vxlanDatapath);
   throwIfAborted(signal);
 
   let extIface: ExternalInterface;
   try {
     extIface = await chooseExternalInterface({ iface: options.iface, ifaceRegex: options.ifaceRegex,
       ...(options.ifaceCanReach ? { ifaceCanReach: options.ifaceCanReach } : {}),
-      ...(options.publicIP ? { publicIP: options.publicIP } : {}) });
+      ...(options.publicIP ? { publicIP: options.publicIP } : {}),
+      ...(config.ipv6 ? { ipv6: { publicIPv6: options.publicIPv6 } } : {}) });
   } catch (e) {
     throw new DaemonError(`cannot choose the external interface: ${(e as Error).message}`);
   }
-  log.info({ iface: extIface.name, ifaceAddr: extIface.ifaceAddr, extAddr: extIface.extAddr, mtu: extIface.mtu },
+  log.info({ iface: extIface.name, ifaceAddr: extIface.ifaceAddr, extAddr: extIface.extAddr, mtu: extIface.mtu,
+    ...(extIface.extAddr6 ? { ifaceAddr6: extIface.ifaceAddr6, extAddr6: extIface.extAddr6 } : {}) },
     'using external interface');
 
   const settings: BackendSettings = { vxlan: { datapath: options.vxlanDatapath, busyPoll: options.vxlanBusyPoll,
@@ -163,16 +186,19 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   closeUntaken(log);
   throwIfAborted(signal);
 
-  const attrs: LeaseAttrs = { publicIP: extIface.extAddr, publicIPv6: null, backendType: registration.backendType,
-    ...(registration.backendData !== undefined ? { backendData: registration.backendData } : {}) };
+  const attrs: LeaseAttrs = { publicIP: extIface.extAddr, publicIPv6: extIface.extAddr6 ?? null, backendType: registration.backendType,
+    ...(registration.backendData !== undefined ? { backendData: registration.backendData } : {}),
+    ...(registration.backendV6Data !== undefined ? { backendV6Data: registration.backendV6Data } : {}) };
   // Read before this run rewrites the file: the lease manager prefers the old subnet, the rules drop the old ones.
   const previousRun = readPreviousLease(options.subnetFile);
   const leases = new LeaseManager({ registry, config, attrs, previousSubnet: previousRun.subnet,
+    previousIPv6Subnet: previousRun.ipv6Subnet ?? null,
     ttlSeconds: options.subnetLeaseTtl, renewMarginMinutes: options.subnetLeaseRenewMargin, log });
   running.leases = leases;
   let own: Lease = await leases.acquire(signal);
   throwIfAborted(signal);
-  log.info({ subnet: formatCidr(own.subnet) }, 'acquired lease');
+  log.info({ subnet: formatCidr(own.subnet), ...(own.ipv6Subnet ? { ipv6Subnet: formatCidr6(own.ipv6Subnet) } : {}) },
+    'acquired lease');
 
   const traffic = new TrafficManager({ nftables: config.enableNFTables, ipMasq: options.ipMasq,
     forwardRules: options.iptablesForwardRules, fullyRandomDisabled: options.ipMasqFullyRandomDisable,
@@ -182,7 +208,9 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
     mtu: registration.mtu, previous, backendCounters: () => switcher.current.counters(), trafficCounters: () => traffic.counters() });
   const applyRules = async (ctx: LeaseContext): Promise<void> => {
     await traffic.start({ network: config.network, subnet: ctx.lease.subnet, prevNetwork: ctx.previous.network,
-      prevSubnet: ctx.previous.subnet });
+      prevSubnet: ctx.previous.subnet,
+      ipv6: config.ipv6 && ctx.lease.ipv6Subnet ? { network: config.ipv6.network, subnet: ctx.lease.ipv6Subnet } : null,
+      prevIPv6: { network: ctx.previous.ipv6Network ?? null, subnet: ctx.previous.ipv6Subnet ?? null } });
     await lifecycle.run('rulesInPlace', ctx);
   };
 
@@ -220,7 +248,8 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
     log.warn({ subnet: formatCidr(lease.subnet) }, 'lease re-acquired');
     // start() is queued behind the peer updates already given to the backend, and before later ones.
     void switcher.current.start(lease).then(async () => {
-      ownCtx = ctxOf(lease, { network: config.network, subnet: previous.subnet });
+      ownCtx = ctxOf(lease, { network: config.network, subnet: previous.subnet,
+        ipv6Network: config.ipv6?.network ?? null, ipv6Subnet: previous.ipv6Subnet ?? null });
       await applyRules(ownCtx);
       if (writeSubnetEnv()) writtenLate();
       await lifecycle.run('leaseChanged', ownCtx);
@@ -231,7 +260,9 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   leases.keep();
 
   const watcher = new LeaseWatcher({ registry, ownSubnet: () => own.subnet, network: config.network,
-    subnetLen: config.subnetLen, ownPublicIP: attrs.publicIP, log });
+    subnetLen: config.subnetLen, ownPublicIP: attrs.publicIP, log,
+    ipv6Rules: () => (config.ipv6 ? { network: config.ipv6.network, subnetLen: config.ipv6.subnetLen,
+      ownSubnet: own.ipv6Subnet ?? null, ownPublicIPv6: attrs.publicIPv6 } : null) });
   running.watcher = watcher;
   watcher.start({
     reset: (peers: Lease[]) => {
@@ -251,6 +282,7 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
       const from = { type: config.backend.type, mtu: registration.mtu };
       let built: DrivenBackend;
       try {
+        refuseUnfinishedIPv6(next, registry.api, options.vxlanDatapath);
         built = build(next);
       } catch (e) {
         log.error(`the changed Backend config is ignored, ${from.type} keeps running: ${(e as Error).message}`);
@@ -263,7 +295,8 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
         log.error(`switching the backend from ${from.type} to ${next.backend.type} failed: ${(e as Error).message}`);
         return;
       }
-      leases.republish({ backendType: registration.backendType, backendData: registration.backendData });
+      leases.republish({ backendType: registration.backendType, backendData: registration.backendData,
+        backendV6Data: registration.backendV6Data });
       ownCtx = ctxOf(own, ownCtx.previous);
       if (writeSubnetEnv()) writtenLate();
       await lifecycle.run('leaseChanged', ownCtx);

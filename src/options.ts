@@ -4,6 +4,7 @@
 import { isIP } from 'node:net';
 import { Command, CommanderError, Option } from 'commander';
 import { parseIPv4 } from './net/ipv4.js';
+import { formatIPv6, parseIPv6 } from './net/ipv6.js';
 
 export type VxlanDatapath = 'userspace' | 'kernel';
 
@@ -24,6 +25,8 @@ export interface Options {
   readonly ifaceCanReach: string;
   /** Dotted quad, or '' when not set. */
   readonly publicIP: string;
+  /** --public-ipv6: what peers send IPv6 to (with EnableIPv6); '' = the interface's global IPv6 address. */
+  readonly publicIPv6: string;
   readonly subnetFile: string;
   /** Minutes before expiry at which the lease is renewed (1..1439). */
   readonly subnetLeaseRenewMargin: number;
@@ -84,7 +87,7 @@ const FLAGS: readonly FlagSpec[] = [
   { name: 'iface-regex', kind: 'list', description: 'regex matched against interface IPs, then names; repeatable' },
   { name: 'iface-can-reach', kind: 'string', defaultValue: '', description: 'use the interface that routes to this IP' },
   { name: 'public-ip', common: true, kind: 'string', defaultValue: '', description: 'IP that peers send to (default: the interface IP)' },
-  { name: 'public-ipv6', kind: 'string', defaultValue: '', description: 'IPv6 that peers send to (not supported yet)' },
+  { name: 'public-ipv6', kind: 'string', defaultValue: '', description: 'IPv6 that peers send to (default: the interface\'s global IPv6)' },
   { name: 'subnet-file', common: true, kind: 'string', defaultValue: '/run/flannel/subnet.env', description: 'file to write the subnet env to' },
   { name: 'subnet-lease-renew-margin', kind: 'string', defaultValue: '60', description: 'minutes before expiry to renew the lease (1..1439)' },
   { name: 'ip-masq', common: true, kind: 'bool', defaultValue: 'false', description: 'masquerade traffic leaving the flannel network' },
@@ -245,6 +248,14 @@ function ipv4OrEmpty(flag: string, text: string): string {
   return t;
 }
 
+function ipv6OrEmpty(flag: string, text: string): string {
+  const t = text.trim();
+  if (t === '') return '';
+  const ip = parseIPv6(t);
+  if (ip === null) throw new OptionsError(`invalid --${flag} "${text}": expected an IPv6 address such as 2001:db8::10`);
+  return formatIPv6(ip);
+}
+
 function endpoints(text: string): string[] {
   const list = text.split(',').map((s) => s.trim()).filter((s) => s !== '');
   const hint = 'expected comma-separated URLs such as http://127.0.0.1:2379';
@@ -320,9 +331,6 @@ export function resolveOptions(flags: ParsedFlags, env: NodeJS.ProcessEnv): Opti
   if (bool('kube-subnet-mgr')) {
     throw new OptionsError('--kube-subnet-mgr is not supported by tsflanneld: use etcd (--etcd-endpoints, --etcd-prefix)');
   }
-  if (str('public-ipv6').trim() !== '') {
-    throw new OptionsError(`invalid --public-ipv6 "${str('public-ipv6')}": IPv6 is not supported by tsflanneld yet; leave it unset`);
-  }
   const healthzIP = str('healthz-ip').trim();
   if (isIP(healthzIP) === 0) {
     throw new OptionsError(`invalid --healthz-ip "${healthzIP}": expected an IP address such as 0.0.0.0 or 127.0.0.1`);
@@ -358,6 +366,7 @@ export function resolveOptions(flags: ParsedFlags, env: NodeJS.ProcessEnv): Opti
     ifaceRegex: regexes(list('iface-regex')),
     ifaceCanReach: ipv4OrEmpty('iface-can-reach', str('iface-can-reach')),
     publicIP: ipv4OrEmpty('public-ip', str('public-ip')),
+    publicIPv6: ipv6OrEmpty('public-ipv6', str('public-ipv6')),
     subnetFile,
     subnetLeaseRenewMargin: integer('subnet-lease-renew-margin', str('subnet-lease-renew-margin'), 1, 1439,
       'minutes between 1 and 1439'),

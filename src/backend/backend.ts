@@ -47,6 +47,8 @@ export interface BackendContext {
 export interface BackendRegistration {
   readonly backendType: string;
   readonly backendData?: unknown;
+  /** Dual stack: what the IPv6 half publishes (vxlan: flannel-v6.<VNI>'s {VNI, VtepMAC}). */
+  readonly backendV6Data?: unknown;
   /** FLANNEL_MTU. */
   readonly mtu: number;
 }

@@ -1,5 +1,6 @@
 // The validated network config (from `<prefix>/config`). Parsing and validation live in ./parse.ts.
 import type { Ipv4Net } from '../net/ipv4.js';
+import type { Ipv6Net } from '../net/ipv6.js';
 
 export interface BackendConfig {
   /** Lower-cased Backend.Type: `vxlan`, `host-gw`, `alloc`, `udp`, … (upstream default when absent: `udp`). */
@@ -18,5 +19,16 @@ export interface NetworkConfig {
   /** First and last subnet network addresses (inclusive), uint32, aligned to subnetLen. */
   readonly subnetMin: number;
   readonly subnetMax: number;
+  /** Set when EnableIPv6 is true: the IPv6 twin of the fields above (absent or null: no IPv6). */
+  readonly ipv6?: Ipv6NetworkConfig | null;
   readonly backend: BackendConfig;
+}
+
+export interface Ipv6NetworkConfig {
+  /** IPv6Network, host bits masked. */
+  readonly network: Ipv6Net;
+  readonly subnetLen: number;
+  /** First and last subnet network addresses (inclusive), aligned to subnetLen. */
+  readonly subnetMin: bigint;
+  readonly subnetMax: bigint;
 }

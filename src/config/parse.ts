@@ -3,22 +3,17 @@
 // SubnetMax, Backend.Type lower-cased with `udp` when Backend is absent. Pure; every error is one line.
 import { formatIPv4, makeNet, netContainsIP, netLastIP, parseCidr, parseIPv4, prefixSize } from '../net/ipv4.js';
 import { truncateForLog } from '../log-values.js';
+import { ConfigError, fail, subnetLength, type SubnetLenRules } from './checks.js';
+export { ConfigError } from './checks.js';
 import type { BackendConfig, NetworkConfig } from './network-config.js';
-
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
+import { parseIpv6Network } from './parse-ipv6.js';
 
 /** A usable config to show in fixes. */
 export const EXAMPLE_CONFIG = '{"Network":"10.0.0.0/16","Backend":{"Type":"vxlan"}}';
 
 const FIELDS = ['EnableIPv4', 'EnableIPv6', 'EnableNFTables', 'Network', 'SubnetLen', 'SubnetMin', 'SubnetMax',
-  'Backend'] as const;
+  'IPv6Network', 'IPv6SubnetLen', 'IPv6SubnetMin', 'IPv6SubnetMax', 'Backend'] as const;
 type Field = typeof FIELDS[number];
-
-function fail(field: string, value: unknown, fix: string): never {
-  throw new ConfigError(`invalid ${field} ${truncateForLog(JSON.stringify(value))} in the network config: ${fix}`);
-}
 
 /**
  * Go's encoding/json assigns each JSON key to the field whose name matches it, case-insensitively, and a later
@@ -54,22 +49,7 @@ function subnetBound(field: 'SubnetMin' | 'SubnetMax', value: unknown, network: 
   return ip;
 }
 
-function subnetLength(value: unknown, prefixLen: number): number {
-  if (value === undefined || value === 0) {
-    // Upstream: /24 subnets for big networks, four subnets for small ones, nothing useful past /28.
-    if (prefixLen <= 22) return 24;
-    if (prefixLen <= 28) return prefixLen + 2;
-    fail('Network', `/${prefixLen}`, 'the smallest useful network is a /28; use a bigger Network');
-  }
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-    fail('SubnetLen', value, 'use a whole number such as 24');
-  }
-  if (value > 30) fail('SubnetLen', value, 'use 30 or less');
-  if (value < prefixLen + 2) {
-    fail('SubnetLen', value, `the Network /${prefixLen} must hold at least four subnets: use ${prefixLen + 2} or more`);
-  }
-  return value;
-}
+const IPV4_LEN_RULES: SubnetLenRules = { lenField: 'SubnetLen', networkField: 'Network', preferred: 24, longest: 30 };
 
 function backendConfig(value: unknown): BackendConfig {
   if (value === undefined) return { type: 'udp', raw: {} };
@@ -101,8 +81,10 @@ export function parseNetworkConfig(text: string): NetworkConfig {
   const enableIPv4 = bool('EnableIPv4', f.EnableIPv4, true);
   const enableIPv6 = bool('EnableIPv6', f.EnableIPv6, false);
   const enableNFTables = bool('EnableNFTables', f.EnableNFTables, false);
-  if (enableIPv6) fail('EnableIPv6', true, 'IPv6 is not supported by tsflanneld yet; remove EnableIPv6 or set it false');
-  if (!enableIPv4) fail('EnableIPv4', false, 'tsflanneld needs an IPv4 network; remove EnableIPv4 or set it true');
+  // IPv6-only networks need every consumer of the IPv4 fields to cope without them; until then, say so.
+  if (!enableIPv4) {
+    fail('EnableIPv4', false, 'IPv6-only networks are not supported by tsflanneld yet; run dual-stack (EnableIPv4 true with EnableIPv6)');
+  }
 
   if (f.Network === undefined || f.Network === '') {
     throw new ConfigError(`network config has no Network: add one, e.g. ${EXAMPLE_CONFIG}`);
@@ -110,7 +92,7 @@ export function parseNetworkConfig(text: string): NetworkConfig {
   const network = typeof f.Network === 'string' ? parseCidr(f.Network.trim()) : null;
   if (network === null) fail('Network', f.Network, 'use an IPv4 CIDR such as "10.0.0.0/16"');
 
-  const subnetLen = subnetLength(f.SubnetLen, network.prefixLen);
+  const subnetLen = subnetLength(f.SubnetLen, network.prefixLen, IPV4_LEN_RULES);
   const size = prefixSize(subnetLen);
   const subnetMin = subnetBound('SubnetMin', f.SubnetMin, network, subnetLen) ?? network.ip + size;
   const subnetMax = subnetBound('SubnetMax', f.SubnetMax, network, subnetLen) ?? netLastIP(network) + 1 - size;
@@ -126,6 +108,7 @@ export function parseNetworkConfig(text: string): NetworkConfig {
     subnetLen,
     subnetMin,
     subnetMax,
+    ipv6: enableIPv6 ? parseIpv6Network(f) : null,
     backend: backendConfig(f.Backend),
   };
 }

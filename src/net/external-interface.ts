@@ -9,4 +9,7 @@ export interface ExternalInterface {
   readonly ifaceAddr: string;
   /** What peers send to: --public-ip when given, else ifaceAddr. */
   readonly extAddr: string;
+  /** With EnableIPv6: the interface's first global IPv6 address, and what peers send to (--public-ipv6 or that). */
+  readonly ifaceAddr6?: string | null;
+  readonly extAddr6?: string | null;
 }

@@ -4,6 +4,7 @@
 // interface. Unlike upstream, a kind of option that finds nothing falls through to the next kind given.
 import type { ExternalInterface } from './external-interface.js';
 import { formatIPv4, netContainsIP, parseCidr, parseIPv4 } from './ipv4.js';
+import { formatIPv6, isGlobalUnicast6, parseIPv6 } from './ipv6.js';
 
 export interface IfaceCandidate {
   readonly name: string;
@@ -150,4 +151,56 @@ export function defaultRouteLink(routes: readonly RouteFacts[]): { index: number
   if (!first) return 'there is no IPv4 default route: give --iface, --iface-regex or --iface-can-reach';
   if (first.oif === null) return 'the default route has no single output interface (multipath?): give --iface';
   return { index: first.oif };
+}
+
+/** How the interface was chosen, which decides how upstream picks its IPv6 address in a dual-stack network. */
+export type Ipv6Choice =
+  | { readonly by: 'iface'; readonly address?: bigint }
+  | { readonly by: 'can-reach' }
+  | { readonly by: 'regex'; readonly patterns: readonly string[] }
+  | { readonly by: 'default-route'; readonly defaultRoute6: { readonly index: number } | string };
+
+/**
+ * The IPv6 half of the choice, made on the interface already chosen (upstream uses one interface for both
+ * families): its first global unicast address that is past duplicate address detection (with --iface-regex, the
+ * first that matches a pattern, as upstream matches both families); by default route, the IPv6 default route must
+ * leave by the same interface. --public-ipv6 overrides what peers send to. Throws IfaceSelectionError with the fix.
+ */
+export function selectIPv6Address(iface: ExternalInterface, addrs: ReadonlyArray<{ ip: bigint; tentative: boolean }>,
+  publicIPv6?: string, how: Ipv6Choice = { by: 'iface' }): { ifaceAddr6: string | null; extAddr6: string } {
+  let pub: bigint | null = null;
+  if (publicIPv6) {
+    pub = parseIPv6(publicIPv6);
+    if (pub === null) throw new IfaceSelectionError(`--public-ipv6=${publicIPv6} is not an IPv6 address: give one such as 2001:db8::10`);
+  }
+  if (how.by === 'default-route') {
+    const d = how.defaultRoute6;
+    if (typeof d === 'string') {
+      throw new IfaceSelectionError(`${d} (EnableIPv6 chooses the interface of both default routes): give --iface`);
+    }
+    if (d.index !== iface.index) {
+      throw new IfaceSelectionError(`the IPv6 default route leaves by link #${d.index}, the IPv4 one by ${iface.name}; `
+        + 'a dual-stack node uses one interface: give --iface');
+    }
+  }
+  const usable = addrs.filter((a) => isGlobalUnicast6(a.ip) && !a.tentative).map((a) => formatIPv6(a.ip));
+  const wanted = how.by === 'iface' && how.address !== undefined ? formatIPv6(how.address) : null;
+  const matching = how.by === 'regex' ? usable.filter((a) => how.patterns.some((p) => safeTest(p, a)))
+    : wanted !== null ? usable.filter((a) => a === wanted) : usable;
+  const ifaceAddr6 = matching[0] ?? null;
+  if (pub !== null) return { ifaceAddr6, extAddr6: formatIPv6(pub) };
+  if (ifaceAddr6 === null) {
+    const what = how.by === 'regex' ? 'global IPv6 address matching --iface-regex' : 'global IPv6 address';
+    throw new IfaceSelectionError(`${iface.name} has no ${what} (EnableIPv6 is set): add one to it, `
+      + 'choose another interface with --iface, or give --public-ipv6');
+  }
+  return { ifaceAddr6, extAddr6: ifaceAddr6 };
+}
+
+function safeTest(pattern: string, text: string): boolean {
+  try {
+    return new RegExp(pattern).test(text);
+  } catch {
+    return false;
+  }
 }

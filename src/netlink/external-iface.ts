@@ -1,13 +1,16 @@
 // Reads links, IPv4 addresses and routes through netlink and hands them to the pure choice in net/iface-select.ts.
 import type { ExternalInterface } from '../net/external-interface.js';
 import { parseIPv4 } from '../net/ipv4.js';
+import { parseIPv6 } from '../net/ipv6.js';
 import {
-  defaultRouteLink, selectExternalInterface, type IfaceCandidate, type IfaceFacts, type IfaceWish,
+  defaultRouteLink, selectExternalInterface, selectIPv6Address, type IfaceCandidate, type Ipv6Choice, type IfaceFacts, type IfaceWish,
 } from '../net/iface-select.js';
 import { listAddresses } from './addresses.js';
+import { listAddresses6 } from './addresses6.js';
 import { NetlinkError } from './errors.js';
 import { listLinks } from './links.js';
 import { getRoute, listRoutes } from './routes.js';
+import { defaultRoute6Link } from './routes6.js';
 
 export { IfaceSelectionError } from '../net/iface-select.js';
 
@@ -28,6 +31,8 @@ export async function chooseExternalInterface(o: {
   ifaceRegex: string[];
   ifaceCanReach?: string;
   publicIP?: string;
+  /** Set with EnableIPv6: also choose the IPv6 address (see selectIPv6Address). */
+  ipv6?: { publicIPv6?: string };
 }): Promise<ExternalInterface> {
   // One dump at a time: concurrent dumps on the shared socket interleave their multipart replies
   // ("Multipart message not terminated properly").
@@ -46,6 +51,22 @@ export async function chooseExternalInterface(o: {
     defaultRoute: defaultRouteLink(routes),
     ...(reach !== undefined ? { canReach: reach } : {}),
   };
-  const wish: IfaceWish = o;
-  return selectExternalInterface(wish, facts);
+  // Dual stack: `--iface=<IPv6 address>` names the interface holding that address, whose IPv6 address it then is.
+  const addrs6 = o.ipv6 ? await listAddresses6() : [];
+  let address6: bigint | undefined;
+  const iface = o.iface.map((entry) => {
+    const ip6 = entry.includes(':') ? parseIPv6(entry) : null;
+    const holder = ip6 === null ? undefined : addrs6.find((a) => a.ip === ip6);
+    if (ip6 === null || holder === undefined) return entry;
+    address6 ??= ip6;
+    return links.find((l) => l.index === holder.index)?.name ?? entry;
+  });
+  const wish: IfaceWish = { ...o, iface };
+  const chosen = selectExternalInterface(wish, facts);
+  if (!o.ipv6) return chosen;
+  const how: Ipv6Choice = o.iface.length > 0 ? { by: 'iface', ...(address6 !== undefined ? { address: address6 } : {}) }
+    : o.ifaceRegex.length > 0 ? { by: 'regex', patterns: o.ifaceRegex }
+      : o.ifaceCanReach ? { by: 'can-reach' } : { by: 'default-route', defaultRoute6: await defaultRoute6Link() };
+  const v6 = selectIPv6Address(chosen, addrs6.filter((a) => a.index === chosen.index), o.ipv6.publicIPv6, how);
+  return { ...chosen, ...v6 };
 }

@@ -3,7 +3,8 @@
 // `bridge fdb replace <mac> dev <vxlan> dst <ip> self permanent`.
 import { FlagsNew, rt } from 'netlink';
 import { formatIPv4, ipFromBuffer, ipToBuffer } from '../net/ipv4.js';
-import { AF_BRIDGE, AF_INET, macFromBuf, macToBuf } from './codec.js';
+import { formatIPv6, ip6FromBuffer, ip6ToBuffer } from '../net/ipv6.js';
+import { AF_BRIDGE, AF_INET, AF_INET6, macFromBuf, macToBuf } from './codec.js';
 import { isAbsentError } from './errors.js';
 import { sharedRtSocket, type RtSocket } from './socket.js';
 
@@ -82,5 +83,58 @@ export async function listFdb(index: number, s: RtSocket = sharedRtSocket()): Pr
     if (m.data.ifindex !== index || mac === null) return [];
     const dst = m.attrs.dst && m.attrs.dst.length === 4 ? ipFromBuffer(m.attrs.dst) : null;
     return [{ mac, dst, permanent: m.data.state?.permanent === true, self: m.data.flags?.self === true }];
+  });
+}
+
+/** Adds or replaces a permanent IPv6 neighbour entry (vxlan's twin of ensureArp on flannel-v6.<VNI>). */
+export async function ensureNeigh6(index: number, ip: bigint, mac: string, s: RtSocket = sharedRtSocket()): Promise<void> {
+  await s.request(`replace neigh ${formatIPv6(ip)} lladdr ${mac} dev #${index}`, (nl, o) =>
+    nl.newNeighbor({ family: AF_INET6, ifindex: index, state: { permanent: true }, type: RTN_UNICAST },
+      { dst: ip6ToBuffer(ip), lladdr: macToBuf(mac) }, { ...o, flags: FlagsNew.CREATE | FlagsNew.REPLACE }));
+}
+
+export async function deleteNeigh6IfPresent(index: number, ip: bigint, s: RtSocket = sharedRtSocket()): Promise<boolean> {
+  try {
+    await s.request(`delete neigh ${formatIPv6(ip)} dev #${index}`, (nl, o) =>
+      nl.delNeighbor({ family: AF_INET6, ifindex: index }, { dst: ip6ToBuffer(ip) }, o));
+    return true;
+  } catch (err) {
+    if (isAbsentError(err)) return false;
+    throw err;
+  }
+}
+
+/** Adds or replaces a permanent FDB entry sending `mac` to the VTEP at the IPv6 address `dst`. */
+export async function ensureFdb6(index: number, mac: string, dst: bigint, s: RtSocket = sharedRtSocket()): Promise<void> {
+  await s.request(`replace fdb ${mac} dst ${formatIPv6(dst)} dev #${index}`, (nl, o) =>
+    nl.newNeighbor({ family: AF_BRIDGE, ifindex: index, state: { permanent: true }, flags: { self: true } },
+      { lladdr: macToBuf(mac), dst: ip6ToBuffer(dst) }, { ...o, flags: FlagsNew.CREATE | FlagsNew.REPLACE }));
+}
+
+export async function deleteFdb6IfPresent(index: number, mac: string, dst: bigint, s: RtSocket = sharedRtSocket()): Promise<boolean> {
+  try {
+    await s.request(`delete fdb ${mac} dst ${formatIPv6(dst)} dev #${index}`, (nl, o) =>
+      nl.delNeighbor({ family: AF_BRIDGE, ifindex: index, flags: { self: true } }, { lladdr: macToBuf(mac), dst: ip6ToBuffer(dst) }, o));
+    return true;
+  } catch (err) {
+    if (isAbsentError(err)) return false;
+    throw err;
+  }
+}
+
+/** Permanent IPv6 neighbour entries of one link (what a vxlan resync compares with its peers). */
+export async function listPermanentNeigh6(index: number, s: RtSocket = sharedRtSocket()): Promise<bigint[]> {
+  const messages = await s.dump(`list neigh6 dev #${index}`, (nl, o) => nl.getNeighbors({ family: AF_INET6 }, {}, o));
+  return messages.flatMap((m: rt.NeighborMessage) =>
+    (m.data.ifindex === index && m.data.state?.permanent === true && m.attrs.dst?.length === 16 ? [ip6FromBuffer(m.attrs.dst)] : []));
+}
+
+/** Permanent FDB entries of one link whose VTEP is an IPv6 address. */
+export async function listFdb6(index: number, s: RtSocket = sharedRtSocket()): Promise<Array<{ mac: string; dst: bigint }>> {
+  const messages = await s.dump(`list fdb dev #${index}`, (nl, o) => nl.getNeighbors({ family: AF_BRIDGE }, {}, o));
+  return messages.flatMap((m: rt.NeighborMessage) => {
+    const mac = macFromBuf(m.attrs.lladdr);
+    if (m.data.ifindex !== index || mac === null || m.attrs.dst?.length !== 16 || m.data.state?.permanent !== true) return [];
+    return [{ mac, dst: ip6FromBuffer(m.attrs.dst) }];
   });
 }

@@ -2,6 +2,7 @@
 // existing device can be kept (upstream's compatibility rules, flannel-compat §5).
 import { FlagsNew, ifla } from 'netlink';
 import { be16, ip4BufToString, ip4StringToBuf, macToBuf, toBuf } from './codec.js';
+import { formatIPv6, ip6FromBuffer, ip6ToBuffer, parseIPv6 } from '../net/ipv6.js';
 import { linkInfoFromMessage, type LinkInfo } from './links.js';
 import { sharedRtSocket, type RtSocket } from './socket.js';
 
@@ -9,7 +10,7 @@ import { sharedRtSocket, type RtSocket } from './socket.js';
 export interface VxlanLinkSpec {
   readonly name: string;
   readonly vni: number;
-  /** Source address of the outer packets (upstream: ExtAddr). */
+  /** Source address of the outer packets (upstream: ExtAddr); for flannel-v6.<VNI> an IPv6 address (ExtAddr6). */
   readonly localIP: string;
   /** The underlay link (VtepDevIndex). */
   readonly underlayIndex: number;
@@ -44,7 +45,7 @@ export function readVxlanAttrs(link: LinkInfo): VxlanLinkAttrs | null {
   const v = ifla.parseVxlan(info.data);
   return {
     vni: v.id ?? null,
-    localIP: ip4BufToString(v.local),
+    localIP: v.local6 && v.local6.length === 16 ? formatIPv6(ip6FromBuffer(v.local6)) : ip4BufToString(v.local),
     groupIP: ip4BufToString(v.group),
     underlayIndex: v.link ?? null,
     port: v.port && v.port.length === 2 ? v.port.readUInt16BE(0) : null,
@@ -76,9 +77,10 @@ export function vxlanIncompatibility(have: VxlanLinkAttrs, want: VxlanLinkSpec):
 
 /** Creates the device (fails with EEXIST when the name is taken) and returns it as the kernel reports it. */
 export async function createVxlanLink(spec: VxlanLinkSpec, s: RtSocket = sharedRtSocket()): Promise<LinkInfo> {
+  const local6 = spec.localIP.includes(':') ? parseIPv6(spec.localIP) : null;
   const data: ifla.Vxlan = {
     id: spec.vni,
-    local: ip4StringToBuf(spec.localIP),
+    ...(local6 !== null ? { local6: ip6ToBuffer(local6) } : { local: ip4StringToBuf(spec.localIP) }),
     link: spec.underlayIndex,
     learning: spec.learning ? 1 : 0,
     l2miss: 0,

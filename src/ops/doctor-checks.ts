@@ -23,6 +23,8 @@ export interface CheckResult {
 export interface DoctorFacts {
   /** Content of /proc/sys/net/ipv4/ip_forward, or null when unreadable. */
   readonly ipForward: string | null;
+  /** Content of /proc/sys/net/ipv6/conf/all/forwarding (read when the config has EnableIPv6), or null. */
+  readonly ipv6Forward?: string | null;
   /** `iptables-save -t filter`, or null when iptables is missing. */
   readonly filterSave: string | null;
   readonly brNetfilter: boolean;
@@ -74,6 +76,37 @@ export function checkIpForward(f: DoctorFacts): CheckResult {
   return { id: 'ip_forward', status: 'fail',
     detail: `net.ipv4.ip_forward = ${v ?? 'unreadable'}: the host does not forward container traffic`,
     fix: "sysctl -w net.ipv4.ip_forward=1 && echo 'net.ipv4.ip_forward = 1' > /etc/sysctl.d/90-flannel.conf" };
+}
+
+/** Dual stack: the host must forward IPv6 too, or container IPv6 traffic dies at the host. */
+export function checkIpv6Forward(f: DoctorFacts): CheckResult {
+  if (!f.etcd.config?.ipv6) return { id: 'ipv6_forwarding', status: 'skip', detail: 'the network config has no EnableIPv6' };
+  const v = f.ipv6Forward?.trim() ?? null;
+  if (v === '1') return { id: 'ipv6_forwarding', status: 'ok', detail: 'net.ipv6.conf.all.forwarding = 1' };
+  return { id: 'ipv6_forwarding', status: 'fail',
+    detail: `net.ipv6.conf.all.forwarding = ${v ?? 'unreadable'}: the host does not forward container IPv6 traffic`,
+    fix: "sysctl -w net.ipv6.conf.all.forwarding=1 && echo 'net.ipv6.conf.all.forwarding = 1' >> /etc/sysctl.d/90-flannel.conf" };
+}
+
+/** VXLAN over IPv6 costs 70 bytes (40-byte IPv6 header), not 50: upstream's MTU − 50 makes full-size packets fragment. */
+export const VXLAN6_OVERHEAD = 70;
+
+/**
+ * Dual-stack vxlan sends IPv6 pods' traffic over the IPv6 underlay: a FLANNEL_MTU above the interface MTU − 70 makes
+ * the outer packets of full-size inner ones too big, so they are fragmented (slow) or, past a router, dropped.
+ */
+export function checkVxlan6Mtu(f: DoctorFacts): CheckResult {
+  const id = 'vxlan_ipv6_mtu';
+  if (!f.etcd.config?.ipv6 || backendType(f) !== 'vxlan') return { id, status: 'skip', detail: 'no vxlan over IPv6' };
+  if ('error' in f.iface) return { id, status: 'skip', detail: 'no external interface' };
+  const mtu = Number(f.subnetEnv?.FLANNEL_MTU ?? NaN);
+  const limit = f.iface.mtu - VXLAN6_OVERHEAD;
+  if (!Number.isFinite(mtu)) return { id, status: 'skip', detail: `${f.subnetFile} has no FLANNEL_MTU yet` };
+  if (mtu <= limit) return { id, status: 'ok', detail: `FLANNEL_MTU=${mtu} fits VXLAN over IPv6 (at most ${limit})` };
+  return { id, status: 'warn',
+    detail: `FLANNEL_MTU=${mtu} is above ${limit} (interface MTU ${f.iface.mtu} − ${VXLAN6_OVERHEAD} for VXLAN over IPv6): `
+      + 'full-size IPv6 pod packets are fragmented on the underlay',
+    fix: `set "MTU":${f.iface.mtu - 20} in the network config's Backend (FLANNEL_MTU becomes ${limit}) and restart the nodes` };
 }
 
 export function checkForwardPolicy(f: DoctorFacts): CheckResult {
@@ -291,8 +324,9 @@ export function checkSubnetDirSpace(f: DoctorFacts): CheckResult {
 
 export function runChecks(f: DoctorFacts): CheckResult[] {
   return [
-    checkIpForward(f), checkForwardPolicy(f), checkBrNetfilter(f), ...checkVxlanSupport(f), checkInterface(f),
-    ...checkMtu(f), checkDockerOpts(f), checkSubnetDirSpace(f), checkUdpPort(f), ...checkEtcd(f),
+    checkIpForward(f), checkIpv6Forward(f), checkVxlan6Mtu(f), checkForwardPolicy(f), checkBrNetfilter(f),
+    ...checkVxlanSupport(f), checkInterface(f), ...checkMtu(f), checkDockerOpts(f), checkSubnetDirSpace(f),
+    checkUdpPort(f), ...checkEtcd(f),
     checkLeftovers(backendType(f), f.etcd.config, 'error' in f.iface ? null : f.iface.index ?? null, f.kernel ?? null),
   ];
 }

@@ -1,6 +1,7 @@
 // `tsflanneld mk-docker-opts`: upstream's dist/mk-docker-opts.sh, output byte for byte. It turns subnet.env into
 // Docker daemon options: DOCKER_OPT_* lines and one combined `KEY=" --bip=… --ip-masq=… --mtu=…"` line.
 // The pure part (renderDockerOpts) takes the variables and returns the file text; the command does the I/O.
+// Like the script it passes the FLANNEL_IPV6_* keys by: an IPv6-only subnet.env gives no --bip.
 import fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
 

@@ -3,6 +3,7 @@
 // file the daemon rewrites every 5 s next to subnet.env (./state-file.ts; no health server needed).
 import fs from 'node:fs';
 import { formatCidr, netsEqual, type Ipv4Net } from '../net/ipv4.js';
+import { formatCidr6 } from '../net/ipv6.js';
 import type { Options } from '../options.js';
 import type { Lease } from '../subnet/lease.js';
 import { parseSubnetEnv, previousSubnetFrom } from '../subnet/subnet-env.js';
@@ -17,10 +18,15 @@ export interface LeaseRow {
   /** ISO time, or null for a reservation (no etcd lease). */
   readonly expires: string | null;
   readonly own: boolean;
+  /** The dual-stack half, when the lease has one. */
+  readonly ipv6Subnet?: string;
+  readonly publicIPv6?: string;
 }
 
 export interface StatusReport {
   readonly network: string | null;
+  /** IPv6Network when the config has EnableIPv6. */
+  readonly ipv6Network?: string;
   readonly backend: string | null;
   readonly configKey: string;
   readonly configError: string | null;
@@ -44,6 +50,8 @@ export function leaseRow(lease: Lease, own: boolean): LeaseRow {
   return {
     subnet: formatCidr(lease.subnet), publicIP: lease.attrs.publicIP, backend: lease.attrs.backendType ?? 'udp',
     vtepMAC: vtepMacOf(lease), expires: lease.expiration === null ? null : lease.expiration.toISOString(), own,
+    ...(lease.ipv6Subnet ? { ipv6Subnet: formatCidr6(lease.ipv6Subnet) } : {}),
+    ...(lease.attrs.publicIPv6 ? { publicIPv6: lease.attrs.publicIPv6 } : {}),
   };
 }
 
@@ -56,6 +64,7 @@ export function buildStatus(view: ClusterView, subnetFile: string, subnetEnvText
   const ownLease = sorted.find(isOwn);
   return {
     network: view.config ? formatCidr(view.config.network) : null,
+    ...(view.config?.ipv6 ? { ipv6Network: formatCidr6(view.config.ipv6.network) } : {}),
     backend: view.config ? view.config.backend.type : null,
     configKey: view.configKey,
     configError: view.configError,
@@ -78,7 +87,8 @@ function relative(iso: string | null, now: number): string {
 
 function table(rows: readonly LeaseRow[], now: number): string[] {
   const header = ['SUBNET', 'PUBLIC IP', 'BACKEND', 'VTEP MAC', 'EXPIRES'];
-  const cells = rows.map((r) => [r.subnet, r.publicIP, r.backend, r.vtepMAC ?? '-', relative(r.expires, now)]);
+  const cells = rows.map((r) => [r.ipv6Subnet ? `${r.subnet} ${r.ipv6Subnet}` : r.subnet,
+    r.publicIPv6 ? `${r.publicIP} ${r.publicIPv6}` : r.publicIP, r.backend, r.vtepMAC ?? '-', relative(r.expires, now)]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] as string).length)));
   const line = (c: readonly string[]): string => `  ${c.map((x, i) => (i === c.length - 1 ? x : x.padEnd(widths[i] as number))).join('  ')}`;
   return [line(header), ...cells.map(line)];
@@ -87,13 +97,14 @@ function table(rows: readonly LeaseRow[], now: number): string[] {
 /** Pure: the human-readable text of a report. */
 export function formatStatus(r: StatusReport, now = Date.now()): string {
   const out: string[] = [];
-  out.push(r.network !== null ? `Network:  ${r.network} (backend ${r.backend}) from ${r.configKey}`
+  const v6 = r.ipv6Network ? ` and ${r.ipv6Network}` : '';
+  out.push(r.network !== null ? `Network:  ${r.network}${v6} (backend ${r.backend}) from ${r.configKey}`
     : `Network:  unknown (${r.configError ?? 'no config'})`);
   if (r.etcdApi) out.push(`etcd API: ${r.etcdApi}${r.apiWarning ? ` (WARNING: ${r.apiWarning})` : ''}`);
   if (r.subnetEnv === null) out.push(`Local:    ${r.subnetFile} is missing (the daemon has not written it yet)`);
   else {
     const e = r.subnetEnv;
-    out.push(`Local:    ${r.subnetFile}: FLANNEL_SUBNET=${e.FLANNEL_SUBNET ?? '?'} FLANNEL_MTU=${e.FLANNEL_MTU ?? '?'} FLANNEL_IPMASQ=${e.FLANNEL_IPMASQ ?? '?'}`);
+    out.push(`Local:    ${r.subnetFile}: FLANNEL_SUBNET=${e.FLANNEL_SUBNET ?? '?'}${e.FLANNEL_IPV6_SUBNET ? ` FLANNEL_IPV6_SUBNET=${e.FLANNEL_IPV6_SUBNET}` : ''} FLANNEL_MTU=${e.FLANNEL_MTU ?? '?'} FLANNEL_IPMASQ=${e.FLANNEL_IPMASQ ?? '?'}`);
   }
   out.push(r.daemon.running ? `Daemon:   running (pid ${r.daemon.pid}), state of ${r.daemon.updated}` : 'Daemon:   not running (no live status file)');
   out.push('');

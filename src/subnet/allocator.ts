@@ -2,14 +2,19 @@
 // previous subnet from subnet.env ▸ one of the lowest 100 free subnets, uniformly at random. Pure: no etcd here.
 import type { NetworkConfig } from '../config/network-config.js';
 import { netLastIP, prefixSize, type Ipv4Net } from '../net/ipv4.js';
+import { net6LastIP, prefixSize6, type Ipv6Net } from '../net/ipv6.js';
+import { lowestFree, mergeRanges, rangesOverlap, type AddressRanges } from './free-ranges.js';
 import type { Lease } from './lease.js';
+
+export type { AddressRanges } from './free-ranges.js';
 
 /** Upstream collects at most this many free candidates before picking one at random. */
 export const CANDIDATE_LIMIT = 100;
 
 export type SubnetChoice = (
   | { readonly kind: 'own'; readonly lease: Lease }
-  | { readonly kind: 'previous' | 'new'; readonly subnet: Ipv4Net }
+  /** `ipv6Subnet` is set exactly when the config has EnableIPv6. */
+  | { readonly kind: 'previous' | 'new'; readonly subnet: Ipv4Net; readonly ipv6Subnet: Ipv6Net | null }
   | { readonly kind: 'full' }
 ) & {
   /** Leases with our PublicIP that do not fit the config: the caller deletes them (as upstream does). */
@@ -21,6 +26,8 @@ export interface ChooseSubnetInput {
   readonly leases: readonly Lease[];
   readonly publicIP: string;
   readonly previous: Ipv4Net | null;
+  /** FLANNEL_IPV6_SUBNET of the previous run, network address form. */
+  readonly previousIPv6?: Ipv6Net | null;
   /** [0, 1), like Math.random; injected so tests are deterministic. */
   readonly random: () => number;
 }
@@ -33,65 +40,67 @@ export function subnetFitsConfig(config: NetworkConfig, subnet: Ipv4Net): boolea
     && subnet.ip <= config.subnetMax;
 }
 
+/**
+ * The IPv6 twin of subnetFitsConfig, as upstream judges a lease's v6 part: with IPv6 off a lease fits only without
+ * one (so a dual-stack lease of ours is replaced when the network goes back to IPv4-only); with IPv6 on it must have
+ * one of the right size within IPv6SubnetMin..Max.
+ */
+export function ipv6SubnetFitsConfig(config: NetworkConfig, subnet: Ipv6Net | null | undefined): boolean {
+  const v6 = config.ipv6 ?? null;
+  if (v6 === null) return !subnet;
+  return !!subnet
+    && subnet.prefixLen === v6.subnetLen
+    && subnet.ip % prefixSize6(v6.subnetLen) === 0n
+    && subnet.ip >= v6.subnetMin
+    && subnet.ip <= v6.subnetMax;
+}
+
+function pick<T>(free: readonly T[], random: () => number): T {
+  return free[Math.min(free.length - 1, Math.floor(random() * free.length))] as T;
+}
+
 export function chooseSubnet(o: ChooseSubnetInput): SubnetChoice {
   const staleOwn: Lease[] = [];
   for (const lease of o.leases) {
     if (lease.attrs.publicIP !== o.publicIP) continue;
-    if (subnetFitsConfig(o.config, lease.subnet)) return { kind: 'own', lease, staleOwn };
+    if (subnetFitsConfig(o.config, lease.subnet) && ipv6SubnetFitsConfig(o.config, lease.ipv6Subnet)) {
+      return { kind: 'own', lease, staleOwn };
+    }
     staleOwn.push(lease);
   }
   // Stale own leases still count as taken: they are gone only once the caller has deleted them.
   const taken = mergedRanges(o.leases.map((l) => l.subnet));
-  if (o.previous && subnetFitsConfig(o.config, o.previous) && !overlapsAny(taken, o.previous)) {
-    return { kind: 'previous', subnet: o.previous, staleOwn };
+  const v6 = o.config.ipv6 ?? null;
+  const taken6 = v6 ? mergedRanges6(o.leases.flatMap((l) => (l.ipv6Subnet ? [l.ipv6Subnet] : []))) : [];
+  const prev = o.previous;
+  const prev6 = v6 ? o.previousIPv6 ?? null : null;
+  if (prev && subnetFitsConfig(o.config, prev) && !rangesOverlap(taken, BigInt(prev.ip), BigInt(netLastIP(prev)))
+    && ipv6SubnetFitsConfig(o.config, prev6)
+    && (prev6 === null || !rangesOverlap(taken6, prev6.ip, net6LastIP(prev6)))) {
+    return { kind: 'previous', subnet: prev, ipv6Subnet: prev6, staleOwn };
   }
   const free = lowestFreeSubnets(o.config, taken, CANDIDATE_LIMIT);
-  if (free.length === 0) return { kind: 'full', staleOwn };
-  const index = Math.min(free.length - 1, Math.floor(o.random() * free.length));
-  return { kind: 'new', subnet: { ip: free[index] as number, prefixLen: o.config.subnetLen }, staleOwn };
+  // Upstream picks the IPv6 subnet independently of the IPv4 one, the same way.
+  const free6 = v6 ? lowestFree(v6.subnetMin, v6.subnetMax, prefixSize6(v6.subnetLen), taken6, CANDIDATE_LIMIT) : [];
+  if (free.length === 0 || (v6 !== null && free6.length === 0)) return { kind: 'full', staleOwn };
+  const subnet = { ip: pick(free, o.random), prefixLen: o.config.subnetLen };
+  const ipv6Subnet = v6 ? { ip: pick(free6, o.random), prefixLen: v6.subnetLen } : null;
+  return { kind: 'new', subnet, ipv6Subnet, staleOwn };
 }
 
-/** Inclusive [first, last] address ranges, sorted by first address, overlapping or touching ranges merged. */
-export type AddressRanges = ReadonlyArray<readonly [number, number]>;
-
+/** Taken IPv4 address ranges, merged (see free-ranges.ts). */
 export function mergedRanges(nets: readonly Ipv4Net[]): AddressRanges {
-  const ranges = nets.map((n) => [n.ip, netLastIP(n)] as [number, number]).sort((a, b) => a[0] - b[0]);
-  const merged: Array<[number, number]> = [];
-  for (const r of ranges) {
-    const last = merged[merged.length - 1];
-    if (last && r[0] <= last[1] + 1) last[1] = Math.max(last[1], r[1]);
-    else merged.push([r[0], r[1]]);
-  }
-  return merged;
+  return mergeRanges(nets.map((n) => [BigInt(n.ip), BigInt(netLastIP(n))] as const));
 }
 
-function overlapsAny(taken: AddressRanges, net: Ipv4Net): boolean {
-  const first = net.ip;
-  const last = netLastIP(net);
-  return taken.some(([a, b]) => a <= last && first <= b);
+function mergedRanges6(nets: readonly Ipv6Net[]): AddressRanges {
+  return mergeRanges(nets.map((n) => [n.ip, net6LastIP(n)] as const));
 }
 
-/**
- * Free subnet addresses from SubnetMin upwards, at most `limit` of them. Jumps over each taken range instead of
- * testing every candidate, so a /8 pool with thousands of leases costs O(leases + limit).
- */
+/** Free IPv4 subnet addresses from SubnetMin upwards, at most `limit` of them. */
 export function lowestFreeSubnets(config: NetworkConfig, taken: AddressRanges, limit: number): number[] {
-  const size = prefixSize(config.subnetLen);
-  const free: number[] = [];
-  let candidate = config.subnetMin;
-  let i = 0;
-  while (candidate <= config.subnetMax && free.length < limit) {
-    while (i < taken.length && (taken[i] as readonly [number, number])[1] < candidate) i++;
-    const range = taken[i];
-    if (range && range[0] <= candidate + size - 1) {
-      // Overlaps: continue at the first aligned address after the taken range.
-      candidate = Math.ceil((range[1] + 1) / size) * size;
-      continue;
-    }
-    free.push(candidate);
-    candidate += size;
-  }
-  return free;
+  return lowestFree(BigInt(config.subnetMin), BigInt(config.subnetMax), BigInt(prefixSize(config.subnetLen)), taken, limit)
+    .map(Number);
 }
 
 /** For the "no free subnet" message: `10.0.1.0–10.0.255.0`. */

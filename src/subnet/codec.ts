@@ -1,26 +1,49 @@
-// Upstream's wire formats for leases: the subnet key `A.B.C.D-LEN` (a dual-stack `&v6addr-len` suffix is
-// accepted and ignored) and the LeaseAttrs JSON value, written field for field as Go's encoding/json does.
+// Upstream's wire formats for leases: the subnet key `A.B.C.D-LEN`, dual-stack `A.B.C.D-LEN&v6addr-LEN` (the v6
+// address in Go's compressed lowercase form), and the LeaseAttrs JSON value, written field for field as Go's
+// encoding/json does. The IPv4 subnet is a lease's identity: every key has one, and no two leases share it.
 import { formatIPv4, makeNet, parseIPv4, type Ipv4Net } from '../net/ipv4.js';
+import { formatIPv6, makeNet6, parseIPv6, type Ipv6Net } from '../net/ipv6.js';
 import { truncateForLog } from '../log-values.js';
 import type { LeaseAttrs } from './lease.js';
 
 // Upstream's key regex, with its dots escaped and anchored at both ends (upstream's is loose at the start).
 const SUBNET_KEY = /^(\d+\.\d+\.\d+\.\d+)-(\d+)(?:&([a-f\d:]+)-(\d+))?$/;
 
-/** `10.5.34.0/24` → `10.5.34.0-24`. */
-export function subnetKey(subnet: Ipv4Net): string {
-  return `${formatIPv4(subnet.ip)}-${subnet.prefixLen}`;
+/** `10.5.34.0/24` → `10.5.34.0-24`; with an IPv6 subnet `10.5.34.0-24&fd00:0:0:22::-64`. */
+export function subnetKey(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): string {
+  const v4 = `${formatIPv4(subnet.ip)}-${subnet.prefixLen}`;
+  return ipv6Subnet ? `${v4}&${formatIPv6(ipv6Subnet.ip)}-${ipv6Subnet.prefixLen}` : v4;
 }
 
-/** Parses the last path element of a lease key; null when it is not a subnet key (or has host bits set). */
-export function parseSubnetKey(key: string): Ipv4Net | null {
+export interface LeaseKeyParts {
+  readonly subnet: Ipv4Net;
+  /** Null for an IPv4-only key. */
+  readonly ipv6Subnet: Ipv6Net | null;
+}
+
+/**
+ * Parses the last path element of a lease key; null when it is not a subnet key, has host bits set in either part,
+ * or has an impossible prefix length.
+ */
+export function parseLeaseKey(key: string): LeaseKeyParts | null {
   const m = SUBNET_KEY.exec(key);
   if (!m) return null;
   const ip = parseIPv4(m[1] as string);
   const prefixLen = Number(m[2]);
   if (ip === null || !Number.isInteger(prefixLen) || prefixLen > 32) return null;
-  const net = makeNet(ip, prefixLen);
-  return net.ip === ip ? net : null;
+  const subnet = makeNet(ip, prefixLen);
+  if (subnet.ip !== ip) return null;
+  if (m[3] === undefined) return { subnet, ipv6Subnet: null };
+  const ip6 = parseIPv6(m[3]);
+  const prefixLen6 = Number(m[4]);
+  if (ip6 === null || !Number.isInteger(prefixLen6) || prefixLen6 > 128) return null;
+  const ipv6Subnet = makeNet6(ip6, prefixLen6);
+  return ipv6Subnet.ip === ip6 ? { subnet, ipv6Subnet } : null;
+}
+
+/** The IPv4 subnet of a lease key (its identity), or null as parseLeaseKey. */
+export function parseSubnetKey(key: string): Ipv4Net | null {
+  return parseLeaseKey(key)?.subnet ?? null;
 }
 
 /** The value upstream writes: PublicIP, PublicIPv6 (null when absent), then BackendType/BackendData only when set. */
@@ -66,6 +89,10 @@ export function decodeLeaseAttrs(text: string): LeaseAttrs {
   const publicIPv6 = field(obj, 'PublicIPv6');
   if (publicIPv6 !== undefined && publicIPv6 !== null && typeof publicIPv6 !== 'string') {
     throw new LeaseValueError(`lease value has a PublicIPv6 that is not a string: ${truncateForLog(publicIPv6, 120)}`);
+  }
+  // Upstream's decoder rejects the whole value when PublicIPv6 is not an address; so do we.
+  if (typeof publicIPv6 === 'string' && parseIPv6(publicIPv6) === null) {
+    throw new LeaseValueError(`lease value has a PublicIPv6 that is not an IPv6 address: ${truncateForLog(publicIPv6, 120)}`);
   }
   const backendType = field(obj, 'BackendType');
   if (backendType !== undefined && backendType !== null && typeof backendType !== 'string') {

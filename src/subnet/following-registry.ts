@@ -4,6 +4,7 @@
 // manager re-reads its lease there (migrate-etcd copied it, with its remaining TTL); the subnet stays.
 import type { Logger } from '../log.js';
 import type { Ipv4Net } from '../net/ipv4.js';
+import type { Ipv6Net } from '../net/ipv6.js';
 import { sameConfigText } from './config-text.js';
 import type { Lease, LeaseAttrs } from './lease.js';
 import type { EtcdApi, LeaseRegistry, RegistryWatch, RegistryWatchHandlers } from './registry.js';
@@ -76,7 +77,9 @@ export class FollowingRegistry implements LeaseRegistry {
   listLeases(): Promise<{ leases: Lease[]; revision: string }> { return this.current.listLeases(); }
   getLease(subnet: Ipv4Net): Promise<Lease | null> { return this.current.getLease(subnet); }
   readLease(subnet: Ipv4Net): Promise<{ lease: Lease | null; revision: string }> { return this.current.readLease(subnet); }
-  createLease(subnet: Ipv4Net, attrs: LeaseAttrs, ttl: number): Promise<Lease | null> { return this.current.createLease(subnet, attrs, ttl); }
+  createLease(subnet: Ipv4Net, attrs: LeaseAttrs, ttl: number, ipv6Subnet?: Ipv6Net | null): Promise<Lease | null> {
+    return this.current.createLease(subnet, attrs, ttl, ipv6Subnet);
+  }
   renewLease(lease: Lease, attrs: LeaseAttrs, ttl: number): Promise<Lease> { return this.current.renewLease(lease, attrs, ttl); }
   renewExistingLease(lease: Lease, attrs: LeaseAttrs, ttl: number): Promise<Lease | null> {
     return this.current.renewExistingLease(lease, attrs, ttl);

@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import type { Logger } from '../log.js';
 import { KeyedRateLimit, truncateForLog } from '../log-values.js';
 import type { Ipv4Net } from '../net/ipv4.js';
-import { decodeLeaseAttrs, parseSubnetKey, subnetKey } from './codec.js';
+import type { Ipv6Net } from '../net/ipv6.js';
+import { decodeLeaseAttrs, parseLeaseKey, parseSubnetKey, subnetKey } from './codec.js';
 import type { LeaseAttrs } from './lease.js';
 
 const NOT_A_SUBNET_KEY = 'ignoring a key under subnets/ that is not a subnet key (A.B.C.D-LEN)';
@@ -42,6 +43,15 @@ export class LeaseEntries {
     this.foreignKeys.delete(subnetKey(subnet));
   }
 
+  /** A new key this host writes, dual-stack when it has an IPv6 subnet; later writes go to the same key. */
+  useKey(subnet: Ipv4Net, ipv6Subnet: Ipv6Net | null | undefined): string {
+    this.forgetForeign(subnet);
+    if (!ipv6Subnet) return this.keyOf(subnet);
+    const key = `${this.subnetsPrefix}/${subnetKey(subnet, ipv6Subnet)}`;
+    this.foreignKeys.set(subnetKey(subnet), key);
+    return key;
+  }
+
   /** The subnet of a key, or null (warned once) when it is not a subnet key. */
   subnetOf(key: string): Ipv4Net | null {
     const subnet = parseSubnetKey(path.posix.basename(key));
@@ -49,17 +59,18 @@ export class LeaseEntries {
     return subnet;
   }
 
-  parse(key: string, value: string): { subnet: Ipv4Net; attrs: LeaseAttrs } | null {
-    const subnet = parseSubnetKey(path.posix.basename(key));
-    if (!subnet) {
+  parse(key: string, value: string): { subnet: Ipv4Net; ipv6Subnet: Ipv6Net | null; attrs: LeaseAttrs } | null {
+    const parts = parseLeaseKey(path.posix.basename(key));
+    if (!parts) {
       this.warnOnce(key, value, NOT_A_SUBNET_KEY);
       return null;
     }
+    const { subnet, ipv6Subnet } = parts;
     if (path.posix.basename(key) !== subnetKey(subnet)) this.foreignKeys.set(subnetKey(subnet), key);
     try {
       const attrs = decodeLeaseAttrs(value);
       this.warned.delete(key);
-      return { subnet, attrs };
+      return { subnet, ipv6Subnet, attrs };
     } catch (err) {
       this.warnOnce(key, value, `ignoring a lease whose value does not parse: ${(err as Error).message}`);
       return null;

@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import type { NetworkConfig } from '../config/network-config.js';
 import type { Logger } from '../log.js';
 import { formatCidr, formatIPv4, netsEqual, type Ipv4Net } from '../net/ipv4.js';
+import { formatCidr6, type Ipv6Net } from '../net/ipv6.js';
 import { chooseSubnet, poolDescription } from './allocator.js';
 import { sameLeaseAttrs, subnetKey } from './codec.js';
 import { describeEtcdError, reportEtcdError } from './etcd-client.js';
@@ -21,6 +22,8 @@ export interface LeaseManagerOptions {
   readonly attrs: LeaseAttrs;
   /** FLANNEL_SUBNET of an earlier subnet.env, network address form. */
   readonly previousSubnet: Ipv4Net | null;
+  /** FLANNEL_IPV6_SUBNET of an earlier subnet.env, network address form (used only with EnableIPv6). */
+  readonly previousIPv6Subnet?: Ipv6Net | null;
   readonly ttlSeconds: number;
   readonly renewMarginMinutes: number;
   readonly log: Logger;
@@ -53,6 +56,7 @@ export class LeaseManager extends EventEmitter {
   private readonly random: () => number;
   private current: Lease | null = null;
   private preferred: Ipv4Net | null;
+  private preferredIPv6: Ipv6Net | null;
   private readonly stopController = new AbortController();
   private keeping = false;
   private reacquiring = false;
@@ -76,6 +80,7 @@ export class LeaseManager extends EventEmitter {
     this.log = o.log.child({ component: 'lease' });
     this.random = o.random ?? Math.random;
     this.preferred = o.previousSubnet;
+    this.preferredIPv6 = o.previousIPv6Subnet ?? null;
     this.renewTrouble = new RateLimitedLog(this.log);
     this.watchTrouble = new RateLimitedLog(this.log);
     this.twinTrouble = new RateLimitedLog(this.log, 5 * 60_000);
@@ -151,6 +156,7 @@ export class LeaseManager extends EventEmitter {
       this.remember(outcome);
       this.current = outcome;
       this.preferred = outcome.subnet;
+      this.preferredIPv6 = outcome.ipv6Subnet ?? null;
       return outcome;
     }
   }
@@ -158,7 +164,8 @@ export class LeaseManager extends EventEmitter {
   private async tryAcquire(): Promise<Lease | 'race' | 'full'> {
     const { registry, config, attrs, ttlSeconds } = this.o;
     const { leases } = await registry.listLeases();
-    const choice = chooseSubnet({ config, leases, publicIP: attrs.publicIP, previous: this.preferred, random: this.random });
+    const choice = chooseSubnet({ config, leases, publicIP: attrs.publicIP, previous: this.preferred,
+      previousIPv6: this.preferredIPv6, random: this.random });
     for (const stale of choice.staleOwn) {
       this.log.warn({ subnet: formatCidr(stale.subnet) },
         'deleting our lease (same PublicIP) that does not fit the network config');
@@ -169,7 +176,8 @@ export class LeaseManager extends EventEmitter {
         const own = choice.lease;
         if (own.etcdLeaseId === '0') {
           // A reservation: used as it is; only its value is brought up to date, never a lease attached.
-          const lease = sameLeaseAttrs(own.attrs, attrs) ? own : await registry.updateReservation(own.subnet, attrs);
+          const lease = sameLeaseAttrs(own.attrs, attrs) ? own
+            : { ...await registry.updateReservation(own.subnet, attrs), ipv6Subnet: own.ipv6Subnet ?? null };
           this.log.info({ subnet: formatCidr(own.subnet) }, 'using the reservation for our PublicIP');
           return lease;
         }
@@ -179,12 +187,13 @@ export class LeaseManager extends EventEmitter {
       }
       case 'previous':
       case 'new': {
-        const lease = await registry.createLease(choice.subnet, attrs, ttlSeconds);
+        const lease = await registry.createLease(choice.subnet, attrs, ttlSeconds, choice.ipv6Subnet);
         if (!lease) {
           this.log.info({ subnet: formatCidr(choice.subnet) }, 'another host took this subnet first; picking again');
           return 'race';
         }
-        this.log.info({ subnet: formatCidr(choice.subnet), how: choice.kind === 'previous' ? 'previous subnet (subnet file, or the one just lost)' : 'new' },
+        this.log.info({ subnet: formatCidr(choice.subnet), ...(choice.ipv6Subnet ? { ipv6Subnet: formatCidr6(choice.ipv6Subnet) } : {}),
+          how: choice.kind === 'previous' ? 'previous subnet (subnet file, or the one just lost)' : 'new' },
           'allocated subnet lease');
         return lease;
       }
@@ -196,8 +205,9 @@ export class LeaseManager extends EventEmitter {
   private poolExhaustedMessage(): string {
     const { config } = this.o;
     const pool = poolDescription(config);
-    return `no free subnet in ${formatCidr(config.network)} (${formatIPv4(pool.first)}–${formatIPv4(pool.last)}): `
-      + `all ${pool.count} /${config.subnetLen} subnets are leased; waiting for one to free up `
+    const v6 = config.ipv6 ? ` or in IPv6Network ${formatCidr6(config.ipv6.network)}` : '';
+    return `no free subnet in ${formatCidr(config.network)} (${formatIPv4(pool.first)}–${formatIPv4(pool.last)})${v6}: `
+      + `all ${pool.count} /${config.subnetLen} subnets${v6 ? ' (or all IPv6 subnets)' : ''} are leased; waiting for one to free up `
       + `(a lease ends when its TTL runs out, or remove a dead host's key with etcdctl del ${this.o.registry.subnetsPrefix}/<subnet key>)`;
   }
 
@@ -215,7 +225,7 @@ export class LeaseManager extends EventEmitter {
    * New BackendType/BackendData (a VtepMAC changed after a clash with a peer, a live backend switch): written at
    * once by a renewal.
    */
-  republish(change: Pick<LeaseAttrs, 'backendType' | 'backendData'>): void {
+  republish(change: Partial<Pick<LeaseAttrs, 'backendType' | 'backendData' | 'backendV6Data'>>): void {
     this.o = { ...this.o, attrs: { ...this.o.attrs, ...change } };
     this.scheduleRenew(0);
   }
@@ -379,6 +389,7 @@ export class LeaseManager extends EventEmitter {
     this.ownWatch = null;
     await w?.stop();
     this.preferred = old.subnet;
+    this.preferredIPv6 = old.ipv6Subnet ?? null;
     let lease: Lease;
     try {
       lease = await this.acquire();

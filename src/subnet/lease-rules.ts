@@ -2,6 +2,7 @@
 // hostile writer of one etcd key could otherwise steer other hosts' traffic (issue 20 item 2). Pure: values in,
 // a verdict out; the watcher does the bookkeeping and the logging.
 import { formatCidr, formatIPv4, netContainsNet, netsOverlap, parseIPv4, type Ipv4Net } from '../net/ipv4.js';
+import { formatCidr6, formatIPv6, isGlobalUnicast6, net6ContainsNet, nets6Overlap, parseIPv6, type Ipv6Net } from '../net/ipv6.js';
 import { truncateForLog } from '../log-values.js';
 import type { Lease } from './lease.js';
 
@@ -14,6 +15,15 @@ export interface LeaseRules {
   readonly ownSubnet: Ipv4Net;
   /** Our own PublicIP: a peer that claims it would make us route to ourselves. */
   readonly ownPublicIP?: string | null;
+  /** With EnableIPv6: the same rules for a lease's IPv6 part. */
+  readonly ipv6?: Ipv6LeaseRules | null;
+}
+
+export interface Ipv6LeaseRules {
+  readonly network: Ipv6Net;
+  readonly subnetLen: number;
+  readonly ownSubnet: Ipv6Net | null;
+  readonly ownPublicIPv6: string | null;
 }
 
 export type LeaseVerdict =
@@ -61,6 +71,34 @@ export function judgeLease(lease: Lease, rules: LeaseRules): LeaseVerdict {
   if (bad !== null) return reject(`its PublicIP ${formatIPv4(ip)} ${bad}`);
   if (rules.ownPublicIP && parseIPv4(rules.ownPublicIP) === ip) {
     return reject(`its PublicIP ${rules.ownPublicIP} is our own (a stale lease of ours or a host with our address)`);
+  }
+  return rules.ipv6 ? judgeIpv6Part(lease, rules.ipv6) : OK;
+}
+
+/**
+ * The IPv6 part of a lease, judged like the IPv4 one. A lease without one is fine (a node of an IPv4-only
+ * network that has not restarted yet): it only gets no IPv6 route.
+ */
+function judgeIpv6Part(lease: Lease, rules: Ipv6LeaseRules): LeaseVerdict {
+  const subnet = lease.ipv6Subnet;
+  if (!subnet) return OK;
+  if (!net6ContainsNet(rules.network, subnet) || subnet.prefixLen <= rules.network.prefixLen) {
+    return reject(`its IPv6 subnet ${formatCidr6(subnet)} is not a subnet inside IPv6Network ${formatCidr6(rules.network)}`);
+  }
+  if (subnet.prefixLen !== rules.subnetLen) {
+    return reject(`its IPv6 subnet length /${subnet.prefixLen} is not the network's IPv6SubnetLen /${rules.subnetLen}`);
+  }
+  if (rules.ownSubnet && nets6Overlap(subnet, rules.ownSubnet)) {
+    return reject(`its IPv6 subnet overlaps our own ${formatCidr6(rules.ownSubnet)}`);
+  }
+  const text = lease.attrs.publicIPv6;
+  if (text === null) return OK;
+  const ip = parseIPv6(text);
+  if (ip === null || !isGlobalUnicast6(ip)) {
+    return reject(`its PublicIPv6 ${truncateForLog(JSON.stringify(text), 64)} is not a global unicast IPv6 address`);
+  }
+  if (rules.ownPublicIPv6 && parseIPv6(rules.ownPublicIPv6) === ip) {
+    return reject(`its PublicIPv6 ${formatIPv6(ip)} is our own (a stale lease of ours or a host with our address)`);
   }
   return OK;
 }

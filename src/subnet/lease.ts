@@ -1,6 +1,7 @@
 // The lease model shared by the subnet manager, the backends and the tools. Wire JSON and key formats
 // (upstream's LeaseAttrs and `A.B.C.D-LEN` keys) are encoded and decoded in ./codec.ts.
 import type { Ipv4Net } from '../net/ipv4.js';
+import type { Ipv6Net } from '../net/ipv6.js';
 
 /** What a host publishes about itself in its lease value (upstream's LeaseAttrs). */
 export interface LeaseAttrs {
@@ -17,6 +18,8 @@ export interface LeaseAttrs {
 
 export interface Lease {
   readonly subnet: Ipv4Net;
+  /** The IPv6 part of a dual-stack key (`…&fd00:0:0:5::-64`); absent or null for an IPv4-only lease. */
+  readonly ipv6Subnet?: Ipv6Net | null;
   readonly attrs: LeaseAttrs;
   /** When the etcd lease runs out; null for a reservation (a key with no etcd lease, never expires). */
   readonly expiration: Date | null;

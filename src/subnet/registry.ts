@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from 'etcd3';
 import type { Logger } from '../log.js';
 import type { Ipv4Net } from '../net/ipv4.js';
+import type { Ipv6Net } from '../net/ipv6.js';
 import { encodeLeaseAttrs } from './codec.js';
 import { LeaseEntries } from './lease-entries.js';
 import type { Lease, LeaseAttrs } from './lease.js';
@@ -51,13 +52,16 @@ export interface LeaseRegistry {
   listLeases(): Promise<{ leases: Lease[]; revision: string }>;
   getLease(subnet: Ipv4Net): Promise<Lease | null>;
   readLease(subnet: Ipv4Net): Promise<{ lease: Lease | null; revision: string }>;
-  createLease(subnet: Ipv4Net, attrs: LeaseAttrs, ttlSeconds: number): Promise<Lease | null>;
+  /** `ipv6Subnet` makes a dual-stack key (v3 only: the v2 registry serves flannel ≤0.17 clusters, which have no IPv6). */
+  createLease(subnet: Ipv4Net, attrs: LeaseAttrs, ttlSeconds: number, ipv6Subnet?: Ipv6Net | null): Promise<Lease | null>;
   renewLease(lease: Lease, attrs: LeaseAttrs, ttlSeconds: number): Promise<Lease>;
   renewExistingLease(lease: Lease, attrs: LeaseAttrs, ttlSeconds: number): Promise<Lease | null>;
   updateReservation(subnet: Ipv4Net, attrs: LeaseAttrs): Promise<Lease>;
   deleteLease(subnet: Ipv4Net): Promise<void>;
   watchLeases(fromRevision: string, handlers: RegistryWatchHandlers, only?: Ipv4Net): RegistryWatch;
 }
+
+type ParsedEntry = { subnet: Ipv4Net; ipv6Subnet: Ipv6Net | null; attrs: LeaseAttrs };
 
 /** Leases whose TimeToLive lookups run at once while listing. */
 const TTL_LOOKUP_CONCURRENCY = 16;
@@ -86,7 +90,7 @@ export class SubnetRegistry implements LeaseRegistry {
   /** All parseable leases under `<prefix>/subnets/` and the revision the list was taken at. */
   async listLeases(): Promise<{ leases: Lease[]; revision: string }> {
     const res = await this.client.getAll().prefix(`${this.subnetsPrefix}/`).exec();
-    const parsed: Array<{ kv: IKeyValue; subnet: Ipv4Net; attrs: LeaseAttrs }> = [];
+    const parsed: Array<{ kv: IKeyValue } & ParsedEntry> = [];
     const seen = new Set<string>();
     this.entries.startList();
     for (const kv of res.kvs) {
@@ -102,7 +106,7 @@ export class SubnetRegistry implements LeaseRegistry {
       while (next < parsed.length) {
         const i = next++;
         const p = parsed[i]!;
-        leases[i] = await this.toLease(p.kv, p.subnet, p.attrs);
+        leases[i] = await this.toLease(p.kv, p);
       }
     };
     await Promise.all(Array.from({ length: Math.min(TTL_LOOKUP_CONCURRENCY, parsed.length) }, worker));
@@ -119,7 +123,7 @@ export class SubnetRegistry implements LeaseRegistry {
     const res = await this.client.get(this.keyOf(subnet)).exec();
     const kv = res.kvs[0];
     const entry = kv ? this.parseKv(kv) : null;
-    const lease = kv && entry ? await this.toLease(kv, entry.subnet, entry.attrs) : null;
+    const lease = kv && entry ? await this.toLease(kv, entry) : null;
     return { lease, revision: res.header.revision };
   }
 
@@ -127,10 +131,8 @@ export class SubnetRegistry implements LeaseRegistry {
    * Creates the key only if it does not exist (Grant, then Txn If(Version==0) Then Put WithLease). Returns null when
    * another host won the race; the granted lease is then revoked.
    */
-  async createLease(subnet: Ipv4Net, attrs: LeaseAttrs, ttlSeconds: number): Promise<Lease | null> {
-    // New keys are always IPv4-only; this host writes no IPv6 part.
-    this.entries.forgetForeign(subnet);
-    const key = this.keyOf(subnet);
+  async createLease(subnet: Ipv4Net, attrs: LeaseAttrs, ttlSeconds: number, ipv6Subnet?: Ipv6Net | null): Promise<Lease | null> {
+    const key = this.entries.useKey(subnet, ipv6Subnet);
     const grant = await this.client.leaseClient.leaseGrant({ TTL: ttlSeconds, ID: 0 });
     const leaseId = grant.ID;
     const txn = await this.client.if(key, 'Version', '==', 0)
@@ -143,7 +145,7 @@ export class SubnetRegistry implements LeaseRegistry {
       return null;
     }
     return {
-      subnet, attrs, etcdLeaseId: leaseId, revision: txn.header.revision,
+      subnet, ipv6Subnet: ipv6Subnet ?? null, attrs, etcdLeaseId: leaseId, revision: txn.header.revision,
       expiration: new Date(Date.now() + Number(grant.TTL) * 1000),
     };
   }
@@ -157,12 +159,12 @@ export class SubnetRegistry implements LeaseRegistry {
     const value = encodeLeaseAttrs(attrs);
     if (lease.etcdLeaseId === '0') {
       const res = await this.client.put(key).value(value).exec();
-      return { subnet: lease.subnet, attrs, etcdLeaseId: '0', revision: res.header.revision, expiration: null };
+      return { subnet: lease.subnet, ipv6Subnet: lease.ipv6Subnet ?? null, attrs, etcdLeaseId: '0', revision: res.header.revision, expiration: null };
     }
     const grant = await this.client.leaseClient.leaseGrant({ TTL: ttlSeconds, ID: 0 });
     const res = await this.client.put(key).value(value).lease(grant.ID).exec();
     return {
-      subnet: lease.subnet, attrs, etcdLeaseId: grant.ID, revision: res.header.revision,
+      subnet: lease.subnet, ipv6Subnet: lease.ipv6Subnet ?? null, attrs, etcdLeaseId: grant.ID, revision: res.header.revision,
       expiration: new Date(Date.now() + Number(grant.TTL) * 1000),
     };
   }
@@ -178,7 +180,7 @@ export class SubnetRegistry implements LeaseRegistry {
     if (lease.etcdLeaseId === '0') {
       const txn = await this.client.if(key, 'Version', '>', 0).then(put).commit();
       return txn.succeeded
-        ? { subnet: lease.subnet, attrs, etcdLeaseId: '0', revision: txn.header.revision, expiration: null }
+        ? { subnet: lease.subnet, ipv6Subnet: lease.ipv6Subnet ?? null, attrs, etcdLeaseId: '0', revision: txn.header.revision, expiration: null }
         : null;
     }
     const grant = await this.client.leaseClient.leaseGrant({ TTL: ttlSeconds, ID: 0 });
@@ -188,7 +190,7 @@ export class SubnetRegistry implements LeaseRegistry {
       return null;
     }
     return {
-      subnet: lease.subnet, attrs, etcdLeaseId: grant.ID, revision: txn.header.revision,
+      subnet: lease.subnet, ipv6Subnet: lease.ipv6Subnet ?? null, attrs, etcdLeaseId: grant.ID, revision: txn.header.revision,
       expiration: new Date(Date.now() + Number(grant.TTL) * 1000),
     };
   }
@@ -269,16 +271,16 @@ export class SubnetRegistry implements LeaseRegistry {
         continue;
       }
       const entry = this.parseKv(ev.kv);
-      if (entry) events.push(this.toLease(ev.kv, entry.subnet, entry.attrs).then((lease) => ({ type: 'put', lease })));
+      if (entry) events.push(this.toLease(ev.kv, entry).then((lease) => ({ type: 'put', lease })));
     }
     return { events: await Promise.all(events), revision };
   }
 
-  private parseKv(kv: IKeyValue): { subnet: Ipv4Net; attrs: LeaseAttrs } | null {
+  private parseKv(kv: IKeyValue): ParsedEntry | null {
     return this.entries.parse(kv.key.toString(), kv.value.toString());
   }
 
-  private async toLease(kv: IKeyValue, subnet: Ipv4Net, attrs: LeaseAttrs): Promise<Lease> {
+  private async toLease(kv: IKeyValue, { subnet, ipv6Subnet, attrs }: ParsedEntry): Promise<Lease> {
     const etcdLeaseId = kv.lease && kv.lease !== '' ? kv.lease : '0';
     let expiration: Date | null = null;
     if (etcdLeaseId !== '0') {
@@ -286,6 +288,6 @@ export class SubnetRegistry implements LeaseRegistry {
       // TTL −1: the lease is already gone; the key's delete event is on its way.
       expiration = new Date(Date.now() + Math.max(0, Number(ttl.TTL)) * 1000);
     }
-    return { subnet, attrs, expiration, etcdLeaseId, revision: kv.mod_revision };
+    return { subnet, ipv6Subnet, attrs, expiration, etcdLeaseId, revision: kv.mod_revision };
   }
 }

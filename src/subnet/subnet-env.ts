@@ -4,23 +4,33 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from '../log.js';
 import { formatCidr, formatIPv4, parseCidr, type Ipv4Net } from '../net/ipv4.js';
+import { formatCidr6, formatIPv6, parseCidr6, type Ipv6Net } from '../net/ipv6.js';
 
 export interface SubnetEnvValues {
-  readonly network: Ipv4Net;
+  /** Null in an IPv6-only network (EnableIPv4 false): then no FLANNEL_NETWORK and no FLANNEL_SUBNET. */
+  readonly network: Ipv4Net | null;
   /** Our lease's subnet; FLANNEL_SUBNET is its first address with the subnet's prefix. */
-  readonly subnet: Ipv4Net;
+  readonly subnet: Ipv4Net | null;
+  /** Set with EnableIPv6: FLANNEL_IPV6_NETWORK and FLANNEL_IPV6_SUBNET (first address, as for IPv4). */
+  readonly ipv6Network?: Ipv6Net | null;
+  readonly ipv6Subnet?: Ipv6Net | null;
   readonly mtu: number;
   readonly ipMasq: boolean;
 }
 
-/** The file's content, keys in upstream's order (the IPv6 keys are never written: IPv6 is not supported). */
+/** The file's content, keys in upstream's order: the IPv4 pair, the IPv6 pair, MTU, IPMASQ. */
 export function formatSubnetEnv(v: SubnetEnvValues): string {
-  return [
-    `FLANNEL_NETWORK=${formatCidr(v.network)}`,
-    `FLANNEL_SUBNET=${formatIPv4((v.subnet.ip + 1) >>> 0)}/${v.subnet.prefixLen}`,
-    `FLANNEL_MTU=${v.mtu}`,
-    `FLANNEL_IPMASQ=${v.ipMasq ? 'true' : 'false'}`,
-  ].join('\n') + '\n';
+  const lines: string[] = [];
+  if (v.network && v.subnet) {
+    lines.push(`FLANNEL_NETWORK=${formatCidr(v.network)}`,
+      `FLANNEL_SUBNET=${formatIPv4((v.subnet.ip + 1) >>> 0)}/${v.subnet.prefixLen}`);
+  }
+  if (v.ipv6Network && v.ipv6Subnet) {
+    lines.push(`FLANNEL_IPV6_NETWORK=${formatCidr6(v.ipv6Network)}`,
+      `FLANNEL_IPV6_SUBNET=${formatIPv6(v.ipv6Subnet.ip + 1n)}/${v.ipv6Subnet.prefixLen}`);
+  }
+  lines.push(`FLANNEL_MTU=${v.mtu}`, `FLANNEL_IPMASQ=${v.ipMasq ? 'true' : 'false'}`);
+  return lines.join('\n') + '\n';
 }
 
 /** dotenv-like: `KEY=value`, optional `export `, single or double quotes, `#` comments and blank lines. */
@@ -50,10 +60,18 @@ export function previousSubnetFrom(text: string): Ipv4Net | null {
   return value === undefined ? null : parseCidr(value);
 }
 
-/** FLANNEL_NETWORK and FLANNEL_SUBNET of an earlier run (host bits masked); null where absent or bad. */
+/** The IPv6 subnet from a previous run's FLANNEL_IPV6_SUBNET (`fd00::1/64` → fd00::/64); null if absent or bad. */
+export function previousIPv6SubnetFrom(text: string): Ipv6Net | null {
+  const value = parseSubnetEnv(text).FLANNEL_IPV6_SUBNET;
+  return value === undefined ? null : parseCidr6(value);
+}
+
+/** FLANNEL_NETWORK, FLANNEL_SUBNET and their IPv6 twins of an earlier run (host bits masked); null where absent or bad. */
 export interface PreviousLease {
   readonly network: Ipv4Net | null;
   readonly subnet: Ipv4Net | null;
+  readonly ipv6Network?: Ipv6Net | null;
+  readonly ipv6Subnet?: Ipv6Net | null;
 }
 
 /** What the previous run wrote, read before this run rewrites the file (no file: both null). */
@@ -62,10 +80,15 @@ export function readPreviousLease(file: string): PreviousLease {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch {
-    return { network: null, subnet: null };
+    return { network: null, subnet: null, ipv6Network: null, ipv6Subnet: null };
   }
-  const network = parseSubnetEnv(text).FLANNEL_NETWORK;
-  return { network: network === undefined ? null : parseCidr(network), subnet: previousSubnetFrom(text) };
+  const vars = parseSubnetEnv(text);
+  return {
+    network: vars.FLANNEL_NETWORK === undefined ? null : parseCidr(vars.FLANNEL_NETWORK),
+    subnet: previousSubnetFrom(text),
+    ipv6Network: vars.FLANNEL_IPV6_NETWORK === undefined ? null : parseCidr6(vars.FLANNEL_IPV6_NETWORK),
+    ipv6Subnet: previousIPv6SubnetFrom(text),
+  };
 }
 
 export function readPreviousSubnet(file: string): Ipv4Net | null {

@@ -13,7 +13,7 @@ import { formatCidr, type Ipv4Net } from '../net/ipv4.js';
 import { sameLeaseAttrs, subnetKey } from './codec.js';
 import { describeEtcdError, reportEtcdError } from './etcd-client.js';
 import type { Lease, LeaseEvent } from './lease.js';
-import { judgeLease, overlappingLease } from './lease-rules.js';
+import { judgeLease, overlappingLease, type Ipv6LeaseRules } from './lease-rules.js';
 import type { LeaseRegistry, RegistryEvent, RegistryWatch } from './registry.js';
 import { Backoff, RateLimitedLog } from './retry-pacing.js';
 
@@ -36,6 +36,8 @@ export interface LeaseWatcherOptions {
   readonly network?: Ipv4Net;
   readonly subnetLen?: number;
   readonly ownPublicIP?: string;
+  /** With EnableIPv6: the rules for the IPv6 part of leases (our own v6 subnet may change with a re-acquisition). */
+  readonly ipv6Rules?: () => Ipv6LeaseRules | null;
 }
 
 export class LeaseWatcher {
@@ -44,6 +46,7 @@ export class LeaseWatcher {
   private readonly network: Ipv4Net | null;
   private readonly subnetLen: number | null;
   private readonly ownPublicIP: string | null;
+  private readonly ipv6Rules: () => Ipv6LeaseRules | null;
   private readonly log: Logger;
   /** Subnet keys warned about as rejected, so each is said once while it stays bad. */
   private readonly rejected = new Set<string>();
@@ -70,6 +73,7 @@ export class LeaseWatcher {
     this.network = o.network ?? null;
     this.subnetLen = o.subnetLen ?? null;
     this.ownPublicIP = o.ownPublicIP ?? null;
+    this.ipv6Rules = o.ipv6Rules ?? (() => null);
     this.log = o.log.child({ component: 'watcher' });
     this.trouble = new RateLimitedLog(this.log);
   }
@@ -118,7 +122,7 @@ export class LeaseWatcher {
   private isPeer(lease: Lease): boolean {
     const key = subnetKey(lease.subnet);
     const verdict = judgeLease(lease, { network: this.network, subnetLen: this.subnetLen,
-      ownSubnet: this.ownSubnet(), ownPublicIP: this.ownPublicIP });
+      ownSubnet: this.ownSubnet(), ownPublicIP: this.ownPublicIP, ipv6: this.ipv6Rules() });
     if (verdict.ok || verdict.own) {
       this.rejected.delete(key);
       return verdict.ok;

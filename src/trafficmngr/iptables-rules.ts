@@ -2,6 +2,7 @@
 // spec. Pure: rendering for iptables-restore and parsing iptables-save output live here too, so the exact rule
 // text is unit-tested apart from the commands that apply it.
 import { formatCidr, type Ipv4Net } from '../net/ipv4.js';
+import { formatCidr6, type Ipv6Net } from '../net/ipv6.js';
 
 export type IptablesTable = 'nat' | 'filter';
 
@@ -17,6 +18,7 @@ export const FORWARD_CHAIN = 'FLANNEL-FWD';
 /** kube-proxy's masquerade mark: such packets are left to kube-proxy (avoids double NAT). */
 export const KUBE_PROXY_MARK = '0x4000/0x4000';
 const MULTICAST = '224.0.0.0/4';
+const MULTICAST6 = 'ff00::/8';
 const MASQ_COMMENT = ['-m', 'comment', '--comment', 'flanneld masq'];
 const FWD_COMMENT = ['-m', 'comment', '--comment', 'flanneld forward'];
 
@@ -27,8 +29,15 @@ export interface MasqOptions {
 
 /** nat rules for --ip-masq: N = the flannel Network, S = our own subnet. */
 export function masqRules(network: Ipv4Net, subnet: Ipv4Net, opts: MasqOptions): IptablesRule[] {
-  const n = formatCidr(network);
-  const s = formatCidr(subnet);
+  return masqRulesOf(formatCidr(network), formatCidr(subnet), MULTICAST, opts);
+}
+
+/** The same for ip6tables in a dual-stack network: IPv6Network, our IPv6 subnet, ff00::/8 (as upstream). */
+export function masqRules6(network: Ipv6Net, subnet: Ipv6Net, opts: MasqOptions): IptablesRule[] {
+  return masqRulesOf(formatCidr6(network), formatCidr6(subnet), MULTICAST6, opts);
+}
+
+function masqRulesOf(n: string, s: string, multicast: string, opts: MasqOptions): IptablesRule[] {
   const masq = opts.randomFully ? ['-j', 'MASQUERADE', '--random-fully'] : ['-j', 'MASQUERADE'];
   const rule = (chain: string, spec: string[]): IptablesRule => ({ table: 'nat', chain, spec });
   return [
@@ -41,14 +50,14 @@ export function masqRules(network: Ipv4Net, subnet: Ipv4Net, opts: MasqOptions):
     // External traffic arriving for our own containers keeps its source.
     rule(POSTRTG_CHAIN, ['!', '-s', n, '-d', s, ...MASQ_COMMENT, '-j', 'RETURN']),
     // Containers leaving the overlay (except multicast), and the host talking into the overlay.
-    rule(POSTRTG_CHAIN, ['-s', n, '!', '-d', MULTICAST, ...MASQ_COMMENT, ...masq]),
+    rule(POSTRTG_CHAIN, ['-s', n, '!', '-d', multicast, ...MASQ_COMMENT, ...masq]),
     rule(POSTRTG_CHAIN, ['!', '-s', n, '-d', n, ...MASQ_COMMENT, ...masq]),
   ];
 }
 
 /** filter rules for --iptables-forward-rules: accept forwarding to and from the flannel Network. */
-export function forwardRules(network: Ipv4Net): IptablesRule[] {
-  const n = formatCidr(network);
+export function forwardRules(network: Ipv4Net | Ipv6Net): IptablesRule[] {
+  const n = typeof network.ip === 'bigint' ? formatCidr6(network as Ipv6Net) : formatCidr(network as Ipv4Net);
   return [
     { table: 'filter', chain: 'FORWARD', spec: [...FWD_COMMENT, '-j', FORWARD_CHAIN] },
     { table: 'filter', chain: FORWARD_CHAIN, spec: ['-s', n, ...FWD_COMMENT, '-j', 'ACCEPT'] },

@@ -16,10 +16,15 @@ export interface IptablesFeatures {
 export class IptablesApplier {
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly run: CommandRunner, private readonly log: Logger) {}
+  /** `iptables` or, for the IPv6 rules of a dual-stack network, `ip6tables` (and their -save/-restore). */
+  private readonly tool: 'iptables' | 'ip6tables';
+
+  constructor(private readonly run: CommandRunner, private readonly log: Logger, family: 4 | 6 = 4) {
+    this.tool = family === 6 ? 'ip6tables' : 'iptables';
+  }
 
   async features(): Promise<IptablesFeatures> {
-    const r = await this.run(['iptables', '--version']);
+    const r = await this.run([this.tool, '--version']);
     const ok = r.code === 0 && atLeast162(parseIptablesVersion(r.stdout));
     return { randomFully: ok, restoreWait: ok };
   }
@@ -29,7 +34,7 @@ export class IptablesApplier {
     const rules: IptablesRule[] = [];
     const chains = new Set<string>();
     for (const table of tables) {
-      const argv = ['iptables-save', '-t', table];
+      const argv = [`${this.tool}-save`, '-t', table];
       const r = await this.run(argv);
       if (r.code !== 0) throw new Error(describeFailure(argv, r));
       rules.push(...parseSave(r.stdout));
@@ -59,7 +64,7 @@ export class IptablesApplier {
     const { rules: existing, chains } = await this.snapshot(tables);
     for (const { table, chain } of ownChains(rules)) {
       if (chains.has(`${table} ${chain}`)) continue;
-      const argv = ['iptables', '-w', '-t', table, '-N', chain];
+      const argv = [this.tool, '-w', '-t', table, '-N', chain];
       const r = await this.run(argv);
       if (r.code !== 0 && !/already exists/i.test(r.stderr)) throw new Error(describeFailure(argv, r));
     }
@@ -91,7 +96,7 @@ export class IptablesApplier {
         const jumps = rules.filter((r) => r.chain === parent && r.spec.at(-1) === chain && r.spec.at(-2) === '-j');
         if (jumps.length > 0) await this.restore(deleteInput(jumps));
         for (const op of ['-F', '-X']) {
-          const argv = ['iptables', '-w', '-t', table, op, chain];
+          const argv = [this.tool, '-w', '-t', table, op, chain];
           const r = await this.run(argv);
           if (r.code !== 0) this.log.warn({ cmd: argv.join(' '), err: r.stderr.trim() }, 'cannot remove iptables chain');
         }
@@ -101,7 +106,7 @@ export class IptablesApplier {
 
   private async restore(input: string): Promise<void> {
     const feats = await this.featuresCached();
-    const argv = ['iptables-restore', '--noflush', ...(feats.restoreWait ? ['--wait'] : [])];
+    const argv = [`${this.tool}-restore`, '--noflush', ...(feats.restoreWait ? ['--wait'] : [])];
     const r = await this.run(argv, input);
     if (r.code !== 0) throw new Error(`${describeFailure(argv, r)} (input:\n${input})`);
   }

@@ -3,11 +3,13 @@
 // at start; the iptables rules are rechecked every --iptables-resync seconds; nothing is removed on exit.
 import { log as rootLog, type Logger } from '../log.js';
 import { formatCidr, netsEqual, type Ipv4Net } from '../net/ipv4.js';
-import { blackholeRouteSpec, replaceRoute } from '../netlink/routes.js';
+import { formatCidr6, nets6Equal, type Ipv6Net } from '../net/ipv6.js';
+import { blackholeRouteSpec, LOWEST_PRIORITY_METRIC, replaceRoute, RTN_BLACKHOLE } from '../netlink/routes.js';
+import { replaceRoute6 } from '../netlink/routes6.js';
 import { commandRunner, describeFailure, type CommandRunner } from './exec.js';
 import { IptablesApplier } from './iptables.js';
-import { forwardRules, masqRules, type IptablesRule } from './iptables-rules.js';
-import { NFT_TABLE_V4, nftForwardScript, nftMasqScript } from './nftables-rules.js';
+import { forwardRules, masqRules, masqRules6, type IptablesRule } from './iptables-rules.js';
+import { NFT_TABLE_V4, NFT_TABLE_V6, nftForwardScript, nftForwardScript6, nftMasqScript, nftMasqScript6 } from './nftables-rules.js';
 
 export interface TrafficOptions {
   /** Network config's EnableNFTables. */
@@ -30,6 +32,10 @@ export interface TrafficState {
   /** FLANNEL_NETWORK / FLANNEL_SUBNET of the previous subnet.env (host bits masked), when there was one. */
   readonly prevNetwork: Ipv4Net | null;
   readonly prevSubnet: Ipv4Net | null;
+  /** With EnableIPv6: IPv6Network and our IPv6 subnet, for the ip6tables (or `ip6 flannel-ipv6`) twins. */
+  readonly ipv6?: { readonly network: Ipv6Net; readonly subnet: Ipv6Net } | null;
+  /** FLANNEL_IPV6_NETWORK / FLANNEL_IPV6_SUBNET of the previous subnet.env. */
+  readonly prevIPv6?: { readonly network: Ipv6Net | null; readonly subnet: Ipv6Net | null } | null;
 }
 
 export interface TrafficCounters {
@@ -40,6 +46,7 @@ export interface TrafficCounters {
 
 export class TrafficManager {
   private readonly iptables: IptablesApplier;
+  private readonly ip6tables: IptablesApplier;
   private timer: NodeJS.Timeout | null = null;
   private rebuilds = 0;
   private errors = 0;
@@ -51,6 +58,7 @@ export class TrafficManager {
     private readonly log: Logger = rootLog.child({ component: 'trafficmngr' }),
   ) {
     this.iptables = new IptablesApplier(run, this.log);
+    this.ip6tables = new IptablesApplier(run, this.log, 6);
   }
 
   /** True once the first apply finished (what /readyz waits for). */
@@ -72,16 +80,19 @@ export class TrafficManager {
     if (this.opts.nftables) await this.iptables.cleanup().catch((err: Error) => this.log.warn({ err: err.message }, 'cannot clean the iptables chains'));
     else await this.deleteNftTable();
     const sets = await this.ruleSets(state);
+    const sets6 = this.ruleSets6(state);
     if (this.opts.nftables) {
       await this.applyNft(state);
     } else {
       await this.removePrevious(state);
+      await this.removePrevious6(state);
       for (const rules of sets) await this.rebuild(rules);
+      for (const rules of sets6) await this.rebuild(rules, this.ip6tables);
     }
-    await this.ensureBlackhole(state.subnet);
+    await this.ensureBlackhole(state);
     this.inPlace = true;
     if (this.opts.resyncSeconds > 0 && (sets.length > 0 || this.opts.blackholeRoute)) {
-      this.timer = setInterval(() => void this.resync(state, sets), this.opts.resyncSeconds * 1000);
+      this.timer = setInterval(() => void this.resync(state, sets, sets6), this.opts.resyncSeconds * 1000);
       this.timer.unref();
     }
   }
@@ -92,17 +103,20 @@ export class TrafficManager {
   }
 
   /** One resync round: rebuild each iptables set that lost a rule; re-add the blackhole route. */
-  async resync(state: TrafficState, sets?: IptablesRule[][]): Promise<void> {
+  async resync(state: TrafficState, sets?: IptablesRule[][], sets6?: IptablesRule[][]): Promise<void> {
     try {
       if (!this.opts.nftables) {
-        for (const rules of sets ?? await this.ruleSets(state)) {
-          const missing = await this.iptables.missing(rules);
+        const all: Array<[IptablesRule[], IptablesApplier]> = [
+          ...(sets ?? await this.ruleSets(state)).map((r) => [r, this.iptables] as [IptablesRule[], IptablesApplier]),
+          ...(sets6 ?? this.ruleSets6(state)).map((r) => [r, this.ip6tables] as [IptablesRule[], IptablesApplier])];
+        for (const [rules, applier] of all) {
+          const missing = await applier.missing(rules);
           if (missing.length === 0) continue;
           this.log.info({ missing: missing.length }, 'iptables rules missing, rebuilding the flannel rule set');
-          await this.rebuild(rules);
+          await this.rebuild(rules, applier);
         }
       }
-      await this.ensureBlackhole(state.subnet);
+      await this.ensureBlackhole(state);
     } catch (err) {
       this.errors++;
       this.log.warn({ err: (err as Error).message }, 'iptables resync failed');
@@ -117,14 +131,27 @@ export class TrafficManager {
     return sets;
   }
 
-  private async randomFully(): Promise<boolean> {
-    if (this.opts.fullyRandomDisabled) return false;
-    return (await this.iptables.featuresCached()).randomFully;
+  /** ip6tables sets of a dual-stack network; random-fully as for IPv4 (ip6tables comes with iptables). */
+  private ruleSets6(state: TrafficState): IptablesRule[][] {
+    if (this.opts.nftables || !state.ipv6) return [];
+    const sets: IptablesRule[][] = [];
+    const randomFully = !this.opts.fullyRandomDisabled && this.randomFullyKnown;
+    if (this.opts.ipMasq) sets.push(masqRules6(state.ipv6.network, state.ipv6.subnet, { randomFully }));
+    if (this.opts.forwardRules) sets.push(forwardRules(state.ipv6.network));
+    return sets;
   }
 
-  private async rebuild(rules: IptablesRule[]): Promise<void> {
+  private randomFullyKnown = false;
+
+  private async randomFully(): Promise<boolean> {
+    if (this.opts.fullyRandomDisabled) return false;
+    this.randomFullyKnown = (await this.iptables.featuresCached()).randomFully;
+    return this.randomFullyKnown;
+  }
+
+  private async rebuild(rules: IptablesRule[], applier = this.iptables): Promise<void> {
     try {
-      await this.iptables.build(rules);
+      await applier.build(rules);
       this.rebuilds++;
       } catch (err) {
       this.errors++;
@@ -149,10 +176,28 @@ export class TrafficManager {
     await this.iptables.remove(masqRules(oldNetwork, oldSubnet, { randomFully: !randomFully }));
   }
 
+  /** The IPv6 twin of removePrevious: the old ip6tables masquerade set of another IPv6Network or subnet goes. */
+  private async removePrevious6(state: TrafficState): Promise<void> {
+    const now = state.ipv6;
+    const prev = state.prevIPv6;
+    if (!this.opts.ipMasq || !now || !prev || (!prev.network && !prev.subnet)) return;
+    const oldNetwork = prev.network ?? now.network;
+    const oldSubnet = prev.subnet ?? now.subnet;
+    if (nets6Equal(oldNetwork, now.network) && nets6Equal(oldSubnet, now.subnet)) return;
+    this.log.info({ prevNetwork: formatCidr6(oldNetwork), prevSubnet: formatCidr6(oldSubnet) },
+      'IPv6 network or subnet differs from the previous subnet.env, removing the old masquerade rules');
+    for (const randomFully of [true, false]) await this.ip6tables.remove(masqRules6(oldNetwork, oldSubnet, { randomFully }));
+  }
+
   private async applyNft(state: TrafficState): Promise<void> {
     let script = '';
     if (this.opts.ipMasq) script += nftMasqScript(state.network, state.subnet, { randomFully: !this.opts.fullyRandomDisabled });
     if (this.opts.forwardRules) script += nftForwardScript(state.network);
+    if (state.ipv6) {
+      const { network, subnet } = state.ipv6;
+      if (this.opts.ipMasq) script += nftMasqScript6(network, subnet, { randomFully: !this.opts.fullyRandomDisabled });
+      if (this.opts.forwardRules) script += nftForwardScript6(network);
+    }
     if (script === '') return;
     const argv = ['nft', '-f', '-'];
     const r = await this.run(argv, script);
@@ -164,23 +209,32 @@ export class TrafficManager {
   }
 
   private async deleteNftTable(): Promise<void> {
-    const list = await this.run(['nft', 'list', 'table', 'ip', NFT_TABLE_V4]);
-    if (list.code !== 0) return; // no table (or no nft at all): nothing to clean
-    const argv = ['nft', 'delete', 'table', 'ip', NFT_TABLE_V4];
-    const r = await this.run(argv);
-    if (r.code !== 0) this.log.warn({ err: describeFailure(argv, r) }, 'cannot delete the nftables table');
+    for (const [family, table] of [['ip', NFT_TABLE_V4], ['ip6', NFT_TABLE_V6]] as const) {
+      const list = await this.run(['nft', 'list', 'table', family, table]);
+      if (list.code !== 0) continue; // no table (or no nft at all): nothing to clean
+      const argv = ['nft', 'delete', 'table', family, table];
+      const r = await this.run(argv);
+      if (r.code !== 0) this.log.warn({ err: describeFailure(argv, r) }, 'cannot delete the nftables table');
+    }
   }
 
   /**
    * --ip-blackhole-route: own-subnet traffic that no other route takes (the bridge is down or not there yet) is
    * dropped rather than sent out by the default route. Replaced at every resync, in case someone deleted it.
    */
-  private async ensureBlackhole(subnet: Ipv4Net): Promise<void> {
+  private async ensureBlackhole(state: TrafficState): Promise<void> {
     if (!this.opts.blackholeRoute) return;
     try {
-      await replaceRoute(blackholeRouteSpec(subnet));
+      await replaceRoute(blackholeRouteSpec(state.subnet));
     } catch (err) {
-      this.log.warn({ subnet: formatCidr(subnet), err: (err as Error).message }, 'cannot add the blackhole route');
+      this.log.warn({ subnet: formatCidr(state.subnet), err: (err as Error).message }, 'cannot add the blackhole route');
+    }
+    if (!state.ipv6) return;
+    const subnet6 = state.ipv6.subnet;
+    try {
+      await replaceRoute6({ dst: subnet6, type: RTN_BLACKHOLE, priority: LOWEST_PRIORITY_METRIC });
+    } catch (err) {
+      this.log.warn({ subnet: formatCidr6(subnet6), err: (err as Error).message }, 'cannot add the blackhole route');
     }
   }
 }

@@ -3,6 +3,7 @@
 // through this process's netlink socket, which the `netlink` package can only open in the current namespace.
 // Input: {options: TrafficOptions, network, subnet, steps: ('start'|'resync')[]}; prints {ok:true} or {ok:false, error}.
 import { parseCidr, type Ipv4Net } from '../../src/net/ipv4.js';
+import { parseCidr6, type Ipv6Net } from '../../src/net/ipv6.js';
 import { TrafficManager, type TrafficOptions } from '../../src/trafficmngr/traffic-manager.js';
 
 interface Args {
@@ -10,6 +11,11 @@ interface Args {
   readonly network: string;
   readonly subnet: string;
   readonly steps: ReadonlyArray<'start' | 'resync'>;
+  /** Dual stack: IPv6Network and our IPv6 subnet. */
+  readonly ipv6Network?: string;
+  readonly ipv6Subnet?: string;
+  /** FLANNEL_IPV6_SUBNET of a previous run (network form). */
+  readonly prevIPv6Subnet?: string;
 }
 
 function cidr(text: string): Ipv4Net {
@@ -20,7 +26,10 @@ function cidr(text: string): Ipv4Net {
 
 async function main(): Promise<void> {
   const args = JSON.parse(process.argv[2] ?? '{}') as Args;
-  const state = { network: cidr(args.network), subnet: cidr(args.subnet), prevNetwork: null, prevSubnet: null };
+  const ipv6 = args.ipv6Network && args.ipv6Subnet
+    ? { network: parseCidr6(args.ipv6Network) as Ipv6Net, subnet: parseCidr6(args.ipv6Subnet) as Ipv6Net } : null;
+  const prevIPv6 = args.prevIPv6Subnet ? { network: ipv6?.network ?? null, subnet: parseCidr6(args.prevIPv6Subnet) } : null;
+  const state = { network: cidr(args.network), subnet: cidr(args.subnet), prevNetwork: null, prevSubnet: null, ipv6, prevIPv6 };
   const tm = new TrafficManager(args.options);
   for (const step of args.steps) {
     if (step === 'start') await tm.start(state);

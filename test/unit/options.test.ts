@@ -137,7 +137,7 @@ test('bad values are one-line errors naming the flag, the value and the fix', ()
     [['--etcd-endpoints=127.0.0.1:2379'], /^invalid --etcd-endpoints "127\.0\.0\.1:2379"/],
     [['--etcd-endpoints=ftp://x'], /not an http:\/\/ or https:\/\/ URL/],
     [['--subnet-lease-ttl=abc'], /^invalid --subnet-lease-ttl "abc"/],
-    [['--public-ipv6=fd00::1'], /IPv6 is not supported by tsflanneld yet/],
+    [['--public-ipv6=192.0.2.1'], /^invalid --public-ipv6 "192\.0\.2\.1": expected an IPv6 address/],
     [['--no-such-flag'], /unknown option '--no-such-flag'/],
     [['-no-such-flag=1'], /unknown option '-no-such-flag=1'/],
     [['--etcd-prefix'], /argument missing/],
@@ -159,4 +159,10 @@ test('normalizeArgv leaves operands, values and short flags alone', () => {
     ['run', '--etcd-prefix', '-x', '-h', '--', '-iface=a']);
   assert.deepEqual(normalizeArgv(['-ip-masq', '-public-ip=192.0.2.1']), ['--ip-masq=true', '--public-ip=192.0.2.1']);
   assert.deepEqual(normalizeArgv(['mk-docker-opts', '-ic', '-k', 'DOCKER_OPTS']), ['mk-docker-opts', '-ic', '-k', 'DOCKER_OPTS']);
+});
+
+test('--public-ipv6 and FLANNELD_PUBLIC_IPV6 give the canonical IPv6 text', () => {
+  assert.equal(parseOptions(['--public-ipv6=2001:DB8:0:0::10'], noEnv).publicIPv6, '2001:db8::10');
+  assert.equal(parseOptions([], { FLANNELD_PUBLIC_IPV6: '2001:db8::11' }).publicIPv6, '2001:db8::11');
+  assert.equal(parseOptions([], noEnv).publicIPv6, '');
 });

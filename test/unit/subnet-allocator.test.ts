@@ -44,7 +44,7 @@ describe('chooseSubnet', () => {
 
   it('honours the previous subnet when free and in range', () => {
     const r = chooseSubnet({ config: cfg, leases: [lease('10.0.1.0/24')], publicIP: '192.0.2.1', previous: parseCidr('10.0.42.0/24'), random: first });
-    assert.deepEqual(r, { kind: 'previous', subnet: parseCidr('10.0.42.0/24'), staleOwn: [] });
+    assert.deepEqual(r, { kind: 'previous', subnet: parseCidr('10.0.42.0/24'), ipv6Subnet: null, staleOwn: [] });
   });
 
   it('ignores a previous subnet that is taken or outside the pool', () => {

@@ -16,6 +16,8 @@ import {
   deleteRouteIfPresent, describeRoute, listRoutes, replaceRoute, type KernelRoute, type RouteSpec,
 } from '../../netlink/routes.js';
 import { sharedRtSocket, type RtSocket } from '../../netlink/socket.js';
+import { deleteRoute6IfPresent, describeRoute6, listOwnRoutes6, replaceRoute6 } from '../../netlink/routes6.js';
+import { planRoutes6, route6ForLease } from './ipv6-routes.js';
 import { HOSTGW_BACKEND_TYPE, isOwnedHostGwRoute, natRefusal, routesForLeases } from './lease-routes.js';
 
 export interface HostGwOptions {
@@ -100,6 +102,12 @@ export class HostGwBackend implements Backend {
       if (!owned.ownsRoute(r)) continue;
       await deleteRouteIfPresent(r, this.socket);
       this.log.info({ route: this.describe(r) }, 'route removed: backend torn down');
+    }
+    const v6 = this.ctx.network.ipv6;
+    if (!v6) return;
+    for (const r of planRoutes6([], await listOwnRoutes6(this.socket), v6.network, this.ctx.extIface.index).remove) {
+      await deleteRoute6IfPresent(r, this.socket);
+      this.log.info({ route: this.describe6(r) }, 'route removed: backend torn down');
     }
   }
 
@@ -196,7 +204,38 @@ export class HostGwBackend implements Backend {
     for (const key of [...this.installed]) if (!wanted.has(key)) this.installed.delete(key);
     for (const want of desired) if (!this.failing.has(dstKey(want))) this.installed.add(dstKey(want));
     for (const key of [...this.failing.keys()]) if (!wanted.has(key)) this.failing.delete(key);
-    return failures === 0;
+    return failures === 0 && await this.reconcile6();
+  }
+
+  /** The IPv6 half of a dual-stack network: the same comparison for the peers' IPv6 subnets. */
+  private async reconcile6(): Promise<boolean> {
+    const v6 = this.ctx.network.ipv6;
+    if (!v6) return true;
+    const ext = this.ctx.extIface.index;
+    const desired = [...this.peers.values()].flatMap((l) => route6ForLease(l, ext) ?? []);
+    const plan = planRoutes6(desired, await listOwnRoutes6(this.socket), v6.network, ext);
+    let ok = true;
+    for (const want of plan.install) {
+      try {
+        await replaceRoute6(want, this.socket);
+        this.stats.routesAdded++;
+        this.log.info({ route: this.describe6(want) }, 'route added');
+      } catch (err) {
+        ok = false;
+        this.stats.routeErrors++;
+        this.log.warn({ route: this.describe6(want), err: (err as Error).message }, 'cannot install route; will retry');
+      }
+    }
+    for (const have of plan.remove) {
+      await deleteRoute6IfPresent(have, this.socket);
+      this.stats.routesRemoved++;
+      this.log.info({ route: this.describe6(have) }, 'route removed: no lease backs it');
+    }
+    return ok;
+  }
+
+  private describe6(r: Parameters<typeof describeRoute6>[0]): string {
+    return describeRoute6(r).replace(`dev #${this.ctx.extIface.index}`, `dev ${this.ctx.extIface.name}`);
   }
 
   /** Installs one route; logs a failure (once per destination and error) and returns false. */

@@ -9,7 +9,7 @@ import type { Backend, BackendClaims, BackendContext, BackendRegistration } from
 import { Keeper } from '../kit/keeper.js';
 import type { PeerDiff, PeerStep } from '../kit/peer-diff.js';
 import type { Logger } from '../../log.js';
-import { requireIPv4, type Ipv4Net } from '../../net/ipv4.js';
+import { formatCidr, requireIPv4, type Ipv4Net } from '../../net/ipv4.js';
 import { NetlinkError } from '../../netlink/errors.js';
 import {
   deleteLinkIfPresent, getLinkByName, setLinkDown, setLinkMac, setLinkMtu, type LinkInfo,
@@ -23,6 +23,7 @@ import type { Lease, LeaseEvent, VxlanBackendData } from '../../subnet/lease.js'
 import { vxlanDeviceMtu, vxlanDeviceName, type VxlanConfig } from './config.js';
 import { addressFlannelDevice, flannelDeviceAddressed } from './device-address.js';
 import { isOnOurL2 } from './direct-routing.js';
+import { KernelVxlanV6, vxlanV6DeviceName } from './kernel-v6.js';
 import { vxlanPeerDiff } from './lease-reading.js';
 import { peerChanged, type VxlanPeer } from './peers.js';
 import { peerRoute, planVxlanResync, type ProgrammedPeer } from './reconcile.js';
@@ -45,6 +46,8 @@ export class KernelVxlanBackend implements Backend {
   private readonly diff: PeerDiff<VxlanPeer>;
   private readonly keeper: Keeper;
   private stopped = false;
+  /** The IPv6 half in a dual-stack network (flannel-v6.<VNI>); null otherwise. */
+  private readonly v6: KernelVxlanV6 | null;
   private readonly stats = {
     peersProgrammed: 0, peerFailures: 0, entriesRecovered: 0, staleRemoved: 0, devicesCreated: 0,
   };
@@ -58,6 +61,11 @@ export class KernelVxlanBackend implements Backend {
       vni: config.vni, otherVni: 'warn', own: () => ({ publicIP: ctx.extIface.extAddr, vtepMac: this.vtep.mac }),
       onClash: (peer) => ctx.work.post('new VtepMAC', () => this.leaveClash(peer)),
     }, this.log);
+    const extAddr6 = ctx.extIface.extAddr6 ?? null;
+    this.v6 = ctx.network.ipv6 && extAddr6 ? new KernelVxlanV6({ vni: config.vni, port: config.port, learning: config.learning,
+      gbp: config.gbp, mtu: this.mtu, localIP6: extAddr6, underlayIndex: ctx.extIface.index, stateDir: ctx.stateDir,
+      directRouting: config.directRouting,
+      log: this.log.child({ device: vxlanV6DeviceName(config.vni) }) }) : null;
     this.keeper = new Keeper({
       work: ctx.work, log: this.log, everyMs: RESYNC_INTERVAL_MS,
       device: {
@@ -70,29 +78,41 @@ export class KernelVxlanBackend implements Backend {
   }
 
   claims(): BackendClaims {
-    return { devices: [this.deviceName], ownsRoute: () => false };
+    return { devices: this.v6 ? [this.deviceName, this.v6.deviceName] : [this.deviceName], ownsRoute: () => false };
   }
 
   async register(): Promise<BackendRegistration> {
     await this.vtep.load(true);
     await this.ensureDevice();
-    return { backendType: 'vxlan', backendData: this.backendData(), mtu: this.mtu };
+    await this.v6?.register();
+    return { backendType: 'vxlan', backendData: this.backendData(), mtu: this.mtu,
+      ...(this.v6 ? { backendV6Data: this.v6.backendV6Data() } : {}) };
   }
 
   async start(own: Lease): Promise<void> {
     this.ownSubnet = own.subnet;
     await this.addressDevice();
+    await this.v6?.start(own.ipv6Subnet ?? null);
     this.keeper.start();
   }
 
   async resetPeers(peers: readonly Lease[]): Promise<void> {
     for (const step of this.diff.reset(peers, this.peers.keys())) await this.apply(step);
     this.peersKnown = true;
+    await this.v6?.reset(new Map(peers.filter((l) => !this.isOwn(l)).map((l) => [formatCidr(l.subnet), l])));
     await this.resync();
   }
 
   async handleEvents(events: readonly LeaseEvent[]): Promise<void> {
     for (const step of this.diff.events(events)) await this.apply(step);
+    for (const e of this.v6 ? events : []) {
+      if (e.type === 'removed' || this.isOwn(e.lease)) await this.v6?.remove(formatCidr(e.lease.subnet));
+      else await this.v6?.set(formatCidr(e.lease.subnet), e.lease);
+    }
+  }
+
+  private isOwn(lease: Lease): boolean {
+    return this.ownSubnet !== null && formatCidr(this.ownSubnet) === formatCidr(lease.subnet);
   }
 
   async stop(): Promise<void> {
@@ -108,6 +128,7 @@ export class KernelVxlanBackend implements Backend {
     const link = await getLinkByName(this.deviceName);
     if (link) await deleteLinkIfPresent(link.index);
     this.device = null;
+    await this.v6?.teardown();
     this.log.info('vxlan device removed: backend torn down');
   }
 
@@ -333,6 +354,7 @@ export class KernelVxlanBackend implements Backend {
     }
     const stale = plan.staleArp.length + plan.staleFdb.length + plan.staleRoutes.length;
     if (stale > 0) this.log.info({ stale }, 'removed entries no lease backs');
+    await this.v6?.resync();
   }
 }
 

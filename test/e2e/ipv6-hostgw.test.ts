@@ -1,0 +1,117 @@
+// Dual-stack host-gw end to end (issue 17): two hosts in namespaces on one underlay bridge with IPv4 (192.0.2.0/24)
+// and IPv6 (2001:db8::/64) addresses, etcd on h1, a tsflanneld per host with EnableIPv6, and a container per host
+// with an address in each family. Checks upstream's dual-stack key and value, subnet.env's IPv6 lines, the IPv6
+// routes via the peer's PublicIPv6, and ping and TCP (bytes hashed) between the containers in both families.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { mustExec, inNetns } from '../harness/netns.js';
+import { testbedUnavailable } from '../harness/prerequisites.js';
+import { poll, Testbed, CONTAINER_BRIDGE, UNDERLAY_IFACE, type Container, type Host } from '../harness/testbed.js';
+import { parseSubnetEnv } from '../../src/subnet/subnet-env.js';
+import * as fs from 'node:fs';
+
+const PREFIX = '/usr/local/bin/network';
+const CONFIG = { Network: '10.0.0.0/16', EnableIPv6: true, IPv6Network: 'fd00:30::/56', Backend: { Type: 'host-gw' } };
+const skip = testbedUnavailable();
+
+const underlay6 = (h: Host): string => `2001:db8::${10 + h.index}`;
+
+describe('dual-stack host-gw on two hosts', { skip: skip ?? false, timeout: 180_000 }, () => {
+  let tb: Testbed;
+  const v6Of = new Map<Container, string>();
+
+  before(async () => {
+    tb = await Testbed.create({ hosts: 2, prefix: PREFIX });
+    for (const h of tb.hosts) {
+      await mustExec(['ip', '-n', h.netns, 'addr', 'add', `${underlay6(h)}/64`, 'dev', UNDERLAY_IFACE, 'nodad']);
+      await mustExec(inNetns(h.netns, ['sysctl', '-q', '-w', 'net.ipv6.conf.all.forwarding=1']));
+    }
+    await tb.putConfig(CONFIG);
+    // The kernel datapath so that the last case can switch the running network to vxlan.
+    for (const h of tb.hosts) tb.startDaemon(h, ['--vxlan-datapath', 'kernel']);
+    for (const h of tb.hosts) {
+      await tb.waitForSubnetEnv(h);
+      const c = await tb.addContainer(h, 'c1');
+      // What a dual-stack CNI does with FLANNEL_IPV6_SUBNET: the bridge takes it, the container the next address.
+      const env = parseSubnetEnv(fs.readFileSync(h.subnetFile, 'utf8'));
+      const bridge6 = env.FLANNEL_IPV6_SUBNET as string;
+      const [addr, len] = bridge6.split('/') as [string, string];
+      const mine = addr.replace(/::1$/, '::2');
+      await mustExec(['ip', '-n', h.netns, 'addr', 'add', bridge6, 'dev', CONTAINER_BRIDGE, 'nodad']);
+      await mustExec(['ip', '-n', c.netns, 'addr', 'add', `${mine}/${len}`, 'dev', 'eth0', 'nodad']);
+      await mustExec(['ip', '-n', c.netns, '-6', 'route', 'add', 'default', 'via', addr]);
+      v6Of.set(c, mine);
+    }
+  });
+
+  after(async () => {
+    await tb?.destroy();
+  });
+
+  const withLogs = (fn: () => Promise<void>): Promise<void> => tb.explainFailure(fn, async () => {
+    const parts: string[] = [];
+    for (const h of tb.hosts) parts.push(`===== ${h.name} -6 routes =====\n${await mustExec(['ip', '-n', h.netns, '-6', 'route', 'show'])}`);
+    return parts.join('\n');
+  });
+
+  it('writes upstream\'s dual-stack keys and values, and subnet.env with the IPv6 pair', () => withLogs(async () => {
+    const leases = await tb.leases();
+    assert.equal(leases.size, 2);
+    for (const h of tb.hosts) {
+      const env = parseSubnetEnv(fs.readFileSync(h.subnetFile, 'utf8'));
+      assert.equal(env.FLANNEL_IPV6_NETWORK, 'fd00:30::/56');
+      assert.match(env.FLANNEL_IPV6_SUBNET ?? '', /^fd00:30:0:[0-9a-f]+::1\/64$/);
+      assert.deepEqual(Object.keys(env), ['FLANNEL_NETWORK', 'FLANNEL_SUBNET', 'FLANNEL_IPV6_NETWORK', 'FLANNEL_IPV6_SUBNET',
+        'FLANNEL_MTU', 'FLANNEL_IPMASQ']);
+      const v4 = (env.FLANNEL_SUBNET ?? '').replace(/\.1\/24$/, '.0-24');
+      const v6 = (env.FLANNEL_IPV6_SUBNET ?? '').replace(/::1\/64$/, '::-64');
+      const value = leases.get(`${PREFIX}/subnets/${v4}&${v6}`);
+      assert.equal(value, `{"PublicIP":"${h.ip}","PublicIPv6":"${underlay6(h)}","BackendType":"host-gw"}`);
+    }
+  }));
+
+  it('routes each peer\'s IPv6 subnet via its PublicIPv6 on the underlay interface', () => withLogs(async () => {
+    const [h1, h2] = tb.hosts as [Host, Host];
+    const env2 = parseSubnetEnv(fs.readFileSync(h2.subnetFile, 'utf8'));
+    const dst = (env2.FLANNEL_IPV6_SUBNET ?? '').replace(/::1\/64$/, '::/64');
+    const route = await poll(`h1: IPv6 route to ${dst}`, async () => {
+      const out = await mustExec(['ip', '-n', h1.netns, '-6', '-j', 'route', 'show', 'exact', dst]);
+      return (JSON.parse(out || '[]') as Array<{ dst: string; gateway?: string; dev?: string }>)[0];
+    });
+    assert.equal(route.gateway, underlay6(h2));
+    assert.equal(route.dev, UNDERLAY_IFACE);
+  }));
+
+  it('carries ping and TCP between the containers in both families', () => withLogs(async () => {
+    const [a, b] = tb.hosts.map((h) => tb.container(h)) as [Container, Container];
+    await tb.waitForPing(a, b.ip);
+    await tb.waitForPing(b, a.ip);
+    await poll('ping -6 a → b', () => tb.ping(a, v6Of.get(b)!), 30_000, 100);
+    await poll('ping -6 b → a', () => tb.ping(b, v6Of.get(a)!), 30_000, 100);
+    for (const [from, to, ip] of [[a, b, b.ip], [b, a, v6Of.get(a)!]] as Array<[Container, Container, string]>) {
+      const t = await tb.tcpTransfer(from, { ...to, ip }, 1 << 20);
+      assert.equal(t.bytesReceived, 1 << 20);
+      assert.equal(t.receivedSha256, t.sentSha256);
+    }
+  }));
+
+  it('a live switch to vxlan brings up flannel-v6.1, publishes BackendV6Data and keeps IPv6 traffic flowing', () => withLogs(async () => {
+    await tb.putConfig({ ...CONFIG, Backend: { Type: 'vxlan' } });
+    await poll('both leases with BackendV6Data', async () =>
+      [...(await tb.leases()).values()].filter((v) => /"BackendType":"vxlan".*"BackendV6Data":\{"VNI":1,"VtepMAC"/.test(v)).length === 2,
+    45_000, 500);
+    for (const h of tb.hosts) await mustExec(['ip', '-n', h.netns, 'link', 'show', 'flannel-v6.1']);
+    // host-gw's IPv6 route is gone; the peer's IPv6 subnet now goes through flannel-v6.1.
+    const [h1, h2] = tb.hosts as [Host, Host];
+    const dst = (parseSubnetEnv(fs.readFileSync(h2.subnetFile, 'utf8')).FLANNEL_IPV6_SUBNET ?? '').replace(/::1\/64$/, '::/64');
+    await poll(`h1: ${dst} via flannel-v6.1`, async () => {
+      const out = await mustExec(['ip', '-n', h1.netns, '-6', '-j', 'route', 'show', 'exact', dst]);
+      const routes = JSON.parse(out || '[]') as Array<{ dev?: string }>;
+      return routes.length === 1 && routes[0]?.dev === 'flannel-v6.1';
+    }, 30_000, 200);
+    const [a, b] = tb.hosts.map((h) => tb.container(h)) as [Container, Container];
+    await poll('ping -6 a → b over vxlan', () => tb.ping(a, v6Of.get(b)!), 30_000, 100);
+    await poll('ping -6 b → a over vxlan', () => tb.ping(b, v6Of.get(a)!), 30_000, 100);
+    await tb.waitForPing(a, b.ip);
+  }));
+});
