@@ -12,7 +12,7 @@ import {
   CommanderError, isUpstreamDatapath, parseBenchOptions, type BenchOptions, type DatapathName,
 } from './options.js';
 import { machineInfo, startConditions } from './machine.js';
-import { pairRatios } from './pairs.js';
+import { pairRatios, pairsJson } from './pairs.js';
 import { buildPath, type PathUnderTest } from './paths.js';
 import { progress } from './progress.js';
 import { markdownReport, textReport } from './report.js';
@@ -94,10 +94,12 @@ Promise<{ results: DatapathResult[]; notes: Record<string, string> }> {
 
 function writeOutputs(o: BenchOptions, report: BenchReport): void {
   fs.mkdirSync(o.outDir, { recursive: true });
-  fs.writeFileSync(path.join(o.outDir, 'latest.json'), `${JSON.stringify(toLatestJson(report), null, 2)}\n`);
+  const pairs = pairRatios(report.datapaths);
+  // Additive to issue 6's schema: the same-backend ratios (udp ÷ udp-upstream) the backend's issue is judged by.
+  const json = pairs.length > 0 ? { ...toLatestJson(report), same_backend: pairsJson(pairs) } : toLatestJson(report);
+  fs.writeFileSync(path.join(o.outDir, 'latest.json'), `${JSON.stringify(json, null, 2)}\n`);
   fs.writeFileSync(path.join(o.outDir, 'report.md'), markdownReport(report));
-  fs.writeFileSync(path.join(o.outDir, 'chart.svg'), svgChart(report.datapaths, report.controls,
-    pairRatios(report.datapaths)));
+  fs.writeFileSync(path.join(o.outDir, 'chart.svg'), svgChart(report.datapaths, report.controls, pairs));
 }
 
 /** The upstream binary when an upstream row is asked for and it can be had (else said once); null if not asked. */

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { svgChart } from '../../bench/chart.js';
 import { isUpstreamDatapath, parseBenchOptions } from '../../bench/options.js';
-import { pairRatios } from '../../bench/pairs.js';
+import { pairRatios, pairsJson } from '../../bench/pairs.js';
 import { overlayNote } from '../../bench/paths.js';
 import { markdownReport, textReport } from '../../bench/report.js';
 import type { BenchReport, DatapathResult } from '../../bench/results.js';
@@ -46,6 +46,12 @@ test('pair ratios: udp ÷ udp-upstream per metric, only when both rows were aske
   assert.deepEqual(pairRatios([KERNEL, UDP]), [], 'no pair without its upstream row');
   const failed: DatapathResult = { name: 'udp-upstream', metrics: {}, errors: ['setup failed: x'] };
   assert.equal(pairRatios([UDP, failed])[0]?.ratios.tcp_gbps, null, 'a failed row gives nulls, not Infinity');
+});
+
+test('latest.json same_backend: the pair with the rounded ratio per metric, null where unmeasured', () => {
+  const [j] = pairsJson(pairRatios([UDP, { ...UDP_UPSTREAM, metrics: { ...UDP_UPSTREAM.metrics, rtt_us: null } }]));
+  assert.equal(j?.name, 'udp ÷ udp-upstream');
+  assert.deepEqual([j?.own, j?.upstream, j?.tcp_gbps, j?.tcp_rev_gbps, j?.rtt_us], ['udp', 'udp-upstream', 12, 8.8, null]);
 });
 
 test('pair ratios equal own ÷ upstream for any medians (property)', () => {
