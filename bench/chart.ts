@@ -1,9 +1,11 @@
 // bench/results/chart.svg, two panels of bar groups with a line at 1.0:
 //  - datapaths: per metric, each datapath's median divided by the reference datapath's: vxlan-upstream (the real
 //    upstream flanneld's kernel vxlan) when it was measured, else vxlan-kernel (the datapath upstream programs);
+//  - same backend: per metric, tsflanneld's row divided by the real upstream's row of that backend (udp ÷ udp-upstream);
 //  - control plane: per figure, each tsflanneld daemon's value divided by upstream flanneld's.
 // Hand-written SVG text. Pure.
 import { CONTROL_FIGURES, controlLabel, controlRatio } from './control-figures.js';
+import type { PairRatios } from './pairs.js';
 import {
   DATAPATH_METRICS, METRIC_INFO, type ControlResult, type DatapathMetric, type DatapathResult,
 } from './results.js';
@@ -123,6 +125,17 @@ function datapathPanel(datapaths: readonly DatapathResult[]): Panel {
   };
 }
 
+function pairPanel(pairs: readonly PairRatios[]): Panel {
+  return {
+    title: 'Same backend: tsflanneld relative to the real upstream flanneld v0.28.9, same run (dashed line = 1.0)',
+    subtitle: `tsflanneld's median ÷ upstream's median; ↑ higher is better, ↓ lower is better; bars above `
+      + `${MAX_RATIO.toFixed(1)} are clipped and labelled`,
+    series: pairs.map((p) => p.label),
+    groups: CHART_METRICS.map((m) => ({ label: METRIC_INFO[m].label, unit: METRIC_INFO[m].unit,
+      higherIsBetter: METRIC_INFO[m].higherIsBetter, ratios: pairs.map((p) => p.ratios[m]) })),
+  };
+}
+
 function controlPanel(controls: readonly ControlResult[]): Panel {
   const own = controls.filter((c) => c.name !== 'upstream');
   return {
@@ -134,10 +147,15 @@ function controlPanel(controls: readonly ControlResult[]): Panel {
   };
 }
 
-/** The datapath panel, and the control-plane panel when upstream's control plane was measured. */
-export function svgChart(datapaths: readonly DatapathResult[], controls: readonly ControlResult[] = []): string {
+/**
+ * The datapath panel, the same-backend panel when a pair (bench/pairs.ts) was measured, and the control-plane panel
+ * when upstream's control plane was measured.
+ */
+export function svgChart(datapaths: readonly DatapathResult[], controls: readonly ControlResult[] = [],
+  pairs: readonly PairRatios[] = []): string {
   const panels: Panel[] = [];
   if (datapaths.length > 0) panels.push(datapathPanel(datapaths));
+  if (pairs.length > 0) panels.push(pairPanel(pairs));
   if (controls.some((c) => c.name === 'upstream') && controls.length > 1) panels.push(controlPanel(controls));
   const width = Math.max(400, ...panels.map(panelWidth));
   const height = Math.max(60, panels.reduce((h, p) => h + panelHeight(p), 0));

@@ -8,8 +8,11 @@ import { svgChart } from './chart.js';
 import { measureControlPlane } from './control-plane.js';
 import type { DaemonCommand } from './daemons.js';
 import { measureRepetition, warmUp, type RunSettings } from './measure.js';
-import { CommanderError, parseBenchOptions, type BenchOptions, type DatapathName } from './options.js';
+import {
+  CommanderError, isUpstreamDatapath, parseBenchOptions, type BenchOptions, type DatapathName,
+} from './options.js';
 import { machineInfo, startConditions } from './machine.js';
+import { pairRatios, pairsJson } from './pairs.js';
 import { buildPath, type PathUnderTest } from './paths.js';
 import { progress } from './progress.js';
 import { markdownReport, textReport } from './report.js';
@@ -91,14 +94,17 @@ Promise<{ results: DatapathResult[]; notes: Record<string, string> }> {
 
 function writeOutputs(o: BenchOptions, report: BenchReport): void {
   fs.mkdirSync(o.outDir, { recursive: true });
-  fs.writeFileSync(path.join(o.outDir, 'latest.json'), `${JSON.stringify(toLatestJson(report), null, 2)}\n`);
+  const pairs = pairRatios(report.datapaths);
+  // Additive to issue 6's schema: the same-backend ratios (udp ÷ udp-upstream) the backend's issue is judged by.
+  const json = pairs.length > 0 ? { ...toLatestJson(report), same_backend: pairsJson(pairs) } : toLatestJson(report);
+  fs.writeFileSync(path.join(o.outDir, 'latest.json'), `${JSON.stringify(json, null, 2)}\n`);
   fs.writeFileSync(path.join(o.outDir, 'report.md'), markdownReport(report));
-  fs.writeFileSync(path.join(o.outDir, 'chart.svg'), svgChart(report.datapaths, report.controls));
+  fs.writeFileSync(path.join(o.outDir, 'chart.svg'), svgChart(report.datapaths, report.controls, pairs));
 }
 
 /** The upstream binary when an upstream row is asked for and it can be had (else said once); null if not asked. */
 async function upstreamBinary(o: BenchOptions): Promise<{ bin: string | null; note: string } | null> {
-  const wanted = o.datapaths.includes('vxlan-upstream') || o.controlDaemons.includes('upstream');
+  const wanted = o.datapaths.some(isUpstreamDatapath) || o.controlDaemons.includes('upstream');
   if (!wanted) return null;
   const u = await ensureUpstream(REPO_ROOT, progress);
   if ('bin' in u) return { bin: u.bin, note: u.bin };
@@ -165,7 +171,7 @@ async function main(): Promise<number> {
   const upstream = await upstreamBinary(o);
   const upstreamBin = upstream?.bin ?? null;
   // Without the binary the upstream rows are left out, not reported as failures: the one line above said why.
-  const run = upstreamBin !== null ? o : { ...o, datapaths: o.datapaths.filter((n) => n !== 'vxlan-upstream') };
+  const run = upstreamBin !== null ? o : { ...o, datapaths: o.datapaths.filter((n) => !isUpstreamDatapath(n)) };
   const { results, notes } = await measureDatapaths(run, upstreamBin);
   const controls = await measureControlPlanes(run, upstreamBin);
   if (upstream !== null) notes.upstream = upstream.note;

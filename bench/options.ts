@@ -2,8 +2,17 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { CONTROL_DAEMONS, type ControlDaemonName } from './results.js';
 
-export const ALL_DATAPATHS = ['underlay', 'host-gw', 'vxlan-kernel', 'vxlan-userspace', 'vxlan-upstream'] as const;
+export const ALL_DATAPATHS = [
+  'underlay', 'host-gw', 'vxlan-kernel', 'vxlan-userspace', 'vxlan-upstream', 'udp', 'udp-upstream',
+] as const;
 export type DatapathName = typeof ALL_DATAPATHS[number];
+
+/** The rows run by the real upstream flanneld binary (dropped by --no-upstream or when it cannot be had). */
+export const UPSTREAM_DATAPATHS: readonly DatapathName[] = ['vxlan-upstream', 'udp-upstream'];
+
+export function isUpstreamDatapath(name: string): boolean {
+  return (UPSTREAM_DATAPATHS as readonly string[]).includes(name);
+}
 
 export interface BenchOptions {
   readonly quick: boolean;
@@ -79,7 +88,7 @@ export function parseBenchOptions(argv: readonly string[], defaultOutDir: string
     control?: ControlDaemonName[]; upstream: boolean; starts?: number; idleSeconds?: number; idleCpuSeconds?: number }>();
   const seconds = o.seconds ?? (o.quick ? 1 : 5);
   const withUpstream = <T extends string>(names: readonly T[]): T[] =>
-    names.filter((n) => o.upstream || (n !== 'upstream' && n !== 'vxlan-upstream'));
+    names.filter((n) => o.upstream || (n !== 'upstream' && !isUpstreamDatapath(n)));
   return {
     quick: o.quick,
     datapaths: withUpstream(o.datapaths === false ? [] : o.datapaths ?? [...ALL_DATAPATHS]),

@@ -1,6 +1,6 @@
 // Builds one namespace testbed per datapath (test/harness/testbed.ts): two hosts, and for the overlay datapaths
-// etcd, a daemon per host (tsflanneld with the matching backend, or for vxlan-upstream the real upstream flanneld,
-// which programs kernel vxlan), and one container per host. The result names
+// etcd, a daemon per host (tsflanneld with the matching backend, or for the *-upstream rows the real upstream
+// flanneld with the same backend from the config), and one container per host. The result names
 // where iperf3's client and server run. Everything lives in the testbed's namespaces and goes with destroy().
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -25,7 +25,7 @@ export interface PathUnderTest {
   readonly note: string;
 }
 
-interface OverlaySpec {
+export interface OverlaySpec {
   readonly backendType: string;
   readonly daemonArgs: readonly string[];
   /** Runs the upstream binary instead of tsflanneld. */
@@ -40,7 +40,18 @@ const OVERLAYS: Readonly<Record<Exclude<DatapathName, 'underlay'>, OverlaySpec>>
   'vxlan-userspace': { backendType: 'vxlan', daemonArgs: ['--backend', 'vxlan', '--vxlan-datapath', 'userspace'] },
   // Upstream takes its backend from the config alone.
   'vxlan-upstream': { backendType: 'vxlan', daemonArgs: [], upstream: true },
+  // The udp backend: TUN flannel0 and UDP 8285 on both ends. tsflanneld carries it on the userspace loops (TSO/GSO,
+  // GRO); upstream moves one packet per read and sendto through its C proxy.
+  udp: { backendType: 'udp', daemonArgs: ['--backend', 'udp'] },
+  'udp-upstream': { backendType: 'udp', daemonArgs: [], upstream: true },
 };
+
+/** The report's note on how a row's daemons ran. Pure. */
+export function overlayNote(spec: OverlaySpec, upstreamBin: string | null): string {
+  if (spec.upstream !== true) return `daemons with ${spec.daemonArgs.join(' ')}`;
+  const how = spec.backendType === 'vxlan' ? 'kernel vxlan' : `its ${spec.backendType} backend`;
+  return `upstream flanneld ${upstreamBin ?? ''} (${how} from the config)`;
+}
 
 /** Starts `iperf3 -s` in the namespace and waits until it listens. It dies with the namespace. */
 export async function startIperfServer(ns: string): Promise<void> {
@@ -96,8 +107,7 @@ export async function buildPath(name: DatapathName, upstreamBin: string | null):
     await startIperfServer(c2.netns);
     const pids = [h1.daemon?.pid, h2.daemon?.pid].filter((p): p is number => p !== undefined);
     return { name, testbed: tb, clientNs: c1.netns, serverNs: c2.netns, serverIp: c2.ip, daemonPids: pids,
-      note: spec.upstream === true ? `upstream flanneld ${upstreamBin ?? ''} (kernel vxlan from the config)`
-        : `daemons with ${spec.daemonArgs.join(' ')}` };
+      note: overlayNote(spec, upstreamBin) };
   } catch (e) {
     await tb.destroy().catch(() => undefined);
     throw e;

@@ -3,6 +3,7 @@
 import { CHART_METRICS, ratioToReference, referenceDatapath } from './chart.js';
 import { CONTROL_FIGURES, controlLabel, controlRatio, fmtRatio, upstreamControl } from './control-figures.js';
 import { fmtNumber, fmtSpread, textTable } from './format.js';
+import { pairRatios } from './pairs.js';
 import { DATAPATH_METRICS, METRIC_INFO, type BenchReport, type ControlResult, type DatapathResult } from './results.js';
 
 function datapathHeader(): string[] {
@@ -42,6 +43,11 @@ function ratioRows(datapaths: readonly DatapathResult[]): string[][] {
     ...CHART_METRICS.map((m) => fmtRatio(ratioToReference(d, ref, m)))]);
 }
 
+/** tsflanneld ÷ upstream with the same backend (udp ÷ udp-upstream), when both rows were run. */
+function pairRows(datapaths: readonly DatapathResult[]): string[][] {
+  return pairRatios(datapaths).map((p) => [p.label, ...CHART_METRICS.map((m) => fmtRatio(p.ratios[m]))]);
+}
+
 function errorLines(r: BenchReport): string[] {
   const lines = r.datapaths.flatMap((d) => d.errors.map((e) => `${d.name}: ${e}`));
   return [...lines, ...r.controls.flatMap((c) => c.errors.map((e) => `control plane ${c.name}: ${e}`))];
@@ -57,6 +63,10 @@ export function textReport(r: BenchReport): string {
   const ref = referenceDatapath(r.datapaths);
   if (ref !== undefined && r.datapaths.length > 1) {
     parts.push(`Datapaths ÷ ${ref.name} (median ratio)`, textTable(ratioHeader(), ratioRows(r.datapaths)), '');
+  }
+  const pairs = pairRows(r.datapaths);
+  if (pairs.length > 0) {
+    parts.push('Same backend, tsflanneld ÷ upstream flanneld (median ratio)', textTable(ratioHeader(), pairs), '');
   }
   if (r.controls.length > 0) {
     parts.push('Control plane (one host, vxlan DirectRouting)', textTable(controlHeader(r.controls), controlRows(r.controls)));
@@ -85,6 +95,14 @@ function datapathRatioSection(datapaths: readonly DatapathResult[]): string[] {
   mdTable(ratioHeader(), ratioRows(datapaths)), ''];
 }
 
+function pairSection(datapaths: readonly DatapathResult[]): string[] {
+  const rows = pairRows(datapaths);
+  if (rows.length === 0) return [];
+  return ['Same backend, tsflanneld\'s median ÷ the real upstream flanneld v0.28.9\'s median, both pairs of hosts '
+    + 'measured interleaved in this run (throughput: above 1 is better; RTT and CPU: below 1 is better):', '',
+  mdTable(ratioHeader(), rows), ''];
+}
+
 function controlSection(controls: readonly ControlResult[]): string[] {
   if (controls.length === 0) return ['Not measured.'];
   return ['One host, vxlan with DirectRouting (every datapath programs one kernel route per peer); synthetic peer '
@@ -109,6 +127,7 @@ export function markdownReport(r: BenchReport, chartFile = 'chart.svg'): string 
     mdTable(datapathHeader(), r.datapaths.map(datapathCells)),
     '',
     ...datapathRatioSection(r.datapaths),
+    ...pairSection(r.datapaths),
     `![each datapath relative to ${referenceDatapath(r.datapaths)?.name ?? 'vxlan-kernel'} per metric, and each `
       + `tsflanneld's control plane relative to upstream flanneld's](${chartFile})`,
     '',

@@ -92,7 +92,7 @@ export interface BenchReport {
 }
 
 /** Rounds for the JSON: enough digits to compare runs, none of the float noise. */
-function round(v: number | null | undefined): number | null {
+export function round(v: number | null | undefined): number | null {
   if (v === null || v === undefined || !Number.isFinite(v)) return null;
   if (v === 0) return 0;
   const digits = Math.max(0, 3 - Math.floor(Math.log10(Math.abs(v))));
