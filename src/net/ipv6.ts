@@ -1,5 +1,6 @@
 // IPv6 addresses as unsigned 128-bit bigints: exact at both ends of the space, which plain numbers are not.
 // Only config, lease and route code uses this (never a per-packet path), so bigint's cost does not matter here.
+import { IPv6 } from 'ip-num';
 import { isIPv6 } from 'node:net';
 
 export interface Ipv6Net {
@@ -10,52 +11,14 @@ export interface Ipv6Net {
 
 const ALL_ONES = (1n << 128n) - 1n;
 
-function hexGroups(text: string): number[] | null {
-  if (text === '') return [];
-  const out: number[] = [];
-  for (const part of text.split(':')) {
-    if (!/^[0-9a-fA-F]{1,4}$/.test(part)) return null;
-    out.push(parseInt(part, 16));
-  }
-  return out;
-}
-
 /** Parses an IPv6 address (any RFC 4291 text form, no zone); null when it is not one. */
 export function parseIPv6(input: string): bigint | null {
   const text = input.trim();
+  // node:net says whether it is an address; ip-num turns the text into the number.
   if (!isIPv6(text) || text.includes('%')) return null;
-  let body = text;
-  let tail: number[] = [];
-  // An embedded dotted quad (::ffff:1.2.3.4) stands for the last two groups.
-  const lastColon = body.lastIndexOf(':');
-  const maybeQuad = body.slice(lastColon + 1);
-  if (maybeQuad.includes('.')) {
-    const octets = maybeQuad.split('.').map(Number);
-    tail = [(octets[0]! << 8) | octets[1]!, (octets[2]! << 8) | octets[3]!];
-    body = body.slice(0, lastColon + 1) + '0';
-  }
-  const halves = body.split('::');
-  let groups: number[];
-  if (halves.length === 2) {
-    const head = hexGroups(halves[0]!);
-    const rest = hexGroups(halves[1]!);
-    if (head === null || rest === null) return null;
-    const restWithTail = tail.length > 0 ? [...rest.slice(0, -1), ...tail] : rest;
-    const missing = 8 - head.length - restWithTail.length;
-    if (missing < 1) return null;
-    groups = [...head, ...new Array<number>(missing).fill(0), ...restWithTail];
-  } else {
-    const all = hexGroups(body);
-    if (all === null) return null;
-    groups = tail.length > 0 ? [...all.slice(0, -1), ...tail] : all;
-  }
-  if (groups.length !== 8) return null;
-  let value = 0n;
-  for (const g of groups) value = (value << 16n) | BigInt(g);
-  return value;
+  return IPv6.fromString(text).getValue();
 }
 
-/** Parses an IPv6 address validated earlier (a peer's PublicIPv6, a lease key); throws on anything else. */
 export function requireIPv6(text: string): bigint {
   const ip = parseIPv6(text);
   if (ip === null) throw new TypeError(`not an IPv6 address: '${text}'`);
@@ -63,7 +26,8 @@ export function requireIPv6(text: string): bigint {
 }
 
 /**
- * RFC 5952 text, as Go's net.IP prints it: lowercase, no leading zeros, the longest run of two or more zero groups
+ * RFC 5952 text, as Go's net.IP prints it (and as upstream's lease keys spell it; ip-num prints every group, so
+ * this one is by hand): lowercase, no leading zeros, the longest run of two or more zero groups
  * (the first one on a tie) written as `::`.
  */
 export function formatIPv6(ip: bigint): string {
