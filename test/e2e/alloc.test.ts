@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { testbedUnavailable } from '../harness/prerequisites.js';
-import { Testbed, type Host } from '../harness/testbed.js';
+import { testbedUnavailable } from '../support/prerequisites.js';
+import { Testbed, type Host } from '../support/testbed.js';
 
 const PREFIX = '/usr/local/bin/network';
 const CONFIG = { Network: '10.0.0.0/16', SubnetLen: 24, Backend: { Type: 'alloc' } };

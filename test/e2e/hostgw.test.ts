@@ -3,8 +3,8 @@
 // in order and leave it as they found it (every host up, every lease present).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { testbedUnavailable } from '../harness/prerequisites.js';
-import { poll, Testbed, UNDERLAY_IFACE, type Container, type Host } from '../harness/testbed.js';
+import { testbedUnavailable } from '../support/prerequisites.js';
+import { poll, Testbed, UNDERLAY_IFACE, type Container, type Host } from '../support/testbed.js';
 
 const PREFIX = '/usr/local/bin/network';
 const CONFIG = { Network: '10.0.0.0/16', SubnetLen: 24, Backend: { Type: 'host-gw' } };

@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { NotifyListener } from '../harness/notify-listener.js';
-import { testbedUnavailable } from '../harness/prerequisites.js';
-import { CLI_JS, Testbed, poll, type Host } from '../harness/testbed.js';
+import { NotifyListener } from '../support/notify-listener.js';
+import { testbedUnavailable } from '../support/prerequisites.js';
+import { CLI_JS, Testbed, poll, type Host } from '../support/testbed.js';
 
 const CONFIG = { Network: '10.0.0.0/16', SubnetLen: 24, Backend: { Type: 'alloc' } };
 const HEALTH = ['--healthz-ip', '127.0.0.1', '--healthz-port', '8471'];

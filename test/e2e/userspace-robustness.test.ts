@@ -8,11 +8,11 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import test from 'node:test';
-import { createNetns, mustExec, removeNetns } from '../harness/netns.js';
-import { poll } from '../harness/testbed.js';
+import { createNetns, mustExec, removeNetns } from '../support/netns.js';
+import { poll } from '../support/testbed.js';
 
 const NS = `tsfrob${randomBytes(2).toString('hex')}`;
-const NODE_JS = path.join(__dirname, 'support', 'tun-loss-node.js');
+const NODE_JS = path.join(__dirname, '..', 'support', 'agents', 'tun-loss-node.js');
 const ADDON = path.join(__dirname, '..', '..', '..', 'build', 'Release', 'tsflanneld_native.node');
 
 function unavailable(): string | null {

@@ -1,4 +1,4 @@
-// The userspace VXLAN datapath on a two-host namespace testbed, driven by test/e2e/support/userspace-vxlan-node.ts
+// The userspace VXLAN datapath on a two-host namespace testbed, driven by test/support/agents/userspace-vxlan-node.ts
 // (no etcd or daemon): userspace ↔ userspace and userspace ↔ a kernel VXLAN node configured with iproute2 exactly as
 // upstream flanneld configures it. Ping and hashed TCP transfers both ways, ICMP unreachable for an unknown subnet,
 // a peer leaving and coming back, and random datagrams fired at the VXLAN port.
@@ -8,15 +8,15 @@ import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:chil
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createNetns, execCommand, inNetns, mustExec, removeNetns } from '../harness/netns.js';
-import { pingOnce, tcpTransfer } from '../harness/traffic.js';
+import { createNetns, execCommand, inNetns, mustExec, removeNetns } from '../support/netns.js';
+import { pingOnce, tcpTransfer } from '../support/traffic.js';
 import * as os from 'node:os';
-import type { BackendNodeSpec } from './support/userspace-backend-node.js';
-import type { NodeSpec } from './support/userspace-vxlan-node.js';
+import type { BackendNodeSpec } from '../support/agents/userspace-backend-node.js';
+import type { NodeSpec } from '../support/agents/userspace-vxlan-node.js';
 
 const TAG = randomBytes(2).toString('hex');
-const NODE_JS = path.join(__dirname, 'support', 'userspace-vxlan-node.js');
-const BACKEND_JS = path.join(__dirname, 'support', 'userspace-backend-node.js');
+const NODE_JS = path.join(__dirname, '..', 'support', 'agents', 'userspace-vxlan-node.js');
+const BACKEND_JS = path.join(__dirname, '..', 'support', 'agents', 'userspace-backend-node.js');
 const ADDON = path.join(__dirname, '..', '..', '..', 'build', 'Release', 'tsflanneld_native.node');
 const MAC_A = '02:5a:00:00:00:01';
 const MAC_B = '02:5a:00:00:00:02';

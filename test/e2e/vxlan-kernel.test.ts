@@ -6,9 +6,9 @@
 // The cases share one testbed and run in order.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { testbedUnavailable } from '../harness/prerequisites.js';
-import { poll, Testbed, UNDERLAY_IFACE, type Container, type Host } from '../harness/testbed.js';
-import { startUpstream, upstreamUnavailable } from '../harness/upstream-flanneld.js';
+import { testbedUnavailable } from '../support/prerequisites.js';
+import { poll, Testbed, UNDERLAY_IFACE, type Container, type Host } from '../support/testbed.js';
+import { startUpstream, upstreamUnavailable } from '../support/upstream-flanneld.js';
 
 const PREFIX = '/usr/local/bin/network';
 const CONFIG = { Network: '10.5.0.0/16', Backend: { Type: 'vxlan' } };

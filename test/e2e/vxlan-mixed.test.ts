@@ -10,9 +10,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { testbedUnavailable } from '../harness/prerequisites.js';
-import { CLI_JS, poll, Testbed, UNDERLAY_IFACE, type Container, type Host } from '../harness/testbed.js';
-import { startUpstream, upstreamUnavailable } from '../harness/upstream-flanneld.js';
+import { testbedUnavailable } from '../support/prerequisites.js';
+import { CLI_JS, poll, Testbed, UNDERLAY_IFACE, type Container, type Host } from '../support/testbed.js';
+import { startUpstream, upstreamUnavailable } from '../support/upstream-flanneld.js';
 
 const PREFIX = '/mixed/network';
 const CONFIG = { Network: '10.5.0.0/16', Backend: { Type: 'vxlan' } };

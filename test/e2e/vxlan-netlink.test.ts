@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { createNetns, execCommand, inNetns, removeNetns } from '../harness/netns.js';
+import { createNetns, execCommand, inNetns, removeNetns } from '../support/netns.js';
 
-const PROBE = path.join(__dirname, 'support', 'vxlan-netlink-probe.js');
+const PROBE = path.join(__dirname, '..', 'support', 'agents', 'vxlan-netlink-probe.js');
 const skip = process.getuid?.() !== 0 ? 'needs root (creates a network namespace)' : false;
 const ns = `tsfvx${randomBytes(3).toString('hex')}`;
 

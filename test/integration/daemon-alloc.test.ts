@@ -9,11 +9,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
-import { etcdAvailable, etcdctl, etcdctlV2, startEtcd, stopAllEtcd, type EtcdMember } from '../harness/etcd.js';
-import { dropLedger, newLedger, saveLedger, sweepDeadRuns, type Ledger } from '../harness/leftovers.js';
-import { createNetns, mustExec, removeNetns } from '../harness/netns.js';
-import { isAlive, spawnTracked, terminateTracked, waitFor } from '../harness/proc.js';
-import { CLI_JS } from '../harness/testbed.js';
+import { etcdAvailable, etcdctl, etcdctlV2, startEtcd, stopAllEtcd, type EtcdMember } from '../support/etcd.js';
+import { dropLedger, newLedger, saveLedger, sweepDeadRuns, type Ledger } from '../support/leftovers.js';
+import { createNetns, mustExec, removeNetns } from '../support/netns.js';
+import { isAlive, spawnTracked, terminateTracked, waitFor } from '../support/proc.js';
+import { CLI_JS } from '../support/testbed.js';
 
 const tag = crypto.randomBytes(3).toString('hex');
 const ns = `tsfl-da-${tag}`;

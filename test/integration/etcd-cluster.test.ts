@@ -3,9 +3,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Etcd3 } from 'etcd3';
-import { etcdAvailable, etcdctl, startEtcdCluster, stopAllEtcd, type EtcdMember } from '../harness/etcd.js';
-import { waitFor } from '../harness/proc.js';
-import { recordingLogger, testConfig, uniquePrefix } from '../harness/subnet-fixtures.js';
+import { etcdAvailable, etcdctl, startEtcdCluster, stopAllEtcd, type EtcdMember } from '../support/etcd.js';
+import { waitFor } from '../support/proc.js';
+import { recordingLogger, testConfig, uniquePrefix } from '../support/subnet-fixtures.js';
 import { createEtcdClient, isEtcdUnavailable } from '../../src/subnet/etcd-client.js';
 import { SubnetRegistry } from '../../src/subnet/registry.js';
 import { LeaseManager } from '../../src/subnet/lease-manager.js';

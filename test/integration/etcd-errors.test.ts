@@ -3,10 +3,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Etcd3 } from 'etcd3';
-import { etcdAvailable, startEtcd, stopAllEtcd } from '../harness/etcd.js';
-import { waitFor } from '../harness/proc.js';
-import { startTcpProxy, type TcpProxy } from '../harness/tcp-proxy.js';
-import { recordingLogger, testConfig, uniquePrefix } from '../harness/subnet-fixtures.js';
+import { etcdAvailable, startEtcd, stopAllEtcd } from '../support/etcd.js';
+import { waitFor } from '../support/proc.js';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { recordingLogger, testConfig, uniquePrefix } from '../support/subnet-fixtures.js';
 import { connectObservers } from '../../src/daemon.js';
 import { Lifecycle } from '../../src/lifecycle.js';
 import { metrics, recordEtcdError } from '../../src/ops/metrics.js';

@@ -3,10 +3,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Etcd3 } from 'etcd3';
-import { etcdAvailable, etcdctl, startEtcd, stopAllEtcd, type EtcdMember } from '../harness/etcd.js';
-import { waitFor } from '../harness/proc.js';
-import { startTcpProxy, type TcpProxy } from '../harness/tcp-proxy.js';
-import { recordingLogger, uniquePrefix } from '../harness/subnet-fixtures.js';
+import { etcdAvailable, etcdctl, startEtcd, stopAllEtcd, type EtcdMember } from '../support/etcd.js';
+import { waitFor } from '../support/proc.js';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { recordingLogger, uniquePrefix } from '../support/subnet-fixtures.js';
 import { createEtcdClient } from '../../src/subnet/etcd-client.js';
 import { SubnetRegistry } from '../../src/subnet/registry.js';
 import { LeaseWatcher } from '../../src/subnet/watcher.js';

@@ -4,10 +4,10 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { etcdAvailable, etcdctl, etcdctlV2, startEtcd, stopAllEtcd, type EtcdMember } from '../harness/etcd.js';
-import { run } from '../harness/proc.js';
-import { uniquePrefix } from '../harness/subnet-fixtures.js';
-import { CLI_JS } from '../harness/testbed.js';
+import { etcdAvailable, etcdctl, etcdctlV2, startEtcd, stopAllEtcd, type EtcdMember } from '../support/etcd.js';
+import { run } from '../support/proc.js';
+import { uniquePrefix } from '../support/subnet-fixtures.js';
+import { CLI_JS } from '../support/testbed.js';
 
 const skip = !etcdAvailable() ? 'etcd/etcdctl not installed (apt-get install etcd-server etcd-client)'
   : !fs.existsSync(CLI_JS) ? `needs the built CLI ${CLI_JS} (npm run build)` : false;

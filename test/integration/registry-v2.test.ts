@@ -3,10 +3,10 @@
 // cleared` answered by a re-list, and a watch that resumes from its index after a cut connection.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { etcdAvailable, etcdctlV2, startEtcd, stopAllEtcd, type EtcdMember } from '../harness/etcd.js';
-import { waitFor } from '../harness/proc.js';
-import { startTcpProxy, type TcpProxy } from '../harness/tcp-proxy.js';
-import { recordingLogger, testConfig, uniquePrefix } from '../harness/subnet-fixtures.js';
+import { etcdAvailable, etcdctlV2, startEtcd, stopAllEtcd, type EtcdMember } from '../support/etcd.js';
+import { waitFor } from '../support/proc.js';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { recordingLogger, testConfig, uniquePrefix } from '../support/subnet-fixtures.js';
 import { formatCidr, parseCidr } from '../../src/net/ipv4.js';
 import type { Lease, LeaseAttrs, LeaseEvent } from '../../src/subnet/lease.js';
 import { LeaseManager } from '../../src/subnet/lease-manager.js';
@@ -17,7 +17,7 @@ import { createEtcdClient } from '../../src/subnet/etcd-client.js';
 import { FollowingRegistry } from '../../src/subnet/following-registry.js';
 import { SubnetRegistry } from '../../src/subnet/registry.js';
 import { migrateV2ToV3 } from '../../src/ops/migrate-etcd.js';
-import { etcdctl } from '../harness/etcd.js';
+import { etcdctl } from '../support/etcd.js';
 
 const skip = etcdAvailable() ? false : 'etcd/etcdctl not installed (apt-get install etcd-server etcd-client)';
 

@@ -2,9 +2,9 @@
 // flags), and failover to the next endpoint.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { etcdAvailable, etcdctlV2, startEtcd, stopAllEtcd, type EtcdMember } from '../harness/etcd.js';
-import { makeTestPki, type TestPki } from '../harness/test-pki.js';
-import { recordingLogger, uniquePrefix } from '../harness/subnet-fixtures.js';
+import { etcdAvailable, etcdctlV2, startEtcd, stopAllEtcd, type EtcdMember } from '../support/etcd.js';
+import { makeTestPki, type TestPki } from '../support/test-pki.js';
+import { recordingLogger, uniquePrefix } from '../support/subnet-fixtures.js';
 import { EtcdV2Client, EtcdV2Error } from '../../src/subnet/v2/client.js';
 import { V2SubnetRegistry } from '../../src/subnet/v2/registry.js';
 import { isEtcdUnavailable } from '../../src/subnet/etcd-client.js';

@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { testbedUnavailable } from '../harness/prerequisites.js';
-import { poll, Testbed, type Container, type Host } from '../harness/testbed.js';
-import { logRecords, stackTraces } from './support/proc-stats.js';
+import { testbedUnavailable } from '../support/prerequisites.js';
+import { poll, Testbed, type Container, type Host } from '../support/testbed.js';
+import { logRecords, stackTraces } from '../support/proc-stats.js';
 
 const CONFIG = { Network: '10.0.0.0/16', SubnetLen: 24, Backend: { Type: 'host-gw' } };
 const skip = testbedUnavailable();

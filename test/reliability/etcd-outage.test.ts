@@ -5,11 +5,11 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { testbedUnavailable } from '../harness/prerequisites.js';
-import { Testbed, type Container, type Host } from '../harness/testbed.js';
-import { cpuSeconds, stackTraces } from './support/proc-stats.js';
-import { KERNEL_DATAPATHS } from './support/datapaths.js';
-import { startPingStream } from './support/ping-stream.js';
+import { testbedUnavailable } from '../support/prerequisites.js';
+import { Testbed, type Container, type Host } from '../support/testbed.js';
+import { cpuSeconds, stackTraces } from '../support/proc-stats.js';
+import { KERNEL_DATAPATHS } from '../support/datapaths.js';
+import { startPingStream } from '../support/ping-stream.js';
 
 const OUTAGE_S = Number(process.env.RELIABILITY_OUTAGE_S ?? 15);
 /** A daemon spinning on reconnects burns about one CPU second per second; an idle one a few hundredths. */

@@ -5,11 +5,11 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { testbedUnavailable } from '../harness/prerequisites.js';
-import { poll, Testbed, type Host } from '../harness/testbed.js';
+import { testbedUnavailable } from '../support/prerequisites.js';
+import { poll, Testbed, type Host } from '../support/testbed.js';
 import { execFileSync } from 'node:child_process';
-import { readSubnetEnv } from '../harness/subnet-env.js';
-import { logRecords, stackTraces } from './support/proc-stats.js';
+import { readSubnetEnv } from '../support/subnet-env.js';
+import { logRecords, stackTraces } from '../support/proc-stats.js';
 
 const CONFIG = { Network: '10.0.0.0/16', SubnetLen: 24, Backend: { Type: 'host-gw' } };
 const skip = testbedUnavailable();

@@ -7,11 +7,11 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { etcdctl, startEtcd, type EtcdMember } from '../../harness/etcd.js';
-import { dropLedger, newLedger, saveLedger, sweepDeadRuns, type Ledger } from '../../harness/leftovers.js';
-import { createNetns, killPids, mustExec, removeNetns } from '../../harness/netns.js';
-import { spawnTracked, terminateTracked, waitFor } from '../../harness/proc.js';
-import { CLI_JS } from '../../harness/testbed.js';
+import { etcdctl, startEtcd, type EtcdMember } from './etcd.js';
+import { dropLedger, newLedger, saveLedger, sweepDeadRuns, type Ledger } from './leftovers.js';
+import { createNetns, killPids, mustExec, removeNetns } from './netns.js';
+import { spawnTracked, terminateTracked, waitFor } from './proc.js';
+import { CLI_JS } from './testbed.js';
 
 export interface LabDaemon {
   readonly name: string;

@@ -15,7 +15,7 @@ import { TokenBucket } from '../../src/datapath/token-bucket.js';
 import { writeVnetHdr } from '../../src/datapath/virtio-hdr.js';
 import { macBytes } from '../../src/datapath/wire.js';
 import { parseCidr } from '../../src/net/ipv4.js';
-import { randomBytes, tcpPacket } from './datapath-packets.js';
+import { randomBytes, tcpPacket } from '../support/datapath-packets.js';
 
 test('restart delay: min first, doubling while the loop keeps dying, capped, back to min after a healthy run', () => {
   const p = DEFAULT_LOOP_BACKOFF;

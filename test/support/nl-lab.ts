@@ -4,11 +4,12 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
-import { dropLedger, newLedger, saveLedger, sweepDeadRuns, teardownSync, type Ledger } from '../harness/leftovers.js';
-import { createNetns, execCommand, inNetns, killPids, mustExec, removeNetns } from '../harness/netns.js';
-import { onProcessExit } from '../harness/proc.js';
+import { dropLedger, newLedger, saveLedger, sweepDeadRuns, teardownSync, type Ledger } from './leftovers.js';
+import { createNetns, execCommand, inNetns, killPids, mustExec, removeNetns } from './netns.js';
+import { onProcessExit } from './proc.js';
 
-export const HELPERS = __dirname;
+/** The compiled programs tests start in a namespace (test/support/agents/). */
+export const HELPERS = path.join(__dirname, 'agents');
 
 /** Why these tests cannot run here, or null. */
 export function labUnavailable(): string | null {
@@ -68,7 +69,7 @@ export class NsLab {
     if (this.namespaces.length) teardownSync(this.ledger);
   }
 
-  /** Starts a compiled helper (test/helpers/<name>.js) inside the namespace; killed by PID in destroy(). */
+  /** Starts a compiled helper (test/support/agents/<name>.js) inside the namespace; killed by PID in destroy(). */
   spawnHelper(ns: string, name: string, args: readonly string[]): ChildProcess {
     const child = spawn('ip', ['netns', 'exec', ns, process.execPath, path.join(HELPERS, `${name}.js`), ...args],
       { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -78,7 +79,7 @@ export class NsLab {
   }
 }
 
-/** Runs netlink operations through src/netlink inside the namespace (test/helpers/nl-ops.ts). */
+/** Runs netlink operations through src/netlink inside the namespace (test/support/agents/nl-ops.ts). */
 export async function nlOps(ns: string, ops: ReadonlyArray<Record<string, unknown>>): Promise<OpResult[]> {
   const r = await execCommand(inNetns(ns, [process.execPath, path.join(HELPERS, 'nl-ops.js'), JSON.stringify(ops)]), { timeoutMs: 60_000 });
   if (r.code !== 0) throw new Error(`nl-ops exited ${r.code}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
