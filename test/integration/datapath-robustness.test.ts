@@ -16,6 +16,7 @@ import { writeVnetHdr } from '../../src/datapath/virtio-hdr.js';
 import { macBytes } from '../../src/datapath/wire.js';
 import { parseCidr } from '../../src/net/ipv4.js';
 import { randomBytes, tcpPacket } from '../support/datapath-packets.js';
+import { waitFor } from '../support/proc.js';
 
 test('restart delay: min first, doubling while the loop keeps dying, capped, back to min after a healthy run', () => {
   const p = DEFAULT_LOOP_BACKOFF;
@@ -91,18 +92,6 @@ function captureLog(): { log: pino.Logger; lines: () => Array<Record<string, unk
   return { log, lines: () => out.map((l) => JSON.parse(l) as Record<string, unknown>) };
 }
 
-function until(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const tick = (): void => {
-      if (cond()) resolve();
-      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(tick, 10);
-    };
-    tick();
-  });
-}
-
 test('a loop thread that throws is logged as an error and restarted; one asked to stop is not', async () => {
   const { log, lines } = captureLog();
   let spawned = 0;
@@ -118,7 +107,7 @@ test('a loop thread that throws is logged as an error and restarted; one asked t
   };
   const sup = new LoopSupervisor({ role: 'tx', spawn, log, backoff: { minMs: 10, maxMs: 40, healthyMs: 60_000 } });
   sup.start();
-  await until('third worker', () => spawned === 3 && sup.current !== null);
+  await waitFor(() => spawned === 3 && sup.current !== null, { what: 'third worker', intervalMs: 10 });
   assert.equal(sup.restarts, 2);
   const errors = lines().filter((l) => l.level === 50);
   assert.equal(errors.length, 2);
@@ -156,18 +145,18 @@ test('a terminated loop thread is restarted; a TUN-gone death is held for the ow
     },
   });
   sup.start();
-  await until('first worker', () => sup.current !== null);
+  await waitFor(() => sup.current !== null, { what: 'first worker', intervalMs: 10 });
   mode = 'tun-gone';
   await sup.terminateForTest();
   // Restarted after the terminate, and the new worker dies on the "lost TUN": held, not restarted.
-  await until('held', () => held.length === 1);
+  await waitFor(() => held.length === 1, { what: 'held', intervalMs: 10 });
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(spawned, 2);
   assert.equal(sup.restarts, 1, 'the terminate counted, the held death not');
   assert.equal(lines().filter((l) => l.level === 50).length, 1);
   mode = 'idle';
   sup.start();
-  await until('restarted by its owner', () => spawned === 3 && sup.current !== null);
+  await waitFor(() => spawned === 3 && sup.current !== null, { what: 'restarted by its owner', intervalMs: 10 });
   Atomics.store(stopFlag, 0, 1);
   await sup.stop(2000);
 });

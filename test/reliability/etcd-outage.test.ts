@@ -44,7 +44,6 @@ for (const dp of DATAPATHS) describe(`etcd outage under traffic (${dp.name})`, {
     await tb?.destroy();
   });
 
-  const withLogs = (fn: () => Promise<void>): Promise<void> => tb.explainFailure(fn);
 
   const daemonPid = (h: Host): number => {
     const pid = h.daemon?.pid;
@@ -77,7 +76,7 @@ for (const dp of DATAPATHS) describe(`etcd outage under traffic (${dp.name})`, {
     console.log(`# ${dp.name}, ${what}: ${count} pings each way, 0 lost; daemon CPU ${cpuUsed.map((c) => c.toFixed(2)).join(' s, ')} s over ${wallS.toFixed(1)} s`);
   }
 
-  it(`keeps forwarding, idle and leased while etcd is frozen (SIGSTOP) for ${OUTAGE_S} s`, () => withLogs(async () => {
+  it(`keeps forwarding, idle and leased while etcd is frozen (SIGSTOP) for ${OUTAGE_S} s`, () => tb.explainFailure(async () => {
     const etcd = tb.etcd;
     assert.ok(etcd);
     await underTraffic('etcd frozen', async () => {
@@ -91,7 +90,7 @@ for (const dp of DATAPATHS) describe(`etcd outage under traffic (${dp.name})`, {
     assert.deepEqual(await tb.leases(), leasesBefore, 'leases changed across the freeze');
   }));
 
-  it(`keeps forwarding while etcd is stopped for ${OUTAGE_S} s, and reaches a host that started meanwhile`, () => withLogs(async () => {
+  it(`keeps forwarding while etcd is stopped for ${OUTAGE_S} s, and reaches a host that started meanwhile`, () => tb.explainFailure(async () => {
     const etcd = tb.etcd;
     assert.ok(etcd);
     const h3 = tb.host(3);

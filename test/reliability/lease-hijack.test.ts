@@ -30,12 +30,11 @@ describe('leases that would divert traffic, and a lease takeover (host-gw)', { s
     await tb?.destroy();
   });
 
-  const withLogs = (fn: () => Promise<void>): Promise<void> => tb.explainFailure(fn);
   const ownSubnet = (h: Host): string => readSubnetEnv(h.subnetFile)?.subnet ?? '';
   const ownKey = (h: Host): string => `${tb.prefix}/subnets/${ownSubnet(h).replace(/\.\d+\/(\d+)$/, '.0-$1')}`;
   const neigh = (h: Host): string => execFileSync('ip', ['-n', h.netns, 'neigh', 'show'], { encoding: 'utf8' });
 
-  it('programs none of the hijacking leases on any host, and names each once', () => withLogs(async () => {
+  it('programs none of the hijacking leases on any host, and names each once', () => tb.explainFailure(async () => {
     const [h1, h2] = tb.hosts as [Host, Host];
     const sub = `${tb.prefix}/subnets`;
     const victim = ownKey(h2);
@@ -91,7 +90,7 @@ describe('leases that would divert traffic, and a lease takeover (host-gw)', { s
     for (const k of [...bad.map(([key]) => key), selfKey, turned, good]) await tb.etcdctl(['del', k]);
   }));
 
-  it('routes the subnet taken over from a host, and every other lease, on every host', () => withLogs(async () => {
+  it('routes the subnet taken over from a host, and every other lease, on every host', () => tb.explainFailure(async () => {
     const [h1, h2] = tb.hosts as [Host, Host];
     const taken = ownKey(h1);
     const before = ownSubnet(h1);

@@ -11,6 +11,7 @@ import { etcdctl, startEtcd, type EtcdMember } from './etcd.js';
 import { dropLedger, newLedger, saveLedger, sweepDeadRuns, type Ledger } from './leftovers.js';
 import { createNetns, killPids, mustExec, removeNetns } from './netns.js';
 import { spawnTracked, terminateTracked, waitFor } from './proc.js';
+import { missingPrerequisite } from './prerequisites.js';
 import { CLI_JS } from './testbed.js';
 
 export interface LabDaemon {
@@ -134,8 +135,5 @@ export class Lab {
 
 /** Why the lab cannot run here, or null. */
 export function labUnavailable(): string | null {
-  if (process.getuid?.() !== 0) return 'needs root (creates a network namespace)';
-  if (!['/usr/bin/etcd', '/usr/local/bin/etcd'].some((p) => fs.existsSync(p))) return 'needs etcd (apt-get install etcd-server)';
-  if (!fs.existsSync(CLI_JS)) return `needs the built CLI ${CLI_JS} (npm run build)`;
-  return null;
+  return missingPrerequisite({ commands: ['etcd', 'etcdctl'], cli: true });
 }

@@ -1,11 +1,12 @@
 // Namespaces for the netlink and host-gw integration tests. Each lab has a random tag carried by every namespace
 // and device it makes, records them in the harness ledger before creating them (so a crashed run is swept by the
 // next), and removes them by name in destroy() and on process exit. Nothing touches the root namespace.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { dropLedger, newLedger, saveLedger, sweepDeadRuns, teardownSync, type Ledger } from './leftovers.js';
 import { createNetns, execCommand, inNetns, killPids, mustExec, removeNetns } from './netns.js';
+import { missingPrerequisite } from './prerequisites.js';
 import { onProcessExit } from './proc.js';
 
 /** The compiled programs tests start in a namespace (test/support/agents/). */
@@ -13,9 +14,7 @@ export const HELPERS = path.join(__dirname, 'agents');
 
 /** Why these tests cannot run here, or null. */
 export function labUnavailable(): string | null {
-  if (process.getuid?.() !== 0) return 'needs root (creates network namespaces)';
-  if (spawnSync('ip', ['netns', 'list']).status !== 0) return 'needs iproute2 with `ip netns`';
-  return null;
+  return missingPrerequisite();
 }
 
 export interface OpResult {

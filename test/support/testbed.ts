@@ -20,7 +20,7 @@ import {
   createNetns, execCommand, inNetns, isAlive, killPids, mustExec, removeNetns, type ExecResult,
 } from './netns.js';
 import { readSubnetEnv, type SubnetEnv } from './subnet-env.js';
-import { onProcessExit } from './proc.js';
+import { onProcessExit, poll } from './proc.js';
 import { pingOnce, tcpTransfer, type TransferResult } from './traffic.js';
 
 /** The daemon's entry point, compiled. */
@@ -83,21 +83,8 @@ function installExitHooks(): void {
   onProcessExit(() => { for (const tb of live) tb.destroySync(); });
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Polls `probe` until it returns a value other than null/undefined/false; throws `what` after timeoutMs. */
-export async function poll<T>(what: string, probe: () => Promise<T | null | undefined | false> | T | null | undefined | false,
-  timeoutMs = 30_000, intervalMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== null && v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(intervalMs);
-  }
-}
+// poll lives in proc.ts; re-exported because tests and the bench import it with the Testbed.
+export { poll };
 
 export class Testbed {
   readonly hosts: Host[] = [];
