@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import type { Etcd3 } from 'etcd3';
 import { etcdAvailable, etcdctl, startEtcd, stopAllEtcd, type EtcdMember } from '../support/etcd.js';
 import { waitFor } from '../support/proc.js';
-import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { withProxiedClient } from '../support/tcp-proxy.js';
 import { recordingLogger, uniquePrefix } from '../support/subnet-fixtures.js';
 import { createEtcdClient } from '../../src/subnet/etcd-client.js';
 import { SubnetRegistry } from '../../src/subnet/registry.js';
@@ -89,12 +89,8 @@ describe('lease watcher (real etcd)', { skip }, () => {
 
   it('re-lists after a compaction and emits the difference, changed attributes included', async () => {
     const prefix = uniquePrefix();
-    let proxy: TcpProxy | null = null;
-    let cut: Etcd3 | null = null;
-    try {
-      const url = new URL(etcd.clientUrl);
-      proxy = await startTcpProxy(url.hostname, Number(url.port));
-      cut = createEtcdClient({ endpoints: [proxy.url], callTimeoutMs: 1000 }, rec.log);
+    const connect = (url: string): Etcd3 => createEtcdClient({ endpoints: [url], callTimeoutMs: 1000 }, rec.log);
+    await withProxiedClient(etcd.clientUrl, connect, async (proxy, cut) => {
       await etcdctl(etcd.clientUrl, ['put', `${prefix}/subnets/10.20.6.0-24`, value('192.0.2.6')]);
       await etcdctl(etcd.clientUrl, ['put', `${prefix}/subnets/10.20.7.0-24`, value('192.0.2.7')]);
       const c = collector();
@@ -117,11 +113,7 @@ describe('lease watcher (real etcd)', { skip }, () => {
       // And it watches again afterwards.
       await etcdctl(etcd.clientUrl, ['put', `${prefix}/subnets/10.20.9.0-24`, value('192.0.2.9')]);
       await waitFor(() => c.events.length === 4, { what: 'an event after the re-list' });
-    } finally {
-      proxy?.resume();
-      cut?.close();
-      await proxy?.close();
-    }
+    });
   });
 
   it('keeps its log bounded when 1 MB bad values are written again and again', async () => {
