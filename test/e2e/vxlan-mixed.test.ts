@@ -7,10 +7,8 @@
 // The cases share one testbed and run in order.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { testbedUnavailable } from '../support/prerequisites.js';
+import { missingPrerequisite, testbedUnavailable } from '../support/prerequisites.js';
 import { CLI_JS, poll, Testbed, UNDERLAY_IFACE, type Container, type Host } from '../support/testbed.js';
 import { startUpstream, upstreamUnavailable } from '../support/upstream-flanneld.js';
 
@@ -22,10 +20,8 @@ const DEVICE = 'flannel.1';
 const HEALTH = ['--healthz-ip', '127.0.0.1', '--healthz-port', '8471'];
 const USERSPACE = ['--vxlan-datapath', 'userspace'];
 const KERNEL = ['--vxlan-datapath', 'kernel'];
-const ADDON = path.join(__dirname, '..', '..', '..', 'build', 'Release', 'tsflanneld_native.node');
 const skip = testbedUnavailable(['bridge', 'curl'])
-  ?? (fs.existsSync('/dev/net/tun') ? null : 'needs /dev/net/tun')
-  ?? (fs.existsSync(ADDON) ? null : `needs the native addon ${ADDON} (npm ci)`)
+  ?? missingPrerequisite({ netns: false, tun: true })
   ?? upstreamUnavailable('v0.28.9');
 
 // A paced TCP flow that runs until the sender's stdin closes, so it spans the joins and leaves the test makes;

@@ -3,7 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Etcd3 } from 'etcd3';
-import { etcdAvailable, etcdctl, startEtcd, stopAllEtcd, type EtcdMember } from '../support/etcd.js';
+import { etcdctl, startEtcd, stopAllEtcd, type EtcdMember } from '../support/etcd.js';
 import { waitFor } from '../support/proc.js';
 import { withProxiedClient } from '../support/tcp-proxy.js';
 import { recordingLogger, uniquePrefix } from '../support/subnet-fixtures.js';
@@ -12,8 +12,9 @@ import { SubnetRegistry } from '../../src/subnet/registry.js';
 import { LeaseWatcher } from '../../src/subnet/watcher.js';
 import { formatCidr, parseCidr } from '../../src/net/ipv4.js';
 import type { Lease, LeaseEvent } from '../../src/subnet/lease.js';
+import { missingPrerequisite } from '../support/prerequisites.js';
 
-const skip = etcdAvailable() ? false : 'etcd/etcdctl not installed (apt-get install etcd-server etcd-client)';
+const skip = missingPrerequisite({ netns: false, etcd: true }) ?? false;
 
 const value = (ip: string, mac = 'aa:bb:cc:dd:ee:01'): string =>
   `{"PublicIP":"${ip}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`;

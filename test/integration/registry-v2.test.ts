@@ -3,7 +3,7 @@
 // cleared` answered by a re-list, and a watch that resumes from its index after a cut connection.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { etcdAvailable, etcdctlV2, startEtcd, stopAllEtcd, type EtcdMember } from '../support/etcd.js';
+import { etcdctlV2, startEtcd, stopAllEtcd, type EtcdMember } from '../support/etcd.js';
 import { waitFor } from '../support/proc.js';
 import { withProxiedClient } from '../support/tcp-proxy.js';
 import { recordingLogger, testConfig, uniquePrefix } from '../support/subnet-fixtures.js';
@@ -18,8 +18,9 @@ import { FollowingRegistry } from '../../src/subnet/following-registry.js';
 import { SubnetRegistry } from '../../src/subnet/registry.js';
 import { migrateV2ToV3 } from '../../src/ops/migrate-etcd.js';
 import { etcdctl } from '../support/etcd.js';
+import { missingPrerequisite } from '../support/prerequisites.js';
 
-const skip = etcdAvailable() ? false : 'etcd/etcdctl not installed (apt-get install etcd-server etcd-client)';
+const skip = missingPrerequisite({ netns: false, etcd: true }) ?? false;
 
 /** A lease value as flannel 0.7.1 writes it: no PublicIPv6, no VNI. */
 const v071 = (ip: string, mac = 'aa:bb:cc:dd:ee:01'): string =>

@@ -135,5 +135,5 @@ export class Lab {
 
 /** Why the lab cannot run here, or null. */
 export function labUnavailable(): string | null {
-  return missingPrerequisite({ commands: ['etcd', 'etcdctl'], cli: true });
+  return missingPrerequisite({ etcd: true, cli: true });
 }
