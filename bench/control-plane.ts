@@ -12,9 +12,9 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Testbed, poll, type Host } from '../test/harness/testbed.js';
-import { execCommand, inNetns, mustExec } from '../test/harness/netns.js';
-import { readSubnetEnv } from '../test/harness/subnet-env.js';
+import { Testbed, poll, type Host } from '../test/support/testbed.js';
+import { execCommand, inNetns, mustExec } from '../test/support/netns.js';
+import { readSubnetEnv } from '../test/support/subnet-env.js';
 import { formatCidr, parseCidr } from '../src/net/ipv4.js';
 import { lastDaemonError } from './daemon-log.js';
 import { startDaemonCommand, type DaemonCommand } from './daemons.js';

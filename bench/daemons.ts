@@ -4,7 +4,7 @@
 // is recorded as the host's daemon, so the testbed's stop, kill and destroy (by PID, then by namespace) cover it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import { UNDERLAY_IFACE, type Host, type Testbed } from '../test/harness/testbed.js';
+import { UNDERLAY_IFACE, type Host, type Testbed } from '../test/support/testbed.js';
 
 export interface DaemonCommand {
   /** Path of the upstream flanneld binary, or null for tsflanneld. */

@@ -22,7 +22,9 @@ set -euo pipefail
 SECS=${1:-5}
 REPS=${2:-1}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-NODE_JS=$ROOT/dist/test/e2e/support/userspace-vxlan-node.js
+# The node program lives in test/support/agents/ since w-tests; an older checkout (BEFORE_ROOT) has it in e2e/support/.
+agent_js() { local f=$1/dist/test/support/agents/userspace-vxlan-node.js; [ -f "$f" ] || f=$1/dist/test/e2e/support/userspace-vxlan-node.js; echo "$f"; }
+NODE_JS=$(agent_js "$ROOT")
 TAG=$(head -c2 /dev/urandom | od -An -tx1 | tr -d ' \n')
 HA=bdha$TAG HB=bdhb$TAG CA=bdca$TAG CB=bdcb$TAG
 PIDS=()
@@ -117,7 +119,7 @@ for rep in $(seq "$REPS"); do
   for mode in ${MODES:-per-packet batched tso-gso pipeline gro one-thread}; do
     MODE_ENV= MODE_NODE_JS=
     case $mode in
-      before) extra=''; MODE_NODE_JS=$BEFORE_ROOT/dist/test/e2e/support/userspace-vxlan-node.js ;;
+      before) extra=''; MODE_NODE_JS=$(agent_js "$BEFORE_ROOT") ;;
       gro-cold) extra=''; MODE_ENV=TSFLANNELD_DATAPATH_WARMUP=0 ;;
       per-packet) extra=',"batch":1,"offloads":false,"gro":false,"loops":"pipeline"' ;;
       batched) extra=',"offloads":false,"gro":false,"loops":"pipeline"' ;;

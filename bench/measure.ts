@@ -2,7 +2,7 @@
 // packet rate, ping RTTs, and the CPU the daemons and the whole machine spent per gigabit on the 1-stream run.
 // A failing metric becomes an error note; the others still run.
 import { performance } from 'node:perf_hooks';
-import { execCommand, inNetns, isAlive } from '../test/harness/netns.js';
+import { execCommand, inNetns, isAlive } from '../test/support/netns.js';
 import { cpuSecondsPerGbit, tickDelta } from './cpu.js';
 import { parseIperfJson, type IperfRun } from './iperf.js';
 import { IPERF_PORT, type PathUnderTest } from './paths.js';

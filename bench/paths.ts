@@ -1,11 +1,11 @@
-// Builds one namespace testbed per datapath (test/harness/testbed.ts): two hosts, and for the overlay datapaths
+// Builds one namespace testbed per datapath (test/support/testbed.ts): two hosts, and for the overlay datapaths
 // etcd, a daemon per host (tsflanneld with the matching backend, or for the *-upstream rows the real upstream
 // flanneld with the same backend from the config), and one container per host. The result names
 // where iperf3's client and server run. Everything lives in the testbed's namespaces and goes with destroy().
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import { CLI_JS, Testbed, poll } from '../test/harness/testbed.js';
-import { execCommand, inNetns } from '../test/harness/netns.js';
+import { CLI_JS, Testbed, poll } from '../test/support/testbed.js';
+import { execCommand, inNetns } from '../test/support/netns.js';
 import { lastDaemonError } from './daemon-log.js';
 import { startDaemonCommand } from './daemons.js';
 import type { DatapathName } from './options.js';

@@ -7,7 +7,7 @@
 // <cwd>/node_modules and for patches under a path relative to that cwd, so it is run from the directory that holds
 // netlink's node_modules, pointed at our patches/. A patch that is already applied is left as it is.
 // When the patch cannot be applied or the rebuild fails, the install goes on with netlink's prebuilt binding and a
-// warning (test/unit/netlink-patched.test.ts fails in that state, so CI notices).
+// warning (test/integration/netlink-patched.test.ts fails in that state, so CI notices).
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');

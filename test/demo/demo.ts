@@ -4,8 +4,8 @@
 // first and then writes host-gw over it, as the seed does: the running daemons follow without a restart. Ctrl-C or the end removes everything.
 import { Command, InvalidArgumentError } from 'commander';
 import * as path from 'node:path';
-import { poll, Testbed, type Host } from '../harness/testbed.js';
-import { readSubnetEnv } from '../harness/subnet-env.js';
+import { poll, Testbed, type Host } from '../support/testbed.js';
+import { readSubnetEnv } from '../support/subnet-env.js';
 
 const PREFIX = '/usr/local/bin/network';
 

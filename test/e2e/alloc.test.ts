@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { testbedUnavailable } from '../harness/prerequisites.js';
-import { Testbed, type Host } from '../harness/testbed.js';
+import { testbedUnavailable } from '../support/prerequisites.js';
+import { Testbed, type Host } from '../support/testbed.js';
 
 const PREFIX = '/usr/local/bin/network';
 const CONFIG = { Network: '10.0.0.0/16', SubnetLen: 24, Backend: { Type: 'alloc' } };
@@ -23,9 +23,8 @@ describe('alloc backend on two hosts (issue 2 done-when)', { skip: skip ?? false
     await tb?.destroy();
   });
 
-  const withLogs = (fn: () => Promise<void>): Promise<void> => tb.explainFailure(fn);
 
-  it('writes a distinct 10.0.X.1/24 subnet.env on each host, in upstream\'s exact format', () => withLogs(async () => {
+  it('writes a distinct 10.0.X.1/24 subnet.env on each host, in upstream\'s exact format', () => tb.explainFailure(async () => {
     const envs = [];
     for (const h of tb.hosts) envs.push(await tb.waitForSubnetEnv(h));
     const subnets = envs.map((e) => e.subnet);
@@ -39,7 +38,7 @@ describe('alloc backend on two hosts (issue 2 done-when)', { skip: skip ?? false
   }));
 
   it('publishes each host\'s lease under <prefix>/subnets with upstream\'s key and JSON and a 24 h etcd lease', () =>
-    withLogs(async () => {
+    tb.explainFailure(async () => {
       const leases = await tb.leases();
       assert.equal(leases.size, 2, `leases: ${JSON.stringify([...leases])}`);
       for (const h of tb.hosts) await assertLeaseOf(h, leases);
@@ -62,7 +61,7 @@ describe('alloc backend on two hosts (issue 2 done-when)', { skip: skip ?? false
   }
 
   it('keeps the subnet across a restart without subnet.env (SIGTERM exits 0, lease left in place)', () =>
-    withLogs(async () => {
+    tb.explainFailure(async () => {
       const h = tb.host(1);
       const before = (await tb.waitForSubnetEnv(h)).subnet;
       assert.equal(await tb.stopDaemon(h), 0);

@@ -4,8 +4,8 @@
 // and proto-84 route in the Network that the current backend does not claim. Two hosts, restarted in turn.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { testbedUnavailable } from '../harness/prerequisites.js';
-import { Testbed, type Host } from '../harness/testbed.js';
+import { testbedUnavailable } from '../support/prerequisites.js';
+import { Testbed, type Host } from '../support/testbed.js';
 
 const PREFIX = '/tsflanneld-leftovers';
 const NETWORK = '10.8.0.0/16';

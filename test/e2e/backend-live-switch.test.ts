@@ -7,11 +7,11 @@
 // its restart it reaches the tsflanneld hosts on host-gw and back on vxlan. Without the binary that host is left out.
 import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import { startPing } from '../harness/ping-run.js';
-import { testbedUnavailable } from '../harness/prerequisites.js';
-import { readSubnetEnv } from '../harness/subnet-env.js';
-import { CLI_JS, poll, Testbed, type Host } from '../harness/testbed.js';
-import { startUpstream, upstreamUnavailable } from '../harness/upstream-flanneld.js';
+import { startPing } from '../support/ping-run.js';
+import { testbedUnavailable } from '../support/prerequisites.js';
+import { readSubnetEnv } from '../support/subnet-env.js';
+import { CLI_JS, poll, Testbed, type Host } from '../support/testbed.js';
+import { startUpstream, upstreamUnavailable } from '../support/upstream-flanneld.js';
 
 const PREFIX = '/tsflanneld-live-switch';
 const NETWORK = '10.9.0.0/16';

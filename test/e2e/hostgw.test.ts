@@ -3,8 +3,8 @@
 // in order and leave it as they found it (every host up, every lease present).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { testbedUnavailable } from '../harness/prerequisites.js';
-import { poll, Testbed, UNDERLAY_IFACE, type Container, type Host } from '../harness/testbed.js';
+import { testbedUnavailable } from '../support/prerequisites.js';
+import { poll, Testbed, UNDERLAY_IFACE, type Container, type Host } from '../support/testbed.js';
 
 const PREFIX = '/usr/local/bin/network';
 const CONFIG = { Network: '10.0.0.0/16', SubnetLen: 24, Backend: { Type: 'host-gw' } };
@@ -34,7 +34,6 @@ describe('host-gw backend on three hosts', { skip: skip ?? false, timeout: 180_0
     await tb?.destroy();
   });
 
-  const withLogs = (fn: () => Promise<void>): Promise<void> => tb.explainFailure(fn);
 
   const container = (h: Host): Container => tb.container(h);
 
@@ -70,7 +69,7 @@ describe('host-gw backend on three hosts', { skip: skip ?? false, timeout: 180_0
     }
   }
 
-  it('gives each host a distinct subnet, with FLANNEL_MTU = the interface MTU', () => withLogs(async () => {
+  it('gives each host a distinct subnet, with FLANNEL_MTU = the interface MTU', () => tb.explainFailure(async () => {
     const envs = await Promise.all(tb.hosts.map((h) => tb.waitForSubnetEnv(h)));
     assert.equal(new Set(envs.map((e) => e.subnet)).size, 3);
     for (const e of envs) {
@@ -85,11 +84,11 @@ describe('host-gw backend on three hosts', { skip: skip ?? false, timeout: 180_0
     }
   }));
 
-  it('routes each peer subnet via the peer\'s public IP on the external interface', () => withLogs(async () => {
+  it('routes each peer subnet via the peer\'s public IP on the external interface', () => tb.explainFailure(async () => {
     for (const h of tb.hosts) await assertPeerRoutes(h, tb.hosts.filter((p) => p !== h));
   }));
 
-  it('lets containers reach each other both ways: ping and a checked TCP transfer', () => withLogs(async () => {
+  it('lets containers reach each other both ways: ping and a checked TCP transfer', () => tb.explainFailure(async () => {
     await assertAllPing(tb.hosts);
     const [h1, h2, h3] = tb.hosts as [Host, Host, Host];
     for (const [from, to] of [[h1, h2], [h2, h1], [h3, h1]] as const) {
@@ -99,7 +98,7 @@ describe('host-gw backend on three hosts', { skip: skip ?? false, timeout: 180_0
     }
   }));
 
-  it('reaches a host that joins later without restarting anyone', () => withLogs(async () => {
+  it('reaches a host that joins later without restarting anyone', () => tb.explainFailure(async () => {
     const pidsBefore = tb.hosts.map((h) => h.daemon?.pid);
     const h4 = await tb.addHost();
     tb.startDaemon(h4);
@@ -112,7 +111,7 @@ describe('host-gw backend on three hosts', { skip: skip ?? false, timeout: 180_0
     for (const h of tb.hosts) assert.equal(h.daemon?.exitCode, null, `${h.name}'s daemon exited`);
   }));
 
-  it('puts back a route deleted by hand', () => withLogs(async () => {
+  it('puts back a route deleted by hand', () => tb.explainFailure(async () => {
     const [h1, h2] = tb.hosts as [Host, Host];
     const dst = await subnetOf(h2);
     const del = await tb.exec(h1, ['ip', 'route', 'del', dst]);
@@ -122,7 +121,7 @@ describe('host-gw backend on three hosts', { skip: skip ?? false, timeout: 180_0
     await tb.waitForPing(container(h1), container(h2).ip);
   }));
 
-  it('re-acquires the lease of a running host when it is deleted, and peers keep reaching it', () => withLogs(async () => {
+  it('re-acquires the lease of a running host when it is deleted, and peers keep reaching it', () => tb.explainFailure(async () => {
     const h3 = tb.host(3);
     const dst = await subnetOf(h3);
     const key = `${PREFIX}/subnets/${dst.replace('/', '-')}`;
@@ -137,7 +136,7 @@ describe('host-gw backend on three hosts', { skip: skip ?? false, timeout: 180_0
     await tb.waitForPing(container(h3), container(tb.host(1)).ip);
   }));
 
-  it('removes the routes to a host whose lease is deleted while it is down', () => withLogs(async () => {
+  it('removes the routes to a host whose lease is deleted while it is down', () => tb.explainFailure(async () => {
     const h3 = tb.host(3);
     const dst = await subnetOf(h3);
     assert.equal(await tb.stopDaemon(h3), 0);
@@ -153,7 +152,7 @@ describe('host-gw backend on three hosts', { skip: skip ?? false, timeout: 180_0
     await assertAllPing(tb.hosts);
   }));
 
-  it('removes at start the routes it had made for leases that are gone, and no one else\'s', () => withLogs(async () => {
+  it('removes at start the routes it had made for leases that are gone, and no one else\'s', () => tb.explainFailure(async () => {
     const [h1, h2] = tb.hosts as [Host, Host];
     const gone = await subnetOf(h2);
     // A route inside the Network that tsflanneld did not make (plain `ip route add`): it must stay.

@@ -4,9 +4,9 @@
 // routes via the peer's PublicIPv6, and ping and TCP (bytes hashed) between the containers in both families.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { mustExec, inNetns } from '../harness/netns.js';
-import { testbedUnavailable } from '../harness/prerequisites.js';
-import { poll, Testbed, CONTAINER_BRIDGE, UNDERLAY_IFACE, type Container, type Host } from '../harness/testbed.js';
+import { mustExec, inNetns } from '../support/netns.js';
+import { testbedUnavailable } from '../support/prerequisites.js';
+import { poll, Testbed, CONTAINER_BRIDGE, UNDERLAY_IFACE, type Container, type Host } from '../support/testbed.js';
 import { parseSubnetEnv } from '../../src/subnet/subnet-env.js';
 import * as fs from 'node:fs';
 

@@ -3,9 +3,9 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { inNetns, mustExec } from '../harness/netns.js';
-import { testbedUnavailable } from '../harness/prerequisites.js';
-import { poll, Testbed, CONTAINER_BRIDGE, UNDERLAY_IFACE, type Container, type Host } from '../harness/testbed.js';
+import { inNetns, mustExec } from '../support/netns.js';
+import { testbedUnavailable } from '../support/prerequisites.js';
+import { poll, Testbed, CONTAINER_BRIDGE, UNDERLAY_IFACE, type Container, type Host } from '../support/testbed.js';
 import { parseSubnetEnv } from '../../src/subnet/subnet-env.js';
 
 const CONFIG = { Network: '10.33.0.0/16', EnableIPv6: true, IPv6Network: 'fd00:33::/56',

@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { NotifyListener } from '../harness/notify-listener.js';
-import { testbedUnavailable } from '../harness/prerequisites.js';
-import { CLI_JS, Testbed, poll, type Host } from '../harness/testbed.js';
+import { NotifyListener } from '../support/notify-listener.js';
+import { testbedUnavailable } from '../support/prerequisites.js';
+import { CLI_JS, Testbed, poll, type Host } from '../support/testbed.js';
 
 const CONFIG = { Network: '10.0.0.0/16', SubnetLen: 24, Backend: { Type: 'alloc' } };
 const HEALTH = ['--healthz-ip', '127.0.0.1', '--healthz-port', '8471'];
@@ -29,7 +29,6 @@ describe('operating tsflanneld (issue 8)', { skip: skip ?? false, timeout: 120_0
     await tb?.destroy();
   });
 
-  const withLogs = (fn: () => Promise<void>): Promise<void> => tb.explainFailure(fn);
 
   /** GET from inside the host's namespace: [status code, body]. */
   async function get(host: Host, urlPath: string): Promise<[number, string]> {
@@ -42,7 +41,7 @@ describe('operating tsflanneld (issue 8)', { skip: skip ?? false, timeout: 120_0
     return tb.exec(host, [process.execPath, CLI_JS, ...args]);
   }
 
-  it('answers /healthz 200 and /readyz 503 while waiting for the network config', () => withLogs(async () => {
+  it('answers /healthz 200 and /readyz 503 while waiting for the network config', () => tb.explainFailure(async () => {
     const saved = process.env.NOTIFY_SOCKET;
     process.env.NOTIFY_SOCKET = listener.socketPath;
     try {
@@ -57,7 +56,7 @@ describe('operating tsflanneld (issue 8)', { skip: skip ?? false, timeout: 120_0
     assert.equal(listener.messages.length, 0, 'no READY=1 before the lease');
   }));
 
-  it('sends READY=1 with the lease only after subnet.env exists, then /readyz is 200', () => withLogs(async () => {
+  it('sends READY=1 with the lease only after subnet.env exists, then /readyz is 200', () => tb.explainFailure(async () => {
     await tb.putConfig(CONFIG);
     const env = await tb.waitForSubnetEnv(h1);
     const ready = await listener.waitFor('READY=1');
@@ -68,7 +67,7 @@ describe('operating tsflanneld (issue 8)', { skip: skip ?? false, timeout: 120_0
     assert.deepEqual(await get(h1, '/nope'), [404, '404 page not found\n']);
   }));
 
-  it('serves Prometheus metrics', () => withLogs(async () => {
+  it('serves Prometheus metrics', () => tb.explainFailure(async () => {
     const [code, body] = await get(h1, '/metrics');
     assert.equal(code, 200);
     assert.match(body, /^# TYPE flannel_lease_expiration_timestamp_seconds gauge$/m);
@@ -79,7 +78,7 @@ describe('operating tsflanneld (issue 8)', { skip: skip ?? false, timeout: 120_0
     assert.match(body, /^process_cpu_seconds_total /m);
   }));
 
-  it('installs upstream\'s masquerade and forward rules in the host namespace', () => withLogs(async () => {
+  it('installs upstream\'s masquerade and forward rules in the host namespace', () => tb.explainFailure(async () => {
     const env = await tb.waitForSubnetEnv(h1);
     const s = env.subnet.replace(/\.1\/24$/, '.0/24');
     const nat = (await tb.exec(h1, ['iptables-save', '-t', 'nat'])).stdout.split('\n').filter((l) => l.includes('flanneld'));
@@ -97,7 +96,7 @@ describe('operating tsflanneld (issue 8)', { skip: skip ?? false, timeout: 120_0
     assert.match(filter, /^-A FLANNEL-FWD -s 10\.0\.0\.0\/16 -m comment --comment "flanneld forward" -j ACCEPT$/m);
   }));
 
-  it('status lists the own lease and the peers from etcd, with the daemon\'s state', () => withLogs(async () => {
+  it('status lists the own lease and the peers from etcd, with the daemon\'s state', () => tb.explainFailure(async () => {
     tb.startDaemon(h2);
     const env2 = await tb.waitForSubnetEnv(h2);
     const env1 = await tb.waitForSubnetEnv(h1);
@@ -122,7 +121,7 @@ describe('operating tsflanneld (issue 8)', { skip: skip ?? false, timeout: 120_0
     assert.ok(text.stdout.includes(h2.ip), text.stdout);
   }));
 
-  it('mk-docker-opts turns the daemon\'s subnet.env into the RPM unit\'s /run/flannel/docker', () => withLogs(async () => {
+  it('mk-docker-opts turns the daemon\'s subnet.env into the RPM unit\'s /run/flannel/docker', () => tb.explainFailure(async () => {
     const env = await tb.waitForSubnetEnv(h1);
     const out = path.join(path.dirname(h1.subnetFile), 'docker');
     const r = await cli(h1, ['mk-docker-opts', '-k', 'DOCKER_NETWORK_OPTIONS', '-d', out, '-f', h1.subnetFile]);
@@ -133,12 +132,12 @@ describe('operating tsflanneld (issue 8)', { skip: skip ?? false, timeout: 120_0
       + `DOCKER_NETWORK_OPTIONS=" --bip=${env.subnet} --ip-masq=false --mtu=1500"\n`);
   }));
 
-  it('stops on SIGTERM with STOPPING=1 and exit status 0', () => withLogs(async () => {
+  it('stops on SIGTERM with STOPPING=1 and exit status 0', () => tb.explainFailure(async () => {
     assert.equal(await tb.stopDaemon(h1), 0);
     await listener.waitFor('STOPPING=1');
   }));
 
-  it('doctor flags a disabled ip_forward, a wrong MTU and a duplicate PublicIP, with fixes', () => withLogs(async () => {
+  it('doctor flags a disabled ip_forward, a wrong MTU and a duplicate PublicIP, with fixes', () => tb.explainFailure(async () => {
     await tb.stopDaemon(h2);
     await tb.exec(h2, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=0']);
     // The interface MTU shrank under a subnet.env that still says 1500.

@@ -10,12 +10,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { killPids } from '../harness/netns.js';
-import { NotifyListener } from '../harness/notify-listener.js';
-import { testbedUnavailable } from '../harness/prerequisites.js';
-import { poll, Testbed, type Container, type Host } from '../harness/testbed.js';
-import { startPingStream, type PingSummary } from '../reliability/support/ping-stream.js';
-import { stackTraces } from '../reliability/support/proc-stats.js';
+import { killPids } from '../support/netns.js';
+import { NotifyListener } from '../support/notify-listener.js';
+import { testbedUnavailable } from '../support/prerequisites.js';
+import { poll, Testbed, type Container, type Host } from '../support/testbed.js';
+import { startPingStream, type PingSummary } from '../support/ping-stream.js';
+import { stackTraces } from '../support/proc-stats.js';
 
 const skip = testbedUnavailable() ?? (fs.existsSync('/usr/bin/iperf3') ? null : 'needs iperf3');
 const ARGS = ['--vxlan-datapath', 'userspace'];

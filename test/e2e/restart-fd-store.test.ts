@@ -7,12 +7,12 @@ import assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { FdStore } from '../harness/fd-store.js';
-import { mustExec } from '../harness/netns.js';
-import { testbedUnavailable } from '../harness/prerequisites.js';
-import { poll, Testbed, type Container, type Host } from '../harness/testbed.js';
-import { startPingStream } from '../reliability/support/ping-stream.js';
-import { stackTraces } from '../reliability/support/proc-stats.js';
+import { FdStore } from '../support/fd-store.js';
+import { mustExec } from '../support/netns.js';
+import { testbedUnavailable } from '../support/prerequisites.js';
+import { poll, Testbed, type Container, type Host } from '../support/testbed.js';
+import { startPingStream } from '../support/ping-stream.js';
+import { stackTraces } from '../support/proc-stats.js';
 
 const skip = testbedUnavailable();
 const ARGS = ['--vxlan-datapath', 'userspace'];

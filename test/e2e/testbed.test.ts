@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { describe, it } from 'node:test';
-import { isAlive, listNetns } from '../harness/netns.js';
-import { testbedUnavailable } from '../harness/prerequisites.js';
-import { CONTAINER_BRIDGE, Testbed } from '../harness/testbed.js';
+import { isAlive, listNetns } from '../support/netns.js';
+import { testbedUnavailable } from '../support/prerequisites.js';
+import { CONTAINER_BRIDGE, Testbed } from '../support/testbed.js';
 
 const skip = testbedUnavailable();
 
@@ -62,7 +62,7 @@ describe('namespace testbed', { skip: skip ?? false, timeout: 60_000 }, () => {
     try {
       // A separate process builds a testbed with etcd, prints its tag and kills itself: no cleanup runs.
       const script = `
-        const { Testbed } = require(${JSON.stringify(require.resolve('../harness/testbed.js'))});
+        const { Testbed } = require(${JSON.stringify(require.resolve('../support/testbed.js'))});
         Testbed.create({ hosts: 1 }).then((tb) => {
           process.stdout.write(JSON.stringify({ tag: tb.tag, etcdPid: tb.etcd.pid }) + '\\n');
           process.kill(process.pid, 'SIGKILL');

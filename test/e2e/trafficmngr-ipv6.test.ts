@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { createNetns, inNetns, mustExec, removeNetns } from '../harness/netns.js';
-import { dropLedger, newLedger, saveLedger, type Ledger } from '../harness/leftovers.js';
+import { createNetns, inNetns, mustExec, removeNetns } from '../support/netns.js';
+import { dropLedger, newLedger, saveLedger, type Ledger } from '../support/leftovers.js';
 import type { TrafficOptions } from '../../src/trafficmngr/traffic-manager.js';
 
 const OPTS: TrafficOptions = {
@@ -40,7 +40,7 @@ async function trafficIn(ns: string, options: TrafficOptions, steps: ReadonlyArr
   v6: { ipv6Subnet?: string; prevIPv6Subnet?: string } = {}): Promise<void> {
   const args = JSON.stringify({ options, network: '10.5.0.0/16', subnet: '10.5.52.0/24', ipv6Network: 'fd00:5::/56',
     ipv6Subnet: 'fd00:5:0:34::/64', steps, ...v6 });
-  const out = await mustExec(inNetns(ns, [process.execPath, path.join(__dirname, '..', 'helpers', 'traffic-run.js'), args]));
+  const out = await mustExec(inNetns(ns, [process.execPath, path.join(__dirname, '..', 'support', 'agents', 'traffic-run.js'), args]));
   assert.deepEqual((JSON.parse(out) as { ok: boolean }).ok, true, out);
 }
 

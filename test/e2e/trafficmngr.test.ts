@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { createNetns, execCommand, inNetns, mustExec, removeNetns } from '../harness/netns.js';
-import { dropLedger, newLedger, saveLedger, type Ledger } from '../harness/leftovers.js';
+import { createNetns, execCommand, inNetns, mustExec, removeNetns } from '../support/netns.js';
+import { dropLedger, newLedger, saveLedger, type Ledger } from '../support/leftovers.js';
 import { parseCidr, type Ipv4Net } from '../../src/net/ipv4.js';
 import { commandRunner } from '../../src/trafficmngr/exec.js';
 import { NETWORK as N, SUBNET as S, UPSTREAM_FWD, UPSTREAM_MASQ } from '../fixtures/upstream-rules.js';
@@ -114,10 +114,10 @@ test('nftables mode creates flannel-ipv4 and removes the iptables chains; iptabl
   assert.doesNotMatch(list, /flannel-ipv4/);
 });
 
-/** Runs the traffic manager inside the namespace (test/helpers/traffic-run.ts): its netlink socket must live there. */
+/** Runs the traffic manager inside the namespace (test/support/agents/traffic-run.ts): its netlink socket must live there. */
 async function trafficIn(ns: string, options: TrafficOptions, steps: ReadonlyArray<'start' | 'resync'>): Promise<void> {
   const args = JSON.stringify({ options, network: '10.5.0.0/16', subnet: '10.5.52.0/24', steps });
-  const out = await mustExec(inNetns(ns, [process.execPath, path.join(__dirname, '..', 'helpers', 'traffic-run.js'), args]));
+  const out = await mustExec(inNetns(ns, [process.execPath, path.join(__dirname, '..', 'support', 'agents', 'traffic-run.js'), args]));
   assert.deepEqual((JSON.parse(out) as { ok: boolean }).ok, true, out);
 }
 

@@ -8,10 +8,10 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { testbedUnavailable } from '../harness/prerequisites.js';
-import { startUpstream, upstreamUnavailable } from '../harness/upstream-flanneld.js';
-import { poll, Testbed, type Container, type Host } from '../harness/testbed.js';
-import { inNetns, mustExec } from '../harness/netns.js';
+import { testbedUnavailable } from '../support/prerequisites.js';
+import { startUpstream, upstreamUnavailable } from '../support/upstream-flanneld.js';
+import { poll, Testbed, type Container, type Host } from '../support/testbed.js';
+import { inNetns, mustExec } from '../support/netns.js';
 import { readLiveState, stateFilePath } from '../../src/ops/state-file.js';
 
 const V3_PREFIX = '/udp3/network';

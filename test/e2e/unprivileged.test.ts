@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { testbedUnavailable } from '../harness/prerequisites.js';
-import { Testbed, type Container, type Host } from '../harness/testbed.js';
+import { testbedUnavailable } from '../support/prerequisites.js';
+import { Testbed, type Container, type Host } from '../support/testbed.js';
 
 const UID = 65534;
 /** CAP_NET_ADMIN (12) and CAP_NET_RAW (13). */

@@ -2,16 +2,16 @@
 // written exactly as the seed does (`ETCDCTL_API=2 etcdctl set <prefix>/config < etcd.sh`), tsflanneld on the default
 // --etcd-api=auto. vxlan: a v0.7.1 node (L3-miss mode) with a kernel-datapath and a userspace-datapath tsflanneld node;
 // host-gw: a v0.7.1 node with a tsflanneld node under a second prefix. Containers ping in every direction.
-// The binary comes from ../shared/upstream/build.sh (found by test/harness/upstream-flanneld.ts, or in
+// The binary comes from ../shared/upstream/build.sh (found by test/support/upstream-flanneld.ts, or in
 // $TSF_UPSTREAM_DIR); without it the suite is skipped with one line saying so.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { testbedUnavailable } from '../harness/prerequisites.js';
-import { startPing } from '../harness/ping-run.js';
-import { CLI_JS, poll, Testbed, type Container, type Host } from '../harness/testbed.js';
-import { inNetns, mustExec } from '../harness/netns.js';
-import { startUpstream, upstreamUnavailable } from '../harness/upstream-flanneld.js';
+import { testbedUnavailable } from '../support/prerequisites.js';
+import { startPing } from '../support/ping-run.js';
+import { CLI_JS, poll, Testbed, type Container, type Host } from '../support/testbed.js';
+import { inNetns, mustExec } from '../support/netns.js';
+import { startUpstream, upstreamUnavailable } from '../support/upstream-flanneld.js';
 
 const VXLAN_PREFIX = '/usr/local/bin/network';
 const HOSTGW_PREFIX = '/hostgw/network';

@@ -10,17 +10,17 @@ import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { after, before, describe, it } from 'node:test';
-import { inNetns, mustExec } from '../harness/netns.js';
-import { spawnTracked } from '../harness/proc.js';
-import { testbedUnavailable } from '../harness/prerequisites.js';
-import { CLI_JS, poll, Testbed, type Container, type Host } from '../harness/testbed.js';
-import type { InjectFrame, InjectSpec } from './support/vxlan-inject.js';
+import { inNetns, mustExec } from '../support/netns.js';
+import { spawnTracked } from '../support/proc.js';
+import { testbedUnavailable } from '../support/prerequisites.js';
+import { CLI_JS, poll, Testbed, type Container, type Host } from '../support/testbed.js';
+import type { InjectFrame, InjectSpec } from '../support/agents/vxlan-inject.js';
 
 const METRICS_PORT = 9473;
 const SINK_PORT = 5599;
 const N = 20;
-const INJECT = path.join(__dirname, 'support', 'vxlan-inject.js');
-const SINK = path.join(__dirname, 'support', 'udp-sink.js');
+const INJECT = path.join(__dirname, '..', 'support', 'agents', 'vxlan-inject.js');
+const SINK = path.join(__dirname, '..', 'support', 'agents', 'udp-sink.js');
 const CONFIG = { Network: '10.0.0.0/16', SubnetLen: 24, Backend: { Type: 'vxlan' } };
 const skip = testbedUnavailable(['curl']);
 

@@ -5,21 +5,17 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import test from 'node:test';
-import { createNetns, mustExec, removeNetns } from '../harness/netns.js';
-import { poll } from '../harness/testbed.js';
+import { createNetns, mustExec, removeNetns } from '../support/netns.js';
+import { poll } from '../support/testbed.js';
+import { missingPrerequisite } from '../support/prerequisites.js';
 
 const NS = `tsfrob${randomBytes(2).toString('hex')}`;
-const NODE_JS = path.join(__dirname, 'support', 'tun-loss-node.js');
-const ADDON = path.join(__dirname, '..', '..', '..', 'build', 'Release', 'tsflanneld_native.node');
+const NODE_JS = path.join(__dirname, '..', 'support', 'agents', 'tun-loss-node.js');
 
 function unavailable(): string | null {
-  if (process.getuid?.() !== 0) return 'needs root (creates a network namespace)';
-  if (!fs.existsSync('/dev/net/tun')) return 'needs /dev/net/tun';
-  if (!fs.existsSync(ADDON)) return `needs the native addon ${ADDON} (npm ci)`;
-  return null;
+  return missingPrerequisite({ tun: true });
 }
 
 /** A running tun-loss-node: its output so far, its counters on demand, and its end. */

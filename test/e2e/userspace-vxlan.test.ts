@@ -1,23 +1,23 @@
-// The userspace VXLAN datapath on a two-host namespace testbed, driven by test/e2e/support/userspace-vxlan-node.ts
+// The userspace VXLAN datapath on a two-host namespace testbed, driven by test/support/agents/userspace-vxlan-node.ts
 // (no etcd or daemon): userspace ↔ userspace and userspace ↔ a kernel VXLAN node configured with iproute2 exactly as
 // upstream flanneld configures it. Ping and hashed TCP transfers both ways, ICMP unreachable for an unknown subnet,
 // a peer leaving and coming back, and random datagrams fired at the VXLAN port.
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createNetns, execCommand, inNetns, mustExec, removeNetns } from '../harness/netns.js';
-import { pingOnce, tcpTransfer } from '../harness/traffic.js';
+import { createNetns, execCommand, inNetns, mustExec, removeNetns } from '../support/netns.js';
+import { pingOnce, tcpTransfer } from '../support/traffic.js';
 import * as os from 'node:os';
-import type { BackendNodeSpec } from './support/userspace-backend-node.js';
-import type { NodeSpec } from './support/userspace-vxlan-node.js';
+import type { BackendNodeSpec } from '../support/agents/userspace-backend-node.js';
+import type { NodeSpec } from '../support/agents/userspace-vxlan-node.js';
+import { missingPrerequisite } from '../support/prerequisites.js';
 
 const TAG = randomBytes(2).toString('hex');
-const NODE_JS = path.join(__dirname, 'support', 'userspace-vxlan-node.js');
-const BACKEND_JS = path.join(__dirname, 'support', 'userspace-backend-node.js');
-const ADDON = path.join(__dirname, '..', '..', '..', 'build', 'Release', 'tsflanneld_native.node');
+const NODE_JS = path.join(__dirname, '..', 'support', 'agents', 'userspace-vxlan-node.js');
+const BACKEND_JS = path.join(__dirname, '..', 'support', 'agents', 'userspace-backend-node.js');
 const MAC_A = '02:5a:00:00:00:01';
 const MAC_B = '02:5a:00:00:00:02';
 
@@ -34,11 +34,7 @@ const A: Host = { ns: `uvha${TAG}`, pod: `uvca${TAG}`, ip: '192.0.2.1', subnet: 
 const B: Host = { ns: `uvhb${TAG}`, pod: `uvcb${TAG}`, ip: '192.0.2.2', subnet: '10.244.2.0/24', podIP: '10.244.2.2', mac: MAC_B };
 
 function unavailable(): string | null {
-  if (process.getuid?.() !== 0) return 'needs root (creates network namespaces)';
-  if (spawnSync('ip', ['netns', 'list']).status !== 0) return 'needs iproute2 with `ip netns`';
-  if (!fs.existsSync('/dev/net/tun')) return 'needs /dev/net/tun';
-  if (!fs.existsSync(ADDON)) return `needs the native addon ${ADDON} (npm ci)`;
-  return null;
+  return missingPrerequisite({ tun: true });
 }
 const skip = unavailable();
 

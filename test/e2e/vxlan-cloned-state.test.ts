@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { testbedUnavailable } from '../harness/prerequisites.js';
-import { poll, Testbed, type Host } from '../harness/testbed.js';
+import { testbedUnavailable } from '../support/prerequisites.js';
+import { poll, Testbed, type Host } from '../support/testbed.js';
 
 const PREFIX = '/tsflanneld-clone';
 const CONFIG = { Network: '10.7.0.0/16', Backend: { Type: 'vxlan' } };

@@ -6,9 +6,9 @@
 // The cases share one testbed and run in order.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { testbedUnavailable } from '../harness/prerequisites.js';
-import { poll, Testbed, UNDERLAY_IFACE, type Container, type Host } from '../harness/testbed.js';
-import { startUpstream, upstreamUnavailable } from '../harness/upstream-flanneld.js';
+import { testbedUnavailable } from '../support/prerequisites.js';
+import { poll, Testbed, UNDERLAY_IFACE, type Container, type Host } from '../support/testbed.js';
+import { startUpstream, upstreamUnavailable } from '../support/upstream-flanneld.js';
 
 const PREFIX = '/usr/local/bin/network';
 const CONFIG = { Network: '10.5.0.0/16', Backend: { Type: 'vxlan' } };
@@ -43,7 +43,7 @@ describe('vxlan kernel datapath: three tsflanneld hosts and a real flanneld v0.2
     await tb?.destroy();
   });
 
-  const withLogs = (fn: () => Promise<void>): Promise<void> => tb.explainFailure(fn, kernelReport);
+  const withKernelReport = (fn: () => Promise<void>): Promise<void> => tb.explainFailure(fn, kernelReport);
 
   const container = (h: Host): Container => tb.container(h);
 
@@ -106,7 +106,7 @@ describe('vxlan kernel datapath: three tsflanneld hosts and a real flanneld v0.2
     }
   }
 
-  it('publishes VNI and VtepMAC in the lease and FLANNEL_MTU = MTU − 50', () => withLogs(async () => {
+  it('publishes VNI and VtepMAC in the lease and FLANNEL_MTU = MTU − 50', () => withKernelReport(async () => {
     const leases = await leasesByHost();
     for (const h of tsHosts) {
       const env = await tb.waitForSubnetEnv(h);
@@ -126,7 +126,7 @@ describe('vxlan kernel datapath: three tsflanneld hosts and a real flanneld v0.2
     assert.equal((await tb.waitForSubnetEnv(upHost)).mtu, 1450);
   }));
 
-  it('containers on every host reach each other, the real upstream node included, both ways', () => withLogs(async () => {
+  it('containers on every host reach each other, the real upstream node included, both ways', () => withKernelReport(async () => {
     await assertAllPing();
     for (const [a, b] of [[1, 2], [3, 4], [4, 1]] as const) {
       const r = await tb.tcpTransfer(container(tb.host(a)), container(tb.host(b)), 2 << 20);
@@ -135,7 +135,7 @@ describe('vxlan kernel datapath: three tsflanneld hosts and a real flanneld v0.2
     }
   }));
 
-  it('ip -d link, ip neigh, bridge fdb and ip route read exactly like the upstream node\'s', () => withLogs(async () => {
+  it('ip -d link, ip neigh, bridge fdb and ip route read exactly like the upstream node\'s', () => withKernelReport(async () => {
     for (const h of [tb.host(1), upHost]) await assertUpstreamState(h);
     // Every detail of the device (flags, qdisc, vxlan options, offload limits…) with host-specific values masked.
     const leases = await leasesByHost();
@@ -144,7 +144,7 @@ describe('vxlan kernel datapath: three tsflanneld hosts and a real flanneld v0.2
     assert.equal(await masked(tb.host(1)), await masked(upHost));
   }));
 
-  it('flannel.1 deleted by hand comes back with the same MAC and every peer', () => withLogs(async () => {
+  it('flannel.1 deleted by hand comes back with the same MAC and every peer', () => withKernelReport(async () => {
     const h1 = tb.host(1);
     const before = (await leasesByHost()).get(h1.ip)!;
     const oldIndex = JSON.parse(await sh(h1, ['ip', '-j', 'link', 'show', DEVICE]))[0].ifindex as number;
@@ -160,7 +160,7 @@ describe('vxlan kernel datapath: three tsflanneld hosts and a real flanneld v0.2
     await tb.waitForPing(container(upHost), container(h1).ip);
   }));
 
-  it('follows a peer whose VtepMAC changed (upstream node rebooted, #1795) and drops the old FDB entry', () => withLogs(async () => {
+  it('follows a peer whose VtepMAC changed (upstream node rebooted, #1795) and drops the old FDB entry', () => withKernelReport(async () => {
     const old = (await leasesByHost()).get(upHost.ip)!;
     // A reboot as upstream lives it: the process ends, the device is gone, the next run makes a new random MAC and
     // rewrites its lease (found again by PublicIP, same subnet).
@@ -187,7 +187,7 @@ describe('vxlan kernel datapath: three tsflanneld hosts and a real flanneld v0.2
     }
   }));
 
-  it('keeps its VtepMAC across a reboot (daemon restarted after the device was deleted)', () => withLogs(async () => {
+  it('keeps its VtepMAC across a reboot (daemon restarted after the device was deleted)', () => withKernelReport(async () => {
     const h3 = tb.host(3);
     const mac = (await leasesByHost()).get(h3.ip)!.vtepMac;
     assert.equal(await tb.stopDaemon(h3), 0);
@@ -201,7 +201,7 @@ describe('vxlan kernel datapath: three tsflanneld hosts and a real flanneld v0.2
     await tb.waitForPing(container(upHost), container(h3).ip);
   }));
 
-  it('adopts a compatible device left by upstream flanneld (and its MAC); recreates an incompatible one', () => withLogs(async () => {
+  it('adopts a compatible device left by upstream flanneld (and its MAC); recreates an incompatible one', () => withKernelReport(async () => {
     const h3 = tb.host(3);
     // h3 becomes an upstream node for a while (a rolling replacement backwards): the real v0.28.9 takes over its lease
     // by PublicIP with a device of its own, then stops; tsflanneld, started again, adopts that device and its MAC.
@@ -236,7 +236,7 @@ describe('vxlan kernel datapath: three tsflanneld hosts and a real flanneld v0.2
     await tb.waitForPing(container(h3), container(tb.host(2)).ip);
   }));
 
-  it('the 10 s resync restores entries deleted by hand and removes entries no lease backs', () => withLogs(async () => {
+  it('the 10 s resync restores entries deleted by hand and removes entries no lease backs', () => withKernelReport(async () => {
     const h2 = tb.host(2);
     const h1Lease = (await leasesByHost()).get(tb.host(1).ip)!;
     await sh(h2, ['ip', 'route', 'del', h1Lease.subnet, 'dev', DEVICE]);
@@ -257,7 +257,7 @@ describe('vxlan kernel datapath: three tsflanneld hosts and a real flanneld v0.2
     + (await tb.exec(h, ['bridge', 'fdb', 'show', 'dev', DEVICE])).stdout
     + (await tb.exec(h, ['ip', 'route', 'show', 'dev', DEVICE])).stdout;
 
-  it('a lease removal is seen both ways: the upstream node drops a tsflanneld node, tsflanneld drops the upstream node', () => withLogs(async () => {
+  it('a lease removal is seen both ways: the upstream node drops a tsflanneld node, tsflanneld drops the upstream node', () => withKernelReport(async () => {
     const h2 = tb.host(2);
     const gone = (await leasesByHost()).get(h2.ip)!;
     assert.match(await entriesOf(upHost), new RegExp(gone.vtepMac), 'the upstream node had h2 programmed');

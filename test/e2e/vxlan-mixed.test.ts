@@ -7,12 +7,10 @@
 // The cases share one testbed and run in order.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { testbedUnavailable } from '../harness/prerequisites.js';
-import { CLI_JS, poll, Testbed, UNDERLAY_IFACE, type Container, type Host } from '../harness/testbed.js';
-import { startUpstream, upstreamUnavailable } from '../harness/upstream-flanneld.js';
+import { missingPrerequisite, testbedUnavailable } from '../support/prerequisites.js';
+import { CLI_JS, poll, Testbed, UNDERLAY_IFACE, type Container, type Host } from '../support/testbed.js';
+import { startUpstream, upstreamUnavailable } from '../support/upstream-flanneld.js';
 
 const PREFIX = '/mixed/network';
 const CONFIG = { Network: '10.5.0.0/16', Backend: { Type: 'vxlan' } };
@@ -22,10 +20,8 @@ const DEVICE = 'flannel.1';
 const HEALTH = ['--healthz-ip', '127.0.0.1', '--healthz-port', '8471'];
 const USERSPACE = ['--vxlan-datapath', 'userspace'];
 const KERNEL = ['--vxlan-datapath', 'kernel'];
-const ADDON = path.join(__dirname, '..', '..', '..', 'build', 'Release', 'tsflanneld_native.node');
 const skip = testbedUnavailable(['bridge', 'curl'])
-  ?? (fs.existsSync('/dev/net/tun') ? null : 'needs /dev/net/tun')
-  ?? (fs.existsSync(ADDON) ? null : `needs the native addon ${ADDON} (npm ci)`)
+  ?? missingPrerequisite({ netns: false, tun: true })
   ?? upstreamUnavailable('v0.28.9');
 
 // A paced TCP flow that runs until the sender's stdin closes, so it spans the joins and leaves the test makes;
@@ -79,7 +75,6 @@ describe('vxlan mixed cluster: userspace, kernel and real flanneld v0.28.9 nodes
     await tb?.destroy();
   });
 
-  const withLogs = (fn: () => Promise<void>): Promise<void> => tb.explainFailure(fn);
 
   const container = (h: Host): Container => tb.container(h);
 
@@ -134,13 +129,13 @@ describe('vxlan mixed cluster: userspace, kernel and real flanneld v0.28.9 nodes
     };
   }
 
-  it('containers on userspace, kernel and real upstream hosts reach each other in every direction, TCP bytes intact', () => withLogs(async () => {
+  it('containers on userspace, kernel and real upstream hosts reach each other in every direction, TCP bytes intact', () => tb.explainFailure(async () => {
     const hosts = [1, 2, 3, 4].map((i) => tb.host(i));
     for (const a of hosts) for (const b of hosts) if (a !== b) await tb.waitForPing(container(a), container(b).ip);
     for (const a of hosts) for (const b of hosts) if (a !== b) await assertTransfer(a, b);
   }));
 
-  it('a peer joins and leaves while a transfer flows between two other hosts; the flow keeps its bytes; upstream follows', () => withLogs(async () => {
+  it('a peer joins and leaves while a transfer flows between two other hosts; the flow keeps its bytes; upstream follows', () => tb.explainFailure(async () => {
     const [h1, h3, h4, h5] = [tb.host(1), tb.host(3), tb.host(4), tb.host(5)];
     const flow = await startFlow(container(h1), container(h3));
     tb.startDaemon(h5, USERSPACE);
@@ -163,7 +158,7 @@ describe('vxlan mixed cluster: userspace, kernel and real flanneld v0.28.9 nodes
     assert.equal(received.sha256, sent.sha256, 'flow bytes');
   }));
 
-  it('the TUN deleted by hand comes back with its address and route, logged once, and traffic goes on', () => withLogs(async () => {
+  it('the TUN deleted by hand comes back with its address and route, logged once, and traffic goes on', () => tb.explainFailure(async () => {
     const [h1, h3, h4] = [tb.host(1), tb.host(3), tb.host(4)];
     await tb.exec(h1, ['ip', 'link', 'del', DEVICE]).then((r) => assert.equal(r.code, 0, r.stderr));
     await poll('flannel.1 back on h1 with its route', async () =>
@@ -179,7 +174,7 @@ describe('vxlan mixed cluster: userspace, kernel and real flanneld v0.28.9 nodes
     assert.equal(backendCounter(await metrics(h1), 'tun_reopened'), 1);
   }));
 
-  it('a datapath loop thread killed in the daemon is restarted, logged as an error, and counted', () => withLogs(async () => {
+  it('a datapath loop thread killed in the daemon is restarted, logged as an error, and counted', () => tb.explainFailure(async () => {
     const [h1, h2] = [tb.host(1), tb.host(2)];
     const pid = h1.daemon?.pid;
     assert.ok(pid !== undefined);
@@ -193,7 +188,7 @@ describe('vxlan mixed cluster: userspace, kernel and real flanneld v0.28.9 nodes
     await assertTransfer(h2, h1);
   }));
 
-  it('the status command and /metrics show the datapath\'s rx/tx packets', () => withLogs(async () => {
+  it('the status command and /metrics show the datapath\'s rx/tx packets', () => tb.explainFailure(async () => {
     const h1 = tb.host(1);
     const text = await metrics(h1);
     for (const dir of ['rx', 'tx']) {
@@ -210,7 +205,7 @@ describe('vxlan mixed cluster: userspace, kernel and real flanneld v0.28.9 nodes
     assert.ok((report.daemon.counters.tx_packets ?? 0) > 100);
   }));
 
-  it('DirectRouting: peers on the same L2 get a kernel route via their PublicIP, bypass the TUN, and get it back when deleted', () => withLogs(async () => {
+  it('DirectRouting: peers on the same L2 get a kernel route via their PublicIP, bypass the TUN, and get it back when deleted', () => tb.explainFailure(async () => {
     const h6 = await tb.addHost();
     const h7 = await tb.addHost();
     await tb.putConfig(DIRECT_CONFIG, DIRECT_PREFIX);
@@ -241,7 +236,7 @@ describe('vxlan mixed cluster: userspace, kernel and real flanneld v0.28.9 nodes
     assert.match(tb.daemonLog(h6), /DirectRouting route missing; adding it again/);
   }));
 
-  it('the upstream node\'s lease removed: the userspace and kernel nodes drop it, upstream exits 0 as it does', () => withLogs(async () => {
+  it('the upstream node\'s lease removed: the userspace and kernel nodes drop it, upstream exits 0 as it does', () => tb.explainFailure(async () => {
     const [h1, h2, h3, h4] = [tb.host(1), tb.host(2), tb.host(3), tb.host(4)];
     const env4 = await tb.waitForSubnetEnv(h4);
     const net4 = env4.subnet.replace(/\.\d+\/(\d+)$/, '.0/$1');

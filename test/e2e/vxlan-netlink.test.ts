@@ -5,10 +5,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { createNetns, execCommand, inNetns, removeNetns } from '../harness/netns.js';
+import { createNetns, execCommand, inNetns, removeNetns } from '../support/netns.js';
+import { missingPrerequisite } from '../support/prerequisites.js';
 
-const PROBE = path.join(__dirname, 'support', 'vxlan-netlink-probe.js');
-const skip = process.getuid?.() !== 0 ? 'needs root (creates a network namespace)' : false;
+const PROBE = path.join(__dirname, '..', 'support', 'agents', 'vxlan-netlink-probe.js');
+const skip = missingPrerequisite() ?? false;
 const ns = `tsfvx${randomBytes(3).toString('hex')}`;
 
 after(async () => {

@@ -9,11 +9,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
-import { etcdAvailable, etcdctl, etcdctlV2, startEtcd, stopAllEtcd, type EtcdMember } from '../harness/etcd.js';
-import { dropLedger, newLedger, saveLedger, sweepDeadRuns, type Ledger } from '../harness/leftovers.js';
-import { createNetns, mustExec, removeNetns } from '../harness/netns.js';
-import { isAlive, spawnTracked, terminateTracked, waitFor } from '../harness/proc.js';
-import { CLI_JS } from '../harness/testbed.js';
+import { etcdctl, etcdctlV2, startEtcd, stopAllEtcd, type EtcdMember } from '../support/etcd.js';
+import { dropLedger, newLedger, saveLedger, sweepDeadRuns, type Ledger } from '../support/leftovers.js';
+import { createNetns, mustExec, removeNetns } from '../support/netns.js';
+import { isAlive, spawnTracked, terminateTracked, waitFor } from '../support/proc.js';
+import { CLI_JS } from '../support/testbed.js';
+import { missingPrerequisite } from '../support/prerequisites.js';
 
 const tag = crypto.randomBytes(3).toString('hex');
 const ns = `tsfl-da-${tag}`;
@@ -22,13 +23,7 @@ const ifB = `tda${tag}b`;
 const prefix = '/usr/local/bin/network';
 const config = '{"Network":"10.0.0.0/16","SubnetLen":24,"Backend":{"Type":"alloc"}}';
 
-function skipReason(): string | null {
-  if (process.getuid?.() !== 0) return 'needs root (creates a network namespace)';
-  if (!etcdAvailable()) return 'needs etcd and etcdctl (apt-get install etcd-server etcd-client)';
-  if (!fs.existsSync(CLI_JS)) return `needs the built CLI ${CLI_JS} (npm run build)`;
-  return null;
-}
-const skip = skipReason();
+const skip = missingPrerequisite({ etcd: true, cli: true });
 
 let ledger: Ledger | null = null;
 let tmp = '';

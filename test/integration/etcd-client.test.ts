@@ -1,13 +1,14 @@
 // The etcd client options flanneld has: TLS (https + key/cert/CA files), username/password, several endpoints.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { etcdAvailable, etcdctl, startEtcd, stopAllEtcd, type EtcdMember } from '../harness/etcd.js';
-import { makeTestPki, type TestPki } from '../harness/test-pki.js';
-import { recordingLogger, uniquePrefix } from '../harness/subnet-fixtures.js';
+import { etcdctl, startEtcd, stopAllEtcd, type EtcdMember } from '../support/etcd.js';
+import { makeTestPki, type TestPki } from '../support/test-pki.js';
+import { recordingLogger, uniquePrefix } from '../support/subnet-fixtures.js';
 import { createEtcdClient, EtcdClientConfigError, isEtcdUnavailable } from '../../src/subnet/etcd-client.js';
 import { SubnetRegistry } from '../../src/subnet/registry.js';
+import { missingPrerequisite } from '../support/prerequisites.js';
 
-const skip = etcdAvailable() ? false : 'etcd/etcdctl not installed (apt-get install etcd-server etcd-client)';
+const skip = missingPrerequisite({ netns: false, etcd: true }) ?? false;
 
 describe('etcd client options (real etcd)', { skip }, () => {
   let pki: TestPki;

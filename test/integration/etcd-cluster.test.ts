@@ -3,17 +3,18 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Etcd3 } from 'etcd3';
-import { etcdAvailable, etcdctl, startEtcdCluster, stopAllEtcd, type EtcdMember } from '../harness/etcd.js';
-import { waitFor } from '../harness/proc.js';
-import { recordingLogger, testConfig, uniquePrefix } from '../harness/subnet-fixtures.js';
+import { etcdctl, startEtcdCluster, stopAllEtcd, type EtcdMember } from '../support/etcd.js';
+import { waitFor } from '../support/proc.js';
+import { recordingLogger, testConfig, uniquePrefix } from '../support/subnet-fixtures.js';
 import { createEtcdClient, isEtcdUnavailable } from '../../src/subnet/etcd-client.js';
 import { SubnetRegistry } from '../../src/subnet/registry.js';
 import { LeaseManager } from '../../src/subnet/lease-manager.js';
 import { LeaseWatcher } from '../../src/subnet/watcher.js';
 import { formatCidr } from '../../src/net/ipv4.js';
 import type { Lease, LeaseEvent } from '../../src/subnet/lease.js';
+import { missingPrerequisite } from '../support/prerequisites.js';
 
-const skip = etcdAvailable() ? false : 'etcd/etcdctl not installed (apt-get install etcd-server etcd-client)';
+const skip = missingPrerequisite({ netns: false, etcd: true }) ?? false;
 
 describe('three-member etcd cluster', { skip }, () => {
   let members: EtcdMember[] = [];

@@ -3,10 +3,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Etcd3 } from 'etcd3';
-import { etcdAvailable, startEtcd, stopAllEtcd } from '../harness/etcd.js';
-import { waitFor } from '../harness/proc.js';
-import { startTcpProxy, type TcpProxy } from '../harness/tcp-proxy.js';
-import { recordingLogger, testConfig, uniquePrefix } from '../harness/subnet-fixtures.js';
+import { startEtcd, stopAllEtcd } from '../support/etcd.js';
+import { waitFor } from '../support/proc.js';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { recordingLogger, testConfig, uniquePrefix } from '../support/subnet-fixtures.js';
 import { connectObservers } from '../../src/daemon.js';
 import { Lifecycle } from '../../src/lifecycle.js';
 import { metrics, recordEtcdError } from '../../src/ops/metrics.js';
@@ -15,8 +15,9 @@ import { LeaseManager } from '../../src/subnet/lease-manager.js';
 import { SubnetRegistry } from '../../src/subnet/registry.js';
 import { LeaseWatcher } from '../../src/subnet/watcher.js';
 import { parseCidr } from '../../src/net/ipv4.js';
+import { missingPrerequisite } from '../support/prerequisites.js';
 
-const skip = etcdAvailable() ? false : 'etcd/etcdctl not installed (apt-get install etcd-server etcd-client)';
+const skip = missingPrerequisite({ netns: false, etcd: true }) ?? false;
 
 const ALL_OPERATIONS: readonly EtcdOperation[] = ['get_config', 'acquire_lease', 'renew_lease', 'check_lease',
   'watch_own_lease', 'list_leases', 'watch_leases'];

@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { after, afterEach, before, test } from 'node:test';
-import { execCommand, inNetns } from '../harness/netns.js';
-import { waitFor } from '../harness/proc.js';
-import { ipIn, JsonLines, labUnavailable, NsLab, routeLines } from '../helpers/nl-lab.js';
+import { execCommand, inNetns } from '../support/netns.js';
+import { waitFor } from '../support/proc.js';
+import { ipIn, JsonLines, labUnavailable, NsLab, routeLines } from '../support/nl-lab.js';
 
 const skip = labUnavailable();
 let lab: NsLab;

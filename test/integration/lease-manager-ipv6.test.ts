@@ -2,8 +2,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Etcd3 } from 'etcd3';
-import { etcdAvailable, etcdctl, startEtcd, stopAllEtcd, type EtcdMember } from '../harness/etcd.js';
-import { recordingLogger, uniquePrefix } from '../harness/subnet-fixtures.js';
+import { etcdAvailable, etcdctl, startEtcd, stopAllEtcd, type EtcdMember } from '../support/etcd.js';
+import { recordingLogger, uniquePrefix } from '../support/subnet-fixtures.js';
 import { createEtcdClient } from '../../src/subnet/etcd-client.js';
 import { SubnetRegistry } from '../../src/subnet/registry.js';
 import { LeaseManager, type LeaseManagerOptions } from '../../src/subnet/lease-manager.js';

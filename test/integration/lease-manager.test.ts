@@ -2,18 +2,19 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Etcd3 } from 'etcd3';
-import { etcdAvailable, etcdctl, startEtcd, stopAllEtcd, type EtcdMember } from '../harness/etcd.js';
-import { delay, waitFor } from '../harness/proc.js';
-import { startTcpProxy } from '../harness/tcp-proxy.js';
-import { recordingLogger, testConfig, uniquePrefix } from '../harness/subnet-fixtures.js';
+import { etcdctl, startEtcd, stopAllEtcd, type EtcdMember } from '../support/etcd.js';
+import { delay, waitFor } from '../support/proc.js';
+import { startTcpProxy } from '../support/tcp-proxy.js';
+import { recordingLogger, testConfig, uniquePrefix } from '../support/subnet-fixtures.js';
 import { createEtcdClient } from '../../src/subnet/etcd-client.js';
 import { SubnetRegistry } from '../../src/subnet/registry.js';
 import { LeaseManager, type LeaseManagerOptions } from '../../src/subnet/lease-manager.js';
 import { formatCidr, parseCidr } from '../../src/net/ipv4.js';
 import type { NetworkConfig } from '../../src/config/network-config.js';
 import type { Lease } from '../../src/subnet/lease.js';
+import { missingPrerequisite } from '../support/prerequisites.js';
 
-const skip = etcdAvailable() ? false : 'etcd/etcdctl not installed (apt-get install etcd-server etcd-client)';
+const skip = missingPrerequisite({ netns: false, etcd: true }) ?? false;
 
 interface EtcdKv { key: string; value: string; lease: string; mod_revision: number }
 

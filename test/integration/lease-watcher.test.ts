@@ -3,17 +3,18 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Etcd3 } from 'etcd3';
-import { etcdAvailable, etcdctl, startEtcd, stopAllEtcd, type EtcdMember } from '../harness/etcd.js';
-import { waitFor } from '../harness/proc.js';
-import { startTcpProxy, type TcpProxy } from '../harness/tcp-proxy.js';
-import { recordingLogger, uniquePrefix } from '../harness/subnet-fixtures.js';
+import { etcdctl, startEtcd, stopAllEtcd, type EtcdMember } from '../support/etcd.js';
+import { waitFor } from '../support/proc.js';
+import { withProxiedClient } from '../support/tcp-proxy.js';
+import { recordingLogger, uniquePrefix } from '../support/subnet-fixtures.js';
 import { createEtcdClient } from '../../src/subnet/etcd-client.js';
 import { SubnetRegistry } from '../../src/subnet/registry.js';
 import { LeaseWatcher } from '../../src/subnet/watcher.js';
 import { formatCidr, parseCidr } from '../../src/net/ipv4.js';
 import type { Lease, LeaseEvent } from '../../src/subnet/lease.js';
+import { missingPrerequisite } from '../support/prerequisites.js';
 
-const skip = etcdAvailable() ? false : 'etcd/etcdctl not installed (apt-get install etcd-server etcd-client)';
+const skip = missingPrerequisite({ netns: false, etcd: true }) ?? false;
 
 const value = (ip: string, mac = 'aa:bb:cc:dd:ee:01'): string =>
   `{"PublicIP":"${ip}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`;
@@ -89,12 +90,8 @@ describe('lease watcher (real etcd)', { skip }, () => {
 
   it('re-lists after a compaction and emits the difference, changed attributes included', async () => {
     const prefix = uniquePrefix();
-    let proxy: TcpProxy | null = null;
-    let cut: Etcd3 | null = null;
-    try {
-      const url = new URL(etcd.clientUrl);
-      proxy = await startTcpProxy(url.hostname, Number(url.port));
-      cut = createEtcdClient({ endpoints: [proxy.url], callTimeoutMs: 1000 }, rec.log);
+    const connect = (url: string): Etcd3 => createEtcdClient({ endpoints: [url], callTimeoutMs: 1000 }, rec.log);
+    await withProxiedClient(etcd.clientUrl, connect, async (proxy, cut) => {
       await etcdctl(etcd.clientUrl, ['put', `${prefix}/subnets/10.20.6.0-24`, value('192.0.2.6')]);
       await etcdctl(etcd.clientUrl, ['put', `${prefix}/subnets/10.20.7.0-24`, value('192.0.2.7')]);
       const c = collector();
@@ -117,11 +114,7 @@ describe('lease watcher (real etcd)', { skip }, () => {
       // And it watches again afterwards.
       await etcdctl(etcd.clientUrl, ['put', `${prefix}/subnets/10.20.9.0-24`, value('192.0.2.9')]);
       await waitFor(() => c.events.length === 4, { what: 'an event after the re-list' });
-    } finally {
-      proxy?.resume();
-      cut?.close();
-      await proxy?.close();
-    }
+    });
   });
 
   it('keeps its log bounded when 1 MB bad values are written again and again', async () => {

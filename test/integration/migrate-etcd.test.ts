@@ -2,15 +2,14 @@
 // seed writes it: the dry run prints and writes nothing, the real run copies config and leases (TTL as a v3 lease),
 // a second run is a no-op, and a differing v3 config is refused without --force.
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { etcdAvailable, etcdctl, etcdctlV2, startEtcd, stopAllEtcd, type EtcdMember } from '../harness/etcd.js';
-import { run } from '../harness/proc.js';
-import { uniquePrefix } from '../harness/subnet-fixtures.js';
-import { CLI_JS } from '../harness/testbed.js';
+import { etcdctl, etcdctlV2, startEtcd, stopAllEtcd, type EtcdMember } from '../support/etcd.js';
+import { run } from '../support/proc.js';
+import { uniquePrefix } from '../support/subnet-fixtures.js';
+import { CLI_JS } from '../support/testbed.js';
+import { missingPrerequisite } from '../support/prerequisites.js';
 
-const skip = !etcdAvailable() ? 'etcd/etcdctl not installed (apt-get install etcd-server etcd-client)'
-  : !fs.existsSync(CLI_JS) ? `needs the built CLI ${CLI_JS} (npm run build)` : false;
+const skip = missingPrerequisite({ netns: false, etcd: true, cli: true }) ?? false;
 
 const CONFIG = '{"Network":"10.40.0.0/16","Backend":{"Type":"vxlan"}}';
 const lease = (ip: string): string => `{"PublicIP":"${ip}","BackendType":"vxlan","BackendData":{"VtepMAC":"aa:bb:cc:dd:ee:01"}}`;

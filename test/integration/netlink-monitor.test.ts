@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
-import { ipIn, JsonLines, labUnavailable, NsLab } from '../helpers/nl-lab.js';
+import { ipIn, JsonLines, labUnavailable, NsLab } from '../support/nl-lab.js';
 
 const skip = labUnavailable();
 let lab: NsLab;

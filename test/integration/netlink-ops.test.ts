@@ -2,7 +2,7 @@
 // route lookup, interface choice, and a request burst that overflows the socket without aborting the process.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { ipIn, labUnavailable, nlOps, NsLab, routeLines, type OpResult } from '../helpers/nl-lab.js';
+import { ipIn, labUnavailable, nlOps, NsLab, routeLines, type OpResult } from '../support/nl-lab.js';
 
 const skip = labUnavailable();
 let lab: NsLab;

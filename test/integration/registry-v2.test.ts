@@ -3,10 +3,10 @@
 // cleared` answered by a re-list, and a watch that resumes from its index after a cut connection.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { etcdAvailable, etcdctlV2, startEtcd, stopAllEtcd, type EtcdMember } from '../harness/etcd.js';
-import { waitFor } from '../harness/proc.js';
-import { startTcpProxy, type TcpProxy } from '../harness/tcp-proxy.js';
-import { recordingLogger, testConfig, uniquePrefix } from '../harness/subnet-fixtures.js';
+import { etcdctlV2, startEtcd, stopAllEtcd, type EtcdMember } from '../support/etcd.js';
+import { waitFor } from '../support/proc.js';
+import { withProxiedClient } from '../support/tcp-proxy.js';
+import { recordingLogger, testConfig, uniquePrefix } from '../support/subnet-fixtures.js';
 import { formatCidr, parseCidr } from '../../src/net/ipv4.js';
 import type { Lease, LeaseAttrs, LeaseEvent } from '../../src/subnet/lease.js';
 import { LeaseManager } from '../../src/subnet/lease-manager.js';
@@ -17,9 +17,10 @@ import { createEtcdClient } from '../../src/subnet/etcd-client.js';
 import { FollowingRegistry } from '../../src/subnet/following-registry.js';
 import { SubnetRegistry } from '../../src/subnet/registry.js';
 import { migrateV2ToV3 } from '../../src/ops/migrate-etcd.js';
-import { etcdctl } from '../harness/etcd.js';
+import { etcdctl } from '../support/etcd.js';
+import { missingPrerequisite } from '../support/prerequisites.js';
 
-const skip = etcdAvailable() ? false : 'etcd/etcdctl not installed (apt-get install etcd-server etcd-client)';
+const skip = missingPrerequisite({ netns: false, etcd: true }) ?? false;
 
 /** A lease value as flannel 0.7.1 writes it: no PublicIPv6, no VNI. */
 const v071 = (ip: string, mac = 'aa:bb:cc:dd:ee:01'): string =>
@@ -120,14 +121,12 @@ describe('etcd v2 registry (real etcd --enable-v2)', { skip }, () => {
     assert.equal(await reg.getLease(subnet), null);
   });
 
+  /** A v2 client with a short call timeout, for the tests that cut its connection. */
+  const cutClientAt = (url: string): EtcdV2Client => new EtcdV2Client({ endpoints: [url], callTimeoutMs: 1000 }, rec.log);
+
   it('answers "401 event index cleared" with a re-list that emits the difference', async () => {
     const prefix = uniquePrefix();
-    let proxy: TcpProxy | null = null;
-    let cutClient: EtcdV2Client | null = null;
-    try {
-      const url = new URL(etcd.clientUrl);
-      proxy = await startTcpProxy(url.hostname, Number(url.port));
-      cutClient = new EtcdV2Client({ endpoints: [proxy.url], callTimeoutMs: 1000 }, rec.log);
+    await withProxiedClient(etcd.clientUrl, cutClientAt, async (proxy, cutClient) => {
       await etcdctlV2(etcd.clientUrl, ['set', `${prefix}/subnets/10.30.6.0-24`, v071('192.0.2.6')]);
       const c = collector();
       watcher(registry(prefix, cutClient)).start(c.handlers);
@@ -143,21 +142,12 @@ describe('etcd v2 registry (real etcd --enable-v2)', { skip }, () => {
       assert.ok(rec.messages().includes('lease watch canceled by etcd; re-listing'));
       await etcdctlV2(etcd.clientUrl, ['set', `${prefix}/subnets/10.30.9.0-24`, v071('192.0.2.9')]);
       await waitFor(() => c.events.length === 3, { what: 'an event after the re-list' });
-    } finally {
-      proxy?.resume();
-      cutClient?.close();
-      await proxy?.close();
-    }
+    });
   });
 
   it('resumes a cut watch from its index without a re-list, missing nothing', async () => {
     const prefix = uniquePrefix();
-    let proxy: TcpProxy | null = null;
-    let cutClient: EtcdV2Client | null = null;
-    try {
-      const url = new URL(etcd.clientUrl);
-      proxy = await startTcpProxy(url.hostname, Number(url.port));
-      cutClient = new EtcdV2Client({ endpoints: [proxy.url], callTimeoutMs: 1000 }, rec.log);
+    await withProxiedClient(etcd.clientUrl, cutClientAt, async (proxy, cutClient) => {
       const c = collector();
       const relistsBefore = rec.messages().filter((m) => m.includes('re-listing')).length;
       watcher(registry(prefix, cutClient)).start(c.handlers);
@@ -170,11 +160,7 @@ describe('etcd v2 registry (real etcd --enable-v2)', { skip }, () => {
       await waitFor(() => c.events.length >= 3, { what: 'the missed events', timeoutMs: 20_000 });
       assert.deepEqual(c.events, ['added 10.30.10.0/24 192.0.2.10', 'added 10.30.11.0/24 192.0.2.11', 'removed 10.30.10.0/24 192.0.2.10']);
       assert.equal(rec.messages().filter((m) => m.includes('re-listing')).length, relistsBefore);
-    } finally {
-      proxy?.resume();
-      cutClient?.close();
-      await proxy?.close();
-    }
+    });
   });
 
   it('runs the lease manager unchanged: acquires beside a 0.7.1 lease, renews, re-acquires after a delete', async () => {

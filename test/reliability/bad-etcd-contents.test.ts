@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { testbedUnavailable } from '../harness/prerequisites.js';
-import { poll, Testbed, type Container, type Host } from '../harness/testbed.js';
-import { logRecords, stackTraces } from './support/proc-stats.js';
+import { testbedUnavailable } from '../support/prerequisites.js';
+import { poll, Testbed, type Container, type Host } from '../support/testbed.js';
+import { logRecords, stackTraces } from '../support/proc-stats.js';
 
 const CONFIG = { Network: '10.0.0.0/16', SubnetLen: 24, Backend: { Type: 'host-gw' } };
 const skip = testbedUnavailable();
@@ -32,10 +32,9 @@ describe('bad etcd contents while daemons run (host-gw)', { skip: skip ?? false,
     await tb?.destroy();
   });
 
-  const withLogs = (fn: () => Promise<void>): Promise<void> => tb.explainFailure(fn);
 
 
-  it('skips bad leases and bad config, keeps its state and still serves good events', () => withLogs(async () => {
+  it('skips bad leases and bad config, keeps its state and still serves good events', () => tb.explainFailure(async () => {
     const sub = `${tb.prefix}/subnets`;
     const [h1, h2] = tb.hosts as [Host, Host];
     const envBefore = tb.hosts.map((h) => fs.readFileSync(h.subnetFile, 'utf8'));
@@ -90,7 +89,7 @@ describe('bad etcd contents while daemons run (host-gw)', { skip: skip ?? false,
     }
   }));
 
-  it('refuses an invalid config at start with one line, and starts once it is fixed', () => withLogs(async () => {
+  it('refuses an invalid config at start with one line, and starts once it is fixed', () => tb.explainFailure(async () => {
     const h2 = tb.host(2);
     const env = fs.readFileSync(h2.subnetFile, 'utf8');
     await tb.stopDaemon(h2);

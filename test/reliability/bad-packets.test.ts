@@ -5,14 +5,14 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { inNetns, mustExec } from '../harness/netns.js';
-import { testbedUnavailable } from '../harness/prerequisites.js';
-import { Testbed, type Container, type Host } from '../harness/testbed.js';
-import { rssMiB, stackTraces } from './support/proc-stats.js';
+import { inNetns, mustExec } from '../support/netns.js';
+import { testbedUnavailable } from '../support/prerequisites.js';
+import { Testbed, type Container, type Host } from '../support/testbed.js';
+import { rssMiB, stackTraces } from '../support/proc-stats.js';
 
 const FLOOD_SECONDS = 10;
 const METRICS_PORT = 9471;
-const FLOOD = path.join(__dirname, 'support', 'udp-flood.js');
+const FLOOD = path.join(__dirname, '..', 'support', 'agents', 'udp-flood.js');
 const CONFIG = { Network: '10.0.0.0/16', SubnetLen: 24, Backend: { Type: 'vxlan' } };
 const skip = testbedUnavailable(['ethtool', 'curl']);
 

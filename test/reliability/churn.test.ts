@@ -6,15 +6,15 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { mustExec, inNetns } from '../harness/netns.js';
-import { testbedUnavailable } from '../harness/prerequisites.js';
-import { poll, Testbed, type Host } from '../harness/testbed.js';
-import { fdCount, rssMiB, stackTraces } from './support/proc-stats.js';
+import { mustExec, inNetns } from '../support/netns.js';
+import { testbedUnavailable } from '../support/prerequisites.js';
+import { poll, Testbed, type Host } from '../support/testbed.js';
+import { fdCount, rssMiB, stackTraces } from '../support/proc-stats.js';
 
 const PEERS = 200;
 const SOAK_SECONDS = Number(process.env.SOAK_SECONDS ?? '0');
 const SHORT_ROUNDS = 16;
-const AGENT = path.join(__dirname, 'support', 'churn-agent.js');
+const AGENT = path.join(__dirname, '..', 'support', 'agents', 'churn-agent.js');
 const VXLAN_DEVICE = 'flannel.1';
 const skip = testbedUnavailable(['bridge']);
 

@@ -7,12 +7,12 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { testbedUnavailable } from '../harness/prerequisites.js';
-import { parseSubnetEnv } from '../harness/subnet-env.js';
-import { Testbed, type Container, type Host } from '../harness/testbed.js';
-import { KERNEL_DATAPATHS } from './support/datapaths.js';
-import { startPingStream } from './support/ping-stream.js';
-import { stackTraces } from './support/proc-stats.js';
+import { testbedUnavailable } from '../support/prerequisites.js';
+import { parseSubnetEnv } from '../support/subnet-env.js';
+import { Testbed, type Container, type Host } from '../support/testbed.js';
+import { KERNEL_DATAPATHS } from '../support/datapaths.js';
+import { startPingStream } from '../support/ping-stream.js';
+import { stackTraces } from '../support/proc-stats.js';
 
 const CRASHES = 8;
 const skip = testbedUnavailable();

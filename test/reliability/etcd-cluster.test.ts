@@ -3,11 +3,11 @@
 // lease written after the kill is programmed on every host (no lease event is missed across the failover).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { etcdctl, startEtcdCluster, type EtcdMember } from '../harness/etcd.js';
-import { testbedUnavailable } from '../harness/prerequisites.js';
-import { poll, Testbed, type Container, type Host } from '../harness/testbed.js';
-import { startPingStream } from './support/ping-stream.js';
-import { stackTraces } from './support/proc-stats.js';
+import { etcdctl, startEtcdCluster, type EtcdMember } from '../support/etcd.js';
+import { testbedUnavailable } from '../support/prerequisites.js';
+import { poll, Testbed, type Container, type Host } from '../support/testbed.js';
+import { startPingStream } from '../support/ping-stream.js';
+import { stackTraces } from '../support/proc-stats.js';
 
 const CONFIG = { Network: '10.0.0.0/16', SubnetLen: 24, Backend: { Type: 'host-gw' } };
 const skip = testbedUnavailable();

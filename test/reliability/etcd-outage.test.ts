@@ -5,11 +5,11 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { testbedUnavailable } from '../harness/prerequisites.js';
-import { Testbed, type Container, type Host } from '../harness/testbed.js';
-import { cpuSeconds, stackTraces } from './support/proc-stats.js';
-import { KERNEL_DATAPATHS } from './support/datapaths.js';
-import { startPingStream } from './support/ping-stream.js';
+import { testbedUnavailable } from '../support/prerequisites.js';
+import { Testbed, type Container, type Host } from '../support/testbed.js';
+import { cpuSeconds, stackTraces } from '../support/proc-stats.js';
+import { KERNEL_DATAPATHS } from '../support/datapaths.js';
+import { startPingStream } from '../support/ping-stream.js';
 
 const OUTAGE_S = Number(process.env.RELIABILITY_OUTAGE_S ?? 15);
 /** A daemon spinning on reconnects burns about one CPU second per second; an idle one a few hundredths. */
@@ -44,7 +44,6 @@ for (const dp of DATAPATHS) describe(`etcd outage under traffic (${dp.name})`, {
     await tb?.destroy();
   });
 
-  const withLogs = (fn: () => Promise<void>): Promise<void> => tb.explainFailure(fn);
 
   const daemonPid = (h: Host): number => {
     const pid = h.daemon?.pid;
@@ -77,7 +76,7 @@ for (const dp of DATAPATHS) describe(`etcd outage under traffic (${dp.name})`, {
     console.log(`# ${dp.name}, ${what}: ${count} pings each way, 0 lost; daemon CPU ${cpuUsed.map((c) => c.toFixed(2)).join(' s, ')} s over ${wallS.toFixed(1)} s`);
   }
 
-  it(`keeps forwarding, idle and leased while etcd is frozen (SIGSTOP) for ${OUTAGE_S} s`, () => withLogs(async () => {
+  it(`keeps forwarding, idle and leased while etcd is frozen (SIGSTOP) for ${OUTAGE_S} s`, () => tb.explainFailure(async () => {
     const etcd = tb.etcd;
     assert.ok(etcd);
     await underTraffic('etcd frozen', async () => {
@@ -91,7 +90,7 @@ for (const dp of DATAPATHS) describe(`etcd outage under traffic (${dp.name})`, {
     assert.deepEqual(await tb.leases(), leasesBefore, 'leases changed across the freeze');
   }));
 
-  it(`keeps forwarding while etcd is stopped for ${OUTAGE_S} s, and reaches a host that started meanwhile`, () => withLogs(async () => {
+  it(`keeps forwarding while etcd is stopped for ${OUTAGE_S} s, and reaches a host that started meanwhile`, () => tb.explainFailure(async () => {
     const etcd = tb.etcd;
     assert.ok(etcd);
     const h3 = tb.host(3);

@@ -3,10 +3,10 @@
 // line naming both flags; nothing but JSON log lines reaches stderr (no raw Node warnings).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { etcdctl, startEtcd, type EtcdMember } from '../harness/etcd.js';
-import { makeTestPki, type TestPki } from '../harness/test-pki.js';
-import { Lab, labUnavailable } from './support/lab.js';
-import { logRecords, stackTraces } from './support/proc-stats.js';
+import { etcdctl, startEtcd, type EtcdMember } from '../support/etcd.js';
+import { makeTestPki, type TestPki } from '../support/test-pki.js';
+import { Lab, labUnavailable } from '../support/daemon-lab.js';
+import { logRecords, stackTraces } from '../support/proc-stats.js';
 
 const CONFIG = '{"Network":"10.0.0.0/16","SubnetLen":24,"Backend":{"Type":"alloc"}}';
 const skip = labUnavailable();

@@ -8,10 +8,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { run, waitFor } from '../harness/proc.js';
-import { CLI_JS } from '../harness/testbed.js';
-import { Lab, labUnavailable } from './support/lab.js';
-import { logRecords, stackTraces } from './support/proc-stats.js';
+import { run, waitFor } from '../support/proc.js';
+import { CLI_JS } from '../support/testbed.js';
+import { Lab, labUnavailable } from '../support/daemon-lab.js';
+import { logRecords, stackTraces } from '../support/proc-stats.js';
 
 const CONFIG = '{"Network":"10.0.0.0/16","SubnetLen":24,"Backend":{"Type":"alloc"}}';
 const PREFIX = '/full-disk/network';

@@ -6,15 +6,15 @@ import type { ChildProcess } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { killPids } from '../harness/netns.js';
-import { spawnTracked, waitFor } from '../harness/proc.js';
-import { Lab, labUnavailable } from './support/lab.js';
-import { fdCount, stackTraces } from './support/proc-stats.js';
+import { killPids } from '../support/netns.js';
+import { spawnTracked, waitFor } from '../support/proc.js';
+import { Lab, labUnavailable } from '../support/daemon-lab.js';
+import { fdCount, stackTraces } from '../support/proc-stats.js';
 
 const CONFIG = '{"Network":"10.0.0.0/16","SubnetLen":24,"Backend":{"Type":"alloc"}}';
 const FD_LIMIT = 256;
 const FLOOD = 3000;
-const SLOW_CLIENTS_JS = path.join(__dirname, 'support', 'slow-clients.js');
+const SLOW_CLIENTS_JS = path.join(__dirname, '..', 'support', 'agents', 'slow-clients.js');
 const skip = labUnavailable();
 
 interface FloodResult {

@@ -5,11 +5,11 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { testbedUnavailable } from '../harness/prerequisites.js';
-import { poll, Testbed, type Host } from '../harness/testbed.js';
+import { testbedUnavailable } from '../support/prerequisites.js';
+import { poll, Testbed, type Host } from '../support/testbed.js';
 import { execFileSync } from 'node:child_process';
-import { readSubnetEnv } from '../harness/subnet-env.js';
-import { logRecords, stackTraces } from './support/proc-stats.js';
+import { readSubnetEnv } from '../support/subnet-env.js';
+import { logRecords, stackTraces } from '../support/proc-stats.js';
 
 const CONFIG = { Network: '10.0.0.0/16', SubnetLen: 24, Backend: { Type: 'host-gw' } };
 const skip = testbedUnavailable();
@@ -30,12 +30,11 @@ describe('leases that would divert traffic, and a lease takeover (host-gw)', { s
     await tb?.destroy();
   });
 
-  const withLogs = (fn: () => Promise<void>): Promise<void> => tb.explainFailure(fn);
   const ownSubnet = (h: Host): string => readSubnetEnv(h.subnetFile)?.subnet ?? '';
   const ownKey = (h: Host): string => `${tb.prefix}/subnets/${ownSubnet(h).replace(/\.\d+\/(\d+)$/, '.0-$1')}`;
   const neigh = (h: Host): string => execFileSync('ip', ['-n', h.netns, 'neigh', 'show'], { encoding: 'utf8' });
 
-  it('programs none of the hijacking leases on any host, and names each once', () => withLogs(async () => {
+  it('programs none of the hijacking leases on any host, and names each once', () => tb.explainFailure(async () => {
     const [h1, h2] = tb.hosts as [Host, Host];
     const sub = `${tb.prefix}/subnets`;
     const victim = ownKey(h2);
@@ -91,7 +90,7 @@ describe('leases that would divert traffic, and a lease takeover (host-gw)', { s
     for (const k of [...bad.map(([key]) => key), selfKey, turned, good]) await tb.etcdctl(['del', k]);
   }));
 
-  it('routes the subnet taken over from a host, and every other lease, on every host', () => withLogs(async () => {
+  it('routes the subnet taken over from a host, and every other lease, on every host', () => tb.explainFailure(async () => {
     const [h1, h2] = tb.hosts as [Host, Host];
     const taken = ownKey(h1);
     const before = ownSubnet(h1);

@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { waitFor } from '../harness/proc.js';
-import { Lab, labUnavailable, type LabDaemon } from './support/lab.js';
-import { logRecords, stackTraces } from './support/proc-stats.js';
+import { waitFor } from '../support/proc.js';
+import { Lab, labUnavailable, type LabDaemon } from '../support/daemon-lab.js';
+import { logRecords, stackTraces } from '../support/proc-stats.js';
 
 const CLAIMANTS = 24;
 const skip = labUnavailable();

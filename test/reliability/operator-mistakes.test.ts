@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { etcdctl, startEtcd, type EtcdMember } from '../harness/etcd.js';
-import { waitFor } from '../harness/proc.js';
-import { Lab, labUnavailable } from './support/lab.js';
-import { logRecords, stackTraces } from './support/proc-stats.js';
+import { etcdctl, startEtcd, type EtcdMember } from '../support/etcd.js';
+import { waitFor } from '../support/proc.js';
+import { Lab, labUnavailable } from '../support/daemon-lab.js';
+import { logRecords, stackTraces } from '../support/proc-stats.js';
 
 const CONFIG = '{"Network":"10.0.0.0/16","SubnetLen":24,"Backend":{"Type":"alloc"}}';
 const skip = labUnavailable();

@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { waitFor } from '../harness/proc.js';
-import { Lab, labUnavailable } from './support/lab.js';
-import { logRecords, stackTraces } from './support/proc-stats.js';
+import { waitFor } from '../support/proc.js';
+import { Lab, labUnavailable } from '../support/daemon-lab.js';
+import { logRecords, stackTraces } from '../support/proc-stats.js';
 
 const CONFIG = '{"Network":"10.0.0.0/16","SubnetLen":24,"Backend":{"Type":"alloc"}}';
 /**

@@ -11,15 +11,7 @@ import { isVtepClash } from '../../src/backend/vxlan/lease-reading.js';
 import { formatCidr, parseCidr, type Ipv4Net } from '../../src/net/ipv4.js';
 import { RTN_UNICAST, TSFLANNELD_ROUTE_PROTOCOL, type KernelRoute } from '../../src/netlink/routes.js';
 import type { Lease } from '../../src/subnet/lease.js';
-
-function captureLog(): { log: pino.Logger; warnings: () => string[] } {
-  const out: string[] = [];
-  const log = pino({ level: 'info' }, { write: (s: string) => { out.push(s); } });
-  return {
-    log,
-    warnings: () => out.map((l) => JSON.parse(l) as { level: number; msg: string }).filter((l) => l.level === 40).map((l) => l.msg),
-  };
-}
+import { recordingLogger } from '../support/subnet-fixtures.js';
 
 const net = (cidr: string): Ipv4Net => parseCidr(cidr) as Ipv4Net;
 
@@ -33,13 +25,13 @@ const hostGwDiff = (log: pino.Logger): PeerDiff<Lease> => new PeerDiff((l) => {
 }, log);
 
 test('peer diff: a reset removes what is no longer listed and sets every usable lease', () => {
-  const { log } = captureLog();
+  const { log } = recordingLogger('info');
   const steps = hostGwDiff(log).reset([lease('10.5.2.0/24'), lease('10.5.3.0/24', 'vxlan')], ['10.5.2.0/24', '10.5.4.0/24', '10.5.3.0/24']);
   assert.deepEqual(steps.map((s) => `${s.op} ${s.key}`), ['remove 10.5.4.0/24', 'remove 10.5.3.0/24', 'set 10.5.2.0/24']);
 });
 
 test('peer diff: applying the steps of any reset gives exactly the usable leases', () => {
-  const { log } = captureLog();
+  const { log } = recordingLogger('info');
   const subnet = fc.integer({ min: 0, max: 20 }).map((i) => `10.5.${i}.0/24`);
   fc.assert(fc.property(fc.uniqueArray(subnet), fc.array(fc.tuple(subnet, fc.boolean())), (held, listed) => {
     const leases = listed.map(([s, ours]) => lease(s, ours ? 'host-gw' : 'vxlan'));
@@ -54,7 +46,7 @@ test('peer diff: applying the steps of any reset gives exactly the usable leases
 });
 
 test('peer diff: a lease of another BackendType is warned about once, however often it is seen', () => {
-  const { log, warnings } = captureLog();
+  const { log, warnings } = recordingLogger('info');
   const diff = hostGwDiff(log);
   const foreign = lease('10.5.3.0/24', 'vxlan');
   diff.reset([foreign, lease('10.5.2.0/24')], []);
@@ -69,7 +61,7 @@ test('peer diff: a lease of another BackendType is warned about once, however of
 });
 
 test('peer diff: a huge foreign value is cut in the warning', () => {
-  const { log, warnings } = captureLog();
+  const { log, warnings } = recordingLogger('info');
   hostGwDiff(log).reset([lease('10.5.3.0/24', 'x'.repeat(100_000))], []);
   assert.ok(warnings()[0]!.length < 500, `warning of ${warnings()[0]!.length} characters`);
   assert.match(warnings()[0]!, /characters\)$/);
@@ -110,7 +102,7 @@ test('VtepMAC clash: our MAC published from another PublicIP, never from our own
 });
 
 test('driver: work a backend posts runs between peer updates, never alongside one, and run() returns results', async () => {
-  const { log } = captureLog();
+  const { log } = recordingLogger('info');
   let active = 0;
   const calls: string[] = [];
   const busy = async (what: string): Promise<void> => {

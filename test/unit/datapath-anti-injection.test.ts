@@ -13,7 +13,7 @@ import {
 import { macBytes } from '../../src/datapath/wire.js';
 import { parseCidr, parseIPv4 } from '../../src/net/ipv4.js';
 import { parseOptions } from '../../src/options.js';
-import { udpPacket, vxlanFrame } from './datapath-packets.js';
+import { udpPacket, vxlanFrame } from '../support/datapath-packets.js';
 
 const ip = (s: string): number => parseIPv4(s)!;
 const MAC = [2, 0, 0, 0, 0, 9];

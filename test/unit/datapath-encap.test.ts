@@ -6,7 +6,7 @@ import { PeerTable } from '../../src/datapath/peer-table.js';
 import { VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_TCPV4, writeVnetHdr } from '../../src/datapath/virtio-hdr.js';
 import { macBytes } from '../../src/datapath/wire.js';
 import { parseCidr, parseIPv4 } from '../../src/net/ipv4.js';
-import { checksumsValid, naiveChecksum, randomBytes, tcpPacket, udpPacket, withPartialSeed } from './datapath-packets.js';
+import { checksumsValid, naiveChecksum, randomBytes, tcpPacket, udpPacket, withPartialSeed } from '../support/datapath-packets.js';
 
 const OWN_MAC = macBytes('02:00:00:00:00:01');
 const PEER_MAC = macBytes('02:00:00:00:00:02');

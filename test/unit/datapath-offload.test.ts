@@ -13,7 +13,7 @@ import { completePartialChecksum } from '../../src/datapath/checksum.js';
 import { parseCidr, parseIPv4 } from '../../src/net/ipv4.js';
 import {
   checksumsValid, concat, randomBytes, tcpPacket, TCP_ACK, TCP_FIN, TCP_PSH, udpPacket, vxlanFrame, withPartialSeed,
-} from './datapath-packets.js';
+} from '../support/datapath-packets.js';
 
 const OWN_MAC = macBytes('02:00:00:00:00:01');
 const PEER_MAC = macBytes('02:00:00:00:00:02');

@@ -9,7 +9,7 @@ import { innerFlowHash } from '../../src/datapath/flow-hash.js';
 import { readVnetHdr, emptyVnetHdr, writeVnetHdr } from '../../src/datapath/virtio-hdr.js';
 import {
   checksumsValid, naiveChecksum, pseudoAndSegment, tcpPacket, udpPacket, vxlanFrame, withPartialSeed,
-} from './datapath-packets.js';
+} from '../support/datapath-packets.js';
 
 const OWN_MAC = macBytes('02:00:00:00:00:01');
 const PEER_MAC = macBytes('02:00:00:00:00:02');

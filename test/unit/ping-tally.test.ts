@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { tallyPing } from '../harness/ping-run.js';
+import { tallyPing } from '../support/ping-run.js';
 
 const reply = (seq: number): string => `64 bytes from 10.9.2.2: icmp_seq=${seq} ttl=62 time=0.1 ms\n`;
 

@@ -4,7 +4,7 @@ import { BrokenCircuitError } from 'cockatiel';
 import { EtcdLeaseInvalidError, GRPCDeadlineExceededError, GRPCUnavailableError } from 'etcd3';
 import { createEtcdClient, describeEtcdError, EtcdClientConfigError, isEtcdUnavailable } from '../../src/subnet/etcd-client.js';
 import { RateLimitedLog, Backoff } from '../../src/subnet/retry-pacing.js';
-import { recordingLogger } from '../harness/subnet-fixtures.js';
+import { recordingLogger } from '../support/subnet-fixtures.js';
 
 describe('isEtcdUnavailable', () => {
   it('treats an open circuit breaker like an unreachable etcd', () => {

@@ -12,7 +12,7 @@ import { decrementTtl, packSegments, spreadTrain } from '../../src/datapath/udp-
 import { warmUpUdpDatapath } from '../../src/datapath/udp-warm-up.js';
 import { VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_TCPV4, VNET_HDR_LEN, writeVnetHdr } from '../../src/datapath/virtio-hdr.js';
 import { parseCidr, parseIPv4 } from '../../src/net/ipv4.js';
-import { checksumsValid, naiveChecksum, TCP_ACK, tcpPacket, udpPacket } from './datapath-packets.js';
+import { checksumsValid, naiveChecksum, TCP_ACK, tcpPacket, udpPacket } from '../support/datapath-packets.js';
 
 const NETWORK = parseCidr('10.244.0.0/16')!;
 const PEER_IP = parseIPv4('192.0.2.11')!;

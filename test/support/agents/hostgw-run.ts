@@ -2,13 +2,13 @@
 // driven by JSON lines on stdin — {op:'register'|'start'|'reset'|'events'|'counters'|'stop'|'teardown', …} — and answering
 // each with a JSON line {op, ok, value | error} on stdout. Logs (pino JSON) go to stderr.
 import * as readline from 'node:readline';
-import { createBackend, driveBackend } from '../../src/backend/registry.js';
-import { createHostGwBackend } from '../../src/backend/hostgw/hostgw.js';
-import type { NetworkConfig } from '../../src/config/network-config.js';
-import { log } from '../../src/log.js';
-import { chooseExternalInterface } from '../../src/netlink/external-iface.js';
-import { parseCidr, type Ipv4Net } from '../../src/net/ipv4.js';
-import type { Lease, LeaseEvent } from '../../src/subnet/lease.js';
+import { createBackend, driveBackend } from '../../../src/backend/registry.js';
+import { createHostGwBackend } from '../../../src/backend/hostgw/hostgw.js';
+import type { NetworkConfig } from '../../../src/config/network-config.js';
+import { log } from '../../../src/log.js';
+import { chooseExternalInterface } from '../../../src/netlink/external-iface.js';
+import { parseCidr, type Ipv4Net } from '../../../src/net/ipv4.js';
+import type { Lease, LeaseEvent } from '../../../src/subnet/lease.js';
 
 interface Args {
   iface: string;

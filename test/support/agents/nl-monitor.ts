@@ -1,8 +1,8 @@
 // Prints kernel notifications seen by src/netlink/monitor.ts inside the current namespace as JSON lines:
 // `{"ready":true}` once listening, then `{"kind":"route","action":"del","dst":"10.9.0.0/24"}`… and
 // `{"resync":true}` after the socket was rebuilt. Args: groups (comma list) and optionally a receive buffer size.
-import { formatCidr } from '../../src/net/ipv4.js';
-import { NetlinkMonitor, type MonitorGroup } from '../../src/netlink/monitor.js';
+import { formatCidr } from '../../../src/net/ipv4.js';
+import { NetlinkMonitor, type MonitorGroup } from '../../../src/netlink/monitor.js';
 
 const groups = (process.argv[2] ?? 'route').split(',') as MonitorGroup[];
 const recvBufferSize = process.argv[3] ? Number(process.argv[3]) : undefined;

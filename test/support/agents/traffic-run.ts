@@ -2,9 +2,9 @@
 // (`ip netns exec <ns> node traffic-run.js '<json>'`): the rules go through iptables run here, the blackhole route
 // through this process's netlink socket, which the `netlink` package can only open in the current namespace.
 // Input: {options: TrafficOptions, network, subnet, steps: ('start'|'resync')[]}; prints {ok:true} or {ok:false, error}.
-import { parseCidr, type Ipv4Net } from '../../src/net/ipv4.js';
-import { parseCidr6, type Ipv6Net } from '../../src/net/ipv6.js';
-import { TrafficManager, type TrafficOptions } from '../../src/trafficmngr/traffic-manager.js';
+import { parseCidr, type Ipv4Net } from '../../../src/net/ipv4.js';
+import { parseCidr6, type Ipv6Net } from '../../../src/net/ipv6.js';
+import { TrafficManager, type TrafficOptions } from '../../../src/trafficmngr/traffic-manager.js';
 
 interface Args {
   readonly options: TrafficOptions;

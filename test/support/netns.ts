@@ -1,7 +1,7 @@
 // Network namespaces for the e2e testbeds: create, run commands inside, and remove them together with every
 // process living in them. Nothing here ever touches the root namespace's addresses, routes or devices.
 import { execFile, spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
+import { delay, isAlive } from './proc.js';
 
 export interface ExecResult {
   readonly code: number;
@@ -66,31 +66,15 @@ export async function pidsInNetns(ns: string): Promise<number[]> {
   return r.stdout.split('\n').map((s) => Number(s.trim())).filter((n) => Number.isInteger(n) && n > 0);
 }
 
-/** True while the process exists and is not a zombie (a killed child waiting to be reaped counts as gone). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
+// isAlive lives in proc.ts; re-exported so imports written against the old harness/netns keep resolving.
+export { isAlive };
 
 /** SIGKILLs the given processes and waits (bounded) until they are gone. */
 export async function killPids(pids: readonly number[]): Promise<void> {
   for (const pid of pids) {
     try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
   }
-  for (let i = 0; i < 50 && pids.some(isAlive); i++) await sleep(20);
+  for (let i = 0; i < 50 && pids.some(isAlive); i++) await delay(20);
 }
 
 /**

@@ -20,8 +20,9 @@ import {
   createNetns, execCommand, inNetns, isAlive, killPids, mustExec, removeNetns, type ExecResult,
 } from './netns.js';
 import { readSubnetEnv, type SubnetEnv } from './subnet-env.js';
-import { onProcessExit } from './proc.js';
+import { onProcessExit, poll } from './proc.js';
 import { pingOnce, tcpTransfer, type TransferResult } from './traffic.js';
+import type { AddContainerOptions, Container, Host, TestbedOptions } from './testbed-model.js';
 
 /** The daemon's entry point, compiled. */
 export const CLI_JS = path.resolve(__dirname, '..', '..', 'src', 'cli.js');
@@ -32,46 +33,7 @@ export const UNDERLAY_IFACE = 'eth0';
 /** Name of the Docker-like bridge inside every host namespace. */
 export const CONTAINER_BRIDGE = 'tsfbr0';
 
-export interface Host {
-  /** 1-based. */
-  readonly index: number;
-  /** `h1`, `h2`, … */
-  readonly name: string;
-  readonly netns: string;
-  /** Underlay address, 192.0.2.(10+index). */
-  readonly ip: string;
-  readonly subnetFile: string;
-  readonly stateDir: string;
-  readonly logFile: string;
-  daemon: ChildProcess | null;
-  /** When startDaemon last ran (ms since epoch): a subnet.env older than this is from an earlier run. */
-  daemonStartedAt: number;
-  readonly containers: Container[];
-}
-
-export interface Container {
-  readonly name: string;
-  readonly netns: string;
-  readonly host: Host;
-  /** Address on the container's eth0, inside the host's subnet. */
-  readonly ip: string;
-  readonly mtu: number;
-}
-
-export interface TestbedOptions {
-  readonly hosts: number;
-  /** Start etcd on h1 (default true). */
-  readonly etcd?: boolean;
-  /** etcd prefix given to every daemon (default /usr/local/bin/network). */
-  readonly prefix?: string;
-  /** Serve the etcd v2 keys API too (`--enable-v2`), as a flannel 0.7 cluster's etcd does. */
-  readonly etcdV2?: boolean;
-}
-
-export interface AddContainerOptions {
-  /** `ethtool -K <veth> tx off` on both ends, needed for userspace-datapath interop (datapath-ceilings.md Trap 1). */
-  readonly txChecksumOff?: boolean;
-}
+export type { AddContainerOptions, Container, Host, TestbedOptions } from './testbed-model.js';
 
 const live = new Set<Testbed>();
 let exitHooksInstalled = false;
@@ -83,21 +45,8 @@ function installExitHooks(): void {
   onProcessExit(() => { for (const tb of live) tb.destroySync(); });
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Polls `probe` until it returns a value other than null/undefined/false; throws `what` after timeoutMs. */
-export async function poll<T>(what: string, probe: () => Promise<T | null | undefined | false> | T | null | undefined | false,
-  timeoutMs = 30_000, intervalMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== null && v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(intervalMs);
-  }
-}
+// poll lives in proc.ts; re-exported because tests and the bench import it with the Testbed.
+export { poll };
 
 export class Testbed {
   readonly hosts: Host[] = [];

@@ -49,3 +49,22 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     },
   };
 }
+
+/**
+ * Runs `fn` with a proxy in front of the etcd at `etcdUrl` and a client connected through it; afterwards, pass or
+ * fail, resumes the proxy (so the client can close cleanly), closes the client, then the proxy.
+ */
+export async function withProxiedClient<C extends { close(): unknown }>(etcdUrl: string,
+  connect: (proxyUrl: string) => C, fn: (proxy: TcpProxy, client: C) => Promise<void>): Promise<void> {
+  const url = new URL(etcdUrl);
+  const proxy = await startTcpProxy(url.hostname, Number(url.port));
+  let client: C | null = null;
+  try {
+    client = connect(proxy.url);
+    await fn(proxy, client);
+  } finally {
+    proxy.resume();
+    client?.close();
+    await proxy.close();
+  }
+}

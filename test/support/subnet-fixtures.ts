@@ -1,6 +1,5 @@
-// Shared bits for the subnet integration tests: network configs, a logger that records lines, unique prefixes.
+// Shared bits for tests: network configs, a logger that records its lines, unique etcd prefixes.
 import * as crypto from 'node:crypto';
-import { Writable } from 'node:stream';
 import pino from 'pino';
 import type { NetworkConfig } from '../../src/config/network-config.js';
 import type { Logger } from '../../src/log.js';
@@ -19,28 +18,43 @@ export function testConfig(network: string, subnetLen: number, min?: string, max
   };
 }
 
-export interface RecordingLogger {
-  readonly log: Logger;
-  readonly lines: Array<Record<string, unknown>>;
-  /** Messages (msg field) recorded so far. */
-  messages(): string[];
+/** One pino JSON line. */
+export interface LogLine {
+  readonly level: number;
+  readonly msg: string;
+  readonly [field: string]: unknown;
 }
 
-/** A pino logger that keeps its JSON lines in memory (and prints them when TSFL_TEST_LOG=1). */
+export interface RecordingLogger {
+  readonly log: Logger;
+  readonly lines: LogLine[];
+  /** Messages (msg field) recorded so far. */
+  messages(): string[];
+  /** Messages logged at warn level (40). */
+  warnings(): string[];
+}
+
+/**
+ * A pino logger that keeps its JSON lines in memory (and prints them when TSFL_TEST_LOG=1). Its destination is a
+ * plain synchronous write(), so a line is there as soon as the call that logs it returns.
+ */
 export function recordingLogger(level = 'debug'): RecordingLogger {
-  const lines: Array<Record<string, unknown>> = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString().split('\n')) {
+  const lines: LogLine[] = [];
+  const sink = {
+    write(chunk: string): void {
+      for (const line of chunk.split('\n')) {
         if (!line.trim()) continue;
-        lines.push(JSON.parse(line) as Record<string, unknown>);
+        lines.push(JSON.parse(line) as LogLine);
         if (process.env.TSFL_TEST_LOG === '1') process.stderr.write(`${line}\n`);
       }
-      cb();
     },
-  });
+  };
   const log = pino({ level }, sink);
-  return { log, lines, messages: () => lines.map((l) => String(l.msg)) };
+  return {
+    log, lines,
+    messages: () => lines.map((l) => String(l.msg)),
+    warnings: () => lines.filter((l) => l.level === 40).map((l) => String(l.msg)),
+  };
 }
 
 export function uniquePrefix(): string {

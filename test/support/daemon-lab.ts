@@ -7,11 +7,12 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { etcdctl, startEtcd, type EtcdMember } from '../../harness/etcd.js';
-import { dropLedger, newLedger, saveLedger, sweepDeadRuns, type Ledger } from '../../harness/leftovers.js';
-import { createNetns, killPids, mustExec, removeNetns } from '../../harness/netns.js';
-import { spawnTracked, terminateTracked, waitFor } from '../../harness/proc.js';
-import { CLI_JS } from '../../harness/testbed.js';
+import { etcdctl, startEtcd, type EtcdMember } from './etcd.js';
+import { dropLedger, newLedger, saveLedger, sweepDeadRuns, type Ledger } from './leftovers.js';
+import { createNetns, killPids, mustExec, removeNetns } from './netns.js';
+import { spawnTracked, terminateTracked, waitFor } from './proc.js';
+import { missingPrerequisite } from './prerequisites.js';
+import { CLI_JS } from './testbed.js';
 
 export interface LabDaemon {
   readonly name: string;
@@ -134,8 +135,5 @@ export class Lab {
 
 /** Why the lab cannot run here, or null. */
 export function labUnavailable(): string | null {
-  if (process.getuid?.() !== 0) return 'needs root (creates a network namespace)';
-  if (!['/usr/bin/etcd', '/usr/local/bin/etcd'].some((p) => fs.existsSync(p))) return 'needs etcd (apt-get install etcd-server)';
-  if (!fs.existsSync(CLI_JS)) return `needs the built CLI ${CLI_JS} (npm run build)`;
-  return null;
+  return missingPrerequisite({ etcd: true, cli: true });
 }

@@ -1,13 +1,13 @@
 // Runs netlink operations through src/netlink inside whatever namespace it is started in
 // (`ip netns exec <ns> node nl-ops.js '<json ops>'`) and prints one JSON array of results on stdout.
 // The `netlink` package cannot enter a namespace itself, so tests drive it through this script.
-import { chooseExternalInterface } from '../../src/netlink/external-iface.js';
-import { formatCidr, formatIPv4, parseCidr, parseIPv4, type Ipv4Net } from '../../src/net/ipv4.js';
-import { deleteAddressIfPresent, ensureAddress, listAddresses } from '../../src/netlink/addresses.js';
-import { NetlinkError } from '../../src/netlink/errors.js';
-import { deleteLinkIfPresent, getLinkByIndex, getLinkByName, listLinks, setLinkMac, setLinkMtu, setLinkUp } from '../../src/netlink/links.js';
-import { deleteRouteIfPresent, getRoute, listRoutes, replaceRoute, type KernelRoute, type RouteSpec } from '../../src/netlink/routes.js';
-import { RtSocket, sharedRtSocket } from '../../src/netlink/socket.js';
+import { chooseExternalInterface } from '../../../src/netlink/external-iface.js';
+import { formatCidr, formatIPv4, parseCidr, parseIPv4, type Ipv4Net } from '../../../src/net/ipv4.js';
+import { deleteAddressIfPresent, ensureAddress, listAddresses } from '../../../src/netlink/addresses.js';
+import { NetlinkError } from '../../../src/netlink/errors.js';
+import { deleteLinkIfPresent, getLinkByIndex, getLinkByName, listLinks, setLinkMac, setLinkMtu, setLinkUp } from '../../../src/netlink/links.js';
+import { deleteRouteIfPresent, getRoute, listRoutes, replaceRoute, type KernelRoute, type RouteSpec } from '../../../src/netlink/routes.js';
+import { RtSocket, sharedRtSocket } from '../../../src/netlink/socket.js';
 
 type Op = Record<string, unknown> & { op: string };
 

@@ -4,7 +4,6 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
-import pino from 'pino';
 import { COUNTER_INDEX as C, COUNTERS_PER_BLOCK } from '../../src/datapath/counters.js';
 import { EncapBatch, encapSlabLayout, ICMP_UNREACHABLE_BURST, ICMP_UNREACHABLE_PER_SECOND, TUN_READ_HEADROOM } from '../../src/datapath/encap.js';
 import {
@@ -15,7 +14,9 @@ import { TokenBucket } from '../../src/datapath/token-bucket.js';
 import { writeVnetHdr } from '../../src/datapath/virtio-hdr.js';
 import { macBytes } from '../../src/datapath/wire.js';
 import { parseCidr } from '../../src/net/ipv4.js';
-import { randomBytes, tcpPacket } from './datapath-packets.js';
+import { randomBytes, tcpPacket } from '../support/datapath-packets.js';
+import { waitFor } from '../support/proc.js';
+import { recordingLogger } from '../support/subnet-fixtures.js';
 
 test('restart delay: min first, doubling while the loop keeps dying, capped, back to min after a healthy run', () => {
   const p = DEFAULT_LOOP_BACKOFF;
@@ -85,26 +86,8 @@ test('a flood to an unknown subnet is answered up to the ICMP budget and the res
   assert.equal(batch.tunCount, Math.min(reads, ICMP_UNREACHABLE_PER_SECOND), 'the budget refills with time');
 });
 
-function captureLog(): { log: pino.Logger; lines: () => Array<Record<string, unknown>> } {
-  const out: string[] = [];
-  const log = pino({ level: 'info' }, { write: (s: string) => { out.push(s); } });
-  return { log, lines: () => out.map((l) => JSON.parse(l) as Record<string, unknown>) };
-}
-
-function until(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const tick = (): void => {
-      if (cond()) resolve();
-      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(tick, 10);
-    };
-    tick();
-  });
-}
-
 test('a loop thread that throws is logged as an error and restarted; one asked to stop is not', async () => {
-  const { log, lines } = captureLog();
+  const { log, lines } = recordingLogger('info');
   let spawned = 0;
   const stopFlag = new Int32Array(new SharedArrayBuffer(4));
   // The first two workers throw at once; the third runs until the stop flag is set, as a real loop does.
@@ -118,9 +101,9 @@ test('a loop thread that throws is logged as an error and restarted; one asked t
   };
   const sup = new LoopSupervisor({ role: 'tx', spawn, log, backoff: { minMs: 10, maxMs: 40, healthyMs: 60_000 } });
   sup.start();
-  await until('third worker', () => spawned === 3 && sup.current !== null);
+  await waitFor(() => spawned === 3 && sup.current !== null, { what: 'third worker', intervalMs: 10 });
   assert.equal(sup.restarts, 2);
-  const errors = lines().filter((l) => l.level === 50);
+  const errors = lines.filter((l) => l.level === 50);
   assert.equal(errors.length, 2);
   assert.match(String(errors[0]!.msg), /datapath tx loop died \(loop bug\); restarting it in 10 ms/);
   assert.equal(errors[1]!.restartInMs, 20, 'backoff grows while the loop keeps dying');
@@ -132,7 +115,7 @@ test('a loop thread that throws is logged as an error and restarted; one asked t
 });
 
 test('a terminated loop thread is restarted; a TUN-gone death is held for the owner without an error log', async () => {
-  const { log, lines } = captureLog();
+  const { log, lines } = recordingLogger('info');
   let spawned = 0;
   const stopFlag = new Int32Array(new SharedArrayBuffer(4));
   let mode: 'idle' | 'tun-gone' = 'idle';
@@ -156,18 +139,18 @@ test('a terminated loop thread is restarted; a TUN-gone death is held for the ow
     },
   });
   sup.start();
-  await until('first worker', () => sup.current !== null);
+  await waitFor(() => sup.current !== null, { what: 'first worker', intervalMs: 10 });
   mode = 'tun-gone';
   await sup.terminateForTest();
   // Restarted after the terminate, and the new worker dies on the "lost TUN": held, not restarted.
-  await until('held', () => held.length === 1);
+  await waitFor(() => held.length === 1, { what: 'held', intervalMs: 10 });
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(spawned, 2);
   assert.equal(sup.restarts, 1, 'the terminate counted, the held death not');
-  assert.equal(lines().filter((l) => l.level === 50).length, 1);
+  assert.equal(lines.filter((l) => l.level === 50).length, 1);
   mode = 'idle';
   sup.start();
-  await until('restarted by its owner', () => spawned === 3 && sup.current !== null);
+  await waitFor(() => spawned === 3 && sup.current !== null, { what: 'restarted by its owner', intervalMs: 10 });
   Atomics.store(stopFlag, 0, 1);
   await sup.stop(2000);
 });

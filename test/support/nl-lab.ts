@@ -1,20 +1,20 @@
 // Namespaces for the netlink and host-gw integration tests. Each lab has a random tag carried by every namespace
 // and device it makes, records them in the harness ledger before creating them (so a crashed run is swept by the
 // next), and removes them by name in destroy() and on process exit. Nothing touches the root namespace.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
-import { dropLedger, newLedger, saveLedger, sweepDeadRuns, teardownSync, type Ledger } from '../harness/leftovers.js';
-import { createNetns, execCommand, inNetns, killPids, mustExec, removeNetns } from '../harness/netns.js';
-import { onProcessExit } from '../harness/proc.js';
+import { dropLedger, newLedger, saveLedger, sweepDeadRuns, teardownSync, type Ledger } from './leftovers.js';
+import { createNetns, execCommand, inNetns, killPids, mustExec, removeNetns } from './netns.js';
+import { missingPrerequisite } from './prerequisites.js';
+import { onProcessExit } from './proc.js';
 
-export const HELPERS = __dirname;
+/** The compiled programs tests start in a namespace (test/support/agents/). */
+export const HELPERS = path.join(__dirname, 'agents');
 
 /** Why these tests cannot run here, or null. */
 export function labUnavailable(): string | null {
-  if (process.getuid?.() !== 0) return 'needs root (creates network namespaces)';
-  if (spawnSync('ip', ['netns', 'list']).status !== 0) return 'needs iproute2 with `ip netns`';
-  return null;
+  return missingPrerequisite();
 }
 
 export interface OpResult {
@@ -68,7 +68,7 @@ export class NsLab {
     if (this.namespaces.length) teardownSync(this.ledger);
   }
 
-  /** Starts a compiled helper (test/helpers/<name>.js) inside the namespace; killed by PID in destroy(). */
+  /** Starts a compiled helper (test/support/agents/<name>.js) inside the namespace; killed by PID in destroy(). */
   spawnHelper(ns: string, name: string, args: readonly string[]): ChildProcess {
     const child = spawn('ip', ['netns', 'exec', ns, process.execPath, path.join(HELPERS, `${name}.js`), ...args],
       { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -78,7 +78,7 @@ export class NsLab {
   }
 }
 
-/** Runs netlink operations through src/netlink inside the namespace (test/helpers/nl-ops.ts). */
+/** Runs netlink operations through src/netlink inside the namespace (test/support/agents/nl-ops.ts). */
 export async function nlOps(ns: string, ops: ReadonlyArray<Record<string, unknown>>): Promise<OpResult[]> {
   const r = await execCommand(inNetns(ns, [process.execPath, path.join(HELPERS, 'nl-ops.js'), JSON.stringify(ops)]), { timeoutMs: 60_000 });
   if (r.code !== 0) throw new Error(`nl-ops exited ${r.code}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { NotifyListener } from '../harness/notify-listener.js';
+import { NotifyListener } from '../support/notify-listener.js';
 import { notifyReady, notifyStopping, sdNotify } from '../../src/ops/sd-notify.js';
 
 const skip = spawnSync('sh', ['-c', 'command -v python3'], { stdio: 'ignore' }).status === 0 ? false : 'needs python3 for the test socket';

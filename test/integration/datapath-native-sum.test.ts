@@ -2,14 +2,12 @@
 // loop threads). Needs the built addon; skipped with the reason when it is absent.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import fc from 'fast-check';
 import { foldSum, sumWordsJs } from '../../src/datapath/checksum.js';
 import { checksumNative } from '../../src/datapath/native.js';
+import { missingPrerequisite } from '../support/prerequisites.js';
 
-const ADDON = path.join(__dirname, '..', '..', '..', 'build', 'Release', 'tsflanneld_native.node');
-const skip = fs.existsSync(ADDON) ? false : `needs the native addon ${ADDON} (npm ci)`;
+const skip = missingPrerequisite({ netns: false, addon: true }) ?? false;
 
 test('native checksumSum equals the JS sum, folded', { skip }, () => {
   const { checksumSum } = checksumNative();

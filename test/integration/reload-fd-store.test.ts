@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import { NotifyListener } from '../harness/notify-listener.js';
+import { NotifyListener } from '../support/notify-listener.js';
 import { log } from '../../src/log.js';
 import { notifyReloading } from '../../src/ops/sd-notify.js';
 import { forgetDatapathFds, storeDatapathFds } from '../../src/reload/fd-store.js';

@@ -1,6 +1,7 @@
 // Small process helpers for tests: run a command, spawn a child that is killed (by PID) when the test process
 // exits however it exits, and poll until a condition holds.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import * as fs from 'node:fs';
 
 export interface RunResult {
   readonly stdout: string;
@@ -110,10 +111,16 @@ export async function terminateTracked(child: ChildProcess, exited: Promise<numb
   return code;
 }
 
+/** True while the process exists and is not a zombie (a killed child waiting to be reaped counts as gone). */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
   }
@@ -129,21 +136,37 @@ export interface WaitForOptions {
 export type Truthy<T> = Exclude<T, false | null | undefined | 0 | ''>;
 
 /** Polls `pred` until it returns a truthy value (which is returned); throws naming `what` on timeout. */
-export async function waitFor<T>(pred: () => T | Promise<T>, o: WaitForOptions): Promise<Truthy<T>> {
-  const deadline = Date.now() + (o.timeoutMs ?? 10_000);
+export function waitFor<T>(pred: () => T | Promise<T>, o: WaitForOptions): Promise<Truthy<T>> {
+  return pollLoop(pred, (v): v is Truthy<T> => Boolean(v), o.what, o.timeoutMs ?? 10_000, o.intervalMs ?? 50, true);
+}
+
+/**
+ * Polls `probe` until it returns a value other than null/undefined/false (0 and '' count as values); throws naming
+ * `what` after timeoutMs. Unlike waitFor, an error thrown by the probe ends the wait at once.
+ */
+export function poll<T>(what: string, probe: () => Promise<T | null | undefined | false> | T | null | undefined | false,
+  timeoutMs = 30_000, intervalMs = 200): Promise<T> {
+  return pollLoop(probe, (v): v is T => v !== null && v !== undefined && v !== false, what, timeoutMs, intervalMs, false);
+}
+
+/** The one polling loop behind waitFor and poll. */
+async function pollLoop<V, R extends V>(probe: () => V | Promise<V>, accept: (v: V) => v is R, what: string,
+  timeoutMs: number, intervalMs: number, retryErrors: boolean): Promise<R> {
+  const deadline = Date.now() + timeoutMs;
   let lastError: unknown = null;
   for (;;) {
     try {
-      const v = await pred();
-      if (v) return v as Truthy<T>;
+      const v = await probe();
+      if (accept(v)) return v;
     } catch (err) {
+      if (!retryErrors) throw err;
       lastError = err;
     }
     if (Date.now() > deadline) {
       const detail = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
-      throw new Error(`timed out waiting for ${o.what}${detail}`);
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail}`);
     }
-    await new Promise((r) => setTimeout(r, o.intervalMs ?? 50));
+    await delay(intervalMs);
   }
 }
 
