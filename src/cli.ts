@@ -7,6 +7,9 @@ import { Command, CommanderError } from 'commander';
 import { registerOperatorCommands } from './ops/commands.js';
 import { registerMigrateEtcd } from './ops/migrate-etcd-command.js';
 import { OptionsError, commonFlagsHelp, defineFlags, normalizeArgv, resolveOptions } from './options.js';
+import { timeline } from './timeline.js';
+
+timeline.mark('cli loaded');
 
 function packageVersion(): string {
   // dist/src/cli.js and src/cli.ts both sit two levels below the package root.
@@ -46,6 +49,7 @@ function buildProgram(): Command {
       if (e instanceof OptionsError) fail(e.message);
       throw e;
     }
+    timeline.mark('options parsed');
     if (options.version) {
       process.stdout.write(`${packageVersion()}\n`);
       return;
@@ -54,6 +58,7 @@ function buildProgram(): Command {
     const { runDaemon } = await import('./daemon.js');
     const { log } = await import('./log.js');
     const { DAEMON_EXTENSIONS } = await import('./extensions.js');
+    timeline.mark('daemon modules loaded');
     process.exitCode = await runDaemon(options, { log, extensions: DAEMON_EXTENSIONS });
     // Open etcd sockets or timers of a stopped part must not keep a stopped daemon alive.
     process.exit(process.exitCode);

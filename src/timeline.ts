@@ -1,0 +1,51 @@
+// The start-up timeline: named marks in milliseconds since the process began (performance.now() counts from there,
+// so Node's own boot and module loading are in the first mark). Marks made before the logger exists are kept and
+// logged when it is attached; after that each mark is one debug line as it happens. `--log-level=debug` shows it.
+
+/** One mark: `ms` since the process started, `step` since the mark before. */
+export interface TimelineMark {
+  readonly phase: string;
+  readonly ms: number;
+  readonly step: number;
+}
+
+interface DebugSink {
+  debug(fields: object, message: string): void;
+}
+
+/** Pure: the marks as a one-line summary, "phase 12 → phase 30 (+18)". */
+export function formatTimeline(marks: readonly TimelineMark[]): string {
+  return marks.map((m) => `${m.phase} ${Math.round(m.ms)}`).join(' → ');
+}
+
+export class Timeline {
+  private readonly marks: TimelineMark[] = [];
+  private sink: DebugSink | null = null;
+
+  constructor(private readonly now: () => number = () => performance.now()) {}
+
+  mark(phase: string): void {
+    const ms = this.now();
+    const last = this.marks[this.marks.length - 1];
+    const m: TimelineMark = { phase, ms, step: last === undefined ? ms : ms - last.ms };
+    this.marks.push(m);
+    this.sink?.debug(fieldsOf(m), `startup: ${phase}`);
+  }
+
+  /** Logs the marks so far and every later one. */
+  attach(sink: DebugSink): void {
+    this.sink = sink;
+    for (const m of this.marks) sink.debug(fieldsOf(m), `startup: ${m.phase}`);
+  }
+
+  all(): readonly TimelineMark[] {
+    return this.marks;
+  }
+}
+
+function fieldsOf(m: TimelineMark): object {
+  return { phase: m.phase, ms: Math.round(m.ms * 10) / 10, stepMs: Math.round(m.step * 10) / 10 };
+}
+
+/** The process's one timeline. */
+export const timeline = new Timeline();
