@@ -9,9 +9,12 @@ import { startHealthServer, type HealthServer } from './http.js';
 import { metrics, recordEtcdError, recordLeaseReacquired, recordNetlinkOperation, recordOwnLeaseExpiry, recordPeerEvents, recordPeerReset } from './metrics.js';
 import { Readiness } from './readiness.js';
 import { notifyReady, notifyStatus, notifyStopping } from './sd-notify.js';
-import { removeStateFile, stateFilePath, writeStateFile } from './state-file.js';
+import { removeStateFile, stateFilePath, withoutUserinfo, writeStateFile } from './state-file.js';
 
+/** The counters in the status file are this fresh; a change of peers or lease is written sooner (below). */
 const STATE_FILE_PERIOD_MS = 5000;
+/** A burst of peer events is one rewrite of the status file, this long after its first event. */
+const STATE_FILE_DEBOUNCE_MS = 200;
 
 export function leaseStatusLine(ctx: LeaseContext): string {
   const type = ctx.lease.attrs.backendType ?? 'udp';
@@ -29,6 +32,8 @@ export class OperationsHandle {
   private readonly log = rootLog.child({ component: 'ops' });
   private readonly health: Promise<HealthServer | null>;
   private stateTimer: NodeJS.Timeout | null = null;
+  private stateSoon: NodeJS.Timeout | null = null;
+  private peerCount = 0;
   private current: LeaseContext | null = null;
   private readonly stateFile: string;
 
@@ -46,7 +51,10 @@ export class OperationsHandle {
       .on('stopping', () => this.onStopping())
       .observe('leaseRenewed', (lease) => recordOwnLeaseExpiry(lease.expiration))
       .observe('leaseReacquired', (r) => recordLeaseReacquired(r.changed))
-      .observe('peers', (p) => (p.kind === 'reset' ? recordPeerReset(p.peers) : recordPeerEvents(p.events)))
+      .observe('peers', (p) => {
+        this.peerCount = p.kind === 'reset' ? recordPeerReset(p.peers) : recordPeerEvents(p.events);
+        this.writeStateSoon();
+      })
       .observe('etcdError', recordEtcdError)
       .observe('netlinkOperation', (n) => recordNetlinkOperation(n.operation, n.ok))
       .observe('subnetFile', (f) => this.readiness.markSubnetFileWritten(f.written));
@@ -66,7 +74,8 @@ export class OperationsHandle {
     this.readiness.markSubnetFileWritten();
     recordOwnLeaseExpiry(ctx.lease.expiration);
     notifyReady(leaseStatusLine(ctx));
-    this.writeState();
+    // Off the path to READY: the first write comes a moment later, with the first peers if they came by then.
+    this.writeStateSoon();
     this.stateTimer = setInterval(() => this.writeState(), STATE_FILE_PERIOD_MS);
     this.stateTimer.unref();
   }
@@ -81,9 +90,21 @@ export class OperationsHandle {
   private async onStopping(): Promise<void> {
     notifyStopping();
     if (this.stateTimer !== null) clearInterval(this.stateTimer);
+    if (this.stateSoon !== null) clearTimeout(this.stateSoon);
+    this.current = null;
     removeStateFile(this.stateFile);
     const server = await this.health.catch(() => null);
     await server?.close();
+  }
+
+  /** Peers changed: `status` should see it without waiting for the periodic rewrite. */
+  private writeStateSoon(): void {
+    if (this.stateSoon !== null || this.current === null) return;
+    this.stateSoon = setTimeout(() => {
+      this.stateSoon = null;
+      this.writeState();
+    }, STATE_FILE_DEBOUNCE_MS);
+    this.stateSoon.unref();
   }
 
   private writeState(): void {
@@ -95,6 +116,8 @@ export class OperationsHandle {
         pid: process.pid, updated: new Date().toISOString(), subnet: formatCidr(ctx.lease.subnet),
         publicIP: ctx.lease.attrs.publicIP, backendType: ctx.lease.attrs.backendType ?? 'udp', mtu: ctx.mtu,
         healthz: server,
+        etcdEndpoints: this.options.etcdEndpoints.map(withoutUserinfo), etcdPrefix: this.options.etcdPrefix,
+        peers: this.peerCount,
         counters: { ...metrics.readCounters(), ...prefixed('traffic_', ctx.trafficCounters()) },
       });
     } catch (err) {
