@@ -1,15 +1,20 @@
 #!/usr/bin/env node
 // The `tsflanneld` command. `run` is the default command, so `tsflanneld --etcd-endpoints=…` runs the daemon as
 // `flanneld --etcd-endpoints=…` would. Every error is one line on stderr and exit status 1; never a stack trace.
+import './boot.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { registerOperatorCommands } from './ops/commands.js';
 import { registerMigrateEtcd } from './ops/migrate-etcd-command.js';
 import { OptionsError, commonFlagsHelp, defineFlags, normalizeArgv, resolveOptions } from './options.js';
+import { flushCompileCache } from './compile-cache.js';
 import { timeline } from './timeline.js';
 
 timeline.mark('cli loaded');
+
+/** How long after start the code cache is written: by then a daemon has written subnet.env and programmed peers. */
+const COMPILE_CACHE_FLUSH_MS = 3000;
 
 function packageVersion(): string {
   // dist/src/cli.js and src/cli.ts both sit two levels below the package root.
@@ -59,6 +64,8 @@ function buildProgram(): Command {
     const { log } = await import('./log.js');
     const { DAEMON_EXTENSIONS } = await import('./extensions.js');
     timeline.mark('daemon modules loaded');
+    // Written once the daemon is up (it needs nothing from it), with the code compiled during the start-up.
+    setTimeout(flushCompileCache, COMPILE_CACHE_FLUSH_MS).unref();
     process.exitCode = await runDaemon(options, { log, extensions: DAEMON_EXTENSIONS });
     // Open etcd sockets or timers of a stopped part must not keep a stopped daemon alive.
     process.exit(process.exitCode);

@@ -1,12 +1,13 @@
 // Attaches the operator-facing parts to the daemon's lifecycle: /readyz and the health server, sd_notify READY=1 and
 // STOPPING=1, the status file, and /metrics fed from the daemon's notices and counter sources. It composes nothing of
-// the daemon's own (rules, subnet.env, leases): it only watches.
+// the daemon's own (rules, subnet.env, leases): it only watches. prom-client (~90 modules) is loaded only once the
+// daemon is ready, or at the first scrape (./metrics-feed.ts): it is not on the path to subnet.env.
 import type { Lifecycle, LeaseContext } from '../lifecycle.js';
 import { log as rootLog } from '../log.js';
 import { formatCidr } from '../net/ipv4.js';
 import type { Options } from '../options.js';
 import { startHealthServer, type HealthServer } from './http.js';
-import { metrics, recordEtcdError, recordLeaseReacquired, recordNetlinkOperation, recordOwnLeaseExpiry, recordPeerEvents, recordPeerReset } from './metrics.js';
+import { MetricsFeed } from './metrics-feed.js';
 import { Readiness } from './readiness.js';
 import { notifyReady, notifyStatus, notifyStopping } from './sd-notify.js';
 import { removeStateFile, stateFilePath, withoutUserinfo, writeStateFile } from './state-file.js';
@@ -30,6 +31,7 @@ export function attachOperations(lifecycle: Lifecycle, options: Options): Operat
 export class OperationsHandle {
   readonly readiness = new Readiness();
   private readonly log = rootLog.child({ component: 'ops' });
+  private readonly feed = new MetricsFeed();
   private readonly health: Promise<HealthServer | null>;
   private stateTimer: NodeJS.Timeout | null = null;
   private stateSoon: NodeJS.Timeout | null = null;
@@ -41,7 +43,8 @@ export class OperationsHandle {
     this.stateFile = stateFilePath(options.subnetFile);
     // Started before the lease, so /healthz answers (and /readyz says 503) while the daemon is still starting.
     this.health = options.healthzPort > 0
-      ? startHealthServer({ ip: options.healthzIP, port: options.healthzPort, readiness: this.readiness, registry: metrics.registry })
+      ? startHealthServer({ ip: options.healthzIP, port: options.healthzPort, readiness: this.readiness,
+        registry: async () => (await this.feed.load()).metrics.registry })
       : Promise.resolve(null);
     this.health.catch(() => undefined); // reported by the rulesInPlace hook, which fails the start-up
     lifecycle
@@ -49,31 +52,36 @@ export class OperationsHandle {
       .on('ready', (ctx) => this.onReady(ctx))
       .on('leaseChanged', (ctx) => this.onLeaseChanged(ctx))
       .on('stopping', () => this.onStopping())
-      .observe('leaseRenewed', (lease) => recordOwnLeaseExpiry(lease.expiration))
-      .observe('leaseReacquired', (r) => recordLeaseReacquired(r.changed))
+      .observe('leaseRenewed', (lease) => this.feed.record((m) => m.recordOwnLeaseExpiry(lease.expiration)))
+      .observe('leaseReacquired', (r) => this.feed.record((m) => m.recordLeaseReacquired(r.changed)))
       .observe('peers', (p) => {
-        this.peerCount = p.kind === 'reset' ? recordPeerReset(p.peers) : recordPeerEvents(p.events);
+        this.feed.record((m) => {
+          this.peerCount = p.kind === 'reset' ? m.recordPeerReset(p.peers) : m.recordPeerEvents(p.events);
+        });
         this.writeStateSoon();
       })
-      .observe('etcdError', recordEtcdError)
-      .observe('netlinkOperation', (n) => recordNetlinkOperation(n.operation, n.ok))
+      .observe('etcdError', (operation) => this.feed.record((m) => m.recordEtcdError(operation)))
+      .observe('netlinkOperation', (n) => this.feed.record((m) => m.recordNetlinkOperation(n.operation, n.ok)))
       .observe('subnetFile', (f) => this.readiness.markSubnetFileWritten(f.written));
   }
 
   private async onRulesInPlace(ctx: LeaseContext): Promise<void> {
     const server = await this.health;
     if (server !== null) this.log.info({ address: `${server.address.address}:${server.address.port}` }, 'health server listening');
-    metrics.setCounterSource(ctx.backendCounters);
-    metrics.setRebuildSource(() => ctx.trafficCounters().rebuilds);
+    this.feed.record((m) => {
+      m.metrics.setCounterSource(ctx.backendCounters);
+      m.metrics.setRebuildSource(() => ctx.trafficCounters().rebuilds);
+      m.recordOwnLeaseExpiry(ctx.lease.expiration);
+    });
     this.readiness.markRulesInPlace();
-    recordOwnLeaseExpiry(ctx.lease.expiration);
   }
 
   private onReady(ctx: LeaseContext): void {
     this.current = ctx;
     this.readiness.markSubnetFileWritten();
-    recordOwnLeaseExpiry(ctx.lease.expiration);
+    this.feed.record((m) => m.recordOwnLeaseExpiry(ctx.lease.expiration));
     notifyReady(leaseStatusLine(ctx));
+    this.feed.loadSoon();
     // Off the path to READY: the first write comes a moment later, with the first peers if they came by then.
     this.writeStateSoon();
     this.stateTimer = setInterval(() => this.writeState(), STATE_FILE_PERIOD_MS);
@@ -82,7 +90,7 @@ export class OperationsHandle {
 
   private onLeaseChanged(ctx: LeaseContext): void {
     this.current = ctx;
-    recordOwnLeaseExpiry(ctx.lease.expiration);
+    this.feed.record((m) => m.recordOwnLeaseExpiry(ctx.lease.expiration));
     notifyStatus(leaseStatusLine(ctx));
     this.writeState();
   }
@@ -118,7 +126,7 @@ export class OperationsHandle {
         healthz: server,
         etcdEndpoints: this.options.etcdEndpoints.map(withoutUserinfo), etcdPrefix: this.options.etcdPrefix,
         peers: this.peerCount,
-        counters: { ...metrics.readCounters(), ...prefixed('traffic_', ctx.trafficCounters()) },
+        counters: { ...this.feed.readCounters(), ...prefixed('traffic_', ctx.trafficCounters()) },
       });
     } catch (err) {
       this.log.debug({ err: (err as Error).message, file: this.stateFile }, 'cannot write the status file');
