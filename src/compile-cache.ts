@@ -3,8 +3,8 @@
 // can talk to etcd. The first start writes the cache after it is up; later starts skip most of the compiling.
 //
 // The cache is code the process will run, so it lives only in a directory this user owns and nobody else can write:
-// /var/cache/tsflanneld/v8 for root, ~/.cache/tsflanneld/v8 otherwise, or $TSFLANNELD_COMPILE_CACHE ("off" turns
-// it off). An entry is named by the hash of the module's path and text, so a changed file never meets old code.
+// $CACHE_DIRECTORY/v8 under systemd's CacheDirectory=, else /var/cache/tsflanneld/v8 for root and
+// ~/.cache/tsflanneld/v8 for others; $TSFLANNELD_COMPILE_CACHE overrides all ("off" turns it off). An entry is named by the hash of the module's path and text, so a changed file never meets old code.
 // Anything unexpected (a bad entry, an unwritable directory) falls back to Node's own compiling, silently.
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -24,6 +24,9 @@ export interface CompileCacheStats {
 export function compileCacheDir(env: NodeJS.ProcessEnv, uid: number, home: string): string | null {
   const given = env.TSFLANNELD_COMPILE_CACHE;
   if (given !== undefined) return given === '' || given === 'off' || given === '0' ? null : path.resolve(given);
+  // systemd's CacheDirectory= (the units set it): the one place a sandboxed service may write a cache.
+  const systemd = env.CACHE_DIRECTORY?.split(':')[0];
+  if (systemd) return path.join(systemd, 'v8');
   return uid === 0 ? '/var/cache/tsflanneld/v8' : path.join(home, '.cache', 'tsflanneld', 'v8');
 }
 
