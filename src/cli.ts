@@ -65,7 +65,7 @@ function buildProgram(): Command {
     const { DAEMON_EXTENSIONS } = await import('./extensions.js');
     timeline.mark('daemon modules loaded');
     // Written once the daemon is up (it needs nothing from it), with the code compiled during the start-up.
-    setTimeout(flushCompileCache, COMPILE_CACHE_FLUSH_MS).unref();
+    setTimeout(() => void flushCompileCache(), COMPILE_CACHE_FLUSH_MS).unref();
     process.exitCode = await runDaemon(options, { log, extensions: DAEMON_EXTENSIONS });
     // Open etcd sockets or timers of a stopped part must not keep a stopped daemon alive.
     process.exit(process.exitCode);

@@ -51,6 +51,9 @@ interface ModuleStatics {
   _cache: unknown;
 }
 
+/** Cache entries written per turn of the event loop. */
+const FLUSH_CHUNK = 16;
+
 const stats: CompileCacheStats = { dir: null, hits: 0, misses: 0, written: 0 };
 const pending = new Map<string, vm.Script>();
 const used = new Set<string>();
@@ -107,10 +110,15 @@ export function installCompileCache(dir: string | null = compileCacheDir(process
  * removes the entries it did not use. Call once the daemon is up: it is off the path to subnet.env. Does nothing when
  * every module came from the cache.
  */
-export function flushCompileCache(): void {
+export async function flushCompileCache(): Promise<void> {
   const dir = stats.dir;
   if (dir === null || pending.size === 0) return;
-  for (const [key, script] of pending) {
+  const entries = [...pending];
+  pending.clear();
+  for (let i = 0; i < entries.length; i++) {
+    // A few entries per turn of the event loop: writing them all at once would hold the daemon for ~100 ms.
+    if (i > 0 && i % FLUSH_CHUNK === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    const [key, script] = entries[i]!;
     const file = path.join(dir, key);
     const tmp = `${file}.${process.pid}.tmp`;
     try {
@@ -121,7 +129,6 @@ export function flushCompileCache(): void {
       fs.rmSync(tmp, { force: true });
     }
   }
-  pending.clear();
   // New code came (an upgrade): what this start did not use is an older version's, or a few modules of another
   // datapath (compiled again when next needed).
   try {

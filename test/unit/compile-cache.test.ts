@@ -11,8 +11,9 @@ const MODULE_JS = path.resolve(__dirname, '..', '..', 'src', 'compile-cache.js')
 /** Loads `target` in a fresh process with the cache in `dir`; returns the cache's stats and the module's answer. */
 function loadWithCache(dir: string, target: string): { hits: number; misses: number; written: number; answer: unknown } {
   const script = `const c = require(${JSON.stringify(MODULE_JS)}); c.installCompileCache(${JSON.stringify(dir)});
-    const answer = require(${JSON.stringify(target)}).answer(); c.flushCompileCache();
-    const s = c.compileCacheStats(); process.stdout.write(JSON.stringify({ hits: s.hits, misses: s.misses, written: s.written, answer }));`;
+    const answer = require(${JSON.stringify(target)}).answer();
+    c.flushCompileCache().then(() => { const s = c.compileCacheStats();
+      process.stdout.write(JSON.stringify({ hits: s.hits, misses: s.misses, written: s.written, answer })); });`;
   return JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as ReturnType<typeof loadWithCache>;
 }
 
