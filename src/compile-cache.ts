@@ -51,6 +51,8 @@ interface ModuleStatics {
   _cache: unknown;
 }
 
+const DYNAMIC_IMPORT = /\bimport\s*\(/;
+
 /** Cache entries written per turn of the event loop. */
 const FLUSH_CHUNK = 16;
 
@@ -71,6 +73,9 @@ export function installCompileCache(dir: string | null = compileCacheDir(process
   const proto = Module.prototype as unknown as InternalModule;
   const original = proto._compile;
   proto._compile = function compileWithCache(this: Module, content: string, filename: string): unknown {
+    // import() in a script compiled from a cache entry finds no loader on Node 20 (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING):
+    // such modules (a few of ours that load parts on demand) are compiled by Node as usual.
+    if (DYNAMIC_IMPORT.test(content)) return original.call(this, content, filename);
     let script: vm.Script;
     let key: string;
     try {
@@ -83,8 +88,7 @@ export function installCompileCache(dir: string | null = compileCacheDir(process
       }
       // A hashbang is legal only at the very start of a script; inside the wrapper it must become a comment.
       const source = content.startsWith('#!') ? `//${content}` : content;
-      script = new vm.Script(statics.wrap(source), { filename, ...(cachedData ? { cachedData } : {}),
-        importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER });
+      script = new vm.Script(statics.wrap(source), { filename, ...(cachedData ? { cachedData } : {}) });
       if (cachedData && !script.cachedDataRejected) stats.hits++;
       else {
         stats.misses++;

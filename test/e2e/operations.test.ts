@@ -162,6 +162,19 @@ describe('operating tsflanneld (issue 8)', { skip: skip ?? false, timeout: 120_0
     await listener.waitFor('STOPPING=1');
   }));
 
+  it('wrote nothing but JSON lines to its log, from start to stop (grpc-js and Node warnings included)', () => {
+    const raw = tb.daemonLog(h1).split('\n')
+      .filter((l) => l !== '' && !l.startsWith('--- start ')) // the harness's own marker between starts
+      .filter((l) => {
+        try {
+          return typeof (JSON.parse(l) as { level?: unknown }).level !== 'number';
+        } catch {
+          return true;
+        }
+      });
+    assert.deepEqual(raw, []);
+  });
+
   it('doctor flags a disabled ip_forward, a wrong MTU and a duplicate PublicIP, with fixes', () => withLogs(async () => {
     await tb.stopDaemon(h2);
     await tb.exec(h2, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=0']);

@@ -46,6 +46,24 @@ describe('V8 code cache', () => {
     }
   });
 
+  it('leaves modules with import() to Node, whose import() then still works on the next start', () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsf-cc-'));
+    try {
+      const dir = path.join(tmp, 'cache');
+      const mod = path.join(tmp, 'm.js');
+      fs.writeFileSync(mod, 'exports.answer = () => 7; exports.later = () => import("node:os");\n');
+      const script = `const c = require(${JSON.stringify(MODULE_JS)}); c.installCompileCache(${JSON.stringify(dir)});
+        require(${JSON.stringify(mod)}).later().then((os) => c.flushCompileCache().then(() =>
+          process.stdout.write(JSON.stringify({ ok: typeof os.cpus, misses: c.compileCacheStats().misses }))));`;
+      for (let i = 0; i < 2; i++) {
+        const r = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as { ok: string; misses: number };
+        assert.deepEqual(r, { ok: 'function', misses: 0 });
+      }
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
   it('does not use a directory others can write to', () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsf-cc-'));
     try {
