@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The `tsflanneld` command. `run` is the default command, so `tsflanneld --etcd-endpoints=…` runs the daemon as
 // `flanneld --etcd-endpoints=…` would. Every error is one line on stderr and exit status 1; never a stack trace.
-// First: a reload's datapath resumes before the rest loads (see the file).
+import './boot.js';
+// Then: a reload's datapath resumes before the rest loads (see the file).
 import './reload/early-adopt.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -9,6 +10,13 @@ import { Command, CommanderError } from 'commander';
 import { registerOperatorCommands } from './ops/commands.js';
 import { registerMigrateEtcd } from './ops/migrate-etcd-command.js';
 import { OptionsError, commonFlagsHelp, defineFlags, normalizeArgv, resolveOptions } from './options.js';
+import { flushCompileCache } from './compile-cache.js';
+import { timeline } from './timeline.js';
+
+timeline.mark('cli loaded');
+
+/** How long after start the code cache is written: by then a daemon has written subnet.env and programmed peers. */
+const COMPILE_CACHE_FLUSH_MS = 3000;
 
 function packageVersion(): string {
   // dist/src/cli.js and src/cli.ts both sit two levels below the package root.
@@ -48,6 +56,7 @@ function buildProgram(): Command {
       if (e instanceof OptionsError) fail(e.message);
       throw e;
     }
+    timeline.mark('options parsed');
     if (options.version) {
       process.stdout.write(`${packageVersion()}\n`);
       return;
@@ -56,6 +65,9 @@ function buildProgram(): Command {
     const { runDaemon } = await import('./daemon.js');
     const { log } = await import('./log.js');
     const { DAEMON_EXTENSIONS } = await import('./extensions.js');
+    timeline.mark('daemon modules loaded');
+    // Written once the daemon is up (it needs nothing from it), with the code compiled during the start-up.
+    setTimeout(() => void flushCompileCache(), COMPILE_CACHE_FLUSH_MS).unref();
     process.exitCode = await runDaemon(options, { log, extensions: DAEMON_EXTENSIONS });
     // Open etcd sockets or timers of a stopped part must not keep a stopped daemon alive.
     process.exit(process.exitCode);

@@ -30,6 +30,7 @@ import { notifyReady, notifyReloading } from './ops/sd-notify.js';
 import { closeUntaken, collectInheritedFds } from './reload/inbox.js';
 import { reexec } from './reload/reexec.js';
 import { TrafficManager } from './trafficmngr/traffic-manager.js';
+import { timeline } from './timeline.js';
 
 /**
  * How long shutdown may take, counted from the stop signal, before the process exits anyway. The health server's
@@ -144,6 +145,7 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   const regs = openRegistries(options.etcdApi, running.client, running.clientOptions, options.etcdPrefix, log);
   running.v2Client = regs.v2Client;
   const first = await waitForNetworkConfig(regs.list, log, signal);
+  timeline.mark('network config read');
   const registry = first.registry;
   let config = withBackendOverride(first.config, options.backend);
   log.info({ network: formatCidr(config.network), subnetLen: config.subnetLen, backend: config.backend.type, etcdApi: registry.api },
@@ -160,6 +162,7 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   } catch (e) {
     throw new DaemonError(`cannot choose the external interface: ${(e as Error).message}`);
   }
+  timeline.mark('external interface chosen');
   log.info({ iface: extIface.name, ifaceAddr: extIface.ifaceAddr, extAddr: extIface.extAddr, mtu: extIface.mtu,
     ...(extIface.extAddr6 ? { ifaceAddr6: extIface.ifaceAddr6, extAddr6: extIface.extAddr6 } : {}) },
     'using external interface');
@@ -182,8 +185,10 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   running.backend = switcher;
   // Devices and routes of another backend (an earlier run before a Backend.Type change) would bypass this one.
   await removeLeftovers(switcher.current.claims(), config.network, log);
+  timeline.mark('leftovers checked');
   let registration: BackendRegistration = await switcher.current.register();
   closeUntaken(log);
+  timeline.mark('backend registered');
   throwIfAborted(signal);
 
   const attrs: LeaseAttrs = { publicIP: extIface.extAddr, publicIPv6: extIface.extAddr6 ?? null, backendType: registration.backendType,
@@ -196,6 +201,7 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
     ttlSeconds: options.subnetLeaseTtl, renewMarginMinutes: options.subnetLeaseRenewMargin, log });
   running.leases = leases;
   let own: Lease = await leases.acquire(signal);
+  timeline.mark('lease acquired');
   throwIfAborted(signal);
   log.info({ subnet: formatCidr(own.subnet), ...(own.ipv6Subnet ? { ipv6Subnet: formatCidr6(own.ipv6Subnet) } : {}) },
     'acquired lease');
@@ -216,7 +222,9 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
 
   let ownCtx = ctxOf(own, previousRun);
   await switcher.current.start(own);
+  timeline.mark('backend started');
   await applyRules(ownCtx);
+  timeline.mark('rules in place');
   throwIfAborted(signal);
   // Not ready (no READY=1, /readyz 503) until subnet.env is written: Docker/CNI would read a stale or missing file.
   // The lease is kept and peers are programmed meanwhile.
@@ -238,7 +246,11 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
     lifecycle.notify('subnetFile', { written });
     return written;
   };
-  if (writeSubnetEnv()) await announceReady();
+  if (writeSubnetEnv()) {
+    timeline.mark('subnet.env written');
+    await announceReady();
+    timeline.mark('ready');
+  }
 
   leases.on('reacquired', (lease: Lease, previous: Lease) => {
     own = lease;
@@ -304,6 +316,7 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
         `backend switched from ${from.type} to ${registration.backendType} (FLANNEL_MTU ${from.mtu} → ${registration.mtu})`);
     },
   });
+  timeline.mark('running');
   log.info('running');
   running.reloadable = true;
 }
@@ -354,6 +367,7 @@ export async function runDaemon(options: Options, deps: DaemonDeps): Promise<num
   const log = deps.log;
   if (options.logLevel !== null) log.level = options.logLevel;
   routeProcessWarnings(log);
+  timeline.attach(log.child({ component: 'timeline' }));
   const signal = deps.stopSignal ?? processStopSignal(log);
   // A bug in a background task must not end the daemon with a stack trace on stderr: one log line, keep running
   // (the lease and datapath stay as they are).
@@ -381,6 +395,7 @@ export async function runDaemon(options: Options, deps: DaemonDeps): Promise<num
       certfile: options.etcdCertfile, cafile: options.etcdCafile, username: options.etcdUsername,
       password: options.etcdPassword };
     running = { client: createEtcdClient(clientOptions, log), clientOptions };
+    timeline.mark('etcd client created');
   } catch (e) {
     log.fatal((e as Error).message);
     return 1;

@@ -1,17 +1,21 @@
 // Attaches the operator-facing parts to the daemon's lifecycle: /readyz and the health server, sd_notify READY=1 and
 // STOPPING=1, the status file, and /metrics fed from the daemon's notices and counter sources. It composes nothing of
-// the daemon's own (rules, subnet.env, leases): it only watches.
+// the daemon's own (rules, subnet.env, leases): it only watches. prom-client (~90 modules) is loaded only once the
+// daemon is ready, or at the first scrape (./metrics-feed.ts): it is not on the path to subnet.env.
 import type { Lifecycle, LeaseContext } from '../lifecycle.js';
 import { log as rootLog } from '../log.js';
 import { formatCidr } from '../net/ipv4.js';
 import type { Options } from '../options.js';
 import { startHealthServer, type HealthServer } from './http.js';
-import { metrics, recordEtcdError, recordLeaseReacquired, recordNetlinkOperation, recordOwnLeaseExpiry, recordPeerEvents, recordPeerReset } from './metrics.js';
+import { MetricsFeed } from './metrics-feed.js';
 import { Readiness } from './readiness.js';
 import { notifyReady, notifyStatus, notifyStopping } from './sd-notify.js';
-import { removeStateFile, stateFilePath, writeStateFile } from './state-file.js';
+import { removeStateFile, stateFilePath, withoutUserinfo, writeStateFile } from './state-file.js';
 
+/** The counters in the status file are this fresh; a change of peers or lease is written sooner (below). */
 const STATE_FILE_PERIOD_MS = 5000;
+/** A burst of peer events is one rewrite of the status file, this long after its first event. */
+const STATE_FILE_DEBOUNCE_MS = 200;
 
 export function leaseStatusLine(ctx: LeaseContext): string {
   const type = ctx.lease.attrs.backendType ?? 'udp';
@@ -27,8 +31,11 @@ export function attachOperations(lifecycle: Lifecycle, options: Options): Operat
 export class OperationsHandle {
   readonly readiness = new Readiness();
   private readonly log = rootLog.child({ component: 'ops' });
+  private readonly feed = new MetricsFeed();
   private readonly health: Promise<HealthServer | null>;
   private stateTimer: NodeJS.Timeout | null = null;
+  private stateSoon: NodeJS.Timeout | null = null;
+  private peerCount = 0;
   private current: LeaseContext | null = null;
   private readonly stateFile: string;
 
@@ -36,7 +43,8 @@ export class OperationsHandle {
     this.stateFile = stateFilePath(options.subnetFile);
     // Started before the lease, so /healthz answers (and /readyz says 503) while the daemon is still starting.
     this.health = options.healthzPort > 0
-      ? startHealthServer({ ip: options.healthzIP, port: options.healthzPort, readiness: this.readiness, registry: metrics.registry })
+      ? startHealthServer({ ip: options.healthzIP, port: options.healthzPort, readiness: this.readiness,
+        registry: async () => (await this.feed.load()).metrics.registry })
       : Promise.resolve(null);
     this.health.catch(() => undefined); // reported by the rulesInPlace hook, which fails the start-up
     lifecycle
@@ -44,36 +52,45 @@ export class OperationsHandle {
       .on('ready', (ctx) => this.onReady(ctx))
       .on('leaseChanged', (ctx) => this.onLeaseChanged(ctx))
       .on('stopping', () => this.onStopping())
-      .observe('leaseRenewed', (lease) => recordOwnLeaseExpiry(lease.expiration))
-      .observe('leaseReacquired', (r) => recordLeaseReacquired(r.changed))
-      .observe('peers', (p) => (p.kind === 'reset' ? recordPeerReset(p.peers) : recordPeerEvents(p.events)))
-      .observe('etcdError', recordEtcdError)
-      .observe('netlinkOperation', (n) => recordNetlinkOperation(n.operation, n.ok))
+      .observe('leaseRenewed', (lease) => this.feed.record((m) => m.recordOwnLeaseExpiry(lease.expiration)))
+      .observe('leaseReacquired', (r) => this.feed.record((m) => m.recordLeaseReacquired(r.changed)))
+      .observe('peers', (p) => {
+        this.feed.record((m) => {
+          this.peerCount = p.kind === 'reset' ? m.recordPeerReset(p.peers) : m.recordPeerEvents(p.events);
+        });
+        this.writeStateSoon();
+      })
+      .observe('etcdError', (operation) => this.feed.record((m) => m.recordEtcdError(operation)))
+      .observe('netlinkOperation', (n) => this.feed.record((m) => m.recordNetlinkOperation(n.operation, n.ok)))
       .observe('subnetFile', (f) => this.readiness.markSubnetFileWritten(f.written));
   }
 
   private async onRulesInPlace(ctx: LeaseContext): Promise<void> {
     const server = await this.health;
     if (server !== null) this.log.info({ address: `${server.address.address}:${server.address.port}` }, 'health server listening');
-    metrics.setCounterSource(ctx.backendCounters);
-    metrics.setRebuildSource(() => ctx.trafficCounters().rebuilds);
+    this.feed.record((m) => {
+      m.metrics.setCounterSource(ctx.backendCounters);
+      m.metrics.setRebuildSource(() => ctx.trafficCounters().rebuilds);
+      m.recordOwnLeaseExpiry(ctx.lease.expiration);
+    });
     this.readiness.markRulesInPlace();
-    recordOwnLeaseExpiry(ctx.lease.expiration);
   }
 
   private onReady(ctx: LeaseContext): void {
     this.current = ctx;
     this.readiness.markSubnetFileWritten();
-    recordOwnLeaseExpiry(ctx.lease.expiration);
+    this.feed.record((m) => m.recordOwnLeaseExpiry(ctx.lease.expiration));
     notifyReady(leaseStatusLine(ctx));
-    this.writeState();
+    this.feed.loadSoon();
+    // Off the path to READY: the first write comes a moment later, with the first peers if they came by then.
+    this.writeStateSoon();
     this.stateTimer = setInterval(() => this.writeState(), STATE_FILE_PERIOD_MS);
     this.stateTimer.unref();
   }
 
   private onLeaseChanged(ctx: LeaseContext): void {
     this.current = ctx;
-    recordOwnLeaseExpiry(ctx.lease.expiration);
+    this.feed.record((m) => m.recordOwnLeaseExpiry(ctx.lease.expiration));
     notifyStatus(leaseStatusLine(ctx));
     this.writeState();
   }
@@ -81,9 +98,21 @@ export class OperationsHandle {
   private async onStopping(): Promise<void> {
     notifyStopping();
     if (this.stateTimer !== null) clearInterval(this.stateTimer);
+    if (this.stateSoon !== null) clearTimeout(this.stateSoon);
+    this.current = null;
     removeStateFile(this.stateFile);
     const server = await this.health.catch(() => null);
     await server?.close();
+  }
+
+  /** Peers changed: `status` should see it without waiting for the periodic rewrite. */
+  private writeStateSoon(): void {
+    if (this.stateSoon !== null || this.current === null) return;
+    this.stateSoon = setTimeout(() => {
+      this.stateSoon = null;
+      this.writeState();
+    }, STATE_FILE_DEBOUNCE_MS);
+    this.stateSoon.unref();
   }
 
   private writeState(): void {
@@ -95,7 +124,9 @@ export class OperationsHandle {
         pid: process.pid, updated: new Date().toISOString(), subnet: formatCidr(ctx.lease.subnet),
         publicIP: ctx.lease.attrs.publicIP, backendType: ctx.lease.attrs.backendType ?? 'udp', mtu: ctx.mtu,
         healthz: server,
-        counters: { ...metrics.readCounters(), ...prefixed('traffic_', ctx.trafficCounters()) },
+        etcdEndpoints: this.options.etcdEndpoints.map(withoutUserinfo), etcdPrefix: this.options.etcdPrefix,
+        peers: this.peerCount,
+        counters: { ...this.feed.readCounters(), ...prefixed('traffic_', ctx.trafficCounters()) },
       });
     } catch (err) {
       this.log.debug({ err: (err as Error).message, file: this.stateFile }, 'cannot write the status file');

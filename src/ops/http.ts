@@ -13,7 +13,8 @@ export interface HealthServerOptions {
   readonly ip: string;
   readonly port: number;
   readonly readiness: Readiness;
-  readonly registry: Registry;
+  /** The metrics, or how to get them: the daemon loads prom-client only after it is ready (../ops/extension.ts). */
+  readonly registry: Registry | (() => Promise<Registry>);
   /** Defaults to a share of RLIMIT_NOFILE (./fd-budget.ts). */
   readonly maxConnections?: number;
 }
@@ -48,8 +49,9 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
       if (opts.readiness.ready) text(res, 200, 'flanneld is ready');
       else text(res, 503, 'flanneld is not ready yet');
     } else if (path === '/metrics') {
-      opts.registry.metrics().then(
-        (body) => res.writeHead(200, { 'Content-Type': opts.registry.contentType }).end(body),
+      const registry = typeof opts.registry === 'function' ? opts.registry() : Promise.resolve(opts.registry);
+      registry.then(async (r) => [await r.metrics(), r.contentType] as const).then(
+        ([body, contentType]) => res.writeHead(200, { 'Content-Type': contentType }).end(body),
         (err: Error) => text(res, 500, `metrics collection failed: ${err.message}\n`));
     } else {
       text(res, 404, '404 page not found\n');

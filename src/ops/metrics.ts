@@ -30,6 +30,9 @@ export interface FlannelMetrics {
   readCounters(): Readonly<Record<string, number>>;
 }
 
+/** Period of the event-loop lag sampler. */
+export const EVENT_LOOP_SAMPLE_MS = 1000;
+
 export function createMetrics(withProcessMetrics = true): FlannelMetrics {
   const registry = new Registry();
   let source: CounterSource | null = null;
@@ -89,7 +92,9 @@ export function createMetrics(withProcessMetrics = true): FlannelMetrics {
     }
   }
 
-  if (withProcessMetrics) collectDefaultMetrics({ register: registry });
+  // The event-loop lag histogram samples with a timer of this period: prom-client's 10 ms would wake an idle daemon
+  // 100 times a second (most of its idle CPU); one sample a second still shows a stalled loop.
+  if (withProcessMetrics) collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
 
   return {
     registry, leaseExpiry, peers, etcdErrors, leaseEvents, netlinkOperations, iptablesRebuilds, leaseReacquisitions,
@@ -119,21 +124,23 @@ export function recordEtcdError(operation: string): void {
 // The peers the watcher reported, by subnet, so the gauge follows adds and removes between full lists.
 const knownPeers = new Set<string>();
 
-/** The watcher's full list (first list and every re-list). */
-export function recordPeerReset(peers: readonly Lease[]): void {
+/** The watcher's full list (first list and every re-list); returns the number of peers now known. */
+export function recordPeerReset(peers: readonly Lease[]): number {
   knownPeers.clear();
   for (const p of peers) knownPeers.add(formatCidr(p.subnet));
   metrics.peers.set(knownPeers.size);
+  return knownPeers.size;
 }
 
-/** Incremental watcher events: counted by type, and the peer gauge updated. */
-export function recordPeerEvents(events: readonly LeaseEvent[]): void {
+/** Incremental watcher events: counted by type, and the peer gauge updated; returns the number of peers known. */
+export function recordPeerEvents(events: readonly LeaseEvent[]): number {
   for (const e of events) {
     metrics.leaseEvents.inc({ type: e.type });
     if (e.type === 'added') knownPeers.add(formatCidr(e.lease.subnet));
     else knownPeers.delete(formatCidr(e.lease.subnet));
   }
   metrics.peers.set(knownPeers.size);
+  return knownPeers.size;
 }
 export function recordNetlinkOperation(operation: string, ok: boolean): void {
   metrics.netlinkOperations.inc({ operation, result: ok ? 'ok' : 'error' });

@@ -1,6 +1,8 @@
 // A small JSON file the running daemon keeps next to subnet.env, so `tsflanneld status` can show datapath
 // counters without the health server: `<dir of subnet.env>/tsflanneld-status.<subnet.env name>.json`.
-// Rewritten atomically every few seconds, removed on a clean exit; `pid` tells a stale file from a live one.
+// Rewritten atomically on every change (debounced) and every few seconds for the counters, removed on a clean
+// exit; `pid` tells a stale file from a live one. It also names the etcd the daemon uses, so `status` typed without
+// the daemon's sysconfig variables reads the same prefix.
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -14,6 +16,16 @@ export interface DaemonState {
   /** The daemon's health server, when --healthz-port is set: `http://ip:port`. */
   readonly healthz: string | null;
   readonly counters: Readonly<Record<string, number>>;
+  /** The daemon's etcd endpoints (without any user:password@) and prefix; absent in files of older versions. */
+  readonly etcdEndpoints?: readonly string[];
+  readonly etcdPrefix?: string;
+  /** Peers the daemon was last told of by its watcher. */
+  readonly peers?: number;
+}
+
+/** An endpoint URL without credentials, for a world-readable file. Pure. */
+export function withoutUserinfo(endpoint: string): string {
+  return endpoint.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1');
 }
 
 export function stateFilePath(subnetFile: string): string {

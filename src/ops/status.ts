@@ -1,10 +1,12 @@
 // `tsflanneld status [--json]`: this node's lease and every peer's (subnet, PublicIP, backend, VtepMAC, expiry)
 // as etcd has them, the local subnet.env, and — when the daemon runs — its datapath counters, read from the status
-// file the daemon rewrites every 5 s next to subnet.env (./state-file.ts; no health server needed).
+// file the daemon keeps next to subnet.env (./state-file.ts; no health server needed). Typed without the daemon's
+// sysconfig variables, it reads the etcd prefix and endpoints the running daemon names in that file; given others,
+// it says that they differ.
 import fs from 'node:fs';
 import { formatCidr, netsEqual, type Ipv4Net } from '../net/ipv4.js';
 import { formatCidr6 } from '../net/ipv6.js';
-import type { Options } from '../options.js';
+import { resolveOptions, type Options } from '../options.js';
 import type { Lease } from '../subnet/lease.js';
 import { parseSubnetEnv, previousSubnetFrom } from '../subnet/subnet-env.js';
 import { readClusterView, type ClusterView } from './cluster-view.js';
@@ -38,7 +40,40 @@ export interface StatusReport {
   readonly own: LeaseRow | null;
   readonly peers: readonly LeaseRow[];
   readonly daemon: { readonly running: boolean; readonly pid: number | null; readonly updated: string | null;
-    readonly counters: Readonly<Record<string, number>> };
+    readonly counters: Readonly<Record<string, number>>; readonly peers?: number | null };
+  /** Where this report read etcd from, when that is not what the flags say, or when it differs from the daemon's. */
+  readonly etcdNote?: string | null;
+}
+
+export interface EtcdChoice {
+  readonly etcdEndpoints: string[];
+  readonly etcdPrefix: string;
+  readonly note: string | null;
+}
+
+/**
+ * Pure: which etcd to read. A value left at its default (nothing in flags or environment) is taken from the running
+ * daemon's status file; a value set to something else than the daemon's is kept, with a warning naming both.
+ */
+export function chooseEtcd(given: Pick<Options, 'etcdEndpoints' | 'etcdPrefix'>,
+  defaults: Pick<Options, 'etcdEndpoints' | 'etcdPrefix'>, state: DaemonState | null): EtcdChoice {
+  const same = (a: readonly string[], b: readonly string[]): boolean => a.join(',') === b.join(',');
+  if (state === null || state.etcdPrefix === undefined || state.etcdEndpoints === undefined) {
+    return { etcdEndpoints: given.etcdEndpoints, etcdPrefix: given.etcdPrefix, note: null };
+  }
+  const prefixDefault = given.etcdPrefix === defaults.etcdPrefix;
+  const endpointsDefault = same(given.etcdEndpoints, defaults.etcdEndpoints);
+  const etcdPrefix = prefixDefault ? state.etcdPrefix : given.etcdPrefix;
+  const etcdEndpoints = endpointsDefault ? [...state.etcdEndpoints] : given.etcdEndpoints;
+  const taken = [prefixDefault && state.etcdPrefix !== given.etcdPrefix ? `prefix ${state.etcdPrefix}` : '',
+    endpointsDefault && !same(state.etcdEndpoints, given.etcdEndpoints) ? `endpoints ${state.etcdEndpoints.join(',')}` : '']
+    .filter((x) => x !== '');
+  const differs = etcdPrefix !== state.etcdPrefix || !same(etcdEndpoints, state.etcdEndpoints);
+  const note = differs
+    ? `WARNING: the running daemon (pid ${state.pid}) uses prefix ${state.etcdPrefix} at ${state.etcdEndpoints.join(',')}; `
+      + `this report reads prefix ${etcdPrefix} at ${etcdEndpoints.join(',')} (drop --etcd-prefix/--etcd-endpoints to read the daemon's)`
+    : taken.length > 0 ? `the running daemon's ${taken.join(' and ')} (from its status file)` : null;
+  return { etcdEndpoints, etcdPrefix, note };
 }
 
 function vtepMacOf(lease: Lease): string | null {
@@ -57,7 +92,7 @@ export function leaseRow(lease: Lease, own: boolean): LeaseRow {
 
 /** Pure: the report from what etcd, subnet.env and the status file say. */
 export function buildStatus(view: ClusterView, subnetFile: string, subnetEnvText: string | null,
-  state: DaemonState | null): StatusReport {
+  state: DaemonState | null, etcdNote: string | null = null): StatusReport {
   const ownSubnet: Ipv4Net | null = subnetEnvText === null ? null : previousSubnetFrom(subnetEnvText);
   const sorted = [...view.leases].sort((a, b) => a.subnet.ip - b.subnet.ip);
   const isOwn = (l: Lease): boolean => ownSubnet !== null && netsEqual(l.subnet, ownSubnet);
@@ -73,7 +108,9 @@ export function buildStatus(view: ClusterView, subnetFile: string, subnetEnvText
     subnetEnv: subnetEnvText === null ? null : parseSubnetEnv(subnetEnvText),
     own: ownLease ? leaseRow(ownLease, true) : null,
     peers: sorted.filter((l) => !isOwn(l)).map((l) => leaseRow(l, false)),
-    daemon: { running: state !== null, pid: state?.pid ?? null, updated: state?.updated ?? null, counters: state?.counters ?? {} },
+    daemon: { running: state !== null, pid: state?.pid ?? null, updated: state?.updated ?? null, counters: state?.counters ?? {},
+      peers: state?.peers ?? null },
+    etcdNote,
   };
 }
 
@@ -100,13 +137,16 @@ export function formatStatus(r: StatusReport, now = Date.now()): string {
   const v6 = r.ipv6Network ? ` and ${r.ipv6Network}` : '';
   out.push(r.network !== null ? `Network:  ${r.network}${v6} (backend ${r.backend}) from ${r.configKey}`
     : `Network:  unknown (${r.configError ?? 'no config'})`);
+  if (r.etcdNote) out.push(`etcd:     ${r.etcdNote}`);
   if (r.etcdApi) out.push(`etcd API: ${r.etcdApi}${r.apiWarning ? ` (WARNING: ${r.apiWarning})` : ''}`);
   if (r.subnetEnv === null) out.push(`Local:    ${r.subnetFile} is missing (the daemon has not written it yet)`);
   else {
     const e = r.subnetEnv;
     out.push(`Local:    ${r.subnetFile}: FLANNEL_SUBNET=${e.FLANNEL_SUBNET ?? '?'}${e.FLANNEL_IPV6_SUBNET ? ` FLANNEL_IPV6_SUBNET=${e.FLANNEL_IPV6_SUBNET}` : ''} FLANNEL_MTU=${e.FLANNEL_MTU ?? '?'} FLANNEL_IPMASQ=${e.FLANNEL_IPMASQ ?? '?'}`);
   }
-  out.push(r.daemon.running ? `Daemon:   running (pid ${r.daemon.pid}), state of ${r.daemon.updated}` : 'Daemon:   not running (no live status file)');
+  const daemonPeers = r.daemon.peers === undefined || r.daemon.peers === null ? '' : `, ${r.daemon.peers} peers programmed`;
+  out.push(r.daemon.running ? `Daemon:   running (pid ${r.daemon.pid})${daemonPeers}, state of ${r.daemon.updated}`
+    : 'Daemon:   not running (no live status file)');
   out.push('');
   if (r.own) out.push('Own lease:', ...table([r.own], now));
   else out.push(`Own lease: none in etcd${r.subnetEnv?.FLANNEL_SUBNET ? ` for ${r.subnetEnv.FLANNEL_SUBNET}` : ''}`);
@@ -124,9 +164,11 @@ export function formatStatus(r: StatusReport, now = Date.now()): string {
 
 /** The command: 0 on success, 1 when etcd cannot be read (one line on stderr). */
 export async function runStatus(options: Options, json: boolean): Promise<number> {
+  const state = readLiveState(stateFilePath(options.subnetFile));
+  const etcd = chooseEtcd(options, resolveOptions({}, {}), state);
   let view: ClusterView;
   try {
-    view = await readClusterView(options);
+    view = await readClusterView({ ...options, etcdEndpoints: etcd.etcdEndpoints, etcdPrefix: etcd.etcdPrefix });
   } catch (e) {
     process.stderr.write(`tsflanneld status: ${(e as Error).message}\n`);
     return 1;
@@ -135,7 +177,7 @@ export async function runStatus(options: Options, json: boolean): Promise<number
   try {
     envText = fs.readFileSync(options.subnetFile, 'utf8');
   } catch { /* not written yet */ }
-  const report = buildStatus(view, options.subnetFile, envText, readLiveState(stateFilePath(options.subnetFile)));
+  const report = buildStatus(view, options.subnetFile, envText, state, etcd.note);
   process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
   return 0;
 }

@@ -8,6 +8,7 @@ import {
 } from 'cockatiel';
 import { Etcd3, GRPCUnavailableError, GRPCDeadlineExceededError, EtcdWatchStreamEnded, isRecoverableError } from 'etcd3';
 import type { Logger } from '../log.js';
+import { ETCD_KEEPALIVE, routeGrpcLogging } from './grpc-logging.js';
 
 export interface EtcdClientOptions {
   /** URLs such as `http://127.0.0.1:2379` (already split on `,`). */
@@ -69,18 +70,15 @@ export function createEtcdClient(o: EtcdClientOptions, log: Logger): Etcd3 {
     log.warn('connecting to etcd with http. This is insecure');
   }
   const timeout = o.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+  routeGrpcLogging(log);
   const client = new Etcd3({
     hosts,
     ...(credentials ? { credentials } : {}),
     ...(o.username ? { auth: { username: o.username, password: o.password ?? '' } } : {}),
     dialTimeout: timeout,
-    // Pings find a member that stopped answering (frozen, partitioned) even on an idle watch stream; etcd allows
-    // pings every 5 s by default.
-    grpcOptions: {
-      'grpc.keepalive_time_ms': 10_000,
-      'grpc.keepalive_timeout_ms': 5000,
-      'grpc.keepalive_permit_without_calls': 1,
-    },
+    // Pings find a member that stopped answering (frozen, partitioned) even on an idle watch stream, within what
+    // etcd's default enforcement permits (./grpc-logging.ts).
+    grpcOptions: { ...ETCD_KEEPALIVE },
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
     faultHandling: {
       // One failure on a host sends the next attempt to another member; a host that failed three times in a row

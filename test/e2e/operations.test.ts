@@ -121,6 +121,30 @@ describe('operating tsflanneld (issue 8)', { skip: skip ?? false, timeout: 120_0
     assert.ok(text.stdout.includes(h2.ip), text.stdout);
   }));
 
+  it('status without the daemon\'s etcd flags reads the prefix and endpoints from its status file, and says when they differ',
+    () => tb.explainFailure(async () => {
+      await tb.waitForSubnetEnv(h2);
+      await tb.waitForSubnetEnv(h1);
+      // Only the subnet file, as an operator typing `tsflanneld status` without the sysconfig variables would.
+      const only = ['--subnet-file', h1.subnetFile];
+      type Report = { network: string | null; peers: unknown[]; daemon: { peers?: number | null }; etcdNote?: string | null };
+      let report: Report | null = null;
+      await poll('status shows the daemon\'s peer count', async () => {
+        const r = await cli(h1, ['status', '--json', ...only]);
+        assert.equal(r.code, 0, r.stderr);
+        report = JSON.parse(r.stdout) as Report;
+        return report.daemon.peers === 1;
+      });
+      const got = report as unknown as Report;
+      assert.equal(got.network, '10.0.0.0/16');
+      assert.equal(got.peers.length, 1);
+      assert.ok((got.etcdNote ?? '').includes(`prefix ${tb.prefix}`), String(got.etcdNote));
+      const other = await cli(h1, ['status', ...only, '--etcd-prefix', '/elsewhere/network']);
+      assert.equal(other.code, 0, other.stderr);
+      assert.match(other.stdout, /WARNING: the running daemon \(pid \d+\) uses prefix /);
+      assert.ok(other.stdout.includes(tb.prefix), other.stdout);
+    }));
+
   it('mk-docker-opts turns the daemon\'s subnet.env into the RPM unit\'s /run/flannel/docker', () => tb.explainFailure(async () => {
     const env = await tb.waitForSubnetEnv(h1);
     const out = path.join(path.dirname(h1.subnetFile), 'docker');
@@ -136,6 +160,19 @@ describe('operating tsflanneld (issue 8)', { skip: skip ?? false, timeout: 120_0
     assert.equal(await tb.stopDaemon(h1), 0);
     await listener.waitFor('STOPPING=1');
   }));
+
+  it('wrote nothing but JSON lines to its log, from start to stop (grpc-js and Node warnings included)', () => {
+    const raw = tb.daemonLog(h1).split('\n')
+      .filter((l) => l !== '' && !l.startsWith('--- start ')) // the harness's own marker between starts
+      .filter((l) => {
+        try {
+          return typeof (JSON.parse(l) as { level?: unknown }).level !== 'number';
+        } catch {
+          return true;
+        }
+      });
+    assert.deepEqual(raw, []);
+  });
 
   it('doctor flags a disabled ip_forward, a wrong MTU and a duplicate PublicIP, with fixes', () => tb.explainFailure(async () => {
     await tb.stopDaemon(h2);

@@ -1,9 +1,10 @@
-import { test } from 'node:test';
+import { describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseCidr, type Ipv4Net } from '../../src/net/ipv4.js';
 import { classifyCounter, createMetrics } from '../../src/ops/metrics.js';
 import { Readiness } from '../../src/ops/readiness.js';
-import { buildStatus, formatStatus } from '../../src/ops/status.js';
+import { buildStatus, chooseEtcd, formatStatus } from '../../src/ops/status.js';
+import { withoutUserinfo, type DaemonState } from '../../src/ops/state-file.js';
 import type { Lease } from '../../src/subnet/lease.js';
 
 test('backend counter keys map onto packets, bytes, drops by reason, or a named counter', () => {
@@ -62,4 +63,42 @@ test('status separates the own lease (from subnet.env) from the peers, sorted by
   assert.match(text, /^ {2}10\.5\.9\.0\/24 +192\.0\.2\.12 +vxlan +aa:bb:cc:dd:ee:02 +2026-01-01T00:01:00\.000Z \(in 1m0s\)$/m);
   assert.match(text, /^ {2}10\.5\.60\.0\/24 +192\.0\.2\.13 +vxlan +- +never \(reservation\)$/m);
   assert.match(text, /^Daemon: {3}not running/m);
+});
+
+describe('status: which etcd it reads', () => {
+  const defaults = { etcdEndpoints: ['http://127.0.0.1:4001', 'http://127.0.0.1:2379'], etcdPrefix: '/coreos.com/network' };
+  const state: DaemonState = { pid: 42, updated: '2026-01-01T00:00:00Z', subnet: '10.5.52.0/24', publicIP: '192.0.2.1',
+    backendType: 'vxlan', mtu: 1450, healthz: null, counters: {}, etcdEndpoints: ['https://192.0.2.9:2379'],
+    etcdPrefix: '/usr/local/bin/network', peers: 3 };
+
+  it('takes the daemon\'s prefix and endpoints when none were given', () => {
+    const c = chooseEtcd(defaults, defaults, state);
+    assert.deepEqual([c.etcdEndpoints, c.etcdPrefix], [['https://192.0.2.9:2379'], '/usr/local/bin/network']);
+    assert.match(c.note ?? '', /running daemon's prefix \/usr\/local\/bin\/network and endpoints https:\/\/192\.0\.2\.9:2379/);
+  });
+
+  it('keeps a prefix given on purpose and warns that the daemon uses another', () => {
+    const c = chooseEtcd({ ...defaults, etcdPrefix: '/other' }, defaults, state);
+    assert.equal(c.etcdPrefix, '/other');
+    assert.deepEqual(c.etcdEndpoints, ['https://192.0.2.9:2379']);
+    assert.match(c.note ?? '', /^WARNING: the running daemon \(pid 42\) uses prefix \/usr\/local\/bin\/network/);
+  });
+
+  it('says nothing without a daemon, or when the flags match it', () => {
+    assert.equal(chooseEtcd(defaults, defaults, null).note, null);
+    const same = { etcdEndpoints: ['https://192.0.2.9:2379'], etcdPrefix: '/usr/local/bin/network' };
+    assert.equal(chooseEtcd(same, defaults, state).note, null);
+  });
+
+  it('status file endpoints carry no credentials', () => {
+    assert.equal(withoutUserinfo('https://user:secret@192.0.2.9:2379'), 'https://192.0.2.9:2379');
+    assert.equal(withoutUserinfo('http://192.0.2.9:2379'), 'http://192.0.2.9:2379');
+  });
+
+  it('shows the daemon\'s peer count', () => {
+    const r = buildStatus({ config: null, configKey: '/k', configError: 'none', leases: [] } as unknown as Parameters<typeof buildStatus>[0],
+      '/run/flannel/subnet.env', null, state, 'note');
+    assert.match(formatStatus(r), /Daemon: {3}running \(pid 42\), 3 peers programmed/);
+    assert.match(formatStatus(r), /^etcd: {5}note$/m);
+  });
 });

@@ -6,6 +6,7 @@
 // are removed once the full peer list is known. Watching, timing and re-creation are the kit's (kit/keeper.ts).
 import { writeFile } from 'node:fs/promises';
 import type { Backend, BackendClaims, BackendContext, BackendRegistration } from '../backend.js';
+import { applySteps } from '../kit/apply-steps.js';
 import { Keeper } from '../kit/keeper.js';
 import type { PeerDiff, PeerStep } from '../kit/peer-diff.js';
 import type { Logger } from '../../log.js';
@@ -97,14 +98,14 @@ export class KernelVxlanBackend implements Backend {
   }
 
   async resetPeers(peers: readonly Lease[]): Promise<void> {
-    for (const step of this.diff.reset(peers, this.peers.keys())) await this.apply(step);
+    await applySteps(this.diff.reset(peers, this.peers.keys()), (step) => this.apply(step));
     this.peersKnown = true;
     await this.v6?.reset(new Map(peers.filter((l) => !this.isOwn(l)).map((l) => [formatCidr(l.subnet), l])));
     await this.resync();
   }
 
   async handleEvents(events: readonly LeaseEvent[]): Promise<void> {
-    for (const step of this.diff.events(events)) await this.apply(step);
+    await applySteps(this.diff.events(events), (step) => this.apply(step));
     for (const e of this.v6 ? events : []) {
       if (e.type === 'removed' || this.isOwn(e.lease)) await this.v6?.remove(formatCidr(e.lease.subnet));
       else await this.v6?.set(formatCidr(e.lease.subnet), e.lease);

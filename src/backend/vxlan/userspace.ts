@@ -5,6 +5,7 @@
 // dead), re-addressed and routed with the peers kept; with Backend.DirectRouting, peers on our L2 get a plain kernel
 // route instead, checked every 10 s.
 import type { Backend, BackendClaims, BackendContext, BackendRegistration, BackendSettings } from '../backend.js';
+import { applySteps } from '../kit/apply-steps.js';
 import { Keeper } from '../kit/keeper.js';
 import type { PeerDiff, PeerStep } from '../kit/peer-diff.js';
 import type { Logger } from '../../log.js';
@@ -122,7 +123,7 @@ export class UserspaceVxlanBackend implements Backend {
 
   async resetPeers(peers: readonly Lease[]): Promise<void> {
     const { datapath } = this.requireRegistered();
-    for (const step of this.diff.reset(peers, this.peers.keys())) await this.apply(datapath, step);
+    await applySteps(this.diff.reset(peers, this.peers.keys()), (step) => this.apply(datapath, step));
     this.dropStaleSeeded(datapath);
     this.startPending();
     this.snapshot.changed();
@@ -131,7 +132,7 @@ export class UserspaceVxlanBackend implements Backend {
 
   async handleEvents(events: readonly LeaseEvent[]): Promise<void> {
     const { datapath } = this.requireRegistered();
-    for (const step of this.diff.events(events)) await this.apply(datapath, step);
+    await applySteps(this.diff.events(events), (step) => this.apply(datapath, step));
     this.snapshot.changed();
   }
 

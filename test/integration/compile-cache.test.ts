@@ -1,0 +1,81 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { compileCacheDir } from '../../src/compile-cache.js';
+
+const MODULE_JS = path.resolve(__dirname, '..', '..', 'src', 'compile-cache.js');
+
+/** Loads `target` in a fresh process with the cache in `dir`; returns the cache's stats and the module's answer. */
+function loadWithCache(dir: string, target: string): { hits: number; misses: number; written: number; answer: unknown } {
+  const script = `const c = require(${JSON.stringify(MODULE_JS)}); c.installCompileCache(${JSON.stringify(dir)});
+    const answer = require(${JSON.stringify(target)}).answer();
+    c.flushCompileCache().then(() => { const s = c.compileCacheStats();
+      process.stdout.write(JSON.stringify({ hits: s.hits, misses: s.misses, written: s.written, answer })); });`;
+  return JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as ReturnType<typeof loadWithCache>;
+}
+
+describe('V8 code cache', () => {
+  it('goes to systemd\'s CacheDirectory, root\'s /var/cache or the user\'s ~/.cache, and can be turned off', () => {
+    assert.equal(compileCacheDir({}), null, 'none without systemd or the variable: nothing left in system directories');
+    assert.equal(compileCacheDir({ CACHE_DIRECTORY: '/var/cache/tsflanneld:/x' }), '/var/cache/tsflanneld/v8');
+    assert.equal(compileCacheDir({ TSFLANNELD_COMPILE_CACHE: 'off', CACHE_DIRECTORY: '/c' }), null);
+    assert.equal(compileCacheDir({ TSFLANNELD_COMPILE_CACHE: '/tmp/x' }), '/tmp/x');
+  });
+
+  it('the second start takes the code from the cache; a changed file is compiled again, never served old code', () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsf-cc-'));
+    try {
+      const dir = path.join(tmp, 'cache');
+      const mod = path.join(tmp, 'm.js');
+      fs.writeFileSync(mod, '#!/usr/bin/env node\nexports.answer = () => 41 + 1;\n');
+      const first = loadWithCache(dir, mod);
+      assert.deepEqual([first.hits, first.misses, first.written, first.answer], [0, 1, 1, 42]);
+      assert.equal(fs.statSync(dir).mode & 0o777, 0o700);
+      const second = loadWithCache(dir, mod);
+      assert.deepEqual([second.hits, second.misses, second.answer], [1, 0, 42]);
+      fs.writeFileSync(mod, '#!/usr/bin/env node\nexports.answer = () => 41 + 2;\n'); // same length, other code
+      const changed = loadWithCache(dir, mod);
+      assert.deepEqual([changed.hits, changed.misses, changed.answer], [0, 1, 43]);
+      assert.equal(fs.readdirSync(dir).length, 1, 'the entry of the old text is removed');
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it('leaves modules with import() to Node, whose import() then still works on the next start', () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsf-cc-'));
+    try {
+      const dir = path.join(tmp, 'cache');
+      const mod = path.join(tmp, 'm.js');
+      fs.writeFileSync(mod, 'exports.answer = () => 7; exports.later = () => import("node:os");\n');
+      const script = `const c = require(${JSON.stringify(MODULE_JS)}); c.installCompileCache(${JSON.stringify(dir)});
+        require(${JSON.stringify(mod)}).later().then((os) => c.flushCompileCache().then(() =>
+          process.stdout.write(JSON.stringify({ ok: typeof os.cpus, misses: c.compileCacheStats().misses }))));`;
+      for (let i = 0; i < 2; i++) {
+        const r = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as { ok: string; misses: number };
+        assert.deepEqual(r, { ok: 'function', misses: 0 });
+      }
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it('does not use a directory others can write to', () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsf-cc-'));
+    try {
+      const dir = path.join(tmp, 'open');
+      fs.mkdirSync(dir, { mode: 0o777 });
+      fs.chmodSync(dir, 0o777);
+      const mod = path.join(tmp, 'm.js');
+      fs.writeFileSync(mod, 'exports.answer = () => 1;\n');
+      const r = loadWithCache(dir, mod);
+      assert.deepEqual([r.hits, r.misses, r.written, r.answer], [0, 0, 0, 1]);
+      assert.deepEqual(fs.readdirSync(dir), []);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});
