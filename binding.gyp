@@ -11,7 +11,8 @@
         "native/src/csum.cc",
         "native/src/notify.cc",
         "native/src/loop_io.cc",
-        "native/src/segment.cc"
+        "native/src/segment.cc",
+        "native/src/tap.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],

@@ -8,6 +8,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitNotify(env, exports);
   InitLoopIo(env, exports);
   InitSegment(env, exports);
+  InitTap(env, exports);
   return exports;
 }
 

@@ -9,3 +9,4 @@ void InitChecksum(Napi::Env env, Napi::Object exports);
 void InitNotify(Napi::Env env, Napi::Object exports);
 void InitLoopIo(Napi::Env env, Napi::Object exports);
 void InitSegment(Napi::Env env, Napi::Object exports);
+void InitTap(Napi::Env env, Napi::Object exports);

@@ -8,6 +8,7 @@ export const COUNTER_NAMES = [
   'rx_tun_write_failed', 'icmp_unreachable_sent', 'icmp_unreachable_limited',
   'drop_too_short', 'drop_truncated', 'drop_bad_flags', 'drop_bad_vni', 'drop_not_our_mac', 'drop_not_ipv4',
   'drop_bad_ip', 'drop_unknown_source', 'drop_no_route', 'drop_foreign_source', 'drop_foreign_destination',
+  'tx_tunnel_frames', 'tx_tap_write_failed',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

@@ -15,6 +15,8 @@ import { isTunGoneError, LoopSupervisor, type BackoffPolicy } from './loop-super
 import { tunIo, udpIo } from './native.js';
 import { PeerReplayLog } from './peer-log.js';
 import { subnetSlots, type PeerTableOp } from './peer-table.js';
+import { selectSendPath, tunnelTapName, type SendPath, type SendPathChoice } from './send-path.js';
+import { openTunnelTap, type TunnelTap } from './tunnel-tap.js';
 import { TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO_ECN } from './virtio-hdr.js';
 import { macBytes } from './wire.js';
 
@@ -73,6 +75,12 @@ export interface DatapathOptions {
    * false: the source must lie in the subnet of the peer that sent the frame). See DecapConfig.allowForeignSource.
    */
   readonly allowForeignSource?: boolean;
+  /**
+   * How TSO frames leave (send-path.ts): 'tunnel-gso' (a TAP with UDP-tunnel GSO; the kernel segments), 'segment'
+   * (segmented in the addon, sent with UDP GSO), 'auto' (default: tunnel-gso where the kernel has it). Needs
+   * offloads and a localIP.
+   */
+  readonly sendPath?: SendPathChoice;
 }
 
 /** As long as Linux's guest halt-polling default (cpuidle-haltpoll's guest_halt_poll_ns, 200 µs). */
@@ -119,6 +127,9 @@ export class UserspaceDatapath {
   private readonly pipeline: boolean;
   /** TUN queues, and loops doing both directions (1 in the pipeline layout, which has a tx and an rx loop). */
   readonly queues: number;
+  /** The send path the loops run (chosen at construction). */
+  readonly sendPath: SendPath;
+  private tap: TunnelTap | null = null;
 
   constructor(private readonly opts: DatapathOptions) {
     this.log = opts.log ?? rootLog.child({ component: 'datapath', device: opts.tunName });
@@ -141,10 +152,34 @@ export class UserspaceDatapath {
       for (let i = 0; i < (opts.sourcePorts ?? 8); i++) {
         this.sendFds.push(this.udp.udpOpen(opts.localIP, 0, { sndbuf: SOCKET_BUFFER }));
       }
+      this.sendPath = this.chooseSendPath();
     } catch (err) {
       this.closeFds();
       throw err;
     }
+  }
+
+  /** Sets up the tunnel-GSO TAP where it may and can run; logs the path the loops will take. */
+  private chooseSendPath(): SendPath {
+    const o = this.opts;
+    const decision = selectSendPath(o.sendPath ?? 'auto', () => {
+      if (o.offloads === false) return 'offloads are off';
+      if (o.localIP === 0) return 'no local underlay address to send from';
+      const tap = openTunnelTap(tunnelTapName(o.tunName), this.queues);
+      if (typeof tap === 'string') return tap;
+      this.tap = tap;
+      return null;
+    });
+    if (decision.path === 'tunnel-gso') {
+      this.log.info({ sendPath: 'tunnel-gso', tap: this.tap?.name },
+        `datapath send path: tunnel-gso (the kernel segments whole VXLAN frames written to TAP ${this.tap?.name})`);
+    } else if (decision.fallbackReason !== null) {
+      this.log.info({ sendPath: 'segment', reason: decision.fallbackReason },
+        `datapath send path: segment (tunnel-gso unavailable: ${decision.fallbackReason})`);
+    } else {
+      this.log.info({ sendPath: 'segment' }, 'datapath send path: segment (as configured)');
+    }
+    return decision.path;
   }
 
   /**
@@ -200,9 +235,11 @@ export class UserspaceDatapath {
     this.post({ op: 'clear' });
   }
 
-  counters(): Record<CounterName | 'loop_restarts' | 'tun_reopened', number> {
+  /** The loops' counters, with `send_path_tunnel_gso` 1 when the tunnel-GSO send path runs (0: segment). */
+  counters(): Record<CounterName | 'loop_restarts' | 'tun_reopened' | 'send_path_tunnel_gso', number> {
     const restarts = this.loops.reduce((n, l) => n + l.supervisor.restarts, 0);
-    return { ...readCounters(this.counterBuffer), loop_restarts: restarts, tun_reopened: this.tunReopens };
+    return { ...readCounters(this.counterBuffer), loop_restarts: restarts, tun_reopened: this.tunReopens,
+      send_path_tunnel_gso: this.sendPath === 'tunnel-gso' ? 1 : 0 };
   }
 
   /** Stops the loops (within one poll interval) and closes the fds; the TUN goes away unless persistent. */
@@ -300,6 +337,9 @@ export class UserspaceDatapath {
       spinMicros: o.spinMicros ?? DEFAULT_SPIN_MICROS, counters: this.counterBuffer, counterBlock: block,
       allowForeignSource: o.allowForeignSource ?? false,
       control: this.control, updates: port2, initial: this.peerLog.replay(),
+      ...(this.tap !== null && role !== 'rx'
+        ? { tunnel: { tapFd: this.tap.fds[queue % this.tap.fds.length]!, tapMac: this.tap.mac, localIP: o.localIP } }
+        : {}),
     };
     const worker = new Worker(path.join(__dirname, 'loop-worker.js'), { workerData: data, transferList: [port2] });
     loop.port = port1;
@@ -307,7 +347,7 @@ export class UserspaceDatapath {
   }
 
   private closeFds(): void {
-    for (const fd of [...this.tunFds, ...this.udpFds, ...this.sendFds]) {
+    for (const fd of [...this.tunFds, ...this.udpFds, ...this.sendFds, ...(this.tap?.fds ?? [])]) {
       if (typeof fd === 'number' && fd >= 0) this.tun.closeFd(fd);
     }
   }
