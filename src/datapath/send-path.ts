@@ -28,13 +28,6 @@ export function selectSendPath(choice: SendPathChoice, probe: () => string | nul
   return { path: 'segment', fallbackReason: reason };
 }
 
-/** Parses a --vxlan-send-path value; throws a one-line error naming it and the accepted values. */
-export function parseSendPathChoice(text: string): SendPathChoice {
-  const v = text.trim();
-  if ((SEND_PATH_CHOICES as readonly string[]).includes(v)) return v as SendPathChoice;
-  throw new Error(`invalid --vxlan-send-path ${JSON.stringify(text)}: use ${SEND_PATH_CHOICES.join(', ')}`);
-}
-
 /** The TAP of the tunnel-GSO path for TUN `tunName`: `<tun>-gso`, the TUN's name cut to fit IFNAMSIZ. */
 export function tunnelTapName(tunName: string): string {
   return `${tunName.slice(0, 11)}-gso`;

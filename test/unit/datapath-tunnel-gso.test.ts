@@ -6,13 +6,14 @@ import assert from 'node:assert/strict';
 import { COUNTER_INDEX as C, COUNTERS_PER_BLOCK } from '../../src/datapath/counters.js';
 import { EncapBatch, encapSlabLayout, TUN_READ_HEADROOM } from '../../src/datapath/encap.js';
 import { PeerTable } from '../../src/datapath/peer-table.js';
-import { parseSendPathChoice, selectSendPath, tunnelTapName } from '../../src/datapath/send-path.js';
+import { selectSendPath, tunnelTapName } from '../../src/datapath/send-path.js';
 import { MAX_TUNNEL_INNER_LEN, TUNNEL_ROOM, tunnelSourcePort } from '../../src/datapath/tunnel-frame.js';
 import {
   VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_ECN, VNET_HDR_GSO_TCPV4, VNET_HDR_GSO_UDP_TUNNEL_IPV4, writeVnetHdr,
 } from '../../src/datapath/virtio-hdr.js';
 import { macBytes } from '../../src/datapath/wire.js';
 import { parseCidr, parseIPv4 } from '../../src/net/ipv4.js';
+import { parseOptions } from '../../src/options.js';
 import {
   checksumsValid, naiveChecksum, randomBytes, TCP_ACK, TCP_FIN, TCP_PSH, tcpPacket, udpPacket, withPartialSeed,
 } from './datapath-packets.js';
@@ -221,10 +222,15 @@ test('selectSendPath: segment never probes; auto falls back with the reason; tun
   assert.equal(probes, 4);
 });
 
-test('parseSendPathChoice names the bad value and the accepted ones; the TAP name fits IFNAMSIZ', () => {
-  assert.equal(parseSendPathChoice(' auto '), 'auto');
-  assert.equal(parseSendPathChoice('segment'), 'segment');
-  assert.throws(() => parseSendPathChoice('fast'), /invalid --vxlan-send-path "fast": use auto, tunnel-gso, segment/);
+test('the TAP of the tunnel-GSO path is named after the TUN and fits IFNAMSIZ', () => {
   assert.equal(tunnelTapName('flannel.1'), 'flannel.1-gso');
   assert.ok(tunnelTapName('flannel.16777215').length <= 15);
+});
+
+test('--vxlan-send-path: auto by default, the three values, a bad one named with the accepted ones', () => {
+  assert.equal(parseOptions([], {}).vxlanSendPath, 'auto');
+  assert.equal(parseOptions(['--vxlan-send-path=segment'], {}).vxlanSendPath, 'segment');
+  assert.equal(parseOptions([], { FLANNELD_VXLAN_SEND_PATH: 'tunnel-gso' }).vxlanSendPath, 'tunnel-gso');
+  assert.throws(() => parseOptions(['--vxlan-send-path=fast'], {}),
+    { message: 'invalid --vxlan-send-path "fast": expected auto, tunnel-gso or segment' });
 });

@@ -151,6 +151,7 @@ export class UserspaceVxlanBackend implements Backend {
       network: this.ctx.network.network, subnetLen: this.ctx.network.subnetLen, innerMtu: this.mtu, persist: true,
       ...(this.settings.busyPoll !== undefined ? { spinMicros: this.settings.busyPoll } : {}),
       allowForeignSource: this.settings.allowForeignSource ?? false,
+      ...(this.settings.sendPath !== undefined ? { sendPath: this.settings.sendPath } : {}),
       log: this.log, onTunLost: () => this.keeper.deviceLost('a datapath loop found it gone'),
     });
   }
