@@ -2,7 +2,11 @@
 // the frames written into it. A frame enters the stack as if received on the TAP, with our own underlay address as
 // source, and is forwarded to the underlay: so the TAP needs forwarding on (this device only; ip_forward stays as
 // the host has it), accept_local (the source is local) and no reverse-path filter. IPv6 is turned off on it (no
-// router solicitations into a device nobody reads). Any failure is returned as the reason to fall back.
+// router solicitations into a device nobody reads). The frames also cross the FORWARD chain, which on many hosts
+// drops by default (Docker sets that policy) and whose flannel rules match only the pod Network, not the outer
+// addresses: an ACCEPT rule for frames coming in on the TAP goes first in it (iptables; none needed where iptables is
+// not installed). Any failure is returned as the reason to fall back.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { loadAddon } from '../native/addon.js';
 import { TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO_ECN, TUN_F_UDP_TUNNEL_GSO, VNET_TUNNEL_HDR_LEN } from './virtio-hdr.js';
@@ -18,6 +22,8 @@ export interface TunnelTap {
   /** One fd per queue. */
   readonly fds: number[];
   readonly mac: number[];
+  /** True when this process inserted the FORWARD rule (closeTunnelTap removes it). */
+  readonly forwardRule: boolean;
 }
 
 const EINVAL = 22;
@@ -34,6 +40,7 @@ export function openTunnelTap(name: string, queues: number, procSys = '/proc/sys
   if (typeof io.tapOpen !== 'function') return 'the native addon has no tapOpen (rebuild it)';
   const fds: number[] = [];
   let mac: number[] = [];
+  let forwardRule = false;
   try {
     for (let q = 0; q < queues; q++) {
       const t = io.tapOpen(name, { vnetHdrSize: VNET_TUNNEL_HDR_LEN, multiQueue: queues > 1, persist: false, up: q === 0,
@@ -44,6 +51,7 @@ export function openTunnelTap(name: string, queues: number, procSys = '/proc/sys
     const strict = readSysctl(procSys, 'ipv4/conf/all/rp_filter') === '1';
     if (strict) throw new Error('net.ipv4.conf.all.rp_filter=1 (strict) would drop the frames the TAP routes');
     for (const [key, value] of SYSCTLS) fs.writeFileSync(`${procSys}/${key.replace('%', name)}`, value);
+    forwardRule = acceptForwarded(name);
     try {
       fs.writeFileSync(`${procSys}/ipv6/conf/${name}/disable_ipv6`, '1');
     } catch {
@@ -56,7 +64,42 @@ export function openTunnelTap(name: string, queues: number, procSys = '/proc/sys
       ? `the kernel refused a TAP with UDP-tunnel GSO (${e.message ?? 'EINVAL'}; needs Linux 6.17 or later)`
       : (e.message ?? String(err));
   }
-  return { name, fds, mac };
+  return { name, fds, mac, forwardRule };
+}
+
+/** Closes the TAP's queues (the device goes with the last) and removes the FORWARD rule it added. */
+export function closeTunnelTap(tap: TunnelTap): void {
+  const io = loadAddon() as TapIo;
+  for (const fd of tap.fds) io.closeFd(fd);
+  if (tap.forwardRule) iptables(['-D', ...forwardRule(tap.name)]);
+}
+
+function forwardRule(name: string): string[] {
+  return ['FORWARD', '-i', name, '-m', 'comment', '--comment', 'tsflanneld tunnel-gso send path', '-j', 'ACCEPT'];
+}
+
+/**
+ * Puts the ACCEPT rule for frames from the TAP first in FORWARD, unless it is there; true when this call added it.
+ * Throws a one-line error when iptables exists but refuses.
+ */
+function acceptForwarded(name: string): boolean {
+  const check = iptables(['-C', ...forwardRule(name)]);
+  if (check === 'missing-tool' || check === 'ok') return false;
+  const insert = iptables(['-I', 'FORWARD', '1', ...forwardRule(name).slice(1)]);
+  if (insert === 'ok') return true;
+  throw new Error(`could not let the TAP's frames through the FORWARD chain (iptables: ${insert})`);
+}
+
+/** Runs iptables (waiting for its lock); 'ok', 'missing-tool', or its error output's first line. */
+function iptables(args: readonly string[]): string {
+  try {
+    execFileSync('iptables', ['-w', '5', ...args], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
+    return 'ok';
+  } catch (err) {
+    const e = err as { code?: string; stderr?: Buffer };
+    if (e.code === 'ENOENT') return 'missing-tool';
+    return (e.stderr?.toString().split('\n')[0] ?? '').trim() || 'failed';
+  }
 }
 
 function readSysctl(procSys: string, key: string): string | null {

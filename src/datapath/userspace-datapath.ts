@@ -16,7 +16,7 @@ import { tunIo, udpIo } from './native.js';
 import { PeerReplayLog } from './peer-log.js';
 import { subnetSlots, type PeerTableOp } from './peer-table.js';
 import { selectSendPath, tunnelTapName, type SendPath, type SendPathChoice } from './send-path.js';
-import { openTunnelTap, type TunnelTap } from './tunnel-tap.js';
+import { closeTunnelTap, openTunnelTap, type TunnelTap } from './tunnel-tap.js';
 import { TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO_ECN } from './virtio-hdr.js';
 import { macBytes } from './wire.js';
 
@@ -347,8 +347,10 @@ export class UserspaceDatapath {
   }
 
   private closeFds(): void {
-    for (const fd of [...this.tunFds, ...this.udpFds, ...this.sendFds, ...(this.tap?.fds ?? [])]) {
+    for (const fd of [...this.tunFds, ...this.udpFds, ...this.sendFds]) {
       if (typeof fd === 'number' && fd >= 0) this.tun.closeFd(fd);
     }
+    if (this.tap !== null) closeTunnelTap(this.tap);
+    this.tap = null;
   }
 }
