@@ -41,6 +41,7 @@ import { DecapBatch, type DecapConfig } from './decap.js';
 import { EncapBatch, encapSlabLayout, type EncapConfig } from './encap.js';
 import { checksumNative, loopWaitIo, threadControl, tunIo, udpIo } from './native.js';
 import { PeerTable, type PeerTableOp } from './peer-table.js';
+import type { TunnelConfig } from './tunnel-frame.js';
 import { warmUpDatapath } from './warm-up.js';
 import type { Ipv4Net } from '../net/ipv4.js';
 
@@ -96,6 +97,7 @@ interface Direction {
 interface TxDirection extends Direction {
   readonly slab: Uint8Array;
   readonly readHeadroom: number;
+  readonly tunnel: TunnelConfig | null;
   readonly lengths: Int32Array;
 }
 
@@ -139,7 +141,7 @@ function txDirection(data: LoopWorkerData, cfg: EncapConfig, peers: PeerTable, c
     if (n > 0) handle(n);
     return n > 0;
   };
-  return { slab, lengths, handle, step, readHeadroom: batch.readHeadroom };
+  return { slab, lengths, handle, step, readHeadroom: batch.readHeadroom, tunnel };
 }
 
 /** UDP → TUN: a batch of datagrams, decapsulated (and coalesced) and written. */
@@ -230,7 +232,8 @@ function run(data: LoopWorkerData): void {
   // After every object the loop uses exists (see warm-up.ts). TSFLANNELD_DATAPATH_WARMUP=0 skips it, for
   // side-by-side measurements only.
   if (process.env['TSFLANNELD_DATAPATH_WARMUP'] !== '0') {
-    warmUpDatapath({ network: data.network, subnetLen: data.subnetLen, encap: encapCfg, decap: decapCfg });
+    warmUpDatapath({ network: data.network, subnetLen: data.subnetLen, encap: encapCfg, decap: decapCfg,
+      ...(tx?.tunnel ? { tunnel: tx.tunnel } : {}) });
   }
   if (tx && rx) {
     runBoth(data, tx, rx, control, drain);

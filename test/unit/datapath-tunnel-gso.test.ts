@@ -14,6 +14,7 @@ import {
 import { macBytes } from '../../src/datapath/wire.js';
 import { parseCidr, parseIPv4 } from '../../src/net/ipv4.js';
 import { parseOptions } from '../../src/options.js';
+import { warmUpDatapath } from '../../src/datapath/warm-up.js';
 import {
   checksumsValid, naiveChecksum, randomBytes, TCP_ACK, TCP_FIN, TCP_PSH, tcpPacket, udpPacket, withPartialSeed,
 } from './datapath-packets.js';
@@ -233,4 +234,17 @@ test('--vxlan-send-path: auto by default, the three values, a bad one named with
   assert.equal(parseOptions([], { FLANNELD_VXLAN_SEND_PATH: 'tunnel-gso' }).vxlanSendPath, 'tunnel-gso');
   assert.throws(() => parseOptions(['--vxlan-send-path=fast'], {}),
     { message: 'invalid --vxlan-send-path "fast": expected auto, tunnel-gso or segment' });
+});
+
+test('the JIT warm-up of a loop on the tunnel-GSO path runs its frame writers (TSO frames and single packets)', () => {
+  const network = parseCidr('10.244.0.0/16')!;
+  const counters = warmUpDatapath({
+    network, subnetLen: 24,
+    encap: { vni: 1, ownMac: OWN_MAC, sendFds: Int32Array.from([11]) },
+    decap: { vni: 1, ownMac: OWN_MAC, innerMtu: 1450, coalesce: true, allowForeignSource: false },
+    tunnel: { tapMac: TAP_MAC, srcMac: OWN_MAC, localIP: LOCAL_IP, port: 8472 },
+  }, 224, 2);
+  assert.ok(counters[C.tx_tunnel_frames]! > 0);
+  assert.equal(counters[C.tx_tso_frames], 0, 'TSO frames go to the TAP whole');
+  assert.ok(counters[C.rx_packets]! > 0);
 });
