@@ -48,6 +48,8 @@ export interface Options {
   readonly vxlanAllowForeignSource: boolean;
   /** --vxlan-send-path: how the userspace datapath sends TSO frames (src/datapath/send-path.ts). */
   readonly vxlanSendPath: 'auto' | 'tunnel-gso' | 'segment';
+  /** --vxlan-loop-priority: SCHED_FIFO priority of the userspace datapath's loop threads (0: normal scheduling). */
+  readonly vxlanLoopPriority: number;
   readonly stateDir: string;
   /** Seconds; upstream's fixed 24 h unless a test shortens it. */
   readonly subnetLeaseTtl: number;
@@ -102,6 +104,7 @@ const FLAGS: readonly FlagSpec[] = [
   // DEFAULT_SPIN_MICROS of src/datapath (not imported: options stay free of the datapath; a unit test ties the two).
   { name: 'vxlan-busy-poll', kind: 'string', defaultValue: '200', description: 'µs a userspace datapath loop polls after traffic before it sleeps (0: off)' },
   { name: 'vxlan-send-path', kind: 'string', defaultValue: 'auto', description: 'userspace datapath send path: auto|tunnel-gso|segment (tunnel-gso: the kernel segments whole VXLAN frames, Linux 6.17+; segment: the datapath does; auto: tunnel-gso where the kernel has it)' },
+  { name: 'vxlan-loop-priority', kind: 'string', defaultValue: '0', description: 'userspace datapath: SCHED_FIFO priority 1-99 for the loop threads, so that on a busy host a packet never waits for a CPU (needs CAP_SYS_NICE and RestrictRealtime=no; 0: normal scheduling)' },
   { name: 'vxlan-allow-foreign-source', kind: 'bool', defaultValue: 'false', description: 'userspace datapath: accept received packets whose inner source is outside the sending peer\'s subnet (risk: a spoofed peer address can inject any source)' },
   { name: 'state-dir', kind: 'string', defaultValue: '/var/lib/tsflanneld', description: 'directory for state kept across restarts' },
   { name: 'subnet-lease-ttl', kind: 'string', defaultValue: '86400', description: 'lease TTL in seconds (advanced, for tests)' },
@@ -382,6 +385,7 @@ export function resolveOptions(flags: ParsedFlags, env: NodeJS.ProcessEnv): Opti
     vxlanBusyPoll: integer('vxlan-busy-poll', str('vxlan-busy-poll'), 0, 10000, 'microseconds between 0 (off) and 10000'),
     vxlanAllowForeignSource: bool('vxlan-allow-foreign-source'),
     vxlanSendPath: sendPath,
+    vxlanLoopPriority: integer('vxlan-loop-priority', str('vxlan-loop-priority'), 0, 99, 'a SCHED_FIFO priority between 0 (off) and 99'),
     stateDir,
     subnetLeaseTtl: integer('subnet-lease-ttl', str('subnet-lease-ttl'), 5, 10 * 365 * 86400,
       'seconds, at least 5 (upstream uses 86400)'),

@@ -27,6 +27,8 @@ export interface BackendSettings {
     readonly allowForeignSource?: boolean;
     /** --vxlan-send-path for the userspace datapath; absent: 'auto'. */
     readonly sendPath?: 'auto' | 'tunnel-gso' | 'segment';
+    /** --vxlan-loop-priority: SCHED_FIFO priority of the loop threads; absent or 0: normal scheduling. */
+    readonly loopPriority?: number;
   };
 }
 

@@ -91,6 +91,15 @@ const STOP_GRACE_MS = 2000;
 const MAX_DEFAULT_LOOPS = 4;
 const EINVAL = 22;
 
+/**
+ * The spin unless set: none for SCHED_FIFO loops. Their sched_yield between polls yields only to other real-time
+ * threads, so a spinning FIFO loop would hold its CPU from every normal thread (the daemon's own main thread
+ * included); and a FIFO thread woken from poll runs at once, which is what the spin buys a normal one.
+ */
+export function defaultSpinMicros(scheduling: DatapathOptions['scheduling']): number {
+  return (scheduling?.fifoPriority ?? 0) > 0 ? 0 : DEFAULT_SPIN_MICROS;
+}
+
 /** One loop per CPU, up to MAX_DEFAULT_LOOPS. */
 export function defaultLoopCount(): number {
   return Math.max(1, Math.min(MAX_DEFAULT_LOOPS, os.availableParallelism()));
@@ -334,7 +343,7 @@ export class UserspaceDatapath {
       role, tunFd: this.tunFds[queue % this.tunFds.length]!, udpFd: this.udpFds[queue]!, sendFds: this.sendFds,
       port: o.port, vni: o.vni, ownMac: [...macBytes(o.ownMac)], network: o.network, subnetLen: o.subnetLen,
       innerMtu: o.innerMtu, coalesce: o.gro ?? true, batch: o.batch ?? 16, scheduling: o.scheduling ?? {},
-      spinMicros: o.spinMicros ?? DEFAULT_SPIN_MICROS, counters: this.counterBuffer, counterBlock: block,
+      spinMicros: o.spinMicros ?? defaultSpinMicros(o.scheduling), counters: this.counterBuffer, counterBlock: block,
       allowForeignSource: o.allowForeignSource ?? false,
       control: this.control, updates: port2, initial: this.peerLog.replay(),
       ...(this.tap !== null && role !== 'rx'

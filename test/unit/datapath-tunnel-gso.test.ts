@@ -15,6 +15,7 @@ import { macBytes } from '../../src/datapath/wire.js';
 import { parseCidr, parseIPv4 } from '../../src/net/ipv4.js';
 import { parseOptions } from '../../src/options.js';
 import { warmUpDatapath } from '../../src/datapath/warm-up.js';
+import { DEFAULT_SPIN_MICROS, defaultSpinMicros } from '../../src/datapath/userspace-datapath.js';
 import {
   checksumsValid, naiveChecksum, randomBytes, TCP_ACK, TCP_FIN, TCP_PSH, tcpPacket, udpPacket, withPartialSeed,
 } from './datapath-packets.js';
@@ -247,4 +248,13 @@ test('the JIT warm-up of a loop on the tunnel-GSO path runs its frame writers (T
   assert.ok(counters[C.tx_tunnel_frames]! > 0);
   assert.equal(counters[C.tx_tso_frames], 0, 'TSO frames go to the TAP whole');
   assert.ok(counters[C.rx_packets]! > 0);
+});
+
+test('--vxlan-loop-priority: 0 by default, 1..99 accepted; a FIFO loop does not spin by default', () => {
+  assert.equal(parseOptions([], {}).vxlanLoopPriority, 0);
+  assert.equal(parseOptions(['--vxlan-loop-priority=10'], {}).vxlanLoopPriority, 10);
+  assert.throws(() => parseOptions(['--vxlan-loop-priority=100'], {}), { message: /^invalid --vxlan-loop-priority "100"/ });
+  assert.equal(defaultSpinMicros({ fifoPriority: 10 }), 0);
+  assert.equal(defaultSpinMicros({ nice: -5 }), DEFAULT_SPIN_MICROS);
+  assert.equal(defaultSpinMicros(undefined), DEFAULT_SPIN_MICROS);
 });

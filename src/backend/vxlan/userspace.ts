@@ -149,9 +149,11 @@ export class UserspaceVxlanBackend implements Backend {
     return new UserspaceDatapath({
       tunName: this.deviceName, vni: this.config.vni, port: this.config.port, ownMac: this.vtep.mac, localIP,
       network: this.ctx.network.network, subnetLen: this.ctx.network.subnetLen, innerMtu: this.mtu, persist: true,
-      ...(this.settings.busyPoll !== undefined ? { spinMicros: this.settings.busyPoll } : {}),
+      // A SCHED_FIFO loop never spins (see defaultSpinMicros): --vxlan-busy-poll applies to normal scheduling only.
+      ...(this.settings.busyPoll !== undefined && !this.settings.loopPriority ? { spinMicros: this.settings.busyPoll } : {}),
       allowForeignSource: this.settings.allowForeignSource ?? false,
       ...(this.settings.sendPath !== undefined ? { sendPath: this.settings.sendPath } : {}),
+      ...(this.settings.loopPriority ? { scheduling: { fifoPriority: this.settings.loopPriority } } : {}),
       log: this.log, onTunLost: () => this.keeper.deviceLost('a datapath loop found it gone'),
     });
   }
