@@ -12,7 +12,7 @@
 #   gro-cold    gro without the JIT warm-up of the loop threads (TSFLANNELD_DATAPATH_WARMUP=0)
 #   before      gro from another build tree, BEFORE_ROOT (its dist/ and a build/ link): old vs new in one run
 #   one-thread  the same with one loop and one queue (loops=1)
-#   nice / fifo the default with loop threads at nice -10 / SCHED_FIFO priority 10
+#   nice / fifo the default with loop threads at nice -10 / SCHED_FIFO priority 10 (fifo: no spin, see defaultSpinMicros)
 #   spinN       the default, polling (yielding) without sleeping for N µs after traffic (spinN-one-thread: loops=1)
 #   mixed       host A userspace (default), host B kernel
 # Prints one markdown row per mode: TCP A→B, TCP B→A (iperf3 -t $SECS), ping RTT avg, min, p50 and p99 (PING_COUNT,
