@@ -5,7 +5,8 @@
 //   the counters say which path carried the frames;
 // - the daemon beside the real upstream flanneld v0.28.9 (kernel VXLAN), the daemon run with
 //   --vxlan-send-path=tunnel-gso and then =segment; its log says which path runs.
-// Where the kernel lacks UDP-tunnel GSO (< 6.17) the tunnel-gso cases are skipped and the fallback cases still run.
+// `auto` on a host with reverse-path filtering falls back to segment. Where the kernel lacks UDP-tunnel GSO (< 6.17)
+// the tunnel-gso cases are skipped and the fallback cases still run.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -79,7 +80,8 @@ async function buildTestbed(): Promise<void> {
 }
 
 /** Starts a userspace node on `self` with the send path forced; resolves once it is ready, with the path it took. */
-async function startUserspace(self: Host, peer: Host, sendPath: SendPath): Promise<ChildProcessWithoutNullStreams> {
+async function startUserspace(self: Host, peer: Host, sendPath: SendPath | 'auto',
+  expected: SendPath = sendPath === 'auto' ? 'tunnel-gso' : sendPath): Promise<ChildProcessWithoutNullStreams> {
   const spec: NodeSpec = {
     device: 'flannel.1', vni: 1, port: 8472, mac: self.mac, localIP: self.ip, network: '10.244.0.0/16', subnetLen: 24,
     ownSubnet: self.subnet, mtu: 1450, peers: [{ subnet: peer.subnet, publicIP: peer.ip, mac: peer.mac }], sendPath,
@@ -95,7 +97,7 @@ async function startUserspace(self: Host, peer: Host, sendPath: SendPath): Promi
     proc.stdout.on('data', check);
     proc.once('exit', (code) => reject(new Error(`userspace node in ${self.ns} exited ${code}: ${err.trim()}`)));
   });
-  assert.match(out, new RegExp(`^send-path ${sendPath}$`, 'm'), 'the node runs the send path it was given');
+  assert.match(out, new RegExp(`^send-path ${expected}$`, 'm'), `the node runs send path ${expected}`);
   return proc;
 }
 
@@ -170,6 +172,26 @@ describe('tunnel-GSO send path and its fallback, two hosts', { skip: skip ?? fal
         await removeFlannel(B);
       }
     });
+
+    if (sendPath === 'segment') {
+      it('auto: where the host filters reverse paths (rp_filter 2) it falls back to segment, and traffic flows', async () => {
+        const sysctl = (v: string): Promise<string> =>
+          mustExec(inNetns(A.ns, ['sysctl', '-qw', `net.ipv4.conf.all.rp_filter=${v}`]));
+        await sysctl('2');
+        try {
+          const a = await startUserspace(A, B, 'auto', 'segment');
+          await kernelVxlan(B, A);
+          try {
+            await assertTransfers('auto with rp_filter 2 ↔ kernel');
+          } finally {
+            assertSentOn(await stopNode(a), 'segment');
+            await removeFlannel(B);
+          }
+        } finally {
+          await sysctl('0');
+        }
+      });
+    }
 
     it(`${sendPath}: userspace ↔ userspace, bulk TCP both ways keeps its bytes`, { skip: skipPath }, async () => {
       const a = await startUserspace(A, B, sendPath);
