@@ -9,6 +9,10 @@
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -30,7 +34,7 @@ bool UpAndMac(const char* name, uint8_t mac[6]) {
   if (s < 0) return false;
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
-  strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+  snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);
   bool ok = ioctl(s, SIOCGIFFLAGS, &ifr) == 0;
   if (ok && !(ifr.ifr_flags & IFF_UP)) {
     ifr.ifr_flags |= IFF_UP;
@@ -45,7 +49,66 @@ bool UpAndMac(const char* name, uint8_t mac[6]) {
   return ok;
 }
 
-// tapOpen(name, {vnetHdrSize, offload, multiQueue, persist, up}) -> {fd, name, mac: number[6]}; non-blocking fd.
+// The device's ifindex, or -1 with errno set.
+int IfIndex(const char* name) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return -1;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);
+  int index = ioctl(s, SIOCGIFINDEX, &ifr) == 0 ? ifr.ifr_ifindex : -1;
+  CloseKeepErrno(s);
+  return index;
+}
+
+// Adds addr/32 with host scope to device `index` over rtnetlink (replacing it when present); false with errno set.
+// Netlink, not SIOCSIFADDR: that ioctl would first give the address its classful /16 and a route with it.
+bool AddHostAddress(int index, uint32_t addrBe) {
+  int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (s < 0) return false;
+  struct {
+    struct nlmsghdr nh;
+    struct ifaddrmsg ifa;
+    char attrs[2 * RTA_SPACE(4)];
+  } req;
+  memset(&req, 0, sizeof req);
+  req.nh.nlmsg_len = NLMSG_LENGTH(sizeof req.ifa);
+  req.nh.nlmsg_type = RTM_NEWADDR;
+  req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
+  req.nh.nlmsg_seq = 1;
+  req.ifa.ifa_family = AF_INET;
+  req.ifa.ifa_prefixlen = 32;
+  req.ifa.ifa_scope = RT_SCOPE_HOST;
+  req.ifa.ifa_index = static_cast<unsigned>(index);
+  for (unsigned short type : {IFA_LOCAL, IFA_ADDRESS}) {
+    struct rtattr* rta = reinterpret_cast<struct rtattr*>(reinterpret_cast<char*>(&req) + NLMSG_ALIGN(req.nh.nlmsg_len));
+    rta->rta_type = type;
+    rta->rta_len = RTA_LENGTH(4);
+    memcpy(RTA_DATA(rta), &addrBe, 4);
+    req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_SPACE(4);
+  }
+  bool ok = send(s, &req, req.nh.nlmsg_len, 0) == static_cast<ssize_t>(req.nh.nlmsg_len);
+  if (ok) {
+    char buf[512];
+    ssize_t n = recv(s, buf, sizeof buf, 0);
+    struct nlmsghdr* h = reinterpret_cast<struct nlmsghdr*>(buf);
+    ok = n >= static_cast<ssize_t>(NLMSG_LENGTH(sizeof(struct nlmsgerr))) && h->nlmsg_type == NLMSG_ERROR;
+    if (ok) {
+      int err = -reinterpret_cast<struct nlmsgerr*>(NLMSG_DATA(h))->error;
+      if (err != 0) {
+        errno = err;
+        ok = false;
+      }
+    } else if (n >= 0) {
+      errno = EPROTO;
+    }
+  }
+  CloseKeepErrno(s);
+  return ok;
+}
+
+// tapOpen(name, {vnetHdrSize, offload, multiQueue, persist, up, hostAddress}) -> {fd, name, mac: number[6]};
+// non-blocking fd. hostAddress (host-order uint32, 0: none) is added as a /32 of host scope once the device is up.
 // Throws with errno (EINVAL where the kernel refuses the header size or an offload flag: the caller falls back).
 Napi::Value TapOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -75,6 +138,12 @@ Napi::Value TapOpen(const Napi::CallbackInfo& info) {
   if (ok && BoolOpt(opts, "persist")) { step = "TUNSETPERSIST"; ok = ioctl(fd, TUNSETPERSIST, 1) == 0; }
   uint8_t mac[6] = {0};
   if (ok && BoolOpt(opts, "up")) { step = "bring up"; ok = UpAndMac(ifr.ifr_name, mac); }
+  uint32_t hostAddress = IntOpt(opts, "hostAddress", 0);
+  if (ok && hostAddress != 0) {
+    step = "add host address to";
+    int index = IfIndex(ifr.ifr_name);
+    ok = index > 0 && AddHostAddress(index, htonl(hostAddress));
+  }
   if (!ok) {
     int err = errno;
     close(fd);

@@ -1,8 +1,8 @@
 // Set-up of the tunnel-GSO send path (send-path.ts): the TAP, its queues and the sysctls the kernel needs to route
 // the frames written into it. A frame enters the stack as if received on the TAP, with our own underlay address as
 // source, and is forwarded to the underlay: so the TAP needs forwarding on (this device only; ip_forward stays as
-// the host has it), accept_local (the source is local) and no reverse-path filter (where the host filters on all
-// devices, the path is not used). IPv6 is turned off on it (no
+// the host has it), accept_local (the source is local), no reverse-path filter of its own, and an address (see
+// TAP_HOST_ADDRESS; where the host filters strictly on all devices, the path is not used). IPv6 is turned off on it (no
 // router solicitations into a device nobody reads). The frames also cross the FORWARD chain, which on many hosts
 // drops by default (Docker sets that policy) and whose flannel rules match only the pod Network, not the outer
 // addresses: an ACCEPT rule for frames coming in on the TAP goes first in it (iptables; none needed where iptables is
@@ -14,7 +14,7 @@ import { TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO_ECN, TUN_F_UDP_TUNNEL_GSO, VNET_TUNNE
 
 interface TapIo {
   tapOpen(name: string, opts: { vnetHdrSize: number; offload: number; multiQueue: boolean; persist: boolean;
-    up: boolean }): { fd: number; name: string; mac: number[] };
+    up: boolean; hostAddress: number }): { fd: number; name: string; mac: number[] };
   closeFd(fd: number): void;
 }
 
@@ -28,6 +28,11 @@ export interface TunnelTap {
 }
 
 const EINVAL = 22;
+/**
+ * 169.254.253.1/32, host scope, on the TAP: a device without any address fails even loose reverse-path filtering
+ * for a frame from a local source. Link-local and a /32, so no route comes with it and nothing else is shadowed.
+ */
+export const TAP_HOST_ADDRESS = 0xa9fefd01;
 const SYSCTLS: ReadonlyArray<readonly [string, string]> = [
   ['ipv4/conf/%/forwarding', '1'], ['ipv4/conf/%/accept_local', '1'], ['ipv4/conf/%/rp_filter', '0'],
 ];
@@ -45,16 +50,16 @@ export function openTunnelTap(name: string, queues: number, procSys = '/proc/sys
   try {
     for (let q = 0; q < queues; q++) {
       const t = io.tapOpen(name, { vnetHdrSize: VNET_TUNNEL_HDR_LEN, multiQueue: queues > 1, persist: false, up: q === 0,
-        offload: TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN | TUN_F_UDP_TUNNEL_GSO });
+        offload: TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN | TUN_F_UDP_TUNNEL_GSO, hostAddress: q === 0 ? TAP_HOST_ADDRESS : 0 });
       fds.push(t.fd);
       if (q === 0) mac = t.mac;
     }
-    // The kernel filters with the larger of `all` and the device's value, and a TAP without an address fails
-    // even the loose check (2, Ubuntu's default): measured, no frame got through.
+    // The kernel filters with the larger of `all` and the device's value. Loose filtering (2, Ubuntu's default)
+    // passes the frames only because the TAP has an address (TAP_HOST_ADDRESS); strict (1, RHEL's) drops them all.
     const rpFilter = readSysctl(procSys, 'ipv4/conf/all/rp_filter') ?? '0';
-    if (rpFilter !== '0') {
-      throw new Error(`net.ipv4.conf.all.rp_filter=${rpFilter} would drop the frames the TAP routes (reverse-path `
-        + 'filtering; set it to 0 to use the tunnel-gso send path)');
+    if (rpFilter === '1') {
+      throw new Error('net.ipv4.conf.all.rp_filter=1 (strict reverse-path filtering) would drop the frames the TAP '
+        + 'routes; set it to 0 or 2 to use the tunnel-gso send path');
     }
     for (const [key, value] of SYSCTLS) fs.writeFileSync(`${procSys}/${key.replace('%', name)}`, value);
     forwardRule = acceptForwarded(name);
