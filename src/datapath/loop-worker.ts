@@ -34,6 +34,7 @@
 //   6. tun.cc                the writes, one per frame; a refused one counted rx_tun_write_failed
 //
 // Control, between batches: peer-table ops from the main thread (its replay log seeds a new loop), the stop flag.
+import * as fs from 'node:fs';
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { useRangeSum } from './checksum.js';
 import { counterBlock, COUNTER_INDEX as C } from './counters.js';
@@ -73,7 +74,9 @@ export interface LoopWorkerData {
   /** The main thread's replay log (peer-log.ts): the table this loop starts from. */
   readonly initial: readonly PeerTableOp[];
   /** The tunnel-GSO send path: this loop's TAP queue and what the outer headers need; absent: segment and send. */
-  readonly tunnel?: { readonly tapFd: number; readonly tapMac: readonly number[]; readonly localIP: number };
+  readonly tunnel?: {
+    readonly tapFd: number; readonly tapName: string; readonly tapMac: readonly number[]; readonly localIP: number;
+  };
 }
 
 const POLL_MS = 50;
@@ -133,6 +136,11 @@ function txDirection(data: LoopWorkerData, cfg: EncapConfig, peers: PeerTable, c
     if (batch.tapCount > 0) {
       const written = tun.writeBatch(tapFd, slab, batch.tapOffsets, batch.tapLengths, batch.tapCount);
       counters[C.tx_tap_write_failed]! += batch.tapCount - written;
+      // A TAP deleted under the loop refuses every write: die, so that the restart (userspace-datapath.ts
+      // checkTap) sends the segmenting way instead of dropping everything. The check runs only after a failure.
+      if (written === 0 && t !== undefined && !fs.existsSync(`/proc/sys/net/ipv4/conf/${t.tapName}`)) {
+        throw new Error(`the tunnel-GSO TAP ${t.tapName} is gone`);
+      }
     }
     if (batch.tunCount > 0) tun.writeBatch(data.tunFd, slab, batch.tunOffsets, batch.tunLengths, batch.tunCount);
   };

@@ -4,6 +4,7 @@
 // (src/backend/vxlan/userspace.ts).
 // Robustness: a loop thread that dies is restarted by a LoopSupervisor; a TUN deleted under the loops is reopened
 // by reopenTun() (the backend calls it when the netlink monitor reports the deletion, or when onTunLost fires).
+import * as fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
@@ -136,9 +137,12 @@ export class UserspaceDatapath {
   private readonly pipeline: boolean;
   /** TUN queues, and loops doing both directions (1 in the pipeline layout, which has a tx and an rx loop). */
   readonly queues: number;
-  /** The send path the loops run (chosen at construction). */
-  readonly sendPath: SendPath;
+  /** The send path the loops run (chosen at construction; segment from then on if the TAP is lost). */
+  get sendPath(): SendPath {
+    return this.tap === null ? 'segment' : 'tunnel-gso';
+  }
   private tap: TunnelTap | null = null;
+  private tapClosed = false;
 
   constructor(private readonly opts: DatapathOptions) {
     this.log = opts.log ?? rootLog.child({ component: 'datapath', device: opts.tunName });
@@ -161,7 +165,7 @@ export class UserspaceDatapath {
       for (let i = 0; i < (opts.sourcePorts ?? 8); i++) {
         this.sendFds.push(this.udp.udpOpen(opts.localIP, 0, { sndbuf: SOCKET_BUFFER }));
       }
-      this.sendPath = this.chooseSendPath();
+      this.chooseSendPath();
     } catch (err) {
       this.closeFds();
       throw err;
@@ -169,7 +173,7 @@ export class UserspaceDatapath {
   }
 
   /** Sets up the tunnel-GSO TAP where it may and can run; logs the path the loops will take. */
-  private chooseSendPath(): SendPath {
+  private chooseSendPath(): void {
     const o = this.opts;
     const decision = selectSendPath(o.sendPath ?? 'auto', () => {
       if (o.offloads === false) return 'offloads are off';
@@ -188,7 +192,18 @@ export class UserspaceDatapath {
     } else {
       this.log.info({ sendPath: 'segment' }, 'datapath send path: segment (as configured)');
     }
-    return decision.path;
+  }
+
+  /**
+   * Before a loop (re)starts: a TAP deleted under the loops (their writes fail; see loop-worker.ts) is given up
+   * for the segment path, which needs nothing from it.
+   */
+  private checkTap(): void {
+    if (this.tap === null || this.tapClosed || fs.existsSync(`/proc/sys/net/ipv4/conf/${this.tap.name}`)) return;
+    this.log.warn({ sendPath: 'segment', tap: this.tap.name },
+      `datapath send path: segment from now on (TAP ${this.tap.name} was deleted)`);
+    closeTunnelTap(this.tap);
+    this.tap = null;
   }
 
   /**
@@ -336,6 +351,7 @@ export class UserspaceDatapath {
 
   private spawn(loop: Loop, role: 'tx' | 'rx' | 'both', block: number, queue: number): Worker {
     loop.port?.close();
+    this.checkTap();
     const { port1, port2 } = new MessageChannel();
     const o = this.opts;
     const data: LoopWorkerData = {
@@ -347,7 +363,8 @@ export class UserspaceDatapath {
       allowForeignSource: o.allowForeignSource ?? false,
       control: this.control, updates: port2, initial: this.peerLog.replay(),
       ...(this.tap !== null && role !== 'rx'
-        ? { tunnel: { tapFd: this.tap.fds[queue % this.tap.fds.length]!, tapMac: this.tap.mac, localIP: o.localIP } }
+        ? { tunnel: { tapFd: this.tap.fds[queue % this.tap.fds.length]!, tapName: this.tap.name, tapMac: this.tap.mac,
+          localIP: o.localIP } }
         : {}),
     };
     const worker = new Worker(path.join(__dirname, 'loop-worker.js'), { workerData: data, transferList: [port2] });
@@ -359,7 +376,8 @@ export class UserspaceDatapath {
     for (const fd of [...this.tunFds, ...this.udpFds, ...this.sendFds]) {
       if (typeof fd === 'number' && fd >= 0) this.tun.closeFd(fd);
     }
-    if (this.tap !== null) closeTunnelTap(this.tap);
-    this.tap = null;
+    // The TAP stays recorded, so that counters read after stop() still say which path ran.
+    if (this.tap !== null && !this.tapClosed) closeTunnelTap(this.tap);
+    this.tapClosed = true;
   }
 }

@@ -168,10 +168,32 @@ describe('tunnel-GSO send path and its fallback, two hosts', { skip: skip ?? fal
       try {
         await assertTransfers(`${sendPath} ↔ kernel`);
       } finally {
-        assertSentOn(await stopNode(a), sendPath);
+        const c = await stopNode(a);
         await removeFlannel(B);
+        assertSentOn(c, sendPath);
       }
     });
+
+    if (sendPath === 'tunnel-gso') {
+      it('tunnel-gso: the TAP deleted under the loops, traffic moves on over the segment path', { skip: skipPath }, async () => {
+        const a = await startUserspace(A, B, sendPath);
+        await kernelVxlan(B, A);
+        try {
+          assert.ok(await pingOnce(A.pod, B.podIP), 'ping before');
+          await mustExec(['ip', '-n', A.ns, 'link', 'del', 'flannel.1-gso']);
+          // The loop finds its writes refused and the TAP gone, dies, and is restarted on the segment path.
+          let up = false;
+          for (let i = 0; i < 50 && !up; i++) up = await pingOnce(A.pod, B.podIP, 1);
+          assert.ok(up, 'ping after the TAP was deleted');
+          await assertTransfers('after the TAP was deleted');
+        } finally {
+          const c = await stopNode(a);
+          await removeFlannel(B);
+          assert.equal(c['send_path_tunnel_gso'], 0, `the datapath reports the segment path: ${JSON.stringify(c)}`);
+          assert.ok((c['tx_tso_frames'] ?? 0) > 0, 'TSO frames segmented after the loss');
+        }
+      });
+    }
 
     // Loose reverse-path filtering (Ubuntu's 2) passes the TAP's frames thanks to its address; strict (RHEL's 1)
     // drops them, so there `auto` must fall back.
@@ -186,8 +208,9 @@ describe('tunnel-GSO send path and its fallback, two hosts', { skip: skip ?? fal
         try {
           await assertTransfers(`auto with rp_filter ${rpCase.rp} ↔ kernel`);
         } finally {
-          assertSentOn(await stopNode(a), sendPath);
+          const c = await stopNode(a);
           await removeFlannel(B);
+          assertSentOn(c, sendPath);
         }
       } finally {
         await sysctl('0');
