@@ -81,7 +81,8 @@ bool AddHostAddress(int index, uint32_t addrBe) {
   req.ifa.ifa_scope = RT_SCOPE_HOST;
   req.ifa.ifa_index = static_cast<unsigned>(index);
   for (unsigned short type : {IFA_LOCAL, IFA_ADDRESS}) {
-    struct rtattr* rta = reinterpret_cast<struct rtattr*>(reinterpret_cast<char*>(&req) + NLMSG_ALIGN(req.nh.nlmsg_len));
+    char* end = reinterpret_cast<char*>(&req) + NLMSG_ALIGN(req.nh.nlmsg_len);
+    struct rtattr* rta = reinterpret_cast<struct rtattr*>(end);
     rta->rta_type = type;
     rta->rta_len = RTA_LENGTH(4);
     memcpy(RTA_DATA(rta), &addrBe, 4);

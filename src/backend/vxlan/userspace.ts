@@ -150,7 +150,8 @@ export class UserspaceVxlanBackend implements Backend {
       tunName: this.deviceName, vni: this.config.vni, port: this.config.port, ownMac: this.vtep.mac, localIP,
       network: this.ctx.network.network, subnetLen: this.ctx.network.subnetLen, innerMtu: this.mtu, persist: true,
       // A SCHED_FIFO loop never spins (see defaultSpinMicros): --vxlan-busy-poll applies to normal scheduling only.
-      ...(this.settings.busyPoll !== undefined && !this.settings.loopPriority ? { spinMicros: this.settings.busyPoll } : {}),
+      ...(this.settings.busyPoll !== undefined && !this.settings.loopPriority
+        ? { spinMicros: this.settings.busyPoll } : {}),
       allowForeignSource: this.settings.allowForeignSource ?? false,
       ...(this.settings.sendPath !== undefined ? { sendPath: this.settings.sendPath } : {}),
       ...(this.settings.loopPriority ? { scheduling: { fifoPriority: this.settings.loopPriority } } : {}),
