@@ -6,11 +6,13 @@
 #   batched     userspace, up to 16 packets per call (TUN reads, recvmmsg/sendmmsg), no offloads
 #   tso-gso     + TUN vnet_hdr TSO reads segmented in JS, sent with UDP GSO
 #   pipeline    + UDP GRO receive coalesced into TSO writes to the TUN; one thread per direction, one TUN queue
-#   gro         the same with the default loops: one per TUN queue (multi-queue TUN), each both directions
+#   gro         the same with the default loops: one per TUN queue (multi-queue TUN), each both directions, and the
+#               default send path (tunnel-gso where the kernel has it: whole VXLAN frames into a TAP, kernel segments)
+#   segment     gro with the send path forced to 'segment' (TSO frames cut in the addon, sent with UDP GSO)
 #   gro-cold    gro without the JIT warm-up of the loop threads (TSFLANNELD_DATAPATH_WARMUP=0)
 #   before      gro from another build tree, BEFORE_ROOT (its dist/ and a build/ link): old vs new in one run
 #   one-thread  the same with one loop and one queue (loops=1)
-#   nice / fifo the default with loop threads at nice -10 / SCHED_FIFO priority 10
+#   nice / fifo the default with loop threads at nice -10 / SCHED_FIFO priority 10 (fifo: no spin, see defaultSpinMicros)
 #   spinN       the default, polling (yielding) without sleeping for N µs after traffic (spinN-one-thread: loops=1)
 #   mixed       host A userspace (default), host B kernel
 # Prints one markdown row per mode: TCP A→B, TCP B→A (iperf3 -t $SECS), ping RTT avg, min, p50 and p99 (PING_COUNT,
@@ -76,6 +78,7 @@ userspace_up() { # ns self_i peer_i extra-json
   (sleep 100000 | ip netns exec $ns env $MODE_ENV $PIN node "${MODE_NODE_JS:-$NODE_JS}" "$spec" > "$out" 2>&1) >/dev/null 2>&1 &
   PIDS+=($!)
   for _ in $(seq 100); do grep -q ready "$out" && break; sleep 0.05; done
+  [ -z "${SHOW_SEND_PATH:-}" ] || echo "$ns: $(grep -m1 send-path "$out")" >&2
 }
 
 down_all() {
@@ -125,6 +128,7 @@ for rep in $(seq "$REPS"); do
       batched) extra=',"offloads":false,"gro":false,"loops":"pipeline"' ;;
       tso-gso) extra=',"gro":false,"loops":"pipeline"' ;;
       gro) extra='' ;;
+      segment) extra=',"sendPath":"segment"' ;;
       pipeline) extra=',"loops":"pipeline"' ;;
       one-thread) extra=',"loops":1' ;;
       nice) extra=',"scheduling":{"nice":-10}' ;;

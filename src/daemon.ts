@@ -168,7 +168,8 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
     'using external interface');
 
   const settings: BackendSettings = { vxlan: { datapath: options.vxlanDatapath, busyPoll: options.vxlanBusyPoll,
-    allowForeignSource: options.vxlanAllowForeignSource } };
+    allowForeignSource: options.vxlanAllowForeignSource, sendPath: options.vxlanSendPath,
+    loopPriority: options.vxlanLoopPriority } };
   const build = (cfg: NetworkConfig): DrivenBackend => {
     const b = createBackend(cfg.backend.type, {
       extIface, network: cfg, stateDir: options.stateDir, log,

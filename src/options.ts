@@ -49,6 +49,10 @@ export interface Options {
   readonly vxlanBusyPoll: number;
   /** The userspace datapath delivers inner sources outside the sending peer's subnet (weakens anti-injection). */
   readonly vxlanAllowForeignSource: boolean;
+  /** --vxlan-send-path: how the userspace datapath sends TSO frames (src/datapath/send-path.ts). */
+  readonly vxlanSendPath: 'auto' | 'tunnel-gso' | 'segment';
+  /** --vxlan-loop-priority: SCHED_FIFO priority of the userspace datapath's loop threads (0: normal scheduling). */
+  readonly vxlanLoopPriority: number;
   readonly stateDir: string;
   /** Seconds; upstream's fixed 24 h unless a test shortens it. */
   readonly subnetLeaseTtl: number;
@@ -102,6 +106,8 @@ const FLAGS: readonly FlagSpec[] = [
   { name: 'vxlan-datapath', common: true, kind: 'string', defaultValue: 'userspace', description: 'vxlan datapath: userspace|kernel' },
   // DEFAULT_SPIN_MICROS of src/datapath (not imported: options stay free of the datapath; a unit test ties the two).
   { name: 'vxlan-busy-poll', kind: 'string', defaultValue: '200', description: 'µs a userspace datapath loop polls after traffic before it sleeps (0: off)' },
+  { name: 'vxlan-send-path', kind: 'string', defaultValue: 'auto', description: 'userspace datapath send path: auto|tunnel-gso|segment (tunnel-gso: the kernel segments whole VXLAN frames, Linux 6.17+; segment: the datapath does; auto: tunnel-gso where the kernel has it)' },
+  { name: 'vxlan-loop-priority', kind: 'string', defaultValue: '0', description: 'userspace datapath: SCHED_FIFO priority 1-99 for the loop threads, so that on a busy host a packet never waits for a CPU (needs CAP_SYS_NICE and RestrictRealtime=no; 0: normal scheduling)' },
   { name: 'vxlan-allow-foreign-source', kind: 'bool', defaultValue: 'false', description: 'userspace datapath: accept received packets whose inner source is outside the sending peer\'s subnet (risk: a spoofed peer address can inject any source)' },
   { name: 'state-dir', kind: 'string', defaultValue: '/var/lib/tsflanneld', description: 'directory for state kept across restarts' },
   { name: 'subnet-lease-ttl', kind: 'string', defaultValue: '86400', description: 'lease TTL in seconds (advanced, for tests)' },
@@ -335,6 +341,10 @@ export function resolveOptions(flags: ParsedFlags, env: NodeJS.ProcessEnv): Opti
   if (isIP(healthzIP) === 0) {
     throw new OptionsError(`invalid --healthz-ip "${healthzIP}": expected an IP address such as 0.0.0.0 or 127.0.0.1`);
   }
+  const sendPath = str('vxlan-send-path').trim();
+  if (sendPath !== 'auto' && sendPath !== 'tunnel-gso' && sendPath !== 'segment') {
+    throw new OptionsError(`invalid --vxlan-send-path "${sendPath}": expected auto, tunnel-gso or segment`);
+  }
   const datapath = str('vxlan-datapath').trim();
   if (datapath !== 'userspace' && datapath !== 'kernel') {
     throw new OptionsError(`invalid --vxlan-datapath "${datapath}": expected userspace or kernel`);
@@ -383,6 +393,8 @@ export function resolveOptions(flags: ParsedFlags, env: NodeJS.ProcessEnv): Opti
     vxlanDatapath: datapath,
     vxlanBusyPoll: integer('vxlan-busy-poll', str('vxlan-busy-poll'), 0, 10000, 'microseconds between 0 (off) and 10000'),
     vxlanAllowForeignSource: bool('vxlan-allow-foreign-source'),
+    vxlanSendPath: sendPath,
+    vxlanLoopPriority: integer('vxlan-loop-priority', str('vxlan-loop-priority'), 0, 99, 'a SCHED_FIFO priority between 0 (off) and 99'),
     stateDir,
     subnetLeaseTtl: integer('subnet-lease-ttl', str('subnet-lease-ttl'), 5, 10 * 365 * 86400,
       'seconds, at least 5 (upstream uses 86400)'),

@@ -9,6 +9,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitLoopIo(env, exports);
   InitSegment(env, exports);
   InitReload(env, exports);
+  InitTap(env, exports);
   return exports;
 }
 

@@ -10,3 +10,4 @@ void InitNotify(Napi::Env env, Napi::Object exports);
 void InitLoopIo(Napi::Env env, Napi::Object exports);
 void InitSegment(Napi::Env env, Napi::Object exports);
 void InitReload(Napi::Env env, Napi::Object exports);
+void InitTap(Napi::Env env, Napi::Object exports);

@@ -25,6 +25,10 @@ export interface BackendSettings {
     readonly busyPoll?: number;
     /** --vxlan-allow-foreign-source: the userspace datapath accepts inner sources outside the sending peer's subnet. */
     readonly allowForeignSource?: boolean;
+    /** --vxlan-send-path for the userspace datapath; absent: 'auto'. */
+    readonly sendPath?: 'auto' | 'tunnel-gso' | 'segment';
+    /** --vxlan-loop-priority: SCHED_FIFO priority of the loop threads; absent or 0: normal scheduling. */
+    readonly loopPriority?: number;
   };
 }
 

@@ -10,6 +10,7 @@ export const COUNTER_NAMES = [
   'drop_bad_ip', 'drop_unknown_source', 'drop_no_route', 'drop_foreign_source', 'drop_foreign_destination',
   // udp framing: upstream's proxy lowers the TTL on each hop and drops at 0.
   'drop_ttl_expired',
+  'tx_tunnel_frames', 'tx_tap_write_failed',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

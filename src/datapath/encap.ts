@@ -1,16 +1,22 @@
 // Transmit side of the loop, without I/O: packets read from the TUN (each behind a virtio_net_hdr) become VXLAN
 // datagrams queued for one batched send. Plain packets are encapsulated in place (the read left headroom for the
 // 22-byte prefix); TSO super-packets are segmented into the output area for one UDP_SEGMENT send per ≤64 KiB.
+// With a tunnel-GSO TAP (tunnel-frame.ts) every packet instead becomes one TAP write of the whole VXLAN frame, a TSO
+// super-packet included, and the kernel segments it: the read then leaves TUNNEL_ROOM more headroom for the
+// virtio tunnel header and the outer headers.
 import { completePartialChecksum } from './checksum.js';
 import { COUNTER_INDEX as C } from './counters.js';
 import { innerFlowHash } from './flow-hash.js';
 import { ICMP_NET_UNREACH, MAX_ICMP_REPLY_LEN, mayAnswerWithIcmpError, writeIcmpUnreachable } from './icmp.js';
 import type { PeerTable } from './peer-table.js';
-import { emptySegmentResult, segmentTcp4 } from './segment.js';
+import { emptySegmentResult, segmentTcp4, tcp4HeaderLen } from './segment.js';
 import { TokenBucket } from './token-bucket.js';
 import {
+  MAX_TUNNEL_INNER_LEN, TUNNEL_ROOM, tunnelSourcePort, writeOuterHeaders, writeTunnelVnetHdr, type TunnelConfig,
+} from './tunnel-frame.js';
+import {
   emptyVnetHdr, readVnetHdr, VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_ECN, VNET_HDR_GSO_NONE, VNET_HDR_GSO_TCPV4,
-  VNET_HDR_LEN, writePlainVnetHdr,
+  VNET_HDR_LEN, VNET_TUNNEL_HDR_LEN, writePlainVnetHdr, type VnetHdr,
 } from './virtio-hdr.js';
 import { ENCAP_PREFIX_LEN, IPPROTO_UDP, ipv4PacketLength, readU32, writeEncapPrefix } from './wire.js';
 
@@ -41,6 +47,13 @@ export class EncapBatch {
   readonly tunOffsets: Int32Array;
   readonly tunLengths: Int32Array;
   tunCount = 0;
+  /** Whole VXLAN frames for the tunnel-GSO TAP (empty without one). */
+  readonly tapOffsets: Int32Array;
+  readonly tapLengths: Int32Array;
+  tapCount = 0;
+  /** Where the encap prefix goes in a read slot: after room for the tunnel frame's headers, when there is a TAP. */
+  private readonly prefixAt: number;
+  private ipId = 0;
   private readonly vnet = emptyVnetHdr();
   private readonly seg = emptySegmentResult();
   private readonly icmpBudget = new TokenBucket(ICMP_UNREACHABLE_PER_SECOND, ICMP_UNREACHABLE_BURST);
@@ -49,10 +62,14 @@ export class EncapBatch {
 
   /**
    * `slab` holds `readSlots` read slots of `slotSize` bytes, then the segment output area from `outStart`, then
-   * `icmpSlots` ICMP reply slots from `icmpStart`.
+   * `icmpSlots` ICMP reply slots from `icmpStart`. With `tunnel`, packets become frames for the tunnel-GSO TAP.
    */
   constructor(readonly slab: Uint8Array, readonly slotSize: number, readonly outStart: number,
-    readonly outEnd: number, readonly icmpStart: number, readonly icmpSlots: number, maxMessages: number) {
+    readonly outEnd: number, readonly icmpStart: number, readonly icmpSlots: number, maxMessages: number,
+    private readonly tunnel: TunnelConfig | null = null) {
+    this.prefixAt = tunnel === null ? 0 : TUNNEL_ROOM;
+    this.tapOffsets = new Int32Array(tunnel === null ? 0 : maxMessages);
+    this.tapLengths = new Int32Array(tunnel === null ? 0 : maxMessages);
     this.sendFds = new Int32Array(maxMessages);
     this.sendOffsets = new Int32Array(maxMessages);
     this.sendLengths = new Int32Array(maxMessages);
@@ -62,15 +79,21 @@ export class EncapBatch {
     this.tunLengths = new Int32Array(icmpSlots);
   }
 
-  /** Processes `count` reads (slot i at i*slotSize, lengths[i] bytes from the headroom on). */
+  /** Where each TUN read goes in its slot (the readers' headroom). */
+  get readHeadroom(): number {
+    return this.prefixAt + TUN_READ_HEADROOM;
+  }
+
+  /** Processes `count` reads (slot i at i*slotSize, lengths[i] bytes from readHeadroom on). */
   encapsulate(cfg: EncapConfig, peers: PeerTable, lengths: Int32Array, count: number, counters: Float64Array): void {
     this.sendCount = 0;
     this.tunCount = 0;
+    this.tapCount = 0;
     let outPos = this.outStart;
     const slab = this.slab;
     for (let i = 0; i < count; i++) {
-      const slot = i * this.slotSize;
-      const ip = slot + ENCAP_PREFIX_LEN;
+      const prefix = i * this.slotSize + this.prefixAt;
+      const ip = prefix + ENCAP_PREFIX_LEN;
       const len = lengths[i]! - VNET_HDR_LEN;
       const ipLen = ipv4PacketLength(slab, ip, len);
       if (ipLen === 0) {
@@ -84,10 +107,14 @@ export class EncapBatch {
         this.answerUnreachable(peers.subnetAddressOf(dst), ip, len, counters);
         continue;
       }
-      const vnet = readVnetHdr(slab, slot + TUN_READ_HEADROOM, this.vnet);
-      const fd = cfg.sendFds[innerFlowHash(slab, ip, len) % cfg.sendFds.length]!;
+      const vnet = readVnetHdr(slab, prefix + TUN_READ_HEADROOM, this.vnet);
+      const hash = innerFlowHash(slab, ip, len);
+      const fd = cfg.sendFds[hash % cfg.sendFds.length]!;
       const publicIP = peers.publicIPs[peer]!;
-      writeEncapPrefix(slab, slot, cfg.vni, peers.macs, peer * 6, cfg.ownMac);
+      writeEncapPrefix(slab, prefix, cfg.vni, peers.macs, peer * 6, cfg.ownMac);
+      if (this.tunnel !== null && this.queueTunnelFrame(this.tunnel, prefix, ipLen, vnet, hash, publicIP, counters)) {
+        continue;
+      }
       const gsoType = vnet.gsoType & ~VNET_HDR_GSO_ECN;
       if (gsoType === VNET_HDR_GSO_TCPV4 && vnet.gsoSize > 0) {
         if (outPos + ipLen + Math.ceil(ipLen / vnet.gsoSize) * (ENCAP_PREFIX_LEN + 120) > this.outEnd) {
@@ -95,7 +122,7 @@ export class EncapBatch {
           counters[C.tx_send_failed]!++;
           continue;
         }
-        if (!segmentTcp4(slab, ip, ipLen, vnet.gsoSize, slot, outPos, this.outEnd, this.seg)) {
+        if (!segmentTcp4(slab, ip, ipLen, vnet.gsoSize, prefix, outPos, this.outEnd, this.seg)) {
           counters[C.drop_bad_ip]!++;
           continue;
         }
@@ -112,10 +139,37 @@ export class EncapBatch {
         completePartialChecksum(slab, ip + vnet.csumStart, vnet.csumOffset, ip + ipLen,
           slab[ip + 9] === IPPROTO_UDP);
       }
-      this.queue(fd, publicIP, slot, ENCAP_PREFIX_LEN + ipLen, 0);
+      this.queue(fd, publicIP, prefix, ENCAP_PREFIX_LEN + ipLen, 0);
       counters[C.tx_packets]!++;
       counters[C.tx_bytes]! += ipLen;
     }
+  }
+
+  /**
+   * One frame for the TAP: tunnel virtio header and outer headers in front of the prefix at `prefix`. False when
+   * this packet cannot go that way (too large for one outer IPv4 packet, a GSO type the kernel would refuse): it
+   * then takes the segmenting path.
+   */
+  private queueTunnelFrame(tunnel: TunnelConfig, prefix: number, ipLen: number, vnet: VnetHdr, hash: number,
+    publicIP: number, counters: Float64Array): boolean {
+    const n = this.tapCount;
+    if (ipLen > MAX_TUNNEL_INNER_LEN || n >= this.tapOffsets.length) return false;
+    const ip = prefix + ENCAP_PREFIX_LEN;
+    const tso = vnet.gsoSize > 0 && (vnet.gsoType & ~VNET_HDR_GSO_ECN) === VNET_HDR_GSO_TCPV4;
+    const hdrLen = tso ? tcp4HeaderLen(this.slab, ip, ipLen) : 0;
+    if (tso && hdrLen === 0) return false;
+    const frame = prefix - TUNNEL_ROOM;
+    if (!writeTunnelVnetHdr(this.slab, frame, vnet, hdrLen)) return false;
+    writeOuterHeaders(this.slab, frame + VNET_TUNNEL_HDR_LEN, tunnel, publicIP, tunnelSourcePort(hash), this.ipId,
+      ENCAP_PREFIX_LEN + ipLen);
+    this.ipId = (this.ipId + 1) & 0xffff;
+    this.tapOffsets[n] = frame;
+    this.tapLengths[n] = TUNNEL_ROOM + ENCAP_PREFIX_LEN + ipLen;
+    this.tapCount = n + 1;
+    counters[C.tx_tunnel_frames]!++;
+    counters[C.tx_packets]! += tso ? Math.max(1, Math.ceil((ipLen - hdrLen) / vnet.gsoSize)) : 1;
+    counters[C.tx_bytes]! += ipLen;
+    return true;
   }
 
   private queueSegments(fd: number, publicIP: number, start: number, count: number, segSize: number, bytes: number,

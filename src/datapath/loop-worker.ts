@@ -9,7 +9,7 @@
 //
 // Send, pod → peer (TUN → UDP):
 //   1. loop_io.cc / tun.cc   wait for the TUN queue; read up to MAX_TX_SLOTS packets, each behind a virtio_net_hdr,
-//                            into its slot at TUN_READ_HEADROOM (room to prepend the encap prefix without a copy)
+//                            into its slot at the batch's readHeadroom (room to prepend headers without a copy)
 //   2. encap.ts              IPv4 only; the destination's subnet → peer slot (peer-table.ts); none: ICMP net
 //                            unreachable back into the TUN (rate-limited), counted drop_no_route
 //   3. wire.ts               the 22-byte VXLAN + inner Ethernet prefix in front of the packet (peer's VtepMAC)
@@ -17,6 +17,9 @@
 //                            a CHECKSUM_PARTIAL packet gets its checksum completed (checksum.ts)
 //   5. flow-hash.ts          the inner flow picks the sending socket (outer source port), keeping flows in order
 //   6. udp.cc                one sendmmsg of the batch; segments go as UDP_SEGMENT (GSO) sends of up to 64 KiB
+//   With the tunnel-GSO send path (send-path.ts) steps 4–6 are instead: tunnel-frame.ts puts the virtio tunnel
+//   header and outer Ethernet/IPv4/UDP in front of the prefix, and tun.cc writes the whole frame, a 64 KiB TSO frame
+//   included, to the TAP; the kernel segments it (or passes it whole to an underlay that takes tunnel GSO).
 //
 // Receive, peer → pod (UDP → TUN):
 //   1. loop_io.cc / udp.cc   wait for the socket; recvmmsg up to MAX_RX_SLOTS datagrams (UDP_GRO trains) with their
@@ -31,6 +34,7 @@
 //   6. tun.cc                the writes, one per frame; a refused one counted rx_tun_write_failed
 //
 // Control, between batches: peer-table ops from the main thread (its replay log seeds a new loop), the stop flag.
+import * as fs from 'node:fs';
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { useRangeSum } from './checksum.js';
 import { counterBlock, COUNTER_INDEX as C } from './counters.js';
@@ -40,6 +44,7 @@ import { checksumNative, loopWaitIo, threadControl, tunIo, udpIo } from './nativ
 import { PeerTable, type PeerTableOp } from './peer-table.js';
 import { udpRxDirection, udpTxDirection } from './udp-directions.js';
 import { warmUpUdpDatapath } from './udp-warm-up.js';
+import type { TunnelConfig } from './tunnel-frame.js';
 import { warmUpDatapath } from './warm-up.js';
 import type { Ipv4Net } from '../net/ipv4.js';
 
@@ -72,11 +77,16 @@ export interface LoopWorkerData {
   readonly initial: readonly PeerTableOp[];
   /** What a datagram carries: a VXLAN frame (default), or one bare IPv4 packet (flannel's udp backend). */
   readonly framing?: 'vxlan' | 'udp';
+  /** The tunnel-GSO send path: this loop's TAP queue and what the outer headers need; absent: segment and send. */
+  readonly tunnel?: {
+    readonly tapFd: number; readonly tapName: string; readonly tapMac: readonly number[]; readonly localIP: number;
+  };
 }
 
 const POLL_MS = 50;
 const MAX_TX_SLOTS = 16;
-const TX_SLOT_SIZE = 65536 + 64;
+/** A 64 KiB TSO read behind the largest headroom (the tunnel frame's headers), with a margin. */
+const TX_SLOT_SIZE = 65536 + 128;
 const MAX_RX_SLOTS = 8;
 const RX_SLOT_SIZE = 65536 + 64;
 const ICMP_SLOTS = 16;
@@ -94,6 +104,9 @@ export interface Direction {
 export interface TxDirection extends Direction {
   readonly slab: Uint8Array;
   readonly slotSize: number;
+  /** Where a TUN read lands in its slot: room in front for the headers the send writes in place. */
+  readonly readHeadroom: number;
+  readonly tunnel: TunnelConfig | null;
   readonly lengths: Int32Array;
 }
 
@@ -128,8 +141,12 @@ function txDirection(data: LoopWorkerData, cfg: EncapConfig, peers: PeerTable, c
   const layout = encapSlabLayout(slots, TX_SLOT_SIZE, ICMP_SLOTS);
   const slab = new Uint8Array(layout.size);
   const lengths = new Int32Array(slots);
+  const t = data.tunnel;
+  const tunnel = t === undefined ? null
+    : { tapMac: Uint8Array.from(t.tapMac), srcMac: Uint8Array.from(data.ownMac), localIP: t.localIP, port: data.port };
   const batch = new EncapBatch(slab, TX_SLOT_SIZE, layout.outStart, layout.outEnd, layout.icmpStart, ICMP_SLOTS,
-    slots * 64);
+    slots * 64, tunnel);
+  const tapFd = t?.tapFd ?? -1;
   const handle = (n: number): void => {
     batch.encapsulate(cfg, peers, lengths, n, counters);
     if (batch.sendCount > 0) {
@@ -138,14 +155,23 @@ function txDirection(data: LoopWorkerData, cfg: EncapConfig, peers: PeerTable, c
       counters[C.tx_datagrams]! += sent;
       counters[C.tx_send_failed]! += batch.sendCount - sent;
     }
+    if (batch.tapCount > 0) {
+      const written = tun.writeBatch(tapFd, slab, batch.tapOffsets, batch.tapLengths, batch.tapCount);
+      counters[C.tx_tap_write_failed]! += batch.tapCount - written;
+      // A TAP deleted under the loop refuses every write: die, so that the restart (userspace-datapath.ts
+      // checkTap) sends the segmenting way instead of dropping everything. The check runs only after a failure.
+      if (written === 0 && t !== undefined && !fs.existsSync(`/proc/sys/net/ipv4/conf/${t.tapName}`)) {
+        throw new Error(`the tunnel-GSO TAP ${t.tapName} is gone`);
+      }
+    }
     if (batch.tunCount > 0) tun.writeBatch(data.tunFd, slab, batch.tunOffsets, batch.tunLengths, batch.tunCount);
   };
   const step = (timeoutMs: number): boolean => {
-    const n = tun.readBatch(data.tunFd, slab, TX_SLOT_SIZE, slots, lengths, timeoutMs, TUN_READ_HEADROOM);
+    const n = tun.readBatch(data.tunFd, slab, TX_SLOT_SIZE, slots, lengths, timeoutMs, batch.readHeadroom);
     if (n > 0) handle(n);
     return n > 0;
   };
-  return { slab, slotSize: TX_SLOT_SIZE, lengths, handle, step };
+  return { slab, slotSize: TX_SLOT_SIZE, lengths, handle, step, readHeadroom: batch.readHeadroom, tunnel };
 }
 
 /** UDP → TUN: a batch of datagrams, decapsulated (and coalesced) and written. */
@@ -191,7 +217,7 @@ function rxDirection(data: LoopWorkerData, cfg: DecapConfig, peers: PeerTable, c
 function runBoth(data: LoopWorkerData, tx: TxDirection, rx: RxDirection, control: Int32Array, drain: () => void): void {
   const wait = loopWaitIo();
   const io = wait.loopIoOpen({
-    tunFd: data.tunFd, udpFd: data.udpFd, headroom: TUN_READ_HEADROOM,
+    tunFd: data.tunFd, udpFd: data.udpFd, headroom: tx.readHeadroom,
     txSlab: tx.slab, txSlotSize: tx.slotSize, txLengths: tx.lengths,
     rxSlab: rx.slab, rxSlotSize: rx.slotSize, rxLengths: rx.lengths, rxSources: rx.sources, rxGsoSizes: rx.gsoSizes,
   });
@@ -242,7 +268,10 @@ function run(data: LoopWorkerData): void {
   // side-by-side measurements only.
   if (process.env['TSFLANNELD_DATAPATH_WARMUP'] !== '0') {
     if (udpFraming) warmUpUdpDatapath({ network: data.network, subnetLen: data.subnetLen, sendFds: encapCfg.sendFds, decap: decapCfg });
-    else warmUpDatapath({ network: data.network, subnetLen: data.subnetLen, encap: encapCfg, decap: decapCfg });
+    else {
+      warmUpDatapath({ network: data.network, subnetLen: data.subnetLen, encap: encapCfg, decap: decapCfg,
+        ...(tx?.tunnel ? { tunnel: tx.tunnel } : {}) });
+    }
   }
   if (tx && rx) {
     runBoth(data, tx, rx, control, drain);

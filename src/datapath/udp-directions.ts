@@ -42,7 +42,7 @@ export function udpTxDirection(s: UdpDirectionSetup, peers: PeerTable, counters:
     if (n > 0) handle(n);
     return n > 0;
   };
-  return { slab, slotSize, lengths, handle, step };
+  return { slab, slotSize, lengths, handle, step, readHeadroom: headroom, tunnel: null };
 }
 
 /** UDP → TUN. */

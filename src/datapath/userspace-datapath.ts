@@ -4,6 +4,7 @@
 // (src/backend/vxlan/userspace.ts).
 // Robustness: a loop thread that dies is restarted by a LoopSupervisor; a TUN deleted under the loops is reopened
 // by reopenTun() (the backend calls it when the netlink monitor reports the deletion, or when onTunLost fires).
+import * as fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
@@ -16,6 +17,8 @@ import type { DatapathFds, LoopConfig } from '../reload/handover.js';
 import { tunIo, udpIo } from './native.js';
 import { PeerReplayLog } from './peer-log.js';
 import { subnetSlots, type PeerTableOp } from './peer-table.js';
+import { selectSendPath, tunnelTapName, type SendPath, type SendPathChoice } from './send-path.js';
+import { closeTunnelTap, openTunnelTap, type TunnelTap } from './tunnel-tap.js';
 import { TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO_ECN } from './virtio-hdr.js';
 import { macBytes } from './wire.js';
 
@@ -81,6 +84,12 @@ export interface DatapathOptions {
   readonly allowForeignSource?: boolean;
   /** What a datagram carries: a VXLAN frame (default), or one bare IPv4 packet (flannel's udp backend). */
   readonly framing?: 'vxlan' | 'udp';
+  /**
+   * How TSO frames leave (send-path.ts): 'tunnel-gso' (a TAP with UDP-tunnel GSO; the kernel segments), 'segment'
+   * (segmented in the addon, sent with UDP GSO), 'auto' (default: tunnel-gso where the kernel has it). Needs
+   * offloads and a localIP.
+   */
+  readonly sendPath?: SendPathChoice;
 }
 
 /** As long as Linux's guest halt-polling default (cpuidle-haltpoll's guest_halt_poll_ns, 200 µs). */
@@ -90,6 +99,15 @@ const STOP_GRACE_MS = 2000;
 /** More loops than this buy little: the TUN and the sockets, not the cores, are then the limit. */
 const MAX_DEFAULT_LOOPS = 4;
 const EINVAL = 22;
+
+/**
+ * The spin unless set: none for SCHED_FIFO loops. Their sched_yield between polls yields only to other real-time
+ * threads, so a spinning FIFO loop would hold its CPU from every normal thread (the daemon's own main thread
+ * included); and a FIFO thread woken from poll runs at once, which is what the spin buys a normal one.
+ */
+export function defaultSpinMicros(scheduling: DatapathOptions['scheduling']): number {
+  return (scheduling?.fifoPriority ?? 0) > 0 ? 0 : DEFAULT_SPIN_MICROS;
+}
 
 /** One loop per CPU, up to MAX_DEFAULT_LOOPS. */
 export function defaultLoopCount(): number {
@@ -128,6 +146,12 @@ export class UserspaceDatapath {
   private readonly pipeline: boolean;
   /** TUN queues, and loops doing both directions (1 in the pipeline layout, which has a tx and an rx loop). */
   readonly queues: number;
+  /** The send path the loops run (chosen at construction; segment from then on if the TAP is lost). */
+  get sendPath(): SendPath {
+    return this.tap === null ? 'segment' : 'tunnel-gso';
+  }
+  private tap: TunnelTap | null = null;
+  private tapClosed = false;
 
   constructor(private readonly opts: DatapathOptions) {
     this.log = opts.log ?? rootLog.child({ component: 'datapath', device: opts.tunName });
@@ -159,10 +183,45 @@ export class UserspaceDatapath {
       for (let i = 0; i < (opts.sourcePorts ?? 8); i++) {
         this.sendFds.push(this.udp.udpOpen(opts.localIP, 0, { sndbuf: SOCKET_BUFFER }));
       }
+      this.chooseSendPath();
     } catch (err) {
       this.closeFds();
       throw err;
     }
+  }
+
+  /** Sets up the tunnel-GSO TAP where it may and can run; logs the path the loops will take. */
+  private chooseSendPath(): void {
+    const o = this.opts;
+    const decision = selectSendPath(o.sendPath ?? 'auto', () => {
+      if (o.offloads === false) return 'offloads are off';
+      if (o.localIP === 0) return 'no local underlay address to send from';
+      const tap = openTunnelTap(tunnelTapName(o.tunName), this.queues);
+      if (typeof tap === 'string') return tap;
+      this.tap = tap;
+      return null;
+    });
+    if (decision.path === 'tunnel-gso') {
+      this.log.info({ sendPath: 'tunnel-gso', tap: this.tap?.name },
+        `datapath send path: tunnel-gso (the kernel segments whole VXLAN frames written to TAP ${this.tap?.name})`);
+    } else if (decision.fallbackReason !== null) {
+      this.log.info({ sendPath: 'segment', reason: decision.fallbackReason },
+        `datapath send path: segment (tunnel-gso unavailable: ${decision.fallbackReason})`);
+    } else {
+      this.log.info({ sendPath: 'segment' }, 'datapath send path: segment (as configured)');
+    }
+  }
+
+  /**
+   * Before a loop (re)starts: a TAP deleted under the loops (their writes fail; see loop-worker.ts) is given up
+   * for the segment path, which needs nothing from it.
+   */
+  private checkTap(): void {
+    if (this.tap === null || this.tapClosed || fs.existsSync(`/proc/sys/net/ipv4/conf/${this.tap.name}`)) return;
+    this.log.warn({ sendPath: 'segment', tap: this.tap.name },
+      `datapath send path: segment from now on (TAP ${this.tap.name} was deleted)`);
+    closeTunnelTap(this.tap);
+    this.tap = null;
   }
 
   /**
@@ -261,9 +320,11 @@ export class UserspaceDatapath {
     this.post({ op: 'clear' });
   }
 
-  counters(): Record<CounterName | 'loop_restarts' | 'tun_reopened', number> {
+  /** The loops' counters, with `send_path_tunnel_gso` 1 when the tunnel-GSO send path runs (0: segment). */
+  counters(): Record<CounterName | 'loop_restarts' | 'tun_reopened' | 'send_path_tunnel_gso', number> {
     const restarts = this.loops.reduce((n, l) => n + l.supervisor.restarts, 0);
-    return { ...readCounters(this.counterBuffer), loop_restarts: restarts, tun_reopened: this.tunReopens };
+    return { ...readCounters(this.counterBuffer), loop_restarts: restarts, tun_reopened: this.tunReopens,
+      send_path_tunnel_gso: this.sendPath === 'tunnel-gso' ? 1 : 0 };
   }
 
   /** Stops the loops (within one poll interval) and closes the fds; the TUN goes away unless persistent. */
@@ -351,6 +412,7 @@ export class UserspaceDatapath {
 
   private spawn(loop: Loop, role: 'tx' | 'rx' | 'both', block: number, queue: number): Worker {
     loop.port?.close();
+    this.checkTap();
     const { port1, port2 } = new MessageChannel();
     const o = this.opts;
     const data: LoopWorkerData = {
@@ -358,9 +420,13 @@ export class UserspaceDatapath {
       role, tunFd: this.tunFds[queue % this.tunFds.length]!, udpFd: this.udpFds[queue]!, sendFds: this.sendFds,
       port: o.port, vni: o.vni, ownMac: [...macBytes(o.ownMac)], network: o.network, subnetLen: o.subnetLen,
       innerMtu: o.innerMtu, coalesce: o.gro ?? true, batch: o.batch ?? 16, scheduling: o.scheduling ?? {},
-      spinMicros: o.spinMicros ?? DEFAULT_SPIN_MICROS, counters: this.counterBuffer, counterBlock: block,
+      spinMicros: o.spinMicros ?? defaultSpinMicros(o.scheduling), counters: this.counterBuffer, counterBlock: block,
       allowForeignSource: o.allowForeignSource ?? false, framing: o.framing ?? 'vxlan',
       control: this.control, updates: port2, initial: this.peerLog.replay(),
+      ...(this.tap !== null && role !== 'rx'
+        ? { tunnel: { tapFd: this.tap.fds[queue % this.tap.fds.length]!, tapName: this.tap.name, tapMac: this.tap.mac,
+          localIP: o.localIP } }
+        : {}),
     };
     const worker = new Worker(path.join(__dirname, 'loop-worker.js'), { workerData: data, transferList: [port2] });
     loop.port = port1;
@@ -371,5 +437,8 @@ export class UserspaceDatapath {
     for (const fd of [...this.tunFds, ...this.udpFds, ...this.sendFds]) {
       if (typeof fd === 'number' && fd >= 0) this.tun.closeFd(fd);
     }
+    // The TAP stays recorded, so that counters read after stop() still say which path ran.
+    if (this.tap !== null && !this.tapClosed) closeTunnelTap(this.tap);
+    this.tapClosed = true;
   }
 }

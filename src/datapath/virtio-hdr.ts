@@ -28,7 +28,7 @@ export function emptyVnetHdr(): VnetHdr {
 }
 
 const u16le = (b: Uint8Array, o: number): number => b[o]! | (b[o + 1]! << 8);
-const put16le = (b: Uint8Array, o: number, v: number): void => {
+export const put16le = (b: Uint8Array, o: number, v: number): void => {
   b[o] = v & 0xff;
   b[o + 1] = (v >>> 8) & 0xff;
 };
@@ -58,3 +58,10 @@ export function writeVnetHdr(buf: Uint8Array, off: number, flags: number, gsoTyp
 export function writePlainVnetHdr(buf: Uint8Array, off: number): void {
   buf.fill(0, off, off + VNET_HDR_LEN);
 }
+
+/** gso_type bit of struct virtio_net_hdr_v1_hash_tunnel: the GSO packet is inside a UDP tunnel over IPv4. */
+export const VNET_HDR_GSO_UDP_TUNNEL_IPV4 = 0x20;
+/** TUNSETOFFLOAD: UDP-tunnel GSO (Linux ≥ 6.17). */
+export const TUN_F_UDP_TUNNEL_GSO = 0x80;
+/** struct virtio_net_hdr_v1_hash_tunnel: the 10-byte header, num_buffers, the hash fields and two tunnel offsets. */
+export const VNET_TUNNEL_HDR_LEN = 24;

@@ -13,6 +13,7 @@ import { counterBlock, newCounterBuffer } from './counters.js';
 import { DecapBatch, type DecapConfig } from './decap.js';
 import { EncapBatch, encapSlabLayout, type EncapConfig } from './encap.js';
 import { PeerTable } from './peer-table.js';
+import { TUNNEL_ROOM, type TunnelConfig } from './tunnel-frame.js';
 import { SyntheticTraffic, TRAFFIC_SHAPES, trafficBufferSize } from './warm-up-traffic.js';
 import type { Ipv4Net } from '../net/ipv4.js';
 
@@ -31,6 +32,8 @@ export interface WarmUpTarget {
   readonly subnetLen: number;
   readonly encap: EncapConfig;
   readonly decap: DecapConfig;
+  /** The tunnel-GSO send path's outer headers, when the loop runs it: its frame writers are warmed too. */
+  readonly tunnel?: TunnelConfig;
 }
 
 /** A pod address in subnet slot `slot` of the Network (slot 0 when the Network holds one subnet). */
@@ -73,19 +76,25 @@ export function warmUpScene(network: Ipv4Net, subnetLen: number, innerMtu: numbe
  */
 export function warmUpDatapath(target: WarmUpTarget, iterations = WARM_UP_ITERATIONS,
   rounds = 1 + EXTRA_ROUNDS): Float64Array {
-  const { counters, peers, dst, traffic, slotSize } = warmUpScene(target.network, target.subnetLen, target.decap.innerMtu);
+  const { counters, peers, dst, traffic, slotSize: trafficSlotSize } = warmUpScene(target.network, target.subnetLen,
+    target.decap.innerMtu);
   const unrouted = unroutedAddress(target.network, target.subnetLen);
+  // With a tunnel, the reads land TUNNEL_ROOM further into the slot (EncapBatch.readHeadroom).
+  const readAt = target.tunnel === undefined ? 0 : TUNNEL_ROOM;
+  const slotSize = trafficSlotSize + readAt;
   const layout = encapSlabLayout(1, slotSize, 1);
   const txSlab = new Uint8Array(layout.size);
   const lengths = new Int32Array(1);
-  const encap = new EncapBatch(txSlab, slotSize, layout.outStart, layout.outEnd, layout.icmpStart, 1, 64);
-  const rxSlab = new Uint8Array(slotSize);
+  const encap = new EncapBatch(txSlab, slotSize, layout.outStart, layout.outEnd, layout.icmpStart, 1, 64,
+    target.tunnel ?? null);
+  const rxSlotSize = slotSize - readAt;
+  const rxSlab = new Uint8Array(rxSlotSize);
   const decap = new DecapBatch(rxSlab, 64);
   const received = { length: 0, gsoSize: 0 };
   const pause = new Int32Array(new SharedArrayBuffer(4));
 
   const encapOne = (shapeIndex: number, to: number, version = 4): void => {
-    lengths[0] = traffic.tunRead(txSlab, 0, TRAFFIC_SHAPES[shapeIndex]!, to, version);
+    lengths[0] = traffic.tunRead(txSlab, readAt, TRAFFIC_SHAPES[shapeIndex]!, to, version);
     encap.encapsulate(target.encap, peers, lengths, 1, counters);
   };
   const decapOne = (shapeIndex: number, vni: number, from: number): void => {

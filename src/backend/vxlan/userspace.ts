@@ -187,7 +187,8 @@ export class UserspaceVxlanBackend implements Backend {
     const net = this.ctx.network.network;
     return { vni: this.config.vni, port: this.config.port, ownMac: this.vtep.mac, localIP: localIP >>> 0,
       network: { ip: net.ip >>> 0, prefixLen: net.prefixLen }, subnetLen: this.ctx.network.subnetLen, innerMtu: this.mtu,
-      spinMicros: this.settings.busyPoll ?? null, allowForeignSource: this.settings.allowForeignSource ?? false };
+      // A SCHED_FIFO loop never spins (see defaultSpinMicros): --vxlan-busy-poll applies to normal scheduling only.
+      spinMicros: this.settings.loopPriority ? null : this.settings.busyPoll ?? null, allowForeignSource: this.settings.allowForeignSource ?? false };
   }
 
   private openDatapath(adopt?: DatapathFds): UserspaceDatapath {
@@ -196,6 +197,8 @@ export class UserspaceVxlanBackend implements Backend {
       tunName: this.deviceName, vni: c.vni, port: c.port, ownMac: c.ownMac, localIP: c.localIP, network: c.network,
       subnetLen: c.subnetLen, innerMtu: c.innerMtu, persist: true, allowForeignSource: c.allowForeignSource,
       ...(c.spinMicros !== null ? { spinMicros: c.spinMicros } : {}),
+      ...(this.settings.sendPath !== undefined ? { sendPath: this.settings.sendPath } : {}),
+      ...(this.settings.loopPriority ? { scheduling: { fifoPriority: this.settings.loopPriority } } : {}),
       log: this.log, onTunLost: () => this.keeper.deviceLost('a datapath loop found it gone'),
       ...(adopt ? { adopt } : {}),
     });

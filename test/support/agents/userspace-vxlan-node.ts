@@ -31,6 +31,7 @@ export interface NodeSpec {
   readonly loops?: number | 'pipeline';
   readonly spinMicros?: number;
   readonly scheduling?: { readonly nice?: number; readonly fifoPriority?: number };
+  readonly sendPath?: 'auto' | 'tunnel-gso' | 'segment';
 }
 
 function ip(...args: string[]): void {
@@ -46,6 +47,7 @@ function main(): void {
     network, subnetLen: spec.subnetLen, innerMtu: spec.mtu, offloads: spec.offloads ?? true, gro: spec.gro ?? true,
     batch: spec.batch ?? 16, ...(spec.loops !== undefined ? { loops: spec.loops } : {}),
     scheduling: spec.scheduling ?? {}, ...(spec.spinMicros !== undefined ? { spinMicros: spec.spinMicros } : {}),
+    ...(spec.sendPath !== undefined ? { sendPath: spec.sendPath } : {}),
   });
   ip('addr', 'add', `${formatIPv4(own.ip)}/32`, 'dev', spec.device);
   ip('link', 'set', spec.device, 'mtu', String(spec.mtu), 'up');
@@ -56,7 +58,7 @@ function main(): void {
   };
   setPeers(spec.peers);
   dp.start(own);
-  process.stdout.write('ready\n');
+  process.stdout.write(`send-path ${dp.sendPath}\nready\n`);
   let stopping = false;
   const stop = (): void => {
     if (stopping) return;
