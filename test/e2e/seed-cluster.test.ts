@@ -149,7 +149,9 @@ describe('the seed\'s cluster: v0.7.1 and tsflanneld on etcd v2, migrated to v3,
       }
       const mark = ping.lastAnswered();
       await poll('the ping still answered after both followed', () => ping.lastAnswered() > mark + 10, 15_000);
-      await pingsEveryWay(ts.map((h) => tb.container(h)));
+      // Mid-rollout, the v0.7.1 nodes (still on v2) are reached too: their leases were copied to v3 with ~24 h left,
+      // and ours stay in v2 as long. The README's rolling path replaces them before migrating, so this is a bonus.
+      await pingsEveryWay(containers());
     } finally {
       answered = await stopAndReport(t, ping, 'across migrate-etcd and both live follows to v3');
     }
