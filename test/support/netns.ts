@@ -26,6 +26,8 @@ export function execCommand(argv: readonly string[], opts: ExecOptions = {}): Pr
       const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1;
       resolve({ code, stdout, stderr: stderr + (err !== null && typeof err.code !== 'number' ? String(err.message) : '') });
     });
+    // A child that exits without reading its input makes the write fail with EPIPE: not the caller's failure.
+    child.stdin?.on('error', () => undefined);
     if (opts.input !== undefined) child.stdin?.end(opts.input);
     else child.stdin?.end();
   });
