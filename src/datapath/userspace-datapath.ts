@@ -193,7 +193,9 @@ export class UserspaceDatapath {
   /** Sets up the tunnel-GSO TAP where it may and can run; logs the path the loops will take. */
   private chooseSendPath(): void {
     const o = this.opts;
-    const decision = selectSendPath(o.sendPath ?? 'auto', () => {
+    // The tunnel path hands the kernel VXLAN frames; flannel's udp framing has no tunnel header to segment by.
+    const choice = o.framing === 'udp' ? 'segment' : o.sendPath ?? 'auto';
+    const decision = selectSendPath(choice, () => {
       if (o.offloads === false) return 'offloads are off';
       if (o.localIP === 0) return 'no local underlay address to send from';
       const tap = openTunnelTap(tunnelTapName(o.tunName), this.queues);

@@ -65,6 +65,8 @@ describe('udp backend beside upstream flanneld v0.28.9 (etcd v3) and v0.7.1 (etc
     const link = JSON.parse(await mustExec(['ip', '-n', h2.netns, '-j', 'link', 'show', 'flannel0'])) as Array<{ mtu: number }>;
     assert.equal(link[0]!.mtu, envs[0]!.mtu);
     assert.ok((await tb.routes(h2)).some((r) => /^10\.9\.0\.0\/16 dev flannel0\b/.test(r)), (await tb.routes(h2)).join('\n'));
+    // The tunnel-GSO send path is vxlan's: a udp node makes no TAP for it.
+    assert.doesNotMatch(await mustExec(['ip', '-n', h2.netns, 'link', 'show']), /gso/);
     const cs = [await tb.addContainer(h1, 'c1'), await tb.addContainer(h2, 'c1'), await tb.addContainer(h3, 'c1')];
     await everyWay(cs);
     // Each proxy hop lowers the TTL as upstream's does: 64, −1 per host route, −1 per udp hop = 60 on arrival,
