@@ -5,6 +5,7 @@ import { netLastIP, prefixSize, type Ipv4Net } from '../net/ipv4.js';
 import { net6LastIP, prefixSize6, type Ipv6Net } from '../net/ipv6.js';
 import { lowestFree, mergeRanges, rangesOverlap, type AddressRanges } from './free-ranges.js';
 import type { Lease } from './lease.js';
+import { chooseIpv6OnlySubnet } from './allocator-ipv6-only.js';
 
 export type { AddressRanges } from './free-ranges.js';
 
@@ -25,6 +26,8 @@ export interface ChooseSubnetInput {
   readonly config: NetworkConfig;
   readonly leases: readonly Lease[];
   readonly publicIP: string;
+  /** Our PublicIPv6: in an IPv6-only network it, not PublicIP (0.0.0.0 for every host), finds our own lease. */
+  readonly publicIPv6?: string | null;
   readonly previous: Ipv4Net | null;
   /** FLANNEL_IPV6_SUBNET of the previous run, network address form. */
   readonly previousIPv6?: Ipv6Net | null;
@@ -60,6 +63,7 @@ function pick<T>(free: readonly T[], random: () => number): T {
 }
 
 export function chooseSubnet(o: ChooseSubnetInput): SubnetChoice {
+  if (!o.config.enableIPv4 && o.config.ipv6) return chooseIpv6OnlySubnet(o, { ...o.config, ipv6: o.config.ipv6 });
   const staleOwn: Lease[] = [];
   for (const lease of o.leases) {
     if (lease.attrs.publicIP !== o.publicIP) continue;

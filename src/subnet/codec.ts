@@ -3,7 +3,7 @@
 // encoding/json does. A lease's identity is its IPv4 subnet, except in an IPv6-only network, where every key carries
 // the zero IPv4 half `0.0.0.0-0` (upstream's empty IP4Net) and the IPv6 subnet tells leases apart.
 import { formatIPv4, makeNet, parseIPv4, type Ipv4Net } from '../net/ipv4.js';
-import { formatIPv6, makeNet6, parseIPv6, type Ipv6Net } from '../net/ipv6.js';
+import { formatCidr6, formatIPv6, makeNet6, parseIPv6, type Ipv6Net } from '../net/ipv6.js';
 import { truncateForLog } from '../log-values.js';
 import type { LeaseAttrs } from './lease.js';
 
@@ -56,6 +56,11 @@ export function isIpv6OnlySubnet(subnet: Ipv4Net): boolean {
  */
 export function leaseIdentity(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): string {
   return isIpv6OnlySubnet(subnet) ? subnetKey(subnet, ipv6Subnet) : subnetKey(subnet);
+}
+
+/** A lease's subnet for logs and messages: the IPv4 one, or in an IPv6-only network the IPv6 one. */
+export function leaseName(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): string {
+  return isIpv6OnlySubnet(subnet) && ipv6Subnet ? formatCidr6(ipv6Subnet) : `${formatIPv4(subnet.ip)}/${subnet.prefixLen}`;
 }
 
 /** The IPv4 subnet of a lease key (its identity), or null as parseLeaseKey. */
