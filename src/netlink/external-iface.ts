@@ -33,6 +33,8 @@ export async function chooseExternalInterface(o: {
   publicIP?: string;
   /** Set with EnableIPv6: also choose the IPv6 address (see selectIPv6Address). */
   ipv6?: { publicIPv6?: string };
+  /** EnableIPv4 false: no IPv4 address needed, the IPv6 default route decides (IfaceWish.ipv6Only). */
+  ipv6Only?: boolean;
 }): Promise<ExternalInterface> {
   // One dump at a time: concurrent dumps on the shared socket interleave their multipart replies
   // ("Multipart message not terminated properly").
@@ -48,7 +50,7 @@ export async function chooseExternalInterface(o: {
   }));
   const facts: IfaceFacts = {
     interfaces,
-    defaultRoute: defaultRouteLink(routes),
+    defaultRoute: o.ipv6Only ? await defaultRoute6Link() : defaultRouteLink(routes),
     ...(reach !== undefined ? { canReach: reach } : {}),
   };
   // Dual stack: `--iface=<IPv6 address>` names the interface holding that address, whose IPv6 address it then is.
@@ -66,7 +68,8 @@ export async function chooseExternalInterface(o: {
   if (!o.ipv6) return chosen;
   const how: Ipv6Choice = o.iface.length > 0 ? { by: 'iface', ...(address6 !== undefined ? { address: address6 } : {}) }
     : o.ifaceRegex.length > 0 ? { by: 'regex', patterns: o.ifaceRegex }
-      : o.ifaceCanReach ? { by: 'can-reach' } : { by: 'default-route', defaultRoute6: await defaultRoute6Link() };
+      // IPv6-only: the interface already is the IPv6 default route's.
+      : o.ifaceCanReach || o.ipv6Only ? { by: 'can-reach' } : { by: 'default-route', defaultRoute6: await defaultRoute6Link() };
   const v6 = selectIPv6Address(chosen, addrs6.filter((a) => a.index === chosen.index), o.ipv6.publicIPv6, how);
   return { ...chosen, ...v6 };
 }
