@@ -13,6 +13,7 @@ import { chooseSubnet, poolDescription } from './allocator.js';
 import { leaseIdentity, leaseName, sameLeaseAttrs, subnetKey } from './codec.js';
 import { describeEtcdError, reportEtcdError } from './etcd-client.js';
 import type { Lease, LeaseAttrs } from './lease.js';
+import { writerOf, writtenBy } from './lease-owner.js';
 import type { RegistryWatch, LeaseRegistry } from './registry.js';
 import { AbortedError, Backoff, RateLimitedLog, sleep } from './retry-pacing.js';
 
@@ -302,7 +303,7 @@ export class LeaseManager extends EventEmitter {
             return;
           }
           if (!this.writtenByUs(ev.lease)) {
-            void this.onVanished(`host ${this.writer(ev.lease)} overwrote its key`, true);
+            void this.onVanished(`host ${writerOf(ev.lease, this.o.config.enableIPv4)} overwrote its key`, true);
             return;
           }
           if (this.current && netsEqual(this.current.subnet, ev.lease.subnet)
@@ -325,17 +326,8 @@ export class LeaseManager extends EventEmitter {
     }, lease.subnet, lease.ipv6Subnet);
   }
 
-  /**
-   * Whether a value on our key is ours: same PublicIP, and in an IPv6-only network (PublicIP 0.0.0.0 everywhere) the
-   * same PublicIPv6.
-   */
   private writtenByUs(lease: Lease): boolean {
-    if (lease.attrs.publicIP !== this.o.attrs.publicIP) return false;
-    return this.o.config.enableIPv4 || lease.attrs.publicIPv6 === this.o.attrs.publicIPv6;
-  }
-
-  private writer(lease: Lease): string {
-    return this.o.config.enableIPv4 ? lease.attrs.publicIP : String(lease.attrs.publicIPv6);
+    return writtenBy(lease, this.o.attrs, this.o.config.enableIPv4);
   }
 
   /** Periodic check that our key is still there (catches an etcd that lost data, or a missed event). */
@@ -379,7 +371,7 @@ export class LeaseManager extends EventEmitter {
     }
     if (!this.keeping || this.reacquiring || generation !== this.generation) return;
     if (!read.lease || !this.writtenByUs(read.lease)) {
-      await this.onVanished(read.lease ? `host ${this.writer(read.lease)} holds its key now` : 'its key is gone',
+      await this.onVanished(read.lease ? `host ${writerOf(read.lease, this.o.config.enableIPv4)} holds its key now` : 'its key is gone',
         read.lease !== null);
       return;
     }

@@ -289,10 +289,7 @@ export class Testbed {
     return c;
   }
 
-  /**
-   * A container of an IPv6-only network (subnet.env has no FLANNEL_SUBNET): the bridge gets FLANNEL_IPV6_SUBNET, the
-   * container the next address (`…::2` upwards), MTU FLANNEL_MTU and an IPv6 default route via the bridge.
-   */
+  /** IPv6-only addContainer: bridge FLANNEL_IPV6_SUBNET, container `…::2` upwards, default route via the bridge. */
   async addContainer6(host: Host, name: string): Promise<Container> {
     const vars = readSubnetEnvVars(host.subnetFile);
     const [bridge, len] = (vars.FLANNEL_IPV6_SUBNET ?? '').split('/');
@@ -310,12 +307,10 @@ export class Testbed {
     await mustExec(['ip', '-n', host.netns, 'link', 'add', hostVeth, 'mtu', mtu, 'type', 'veth',
       'peer', 'name', 'eth0', 'mtu', mtu, 'netns', netns]);
     await mustExec(['ip', '-n', host.netns, 'link', 'set', hostVeth, 'master', CONTAINER_BRIDGE, 'up']);
-    await mustExec(['ip', '-n', netns, 'addr', 'add', `${ip}/${len}`, 'dev', 'eth0', 'nodad']);
-    await mustExec(['ip', '-n', netns, 'link', 'set', 'eth0', 'up']);
-    await mustExec(['ip', '-n', netns, '-6', 'route', 'add', 'default', 'via', bridge]);
-    const c: Container = { name, netns, host, ip, mtu: Number(mtu) };
-    host.containers.push(c);
-    return c;
+    for (const argv of [['addr', 'add', `${ip}/${len}`, 'dev', 'eth0', 'nodad'], ['link', 'set', 'eth0', 'up'],
+      ['-6', 'route', 'add', 'default', 'via', bridge]]) await mustExec(['ip', '-n', netns, ...argv]);
+    host.containers.push({ name, netns, host, ip, mtu: Number(mtu) });
+    return host.containers[host.containers.length - 1] as Container;
   }
 
   private async ensureBridge(host: Host, env: SubnetEnv): Promise<void> {
