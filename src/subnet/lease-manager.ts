@@ -7,9 +7,9 @@
 import { EventEmitter } from 'node:events';
 import type { NetworkConfig } from '../config/network-config.js';
 import type { Logger } from '../log.js';
-import { formatCidr, formatIPv4, netsEqual, type Ipv4Net } from '../net/ipv4.js';
+import { formatCidr, netsEqual, type Ipv4Net } from '../net/ipv4.js';
 import { formatCidr6, type Ipv6Net } from '../net/ipv6.js';
-import { chooseSubnet, poolDescription } from './allocator.js';
+import { chooseSubnet, poolExhaustedMessage } from './allocator.js';
 import { leaseIdentity, leaseName, sameLeaseAttrs, subnetKey } from './codec.js';
 import { describeEtcdError, reportEtcdError } from './etcd-client.js';
 import type { Lease, LeaseAttrs } from './lease.js';
@@ -203,12 +203,7 @@ export class LeaseManager extends EventEmitter {
   }
 
   private poolExhaustedMessage(): string {
-    const { config } = this.o;
-    const pool = poolDescription(config);
-    const v6 = config.ipv6 ? ` or in IPv6Network ${formatCidr6(config.ipv6.network)}` : '';
-    return `no free subnet in ${formatCidr(config.network)} (${formatIPv4(pool.first)}–${formatIPv4(pool.last)})${v6}: `
-      + `all ${pool.count} /${config.subnetLen} subnets${v6 ? ' (or all IPv6 subnets)' : ''} are leased; waiting for one to free up `
-      + `(a lease ends when its TTL runs out, or remove a dead host's key with etcdctl del ${this.o.registry.subnetsPrefix}/<subnet key>)`;
+    return poolExhaustedMessage(this.o.config, this.o.registry.subnetsPrefix);
   }
 
   /** Starts renewing the lease and watching it; call after acquire(). */

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { chooseSubnet } from '../../src/subnet/allocator.js';
+import { chooseSubnet, poolExhaustedMessage } from '../../src/subnet/allocator.js';
 import { NO_IPV4_SUBNET } from '../../src/subnet/codec.js';
 import { parseNetworkConfig } from '../../src/config/parse.js';
 import { formatCidr6, parseCidr6, type Ipv6Net } from '../../src/net/ipv6.js';
@@ -44,4 +44,10 @@ test('IPv6-only: a new subnet never overlaps a taken one, and the pool runs out 
       const got = c.kind === 'new' ? Number((c.ipv6Subnet!.ip >> 64n) & 0xffffn) : -1;
       assert.ok(got >= 1 && got <= 15 && !taken.includes(got), String(got));
     }));
+});
+
+test('IPv6-only: the full-pool message names IPv6Network and IPv6SubnetLen, not the unused IPv4 fields', () => {
+  const msg = poolExhaustedMessage(config, '/p/subnets');
+  assert.match(msg, /^no free IPv6 subnet in IPv6Network fd00:40::\/60: all \/64 subnets are leased; .*etcdctl del \/p\/subnets\/<subnet key>\)$/);
+  assert.doesNotMatch(msg, /0\.0\.0\.0/);
 });
