@@ -202,7 +202,8 @@ export function selectIPv6Address(iface: ExternalInterface, addrs: ReadonlyArray
   return { ifaceAddr6, extAddr6: ifaceAddr6 };
 }
 
-function safeTest(pattern: string, text: string): boolean {
+/** A user's pattern against a text; a pattern that does not compile matches nothing. */
+export function safeTest(pattern: string, text: string): boolean {
   try {
     return new RegExp(pattern).test(text);
   } catch {
