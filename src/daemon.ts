@@ -116,7 +116,8 @@ async function stopAll(r: Running, lifecycle: Lifecycle, log: Logger): Promise<v
 }
 
 function subnetEnvOf(options: Options, ctx: LeaseContext): string {
-  return formatSubnetEnv({ network: ctx.config.network, subnet: ctx.lease.subnet, ipv6Network: ctx.config.ipv6?.network ?? null,
+  const v4 = ctx.config.enableIPv4;
+  return formatSubnetEnv({ network: v4 ? ctx.config.network : null, subnet: v4 ? ctx.lease.subnet : null, ipv6Network: ctx.config.ipv6?.network ?? null,
     ipv6Subnet: ctx.lease.ipv6Subnet ?? null, mtu: ctx.mtu, ipMasq: options.ipMasq });
 }
 
@@ -125,6 +126,10 @@ const IPV6_BACKENDS = ['host-gw', 'alloc', 'vxlan'];
 
 function refuseUnfinishedIPv6(config: NetworkConfig, api: string, vxlanDatapath: string): void {
   if (!config.ipv6) return;
+  if (!config.enableIPv4 && config.backend.type === 'vxlan' && vxlanDatapath !== 'kernel') {
+    throw new DaemonError('IPv6-only networks (EnableIPv4 false) are not supported by the userspace vxlan datapath: '
+      + 'run with --vxlan-datapath kernel');
+  }
   if (api === 'v2') {
     throw new DaemonError('EnableIPv6 needs the etcd v3 API (flannel on etcd v2 has no IPv6 leases): use --etcd-api=v3');
   }
@@ -148,7 +153,7 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   timeline.mark('network config read');
   const registry = first.registry;
   let config = withBackendOverride(first.config, options.backend);
-  log.info({ network: formatCidr(config.network), subnetLen: config.subnetLen, backend: config.backend.type, etcdApi: registry.api },
+  log.info({ network: config.enableIPv4 ? formatCidr(config.network) : formatCidr6(config.ipv6!.network), subnetLen: config.subnetLen, backend: config.backend.type, etcdApi: registry.api },
     'network config');
   refuseUnfinishedIPv6(config, registry.api, options.vxlanDatapath);
   throwIfAborted(signal);
@@ -158,7 +163,7 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
     extIface = await chooseExternalInterface({ iface: options.iface, ifaceRegex: options.ifaceRegex,
       ...(options.ifaceCanReach ? { ifaceCanReach: options.ifaceCanReach } : {}),
       ...(options.publicIP ? { publicIP: options.publicIP } : {}),
-      ...(config.ipv6 ? { ipv6: { publicIPv6: options.publicIPv6 } } : {}) });
+      ...(config.ipv6 ? { ipv6: { publicIPv6: options.publicIPv6 } } : {}), ipv6Only: !config.enableIPv4 });
   } catch (e) {
     throw new DaemonError(`cannot choose the external interface: ${(e as Error).message}`);
   }
@@ -214,8 +219,9 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   const ctxOf = (lease: Lease, previous: PreviousLease): LeaseContext => ({ options, config, extIface, lease,
     mtu: registration.mtu, previous, backendCounters: () => switcher.current.counters(), trafficCounters: () => traffic.counters() });
   const applyRules = async (ctx: LeaseContext): Promise<void> => {
-    await traffic.start({ network: config.network, subnet: ctx.lease.subnet, prevNetwork: ctx.previous.network,
-      prevSubnet: ctx.previous.subnet,
+    const v4 = config.enableIPv4;
+    await traffic.start({ network: v4 ? config.network : null, subnet: v4 ? ctx.lease.subnet : null,
+      prevNetwork: v4 ? ctx.previous.network : null, prevSubnet: v4 ? ctx.previous.subnet : null,
       ipv6: config.ipv6 && ctx.lease.ipv6Subnet ? { network: config.ipv6.network, subnet: ctx.lease.ipv6Subnet } : null,
       prevIPv6: { network: ctx.previous.ipv6Network ?? null, subnet: ctx.previous.ipv6Subnet ?? null } });
     await lifecycle.run('rulesInPlace', ctx);
@@ -255,7 +261,8 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
 
   leases.on('reacquired', (lease: Lease, previous: Lease) => {
     own = lease;
-    lifecycle.notify('leaseReacquired', { changed: !netsEqual(lease.subnet, previous.subnet) });
+    lifecycle.notify('leaseReacquired', { changed: !netsEqual(lease.subnet, previous.subnet)
+      || (lease.ipv6Subnet?.ip !== previous.ipv6Subnet?.ip) });
     // The subnet that stopped being ours is now a peer's: route it like any other peer's.
     running.watcher?.ownSubnetChanged();
     log.warn({ subnet: formatCidr(lease.subnet) }, 'lease re-acquired');
@@ -272,8 +279,9 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   leases.on('lost', (lost: Lease) => log.warn({ subnet: formatCidr(lost.subnet) }, 'lease lost; re-acquiring'));
   leases.keep();
 
-  const watcher = new LeaseWatcher({ registry, ownSubnet: () => own.subnet, network: config.network,
-    subnetLen: config.subnetLen, ownPublicIP: attrs.publicIP, log,
+  const watcher = new LeaseWatcher({ registry, ownSubnet: () => own.subnet, log,
+    // IPv6-only: no IPv4 rules; lease-rules judges the IPv6 half alone.
+    ...(config.enableIPv4 ? { network: config.network, subnetLen: config.subnetLen, ownPublicIP: attrs.publicIP } : {}),
     ipv6Rules: () => (config.ipv6 ? { network: config.ipv6.network, subnetLen: config.ipv6.subnetLen,
       ownSubnet: own.ipv6Subnet ?? null, ownPublicIPv6: attrs.publicIPv6 } : null) });
   running.watcher = watcher;

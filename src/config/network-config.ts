@@ -13,7 +13,7 @@ export interface NetworkConfig {
   readonly enableIPv4: boolean;
   readonly enableIPv6: boolean;
   readonly enableNFTables: boolean;
-  /** Host bits masked. */
+  /** Host bits masked. With EnableIPv4 false (IPv6-only) `0.0.0.0/0` and the three fields below 0, as upstream. */
   readonly network: Ipv4Net;
   readonly subnetLen: number;
   /** First and last subnet network addresses (inclusive), uint32, aligned to subnetLen. */

@@ -65,6 +65,17 @@ function backendConfig(value: unknown): BackendConfig {
   return { type: type.trim().toLowerCase(), raw };
 }
 
+/**
+ * EnableIPv4 false: upstream skips every IPv4 check and leaves the IPv4 fields at Go's zero values (Network,
+ * SubnetMin and SubnetMax ignored even when set), which is what the `0.0.0.0/0` placeholder here stands for.
+ */
+function ipv6OnlyConfig(f: Partial<Record<Field, unknown>>, enableNFTables: boolean): NetworkConfig {
+  return {
+    enableIPv4: false, enableIPv6: true, enableNFTables, network: { ip: 0, prefixLen: 0 }, subnetLen: 0, subnetMin: 0,
+    subnetMax: 0, ipv6: parseIpv6Network(f), backend: backendConfig(f.Backend),
+  };
+}
+
 export function parseNetworkConfig(text: string): NetworkConfig {
   let parsed: unknown;
   try {
@@ -81,9 +92,10 @@ export function parseNetworkConfig(text: string): NetworkConfig {
   const enableIPv4 = bool('EnableIPv4', f.EnableIPv4, true);
   const enableIPv6 = bool('EnableIPv6', f.EnableIPv6, false);
   const enableNFTables = bool('EnableNFTables', f.EnableNFTables, false);
-  // IPv6-only networks need every consumer of the IPv4 fields to cope without them; until then, say so.
   if (!enableIPv4) {
-    fail('EnableIPv4', false, 'IPv6-only networks are not supported by tsflanneld yet; run dual-stack (EnableIPv4 true with EnableIPv6)');
+    // Upstream's "none defined stack": a network needs at least one family.
+    if (!enableIPv6) fail('EnableIPv4', false, 'with EnableIPv6 false no address family is left; set EnableIPv6 true and IPv6Network');
+    return ipv6OnlyConfig(f, enableNFTables);
   }
 
   if (f.Network === undefined || f.Network === '') {

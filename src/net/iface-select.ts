@@ -27,6 +27,11 @@ export interface IfaceWish {
   readonly ifaceRegex: readonly string[];
   readonly ifaceCanReach?: string;
   readonly publicIP?: string;
+  /**
+   * An IPv6-only network (EnableIPv4 false): the interface needs no IPv4 address, `defaultRoute` is the IPv6 one, and
+   * the IPv4 fields are 0.0.0.0, what upstream publishes as PublicIP in that mode.
+   */
+  readonly ipv6Only?: boolean;
 }
 
 export class IfaceSelectionError extends Error {
@@ -93,7 +98,7 @@ function describeInterfaces(facts: IfaceFacts): string {
 /** Applies the options to the facts; throws IfaceSelectionError with one line naming every option tried. */
 export function selectExternalInterface(wish: IfaceWish, facts: IfaceFacts): ExternalInterface {
   let publicIP: number | null = null;
-  if (wish.publicIP) {
+  if (wish.publicIP && !wish.ipv6Only) {
     publicIP = parseIPv4(wish.publicIP);
     if (publicIP === null) {
       throw new IfaceSelectionError(`--public-ip=${wish.publicIP} is not an IPv4 address: give a dotted quad such as 192.0.2.10`);
@@ -115,7 +120,7 @@ export function selectExternalInterface(wish: IfaceWish, facts: IfaceFacts): Ext
       continue;
     }
     const { iface } = pick;
-    const addr = pick.addr ?? usableAddrs(iface.addrs)[0];
+    const addr = wish.ipv6Only ? 0 : pick.addr ?? usableAddrs(iface.addrs)[0];
     if (addr === undefined) {
       misses.push(`${iface.name} has no usable IPv4 address`);
       continue;
@@ -197,7 +202,8 @@ export function selectIPv6Address(iface: ExternalInterface, addrs: ReadonlyArray
   return { ifaceAddr6, extAddr6: ifaceAddr6 };
 }
 
-function safeTest(pattern: string, text: string): boolean {
+/** A user's pattern against a text; a pattern that does not compile matches nothing. */
+export function safeTest(pattern: string, text: string): boolean {
   try {
     return new RegExp(pattern).test(text);
   } catch {

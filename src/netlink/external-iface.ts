@@ -1,9 +1,9 @@
 // Reads links, IPv4 addresses and routes through netlink and hands them to the pure choice in net/iface-select.ts.
 import type { ExternalInterface } from '../net/external-interface.js';
 import { parseIPv4 } from '../net/ipv4.js';
-import { parseIPv6 } from '../net/ipv6.js';
+import { formatIPv6, isGlobalUnicast6, parseIPv6 } from '../net/ipv6.js';
 import {
-  defaultRouteLink, selectExternalInterface, selectIPv6Address, type IfaceCandidate, type Ipv6Choice, type IfaceFacts, type IfaceWish,
+  defaultRouteLink, safeTest, selectExternalInterface, selectIPv6Address, type IfaceCandidate, type Ipv6Choice, type IfaceFacts, type IfaceWish,
 } from '../net/iface-select.js';
 import { listAddresses } from './addresses.js';
 import { listAddresses6 } from './addresses6.js';
@@ -33,6 +33,8 @@ export async function chooseExternalInterface(o: {
   publicIP?: string;
   /** Set with EnableIPv6: also choose the IPv6 address (see selectIPv6Address). */
   ipv6?: { publicIPv6?: string };
+  /** EnableIPv4 false: no IPv4 address needed, the IPv6 default route decides (IfaceWish.ipv6Only). */
+  ipv6Only?: boolean;
 }): Promise<ExternalInterface> {
   // One dump at a time: concurrent dumps on the shared socket interleave their multipart replies
   // ("Multipart message not terminated properly").
@@ -48,7 +50,7 @@ export async function chooseExternalInterface(o: {
   }));
   const facts: IfaceFacts = {
     interfaces,
-    defaultRoute: defaultRouteLink(routes),
+    defaultRoute: o.ipv6Only ? await defaultRoute6Link() : defaultRouteLink(routes),
     ...(reach !== undefined ? { canReach: reach } : {}),
   };
   // Dual stack: `--iface=<IPv6 address>` names the interface holding that address, whose IPv6 address it then is.
@@ -61,12 +63,19 @@ export async function chooseExternalInterface(o: {
     address6 ??= ip6;
     return links.find((l) => l.index === holder.index)?.name ?? entry;
   });
-  const wish: IfaceWish = { ...o, iface };
+  // IPv6-only: --iface-regex matches IPv6 addresses (upstream's ipv6Stack), which the IPv4 candidates do not hold.
+  const byRegex6 = o.ipv6Only ? o.ifaceRegex.flatMap((p) => {
+    const hit = addrs6.find((a) => isGlobalUnicast6(a.ip) && !a.tentative && safeTest(p, formatIPv6(a.ip)));
+    const name = hit ? links.find((l) => l.index === hit.index)?.name : undefined;
+    return name ? [name] : [];
+  }) : [];
+  const wish: IfaceWish = { ...o, iface: [...iface, ...byRegex6] };
   const chosen = selectExternalInterface(wish, facts);
   if (!o.ipv6) return chosen;
   const how: Ipv6Choice = o.iface.length > 0 ? { by: 'iface', ...(address6 !== undefined ? { address: address6 } : {}) }
     : o.ifaceRegex.length > 0 ? { by: 'regex', patterns: o.ifaceRegex }
-      : o.ifaceCanReach ? { by: 'can-reach' } : { by: 'default-route', defaultRoute6: await defaultRoute6Link() };
+      // IPv6-only: the interface already is the IPv6 default route's.
+      : o.ifaceCanReach || o.ipv6Only ? { by: 'can-reach' } : { by: 'default-route', defaultRoute6: await defaultRoute6Link() };
   const v6 = selectIPv6Address(chosen, addrs6.filter((a) => a.index === chosen.index), o.ipv6.publicIPv6, how);
   return { ...chosen, ...v6 };
 }

@@ -1,10 +1,11 @@
 // Which subnet this host should hold, in upstream's order (flannel-compat §3): its own lease (by PublicIP) ▸ the
 // previous subnet from subnet.env ▸ one of the lowest 100 free subnets, uniformly at random. Pure: no etcd here.
 import type { NetworkConfig } from '../config/network-config.js';
-import { netLastIP, prefixSize, type Ipv4Net } from '../net/ipv4.js';
-import { net6LastIP, prefixSize6, type Ipv6Net } from '../net/ipv6.js';
+import { formatCidr, formatIPv4, netLastIP, prefixSize, type Ipv4Net } from '../net/ipv4.js';
+import { formatCidr6, net6LastIP, prefixSize6, type Ipv6Net } from '../net/ipv6.js';
 import { lowestFree, mergeRanges, rangesOverlap, type AddressRanges } from './free-ranges.js';
 import type { Lease } from './lease.js';
+import { chooseIpv6OnlySubnet } from './allocator-ipv6-only.js';
 
 export type { AddressRanges } from './free-ranges.js';
 
@@ -25,6 +26,8 @@ export interface ChooseSubnetInput {
   readonly config: NetworkConfig;
   readonly leases: readonly Lease[];
   readonly publicIP: string;
+  /** Our PublicIPv6: in an IPv6-only network it, not PublicIP (0.0.0.0 for every host), finds our own lease. */
+  readonly publicIPv6?: string | null;
   readonly previous: Ipv4Net | null;
   /** FLANNEL_IPV6_SUBNET of the previous run, network address form. */
   readonly previousIPv6?: Ipv6Net | null;
@@ -60,6 +63,7 @@ function pick<T>(free: readonly T[], random: () => number): T {
 }
 
 export function chooseSubnet(o: ChooseSubnetInput): SubnetChoice {
+  if (!o.config.enableIPv4 && o.config.ipv6) return chooseIpv6OnlySubnet(o, { ...o.config, ipv6: o.config.ipv6 });
   const staleOwn: Lease[] = [];
   for (const lease of o.leases) {
     if (lease.attrs.publicIP !== o.publicIP) continue;
@@ -110,4 +114,18 @@ export function poolDescription(config: NetworkConfig): { first: number; last: n
     last: config.subnetMax,
     count: Math.floor((config.subnetMax - config.subnetMin) / prefixSize(config.subnetLen)) + 1,
   };
+}
+
+/** The error logged while the pool is full, with the way out. */
+export function poolExhaustedMessage(config: NetworkConfig, subnetsPrefix: string): string {
+  const hint = `(a lease ends when its TTL runs out, or remove a dead host's key with etcdctl del ${subnetsPrefix}/<subnet key>)`;
+  if (!config.enableIPv4 && config.ipv6) {
+    return `no free IPv6 subnet in IPv6Network ${formatCidr6(config.ipv6.network)}: all /${config.ipv6.subnetLen} subnets `
+      + `are leased; waiting for one to free up ${hint}`;
+  }
+  const pool = poolDescription(config);
+  const v6 = config.ipv6 ? ` or in IPv6Network ${formatCidr6(config.ipv6.network)}` : '';
+  return `no free subnet in ${formatCidr(config.network)} (${formatIPv4(pool.first)}–${formatIPv4(pool.last)})${v6}: `
+    + `all ${pool.count} /${config.subnetLen} subnets${v6 ? ' (or all IPv6 subnets)' : ''} are leased; waiting for one to free up `
+    + hint;
 }

@@ -1,8 +1,9 @@
 // Upstream's wire formats for leases: the subnet key `A.B.C.D-LEN`, dual-stack `A.B.C.D-LEN&v6addr-LEN` (the v6
 // address in Go's compressed lowercase form), and the LeaseAttrs JSON value, written field for field as Go's
-// encoding/json does. The IPv4 subnet is a lease's identity: every key has one, and no two leases share it.
+// encoding/json does. A lease's identity is its IPv4 subnet, except in an IPv6-only network, where every key carries
+// the zero IPv4 half `0.0.0.0-0` (upstream's empty IP4Net) and the IPv6 subnet tells leases apart.
 import { formatIPv4, makeNet, parseIPv4, type Ipv4Net } from '../net/ipv4.js';
-import { formatIPv6, makeNet6, parseIPv6, type Ipv6Net } from '../net/ipv6.js';
+import { formatCidr6, formatIPv6, makeNet6, parseIPv6, type Ipv6Net } from '../net/ipv6.js';
 import { truncateForLog } from '../log-values.js';
 import type { LeaseAttrs } from './lease.js';
 
@@ -39,6 +40,27 @@ export function parseLeaseKey(key: string): LeaseKeyParts | null {
   if (ip6 === null || !Number.isInteger(prefixLen6) || prefixLen6 > 128) return null;
   const ipv6Subnet = makeNet6(ip6, prefixLen6);
   return ipv6Subnet.ip === ip6 ? { subnet, ipv6Subnet } : null;
+}
+
+/** The IPv4 half of an IPv6-only lease (upstream's empty IP4Net), written `0.0.0.0-0` in its key. */
+export const NO_IPV4_SUBNET: Ipv4Net = Object.freeze({ ip: 0, prefixLen: 0 });
+
+/** True for the `0.0.0.0-0` half of an IPv6-only lease: a /0 is never a flannel subnet otherwise. */
+export function isIpv6OnlySubnet(subnet: Ipv4Net): boolean {
+  return subnet.prefixLen === 0;
+}
+
+/**
+ * The string that tells one lease from another: the IPv4 key (`10.0.5.0-24`) whenever there is an IPv4 half, so the
+ * IPv4 and dual-stack paths key their maps exactly as before; the full key (`0.0.0.0-0&fd00:0:0:5::-64`) otherwise.
+ */
+export function leaseIdentity(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): string {
+  return isIpv6OnlySubnet(subnet) ? subnetKey(subnet, ipv6Subnet) : subnetKey(subnet);
+}
+
+/** A lease's subnet for logs and messages: the IPv4 one, or in an IPv6-only network the IPv6 one. */
+export function leaseName(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): string {
+  return isIpv6OnlySubnet(subnet) && ipv6Subnet ? formatCidr6(ipv6Subnet) : `${formatIPv4(subnet.ip)}/${subnet.prefixLen}`;
 }
 
 /** The IPv4 subnet of a lease key (its identity), or null as parseLeaseKey. */

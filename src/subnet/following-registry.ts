@@ -72,11 +72,13 @@ export class FollowingRegistry implements LeaseRegistry {
     }
   }
 
-  keyOf(subnet: Ipv4Net): string { return this.current.keyOf(subnet); }
+  keyOf(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): string { return this.current.keyOf(subnet, ipv6Subnet); }
   getConfigText(): Promise<string | null> { return this.current.getConfigText(); }
   listLeases(): Promise<{ leases: Lease[]; revision: string }> { return this.current.listLeases(); }
-  getLease(subnet: Ipv4Net): Promise<Lease | null> { return this.current.getLease(subnet); }
-  readLease(subnet: Ipv4Net): Promise<{ lease: Lease | null; revision: string }> { return this.current.readLease(subnet); }
+  getLease(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): Promise<Lease | null> { return this.current.getLease(subnet, ipv6Subnet); }
+  readLease(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): Promise<{ lease: Lease | null; revision: string }> {
+    return this.current.readLease(subnet, ipv6Subnet);
+  }
   createLease(subnet: Ipv4Net, attrs: LeaseAttrs, ttl: number, ipv6Subnet?: Ipv6Net | null): Promise<Lease | null> {
     return this.current.createLease(subnet, attrs, ttl, ipv6Subnet);
   }
@@ -85,9 +87,9 @@ export class FollowingRegistry implements LeaseRegistry {
     return this.current.renewExistingLease(lease, attrs, ttl);
   }
   updateReservation(subnet: Ipv4Net, attrs: LeaseAttrs): Promise<Lease> { return this.current.updateReservation(subnet, attrs); }
-  deleteLease(subnet: Ipv4Net): Promise<void> { return this.current.deleteLease(subnet); }
+  deleteLease(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): Promise<void> { return this.current.deleteLease(subnet, ipv6Subnet); }
 
-  watchLeases(fromRevision: string, handlers: RegistryWatchHandlers, only?: Ipv4Net): RegistryWatch {
+  watchLeases(fromRevision: string, handlers: RegistryWatchHandlers, only?: Ipv4Net, onlyIpv6?: Ipv6Net | null): RegistryWatch {
     const entry = { api: this.current.api, handlers, inner: undefined as unknown as RegistryWatch };
     const wrapped: RegistryWatchHandlers = {
       events: (evts, revision) => {
@@ -99,7 +101,7 @@ export class FollowingRegistry implements LeaseRegistry {
       },
       ...(handlers.connected ? { connected: () => handlers.connected?.() } : {}),
     };
-    entry.inner = this.current.watchLeases(fromRevision, wrapped, only);
+    entry.inner = this.current.watchLeases(fromRevision, wrapped, only, onlyIpv6);
     this.watches.add(entry);
     return {
       stop: async () => {

@@ -6,7 +6,7 @@ import type { Logger } from '../log.js';
 import { KeyedRateLimit, truncateForLog } from '../log-values.js';
 import type { Ipv4Net } from '../net/ipv4.js';
 import type { Ipv6Net } from '../net/ipv6.js';
-import { decodeLeaseAttrs, parseLeaseKey, parseSubnetKey, subnetKey } from './codec.js';
+import { decodeLeaseAttrs, leaseIdentity, parseLeaseKey, subnetKey, type LeaseKeyParts } from './codec.js';
 import type { LeaseAttrs } from './lease.js';
 
 const NOT_A_SUBNET_KEY = 'ignoring a key under subnets/ that is not a subnet key (A.B.C.D-LEN)';
@@ -16,15 +16,16 @@ export class LeaseEntries {
   private readonly warned = new Map<string, string>();
   private readonly warnPace = new KeyedRateLimit();
   /**
-   * Subnet → the key it was last listed under, when that is not the plain `A.B.C.D-LEN` (a dual-stack key written
-   * by upstream, `…&v6addr-len`), so renewing or deleting such a lease touches the key that exists.
+   * Lease identity (codec's leaseIdentity) → the key it was last listed under, when that is not the identity itself
+   * (a dual-stack key written by upstream, `…&v6addr-len`), so renewing or deleting such a lease touches the key that
+   * exists.
    */
   private readonly foreignKeys = new Map<string, string>();
 
   constructor(private readonly subnetsPrefix: string, private readonly log: Logger) {}
 
-  keyOf(subnet: Ipv4Net): string {
-    const plain = subnetKey(subnet);
+  keyOf(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): string {
+    const plain = leaseIdentity(subnet, ipv6Subnet);
     return this.foreignKeys.get(plain) ?? `${this.subnetsPrefix}/${plain}`;
   }
 
@@ -39,24 +40,30 @@ export class LeaseEntries {
   }
 
   /** A new key this host writes: always the plain spelling. */
-  forgetForeign(subnet: Ipv4Net): void {
-    this.foreignKeys.delete(subnetKey(subnet));
+  forgetForeign(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): void {
+    this.foreignKeys.delete(leaseIdentity(subnet, ipv6Subnet));
   }
 
   /** A new key this host writes, dual-stack when it has an IPv6 subnet; later writes go to the same key. */
   useKey(subnet: Ipv4Net, ipv6Subnet: Ipv6Net | null | undefined): string {
-    this.forgetForeign(subnet);
+    this.forgetForeign(subnet, ipv6Subnet);
     if (!ipv6Subnet) return this.keyOf(subnet);
-    const key = `${this.subnetsPrefix}/${subnetKey(subnet, ipv6Subnet)}`;
-    this.foreignKeys.set(subnetKey(subnet), key);
-    return key;
+    const spelled = subnetKey(subnet, ipv6Subnet);
+    const identity = leaseIdentity(subnet, ipv6Subnet);
+    if (spelled !== identity) this.foreignKeys.set(identity, `${this.subnetsPrefix}/${spelled}`);
+    return `${this.subnetsPrefix}/${spelled}`;
   }
 
   /** The subnet of a key, or null (warned once) when it is not a subnet key. */
   subnetOf(key: string): Ipv4Net | null {
-    const subnet = parseSubnetKey(path.posix.basename(key));
-    if (!subnet) this.warnOnce(key, '', NOT_A_SUBNET_KEY);
-    return subnet;
+    return this.partsOf(key)?.subnet ?? null;
+  }
+
+  /** Both halves of a key, or null (warned once) when it is not a subnet key. */
+  partsOf(key: string): LeaseKeyParts | null {
+    const parts = parseLeaseKey(path.posix.basename(key));
+    if (!parts) this.warnOnce(key, '', NOT_A_SUBNET_KEY);
+    return parts;
   }
 
   parse(key: string, value: string): { subnet: Ipv4Net; ipv6Subnet: Ipv6Net | null; attrs: LeaseAttrs } | null {
@@ -66,7 +73,8 @@ export class LeaseEntries {
       return null;
     }
     const { subnet, ipv6Subnet } = parts;
-    if (path.posix.basename(key) !== subnetKey(subnet)) this.foreignKeys.set(subnetKey(subnet), key);
+    const identity = leaseIdentity(subnet, ipv6Subnet);
+    if (path.posix.basename(key) !== identity) this.foreignKeys.set(identity, key);
     try {
       const attrs = decodeLeaseAttrs(value);
       this.warned.delete(key);

@@ -7,12 +7,13 @@
 import { EventEmitter } from 'node:events';
 import type { NetworkConfig } from '../config/network-config.js';
 import type { Logger } from '../log.js';
-import { formatCidr, formatIPv4, netsEqual, type Ipv4Net } from '../net/ipv4.js';
+import { formatCidr, netsEqual, type Ipv4Net } from '../net/ipv4.js';
 import { formatCidr6, type Ipv6Net } from '../net/ipv6.js';
-import { chooseSubnet, poolDescription } from './allocator.js';
-import { sameLeaseAttrs, subnetKey } from './codec.js';
+import { chooseSubnet, poolExhaustedMessage } from './allocator.js';
+import { leaseIdentity, leaseName, sameLeaseAttrs, subnetKey } from './codec.js';
 import { describeEtcdError, reportEtcdError } from './etcd-client.js';
 import type { Lease, LeaseAttrs } from './lease.js';
+import { writerOf, writtenBy } from './lease-owner.js';
 import type { RegistryWatch, LeaseRegistry } from './registry.js';
 import { AbortedError, Backoff, RateLimitedLog, sleep } from './retry-pacing.js';
 
@@ -164,32 +165,31 @@ export class LeaseManager extends EventEmitter {
   private async tryAcquire(): Promise<Lease | 'race' | 'full'> {
     const { registry, config, attrs, ttlSeconds } = this.o;
     const { leases } = await registry.listLeases();
-    const choice = chooseSubnet({ config, leases, publicIP: attrs.publicIP, previous: this.preferred,
+    const choice = chooseSubnet({ config, leases, publicIP: attrs.publicIP, publicIPv6: attrs.publicIPv6, previous: this.preferred,
       previousIPv6: this.preferredIPv6, random: this.random });
     for (const stale of choice.staleOwn) {
-      this.log.warn({ subnet: formatCidr(stale.subnet) },
+      this.log.warn({ subnet: leaseName(stale.subnet, stale.ipv6Subnet) },
         'deleting our lease (same PublicIP) that does not fit the network config');
-      await registry.deleteLease(stale.subnet);
+      await registry.deleteLease(stale.subnet, stale.ipv6Subnet);
     }
     switch (choice.kind) {
       case 'own': {
         const own = choice.lease;
         if (own.etcdLeaseId === '0') {
           // A reservation: used as it is; only its value is brought up to date, never a lease attached.
-          const lease = sameLeaseAttrs(own.attrs, attrs) ? own
-            : { ...await registry.updateReservation(own.subnet, attrs), ipv6Subnet: own.ipv6Subnet ?? null };
-          this.log.info({ subnet: formatCidr(own.subnet) }, 'using the reservation for our PublicIP');
+          const lease = sameLeaseAttrs(own.attrs, attrs) ? own : await registry.renewLease(own, attrs, 0);
+          this.log.info({ subnet: leaseName(own.subnet, own.ipv6Subnet) }, 'using the reservation for our PublicIP');
           return lease;
         }
         const lease = await registry.renewLease(own, attrs, ttlSeconds);
-        this.log.info({ subnet: formatCidr(own.subnet) }, 'found our existing lease (same PublicIP), reusing it');
+        this.log.info({ subnet: leaseName(own.subnet, own.ipv6Subnet) }, 'found our existing lease (same PublicIP), reusing it');
         return lease;
       }
       case 'previous':
       case 'new': {
         const lease = await registry.createLease(choice.subnet, attrs, ttlSeconds, choice.ipv6Subnet);
         if (!lease) {
-          this.log.info({ subnet: formatCidr(choice.subnet) }, 'another host took this subnet first; picking again');
+          this.log.info({ subnet: leaseName(choice.subnet, choice.ipv6Subnet) }, 'another host took this subnet first; picking again');
           return 'race';
         }
         this.log.info({ subnet: formatCidr(choice.subnet), ...(choice.ipv6Subnet ? { ipv6Subnet: formatCidr6(choice.ipv6Subnet) } : {}),
@@ -203,12 +203,7 @@ export class LeaseManager extends EventEmitter {
   }
 
   private poolExhaustedMessage(): string {
-    const { config } = this.o;
-    const pool = poolDescription(config);
-    const v6 = config.ipv6 ? ` or in IPv6Network ${formatCidr6(config.ipv6.network)}` : '';
-    return `no free subnet in ${formatCidr(config.network)} (${formatIPv4(pool.first)}–${formatIPv4(pool.last)})${v6}: `
-      + `all ${pool.count} /${config.subnetLen} subnets${v6 ? ' (or all IPv6 subnets)' : ''} are leased; waiting for one to free up `
-      + `(a lease ends when its TTL runs out, or remove a dead host's key with etcdctl del ${this.o.registry.subnetsPrefix}/<subnet key>)`;
+    return poolExhaustedMessage(this.o.config, this.o.registry.subnetsPrefix);
   }
 
   /** Starts renewing the lease and watching it; call after acquire(). */
@@ -299,11 +294,11 @@ export class LeaseManager extends EventEmitter {
       events: (evts) => {
         for (const ev of evts) {
           if (ev.type === 'delete') {
-            void this.onVanished(`its key ${this.o.registry.keyOf(ev.subnet)} was deleted (expired or removed)`);
+            void this.onVanished(`its key ${this.o.registry.keyOf(ev.subnet, ev.ipv6Subnet)} was deleted (expired or removed)`);
             return;
           }
-          if (ev.lease.attrs.publicIP !== this.o.attrs.publicIP) {
-            void this.onVanished(`host ${ev.lease.attrs.publicIP} overwrote its key`, true);
+          if (!this.writtenByUs(ev.lease)) {
+            void this.onVanished(`host ${writerOf(ev.lease, this.o.config.enableIPv4)} overwrote its key`, true);
             return;
           }
           if (this.current && netsEqual(this.current.subnet, ev.lease.subnet)
@@ -323,7 +318,11 @@ export class LeaseManager extends EventEmitter {
           { error: describeEtcdError(err), retryInMs: delay });
         this.scheduleRecheck(delay);
       },
-    }, lease.subnet);
+    }, lease.subnet, lease.ipv6Subnet);
+  }
+
+  private writtenByUs(lease: Lease): boolean {
+    return writtenBy(lease, this.o.attrs, this.o.config.enableIPv4);
   }
 
   /** Periodic check that our key is still there (catches an etcd that lost data, or a missed event). */
@@ -353,7 +352,7 @@ export class LeaseManager extends EventEmitter {
     if (!this.keeping || !lease || this.reacquiring) return;
     let read: { lease: Lease | null; revision: string };
     try {
-      read = await this.o.registry.readLease(lease.subnet);
+      read = await this.o.registry.readLease(lease.subnet, lease.ipv6Subnet);
     } catch (err) {
       reportEtcdError('check_lease');
       // Unreachable: keep what we have; the watch is retried after its backoff.
@@ -366,8 +365,8 @@ export class LeaseManager extends EventEmitter {
       return;
     }
     if (!this.keeping || this.reacquiring || generation !== this.generation) return;
-    if (!read.lease || read.lease.attrs.publicIP !== this.o.attrs.publicIP) {
-      await this.onVanished(read.lease ? `host ${read.lease.attrs.publicIP} holds its key now` : 'its key is gone',
+    if (!read.lease || !this.writtenByUs(read.lease)) {
+      await this.onVanished(read.lease ? `host ${writerOf(read.lease, this.o.config.enableIPv4)} holds its key now` : 'its key is gone',
         read.lease !== null);
       return;
     }
@@ -380,7 +379,7 @@ export class LeaseManager extends EventEmitter {
     if (!this.keeping || !old || this.reacquiring) return;
     this.reacquiring = true;
     this.generation++;
-    this.log[takenOver ? 'error' : 'warn']({ subnet: formatCidr(old.subnet), key: this.o.registry.keyOf(old.subnet) },
+    this.log[takenOver ? 'error' : 'warn']({ subnet: leaseName(old.subnet, old.ipv6Subnet), key: this.o.registry.keyOf(old.subnet, old.ipv6Subnet) },
       `our lease vanished: ${why}; re-acquiring (the same subnet if it is still free)`);
     this.emit('lost', old);
     if (this.renewTimer) clearTimeout(this.renewTimer);
@@ -398,8 +397,9 @@ export class LeaseManager extends EventEmitter {
       return; // stopped
     }
     this.reacquiring = false;
-    const same = netsEqual(lease.subnet, old.subnet);
-    const fields = { subnet: formatCidr(lease.subnet), previous: formatCidr(old.subnet), key: subnetKey(lease.subnet) };
+    const same = leaseIdentity(lease.subnet, lease.ipv6Subnet) === leaseIdentity(old.subnet, old.ipv6Subnet);
+    const fields = { subnet: leaseName(lease.subnet, lease.ipv6Subnet), previous: leaseName(old.subnet, old.ipv6Subnet),
+      key: subnetKey(lease.subnet, lease.ipv6Subnet) };
     if (same) {
       this.log.warn(fields, 're-acquired the same subnet after losing its lease');
     } else {

@@ -5,13 +5,14 @@ import { formatCidr, formatIPv4, netContainsNet, netsOverlap, parseIPv4, type Ip
 import { formatCidr6, formatIPv6, isGlobalUnicast6, net6ContainsNet, nets6Overlap, parseIPv6, type Ipv6Net } from '../net/ipv6.js';
 import { truncateForLog } from '../log-values.js';
 import type { Lease } from './lease.js';
+import { isIpv6OnlySubnet } from './codec.js';
 
 export interface LeaseRules {
   /** The config's Network; leases must be proper subnets of it. */
   readonly network?: Ipv4Net | null;
   /** The config's SubnetLen; every lease must have exactly this length. */
   readonly subnetLen?: number | null;
-  /** Our own subnet: never routed to a peer, and nothing may overlap it. */
+  /** Our own subnet: never routed to a peer, and nothing may overlap it. `0.0.0.0/0` in an IPv6-only network. */
   readonly ownSubnet: Ipv4Net;
   /** Our own PublicIP: a peer that claims it would make us route to ourselves. */
   readonly ownPublicIP?: string | null;
@@ -53,6 +54,7 @@ export function nonUnicastReason(ip: number): string | null {
 export function judgeLease(lease: Lease, rules: LeaseRules): LeaseVerdict {
   const subnet = lease.subnet;
   const own = rules.ownSubnet;
+  if (isIpv6OnlySubnet(own)) return judgeIpv6OnlyLease(lease, rules.ipv6 ?? null);
   if (subnet.ip === own.ip && subnet.prefixLen === own.prefixLen) return OWN;
   const network = rules.network ?? null;
   if (network && (!netContainsNet(network, subnet) || subnet.prefixLen <= network.prefixLen)) {
@@ -103,12 +105,30 @@ function judgeIpv6Part(lease: Lease, rules: Ipv6LeaseRules): LeaseVerdict {
   return OK;
 }
 
+/**
+ * In an IPv6-only network every key has the IPv4 half `0.0.0.0-0`, so the IPv6 part is the lease: ours when its
+ * IPv6 subnet is, and a peer's only with an IPv6 subnet and a PublicIPv6 to route to.
+ */
+function judgeIpv6OnlyLease(lease: Lease, rules: Ipv6LeaseRules | null): LeaseVerdict {
+  if (!isIpv6OnlySubnet(lease.subnet)) {
+    return reject(`it has the IPv4 subnet ${formatCidr(lease.subnet)} in an IPv6-only network (EnableIPv4 false)`);
+  }
+  const subnet = lease.ipv6Subnet;
+  if (!subnet || !rules) return reject('it has no IPv6 subnet (an IPv6-only key is 0.0.0.0-0&<IPv6 subnet>-<length>)');
+  const own = rules.ownSubnet;
+  if (own && subnet.ip === own.ip && subnet.prefixLen === own.prefixLen) return OWN;
+  if (lease.attrs.publicIPv6 === null) return reject('it has no PublicIPv6, the only address an IPv6-only peer is reached at');
+  return judgeIpv6Part(lease, rules);
+}
+
 function reject(why: string): LeaseVerdict {
   return { ok: false, own: false, why };
 }
 
 /** The first of `others` that overlaps `subnet` without being it: named in a warning so the operator sees the victim. */
 export function overlappingLease(subnet: Ipv4Net, others: Iterable<Lease>): Lease | null {
+  // Every IPv6-only lease has the same 0.0.0.0/0 half: naming one of them would be noise.
+  if (isIpv6OnlySubnet(subnet)) return null;
   for (const o of others) {
     const same = o.subnet.ip === subnet.ip && o.subnet.prefixLen === subnet.prefixLen;
     if (!same && netsOverlap(o.subnet, subnet)) return o;

@@ -12,7 +12,7 @@ import type { Lease, LeaseAttrs } from './lease.js';
 /** What a watch reports, before the lease watcher adds the last known attributes to removals. */
 export type RegistryEvent =
   | { readonly type: 'put'; readonly lease: Lease }
-  | { readonly type: 'delete'; readonly subnet: Ipv4Net; readonly revision: string };
+  | { readonly type: 'delete'; readonly subnet: Ipv4Net; readonly ipv6Subnet?: Ipv6Net | null; readonly revision: string };
 
 export interface RegistryWatchHandlers {
   /** One watch response, in order; `revision` is the last revision it covers. */
@@ -47,18 +47,19 @@ export interface LeaseRegistry {
   readonly api: EtcdApi;
   readonly configKey: string;
   readonly subnetsPrefix: string;
-  keyOf(subnet: Ipv4Net): string;
+  /** `ipv6Subnet` only tells IPv6-only leases (`0.0.0.0-0&…`) apart; with an IPv4 half the IPv4 subnet is enough. */
+  keyOf(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): string;
   getConfigText(): Promise<string | null>;
   listLeases(): Promise<{ leases: Lease[]; revision: string }>;
-  getLease(subnet: Ipv4Net): Promise<Lease | null>;
-  readLease(subnet: Ipv4Net): Promise<{ lease: Lease | null; revision: string }>;
+  getLease(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): Promise<Lease | null>;
+  readLease(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): Promise<{ lease: Lease | null; revision: string }>;
   /** `ipv6Subnet` makes a dual-stack key (v3 only: the v2 registry serves flannel ≤0.17 clusters, which have no IPv6). */
   createLease(subnet: Ipv4Net, attrs: LeaseAttrs, ttlSeconds: number, ipv6Subnet?: Ipv6Net | null): Promise<Lease | null>;
   renewLease(lease: Lease, attrs: LeaseAttrs, ttlSeconds: number): Promise<Lease>;
   renewExistingLease(lease: Lease, attrs: LeaseAttrs, ttlSeconds: number): Promise<Lease | null>;
   updateReservation(subnet: Ipv4Net, attrs: LeaseAttrs): Promise<Lease>;
-  deleteLease(subnet: Ipv4Net): Promise<void>;
-  watchLeases(fromRevision: string, handlers: RegistryWatchHandlers, only?: Ipv4Net): RegistryWatch;
+  deleteLease(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): Promise<void>;
+  watchLeases(fromRevision: string, handlers: RegistryWatchHandlers, only?: Ipv4Net, onlyIpv6?: Ipv6Net | null): RegistryWatch;
 }
 
 type ParsedEntry = { subnet: Ipv4Net; ipv6Subnet: Ipv6Net | null; attrs: LeaseAttrs };
@@ -79,8 +80,8 @@ export class SubnetRegistry implements LeaseRegistry {
     this.entries = new LeaseEntries(this.subnetsPrefix, this.log);
   }
 
-  keyOf(subnet: Ipv4Net): string {
-    return this.entries.keyOf(subnet);
+  keyOf(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): string {
+    return this.entries.keyOf(subnet, ipv6Subnet);
   }
 
   async getConfigText(): Promise<string | null> {
@@ -114,13 +115,13 @@ export class SubnetRegistry implements LeaseRegistry {
   }
 
   /** The lease for one subnet, or null when the key does not exist (or does not parse). */
-  async getLease(subnet: Ipv4Net): Promise<Lease | null> {
-    return (await this.readLease(subnet)).lease;
+  async getLease(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): Promise<Lease | null> {
+    return (await this.readLease(subnet, ipv6Subnet)).lease;
   }
 
   /** getLease plus the revision it was read at (to watch the key from there). */
-  async readLease(subnet: Ipv4Net): Promise<{ lease: Lease | null; revision: string }> {
-    const res = await this.client.get(this.keyOf(subnet)).exec();
+  async readLease(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): Promise<{ lease: Lease | null; revision: string }> {
+    const res = await this.client.get(this.keyOf(subnet, ipv6Subnet)).exec();
     const kv = res.kvs[0];
     const entry = kv ? this.parseKv(kv) : null;
     const lease = kv && entry ? await this.toLease(kv, entry) : null;
@@ -155,7 +156,7 @@ export class SubnetRegistry implements LeaseRegistry {
    * A reservation (etcd lease 0) is rewritten without a lease, so it stays a reservation.
    */
   async renewLease(lease: Lease, attrs: LeaseAttrs, ttlSeconds: number): Promise<Lease> {
-    const key = this.keyOf(lease.subnet);
+    const key = this.keyOf(lease.subnet, lease.ipv6Subnet);
     const value = encodeLeaseAttrs(attrs);
     if (lease.etcdLeaseId === '0') {
       const res = await this.client.put(key).value(value).exec();
@@ -175,7 +176,7 @@ export class SubnetRegistry implements LeaseRegistry {
    * Returns null when the key is gone. A reservation is rewritten without a lease.
    */
   async renewExistingLease(lease: Lease, attrs: LeaseAttrs, ttlSeconds: number): Promise<Lease | null> {
-    const key = this.keyOf(lease.subnet);
+    const key = this.keyOf(lease.subnet, lease.ipv6Subnet);
     const put = this.client.put(key).value(encodeLeaseAttrs(attrs));
     if (lease.etcdLeaseId === '0') {
       const txn = await this.client.if(key, 'Version', '>', 0).then(put).commit();
@@ -200,15 +201,15 @@ export class SubnetRegistry implements LeaseRegistry {
     return this.renewLease({ subnet, attrs, etcdLeaseId: '0', revision: '0', expiration: null }, attrs, 0);
   }
 
-  async deleteLease(subnet: Ipv4Net): Promise<void> {
-    await this.client.delete().key(this.keyOf(subnet)).exec();
+  async deleteLease(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): Promise<void> {
+    await this.client.delete().key(this.keyOf(subnet, ipv6Subnet)).exec();
   }
 
   /**
    * Watches all leases (or one subnet's key) from `fromRevision`. Deliberately not resumed by etcd3 itself: on any
    * disconnect the watch is dropped and `broken` called, so the caller resumes from the revision it has processed.
    */
-  watchLeases(fromRevision: string, handlers: RegistryWatchHandlers, only?: Ipv4Net): RegistryWatch {
+  watchLeases(fromRevision: string, handlers: RegistryWatchHandlers, only?: Ipv4Net, onlyIpv6?: Ipv6Net | null): RegistryWatch {
     let watcher: Watcher | null = null;
     let stopped = false;
     let ended = false;
@@ -228,7 +229,7 @@ export class SubnetRegistry implements LeaseRegistry {
       void chain.then(() => handlers.broken(reason, err));
     };
     const builder = only
-      ? this.client.watch().key(this.keyOf(only))
+      ? this.client.watch().key(this.keyOf(only, onlyIpv6))
       : this.client.watch().prefix(`${this.subnetsPrefix}/`);
     const w = builder.startRevision(fromRevision).watcher();
     watcher = w;
@@ -264,10 +265,10 @@ export class SubnetRegistry implements LeaseRegistry {
     let revision = res.events.length === 0 ? res.header.revision : '0';
     for (const ev of res.events) {
       revision = ev.kv.mod_revision;
-      const subnet = this.entries.subnetOf(ev.kv.key.toString());
-      if (!subnet) continue;
+      const parts = this.entries.partsOf(ev.kv.key.toString());
+      if (!parts) continue;
       if (ev.type === 'Delete') {
-        events.push({ type: 'delete', subnet, revision: ev.kv.mod_revision });
+        events.push({ type: 'delete', ...parts, revision: ev.kv.mod_revision });
         continue;
       }
       const entry = this.parseKv(ev.kv);

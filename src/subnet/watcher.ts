@@ -10,7 +10,8 @@
 import { KeyedRateLimit } from '../log-values.js';
 import type { Logger } from '../log.js';
 import { formatCidr, type Ipv4Net } from '../net/ipv4.js';
-import { sameLeaseAttrs, subnetKey } from './codec.js';
+import { formatCidr6 } from '../net/ipv6.js';
+import { isIpv6OnlySubnet, leaseIdentity, sameLeaseAttrs } from './codec.js';
 import { describeEtcdError, reportEtcdError } from './etcd-client.js';
 import type { Lease, LeaseEvent } from './lease.js';
 import { judgeLease, overlappingLease, type Ipv6LeaseRules } from './lease-rules.js';
@@ -120,7 +121,7 @@ export class LeaseWatcher {
 
   /** A lease a backend may act on. Says why not once per key; our own subnet is skipped quietly. */
   private isPeer(lease: Lease): boolean {
-    const key = subnetKey(lease.subnet);
+    const key = leaseIdentity(lease.subnet, lease.ipv6Subnet);
     const verdict = judgeLease(lease, { network: this.network, subnetLen: this.subnetLen,
       ownSubnet: this.ownSubnet(), ownPublicIP: this.ownPublicIP, ipv6: this.ipv6Rules() });
     if (verdict.ok || verdict.own) {
@@ -133,16 +134,22 @@ export class LeaseWatcher {
       if (this.rejectPace.take(key) === null) return false;
       const victim = overlappingLease(lease.subnet, this.known.values());
       const wins = victim ? `; it overlaps ${formatCidr(victim.subnet)} of ${victim.attrs.publicIP}, which keeps its routes` : '';
-      this.log.warn({ key: this.registry.keyOf(lease.subnet), publicIP: lease.attrs.publicIP },
-        `ignoring the lease for ${formatCidr(lease.subnet)}: ${verdict.why}${wins}; routing it would divert traffic. `
+      const named = isIpv6OnlySubnet(lease.subnet) && lease.ipv6Subnet ? formatCidr6(lease.ipv6Subnet) : formatCidr(lease.subnet);
+      this.log.warn({ key: this.registry.keyOf(lease.subnet, lease.ipv6Subnet), publicIP: lease.attrs.publicIP },
+        `ignoring the lease for ${named}: ${verdict.why}${wins}; routing it would divert traffic. `
         + 'Delete or correct the key with etcdctl');
     }
     return false;
   }
 
+  /** Our lease's identity: its IPv4 subnet, or in an IPv6-only network its IPv6 one. */
+  private ownIdentity(): string {
+    return leaseIdentity(this.ownSubnet(), this.ipv6Rules()?.ownSubnet);
+  }
+
   /** Brings `delivered` in line with what `known` allows now; returns the events that does it. */
   private reconcile(): LeaseEvent[] {
-    this.ownKey = subnetKey(this.ownSubnet());
+    this.ownKey = this.ownIdentity();
     const evts: LeaseEvent[] = [];
     const next = new Map<string, Lease>();
     for (const [key, lease] of this.known) if (this.isPeer(lease)) next.set(key, lease);
@@ -178,7 +185,7 @@ export class LeaseWatcher {
     }
     if (this.stopped) return;
     const first = this.revision === null;
-    this.known = new Map(listed.leases.map((l) => [subnetKey(l.subnet), l]));
+    this.known = new Map(listed.leases.map((l) => [leaseIdentity(l.subnet, l.ipv6Subnet), l]));
     for (const key of this.rejected) if (!this.known.has(key)) this.rejected.delete(key);
     const evts = this.reconcile();
     if (first) {
@@ -222,9 +229,9 @@ export class LeaseWatcher {
 
   private onEvents(evts: RegistryEvent[], revision: string): void {
     // Our subnet changed since the last reconcile and nobody said so yet: catch up before applying the events.
-    const out: LeaseEvent[] = this.ownKey === subnetKey(this.ownSubnet()) ? [] : this.reconcile();
+    const out: LeaseEvent[] = this.ownKey === this.ownIdentity() ? [] : this.reconcile();
     for (const ev of evts) {
-      const key = subnetKey(ev.type === 'put' ? ev.lease.subnet : ev.subnet);
+      const key = ev.type === 'put' ? leaseIdentity(ev.lease.subnet, ev.lease.ipv6Subnet) : leaseIdentity(ev.subnet, ev.ipv6Subnet);
       const last = this.delivered.get(key);
       if (ev.type === 'put') {
         this.known.set(key, ev.lease);

@@ -27,8 +27,9 @@ export interface TrafficOptions {
 }
 
 export interface TrafficState {
-  readonly network: Ipv4Net;
-  readonly subnet: Ipv4Net;
+  /** Null in an IPv6-only network (EnableIPv4 false): then no iptables/`ip flannel` rules and no IPv4 blackhole. */
+  readonly network: Ipv4Net | null;
+  readonly subnet: Ipv4Net | null;
   /** FLANNEL_NETWORK / FLANNEL_SUBNET of the previous subnet.env (host bits masked), when there was one. */
   readonly prevNetwork: Ipv4Net | null;
   readonly prevSubnet: Ipv4Net | null;
@@ -91,7 +92,7 @@ export class TrafficManager {
     }
     await this.ensureBlackhole(state);
     this.inPlace = true;
-    if (this.opts.resyncSeconds > 0 && (sets.length > 0 || this.opts.blackholeRoute)) {
+    if (this.opts.resyncSeconds > 0 && (sets.length > 0 || sets6.length > 0 || this.opts.blackholeRoute)) {
       this.timer = setInterval(() => void this.resync(state, sets, sets6), this.opts.resyncSeconds * 1000);
       this.timer.unref();
     }
@@ -126,7 +127,10 @@ export class TrafficManager {
   private async ruleSets(state: TrafficState): Promise<IptablesRule[][]> {
     if (this.opts.nftables) return [];
     const sets: IptablesRule[][] = [];
-    if (this.opts.ipMasq) sets.push(masqRules(state.network, state.subnet, { randomFully: await this.randomFully() }));
+    // Asked even without IPv4 rules: the ip6tables sets follow the same answer.
+    const randomFully = this.opts.ipMasq ? await this.randomFully() : false;
+    if (!state.network || !state.subnet) return sets;
+    if (this.opts.ipMasq) sets.push(masqRules(state.network, state.subnet, { randomFully }));
     if (this.opts.forwardRules) sets.push(forwardRules(state.network));
     return sets;
   }
@@ -162,6 +166,7 @@ export class TrafficManager {
   private async removePrevious(state: TrafficState): Promise<void> {
     if (!this.opts.ipMasq) return;
     const { prevNetwork, prevSubnet } = state;
+    if (!state.network || !state.subnet) return;
     const networkChanged = prevNetwork !== null && !netsEqual(prevNetwork, state.network);
     const subnetChanged = prevSubnet !== null && !netsEqual(prevSubnet, state.subnet);
     if (!networkChanged && !subnetChanged) return;
@@ -191,8 +196,10 @@ export class TrafficManager {
 
   private async applyNft(state: TrafficState): Promise<void> {
     let script = '';
-    if (this.opts.ipMasq) script += nftMasqScript(state.network, state.subnet, { randomFully: !this.opts.fullyRandomDisabled });
-    if (this.opts.forwardRules) script += nftForwardScript(state.network);
+    if (state.network && state.subnet) {
+      if (this.opts.ipMasq) script += nftMasqScript(state.network, state.subnet, { randomFully: !this.opts.fullyRandomDisabled });
+      if (this.opts.forwardRules) script += nftForwardScript(state.network);
+    }
     if (state.ipv6) {
       const { network, subnet } = state.ipv6;
       if (this.opts.ipMasq) script += nftMasqScript6(network, subnet, { randomFully: !this.opts.fullyRandomDisabled });
@@ -224,10 +231,13 @@ export class TrafficManager {
    */
   private async ensureBlackhole(state: TrafficState): Promise<void> {
     if (!this.opts.blackholeRoute) return;
-    try {
-      await replaceRoute(blackholeRouteSpec(state.subnet));
-    } catch (err) {
-      this.log.warn({ subnet: formatCidr(state.subnet), err: (err as Error).message }, 'cannot add the blackhole route');
+    const subnet = state.subnet;
+    if (subnet) {
+      try {
+        await replaceRoute(blackholeRouteSpec(subnet));
+      } catch (err) {
+        this.log.warn({ subnet: formatCidr(subnet), err: (err as Error).message }, 'cannot add the blackhole route');
+      }
     }
     if (!state.ipv6) return;
     const subnet6 = state.ipv6.subnet;

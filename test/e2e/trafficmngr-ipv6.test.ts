@@ -37,7 +37,7 @@ after(async () => {
 });
 
 async function trafficIn(ns: string, options: TrafficOptions, steps: ReadonlyArray<'start' | 'resync'>,
-  v6: { ipv6Subnet?: string; prevIPv6Subnet?: string } = {}): Promise<void> {
+  v6: { ipv6Subnet?: string; prevIPv6Subnet?: string; network?: string; subnet?: string } = {}): Promise<void> {
   const args = JSON.stringify({ options, network: '10.5.0.0/16', subnet: '10.5.52.0/24', ipv6Network: 'fd00:5::/56',
     ipv6Subnet: 'fd00:5:0:34::/64', steps, ...v6 });
   const out = await mustExec(inNetns(ns, [process.execPath, path.join(__dirname, '..', 'support', 'agents', 'traffic-run.js'), args]));
@@ -97,4 +97,19 @@ test('a previous subnet.env with another IPv6 subnet has its old ip6tables masqu
   const nat6 = await lines(ns, 'ip6tables-save', 'nat');
   assert.deepEqual(nat6.filter((l) => l.includes('fd00:5:0:9::')), [], nat6.join('\n'));
   assert.equal(nat6.filter((l) => l.includes('fd00:5:0:34::/64')).length, 3);
+});
+
+test('IPv6-only (no IPv4 half): only the ip6tables set and `ip6 flannel-ipv6`; no IPv4 rule, chain or table', { skip }, async () => {
+  const ipt = await freshNetns('v6o');
+  await trafficIn(ipt, OPTS, ['start', 'resync'], { network: '', subnet: '' });
+  assert.ok((await lines(ipt, 'ip6tables-save', 'nat')).some((l) => l.includes('-s fd00:5::/56 ! -d ff00::/8')));
+  assert.ok((await lines(ipt, 'ip6tables-save', 'filter')).some((l) => l.includes('FLANNEL-FWD -s fd00:5::/56')));
+  for (const table of ['nat', 'filter']) {
+    assert.deepEqual((await lines(ipt, 'iptables-save', table)).filter((l) => l.includes('flanneld')), [], table);
+  }
+  const nft = await freshNetns('v6n');
+  await trafficIn(nft, { ...OPTS, nftables: true }, ['start'], { network: '', subnet: '' });
+  const tables = await mustExec(inNetns(nft, ['nft', 'list', 'tables']));
+  assert.match(tables, /table ip6 flannel-ipv6/);
+  assert.doesNotMatch(tables, /table ip flannel-ipv4/);
 });

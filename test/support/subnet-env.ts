@@ -36,3 +36,19 @@ export function readSubnetEnv(file: string): SubnetEnv | null {
     return null;
   }
 }
+
+/** Every KEY=value line, whatever is missing (an IPv6-only subnet.env has no FLANNEL_SUBNET); {} while absent. */
+export function readSubnetEnvVars(file: string): Record<string, string> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return {};
+  }
+  const vars: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq > 0) vars[line.slice(0, eq)] = line.slice(eq + 1);
+  }
+  return vars;
+}

@@ -19,7 +19,7 @@ import { startEtcd, type EtcdMember } from './etcd.js';
 import {
   createNetns, execCommand, inNetns, isAlive, killPids, mustExec, removeNetns, type ExecResult,
 } from './netns.js';
-import { readSubnetEnv, type SubnetEnv } from './subnet-env.js';
+import { readSubnetEnv, readSubnetEnvVars, type SubnetEnv } from './subnet-env.js';
 import { onProcessExit, poll } from './proc.js';
 import { pingOnce, tcpTransfer, type TransferResult } from './traffic.js';
 import type { AddContainerOptions, Container, Host, TestbedOptions } from './testbed-model.js';
@@ -287,6 +287,30 @@ export class Testbed {
     const c: Container = { name, netns, host, ip, mtu: env.mtu };
     host.containers.push(c);
     return c;
+  }
+
+  /** IPv6-only addContainer: bridge FLANNEL_IPV6_SUBNET, container `…::2` upwards, default route via the bridge. */
+  async addContainer6(host: Host, name: string): Promise<Container> {
+    const vars = readSubnetEnvVars(host.subnetFile);
+    const [bridge, len] = (vars.FLANNEL_IPV6_SUBNET ?? '').split('/');
+    if (!bridge || !len || !bridge.endsWith('::1')) throw new Error(`${host.name}: no usable FLANNEL_IPV6_SUBNET in ${host.subnetFile}`);
+    const mtu = vars.FLANNEL_MTU ?? '1450';
+    if ((await execCommand(['ip', '-n', host.netns, 'link', 'show', CONTAINER_BRIDGE])).code !== 0) {
+      await mustExec(['ip', '-n', host.netns, 'link', 'add', CONTAINER_BRIDGE, 'type', 'bridge']);
+      await mustExec(['ip', '-n', host.netns, 'addr', 'add', `${bridge}/${len}`, 'dev', CONTAINER_BRIDGE, 'nodad']);
+    }
+    await mustExec(['ip', '-n', host.netns, 'link', 'set', CONTAINER_BRIDGE, 'mtu', mtu, 'up']);
+    const ip = bridge.replace(/::1$/, `::${(2 + host.containers.length).toString(16)}`);
+    const netns = `${this.tag}-${host.name}-${name}`;
+    const hostVeth = `ve-${name}`.slice(0, 15);
+    await this.ownNetns(netns);
+    await mustExec(['ip', '-n', host.netns, 'link', 'add', hostVeth, 'mtu', mtu, 'type', 'veth',
+      'peer', 'name', 'eth0', 'mtu', mtu, 'netns', netns]);
+    await mustExec(['ip', '-n', host.netns, 'link', 'set', hostVeth, 'master', CONTAINER_BRIDGE, 'up']);
+    for (const argv of [['addr', 'add', `${ip}/${len}`, 'dev', 'eth0', 'nodad'], ['link', 'set', 'eth0', 'up'],
+      ['-6', 'route', 'add', 'default', 'via', bridge]]) await mustExec(['ip', '-n', netns, ...argv]);
+    host.containers.push({ name, netns, host, ip, mtu: Number(mtu) });
+    return host.containers[host.containers.length - 1] as Container;
   }
 
   private async ensureBridge(host: Host, env: SubnetEnv): Promise<void> {

@@ -59,7 +59,7 @@ test('errors name the field, the value and the fix on one line', () => {
     ['{"Network":"10.0.0.0/16","SubnetMin":"10.1.0.0"}', /^invalid SubnetMin "10\.1\.0\.0" .*inside Network 10\.0\.0\.0\/16/],
     ['{"Network":"10.0.0.0/16","SubnetMax":"10.0.3.7"}', /^invalid SubnetMax "10\.0\.3\.7" .*start of a \/24 subnet .*10\.0\.3\.0/],
     ['{"Network":"10.0.0.0/16","SubnetMin":"10.0.9.0","SubnetMax":"10.0.3.0"}', /^invalid SubnetMin "10\.0\.9\.0" .*not be above SubnetMax/],
-    ['{"Network":"10.0.0.0/16","EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00::/56"}', /^invalid EnableIPv4 false .*IPv6-only networks are not supported/],
+    ['{"Network":"10.0.0.0/16","EnableIPv4":false}', /^invalid EnableIPv4 false .*no address family is left/],
     ['{"Network":"10.0.0.0/16","EnableIPv4":"yes"}', /^invalid EnableIPv4 "yes" .*true or false/],
     ['{"Network":"10.0.0.0/16","Backend":"vxlan"}', /^invalid Backend "vxlan" .*\{"Type":"vxlan"\}/],
     ['{"Network":"10.0.0.0/16","Backend":{"VNI":1}}', /^invalid Backend\.Type null .*"vxlan"/],

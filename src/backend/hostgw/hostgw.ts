@@ -4,10 +4,9 @@
 // so stale ones left by an earlier run (upstream #2554) are told apart from everyone else's and removed.
 import type { Backend, BackendClaims, BackendContext, BackendRegistration } from '../backend.js';
 import { Keeper } from '../kit/keeper.js';
-import { foreignBackendReason, PeerDiff, type PeerReading, type PeerStep } from '../kit/peer-diff.js';
+import { foreignBackendReason, PeerDiff, peerKey, type PeerReading, type PeerStep } from '../kit/peer-diff.js';
 import { registerBackend } from '../registry.js';
 import type { Lease, LeaseEvent } from '../../subnet/lease.js';
-import { formatCidr } from '../../net/ipv4.js';
 import type { Logger } from '../../log.js';
 import { NetlinkError } from '../../netlink/errors.js';
 import type { MonitorEvent } from '../../netlink/monitor.js';
@@ -73,7 +72,7 @@ export class HostGwBackend implements Backend {
 
   async start(own: Lease): Promise<void> {
     this.own = own;
-    this.peers.delete(formatCidr(own.subnet));
+    this.peers.delete(peerKey(own));
     this.keeper.start();
     if (this.peersKnown) this.keeper.passDone(await this.reconcile('own lease changed'));
   }
@@ -116,7 +115,7 @@ export class HostGwBackend implements Backend {
   }
 
   private apply(steps: readonly PeerStep<Lease>[]): void {
-    const ownKey = this.own ? formatCidr(this.own.subnet) : null;
+    const ownKey = this.own ? peerKey(this.own) : null;
     for (const s of steps) {
       if (s.op === 'remove') this.peers.delete(s.key);
       else if (s.key !== ownKey) this.peers.set(s.key, s.peer);
@@ -164,7 +163,8 @@ export class HostGwBackend implements Backend {
       this.log.warn({ err: (err as Error).message, reason }, 'cannot read the routing table; will retry');
       return false;
     }
-    const desired = routesForLeases(this.peers.values(), ext.index);
+    // IPv6-only: every lease's IPv4 half is 0.0.0.0/0, nothing to route (and any IPv4 route of ours is stale).
+    const desired = this.ctx.network.enableIPv4 ? routesForLeases(this.peers.values(), ext.index) : [];
     const plan = planRoutes({
       desired,
       actual,

@@ -2,7 +2,7 @@
 // set this peer (new or changed), remove that key. Leases a backend cannot use (another BackendType in a cluster
 // mid-switch, bad BackendData) are warned about once per lease and reason, not at every pass.
 import type { Logger } from '../../log.js';
-import { formatCidr } from '../../net/ipv4.js';
+import { leaseName } from '../../subnet/codec.js';
 import type { Lease, LeaseEvent } from '../../subnet/lease.js';
 
 export type PeerReading<P> =
@@ -16,11 +16,16 @@ export type PeerStep<P> =
 /** A foreign value quoted in a log line is cut to this many characters (a 1 MB value must not flood logs). */
 const MAX_REASON = 300;
 
+/** The key a backend holds a peer under: its IPv4 subnet (`10.0.5.0/24`), or in an IPv6-only network its IPv6 one. */
+export function peerKey(lease: Lease): string {
+  return leaseName(lease.subnet, lease.ipv6Subnet);
+}
+
 /** Why a lease of another backend type is not ours to program, or null when it is ours. */
 export function foreignBackendReason(lease: Lease, ours: string): string | null {
   const type = lease.attrs.backendType ?? '';
   if (type === ours) return null;
-  return `lease ${formatCidr(lease.subnet)} of ${lease.attrs.publicIP} has BackendType ${JSON.stringify(type)}, not ${ours}:`
+  return `lease ${peerKey(lease)} of ${lease.attrs.publicIP} has BackendType ${JSON.stringify(type)}, not ${ours}:`
     + ` not programmed until every node uses the same Backend.Type`;
 }
 
@@ -37,10 +42,10 @@ export class PeerDiff<P> {
     for (const lease of leases) {
       const peer = this.readOnce(lease);
       // The last lease of a subnet counts (as events apply in order).
-      if (peer !== null) wanted.set(formatCidr(lease.subnet), peer);
-      else wanted.delete(formatCidr(lease.subnet));
+      if (peer !== null) wanted.set(peerKey(lease), peer);
+      else wanted.delete(peerKey(lease));
     }
-    const listed = new Set(leases.map((l) => formatCidr(l.subnet)));
+    const listed = new Set(leases.map((l) => peerKey(l)));
     for (const key of [...this.warned.keys()]) if (!listed.has(key)) this.warned.delete(key);
     const steps: PeerStep<P>[] = [];
     for (const key of current) if (!wanted.has(key)) steps.push({ op: 'remove', key });
@@ -51,7 +56,7 @@ export class PeerDiff<P> {
   /** One step per event, in order; an added lease we cannot use removes what we had for its subnet. */
   events(events: readonly LeaseEvent[]): PeerStep<P>[] {
     return events.map((e): PeerStep<P> => {
-      const key = formatCidr(e.lease.subnet);
+      const key = peerKey(e.lease);
       if (e.type === 'removed') {
         this.warned.delete(key);
         return { op: 'remove', key };
@@ -63,7 +68,7 @@ export class PeerDiff<P> {
 
   /** Logs a warning about one lease once per distinct message (e.g. a VNI mismatch the backend tolerates). */
   warnOnce(lease: Lease, message: string): void {
-    const key = formatCidr(lease.subnet);
+    const key = peerKey(lease);
     if (this.warned.get(key) === message) return;
     this.warned.set(key, message);
     this.log.warn({ subnet: key, publicIP: lease.attrs.publicIP }, message);

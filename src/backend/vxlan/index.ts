@@ -4,6 +4,7 @@ import type { Backend, BackendContext, BackendSettings } from '../backend.js';
 import { registerBackend } from '../registry.js';
 import { parseVxlanConfig, type VxlanConfig } from './config.js';
 import { createKernelVxlanBackend } from './kernel.js';
+import { KernelVxlanV6OnlyBackend } from './kernel-v6-only.js';
 
 type UserspaceFactory = (ctx: BackendContext, config: VxlanConfig, settings: VxlanSettings) => Backend;
 type VxlanSettings = NonNullable<BackendSettings['vxlan']>;
@@ -33,6 +34,13 @@ function loadUserspaceFactory(): UserspaceFactory {
 export function createVxlanBackend(ctx: BackendContext, all: BackendSettings): Backend {
   const config = parseVxlanConfig(ctx.network.backend.raw);
   const settings = all.vxlan ?? DEFAULT_SETTINGS;
+  if (!ctx.network.enableIPv4) {
+    if (settings.datapath !== 'kernel') {
+      throw new Error('IPv6-only networks (EnableIPv4 false) are not supported by the userspace vxlan datapath: '
+        + 'run with --vxlan-datapath kernel');
+    }
+    return new KernelVxlanV6OnlyBackend(ctx, config);
+  }
   return settings.datapath === 'kernel'
     ? createKernelVxlanBackend(ctx, config) : loadUserspaceFactory()(ctx, config, settings);
 }

@@ -65,7 +65,7 @@ export class KernelVxlanV6 {
   private readonly vtep: VtepIdentity;
   private device: LinkInfo | null = null;
   private own: Ipv6Net | null = null;
-  /** Peers by their IPv4 key (a lease's identity). */
+  /** Peers by the backend's peer key (kit/peer-diff.ts peerKey: the IPv4 subnet, or the IPv6 one when IPv6-only). */
   private readonly peers = new Map<string, V6Peer>();
   /** Until the first full peer list, entries of peers not yet seen must not be swept. */
   private peersKnown = false;

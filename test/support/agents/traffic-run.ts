@@ -29,7 +29,9 @@ async function main(): Promise<void> {
   const ipv6 = args.ipv6Network && args.ipv6Subnet
     ? { network: parseCidr6(args.ipv6Network) as Ipv6Net, subnet: parseCidr6(args.ipv6Subnet) as Ipv6Net } : null;
   const prevIPv6 = args.prevIPv6Subnet ? { network: ipv6?.network ?? null, subnet: parseCidr6(args.prevIPv6Subnet) } : null;
-  const state = { network: cidr(args.network), subnet: cidr(args.subnet), prevNetwork: null, prevSubnet: null, ipv6, prevIPv6 };
+  // An empty network: an IPv6-only network (EnableIPv4 false), no IPv4 half.
+  const v4 = args.network !== '';
+  const state = { network: v4 ? cidr(args.network) : null, subnet: v4 ? cidr(args.subnet) : null, prevNetwork: null, prevSubnet: null, ipv6, prevIPv6 };
   const tm = new TrafficManager(args.options);
   for (const step of args.steps) {
     if (step === 'start') await tm.start(state);

@@ -1,0 +1,74 @@
+// The kernel vxlan backend in an IPv6-only network (EnableIPv4 false), as upstream runs it: only flannel-v6.<VNI>
+// (over the IPv6 underlay, its VtepMAC published as BackendV6Data), no flannel.<VNI> and no BackendData. The
+// programming is the dual-stack IPv6 half's (kernel-v6.ts); this adds the Backend around it and the 10 s resync.
+import type { Backend, BackendClaims, BackendContext, BackendRegistration } from '../backend.js';
+import { Keeper } from '../kit/keeper.js';
+import { peerKey } from '../kit/peer-diff.js';
+import type { Lease, LeaseEvent } from '../../subnet/lease.js';
+import { vxlanDeviceMtu, type VxlanConfig } from './config.js';
+import { KernelVxlanV6, vxlanV6DeviceName } from './kernel-v6.js';
+
+const RESYNC_INTERVAL_MS = 10_000;
+
+export class KernelVxlanV6OnlyBackend implements Backend {
+  private readonly v6: KernelVxlanV6;
+  private readonly mtu: number;
+  private readonly keeper: Keeper;
+  private own: string | null = null;
+
+  constructor(private readonly ctx: BackendContext, config: VxlanConfig) {
+    const extAddr6 = ctx.extIface.extAddr6;
+    if (!extAddr6) throw new Error('vxlan in an IPv6-only network needs the IPv6 address of the external interface (--public-ipv6)');
+    const log = ctx.log.child({ component: 'vxlan-kernel', device: vxlanV6DeviceName(config.vni) });
+    // Upstream's MTU (interface − 50) though the IPv6 underlay header is 20 bytes longer: a full-size packet leaves
+    // fragmented, which `tsflanneld doctor` points out; a different FLANNEL_MTU would set us apart from upstream nodes.
+    this.mtu = vxlanDeviceMtu(config, ctx.extIface.mtu);
+    this.v6 = new KernelVxlanV6({ vni: config.vni, port: config.port, learning: config.learning, gbp: config.gbp,
+      mtu: this.mtu, localIP6: extAddr6, underlayIndex: ctx.extIface.index, stateDir: ctx.stateDir,
+      directRouting: config.directRouting, log });
+    this.keeper = new Keeper({ work: ctx.work, log, everyMs: RESYNC_INTERVAL_MS,
+      resync: async () => { await this.v6.resync(); return true; } });
+  }
+
+  claims(): BackendClaims {
+    return { devices: [this.v6.deviceName], ownsRoute: () => false };
+  }
+
+  async register(): Promise<BackendRegistration> {
+    await this.v6.register();
+    return { backendType: 'vxlan', mtu: this.mtu, backendV6Data: this.v6.backendV6Data() };
+  }
+
+  async start(own: Lease): Promise<void> {
+    this.own = peerKey(own);
+    await this.v6.remove(this.own);
+    await this.v6.start(own.ipv6Subnet ?? null);
+    this.keeper.start();
+  }
+
+  async resetPeers(peers: readonly Lease[]): Promise<void> {
+    await this.v6.reset(new Map(peers.map((l) => [peerKey(l), l] as const).filter(([k]) => k !== this.own)));
+    await this.v6.resync();
+  }
+
+  async handleEvents(events: readonly LeaseEvent[]): Promise<void> {
+    for (const e of events) {
+      const key = peerKey(e.lease);
+      if (e.type === 'removed' || key === this.own) await this.v6.remove(key);
+      else await this.v6.set(key, e.lease);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.keeper.stop();
+  }
+
+  async teardown(): Promise<void> {
+    await this.stop();
+    await this.v6.teardown();
+  }
+
+  counters(): Readonly<Record<string, number>> {
+    return {};
+  }
+}

@@ -1,0 +1,100 @@
+// IPv6-only networks end to end (issue 17, EnableIPv4 false): two hosts in namespaces on one underlay bridge with
+// IPv6 addresses (2001:db8::/64; the IPv4 underlay is there only for etcd), a tsflanneld per host and a container
+// per host with only an IPv6 address. For host-gw and kernel vxlan: upstream's `0.0.0.0-0&<v6>-<len>` keys and
+// values, subnet.env without FLANNEL_NETWORK/FLANNEL_SUBNET, no IPv4 flannel device or route, and ping and TCP
+// (bytes hashed) both ways between the containers.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { mustExec, inNetns } from '../support/netns.js';
+import { testbedUnavailable } from '../support/prerequisites.js';
+import { poll, Testbed, UNDERLAY_IFACE, type Container, type Host } from '../support/testbed.js';
+import { readSubnetEnvVars } from '../support/subnet-env.js';
+
+const PREFIX = '/usr/local/bin/network';
+const skip = testbedUnavailable();
+const underlay6 = (h: Host): string => `2001:db8::${10 + h.index}`;
+
+for (const backend of ['host-gw', 'vxlan'] as const) {
+  describe(`IPv6-only ${backend} on two hosts`, { skip: skip ?? false, timeout: 180_000 }, () => {
+    let tb: Testbed;
+    const config = { EnableIPv4: false, EnableIPv6: true, IPv6Network: 'fd00:60::/56', Backend: { Type: backend } };
+
+    before(async () => {
+      tb = await Testbed.create({ hosts: 2, prefix: PREFIX });
+      for (const h of tb.hosts) {
+        await mustExec(['ip', '-n', h.netns, 'addr', 'add', `${underlay6(h)}/64`, 'dev', UNDERLAY_IFACE, 'nodad']);
+        await mustExec(inNetns(h.netns, ['sysctl', '-q', '-w', 'net.ipv6.conf.all.forwarding=1']));
+      }
+      await tb.putConfig(config);
+      for (const h of tb.hosts) tb.startDaemon(h, ['--vxlan-datapath', 'kernel']);
+      for (const h of tb.hosts) {
+        await poll(`${h.name}'s IPv6-only subnet.env`, () => {
+          const d = h.daemon;
+          if (d !== null && (d.exitCode !== null || d.signalCode !== null)) throw new Error(`daemon on ${h.name} exited:\n${tb.daemonLog(h).slice(-3000)}`);
+          return readSubnetEnvVars(h.subnetFile).FLANNEL_IPV6_SUBNET !== undefined;
+        }, 30_000);
+        await tb.addContainer6(h, 'c1');
+      }
+    });
+
+    after(async () => {
+      await tb?.destroy();
+    });
+
+    const withLogs = (fn: () => Promise<void>): Promise<void> => tb.explainFailure(fn, async () => {
+      const parts: string[] = [];
+      for (const h of tb.hosts) parts.push(`===== ${h.name} -6 routes =====\n${await mustExec(['ip', '-n', h.netns, '-6', 'route', 'show'])}`);
+      return parts.join('\n');
+    });
+
+    it('writes upstream\'s IPv6-only keys and values, and subnet.env without the IPv4 pair', () => withLogs(async () => {
+      const leases = await tb.leases();
+      assert.equal(leases.size, 2, [...leases.keys()].join(', '));
+      for (const h of tb.hosts) {
+        const env = readSubnetEnvVars(h.subnetFile);
+        assert.deepEqual(Object.keys(env), ['FLANNEL_IPV6_NETWORK', 'FLANNEL_IPV6_SUBNET', 'FLANNEL_MTU', 'FLANNEL_IPMASQ']);
+        assert.equal(env.FLANNEL_IPV6_NETWORK, 'fd00:60::/56');
+        assert.match(env.FLANNEL_IPV6_SUBNET ?? '', /^fd00:60:0:[0-9a-f]+::1\/64$/);
+        const v6 = (env.FLANNEL_IPV6_SUBNET ?? '').replace(/::1\/64$/, '::-64');
+        const value = leases.get(`${PREFIX}/subnets/0.0.0.0-0&${v6}`);
+        assert.ok(value, `no key 0.0.0.0-0&${v6} among ${[...leases.keys()].join(', ')}`);
+        if (backend === 'host-gw') assert.equal(value, `{"PublicIP":"0.0.0.0","PublicIPv6":"${underlay6(h)}","BackendType":"host-gw"}`);
+        else assert.match(value, new RegExp(`^\\{"PublicIP":"0\\.0\\.0\\.0","PublicIPv6":"${underlay6(h)}","BackendType":"vxlan",`
+          + '"BackendV6Data":\\{"VNI":1,"VtepMAC":"[0-9a-f:]{17}"\\}\\}$'));
+      }
+    }));
+
+    it('programs only the IPv6 side: the peer\'s IPv6 subnet routed, no IPv4 flannel device', () => withLogs(async () => {
+      const [h1, h2] = tb.hosts as [Host, Host];
+      const dst = (readSubnetEnvVars(h2.subnetFile).FLANNEL_IPV6_SUBNET ?? '').replace(/::1\/64$/, '::/64');
+      const route = await poll(`h1: IPv6 route to ${dst}`, async () => {
+        const out = await mustExec(['ip', '-n', h1.netns, '-6', '-j', 'route', 'show', 'exact', dst]);
+        return (JSON.parse(out || '[]') as Array<{ gateway?: string; dev?: string }>)[0];
+      });
+      if (backend === 'host-gw') {
+        assert.equal(route.gateway, underlay6(h2));
+        assert.equal(route.dev, UNDERLAY_IFACE);
+      } else {
+        assert.equal(route.dev, 'flannel-v6.1');
+        const dev = JSON.parse(await mustExec(['ip', '-n', h1.netns, '-d', '-j', 'link', 'show', 'flannel-v6.1'])) as
+          Array<{ linkinfo?: { info_data?: { local6?: string; id?: number } } }>;
+        assert.equal(dev[0]?.linkinfo?.info_data?.local6, underlay6(h1));
+      }
+      for (const h of tb.hosts) {
+        const links = JSON.parse(await mustExec(['ip', '-n', h.netns, '-j', 'link', 'show'])) as Array<{ ifname: string }>;
+        assert.ok(!links.some((l) => l.ifname === 'flannel.1'), `${h.name} has flannel.1`);
+      }
+    }));
+
+    it('carries ping and TCP between the containers both ways', () => withLogs(async () => {
+      const [a, b] = tb.hosts.map((h) => tb.container(h)) as [Container, Container];
+      await poll('ping -6 a → b', () => tb.ping(a, b.ip), 30_000, 100);
+      await poll('ping -6 b → a', () => tb.ping(b, a.ip), 30_000, 100);
+      for (const [from, to] of [[a, b], [b, a]] as Array<[Container, Container]>) {
+        const t = await tb.tcpTransfer(from, to, 1 << 20);
+        assert.equal(t.bytesReceived, 1 << 20);
+        assert.equal(t.receivedSha256, t.sentSha256);
+      }
+    }));
+  });
+}
