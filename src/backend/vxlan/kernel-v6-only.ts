@@ -16,7 +16,7 @@ export class KernelVxlanV6OnlyBackend implements Backend {
   private readonly keeper: Keeper;
   private own: string | null = null;
 
-  constructor(private readonly ctx: BackendContext, config: VxlanConfig) {
+  constructor(ctx: BackendContext, config: VxlanConfig) {
     const extAddr6 = ctx.extIface.extAddr6;
     if (!extAddr6) throw new Error('vxlan in an IPv6-only network needs the IPv6 address of the external interface (--public-ipv6)');
     const log = ctx.log.child({ component: 'vxlan-kernel', device: vxlanV6DeviceName(config.vni) });
