@@ -116,6 +116,43 @@ describe('config follower (real etcd, v3 and --enable-v2)', { skip }, () => {
     });
   }
 
+  /** Makes the revision a cut watch would resume from unusable: a v3 compaction, or 1000+ v2 events. */
+  const forget = async (api: EtcdApi, prefix: string): Promise<void> => {
+    if (api === 'v3') {
+      await etcdctl(etcd.clientUrl, ['put', `${prefix}/noise`, 'x']);
+      const rev = JSON.parse(await etcdctl(etcd.clientUrl, ['get', `${prefix}/noise`, '-w', 'json'])).header.revision as number;
+      await etcdctl(etcd.clientUrl, ['compaction', String(rev)]);
+    } else {
+      const v2 = v2At(etcd.clientUrl);
+      try {
+        for (let i = 0; i < 1010; i++) await v2.set(`${prefix}/noise`, String(i));
+      } finally {
+        v2.close();
+      }
+    }
+  };
+
+  for (const api of ['v3', 'v2'] as const) {
+    it(`${api}: a watch cut past ${api === 'v3' ? 'a compaction' : '"401 event index cleared"'} reads the key afresh`, async () => {
+      const prefix = uniquePrefix();
+      await put(api, `${prefix}/config`, cfg('vxlan'));
+      const connect = (url: string): Etcd3 | EtcdV2Client => (api === 'v3' ? v3At(url) : v2At(url));
+      await withProxiedClient(etcd.clientUrl, connect, async (proxy, client) => {
+        const { seen, follower } = follow(registryOn(api, client, prefix), cfg('vxlan'));
+        await watching();
+        proxy.cut();
+        await put(api, `${prefix}/config`, cfg('host-gw'));
+        await forget(api, prefix);
+        proxy.resume();
+        await waitFor(() => seen.length === 1, { what: 'the write made before the history was dropped', timeoutMs: 20_000 });
+        assert.deepEqual(seen, [cfg('host-gw')]);
+        await put(api, `${prefix}/config`, cfg('vxlan'));
+        await waitFor(() => seen.length === 2, { what: 'a write after the fresh read', ...PROMPT });
+        follower.stop();
+      });
+    });
+  }
+
   it('after migrate-etcd the follower watches the v3 key', async () => {
     const prefix = uniquePrefix();
     const v2 = v2At(etcd.clientUrl);
