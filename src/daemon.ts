@@ -7,7 +7,7 @@ import type { BackendRegistration, BackendSettings } from './backend/backend.js'
 import { removeLeftovers } from './backend/kit/leftovers.js';
 import { BackendSwitcher } from './backend/kit/switcher.js';
 import { createBackend, supportedBackends, type DrivenBackend } from './backend/registry.js';
-import { followConfigText, nextBackendConfig, type ConfigFollower } from './config-follow.js';
+import { followConfig, nextBackendConfig, type ConfigFollower } from './config-follow.js';
 import type { NetworkConfig } from './config/network-config.js';
 import { ConfigError, parseNetworkConfig } from './config/parse.js';
 import { Lifecycle, type DaemonExtension, type LeaseContext } from './lifecycle.js';
@@ -42,8 +42,6 @@ const SHUTDOWN_DEADLINE_MS = 4000;
  * stays in etcd as it is whether or not the cancel arrives.
  */
 const ETCD_STOP_WAIT_MS = 500;
-/** How often a running daemon reads the network config again to follow a backend change. */
-const CONFIG_FOLLOW_MS = 3000;
 
 /** A startup failure with a one-line message for the operator; the daemon exits 1. */
 export class DaemonError extends Error {
@@ -295,8 +293,8 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
       switcher.update({ kind: 'events', events });
     },
   });
-  running.follower = followConfigText({
-    read: () => registry.getConfigText(), initial: first.text, everyMs: CONFIG_FOLLOW_MS, log,
+  running.follower = followConfig({
+    registry, initial: first.text, log,
     onChange: async (text) => {
       const next = nextBackendConfig(text, config, (t) => withBackendOverride(parseNetworkConfig(t), options.backend), log);
       if (next === null) return;

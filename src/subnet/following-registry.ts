@@ -7,13 +7,16 @@ import type { Ipv4Net } from '../net/ipv4.js';
 import type { Ipv6Net } from '../net/ipv6.js';
 import { sameConfigText } from './config-text.js';
 import type { Lease, LeaseAttrs } from './lease.js';
-import type { EtcdApi, LeaseRegistry, RegistryWatch, RegistryWatchHandlers } from './registry.js';
+import type {
+  ConfigRead, ConfigWatchHandlers, EtcdApi, LeaseRegistry, RegistryWatch, RegistryWatchHandlers,
+} from './registry.js';
 
 const DEFAULT_CHECK_MS = 5000;
 
 export class FollowingRegistry implements LeaseRegistry {
   private current: LeaseRegistry;
-  private readonly watches = new Set<{ inner: RegistryWatch; handlers: RegistryWatchHandlers; api: EtcdApi }>();
+  /** Open lease and config watches: ended as 'canceled' on the move to v3, so their owners start again there. */
+  private readonly watches = new Set<{ inner: RegistryWatch; handlers: Pick<RegistryWatchHandlers, 'broken'>; api: EtcdApi }>();
   private timer: NodeJS.Timeout | null = null;
   private warnedDiffers = false;
   private readonly log: Logger;
@@ -74,6 +77,7 @@ export class FollowingRegistry implements LeaseRegistry {
 
   keyOf(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): string { return this.current.keyOf(subnet, ipv6Subnet); }
   getConfigText(): Promise<string | null> { return this.current.getConfigText(); }
+  readConfig(): Promise<ConfigRead> { return this.current.readConfig(); }
   listLeases(): Promise<{ leases: Lease[]; revision: string }> { return this.current.listLeases(); }
   getLease(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): Promise<Lease | null> { return this.current.getLease(subnet, ipv6Subnet); }
   readLease(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): Promise<{ lease: Lease | null; revision: string }> {
@@ -90,18 +94,33 @@ export class FollowingRegistry implements LeaseRegistry {
   deleteLease(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): Promise<void> { return this.current.deleteLease(subnet, ipv6Subnet); }
 
   watchLeases(fromRevision: string, handlers: RegistryWatchHandlers, only?: Ipv4Net, onlyIpv6?: Ipv6Net | null): RegistryWatch {
+    return this.track(handlers, (broken) => this.current.watchLeases(fromRevision, {
+      events: (evts, revision) => { if (broken.live()) handlers.events(evts, revision); },
+      broken: broken.end,
+      ...(handlers.connected ? { connected: () => handlers.connected?.() } : {}),
+    }, only, onlyIpv6));
+  }
+
+  /** Watches the config on the store in use; the move to v3 ends it as 'canceled', so the follower re-reads there. */
+  watchConfig(afterRevision: string, handlers: ConfigWatchHandlers): RegistryWatch {
+    return this.track(handlers, (broken) => this.current.watchConfig(afterRevision, {
+      changed: (revision) => { if (broken.live()) handlers.changed(revision); },
+      broken: broken.end,
+      ...(handlers.connected ? { connected: () => handlers.connected?.() } : {}),
+    }));
+  }
+
+  /** Opens a watch on the current store and remembers it until it ends, is stopped, or the switch ends it. */
+  private track(handlers: Pick<RegistryWatchHandlers, 'broken'>,
+    open: (broken: { live(): boolean; end: RegistryWatchHandlers['broken'] }) => RegistryWatch): RegistryWatch {
     const entry = { api: this.current.api, handlers, inner: undefined as unknown as RegistryWatch };
-    const wrapped: RegistryWatchHandlers = {
-      events: (evts, revision) => {
-        if (this.watches.has(entry)) handlers.events(evts, revision);
-      },
-      broken: (reason, err) => {
+    entry.inner = open({
+      live: () => this.watches.has(entry),
+      end: (reason, err) => {
         if (!this.watches.delete(entry)) return; // already ended by the switch
         handlers.broken(reason, err);
       },
-      ...(handlers.connected ? { connected: () => handlers.connected?.() } : {}),
-    };
-    entry.inner = this.current.watchLeases(fromRevision, wrapped, only, onlyIpv6);
+    });
     this.watches.add(entry);
     return {
       stop: async () => {

@@ -30,6 +30,23 @@ export interface RegistryWatch {
   stop(): Promise<void>;
 }
 
+/**
+ * What a watch on the config key reports. No value: the follower reads the key once per burst of changes, so a
+ * change it sees is always the latest text. `broken` and `connected` mean what they mean for a lease watch.
+ */
+export interface ConfigWatchHandlers {
+  /** The config key was written or deleted at `revision`. */
+  changed(revision: string): void;
+  broken(reason: 'disconnected' | 'canceled', err: Error): void;
+  connected?(): void;
+}
+
+/** The config text (null when the key is missing) and the revision it was read at, to watch from. */
+export interface ConfigRead {
+  readonly text: string | null;
+  readonly revision: string;
+}
+
 /** Which etcd API a registry speaks: v3 (gRPC, etcd leases) or v2 (HTTP keys with a TTL, flannel up to 0.17). */
 export type EtcdApi = 'v2' | 'v3';
 
@@ -50,6 +67,9 @@ export interface LeaseRegistry {
   /** `ipv6Subnet` only tells IPv6-only leases (`0.0.0.0-0&…`) apart; with an IPv4 half the IPv4 subnet is enough. */
   keyOf(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): string;
   getConfigText(): Promise<string | null>;
+  readConfig(): Promise<ConfigRead>;
+  /** Watches the config key for changes after `afterRevision`; ends with `broken`, never resumes by itself. */
+  watchConfig(afterRevision: string, handlers: ConfigWatchHandlers): RegistryWatch;
   listLeases(): Promise<{ leases: Lease[]; revision: string }>;
   getLease(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): Promise<Lease | null>;
   readLease(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): Promise<{ lease: Lease | null; revision: string }>;
@@ -60,6 +80,16 @@ export interface LeaseRegistry {
   updateReservation(subnet: Ipv4Net, attrs: LeaseAttrs): Promise<Lease>;
   deleteLease(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): Promise<void>;
   watchLeases(fromRevision: string, handlers: RegistryWatchHandlers, only?: Ipv4Net, onlyIpv6?: Ipv6Net | null): RegistryWatch;
+}
+
+/**
+ * Lets go of an etcd3 watcher that has ended. After 'error' etcd3 has already forgotten it and cancel() would crash
+ * it; after 'disconnected' cancel() only detaches it locally.
+ */
+function detachWatcher(w: Watcher, cancel: boolean): void {
+  if (cancel) void w.cancel().catch(() => undefined);
+  w.removeAllListeners();
+  w.on('error', () => undefined);
 }
 
 type ParsedEntry = { subnet: Ipv4Net; ipv6Subnet: Ipv6Net | null; attrs: LeaseAttrs };
@@ -86,6 +116,38 @@ export class SubnetRegistry implements LeaseRegistry {
 
   async getConfigText(): Promise<string | null> {
     return this.client.get(this.configKey).string();
+  }
+
+  async readConfig(): Promise<ConfigRead> {
+    const res = await this.client.get(this.configKey).exec();
+    return { text: res.kvs[0]?.value.toString() ?? null, revision: res.header.revision };
+  }
+
+  watchConfig(afterRevision: string, handlers: ConfigWatchHandlers): RegistryWatch {
+    const w = this.client.watch().key(this.configKey).startRevision(String(BigInt(afterRevision) + 1n)).watcher();
+    let done = false;
+    const end = (reason: 'disconnected' | 'canceled', err: Error): void => {
+      if (done) return;
+      done = true;
+      detachWatcher(w, reason === 'disconnected');
+      handlers.broken(reason, err);
+    };
+    w.on('data', (res: IWatchResponse) => {
+      const last = res.events[res.events.length - 1];
+      if (!done && !res.canceled && last) handlers.changed(last.kv.mod_revision);
+    });
+    w.on('connected', () => { if (!done) handlers.connected?.(); });
+    w.on('disconnected', (err: Error) => end('disconnected', err));
+    // etcd refused the watch, typically a compacted revision: the caller reads the key again.
+    w.on('error', (err: Error) => end('canceled', err));
+    return {
+      stop: async () => {
+        if (done) return;
+        done = true;
+        await w.cancel().catch(() => undefined);
+        detachWatcher(w, false);
+      },
+    };
   }
 
   /** All parseable leases under `<prefix>/subnets/` and the revision the list was taken at. */

@@ -7,7 +7,7 @@ import type { Ipv4Net } from '../../net/ipv4.js';
 import { encodeLeaseAttrs } from '../codec.js';
 import type { Lease, LeaseAttrs } from '../lease.js';
 import { LeaseEntries } from '../lease-entries.js';
-import { networkKeys, type LeaseRegistry, type RegistryEvent, type RegistryWatch, type RegistryWatchHandlers } from '../registry.js';
+import { networkKeys, type ConfigRead, type ConfigWatchHandlers, type LeaseRegistry, type RegistryEvent, type RegistryWatch, type RegistryWatchHandlers } from '../registry.js';
 import {
   type EtcdV2Client, EtcdV2Error, type V2Node, type V2Response, type V2WaitHandle,
   V2_EVENT_INDEX_CLEARED, V2_KEY_NOT_FOUND, V2_NODE_EXIST, V2_TEST_FAILED,
@@ -37,6 +37,54 @@ export class V2SubnetRegistry implements LeaseRegistry {
   async getConfigText(): Promise<string | null> {
     const res = await this.client.getOrNull(this.configKey);
     return res && !res.node.dir ? res.node.value ?? '' : null;
+  }
+
+  async readConfig(): Promise<ConfigRead> {
+    try {
+      const res = await this.client.get(this.configKey);
+      return { text: res.node.dir ? null : res.node.value ?? '', revision: String(res.etcdIndex) };
+    } catch (err) {
+      if (err instanceof EtcdV2Error && err.code === V2_KEY_NOT_FOUND) return { text: null, revision: String(err.index) };
+      throw err;
+    }
+  }
+
+  /** A long poll on the config key from the index after `afterRevision`; `401 event index cleared` is 'canceled'. */
+  watchConfig(afterRevision: string, handlers: ConfigWatchHandlers): RegistryWatch {
+    let stopped = false;
+    let handle: V2WaitHandle | null = null;
+    let next = Number(afterRevision) + 1;
+    let announced = false;
+    const onAccepted = (): void => {
+      if (announced || stopped) return;
+      announced = true;
+      handlers.connected?.();
+    };
+    const loop = async (): Promise<void> => {
+      while (!stopped) {
+        handle = this.client.wait(this.configKey, next, { onAccepted });
+        let res: V2Response | null;
+        try {
+          res = await handle.result;
+        } catch (err) {
+          if (stopped) return;
+          const cleared = err instanceof EtcdV2Error && err.code === V2_EVENT_INDEX_CLEARED;
+          handlers.broken(cleared ? 'canceled' : 'disconnected', err as Error);
+          return;
+        }
+        if (stopped) return;
+        if (res === null) continue; // the poll timed out without a change: ask again from the same index
+        next = res.node.modifiedIndex + 1;
+        handlers.changed(String(res.node.modifiedIndex));
+      }
+    };
+    void loop();
+    return {
+      stop: async () => {
+        stopped = true;
+        handle?.abort();
+      },
+    };
   }
 
   async listLeases(): Promise<{ leases: Lease[]; revision: string }> {
