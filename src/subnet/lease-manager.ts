@@ -1,6 +1,7 @@
-// Holds this host's subnet lease: acquires it in upstream's order (flannel-compat §3), renews it before it expires
-// and, unlike upstream (which exits 0), re-acquires it when it vanishes. Also deliberate fixes of upstream: a lost
-// create race is retried with a fresh pick, and a reservation for our PublicIP is used and stays a reservation.
+// Holds this host's subnet lease: acquires it (lease-acquisition.ts: upstream's order, flannel-compat §3), renews it
+// before it expires and, unlike upstream (which exits 0), re-acquires it when it vanishes. The acquisition also
+// carries deliberate fixes of upstream: a lost create race is retried with a fresh pick, and a reservation for our
+// PublicIP is used and stays a reservation.
 //
 // Events: 'renewed' (lease), 'lost' (lease), 'reacquired' (lease, previous: Lease), 'pool-exhausted' (message).
 // A re-acquisition that lands on another subnet is logged as an error (see onVanished for why we do not exit).
@@ -8,14 +9,19 @@ import { EventEmitter } from 'node:events';
 import type { NetworkConfig } from '../config/network-config.js';
 import type { Logger } from '../log.js';
 import { formatCidr, netsEqual, type Ipv4Net } from '../net/ipv4.js';
-import { formatCidr6, type Ipv6Net } from '../net/ipv6.js';
-import { chooseSubnet, poolExhaustedMessage } from './allocator.js';
-import { leaseIdentity, leaseName, sameLeaseAttrs, subnetKey } from './codec.js';
+import type { Ipv6Net } from '../net/ipv6.js';
+import { leaseIdentity, leaseName, subnetKey } from './codec.js';
 import { describeEtcdError, reportEtcdError } from './etcd-client.js';
 import type { Lease, LeaseAttrs } from './lease.js';
+import { acquireLease } from './lease-acquisition.js';
 import { writerOf, writtenBy } from './lease-owner.js';
+import { renewDelayMs, renewRetryMs, verifyEveryMs } from './lease-timing.js';
 import type { RegistryWatch, LeaseRegistry } from './registry.js';
-import { AbortedError, Backoff, RateLimitedLog, sleep } from './retry-pacing.js';
+import { Backoff, RateLimitedLog } from './retry-pacing.js';
+import { TwinDetector } from './twin-detector.js';
+
+// Where these lived before the split; tests import them from here.
+export { renewDelayMs, renewRetryMs } from './lease-timing.js';
 
 export interface LeaseManagerOptions {
   readonly registry: LeaseRegistry;
@@ -32,23 +38,6 @@ export interface LeaseManagerOptions {
   readonly random?: () => number;
   /** How often a full pool is looked at again (default 2 s). */
   readonly fullPoolRetryMs?: number;
-}
-
-/**
- * Milliseconds until the renewal: `expiration − margin`, as upstream. When the margin is more than half the TTL
- * (short test TTLs against the 60 min default), renew between 1/2 and 2/3 of the TTL instead.
- */
-export function renewDelayMs(o: { expiration: Date; now: number; ttlSeconds: number; renewMarginMinutes: number; random: number }): number {
-  const ttlMs = o.ttlSeconds * 1000;
-  const marginMs = o.renewMarginMinutes * 60_000;
-  const remaining = o.expiration.getTime() - o.now;
-  if (marginMs <= ttlMs / 2) return Math.max(0, remaining - marginMs);
-  return Math.max(0, remaining - ttlMs + ttlMs * (0.5 + o.random / 6));
-}
-
-/** After a failed renewal: upstream's one minute, sooner when the TTL is short. */
-export function renewRetryMs(ttlSeconds: number): number {
-  return Math.min(60_000, Math.max(500, (ttlSeconds * 1000) / 10));
 }
 
 export class LeaseManager extends EventEmitter {
@@ -71,9 +60,8 @@ export class LeaseManager extends EventEmitter {
   private readonly watchBackoff = new Backoff(100, 5000);
   private readonly renewTrouble: RateLimitedLog;
   private readonly watchTrouble: RateLimitedLog;
-  private readonly twinTrouble: RateLimitedLog;
-  /** etcd lease ids this process granted for its key (the last few), to tell our renewals from someone else's. */
-  private readonly grantedIds: string[] = [];
+  /** Tells our renewals of our key from another daemon's (the etcd lease ids we granted). */
+  private readonly twins: TwinDetector;
 
   constructor(o: LeaseManagerOptions) {
     super();
@@ -84,30 +72,9 @@ export class LeaseManager extends EventEmitter {
     this.preferredIPv6 = o.previousIPv6Subnet ?? null;
     this.renewTrouble = new RateLimitedLog(this.log);
     this.watchTrouble = new RateLimitedLog(this.log);
-    this.twinTrouble = new RateLimitedLog(this.log, 5 * 60_000);
-  }
-
-  private remember(lease: Lease): void {
-    if (lease.etcdLeaseId === '0' || this.grantedIds.includes(lease.etcdLeaseId)) return;
-    this.grantedIds.push(lease.etcdLeaseId);
-    if (this.grantedIds.length > 8) this.grantedIds.shift();
-  }
-
-  /**
-   * Our key was rewritten with an etcd lease we did not grant: another daemon with our PublicIP renewed it (two hosts
-   * with one public IP, flannel-compat §11.10). Our own renewal's watch event can come before its reply, so look
-   * again after a moment. Said once per 5 min, as an error: both hosts now use one subnet.
-   */
-  private checkForTwin(etcdLeaseId: string): void {
-    if (etcdLeaseId === '0' || this.grantedIds.includes(etcdLeaseId)) return;
-    setTimeout(() => {
-      if (!this.keeping || this.grantedIds.includes(etcdLeaseId)) return;
-      const subnet = this.current ? formatCidr(this.current.subnet) : '?';
-      this.twinTrouble.problem(`another daemon with the same PublicIP ${this.o.attrs.publicIP} renews our lease for `
-        + `${subnet}: two hosts share one public IP and so one subnet; give each host its own address `
-        + '(--public-ip, --iface) and restart the one that is wrong', { subnet, otherEtcdLease: etcdLeaseId }, 'error');
-      this.emit('twin', etcdLeaseId);
-    }, 2000).unref();
+    this.twins = new TwinDetector(this.log, () => this.keeping,
+      () => ({ subnet: this.current ? formatCidr(this.current.subnet) : '?', publicIP: this.o.attrs.publicIP }),
+      (etcdLeaseId) => this.emit('twin', etcdLeaseId));
   }
 
   /** The lease held now (null before acquire()). */
@@ -121,89 +88,17 @@ export class LeaseManager extends EventEmitter {
    */
   async acquire(signal?: AbortSignal): Promise<Lease> {
     const abort = signal ? AbortSignal.any([signal, this.stopController.signal]) : this.stopController.signal;
-    const unreachable = new RateLimitedLog(this.log);
-    const fullLog = new RateLimitedLog(this.log, 5 * 60_000);
-    const backoff = new Backoff(200, 5000);
-    let races = 0;
-    for (;;) {
-      if (abort.aborted) throw new AbortedError();
-      let outcome: Lease | 'race' | 'full';
-      try {
-        outcome = await this.tryAcquire();
-      } catch (err) {
-        if (abort.aborted) throw new AbortedError();
-        reportEtcdError('acquire_lease');
-        const delay = backoff.next();
-        unreachable.problem('could not acquire a subnet lease; retrying', { error: describeEtcdError(err), retryInMs: delay });
-        await sleep(delay, abort);
-        continue;
-      }
-      unreachable.clear('etcd reachable again');
-      backoff.reset();
-      if (outcome === 'race') {
-        // Another host created the key between our list and our txn: pick again from a fresh list.
-        races++;
-        if (races > 3) await sleep(Math.floor(this.random() * 200 * Math.min(races, 10)), abort);
-        continue;
-      }
-      if (outcome === 'full') {
-        const msg = this.poolExhaustedMessage();
-        fullLog.problem(msg, {}, 'error');
-        this.emit('pool-exhausted', msg);
-        await sleep(this.o.fullPoolRetryMs ?? 2000, abort);
-        continue;
-      }
-      fullLog.clear('a subnet became free');
-      this.remember(outcome);
-      this.current = outcome;
-      this.preferred = outcome.subnet;
-      this.preferredIPv6 = outcome.ipv6Subnet ?? null;
-      return outcome;
-    }
-  }
-
-  private async tryAcquire(): Promise<Lease | 'race' | 'full'> {
-    const { registry, config, attrs, ttlSeconds } = this.o;
-    const { leases } = await registry.listLeases();
-    const choice = chooseSubnet({ config, leases, publicIP: attrs.publicIP, publicIPv6: attrs.publicIPv6, previous: this.preferred,
-      previousIPv6: this.preferredIPv6, random: this.random });
-    for (const stale of choice.staleOwn) {
-      this.log.warn({ subnet: leaseName(stale.subnet, stale.ipv6Subnet) },
-        'deleting our lease (same PublicIP) that does not fit the network config');
-      await registry.deleteLease(stale.subnet, stale.ipv6Subnet);
-    }
-    switch (choice.kind) {
-      case 'own': {
-        const own = choice.lease;
-        if (own.etcdLeaseId === '0') {
-          // A reservation: used as it is; only its value is brought up to date, never a lease attached.
-          const lease = sameLeaseAttrs(own.attrs, attrs) ? own : await registry.renewLease(own, attrs, 0);
-          this.log.info({ subnet: leaseName(own.subnet, own.ipv6Subnet) }, 'using the reservation for our PublicIP');
-          return lease;
-        }
-        const lease = await registry.renewLease(own, attrs, ttlSeconds);
-        this.log.info({ subnet: leaseName(own.subnet, own.ipv6Subnet) }, 'found our existing lease (same PublicIP), reusing it');
-        return lease;
-      }
-      case 'previous':
-      case 'new': {
-        const lease = await registry.createLease(choice.subnet, attrs, ttlSeconds, choice.ipv6Subnet);
-        if (!lease) {
-          this.log.info({ subnet: leaseName(choice.subnet, choice.ipv6Subnet) }, 'another host took this subnet first; picking again');
-          return 'race';
-        }
-        this.log.info({ subnet: formatCidr(choice.subnet), ...(choice.ipv6Subnet ? { ipv6Subnet: formatCidr6(choice.ipv6Subnet) } : {}),
-          how: choice.kind === 'previous' ? 'previous subnet (subnet file, or the one just lost)' : 'new' },
-          'allocated subnet lease');
-        return lease;
-      }
-      case 'full':
-        return 'full';
-    }
-  }
-
-  private poolExhaustedMessage(): string {
-    return poolExhaustedMessage(this.o.config, this.o.registry.subnetsPrefix);
+    const { registry, config, ttlSeconds, fullPoolRetryMs } = this.o;
+    const lease = await acquireLease({
+      registry, config, attrs: () => this.o.attrs, ttlSeconds, fullPoolRetryMs, log: this.log, random: this.random,
+      preferred: this.preferred, preferredIPv6: this.preferredIPv6,
+      onPoolExhausted: (msg) => this.emit('pool-exhausted', msg),
+    }, abort);
+    this.twins.remember(lease);
+    this.current = lease;
+    this.preferred = lease.subnet;
+    this.preferredIPv6 = lease.ipv6Subnet ?? null;
+    return lease;
   }
 
   /** Starts renewing the lease and watching it; call after acquire(). */
@@ -266,7 +161,7 @@ export class LeaseManager extends EventEmitter {
         await this.onVanished('its key was gone at renewal time (expired while etcd was unreachable, or deleted)');
         return;
       }
-      this.remember(renewed);
+      this.twins.remember(renewed);
       this.current = renewed;
       this.renewTrouble.clear('lease renewal works again');
       this.log.info({ subnet: formatCidr(renewed.subnet), expiration: renewed.expiration?.toISOString() }, 'lease renewed');
@@ -303,7 +198,7 @@ export class LeaseManager extends EventEmitter {
           }
           if (this.current && netsEqual(this.current.subnet, ev.lease.subnet)
             && BigInt(ev.lease.revision) > BigInt(this.current.revision)) {
-            this.checkForTwin(ev.lease.etcdLeaseId);
+            this.twins.check(ev.lease.etcdLeaseId);
             // Our own renewal (or an operator's edit): keep the newest etcd lease id; our own expiration stays.
             this.current = { ...ev.lease, expiration: this.current.expiration ?? ev.lease.expiration };
           }
@@ -328,7 +223,7 @@ export class LeaseManager extends EventEmitter {
   /** Periodic check that our key is still there (catches an etcd that lost data, or a missed event). */
   private scheduleVerify(): void {
     if (this.verifyTimer) clearTimeout(this.verifyTimer);
-    const every = Math.min(60_000, Math.max(1000, (this.o.ttlSeconds * 1000) / 2));
+    const every = verifyEveryMs(this.o.ttlSeconds);
     this.verifyTimer = setTimeout(() => {
       this.verifyTimer = null;
       void this.verify().finally(() => {
