@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { killPids } from '../support/netns.js';
 import { NotifyListener } from '../support/notify-listener.js';
-import { testbedUnavailable } from '../support/prerequisites.js';
+import { testbedUnavailable, tunnelGsoUnavailable } from '../support/prerequisites.js';
 import { poll, Testbed, type Container, type Host } from '../support/testbed.js';
 import { startPingStream, type PingSummary } from '../support/ping-stream.js';
 import { stackTraces } from '../support/proc-stats.js';
@@ -171,12 +171,6 @@ describe('reload (SIGHUP) of a userspace-datapath daemon', { skip: skip ?? false
   });
 });
 
-/** Linux ≥ 6.17 has UDP-tunnel GSO on TUN/TAP, which the tunnel-gso send path needs. */
-function kernelHasTunnelGso(): boolean {
-  const [major = 0, minor = 0] = os.release().split('.').map((n) => parseInt(n, 10));
-  return major > 6 || (major === 6 && minor >= 17);
-}
-
 const FIFO_PRIORITY = 7;
 const HEALTH = ['--healthz-ip', '127.0.0.1', '--healthz-port', '8471'];
 const GSO_ARGS = [...ARGS, '--vxlan-send-path', 'tunnel-gso', '--vxlan-loop-priority', String(FIFO_PRIORITY), ...HEALTH];
@@ -198,7 +192,7 @@ function fifoThreads(pid: number, priority: number): number {
 }
 
 describe('reload (SIGHUP) keeps the tunnel-GSO send path and the loop priority', {
-  skip: skip ?? (kernelHasTunnelGso() ? false : `kernel ${os.release()} has no UDP-tunnel GSO on TAP (6.17+)`), timeout: 180_000,
+  skip: skip ?? tunnelGsoUnavailable() ?? false, timeout: 180_000,
 }, () => {
   let tb: Testbed;
   let c1: Container;

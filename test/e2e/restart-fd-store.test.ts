@@ -5,12 +5,11 @@
 // with it.
 import assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
-import * as os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { FdStore } from '../support/fd-store.js';
 import { mustExec } from '../support/netns.js';
-import { testbedUnavailable } from '../support/prerequisites.js';
+import { testbedUnavailable, tunnelGsoUnavailable } from '../support/prerequisites.js';
 import { poll, Testbed, type Container, type Host } from '../support/testbed.js';
 import { startPingStream } from '../support/ping-stream.js';
 import { stackTraces } from '../support/proc-stats.js';
@@ -18,8 +17,7 @@ import { stackTraces } from '../support/proc-stats.js';
 const skip = testbedUnavailable();
 const ARGS = ['--vxlan-datapath', 'userspace'];
 /** Linux ≥ 6.17 has UDP-tunnel GSO on TUN/TAP: there the restarted node must come back on the tunnel-gso send path. */
-const TUNNEL_GSO = (([major = 0, minor = 0]) => major > 6 || (major === 6 && minor >= 17))(
-  os.release().split('.').map((n) => parseInt(n, 10)));
+const TUNNEL_GSO = tunnelGsoUnavailable() === null;
 const H2_ARGS = TUNNEL_GSO ? [...ARGS, '--vxlan-send-path', 'tunnel-gso'] : ARGS;
 /** 10 s of pings every 10 ms: long enough that replies to what queued during the restart still count. */
 const PINGS = 1000;
