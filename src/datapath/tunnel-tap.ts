@@ -23,7 +23,11 @@ export interface TunnelTap {
   /** One fd per queue. */
   readonly fds: number[];
   readonly mac: number[];
-  /** True when this process inserted the FORWARD rule (closeTunnelTap removes it). */
+  /**
+   * True when the FORWARD rule is in place (closeTunnelTap removes it). Inserted only when missing: a rule left by a
+   * previous process (a reload re-execs without stopping; a crash never stops) is taken over, not duplicated, and
+   * removed once, at the final stop.
+   */
   readonly forwardRule: boolean;
 }
 
@@ -78,11 +82,14 @@ export function openTunnelTap(name: string, queues: number, procSys = '/proc/sys
   return { name, fds, mac, forwardRule };
 }
 
-/** Closes the TAP's queues (the device goes with the last) and removes the FORWARD rule it added. */
-export function closeTunnelTap(tap: TunnelTap): void {
+/**
+ * Closes the TAP's queues (the device goes with the last) and removes its FORWARD rule, unless `keepRule` (another
+ * datapath opens the same TAP next).
+ */
+export function closeTunnelTap(tap: TunnelTap, opts: { keepRule?: boolean } = {}): void {
   const io = loadAddon() as TapIo;
   for (const fd of tap.fds) io.closeFd(fd);
-  if (tap.forwardRule) iptables(['-D', ...forwardRule(tap.name)]);
+  if (tap.forwardRule && opts.keepRule !== true) iptables(['-D', ...forwardRule(tap.name)]);
 }
 
 function forwardRule(name: string): string[] {
@@ -90,12 +97,13 @@ function forwardRule(name: string): string[] {
 }
 
 /**
- * Puts the ACCEPT rule for frames from the TAP first in FORWARD, unless it is there; true when this call added it.
- * Throws a one-line error when iptables exists but refuses.
+ * Puts the ACCEPT rule for frames from the TAP first in FORWARD, unless it is there; true when the rule is in place
+ * (false: no iptables). Throws a one-line error when iptables exists but refuses.
  */
 function acceptForwarded(name: string): boolean {
   const check = iptables(['-C', ...forwardRule(name)]);
-  if (check === 'missing-tool' || check === 'ok') return false;
+  if (check === 'missing-tool') return false;
+  if (check === 'ok') return true;
   const insert = iptables(['-I', 'FORWARD', '1', ...forwardRule(name).slice(1)]);
   if (insert === 'ok') return true;
   throw new Error(`could not let the TAP's frames through the FORWARD chain (iptables: ${insert})`);

@@ -170,6 +170,9 @@ export class UserspaceDatapath {
       this.sendFds.push(...opts.adopt.sendFds);
       this.queues = this.tunFds.length;
       this.counterBuffer = newCounterBuffer(this.pipeline ? 2 : this.queues);
+      // The TAP does not travel with the fds (it closed with the previous process): it is opened again here, before
+      // any loop runs, so that the loops resume on the send path they had.
+      this.chooseSendPath();
       return;
     }
     this.tunFds = this.openTun(loops === 'pipeline' ? 1 : loops);
@@ -271,7 +274,17 @@ export class UserspaceDatapath {
     const o = this.opts;
     return { vni: o.vni, port: o.port, ownMac: o.ownMac, localIP: o.localIP >>> 0,
       network: { ip: o.network.ip >>> 0, prefixLen: o.network.prefixLen }, subnetLen: o.subnetLen,
-      innerMtu: o.innerMtu, spinMicros: o.spinMicros ?? null, allowForeignSource: o.allowForeignSource ?? false };
+      innerMtu: o.innerMtu, spinMicros: o.spinMicros ?? null, allowForeignSource: o.allowForeignSource ?? false,
+      sendPath: o.sendPath ?? null, fifoPriority: o.scheduling?.fifoPriority || null };
+  }
+
+  /**
+   * Closes the TAP of paused loops whose fds another datapath takes over (it opens the TAP again); the FORWARD rule
+   * stays for that one. The loops of this datapath then run the segment path.
+   */
+  releaseTap(): void {
+    if (this.tap !== null && !this.tapClosed) closeTunnelTap(this.tap, { keepRule: true });
+    this.tap = null;
   }
 
   /** Who is told when the TUN is gone (a datapath started before its backend existed gets it later). */

@@ -3,6 +3,7 @@
 // under systemd the fds come back from the fd store instead (LISTEN_FDS), named so that each finds its role again;
 // the peers are then learnt from etcd as at any start.
 import type { PeerTableOp } from '../datapath/peer-table.js';
+import { SEND_PATH_CHOICES, type SendPathChoice } from '../datapath/send-path.js';
 
 /** The environment variable that carries an encoded Handover into the re-executed process. */
 export const HANDOVER_ENV = 'TSFLANNELD_HANDOVER';
@@ -37,6 +38,13 @@ export interface LoopConfig {
   readonly innerMtu: number;
   readonly spinMicros: number | null;
   readonly allowForeignSource: boolean;
+  /**
+   * The send path asked for (--vxlan-send-path; null = the default). The tunnel-GSO TAP is not handed over (its fds
+   * close at the exec): the next process opens it again and re-checks the path before its loops run.
+   */
+  readonly sendPath: SendPathChoice | null;
+  /** SCHED_FIFO priority of the loop threads (--vxlan-loop-priority; null = normal scheduling). */
+  readonly fifoPriority: number | null;
 }
 
 export interface DatapathHandover extends DatapathFds {
@@ -51,7 +59,8 @@ export interface DatapathHandover extends DatapathFds {
 export function sameLoopConfig(a: LoopConfig, b: LoopConfig): boolean {
   return a.vni === b.vni && a.port === b.port && a.ownMac === b.ownMac && a.localIP === b.localIP
     && a.network.ip === b.network.ip && a.network.prefixLen === b.network.prefixLen && a.subnetLen === b.subnetLen
-    && a.innerMtu === b.innerMtu && a.spinMicros === b.spinMicros && a.allowForeignSource === b.allowForeignSource;
+    && a.innerMtu === b.innerMtu && a.spinMicros === b.spinMicros && a.allowForeignSource === b.allowForeignSource
+    && a.sendPath === b.sendPath && a.fifoPriority === b.fifoPriority;
 }
 
 export interface Handover {
@@ -89,11 +98,15 @@ function loopConfig(v: unknown, field: string): LoopConfig {
   const ok = int(o.vni, 0, 0xffffff) && int(o.port, 1, 65535) && typeof o.ownMac === 'string'
     && /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(o.ownMac) && isU32(o.localIP) && isU32(n.ip) && int(n.prefixLen, 0, 32)
     && int(o.subnetLen, 0, 32) && int(o.innerMtu, 68, 65535) && (o.spinMicros === null || int(o.spinMicros, 0, 1e7))
-    && typeof o.allowForeignSource === 'boolean';
+    && typeof o.allowForeignSource === 'boolean'
+    // Absent in a handover from a build before these fields: the defaults then.
+    && (o.sendPath === undefined || o.sendPath === null || SEND_PATH_CHOICES.includes(o.sendPath as SendPathChoice))
+    && (o.fifoPriority === undefined || o.fifoPriority === null || int(o.fifoPriority, 1, 99));
   if (!ok) fail(field, v);
   return { vni: o.vni as number, port: o.port as number, ownMac: o.ownMac as string, localIP: o.localIP as number,
     network: { ip: n.ip as number, prefixLen: n.prefixLen as number }, subnetLen: o.subnetLen as number,
-    innerMtu: o.innerMtu as number, spinMicros: o.spinMicros as number | null, allowForeignSource: o.allowForeignSource as boolean };
+    innerMtu: o.innerMtu as number, spinMicros: o.spinMicros as number | null, allowForeignSource: o.allowForeignSource as boolean,
+    sendPath: (o.sendPath ?? null) as SendPathChoice | null, fifoPriority: (o.fifoPriority ?? null) as number | null };
 }
 
 function peerOp(v: unknown, field: string): PeerTableOp {

@@ -121,6 +121,8 @@ function startEarly(d: DatapathHandover, log: Logger): UserspaceDatapath | null 
       tunName: d.device, vni: l.vni, port: l.port, ownMac: l.ownMac, localIP: l.localIP, network: l.network,
       subnetLen: l.subnetLen, innerMtu: l.innerMtu, persist: true, allowForeignSource: l.allowForeignSource,
       ...(l.spinMicros !== null ? { spinMicros: l.spinMicros } : {}), adopt: d,
+      ...(l.sendPath !== null ? { sendPath: l.sendPath } : {}),
+      ...(l.fifoPriority !== null ? { scheduling: { fifoPriority: l.fifoPriority } } : {}),
       log: log.child({ component: 'vxlan-userspace', device: d.device }),
     });
     datapath.seedPeers(d.peers);

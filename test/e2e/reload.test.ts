@@ -12,10 +12,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { killPids } from '../support/netns.js';
 import { NotifyListener } from '../support/notify-listener.js';
-import { testbedUnavailable } from '../support/prerequisites.js';
+import { testbedUnavailable, tunnelGsoUnavailable } from '../support/prerequisites.js';
 import { poll, Testbed, type Container, type Host } from '../support/testbed.js';
 import { startPingStream, type PingSummary } from '../support/ping-stream.js';
 import { stackTraces } from '../support/proc-stats.js';
+import { tcpTransfer } from '../support/traffic.js';
 
 const skip = testbedUnavailable() ?? (fs.existsSync('/usr/bin/iperf3') ? null : 'needs iperf3');
 const ARGS = ['--vxlan-datapath', 'userspace'];
@@ -41,6 +42,21 @@ function softnetDrops(): number {
 
 function maxRtt(pingOutput: string): string {
   return /= [\d.]+\/[\d.]+\/([\d.]+)\//.exec(pingOutput)?.[1] ?? '?';
+}
+
+/** Sends SIGHUP to the daemon of `h` and waits until the re-executed program runs; returns its first log record's index. */
+async function reloadDaemon(tb: Testbed, h: Host): Promise<number> {
+  const pid = h.daemon?.pid;
+  assert.ok(pid !== undefined);
+  const before = records(tb.daemonLog(h)).length;
+  process.kill(pid, 'SIGHUP');
+  await poll('the reloaded daemon to run', () => {
+    const recs = records(tb.daemonLog(h)).slice(before);
+    return recs.some((r) => /^re(loading|ceived SIGHUP)/.test(r.msg ?? '')) && recs.some((r) => r.msg === 'running');
+  }, 30_000).catch((e: unknown) => {
+    throw new Error(`${(e as Error).message}; its log:\n${tb.daemonLog(h).slice(-4000)}`);
+  });
+  return before;
 }
 
 describe('reload (SIGHUP) of a userspace-datapath daemon', { skip: skip ?? false, timeout: 180_000 }, () => {
@@ -77,19 +93,7 @@ describe('reload (SIGHUP) of a userspace-datapath daemon', { skip: skip ?? false
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  async function reload(): Promise<number> {
-    const pid = h2.daemon?.pid;
-    assert.ok(pid !== undefined);
-    const before = records(tb.daemonLog(h2)).length;
-    process.kill(pid, 'SIGHUP');
-    await poll('the reloaded daemon to run', () => {
-      const recs = records(tb.daemonLog(h2)).slice(before);
-      return recs.some((r) => /^re(loading|ceived SIGHUP)/.test(r.msg ?? '')) && recs.some((r) => r.msg === 'running');
-    }, 30_000).catch((e: unknown) => {
-      throw new Error(`${(e as Error).message}; its log:\n${tb.daemonLog(h2).slice(-4000)}`);
-    });
-    return before;
-  }
+  const reload = (): Promise<number> => reloadDaemon(tb, h2);
 
   /** Starts iperf3 c1 → c2 (`seconds` long, 200 Mbit/s) and resolves to its exit status and summary. */
   async function startIperf(seconds: number): Promise<Promise<{ code: number | null; summary: string }>> {
@@ -164,5 +168,102 @@ describe('reload (SIGHUP) of a userspace-datapath daemon', { skip: skip ?? false
     await reload();
     assert.match(tb.daemonLog(h2), new RegExp(`${marker} pid=${pid}\\n`), 'the new program did not run');
     await tb.waitForPing(c1, c2.ip);
+  });
+});
+
+const FIFO_PRIORITY = 7;
+const HEALTH = ['--healthz-ip', '127.0.0.1', '--healthz-port', '8471'];
+const GSO_ARGS = [...ARGS, '--vxlan-send-path', 'tunnel-gso', '--vxlan-loop-priority', String(FIFO_PRIORITY), ...HEALTH];
+const TAP = 'flannel.1-gso';
+
+/** Threads of `pid` running SCHED_FIFO (policy 1) at `priority`: /proc/<pid>/task/<tid>/stat fields 40 and 41. */
+function fifoThreads(pid: number, priority: number): number {
+  let n = 0;
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (f[41 - 3] === '1' && f[40 - 3] === String(priority)) n++;
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return n;
+}
+
+describe('reload (SIGHUP) keeps the tunnel-GSO send path and the loop priority', {
+  skip: skip ?? tunnelGsoUnavailable() ?? false, timeout: 180_000,
+}, () => {
+  let tb: Testbed;
+  let c1: Container;
+  let c2: Container;
+  let h2: Host;
+
+  before(async () => {
+    tb = await Testbed.create({ hosts: 2 });
+    await tb.putConfig({ Network: '10.0.0.0/16', SubnetLen: 24, Backend: { Type: 'vxlan' } });
+    h2 = tb.host(2);
+    tb.startDaemon(tb.host(1), ARGS);
+    tb.startDaemon(h2, GSO_ARGS);
+    for (const h of tb.hosts) await tb.waitForSubnetEnv(h);
+    c1 = await tb.addContainer(tb.host(1), 'c1', { txChecksumOff: true });
+    c2 = await tb.addContainer(h2, 'c1', { txChecksumOff: true });
+    await tb.waitForPing(c1, c2.ip);
+    await tb.waitForPing(c2, c1.ip);
+  });
+
+  after(async () => {
+    await tb?.destroy();
+  });
+
+  /** The daemon's `send_path_tunnel_gso` counter, from /metrics (pulled from the running process on each scrape). */
+  async function tunnelGso(): Promise<string> {
+    const r = await tb.exec(h2, ['curl', '-s', 'http://127.0.0.1:8471/metrics']);
+    return /^flannel_backend_counter\{name="send_path_tunnel_gso"\} (\d+)$/m.exec(r.stdout)?.[1] ?? `absent from:\n${r.stdout.slice(0, 2000)}`;
+  }
+
+  async function tapForwardRules(): Promise<number> {
+    const r = await tb.exec(h2, ['iptables', '-S', 'FORWARD']);
+    return r.stdout.split('\n').filter((l) => l.includes(`-i ${TAP} `)).length;
+  }
+
+  it('loses no ping at 100/s and comes back on tunnel-gso at FIFO priority, with one FORWARD rule', async () => {
+    const pid = h2.daemon?.pid;
+    assert.ok(pid !== undefined);
+    assert.equal(await poll('the metrics endpoint', async () => ((await tunnelGso()).length === 1 ? tunnelGso() : null)), '1',
+      'tunnel-gso runs before the reload');
+    assert.equal(await tapForwardRules(), 1, 'one FORWARD rule for the TAP before the reload');
+    const fifoBefore = fifoThreads(pid, FIFO_PRIORITY);
+    assert.ok(fifoBefore >= 1, 'the loops run at FIFO priority before the reload');
+
+    const forth = startPingStream(c1.netns, c2.ip, 300, 0.01);
+    const back = startPingStream(c2.netns, c1.ip, 300, 0.01);
+    await sleep(1000);
+    await reloadDaemon(tb, h2);
+    const [f, b] = [await forth.done, await back.done];
+    console.log(`# reload on tunnel-gso: ${f.received}/${f.sent} pings c1→c2 (max RTT ${maxRtt(f.output)} ms), `
+      + `${b.received}/${b.sent} c2→c1 (max RTT ${maxRtt(b.output)} ms)`);
+    assert.equal(h2.daemon?.pid, pid, 'the reload kept the PID');
+    assert.equal(f.sent, 300, f.output);
+    assert.equal(f.received, f.sent, `pings lost c1 → c2 across the reload: ${f.output}`);
+    assert.equal(b.received, b.sent, `pings lost c2 → c1 across the reload: ${b.output}`);
+
+    assert.equal(await poll('the metrics endpoint after the reload', async () => ((await tunnelGso()).length === 1 ? tunnelGso() : null)),
+      '1', `send_path_tunnel_gso after the reload; the log:\n${tb.daemonLog(h2).slice(-3000)}`);
+    assert.equal(await tapForwardRules(), 1, 'one FORWARD rule for the TAP after the reload');
+    assert.equal(await poll('FIFO loop threads after the reload', () => fifoThreads(pid, FIFO_PRIORITY) || null), fifoBefore,
+      'the loops run at FIFO priority after the reload');
+    assert.deepEqual(stackTraces(tb.daemonLog(h2)), []);
+  });
+
+  it('carries a large hashed TCP transfer out through the TAP after the reload; the final stop removes the rule', async () => {
+    const bytes = 48 * 1024 * 1024;
+    const r = await tcpTransfer(c2.netns, c1.netns, c1.ip, bytes);
+    assert.equal(r.bytesReceived, bytes);
+    assert.equal(r.receivedSha256, r.sentSha256, 'the bytes arrived changed');
+    const tx = (await tb.exec(h2, ['curl', '-s', 'http://127.0.0.1:8471/metrics'])).stdout;
+    assert.equal(await tunnelGso(), '1', tx.slice(0, 2000));
+    await tb.stopDaemon(h2);
+    assert.equal(await tapForwardRules(), 0, 'the final stop removed the FORWARD rule');
   });
 });

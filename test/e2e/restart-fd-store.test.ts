@@ -9,13 +9,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { FdStore } from '../support/fd-store.js';
 import { mustExec } from '../support/netns.js';
-import { testbedUnavailable } from '../support/prerequisites.js';
+import { testbedUnavailable, tunnelGsoUnavailable } from '../support/prerequisites.js';
 import { poll, Testbed, type Container, type Host } from '../support/testbed.js';
 import { startPingStream } from '../support/ping-stream.js';
 import { stackTraces } from '../support/proc-stats.js';
 
 const skip = testbedUnavailable();
 const ARGS = ['--vxlan-datapath', 'userspace'];
+/** Linux ≥ 6.17 has UDP-tunnel GSO on TUN/TAP: there the restarted node must come back on the tunnel-gso send path. */
+const TUNNEL_GSO = tunnelGsoUnavailable() === null;
+const H2_ARGS = TUNNEL_GSO ? [...ARGS, '--vxlan-send-path', 'tunnel-gso'] : ARGS;
 /** 10 s of pings every 10 ms: long enough that replies to what queued during the restart still count. */
 const PINGS = 1000;
 
@@ -32,7 +35,7 @@ describe('SIGKILL and restart with the fd store (userspace datapath)', { skip: s
     h2 = tb.host(2);
     store = await FdStore.start(h2.netns, `tsf-fdstore-${crypto.randomBytes(4).toString('hex')}`);
     tb.startDaemon(tb.host(1), ARGS);
-    tb.startDaemon(h2, ARGS, store.launcher());
+    tb.startDaemon(h2, H2_ARGS, store.launcher());
     for (const h of tb.hosts) await tb.waitForSubnetEnv(h);
     c1 = await tb.addContainer(tb.host(1), 'c1', { txChecksumOff: true });
     c2 = await tb.addContainer(h2, 'c1', { txChecksumOff: true });
@@ -73,7 +76,7 @@ describe('SIGKILL and restart with the fd store (userspace datapath)', { skip: s
     // systemd's RestartSec: a moment with no process at all, in which the store alone holds the queues.
     await sleep(300);
     const samplesWithoutProcess = samples - samplesAtKill;
-    tb.startDaemon(h2, ARGS, store.launcher());
+    tb.startDaemon(h2, H2_ARGS, store.launcher());
     await tb.waitForSubnetEnv(h2);
     const backAfter = Date.now() - killedAt;
     const [f, b] = [await forth.done, await back.done];
@@ -92,6 +95,13 @@ describe('SIGKILL and restart with the fd store (userspace datapath)', { skip: s
     const newLog = tb.daemonLog(h2).slice(logBefore);
     assert.match(newLog, /adopting the open TUN queues and sockets of flannel\.1 \(fd store\)/, newLog.slice(-3000));
     assert.ok(f.received > 0 && b.received > 0);
+    if (TUNNEL_GSO) {
+      // The TAP died with the killed process: the adopting one opens it again before its loops run, and takes over
+      // the FORWARD rule the killed one left rather than adding a second.
+      assert.match(newLog, /datapath send path: tunnel-gso/, newLog.slice(-3000));
+      const forward = await tb.exec(h2, ['iptables', '-S', 'FORWARD']);
+      assert.equal(forward.stdout.split('\n').filter((l) => l.includes('-i flannel.1-gso ')).length, 1, forward.stdout);
+    }
     await tb.waitForPing(c1, c2.ip);
     await tb.waitForPing(c2, c1.ip);
     assert.deepEqual(stackTraces(tb.daemonLog(h2)), []);

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { testbedUnavailable } from '../support/prerequisites.js';
+import { testbedUnavailable, tunnelGsoUnavailable } from '../support/prerequisites.js';
 import { spawnTracked } from '../support/proc.js';
 import { createNetns, inNetns, mustExec, removeNetns } from '../support/netns.js';
 import { Testbed, UNDERLAY_IFACE, poll } from '../support/testbed.js';
@@ -52,12 +52,7 @@ function unavailable(): string | null {
 }
 const skip = unavailable();
 
-/** Linux ≥ 6.17 has UDP-tunnel GSO on TUN/TAP: the only kernel feature the tunnel-gso cases need. */
-function kernelHasTunnelGso(): boolean {
-  const [major = 0, minor = 0] = os.release().split('.').map((n) => parseInt(n, 10));
-  return major > 6 || (major === 6 && minor >= 17);
-}
-const noTunnelGso = kernelHasTunnelGso() ? null : `kernel ${os.release()} has no UDP-tunnel GSO on TAP (6.17+)`;
+const noTunnelGso = tunnelGsoUnavailable();
 
 const nodes = new Set<ChildProcessWithoutNullStreams>();
 

@@ -2,6 +2,7 @@
 // every lab and testbed asks through missingPrerequisite so the checks and their messages exist once.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { etcdAvailable } from './etcd.js';
 import { CLI_JS } from './testbed.js';
@@ -48,4 +49,10 @@ export function missingPrerequisite(needs: Prerequisites = {}): string | null {
 /** Why a namespace testbed (hosts, etcd, daemons, ping) cannot run here, or null when it can. */
 export function testbedUnavailable(extraCommands: readonly string[] = []): string | null {
   return missingPrerequisite({ commands: ['etcd', 'etcdctl', 'ping', ...extraCommands], cli: true });
+}
+
+/** Null where the kernel has UDP-tunnel GSO on TUN/TAP (Linux ≥ 6.17, the tunnel-gso send path); else why not. */
+export function tunnelGsoUnavailable(release = os.release()): string | null {
+  const [major = 0, minor = 0] = release.split('.').map((n) => parseInt(n, 10));
+  return major > 6 || (major === 6 && minor >= 17) ? null : `kernel ${release} has no UDP-tunnel GSO on TAP (6.17+)`;
 }

@@ -9,7 +9,7 @@ import {
 import { reexecArgv, reexecEnv } from '../../src/reload/reexec.js';
 
 const LOOPS = { vni: 1, port: 8472, ownMac: 'aa:bb:cc:dd:ee:ff', localIP: 0xc000020c, network: { ip: 0x0a000000, prefixLen: 16 },
-  subnetLen: 24, innerMtu: 1450, spinMicros: null, allowForeignSource: false };
+  subnetLen: 24, innerMtu: 1450, spinMicros: null, allowForeignSource: false, sendPath: 'tunnel-gso' as const, fifoPriority: 10 };
 const GOOD: Handover = { version: 1, datapaths: [{ device: 'flannel.1', tunFds: [20, 21], udpFds: [22, 23], sendFds: [24, 25, 26],
   peers: [{ op: 'own', subnetIP: 0x0a005400, prefixLen: 24 },
     { op: 'set', subnetIP: 0x0a005f00, publicIP: 0xc000020b, mac: [0xce, 0x94, 0xa0, 0x80, 0xca, 0xbd] }], loops: LOOPS }] };
@@ -77,6 +77,22 @@ test('loop settings compare field by field', () => {
   assert.ok(!sameLoopConfig(LOOPS, { ...LOOPS, ownMac: 'aa:bb:cc:dd:ee:00' }));
   assert.ok(!sameLoopConfig(LOOPS, { ...LOOPS, network: { ip: LOOPS.network.ip, prefixLen: 8 } }));
   assert.ok(!sameLoopConfig(LOOPS, { ...LOOPS, spinMicros: 0 }));
+  assert.ok(!sameLoopConfig(LOOPS, { ...LOOPS, sendPath: null }), 'the send path is part of the loop settings');
+  assert.ok(!sameLoopConfig(LOOPS, { ...LOOPS, fifoPriority: null }), 'the loop priority is part of the loop settings');
+});
+
+test('the send path and the loop priority travel in the handover; a handover without them means the defaults', () => {
+  const loops = decodeHandover(encodeHandover(GOOD)).datapaths[0]!.loops!;
+  assert.equal(loops.sendPath, 'tunnel-gso');
+  assert.equal(loops.fifoPriority, 10);
+  const { sendPath: _s, fifoPriority: _f, ...older } = LOOPS;
+  const fromOlder = decodeHandover(JSON.stringify({ version: 1, datapaths: [{ ...GOOD.datapaths[0]!, loops: older }] }));
+  assert.equal(fromOlder.datapaths[0]!.loops!.sendPath, null);
+  assert.equal(fromOlder.datapaths[0]!.loops!.fifoPriority, null);
+  for (const bad of [{ sendPath: 'fast' }, { fifoPriority: 0 }, { fifoPriority: 100 }]) {
+    assert.throws(() => decodeHandover(JSON.stringify({ version: 1, datapaths: [{ ...GOOD.datapaths[0]!, loops: { ...LOOPS, ...bad } }] })),
+      /datapaths\[0\]\.loops/);
+  }
 });
 
 test('the re-exec runs the same node, flags and script, with the handover and without LISTEN_*', () => {

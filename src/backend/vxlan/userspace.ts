@@ -188,7 +188,8 @@ export class UserspaceVxlanBackend implements Backend {
     return { vni: this.config.vni, port: this.config.port, ownMac: this.vtep.mac, localIP: localIP >>> 0,
       network: { ip: net.ip >>> 0, prefixLen: net.prefixLen }, subnetLen: this.ctx.network.subnetLen, innerMtu: this.mtu,
       // A SCHED_FIFO loop never spins (see defaultSpinMicros): --vxlan-busy-poll applies to normal scheduling only.
-      spinMicros: this.settings.loopPriority ? null : this.settings.busyPoll ?? null, allowForeignSource: this.settings.allowForeignSource ?? false };
+      spinMicros: this.settings.loopPriority ? null : this.settings.busyPoll ?? null, allowForeignSource: this.settings.allowForeignSource ?? false,
+      sendPath: this.settings.sendPath ?? null, fifoPriority: this.settings.loopPriority || null };
   }
 
   private openDatapath(adopt?: DatapathFds): UserspaceDatapath {
@@ -197,8 +198,8 @@ export class UserspaceVxlanBackend implements Backend {
       tunName: this.deviceName, vni: c.vni, port: c.port, ownMac: c.ownMac, localIP: c.localIP, network: c.network,
       subnetLen: c.subnetLen, innerMtu: c.innerMtu, persist: true, allowForeignSource: c.allowForeignSource,
       ...(c.spinMicros !== null ? { spinMicros: c.spinMicros } : {}),
-      ...(this.settings.sendPath !== undefined ? { sendPath: this.settings.sendPath } : {}),
-      ...(this.settings.loopPriority ? { scheduling: { fifoPriority: this.settings.loopPriority } } : {}),
+      ...(c.sendPath !== null ? { sendPath: c.sendPath } : {}),
+      ...(c.fifoPriority !== null ? { scheduling: { fifoPriority: c.fifoPriority } } : {}),
       log: this.log, onTunLost: () => this.keeper.deviceLost('a datapath loop found it gone'),
       ...(adopt ? { adopt } : {}),
     });
@@ -222,6 +223,8 @@ export class UserspaceVxlanBackend implements Backend {
       this.log.info('the datapath settings changed during the reload: its loops restart with the new ones');
       peers = await running.pauseLoops();
       fds = running.fds();
+      // Its TAP goes: the new datapath opens its own (the same device) with its own send-path choice.
+      running.releaseTap();
     }
     const datapath = this.openDatapath(fds);
     this.continueFrom(datapath, peers);
