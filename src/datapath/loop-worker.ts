@@ -39,8 +39,9 @@ import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_
 import { useRangeSum } from './checksum.js';
 import { counterBlock, COUNTER_INDEX as C } from './counters.js';
 import { DecapBatch, type DecapConfig } from './decap.js';
+import { flushTxQueues, rxDirectionAround } from './direction-io.js';
 import { EncapBatch, encapSlabLayout, TUN_READ_HEADROOM, type EncapConfig } from './encap.js';
-import { checksumNative, loopWaitIo, threadControl, tunIo, udpIo } from './native.js';
+import { checksumNative, loopWaitIo, threadControl, tunIo } from './native.js';
 import { PeerTable, type PeerTableOp } from './peer-table.js';
 import { udpRxDirection, udpTxDirection } from './udp-directions.js';
 import { warmUpUdpDatapath } from './udp-warm-up.js';
@@ -136,7 +137,6 @@ function directionSizes(data: LoopWorkerData): LoopDirectionSizes {
 /** TUN → UDP: a batch of reads, encapsulated and sent. */
 function txDirection(data: LoopWorkerData, cfg: EncapConfig, peers: PeerTable, counters: Float64Array): TxDirection {
   const tun = tunIo();
-  const udp = udpIo();
   const slots = Math.max(1, Math.min(MAX_TX_SLOTS, data.batch));
   const layout = encapSlabLayout(slots, TX_SLOT_SIZE, ICMP_SLOTS);
   const slab = new Uint8Array(layout.size);
@@ -149,12 +149,7 @@ function txDirection(data: LoopWorkerData, cfg: EncapConfig, peers: PeerTable, c
   const tapFd = t?.tapFd ?? -1;
   const handle = (n: number): void => {
     batch.encapsulate(cfg, peers, lengths, n, counters);
-    if (batch.sendCount > 0) {
-      const sent = udp.sendBatch(batch.sendFds, slab, batch.sendOffsets, batch.sendLengths, batch.sendAddrs,
-        data.port, batch.sendGso, batch.sendCount);
-      counters[C.tx_datagrams]! += sent;
-      counters[C.tx_send_failed]! += batch.sendCount - sent;
-    }
+    flushTxQueues(batch, data.tunFd, data.port, counters);
     if (batch.tapCount > 0) {
       const written = tun.writeBatch(tapFd, slab, batch.tapOffsets, batch.tapLengths, batch.tapCount);
       counters[C.tx_tap_write_failed]! += batch.tapCount - written;
@@ -164,7 +159,6 @@ function txDirection(data: LoopWorkerData, cfg: EncapConfig, peers: PeerTable, c
         throw new Error(`the tunnel-GSO TAP ${t.tapName} is gone`);
       }
     }
-    if (batch.tunCount > 0) tun.writeBatch(data.tunFd, slab, batch.tunOffsets, batch.tunLengths, batch.tunCount);
   };
   const step = (timeoutMs: number): boolean => {
     const n = tun.readBatch(data.tunFd, slab, TX_SLOT_SIZE, slots, lengths, timeoutMs, batch.readHeadroom);
@@ -176,36 +170,23 @@ function txDirection(data: LoopWorkerData, cfg: EncapConfig, peers: PeerTable, c
 
 /** UDP → TUN: a batch of datagrams, decapsulated (and coalesced) and written. */
 function rxDirection(data: LoopWorkerData, cfg: DecapConfig, peers: PeerTable, counters: Float64Array): RxDirection {
-  const tun = tunIo();
-  const udp = udpIo();
   const slots = Math.max(1, Math.min(MAX_RX_SLOTS, data.batch));
   const slab = new Uint8Array(slots * RX_SLOT_SIZE);
-  const lengths = new Int32Array(slots);
-  const sources = new Uint32Array(slots);
-  const gsoSizes = new Int32Array(slots);
   const batch = new DecapBatch(slab, slots * 64);
-  const handle = (n: number): void => {
+  const setup = { tunFd: data.tunFd, udpFd: data.udpFd, slab, slotSize: RX_SLOT_SIZE, slots, writeSlab: slab };
+  return rxDirectionAround(setup, counters, (n, rx) => {
     batch.reset();
     for (let i = 0; i < n; i++) {
-      const len = lengths[i]!;
+      const len = rx.lengths[i]!;
       if (len < 0) {
         counters[C.drop_truncated]!++;
         continue;
       }
-      batch.datagram(cfg, peers, i * RX_SLOT_SIZE, len, sources[i]!, gsoSizes[i]!, counters);
+      batch.datagram(cfg, peers, i * RX_SLOT_SIZE, len, rx.sources[i]!, rx.gsoSizes[i]!, counters);
     }
     batch.flush(counters);
-    if (batch.writeCount > 0) {
-      const written = tun.writeBatch(data.tunFd, slab, batch.writeOffsets, batch.writeLengths, batch.writeCount);
-      counters[C.rx_tun_write_failed]! += batch.writeCount - written;
-    }
-  };
-  const step = (timeoutMs: number): boolean => {
-    const n = udp.recvBatch(data.udpFd, slab, RX_SLOT_SIZE, slots, lengths, sources, gsoSizes, timeoutMs);
-    if (n > 0) handle(n);
-    return n > 0;
-  };
-  return { slab, slotSize: RX_SLOT_SIZE, lengths, sources, gsoSizes, handle, step };
+    return batch;
+  });
 }
 
 /**

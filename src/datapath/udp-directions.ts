@@ -1,10 +1,10 @@
 // The two directions of a datapath loop for flannel's udp framing (udp-framing.ts), in the shape the loop worker
 // runs: TUN → UDP (udp-encap.ts) and UDP → TUN (udp-decap.ts), each with its batched I/O.
-import { COUNTER_INDEX as C } from './counters.js';
 import type { DecapConfig } from './decap.js';
+import { flushTxQueues, rxDirectionAround } from './direction-io.js';
 import { encapSlabLayout } from './encap.js';
 import type { LoopDirectionSizes, RxDirection, TxDirection } from './loop-worker.js';
-import { tunIo, udpIo } from './native.js';
+import { tunIo } from './native.js';
 import type { PeerTable } from './peer-table.js';
 import { UdpEncapBatch } from './udp-encap.js';
 import { UDP_RX_SLOT, udpRxSlab, UdpDecap } from './udp-decap.js';
@@ -20,7 +20,6 @@ export interface UdpDirectionSetup {
 /** TUN → UDP. */
 export function udpTxDirection(s: UdpDirectionSetup, peers: PeerTable, counters: Float64Array): TxDirection {
   const tun = tunIo();
-  const udp = udpIo();
   const { slots, slotSize, icmpSlots, headroom } = s.sizes.tx;
   const layout = encapSlabLayout(slots, slotSize, icmpSlots);
   const slab = new Uint8Array(layout.size);
@@ -29,13 +28,7 @@ export function udpTxDirection(s: UdpDirectionSetup, peers: PeerTable, counters:
     slots * 64);
   const handle = (n: number): void => {
     batch.frame(s.sendFds, peers, lengths, n, counters);
-    if (batch.sendCount > 0) {
-      const sent = udp.sendBatch(batch.sendFds, slab, batch.sendOffsets, batch.sendLengths, batch.sendAddrs,
-        s.port, batch.sendGso, batch.sendCount);
-      counters[C.tx_datagrams]! += sent;
-      counters[C.tx_send_failed]! += batch.sendCount - sent;
-    }
-    if (batch.tunCount > 0) tun.writeBatch(s.tunFd, slab, batch.tunOffsets, batch.tunLengths, batch.tunCount);
+    flushTxQueues(batch, s.tunFd, s.port, counters);
   };
   const step = (timeoutMs: number): boolean => {
     const n = tun.readBatch(s.tunFd, slab, slotSize, slots, lengths, timeoutMs, headroom);
@@ -47,26 +40,12 @@ export function udpTxDirection(s: UdpDirectionSetup, peers: PeerTable, counters:
 
 /** UDP → TUN. */
 export function udpRxDirection(s: UdpDirectionSetup, cfg: DecapConfig, peers: PeerTable, counters: Float64Array): RxDirection {
-  const tun = tunIo();
-  const udp = udpIo();
   const slots = s.sizes.rx.slots;
   const { whole, view } = udpRxSlab(slots);
-  const lengths = new Int32Array(slots);
-  const sources = new Uint32Array(slots);
-  const gsoSizes = new Int32Array(slots);
   const decap = new UdpDecap(whole, slots);
-  const handle = (n: number): void => {
-    decap.receive(cfg, peers, n, lengths, sources, gsoSizes, counters);
-    const b = decap.batch;
-    if (b.writeCount > 0) {
-      const written = tun.writeBatch(s.tunFd, whole, b.writeOffsets, b.writeLengths, b.writeCount);
-      counters[C.rx_tun_write_failed]! += b.writeCount - written;
-    }
-  };
-  const step = (timeoutMs: number): boolean => {
-    const got = udp.recvBatch(s.udpFd, view, UDP_RX_SLOT, slots, lengths, sources, gsoSizes, timeoutMs);
-    if (got > 0) handle(got);
-    return got > 0;
-  };
-  return { slab: view, slotSize: UDP_RX_SLOT, lengths, sources, gsoSizes, handle, step };
+  const setup = { tunFd: s.tunFd, udpFd: s.udpFd, slab: view, slotSize: UDP_RX_SLOT, slots, writeSlab: whole };
+  return rxDirectionAround(setup, counters, (n, rx) => {
+    decap.receive(cfg, peers, n, rx.lengths, rx.sources, rx.gsoSizes, counters);
+    return decap.batch;
+  });
 }

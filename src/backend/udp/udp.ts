@@ -7,19 +7,17 @@
 import type { Backend, BackendClaims, BackendContext, BackendRegistration, BackendSettings } from '../backend.js';
 import { Keeper } from '../kit/keeper.js';
 import { PeerDiff, type PeerStep } from '../kit/peer-diff.js';
+import { addressTun, keptTun, loopLocalIP, openedTunLink, removeTun, requireOpened } from '../kit/tun-device.js';
 import { registerBackend } from '../registry.js';
-import { addressFlannelDevice } from '../vxlan/device-address.js';
 import type { Logger } from '../../log.js';
-import { formatIPv4, type Ipv4Net, parseIPv4 } from '../../net/ipv4.js';
-import { deleteLinkIfPresent, getLinkByName, setLinkMtu, type LinkInfo } from '../../netlink/links.js';
-import { replaceRoute, RT_SCOPE_UNIVERSE } from '../../netlink/routes.js';
+import { formatIPv4, type Ipv4Net } from '../../net/ipv4.js';
+import { deleteLinkIfPresent, getLinkByName, type LinkInfo } from '../../netlink/links.js';
+import { RT_SCOPE_UNIVERSE } from '../../netlink/routes.js';
 import { UserspaceDatapath } from '../../datapath/userspace-datapath.js';
 import type { Lease, LeaseEvent } from '../../subnet/lease.js';
 import { parseUdpConfig, UDP_DEVICE_NAME, udpDeviceMtu, type UdpConfig } from './config.js';
 import { readUdpPeer, type UdpPeer } from './peers.js';
 
-const REOPEN_BACKOFF_MIN_MS = 200;
-const REOPEN_BACKOFF_MAX_MS = 30_000;
 const RESYNC_MS = 10_000;
 /** The loops' peer table keeps a MAC per peer for vxlan; udp sends none. */
 const NO_MAC = '00:00:00:00:00:00';
@@ -43,11 +41,7 @@ export class UdpBackend implements Backend {
     this.diff = new PeerDiff(readUdpPeer, this.log);
     this.keeper = new Keeper({
       work: ctx.work, log: this.log, everyMs: RESYNC_MS,
-      device: {
-        name: this.deviceName, index: () => this.device?.index ?? null, recreate: () => this.reopen(),
-        backoffMinMs: REOPEN_BACKOFF_MIN_MS, backoffMaxMs: REOPEN_BACKOFF_MAX_MS,
-        lostMessage: `TUN device ${this.deviceName} was deleted; reopening it`,
-      },
+      device: keptTun(this.deviceName, () => this.device?.index ?? null, () => this.reopen()),
     });
   }
 
@@ -62,10 +56,7 @@ export class UdpBackend implements Backend {
       await deleteLinkIfPresent(existing.index);
     }
     this.datapath = this.openDatapath();
-    const link = await getLinkByName(this.deviceName);
-    if (!link) throw new Error(`TUN device ${this.deviceName} vanished right after it was created`);
-    if (link.mtu !== this.mtu) await setLinkMtu(link.index, this.mtu);
-    this.device = link;
+    this.device = await openedTunLink(this.deviceName, this.mtu, 'created');
     this.log.info({ mtu: this.mtu, port: this.config.port }, 'udp datapath ready');
     // Upstream's udp lease carries neither BackendType nor BackendData.
     return { backendType: '', mtu: this.mtu };
@@ -99,10 +90,8 @@ export class UdpBackend implements Backend {
   async teardown(): Promise<void> {
     await this.stop();
     this.peers.clear();
-    const link = await getLinkByName(this.deviceName);
-    if (link) await deleteLinkIfPresent(link.index);
+    await removeTun(this.deviceName, this.log);
     this.device = null;
-    this.log.info('TUN device removed: backend torn down');
   }
 
   counters(): Readonly<Record<string, number>> {
@@ -112,15 +101,11 @@ export class UdpBackend implements Backend {
   }
 
   private requireRegistered(): { datapath: UserspaceDatapath; device: LinkInfo } {
-    if (!this.datapath || !this.device) throw new Error('udp backend used before register()');
-    return { datapath: this.datapath, device: this.device };
+    return requireOpened(this.datapath, this.device, 'udp');
   }
 
   private openDatapath(): UserspaceDatapath {
-    const localIP = parseIPv4(this.ctx.extIface.ifaceAddr);
-    if (localIP === null) {
-      throw new Error(`external interface ${this.ctx.extIface.name} has address ${JSON.stringify(this.ctx.extIface.ifaceAddr)}, not IPv4`);
-    }
+    const localIP = loopLocalIP(this.ctx.extIface);
     const shared = this.settings.vxlan;
     return new UserspaceDatapath({
       tunName: this.deviceName, framing: 'udp', vni: 0, port: this.config.port, ownMac: NO_MAC, localIP,
@@ -133,8 +118,7 @@ export class UdpBackend implements Backend {
 
   /** `<own subnet network>/32`, up, and upstream's one route `<Network> dev flannel0` (scope universe). */
   private async addressDevice(index: number, subnet: Ipv4Net): Promise<void> {
-    await addressFlannelDevice(index, subnet, this.ctx.network.network, this.log);
-    await replaceRoute({ dst: this.ctx.network.network, oif: index, scope: RT_SCOPE_UNIVERSE });
+    await addressTun(index, subnet, this.ctx.network.network, RT_SCOPE_UNIVERSE, this.log);
   }
 
   private apply(datapath: UserspaceDatapath, step: PeerStep<UdpPeer>): void {
@@ -157,9 +141,7 @@ export class UdpBackend implements Backend {
     const { datapath } = this.requireRegistered();
     if (this.stopped || !this.ownSubnet) return;
     await datapath.reopenTun();
-    const link = await getLinkByName(this.deviceName);
-    if (!link) throw new Error(`TUN device ${this.deviceName} vanished right after it was reopened`);
-    if (link.mtu !== this.mtu) await setLinkMtu(link.index, this.mtu);
+    const link = await openedTunLink(this.deviceName, this.mtu, 'reopened');
     this.device = link;
     await this.addressDevice(link.index, this.ownSubnet);
     this.log.info({ index: link.index, peers: this.peers.size }, `TUN device ${this.deviceName} reopened, addressed and routed`);

@@ -8,9 +8,10 @@ import type { Backend, BackendClaims, BackendContext, BackendRegistration, Backe
 import { applySteps } from '../kit/apply-steps.js';
 import { Keeper } from '../kit/keeper.js';
 import type { PeerDiff, PeerStep } from '../kit/peer-diff.js';
+import { addressTun, keptTun, loopLocalIP, openedTunLink, removeTun, requireOpened } from '../kit/tun-device.js';
 import type { Logger } from '../../log.js';
-import { type Ipv4Net, parseIPv4, requireIPv4 } from '../../net/ipv4.js';
-import { deleteLinkIfPresent, getLinkByName, setLinkMtu, type LinkInfo } from '../../netlink/links.js';
+import { type Ipv4Net, requireIPv4 } from '../../net/ipv4.js';
+import { deleteLinkIfPresent, getLinkByName, type LinkInfo } from '../../netlink/links.js';
 import { deleteRouteIfPresent, listRoutes, replaceRoute, RT_SCOPE_LINK } from '../../netlink/routes.js';
 import { UserspaceDatapath } from '../../datapath/userspace-datapath.js';
 import type { PeerTableOp } from '../../datapath/peer-table.js';
@@ -20,7 +21,6 @@ import { type Inherited, takeDatapath } from '../../reload/inbox.js';
 import { registerHandover } from '../../reload/reexec.js';
 import type { Lease, LeaseEvent, VxlanBackendData } from '../../subnet/lease.js';
 import { vxlanDeviceMtu, vxlanDeviceName, type VxlanConfig } from './config.js';
-import { addressFlannelDevice } from './device-address.js';
 import { isOnOurL2 } from './direct-routing.js';
 import { vxlanPeerDiff } from './lease-reading.js';
 import type { VxlanPeer } from './peers.js';
@@ -29,8 +29,6 @@ import { VtepIdentity } from './vtep-identity.js';
 
 type UserspaceSettings = NonNullable<BackendSettings['vxlan']>;
 
-const REOPEN_BACKOFF_MIN_MS = 200;
-const REOPEN_BACKOFF_MAX_MS = 30_000;
 /** How often the TUN and the DirectRouting routes are checked (as the kernel datapath resyncs its entries). */
 const RESYNC_MS = 10_000;
 /**
@@ -74,11 +72,7 @@ export class UserspaceVxlanBackend implements Backend {
       ? { peers: this.datapath.peerReplay(), loops: this.datapath.loopConfig() } : null), this.log);
     this.keeper = new Keeper({
       work: ctx.work, log: this.log, everyMs: RESYNC_MS,
-      device: {
-        name: this.deviceName, index: () => this.device?.index ?? null, recreate: () => this.reopen(),
-        backoffMinMs: REOPEN_BACKOFF_MIN_MS, backoffMaxMs: REOPEN_BACKOFF_MAX_MS,
-        lostMessage: `TUN device ${this.deviceName} was deleted; reopening it`,
-      },
+      device: keptTun(this.deviceName, () => this.device?.index ?? null, () => this.reopen()),
       resync: async () => { await this.resyncDirectRoutes(); return true; },
     });
   }
@@ -98,10 +92,7 @@ export class UserspaceVxlanBackend implements Backend {
     }
     this.datapath = await this.adoptOrOpen(inherited);
     this.keepFds(this.datapath.fds());
-    const link = await getLinkByName(this.deviceName);
-    if (!link) throw new Error(`TUN device ${this.deviceName} vanished right after it was created`);
-    if (link.mtu !== this.mtu) await setLinkMtu(link.index, this.mtu);
-    this.device = link;
+    this.device = await openedTunLink(this.deviceName, this.mtu, 'created');
     this.log.info({ vtepMac: this.vtep.mac, mtu: this.mtu, port: this.config.port }, 'userspace vxlan datapath ready');
     return { backendType: 'vxlan', backendData: this.backendData(), mtu: this.mtu };
   }
@@ -152,10 +143,8 @@ export class UserspaceVxlanBackend implements Backend {
     if (fds) forgetDatapathFds(this.deviceName, fds);
     for (const p of this.peers.values()) if (p.direct) await this.deleteDirectRoute(p);
     this.peers.clear();
-    const link = await getLinkByName(this.deviceName);
-    if (link) await deleteLinkIfPresent(link.index);
+    await removeTun(this.deviceName, this.log);
     this.device = null;
-    this.log.info('TUN device removed: backend torn down');
   }
 
   counters(): Readonly<Record<string, number>> {
@@ -170,8 +159,7 @@ export class UserspaceVxlanBackend implements Backend {
   }
 
   private requireRegistered(): { datapath: UserspaceDatapath; device: LinkInfo } {
-    if (!this.datapath || !this.device) throw new Error('vxlan userspace backend used before register()');
-    return { datapath: this.datapath, device: this.device };
+    return requireOpened(this.datapath, this.device, 'vxlan userspace');
   }
 
   private backendData(): VxlanBackendData {
@@ -180,10 +168,7 @@ export class UserspaceVxlanBackend implements Backend {
 
   /** The loops' settings from our config: a handed-over datapath running other ones is restarted with these. */
   private loopConfig(): LoopConfig {
-    const localIP = parseIPv4(this.ctx.extIface.ifaceAddr);
-    if (localIP === null) {
-      throw new Error(`external interface ${this.ctx.extIface.name} has address ${JSON.stringify(this.ctx.extIface.ifaceAddr)}, not IPv4`);
-    }
+    const localIP = loopLocalIP(this.ctx.extIface);
     const net = this.ctx.network.network;
     return { vni: this.config.vni, port: this.config.port, ownMac: this.vtep.mac, localIP: localIP >>> 0,
       network: { ip: net.ip >>> 0, prefixLen: net.prefixLen }, subnetLen: this.ctx.network.subnetLen, innerMtu: this.mtu,
@@ -303,8 +288,7 @@ export class UserspaceVxlanBackend implements Backend {
 
   /** `<own subnet network>/32` as the only address inside Network, up, and the one route `<Network> dev flannel.N`. */
   private async addressDevice(index: number, subnet: Ipv4Net): Promise<void> {
-    await addressFlannelDevice(index, subnet, this.ctx.network.network, this.log);
-    await replaceRoute({ dst: this.ctx.network.network, oif: index, scope: RT_SCOPE_LINK });
+    await addressTun(index, subnet, this.ctx.network.network, RT_SCOPE_LINK, this.log);
   }
 
   private async apply(datapath: UserspaceDatapath, step: PeerStep<VxlanPeer>): Promise<void> {
@@ -382,9 +366,7 @@ export class UserspaceVxlanBackend implements Backend {
     if (this.stopped || !this.ownSubnet) return;
     await datapath.reopenTun();
     this.keepFds(datapath.fds());
-    const link = await getLinkByName(this.deviceName);
-    if (!link) throw new Error(`TUN device ${this.deviceName} vanished right after it was reopened`);
-    if (link.mtu !== this.mtu) await setLinkMtu(link.index, this.mtu);
+    const link = await openedTunLink(this.deviceName, this.mtu, 'reopened');
     this.device = link;
     await this.addressDevice(link.index, this.ownSubnet);
     this.log.info({ index: link.index, peers: this.peers.size }, `TUN device ${this.deviceName} reopened, addressed and routed`);
