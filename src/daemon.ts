@@ -1,13 +1,12 @@
 // Wires the parts in upstream's order (DESIGN.md "The flow of one daemon"): options → etcd → network config →
-// external interface → backend → lease → subnet.env → peers. Owns the process lifecycle: signals and exit codes.
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { Etcd3 } from 'etcd3';
+// external interface → backend → lease → subnet.env → peers, and turns the outcome into the exit code (signals:
+// daemon-signals.ts; the stop sequence and its deadline: daemon-stop.ts).
 import './backend/all.js';
 import type { BackendRegistration, BackendSettings } from './backend/backend.js';
 import { removeLeftovers } from './backend/kit/leftovers.js';
 import { BackendSwitcher } from './backend/kit/switcher.js';
 import { createBackend, supportedBackends, type DrivenBackend } from './backend/registry.js';
-import { followConfig, nextBackendConfig, type ConfigFollower } from './config-follow.js';
+import { followConfig, nextBackendConfig } from './config-follow.js';
 import type { NetworkConfig } from './config/network-config.js';
 import { ConfigError, parseNetworkConfig } from './config/parse.js';
 import { Lifecycle, type DaemonExtension, type LeaseContext } from './lifecycle.js';
@@ -24,24 +23,12 @@ import type { Lease, LeaseAttrs, LeaseEvent } from './subnet/lease.js';
 import { LeaseManager } from './subnet/lease-manager.js';
 import { formatSubnetEnv, readPreviousLease, SubnetEnvWriter, type PreviousLease } from './subnet/subnet-env.js';
 import { lockSubnetFile, SubnetFileInUseError, type SubnetFileLock } from './subnet/subnet-file-lock.js';
-import type { EtcdV2Client } from './subnet/v2/client.js';
 import { LeaseWatcher } from './subnet/watcher.js';
-import { notifyReady, notifyReloading } from './ops/sd-notify.js';
 import { closeUntaken, collectInheritedFds } from './reload/inbox.js';
-import { reexec } from './reload/reexec.js';
 import { TrafficManager } from './trafficmngr/traffic-manager.js';
 import { timeline } from './timeline.js';
-
-/**
- * How long shutdown may take, counted from the stop signal, before the process exits anyway. The health server's
- * grace for open connections fits inside it.
- */
-const SHUTDOWN_DEADLINE_MS = 4000;
-/**
- * How long stopping waits for etcd (cancelling watches) before going on: a frozen etcd answers never, and the lease
- * stays in etcd as it is whether or not the cancel arrives.
- */
-const ETCD_STOP_WAIT_MS = 500;
+import { processStopSignal, onSighup } from './daemon-signals.js';
+import { stopAll, watchStop, type Running } from './daemon-stop.js';
 
 /** A startup failure with a one-line message for the operator; the daemon exits 1. */
 export class DaemonError extends Error {
@@ -75,42 +62,6 @@ function throwIfAborted(signal: AbortSignal): void {
 function withBackendOverride(config: NetworkConfig, override: string | null): NetworkConfig {
   if (override === null || override === config.backend.type) return config;
   return { ...config, backend: { type: override, raw: { Type: override } } };
-}
-
-interface Running {
-  readonly client: Etcd3;
-  readonly clientOptions: EtcdClientOptions;
-  v2Client?: EtcdV2Client | null;
-  backend?: BackendSwitcher;
-  follower?: ConfigFollower;
-  leases?: LeaseManager;
-  watcher?: LeaseWatcher;
-  subnetEnv?: SubnetEnvWriter;
-  traffic?: TrafficManager;
-  /** Started up: a SIGHUP now re-executes the daemon (before, it is ignored). */
-  reloadable?: boolean;
-}
-
-async function stopAll(r: Running, lifecycle: Lifecycle, log: Logger): Promise<void> {
-  const step = async (what: string, f: () => Promise<void> | void): Promise<void> => {
-    try {
-      await f();
-    } catch (e) {
-      log.warn(`stopping ${what}: ${(e as Error).message}`);
-    }
-  };
-  const unlessEtcdHangs = (p: Promise<void> | undefined): Promise<void> | undefined =>
-    p && Promise.race([p, sleep(ETCD_STOP_WAIT_MS).then(() => log.debug('etcd did not answer while stopping; going on'))]);
-  r.subnetEnv?.cancel();
-  r.traffic?.stop();
-  await step('hooks', () => lifecycle.run('stopping', {}));
-  await step('config follower', () => r.follower?.stop());
-  await step('watcher', () => unlessEtcdHangs(r.watcher?.stop()));
-  await step('lease manager', () => unlessEtcdHangs(r.leases?.stop()));
-  await step('backend queue', () => r.backend?.current.drain());
-  await step('backend', () => r.backend?.current.stop());
-  await step('etcd client', () => r.client.close());
-  await step('etcd v2 client', () => r.v2Client?.close());
 }
 
 function subnetEnvOf(options: Options, ctx: LeaseContext): string {
@@ -328,44 +279,6 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   running.reloadable = true;
 }
 
-/** The process's SIGTERM/SIGINT as an AbortSignal; a second signal exits at once. */
-function processStopSignal(log: Logger): AbortSignal {
-  const controller = new AbortController();
-  const onSignal = (sig: NodeJS.Signals): void => {
-    if (controller.signal.aborted) {
-      log.warn(`second ${sig}: exiting now`);
-      process.exit(0);
-    }
-    log.info(`received ${sig}, shutting down`);
-    controller.abort();
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-  return controller.signal;
-}
-
-/**
- * SIGHUP (`systemctl reload`): re-execute, keeping the datapath's fds (src/reload/reexec.ts). Ignored while starting
- * or stopping, when the default action (exit 129) would end the daemon and a re-exec would start it over.
- */
-function onSighup(log: Logger, running: Running, stop: AbortSignal): void {
-  let reloading = false;
-  process.on('SIGHUP', () => {
-    if (!running.reloadable || stop.aborted || reloading) {
-      log.warn(`received SIGHUP: ignored (${reloading ? 'already reloading' : stop.aborted ? 'stopping' : 'still starting'})`);
-      return;
-    }
-    reloading = true;
-    log.info('received SIGHUP: reloading');
-    notifyReloading();
-    void reexec(log).then(() => {
-      // Only reached when the exec failed: the daemon runs on as it was.
-      reloading = false;
-      notifyReady('Reload failed; running as before');
-    });
-  });
-}
-
 /**
  * Runs the daemon until a stop signal; resolves to the process exit status: 0 after a clean stop, 1 after a startup
  * failure (already logged as one line).
@@ -408,23 +321,9 @@ export async function runDaemon(options: Options, deps: DaemonDeps): Promise<num
     return 1;
   }
 
-  if (deps.stopSignal === undefined) onSighup(log, running, signal);
+  if (deps.stopSignal === undefined) onSighup(log, () => running.reloadable === true, signal);
 
-  let deadline: NodeJS.Timeout | undefined;
-  const stopped = new Promise<'stopped'>((resolve) => {
-    const onStop = (): void => {
-      // Armed at the signal, not after start-up: a start-up step waiting on a frozen etcd must not delay the exit.
-      deadline = setTimeout(() => {
-        log.warn(`shutdown took longer than ${SHUTDOWN_DEADLINE_MS} ms; exiting anyway`);
-        log.info('Exiting cleanly...');
-        process.exit(0);
-      }, SHUTDOWN_DEADLINE_MS);
-      deadline.unref();
-      resolve('stopped');
-    };
-    if (signal.aborted) onStop();
-    else signal.addEventListener('abort', onStop, { once: true });
-  });
+  const { stopped, disarm } = watchStop(signal, log);
   // A stop signal during start-up does not wait for the step in progress (it may be an etcd call running into its
   // deadline); that step sees the aborted signal and goes no further.
   const started = startUp(options, deps, lifecycle, running, signal).then(() => null, (e: unknown) => e);
@@ -436,7 +335,7 @@ export async function runDaemon(options: Options, deps: DaemonDeps): Promise<num
   }
   await stopped;
   await stopAll(running, lifecycle, log);
-  clearTimeout(deadline);
+  disarm();
   log.info('Exiting cleanly...');
   return 0;
 }

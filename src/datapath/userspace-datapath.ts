@@ -4,115 +4,29 @@
 // (src/backend/vxlan/userspace.ts).
 // Robustness: a loop thread that dies is restarted by a LoopSupervisor; a TUN deleted under the loops is reopened
 // by reopenTun() (the backend calls it when the netlink monitor reports the deletion, or when onTunLost fires).
-import * as fs from 'node:fs';
-import os from 'node:os';
+// Its options and their host-dependent defaults: datapath-options.ts; the send path and its TAP: send-path-tap.ts.
 import path from 'node:path';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { log as rootLog, type Logger } from '../log.js';
 import type { Ipv4Net } from '../net/ipv4.js';
 import { newCounterBuffer, readCounters, type CounterName } from './counters.js';
+import { defaultLoopCount, defaultSpinMicros, type DatapathOptions } from './datapath-options.js';
 import type { LoopWorkerData } from './loop-worker.js';
-import { isTunGoneError, LoopSupervisor, type BackoffPolicy } from './loop-supervisor.js';
+import { isTunGoneError, LoopSupervisor } from './loop-supervisor.js';
 import type { DatapathFds, LoopConfig } from '../reload/handover.js';
 import { tunIo, udpIo } from './native.js';
 import { PeerReplayLog } from './peer-log.js';
 import { subnetSlots, type PeerTableOp } from './peer-table.js';
-import { selectSendPath, tunnelTapName, type SendPath, type SendPathChoice } from './send-path.js';
-import { closeTunnelTap, openTunnelTap, type TunnelTap } from './tunnel-tap.js';
+import type { SendPath } from './send-path.js';
+import { SendPathTap } from './send-path-tap.js';
 import { TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO_ECN } from './virtio-hdr.js';
 import { macBytes } from './wire.js';
 
-export interface DatapathOptions {
-  readonly tunName: string;
-  readonly vni: number;
-  /** Outer UDP port: we listen on it and send to it. */
-  readonly port: number;
-  /** Own VtepMAC, `aa:bb:cc:dd:ee:ff`. */
-  readonly ownMac: string;
-  /** Address the send sockets bind to (host-order uint32; 0 = chosen by routing). */
-  readonly localIP: number;
-  readonly network: Ipv4Net;
-  readonly subnetLen: number;
-  /** The TUN's MTU (external MTU − 50). */
-  readonly innerMtu: number;
-  /** TSO reads from the TUN + UDP GSO sends (default true). */
-  readonly offloads?: boolean;
-  /** UDP GRO receive + coalescing into TSO writes (default true). */
-  readonly gro?: boolean;
-  /** Packets per TUN read batch and datagrams per recvmmsg, 1..16 (default 16; 1 = one packet per crossing). */
-  readonly batch?: number;
-  /**
-   * Scheduling of the loop threads: a nice value (e.g. -10) and/or a SCHED_FIFO priority (1..99). On a busy host
-   * a loop thread that waits for a CPU adds that wait to every packet; the kernel datapath never waits. Default none.
-   */
-  readonly scheduling?: { readonly nice?: number; readonly fifoPriority?: number };
-  /**
-   * After traffic, loop threads poll (yielding the CPU) for this long (µs) before they sleep (default
-   * DEFAULT_SPIN_MICROS; 0 = never). The answer to a datagram just sent then finds its loop awake: waking a thread
-   * whose vCPU has halted costs tens of µs on a VM, often more than the answer takes to arrive.
-   */
-  readonly spinMicros?: number;
-  /**
-   * The loop threads. A number N (default: defaultLoopCount()): N loops, each doing both directions over its own
-   * queue of a multi-queue TUN and its own UDP socket on the port (SO_REUSEPORT). The kernel keeps a flow on one TUN
-   * queue (a reply leaves through the queue its request was written to) and on one socket (by the outer addresses
-   * and ports), so the thread that writes a ping or a TCP segment into the TUN reads the answer itself, without a
-   * wake-up of another thread. 'pipeline': one thread TUN → UDP and one UDP → TUN over a single queue.
-   */
-  readonly loops?: number | 'pipeline';
-  /** Sockets (outer source ports) the inner flow hash spreads over (default 8). */
-  readonly sourcePorts?: number;
-  /** Keep the TUN device when the process exits, so a restart keeps its address and route (default false). */
-  readonly persist?: boolean;
-  /**
-   * Open fds to use instead of opening the TUN and the sockets (a reload: the previous process kept them open, with
-   * the TUN's offloads already set). One receiving socket per TUN queue; the queues decide the loops.
-   */
-  readonly adopt?: DatapathFds;
-  readonly log?: Logger;
-  /** Restart backoff of dead loop threads (tests shorten it). */
-  readonly loopBackoff?: BackoffPolicy;
-  /**
-   * Called (once per loss) when a loop finds the TUN gone (EBADFD): the owner should re-create the device with
-   * reopenTun() and re-address it. The loops wait for that instead of dying over and over.
-   */
-  readonly onTunLost?: () => void;
-  /**
-   * Deliver received inner packets whatever their source, as long as they are addressed into our subnet (default
-   * false: the source must lie in the subnet of the peer that sent the frame). See DecapConfig.allowForeignSource.
-   */
-  readonly allowForeignSource?: boolean;
-  /** What a datagram carries: a VXLAN frame (default), or one bare IPv4 packet (flannel's udp backend). */
-  readonly framing?: 'vxlan' | 'udp';
-  /**
-   * How TSO frames leave (send-path.ts): 'tunnel-gso' (a TAP with UDP-tunnel GSO; the kernel segments), 'segment'
-   * (segmented in the addon, sent with UDP GSO), 'auto' (default: tunnel-gso where the kernel has it). Needs
-   * offloads and a localIP.
-   */
-  readonly sendPath?: SendPathChoice;
-}
+export { DEFAULT_SPIN_MICROS, defaultLoopCount, defaultSpinMicros, type DatapathOptions } from './datapath-options.js';
 
-/** As long as Linux's guest halt-polling default (cpuidle-haltpoll's guest_halt_poll_ns, 200 µs). */
-export const DEFAULT_SPIN_MICROS = 200;
 const SOCKET_BUFFER = 4 * 1024 * 1024;
 const STOP_GRACE_MS = 2000;
-/** More loops than this buy little: the TUN and the sockets, not the cores, are then the limit. */
-const MAX_DEFAULT_LOOPS = 4;
 const EINVAL = 22;
-
-/**
- * The spin unless set: none for SCHED_FIFO loops. Their sched_yield between polls yields only to other real-time
- * threads, so a spinning FIFO loop would hold its CPU from every normal thread (the daemon's own main thread
- * included); and a FIFO thread woken from poll runs at once, which is what the spin buys a normal one.
- */
-export function defaultSpinMicros(scheduling: DatapathOptions['scheduling']): number {
-  return (scheduling?.fifoPriority ?? 0) > 0 ? 0 : DEFAULT_SPIN_MICROS;
-}
-
-/** One loop per CPU, up to MAX_DEFAULT_LOOPS. */
-export function defaultLoopCount(): number {
-  return Math.max(1, Math.min(MAX_DEFAULT_LOOPS, os.availableParallelism()));
-}
 
 interface Loop {
   readonly supervisor: LoopSupervisor;
@@ -148,13 +62,13 @@ export class UserspaceDatapath {
   readonly queues: number;
   /** The send path the loops run (chosen at construction; segment from then on if the TAP is lost). */
   get sendPath(): SendPath {
-    return this.tap === null ? 'segment' : 'tunnel-gso';
+    return this.tap.path;
   }
-  private tap: TunnelTap | null = null;
-  private tapClosed = false;
+  private readonly tap: SendPathTap;
 
   constructor(private readonly opts: DatapathOptions) {
     this.log = opts.log ?? rootLog.child({ component: 'datapath', device: opts.tunName });
+    this.tap = new SendPathTap(this.log);
     macBytes(opts.ownMac);
     subnetSlots(opts.network, opts.subnetLen);
     const loops = opts.loops ?? defaultLoopCount();
@@ -172,7 +86,7 @@ export class UserspaceDatapath {
       this.counterBuffer = newCounterBuffer(this.pipeline ? 2 : this.queues);
       // The TAP does not travel with the fds (it closed with the previous process): it is opened again here, before
       // any loop runs, so that the loops resume on the send path they had.
-      this.chooseSendPath();
+      this.tap.choose(opts, this.queues);
       return;
     }
     this.tunFds = this.openTun(loops === 'pipeline' ? 1 : loops);
@@ -186,47 +100,11 @@ export class UserspaceDatapath {
       for (let i = 0; i < (opts.sourcePorts ?? 8); i++) {
         this.sendFds.push(this.udp.udpOpen(opts.localIP, 0, { sndbuf: SOCKET_BUFFER }));
       }
-      this.chooseSendPath();
+      this.tap.choose(opts, this.queues);
     } catch (err) {
       this.closeFds();
       throw err;
     }
-  }
-
-  /** Sets up the tunnel-GSO TAP where it may and can run; logs the path the loops will take. */
-  private chooseSendPath(): void {
-    const o = this.opts;
-    // The tunnel path hands the kernel VXLAN frames; flannel's udp framing has no tunnel header to segment by.
-    const choice = o.framing === 'udp' ? 'segment' : o.sendPath ?? 'auto';
-    const decision = selectSendPath(choice, () => {
-      if (o.offloads === false) return 'offloads are off';
-      if (o.localIP === 0) return 'no local underlay address to send from';
-      const tap = openTunnelTap(tunnelTapName(o.tunName), this.queues);
-      if (typeof tap === 'string') return tap;
-      this.tap = tap;
-      return null;
-    });
-    if (decision.path === 'tunnel-gso') {
-      this.log.info({ sendPath: 'tunnel-gso', tap: this.tap?.name },
-        `datapath send path: tunnel-gso (the kernel segments whole VXLAN frames written to TAP ${this.tap?.name})`);
-    } else if (decision.fallbackReason !== null) {
-      this.log.info({ sendPath: 'segment', reason: decision.fallbackReason },
-        `datapath send path: segment (tunnel-gso unavailable: ${decision.fallbackReason})`);
-    } else {
-      this.log.info({ sendPath: 'segment' }, 'datapath send path: segment (as configured)');
-    }
-  }
-
-  /**
-   * Before a loop (re)starts: a TAP deleted under the loops (their writes fail; see loop-worker.ts) is given up
-   * for the segment path, which needs nothing from it.
-   */
-  private checkTap(): void {
-    if (this.tap === null || this.tapClosed || fs.existsSync(`/proc/sys/net/ipv4/conf/${this.tap.name}`)) return;
-    this.log.warn({ sendPath: 'segment', tap: this.tap.name },
-      `datapath send path: segment from now on (TAP ${this.tap.name} was deleted)`);
-    closeTunnelTap(this.tap);
-    this.tap = null;
   }
 
   /**
@@ -265,10 +143,6 @@ export class UserspaceDatapath {
     return { tunFds: [...this.tunFds], udpFds: [...this.udpFds], sendFds: [...this.sendFds] };
   }
 
-  /**
-   * Stops the loops between two batches (no packet is half-processed) and keeps the fds open: what arrives meanwhile
-   * queues in the kernel. Returns the peer table as a replay for whoever continues (this process or the next).
-   */
   /** What a handover needs to run the same loops again in the next process. */
   loopConfig(): LoopConfig {
     const o = this.opts;
@@ -283,8 +157,7 @@ export class UserspaceDatapath {
    * stays for that one. The loops of this datapath then run the segment path.
    */
   releaseTap(): void {
-    if (this.tap !== null && !this.tapClosed) closeTunnelTap(this.tap, { keepRule: true });
-    this.tap = null;
+    this.tap.release();
   }
 
   /** Who is told when the TUN is gone (a datapath started before its backend existed gets it later). */
@@ -292,6 +165,10 @@ export class UserspaceDatapath {
     this.tunLostHandler = handler;
   }
 
+  /**
+   * Stops the loops between two batches (no packet is half-processed) and keeps the fds open: what arrives meanwhile
+   * queues in the kernel. Returns the peer table as a replay for whoever continues (this process or the next).
+   */
   async pauseLoops(): Promise<PeerTableOp[]> {
     await this.stopLoops();
     return this.peerLog.replay();
@@ -427,9 +304,10 @@ export class UserspaceDatapath {
 
   private spawn(loop: Loop, role: 'tx' | 'rx' | 'both', block: number, queue: number): Worker {
     loop.port?.close();
-    this.checkTap();
+    this.tap.check();
     const { port1, port2 } = new MessageChannel();
     const o = this.opts;
+    const tap = this.tap.tap;
     const data: LoopWorkerData = {
       // A TUN re-made single-queue by someone else while we reopened it has fewer queues: loops then share one.
       role, tunFd: this.tunFds[queue % this.tunFds.length]!, udpFd: this.udpFds[queue]!, sendFds: this.sendFds,
@@ -438,9 +316,8 @@ export class UserspaceDatapath {
       spinMicros: o.spinMicros ?? defaultSpinMicros(o.scheduling), counters: this.counterBuffer, counterBlock: block,
       allowForeignSource: o.allowForeignSource ?? false, framing: o.framing ?? 'vxlan',
       control: this.control, updates: port2, initial: this.peerLog.replay(),
-      ...(this.tap !== null && role !== 'rx'
-        ? { tunnel: { tapFd: this.tap.fds[queue % this.tap.fds.length]!, tapName: this.tap.name, tapMac: this.tap.mac,
-          localIP: o.localIP } }
+      ...(tap !== null && role !== 'rx'
+        ? { tunnel: { tapFd: tap.fds[queue % tap.fds.length]!, tapName: tap.name, tapMac: tap.mac, localIP: o.localIP } }
         : {}),
     };
     const worker = new Worker(path.join(__dirname, 'loop-worker.js'), { workerData: data, transferList: [port2] });
@@ -452,8 +329,6 @@ export class UserspaceDatapath {
     for (const fd of [...this.tunFds, ...this.udpFds, ...this.sendFds]) {
       if (typeof fd === 'number' && fd >= 0) this.tun.closeFd(fd);
     }
-    // The TAP stays recorded, so that counters read after stop() still say which path ran.
-    if (this.tap !== null && !this.tapClosed) closeTunnelTap(this.tap);
-    this.tapClosed = true;
+    this.tap.close();
   }
 }
