@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { mustExec } from '../support/netns.js';
 import { testbedUnavailable } from '../support/prerequisites.js';
-import { addDualStackContainer, addIpv6Underlay, ipv6RoutesReport, ipv6SubnetOf, underlay6, waitForIpv6Route } from '../support/ipv6-lab.js';
+import { ipv6RoutesReport, ipv6SubnetOf, underlay6, waitForIpv6Route, startDualStackCluster } from '../support/ipv6-lab.js';
 import { poll, Testbed, UNDERLAY_IFACE, type Container, type Host } from '../support/testbed.js';
 import { parseSubnetEnv } from '../../src/subnet/subnet-env.js';
 import * as fs from 'node:fs';
@@ -20,16 +20,9 @@ describe('dual-stack host-gw on two hosts', { skip: skip ?? false, timeout: 180_
   const v6Of = new Map<Container, string>();
 
   before(async () => {
-    tb = await Testbed.create({ hosts: 2, prefix: PREFIX });
-    await addIpv6Underlay(tb);
-    await tb.putConfig(CONFIG);
+    tb = await Testbed.create({ hosts: 2, prefix: PREFIX, config: CONFIG });
     // The kernel datapath so that the last case can switch the running network to vxlan.
-    for (const h of tb.hosts) tb.startDaemon(h, ['--vxlan-datapath', 'kernel']);
-    for (const h of tb.hosts) {
-      await tb.waitForSubnetEnv(h);
-      const [c, v6] = await addDualStackContainer(tb, h);
-      v6Of.set(c, v6);
-    }
+    await startDualStackCluster(tb, v6Of);
   });
 
   after(async () => {

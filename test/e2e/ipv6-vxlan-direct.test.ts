@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { testbedUnavailable } from '../support/prerequisites.js';
-import { addDualStackContainer, addIpv6Underlay, ipv6SubnetOf, underlay6, waitForIpv6Route } from '../support/ipv6-lab.js';
+import { ipv6SubnetOf, underlay6, waitForIpv6Route, startDualStackCluster } from '../support/ipv6-lab.js';
 import { poll, Testbed, UNDERLAY_IFACE, type Container, type Host } from '../support/testbed.js';
 
 const CONFIG = { Network: '10.33.0.0/16', EnableIPv6: true, IPv6Network: 'fd00:33::/56',
@@ -15,15 +15,8 @@ describe('dual-stack vxlan with DirectRouting', { skip: skip ?? false, timeout: 
   const v6Of = new Map<Container, string>();
 
   before(async () => {
-    tb = await Testbed.create({ hosts: 2 });
-    await addIpv6Underlay(tb);
-    await tb.putConfig(CONFIG);
-    for (const h of tb.hosts) tb.startDaemon(h, ['--vxlan-datapath', 'kernel']);
-    for (const h of tb.hosts) {
-      await tb.waitForSubnetEnv(h);
-      const [c, v6] = await addDualStackContainer(tb, h);
-      v6Of.set(c, v6);
-    }
+    tb = await Testbed.create({ hosts: 2, config: CONFIG });
+    await startDualStackCluster(tb, v6Of);
   });
 
   after(async () => {
