@@ -9,38 +9,27 @@
 // the tunnel-gso cases are skipped and the fallback cases still run.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { testbedUnavailable } from '../support/prerequisites.js';
-import { spawnTracked } from '../support/proc.js';
+import { missingPrerequisite, testbedUnavailable } from '../support/prerequisites.js';
+import { startUpstream, upstreamUnavailable } from '../support/upstream-flanneld.js';
 import { inNetns, mustExec } from '../support/netns.js';
 import { buildPodPair, configureKernelVxlan, destroyPodPair, podPairHosts, startAgent, stopAgent, type PairHost } from '../support/pod-pair.js';
-import { Testbed, UNDERLAY_IFACE, poll } from '../support/testbed.js';
+import { Testbed, poll } from '../support/testbed.js';
 import { pingOnce, tcpTransfer } from '../support/traffic.js';
 import type { NodeSpec } from '../support/agents/userspace-vxlan-node.js';
 
 const TAG = randomBytes(2).toString('hex');
 const NODE_JS = path.join(__dirname, '..', 'support', 'agents', 'userspace-vxlan-node.js');
-const ADDON = path.join(__dirname, '..', '..', '..', 'build', 'Release', 'tsflanneld_native.node');
-const V0289 = process.env.TSFL_FLANNELD_V0289
-  ?? path.join(os.homedir(), '.cache', 'tsflanneld-upstream', 'flanneld-v0.28.9');
 const TRANSFER_BYTES = 48 * 1024 * 1024;
 type SendPath = 'tunnel-gso' | 'segment';
 
 const [A, B] = podPairHosts('tg', TAG, '5b');
 type Host = PairHost;
 
-function unavailable(): string | null {
-  if (process.getuid?.() !== 0) return 'needs root (creates network namespaces)';
-  if (spawnSync('ip', ['netns', 'list']).status !== 0) return 'needs iproute2 with `ip netns`';
-  if (!fs.existsSync('/dev/net/tun')) return 'needs /dev/net/tun';
-  if (!fs.existsSync(ADDON)) return `needs the native addon ${ADDON} (npm ci)`;
-  return null;
-}
-const skip = unavailable();
+const skip = missingPrerequisite({ tun: true });
 
 /** Linux ≥ 6.17 has UDP-tunnel GSO on TUN/TAP: the only kernel feature the tunnel-gso cases need. */
 function kernelHasTunnelGso(): boolean {
@@ -170,9 +159,7 @@ describe('tunnel-GSO send path and its fallback, two hosts', { skip: skip ?? fal
   }
 });
 
-const upstreamSkip = testbedUnavailable()
-  ?? (fs.existsSync(V0289) ? null : `needs flanneld v0.28.9 at ${V0289} (build it with bash /work/shared/upstream/build.sh)`)
-  ?? skip;
+const upstreamSkip = testbedUnavailable() ?? upstreamUnavailable('v0.28.9') ?? skip;
 
 describe('tunnel-GSO send path beside the real flanneld v0.28.9', { skip: upstreamSkip ?? false, timeout: 300_000 }, () => {
   const PREFIX = '/tgso/network';
@@ -182,12 +169,7 @@ describe('tunnel-GSO send path beside the real flanneld v0.28.9', { skip: upstre
     tb = await Testbed.create({ hosts: 2, prefix: PREFIX });
     await tb.putConfig({ Network: '10.9.0.0/16', Backend: { Type: 'vxlan' } });
     const h1 = tb.host(1);
-    const out = fs.openSync(h1.logFile, 'a');
-    h1.daemon = spawnTracked('ip', ['netns', 'exec', h1.netns, V0289, `-etcd-endpoints=${tb.etcdEndpoint}`,
-      `-etcd-prefix=${PREFIX}`, `-iface=${UNDERLAY_IFACE}`, `-public-ip=${h1.ip}`, `-subnet-file=${h1.subnetFile}`],
-    { stdio: ['ignore', out, out] });
-    fs.closeSync(out);
-    h1.daemonStartedAt = Date.now();
+    startUpstream(tb, h1, 'v0.28.9');
     await tb.waitForSubnetEnv(h1, 60_000);
   });
 
