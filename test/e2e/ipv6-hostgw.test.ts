@@ -4,9 +4,10 @@
 // routes via the peer's PublicIPv6, and ping and TCP (bytes hashed) between the containers in both families.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { mustExec, inNetns } from '../support/netns.js';
+import { mustExec } from '../support/netns.js';
 import { testbedUnavailable } from '../support/prerequisites.js';
-import { poll, Testbed, CONTAINER_BRIDGE, UNDERLAY_IFACE, type Container, type Host } from '../support/testbed.js';
+import { ipv6RoutesReport, ipv6SubnetOf, underlay6, waitForIpv6Route, startDualStackCluster } from '../support/ipv6-lab.js';
+import { poll, Testbed, UNDERLAY_IFACE, type Container, type Host } from '../support/testbed.js';
 import { parseSubnetEnv } from '../../src/subnet/subnet-env.js';
 import * as fs from 'node:fs';
 
@@ -14,45 +15,21 @@ const PREFIX = '/usr/local/bin/network';
 const CONFIG = { Network: '10.0.0.0/16', EnableIPv6: true, IPv6Network: 'fd00:30::/56', Backend: { Type: 'host-gw' } };
 const skip = testbedUnavailable();
 
-const underlay6 = (h: Host): string => `2001:db8::${10 + h.index}`;
-
 describe('dual-stack host-gw on two hosts', { skip: skip ?? false, timeout: 180_000 }, () => {
   let tb: Testbed;
   const v6Of = new Map<Container, string>();
 
   before(async () => {
-    tb = await Testbed.create({ hosts: 2, prefix: PREFIX });
-    for (const h of tb.hosts) {
-      await mustExec(['ip', '-n', h.netns, 'addr', 'add', `${underlay6(h)}/64`, 'dev', UNDERLAY_IFACE, 'nodad']);
-      await mustExec(inNetns(h.netns, ['sysctl', '-q', '-w', 'net.ipv6.conf.all.forwarding=1']));
-    }
-    await tb.putConfig(CONFIG);
+    tb = await Testbed.create({ hosts: 2, prefix: PREFIX, config: CONFIG });
     // The kernel datapath so that the last case can switch the running network to vxlan.
-    for (const h of tb.hosts) tb.startDaemon(h, ['--vxlan-datapath', 'kernel']);
-    for (const h of tb.hosts) {
-      await tb.waitForSubnetEnv(h);
-      const c = await tb.addContainer(h, 'c1');
-      // What a dual-stack CNI does with FLANNEL_IPV6_SUBNET: the bridge takes it, the container the next address.
-      const env = parseSubnetEnv(fs.readFileSync(h.subnetFile, 'utf8'));
-      const bridge6 = env.FLANNEL_IPV6_SUBNET as string;
-      const [addr, len] = bridge6.split('/') as [string, string];
-      const mine = addr.replace(/::1$/, '::2');
-      await mustExec(['ip', '-n', h.netns, 'addr', 'add', bridge6, 'dev', CONTAINER_BRIDGE, 'nodad']);
-      await mustExec(['ip', '-n', c.netns, 'addr', 'add', `${mine}/${len}`, 'dev', 'eth0', 'nodad']);
-      await mustExec(['ip', '-n', c.netns, '-6', 'route', 'add', 'default', 'via', addr]);
-      v6Of.set(c, mine);
-    }
+    await startDualStackCluster(tb, v6Of);
   });
 
   after(async () => {
     await tb?.destroy();
   });
 
-  const withLogs = (fn: () => Promise<void>): Promise<void> => tb.explainFailure(fn, async () => {
-    const parts: string[] = [];
-    for (const h of tb.hosts) parts.push(`===== ${h.name} -6 routes =====\n${await mustExec(['ip', '-n', h.netns, '-6', 'route', 'show'])}`);
-    return parts.join('\n');
-  });
+  const withLogs = (fn: () => Promise<void>): Promise<void> => tb.explainFailure(fn, () => ipv6RoutesReport(tb));
 
   it('writes upstream\'s dual-stack keys and values, and subnet.env with the IPv6 pair', () => withLogs(async () => {
     const leases = await tb.leases();
@@ -72,12 +49,7 @@ describe('dual-stack host-gw on two hosts', { skip: skip ?? false, timeout: 180_
 
   it('routes each peer\'s IPv6 subnet via its PublicIPv6 on the underlay interface', () => withLogs(async () => {
     const [h1, h2] = tb.hosts as [Host, Host];
-    const env2 = parseSubnetEnv(fs.readFileSync(h2.subnetFile, 'utf8'));
-    const dst = (env2.FLANNEL_IPV6_SUBNET ?? '').replace(/::1\/64$/, '::/64');
-    const route = await poll(`h1: IPv6 route to ${dst}`, async () => {
-      const out = await mustExec(['ip', '-n', h1.netns, '-6', '-j', 'route', 'show', 'exact', dst]);
-      return (JSON.parse(out || '[]') as Array<{ dst: string; gateway?: string; dev?: string }>)[0];
-    });
+    const route = await waitForIpv6Route(h1, ipv6SubnetOf(h2));
     assert.equal(route.gateway, underlay6(h2));
     assert.equal(route.dev, UNDERLAY_IFACE);
   }));
@@ -103,7 +75,7 @@ describe('dual-stack host-gw on two hosts', { skip: skip ?? false, timeout: 180_
     for (const h of tb.hosts) await mustExec(['ip', '-n', h.netns, 'link', 'show', 'flannel-v6.1']);
     // host-gw's IPv6 route is gone; the peer's IPv6 subnet now goes through flannel-v6.1.
     const [h1, h2] = tb.hosts as [Host, Host];
-    const dst = (parseSubnetEnv(fs.readFileSync(h2.subnetFile, 'utf8')).FLANNEL_IPV6_SUBNET ?? '').replace(/::1\/64$/, '::/64');
+    const dst = ipv6SubnetOf(h2);
     await poll(`h1: ${dst} via flannel-v6.1`, async () => {
       const out = await mustExec(['ip', '-n', h1.netns, '-6', '-j', 'route', 'show', 'exact', dst]);
       const routes = JSON.parse(out || '[]') as Array<{ dev?: string }>;

@@ -5,14 +5,14 @@
 // (bytes hashed) both ways between the containers.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { mustExec, inNetns } from '../support/netns.js';
+import { mustExec } from '../support/netns.js';
 import { testbedUnavailable } from '../support/prerequisites.js';
+import { addIpv6Underlay, ipv6RoutesReport, ipv6SubnetOf, underlay6, waitForIpv6OnlyEnv, waitForIpv6Route } from '../support/ipv6-lab.js';
 import { poll, Testbed, UNDERLAY_IFACE, type Container, type Host } from '../support/testbed.js';
 import { readSubnetEnvVars } from '../support/subnet-env.js';
 
 const PREFIX = '/usr/local/bin/network';
 const skip = testbedUnavailable();
-const underlay6 = (h: Host): string => `2001:db8::${10 + h.index}`;
 
 for (const backend of ['host-gw', 'vxlan'] as const) {
   describe(`IPv6-only ${backend} on two hosts`, { skip: skip ?? false, timeout: 180_000 }, () => {
@@ -21,18 +21,11 @@ for (const backend of ['host-gw', 'vxlan'] as const) {
 
     before(async () => {
       tb = await Testbed.create({ hosts: 2, prefix: PREFIX });
-      for (const h of tb.hosts) {
-        await mustExec(['ip', '-n', h.netns, 'addr', 'add', `${underlay6(h)}/64`, 'dev', UNDERLAY_IFACE, 'nodad']);
-        await mustExec(inNetns(h.netns, ['sysctl', '-q', '-w', 'net.ipv6.conf.all.forwarding=1']));
-      }
+      await addIpv6Underlay(tb);
       await tb.putConfig(config);
       for (const h of tb.hosts) tb.startDaemon(h, ['--vxlan-datapath', 'kernel']);
       for (const h of tb.hosts) {
-        await poll(`${h.name}'s IPv6-only subnet.env`, () => {
-          const d = h.daemon;
-          if (d !== null && (d.exitCode !== null || d.signalCode !== null)) throw new Error(`daemon on ${h.name} exited:\n${tb.daemonLog(h).slice(-3000)}`);
-          return readSubnetEnvVars(h.subnetFile).FLANNEL_IPV6_SUBNET !== undefined;
-        }, 30_000);
+        await waitForIpv6OnlyEnv(tb, h, 30_000);
         await tb.addContainer6(h, 'c1');
       }
     });
@@ -41,11 +34,7 @@ for (const backend of ['host-gw', 'vxlan'] as const) {
       await tb?.destroy();
     });
 
-    const withLogs = (fn: () => Promise<void>): Promise<void> => tb.explainFailure(fn, async () => {
-      const parts: string[] = [];
-      for (const h of tb.hosts) parts.push(`===== ${h.name} -6 routes =====\n${await mustExec(['ip', '-n', h.netns, '-6', 'route', 'show'])}`);
-      return parts.join('\n');
-    });
+    const withLogs = (fn: () => Promise<void>): Promise<void> => tb.explainFailure(fn, () => ipv6RoutesReport(tb));
 
     it('writes upstream\'s IPv6-only keys and values, and subnet.env without the IPv4 pair', () => withLogs(async () => {
       const leases = await tb.leases();
@@ -66,11 +55,7 @@ for (const backend of ['host-gw', 'vxlan'] as const) {
 
     it('programs only the IPv6 side: the peer\'s IPv6 subnet routed, no IPv4 flannel device', () => withLogs(async () => {
       const [h1, h2] = tb.hosts as [Host, Host];
-      const dst = (readSubnetEnvVars(h2.subnetFile).FLANNEL_IPV6_SUBNET ?? '').replace(/::1\/64$/, '::/64');
-      const route = await poll(`h1: IPv6 route to ${dst}`, async () => {
-        const out = await mustExec(['ip', '-n', h1.netns, '-6', '-j', 'route', 'show', 'exact', dst]);
-        return (JSON.parse(out || '[]') as Array<{ gateway?: string; dev?: string }>)[0];
-      });
+      const route = await waitForIpv6Route(h1, ipv6SubnetOf(h2));
       if (backend === 'host-gw') {
         assert.equal(route.gateway, underlay6(h2));
         assert.equal(route.dev, UNDERLAY_IFACE);

@@ -1,62 +1,33 @@
-// Dual-stack host-gw beside the real flanneld v0.28.9 (issue 17): h1 and h3 run tsflanneld, h2 the real v0.28.9,
-// all with EnableIPv6 on one etcd. Each reads the others' dual-stack leases and routes both families; containers
-// ping each other both ways in both families. The binary comes from /work/shared/upstream/build.sh (or
-// TSFL_FLANNELD_V0289); without it the suite is skipped.
+// Dual-stack beside the real flanneld v0.28.9 (issue 17), on host-gw and on vxlan (tsflanneld with
+// --vxlan-datapath=kernel): h1 and h3 run tsflanneld, h2 the real v0.28.9, all with EnableIPv6 on one etcd over an
+// IPv6 underlay too. Each reads the others' dual-stack leases and routes both families; containers ping each other
+// both ways in both families. On vxlan each has flannel.1 and flannel-v6.1 and publishes BackendV6Data, a stale IPv6
+// neighbour is resynced away, and TCP (bytes hashed) runs between the tsflanneld nodes in both families. The binary
+// comes from /work/shared/upstream/build.sh (or a folder in TSF_UPSTREAM_DIR); without it the suite is skipped.
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { testbedUnavailable } from '../support/prerequisites.js';
-import { spawnTracked } from '../support/proc.js';
-import { inNetns, mustExec } from '../support/netns.js';
-import { poll, Testbed, CONTAINER_BRIDGE, UNDERLAY_IFACE, type Container, type Host } from '../support/testbed.js';
-import { parseSubnetEnv } from '../../src/subnet/subnet-env.js';
+import { mustExec } from '../support/netns.js';
+import { addDualStackContainers, addIpv6Underlay, dualStackRoutesReport, startBesideV0289, underlay6, waitForPingsBothFamilies } from '../support/ipv6-lab.js';
+import { upstreamUnavailable } from '../support/upstream-flanneld.js';
+import { poll, Testbed, UNDERLAY_IFACE, type Container, type Host } from '../support/testbed.js';
 
-const V0289 = process.env.TSFL_FLANNELD_V0289 ?? path.join(os.homedir(), '.cache', 'tsflanneld-upstream', 'flanneld-v0.28.9');
 const PREFIX = '/coreos.com/network';
-const CONFIG = { Network: '10.31.0.0/16', EnableIPv6: true, IPv6Network: 'fd00:31::/56', Backend: { Type: 'host-gw' } };
-const skip = testbedUnavailable()
-  ?? (fs.existsSync(V0289) ? null : `needs flanneld v0.28.9 at ${V0289} (build it with bash /work/shared/upstream/build.sh)`);
+const skip = testbedUnavailable() ?? upstreamUnavailable('v0.28.9');
 
-const underlay6 = (h: Host): string => `2001:db8::${10 + h.index}`;
+const CASES = [
+  { title: 'host-gw', backend: 'host-gw', n: 31, daemonArgs: [] },
+  { title: 'vxlan (kernel)', backend: 'vxlan', n: 32, daemonArgs: ['--vxlan-datapath', 'kernel'] },
+] as const;
 
-describe('dual-stack host-gw: tsflanneld beside flanneld v0.28.9', { skip: skip ?? false, timeout: 240_000 }, () => {
+for (const cs of CASES) describe(`dual-stack ${cs.title}: tsflanneld beside flanneld v0.28.9`, { skip: skip ?? false, timeout: 240_000 }, () => {
   let tb: Testbed;
   const v6Of = new Map<Container, string>();
 
-  function startUpstream(host: Host): void {
-    const out = fs.openSync(host.logFile, 'a');
-    fs.writeSync(out, `--- flanneld v0.28.9 ${new Date().toISOString()}\n`);
-    host.daemon = spawnTracked('ip', ['netns', 'exec', host.netns, V0289, `-etcd-endpoints=${tb.etcdEndpoint}`,
-      `-etcd-prefix=${PREFIX}`, `-iface=${UNDERLAY_IFACE}`, `-public-ip=${host.ip}`, `-public-ipv6=${underlay6(host)}`,
-      `-subnet-file=${host.subnetFile}`], { stdio: ['ignore', out, out] });
-    fs.closeSync(out);
-    host.daemonStartedAt = Date.now();
-  }
-
-  /** A container with an address in each family, as a dual-stack CNI would set it up from subnet.env. */
-  async function dualContainer(h: Host): Promise<Container> {
-    const c = await tb.addContainer(h, 'c1');
-    const env = parseSubnetEnv(fs.readFileSync(h.subnetFile, 'utf8'));
-    const bridge6 = env.FLANNEL_IPV6_SUBNET;
-    assert.ok(bridge6, `${h.name}: no FLANNEL_IPV6_SUBNET in ${JSON.stringify(env)}`);
-    const [addr, len] = bridge6.split('/') as [string, string];
-    const mine = addr.replace(/::1$/, '::2');
-    await mustExec(['ip', '-n', h.netns, 'addr', 'add', bridge6, 'dev', CONTAINER_BRIDGE, 'nodad']);
-    await mustExec(['ip', '-n', c.netns, 'addr', 'add', `${mine}/${len}`, 'dev', 'eth0', 'nodad']);
-    await mustExec(['ip', '-n', c.netns, '-6', 'route', 'add', 'default', 'via', addr]);
-    v6Of.set(c, mine);
-    return c;
-  }
-
   before(async () => {
-    tb = await Testbed.create({ hosts: 3, prefix: PREFIX });
-    for (const h of tb.hosts) {
-      await mustExec(['ip', '-n', h.netns, 'addr', 'add', `${underlay6(h)}/64`, 'dev', UNDERLAY_IFACE, 'nodad']);
-      await mustExec(inNetns(h.netns, ['sysctl', '-q', '-w', 'net.ipv6.conf.all.forwarding=1']));
-    }
-    await tb.putConfig(CONFIG);
+    tb = await Testbed.create({ hosts: 3, prefix: PREFIX, config: { Network: `10.${cs.n}.0.0/16`, EnableIPv6: true,
+      IPv6Network: `fd00:${cs.n}::/56`, Backend: { Type: cs.backend } } });
+    await addIpv6Underlay(tb);
   });
 
   after(async () => {
@@ -64,27 +35,34 @@ describe('dual-stack host-gw: tsflanneld beside flanneld v0.28.9', { skip: skip 
   });
 
   it('every pair of containers pings both ways in both families', () => tb.explainFailure(async () => {
-    const [h1, h2, h3] = tb.hosts as [Host, Host, Host];
-    tb.startDaemon(h1);
-    startUpstream(h2);
-    tb.startDaemon(h3);
-    for (const h of tb.hosts) await tb.waitForSubnetEnv(h, 45_000);
+    const [h1] = tb.hosts as [Host];
+    await startBesideV0289(tb, cs.daemonArgs);
     // The real v0.28.9 wrote a dual-stack key like ours.
-    const keys = [...(await tb.leases()).keys()];
-    assert.equal(keys.length, 3);
-    for (const k of keys) assert.match(k, /^\/coreos\.com\/network\/subnets\/10\.31\.\d+\.0-24&fd00:31:0:[0-9a-f]+::-64$/);
-    const cs = [];
-    for (const h of tb.hosts) cs.push(await dualContainer(h));
-    for (const a of cs) {
-      for (const b of cs) {
-        if (a === b) continue;
-        await tb.waitForPing(a, b.ip, 45_000);
-        await poll(`ping -6 ${a.netns} → ${v6Of.get(b)}`, () => tb.ping(a, v6Of.get(b)!), 45_000, 200);
-      }
+    const leases = await tb.leases();
+    assert.equal(leases.size, 3);
+    for (const [k, v] of leases) {
+      assert.match(k, new RegExp(`^/coreos\\.com/network/subnets/10\\.${cs.n}\\.\\d+\\.0-24&fd00:${cs.n}:0:[0-9a-f]+::-64$`));
+      if (cs.backend === 'vxlan') assert.match(v, /"BackendV6Data":\{"VNI":1,"VtepMAC":"[0-9a-f:]{17}"\}/, v);
     }
-  }, async () => {
-    const parts: string[] = [await tb.routesReport()];
-    for (const h of tb.hosts) parts.push(`===== ${h.name} -6 routes =====\n${await mustExec(['ip', '-n', h.netns, '-6', 'route', 'show'])}`);
-    return parts.join('\n');
-  }));
+    if (cs.backend === 'vxlan') {
+      // flannel-v6.1 as upstream makes it: local = PublicIPv6 on the underlay device.
+      const dev = await mustExec(['ip', '-n', h1.netns, '-d', 'link', 'show', 'flannel-v6.1']);
+      assert.match(dev, new RegExp(`vxlan id 1 local ${underlay6(h1)} dev ${UNDERLAY_IFACE}`));
+    }
+    const containers = await addDualStackContainers(tb, v6Of);
+    await waitForPingsBothFamilies(tb, v6Of);
+    if (cs.backend !== 'vxlan') return;
+    // An entry no lease backs (an earlier run's) is removed by the resync.
+    const stale = `fd00:${cs.n}:0:ee::`;
+    await mustExec(['ip', '-n', h1.netns, '-6', 'neigh', 'add', stale, 'lladdr', '02:00:00:00:00:ee', 'dev', 'flannel-v6.1', 'nud', 'permanent']);
+    await poll('stale IPv6 neighbour removed from flannel-v6.1', async () =>
+      !(await mustExec(['ip', '-n', h1.netns, '-6', 'neigh', 'show', 'dev', 'flannel-v6.1'])).includes(stale), 30_000, 500);
+    // TCP, bytes hashed, between the two tsflanneld nodes in both families.
+    const [c1, , c3] = containers as [Container, Container, Container];
+    for (const ip of [c3.ip, v6Of.get(c3)!]) {
+      const t = await tb.tcpTransfer(c1, { ...c3, ip }, 1 << 20);
+      assert.equal(t.bytesReceived, 1 << 20, ip);
+      assert.equal(t.receivedSha256, t.sentSha256, ip);
+    }
+  }, () => dualStackRoutesReport(tb)));
 });

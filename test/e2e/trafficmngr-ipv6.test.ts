@@ -1,40 +1,19 @@
 // The IPv6 twins of the ip-masq / FORWARD rules and of --ip-blackhole-route in a dual-stack network, applied for real
 // inside a namespace of this test (never the host's tables): ip6tables as upstream (ff00::/8 for multicast), the
 // nftables table `ip6 flannel-ipv6`, and a blackhole route for the own IPv6 subnet.
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { createNetns, inNetns, mustExec, removeNetns } from '../support/netns.js';
-import { dropLedger, newLedger, saveLedger, type Ledger } from '../support/leftovers.js';
+import { inNetns, mustExec } from '../support/netns.js';
+import { missingPrerequisite } from '../support/prerequisites.js';
+import { scratchNetns } from '../support/scratch-netns.js';
 import type { TrafficOptions } from '../../src/trafficmngr/traffic-manager.js';
 
 const OPTS: TrafficOptions = {
   nftables: false, ipMasq: true, forwardRules: true, fullyRandomDisabled: false, resyncSeconds: 0, blackholeRoute: false,
 };
-const missing = ['ip', 'ip6tables-restore', 'ip6tables-save', 'iptables-restore', 'nft'].find(
-  (c) => spawnSync('sh', ['-c', `command -v ${c}`], { stdio: 'ignore' }).status !== 0);
-const skip = process.getuid?.() !== 0 ? 'needs root (network namespaces)' : missing ? `needs ${missing}` : false;
-
-const tag = randomBytes(3).toString('hex');
-let ledger: Ledger | null = null;
-const namespaces: string[] = [];
-
-async function freshNetns(what: string): Promise<string> {
-  const ns = `tsf6-${what}-${tag}`;
-  ledger ??= newLedger(`ipv6-traffic-${tag}`);
-  ledger.netns.push(ns);
-  saveLedger(ledger);
-  namespaces.push(ns);
-  await createNetns(ns);
-  return ns;
-}
-
-after(async () => {
-  for (const ns of namespaces) await removeNetns(ns).catch(() => undefined);
-  if (ledger) dropLedger(ledger.tag);
-});
+const skip = missingPrerequisite({ commands: ['ip6tables-restore', 'ip6tables-save', 'iptables-restore', 'nft'] }) ?? false;
+const freshNetns = scratchNetns('tsf6', 'ipv6-traffic');
 
 async function trafficIn(ns: string, options: TrafficOptions, steps: ReadonlyArray<'start' | 'resync'>,
   v6: { ipv6Subnet?: string; prevIPv6Subnet?: string; network?: string; subnet?: string } = {}): Promise<void> {

@@ -1,11 +1,11 @@
 // The ip-masq / FORWARD rules applied for real, inside a namespace of this test (never the host's tables).
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { createNetns, execCommand, inNetns, mustExec, removeNetns } from '../support/netns.js';
-import { dropLedger, newLedger, saveLedger, type Ledger } from '../support/leftovers.js';
+import { execCommand, inNetns, mustExec } from '../support/netns.js';
+import { missingPrerequisite } from '../support/prerequisites.js';
+import { scratchNetns } from '../support/scratch-netns.js';
 import { parseCidr, type Ipv4Net } from '../../src/net/ipv4.js';
 import { commandRunner } from '../../src/trafficmngr/exec.js';
 import { NETWORK as N, SUBNET as S, UPSTREAM_FWD, UPSTREAM_MASQ } from '../fixtures/upstream-rules.js';
@@ -15,33 +15,15 @@ const OPTS: TrafficOptions = {
   nftables: false, ipMasq: true, forwardRules: true, fullyRandomDisabled: false, resyncSeconds: 0, blackholeRoute: false,
 };
 
-const missing = ['ip', 'iptables-restore', 'iptables-save', 'nft'].find(
-  (c) => spawnSync('sh', ['-c', `command -v ${c}`], { stdio: 'ignore' }).status !== 0);
-const skip = process.getuid?.() !== 0 ? 'needs root (network namespaces)' : missing ? `needs ${missing}` : false;
-
+const skip = missingPrerequisite({ commands: ['iptables-restore', 'iptables-save', 'nft'] }) ?? false;
+const freshNetns = scratchNetns('tsfo', 'ops-traffic');
+/** Device names inside the test's namespaces. */
 const tag = randomBytes(3).toString('hex');
-let ledger: Ledger | null = null;
-const namespaces: string[] = [];
-
-async function freshNetns(what: string): Promise<string> {
-  const ns = `tsfo-${what}-${tag}`;
-  ledger ??= newLedger(`ops-traffic-${tag}`);
-  ledger.netns.push(ns);
-  saveLedger(ledger);
-  namespaces.push(ns);
-  await createNetns(ns);
-  return ns;
-}
 
 async function ruleLines(ns: string, table: string): Promise<string[]> {
   const out = await mustExec(inNetns(ns, ['iptables-save', '-t', table]));
   return out.split('\n').filter((l) => l.startsWith('-A '));
 }
-
-after(async () => {
-  for (const ns of namespaces) await removeNetns(ns).catch(() => undefined);
-  if (ledger) dropLedger(ledger.tag);
-});
 
 test('the rules in the namespace equal upstream\'s list, and applying twice changes nothing', { skip }, async () => {
   const ns = await freshNetns('ipt');

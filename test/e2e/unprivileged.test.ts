@@ -9,17 +9,14 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { testbedUnavailable } from '../support/prerequisites.js';
 import { Testbed, type Container, type Host } from '../support/testbed.js';
+import { DAEMON_DATAPATHS, datapathNetwork } from '../support/datapaths.js';
 
 const UID = 65534;
 /** CAP_NET_ADMIN (12) and CAP_NET_RAW (13). */
 const NET_CAPS = ((1n << 12n) | (1n << 13n)).toString(16).padStart(16, '0');
 const skip = testbedUnavailable() ?? (fs.existsSync('/usr/bin/setpriv') ? null : 'needs setpriv (util-linux)');
 
-const DATAPATHS = [
-  { name: 'host-gw', backend: 'host-gw', args: [] as string[] },
-  { name: 'vxlan, kernel datapath', backend: 'vxlan', args: ['--vxlan-datapath', 'kernel'] },
-  { name: 'vxlan, userspace datapath', backend: 'vxlan', args: ['--vxlan-datapath', 'userspace'] },
-];
+const DATAPATHS = DAEMON_DATAPATHS;
 
 /** A shell that gives the daemon a group-only TUN node, then execs it as UID with the two capabilities. */
 function unprivileged(tunDir: string): string[] {
@@ -46,8 +43,7 @@ for (const dp of DATAPATHS) describe(`unprivileged daemon (${dp.name})`, { skip:
   let c2: Container;
 
   before(async () => {
-    tb = await Testbed.create({ hosts: 2 });
-    await tb.putConfig({ Network: '10.0.0.0/16', SubnetLen: 24, Backend: { Type: dp.backend } });
+    tb = await Testbed.create({ hosts: 2, config: datapathNetwork(dp) });
     const [h1, h2] = tb.hosts as [Host, Host];
     // The testbed's temp dirs are root's (0700); the daemon's own directories become the user's, as the unit's
     // RuntimeDirectory= and StateDirectory= make them.
@@ -57,8 +53,8 @@ for (const dp of DATAPATHS) describe(`unprivileged daemon (${dp.name})`, { skip:
     fs.mkdirSync(tunDir, { recursive: true });
     fs.chownSync(path.dirname(h1.subnetFile), UID, UID);
     fs.chownSync(h1.stateDir, UID, UID);
-    tb.startDaemon(h1, dp.args, unprivileged(tunDir));
-    tb.startDaemon(h2, dp.args);
+    tb.startDaemon(h1, dp.daemonArgs, unprivileged(tunDir));
+    tb.startDaemon(h2, dp.daemonArgs);
     await tb.waitForSubnetEnv(h1);
     await tb.waitForSubnetEnv(h2);
     c1 = await tb.addContainer(h1, 'c1', { txChecksumOff: true });

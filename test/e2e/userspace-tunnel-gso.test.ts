@@ -9,70 +9,30 @@
 // the tunnel-gso cases are skipped and the fallback cases still run.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { testbedUnavailable, tunnelGsoUnavailable } from '../support/prerequisites.js';
-import { spawnTracked } from '../support/proc.js';
-import { createNetns, inNetns, mustExec, removeNetns } from '../support/netns.js';
-import { Testbed, UNDERLAY_IFACE, poll } from '../support/testbed.js';
+import { missingPrerequisite, testbedUnavailable, tunnelGsoUnavailable } from '../support/prerequisites.js';
+import { startUpstream, upstreamUnavailable } from '../support/upstream-flanneld.js';
+import { inNetns, mustExec } from '../support/netns.js';
+import { buildPodPair, configureKernelVxlan, destroyPodPair, podPairHosts, startAgent, stopAgent, type PairHost } from '../support/pod-pair.js';
+import { Testbed, poll } from '../support/testbed.js';
 import { pingOnce, tcpTransfer } from '../support/traffic.js';
 import type { NodeSpec } from '../support/agents/userspace-vxlan-node.js';
 
 const TAG = randomBytes(2).toString('hex');
 const NODE_JS = path.join(__dirname, '..', 'support', 'agents', 'userspace-vxlan-node.js');
-const ADDON = path.join(__dirname, '..', '..', '..', 'build', 'Release', 'tsflanneld_native.node');
-const V0289 = process.env.TSFL_FLANNELD_V0289
-  ?? path.join(os.homedir(), '.cache', 'tsflanneld-upstream', 'flanneld-v0.28.9');
 const TRANSFER_BYTES = 48 * 1024 * 1024;
 type SendPath = 'tunnel-gso' | 'segment';
 
-interface Host {
-  readonly ns: string;
-  readonly pod: string;
-  readonly ip: string;
-  readonly subnet: string;
-  readonly podIP: string;
-  readonly mac: string;
-}
+const [A, B] = podPairHosts('tg', TAG, '5b');
+type Host = PairHost;
 
-const A: Host = { ns: `tgha${TAG}`, pod: `tgca${TAG}`, ip: '192.0.2.1', subnet: '10.244.1.0/24', podIP: '10.244.1.2',
-  mac: '02:5b:00:00:00:01' };
-const B: Host = { ns: `tghb${TAG}`, pod: `tgcb${TAG}`, ip: '192.0.2.2', subnet: '10.244.2.0/24', podIP: '10.244.2.2',
-  mac: '02:5b:00:00:00:02' };
-
-function unavailable(): string | null {
-  if (process.getuid?.() !== 0) return 'needs root (creates network namespaces)';
-  if (spawnSync('ip', ['netns', 'list']).status !== 0) return 'needs iproute2 with `ip netns`';
-  if (!fs.existsSync('/dev/net/tun')) return 'needs /dev/net/tun';
-  if (!fs.existsSync(ADDON)) return `needs the native addon ${ADDON} (npm ci)`;
-  return null;
-}
-const skip = unavailable();
+const skip = missingPrerequisite({ tun: true });
 
 const noTunnelGso = tunnelGsoUnavailable();
 
 const nodes = new Set<ChildProcessWithoutNullStreams>();
-
-async function buildTestbed(): Promise<void> {
-  for (const ns of [A.ns, B.ns, A.pod, B.pod]) await createNetns(ns);
-  await mustExec(['ip', 'link', 'add', `tgu${TAG}`, 'netns', A.ns, 'type', 'veth', 'peer', 'name', `tgu${TAG}`, 'netns', B.ns]);
-  for (const h of [A, B]) {
-    await mustExec(['ip', '-n', h.ns, 'link', 'set', `tgu${TAG}`, 'name', 'eth0']);
-    await mustExec(['ip', '-n', h.ns, 'addr', 'add', `${h.ip}/24`, 'dev', 'eth0']);
-    await mustExec(['ip', '-n', h.ns, 'link', 'set', 'eth0', 'up']);
-    const gw = h.subnet.replace('.0/24', '.1');
-    await mustExec(['ip', 'link', 'add', `tgp${TAG}`, 'netns', h.ns, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', h.pod]);
-    await mustExec(['ip', '-n', h.ns, 'addr', 'add', `${gw}/24`, 'dev', `tgp${TAG}`]);
-    await mustExec(['ip', '-n', h.ns, 'link', 'set', `tgp${TAG}`, 'up']);
-    await mustExec(['ip', '-n', h.pod, 'addr', 'add', `${h.podIP}/24`, 'dev', 'eth0']);
-    await mustExec(['ip', '-n', h.pod, 'link', 'set', 'eth0', 'mtu', '1450', 'up']);
-    await mustExec(['ip', '-n', h.pod, 'route', 'add', 'default', 'via', gw]);
-    await mustExec(inNetns(h.ns, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']));
-  }
-}
 
 /** Starts a userspace node on `self` with the send path forced; resolves once it is ready, with the path it took. */
 async function startUserspace(self: Host, peer: Host, sendPath: SendPath | 'auto',
@@ -81,43 +41,13 @@ async function startUserspace(self: Host, peer: Host, sendPath: SendPath | 'auto
     device: 'flannel.1', vni: 1, port: 8472, mac: self.mac, localIP: self.ip, network: '10.244.0.0/16', subnetLen: 24,
     ownSubnet: self.subnet, mtu: 1450, peers: [{ subnet: peer.subnet, publicIP: peer.ip, mac: peer.mac }], sendPath,
   };
-  const proc = spawn('ip', ['netns', 'exec', self.ns, process.execPath, NODE_JS, JSON.stringify(spec)]);
-  nodes.add(proc);
-  let out = '';
-  let err = '';
-  proc.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
-  proc.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
-  await new Promise<void>((resolve, reject) => {
-    const check = (): void => { if (out.includes('ready\n')) resolve(); };
-    proc.stdout.on('data', check);
-    proc.once('exit', (code) => reject(new Error(`userspace node in ${self.ns} exited ${code}: ${err.trim()}`)));
-  });
-  assert.match(out, new RegExp(`^send-path ${expected}$`, 'm'), `the node runs send path ${expected}`);
+  const { proc, output } = await startAgent(nodes, self.ns, NODE_JS, spec);
+  assert.match(output(), new RegExp(`^send-path ${expected}$`, 'm'), `the node runs send path ${expected}`);
   return proc;
 }
 
-/** Ends a node (stdin EOF) and returns its final counters. */
-async function stopNode(proc: ChildProcessWithoutNullStreams): Promise<Record<string, number>> {
-  let out = '';
-  proc.stdout.on('data', (d: string) => { out += d; });
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-  proc.stdin.end();
-  await exited;
-  nodes.delete(proc);
-  const line = out.split('\n').find((l) => l.startsWith('{'));
-  return line ? JSON.parse(line) as Record<string, number> : {};
-}
-
-async function kernelVxlan(self: Host, peer: Host): Promise<void> {
-  const ip = (...args: string[]): Promise<string> => mustExec(['ip', '-n', self.ns, ...args]);
-  await ip('link', 'add', 'flannel.1', 'type', 'vxlan', 'id', '1', 'local', self.ip, 'dev', 'eth0', 'dstport', '8472', 'nolearning');
-  await ip('link', 'set', 'flannel.1', 'address', self.mac, 'mtu', '1450', 'up');
-  await ip('addr', 'add', self.subnet.replace('/24', '/32'), 'dev', 'flannel.1');
-  const peerNet = peer.subnet.replace('/24', '');
-  await ip('neigh', 'replace', peerNet, 'lladdr', peer.mac, 'dev', 'flannel.1', 'nud', 'permanent');
-  await mustExec(['bridge', '-n', self.ns, 'fdb', 'append', peer.mac, 'dev', 'flannel.1', 'dst', peer.ip, 'self', 'permanent']);
-  await ip('route', 'replace', peer.subnet, 'via', peerNet, 'dev', 'flannel.1', 'onlink');
-}
+const stopNode = (proc: ChildProcessWithoutNullStreams): Promise<Record<string, number>> => stopAgent(nodes, proc);
+const kernelVxlan = (self: Host, peer: Host): Promise<void> => configureKernelVxlan(self, peer);
 
 async function removeFlannel(h: Host): Promise<void> {
   await mustExec(['ip', '-n', h.ns, 'link', 'del', 'flannel.1']).catch(() => '');
@@ -147,12 +77,9 @@ function assertSentOn(c: Record<string, number>, sendPath: SendPath): void {
 }
 
 describe('tunnel-GSO send path and its fallback, two hosts', { skip: skip ?? false, timeout: 300_000 }, () => {
-  before(buildTestbed);
+  before(() => buildPodPair([A, B], `tg${TAG}`));
 
-  after(async () => {
-    for (const p of nodes) p.kill('SIGKILL');
-    for (const ns of [A.pod, B.pod, A.ns, B.ns]) await removeNetns(ns).catch(() => undefined);
-  });
+  after(() => destroyPodPair([A, B], nodes));
 
   for (const sendPath of ['tunnel-gso', 'segment'] as const) {
     const skipPath = sendPath === 'tunnel-gso' ? noTunnelGso ?? false : false;
@@ -226,9 +153,7 @@ describe('tunnel-GSO send path and its fallback, two hosts', { skip: skip ?? fal
   }
 });
 
-const upstreamSkip = testbedUnavailable()
-  ?? (fs.existsSync(V0289) ? null : `needs flanneld v0.28.9 at ${V0289} (build it with bash /work/shared/upstream/build.sh)`)
-  ?? skip;
+const upstreamSkip = testbedUnavailable() ?? upstreamUnavailable('v0.28.9') ?? skip;
 
 describe('tunnel-GSO send path beside the real flanneld v0.28.9', { skip: upstreamSkip ?? false, timeout: 300_000 }, () => {
   const PREFIX = '/tgso/network';
@@ -238,12 +163,7 @@ describe('tunnel-GSO send path beside the real flanneld v0.28.9', { skip: upstre
     tb = await Testbed.create({ hosts: 2, prefix: PREFIX });
     await tb.putConfig({ Network: '10.9.0.0/16', Backend: { Type: 'vxlan' } });
     const h1 = tb.host(1);
-    const out = fs.openSync(h1.logFile, 'a');
-    h1.daemon = spawnTracked('ip', ['netns', 'exec', h1.netns, V0289, `-etcd-endpoints=${tb.etcdEndpoint}`,
-      `-etcd-prefix=${PREFIX}`, `-iface=${UNDERLAY_IFACE}`, `-public-ip=${h1.ip}`, `-subnet-file=${h1.subnetFile}`],
-    { stdio: ['ignore', out, out] });
-    fs.closeSync(out);
-    h1.daemonStartedAt = Date.now();
+    startUpstream(tb, h1, 'v0.28.9');
     await tb.waitForSubnetEnv(h1, 60_000);
   });
 

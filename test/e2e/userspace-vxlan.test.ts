@@ -4,11 +4,12 @@
 // a peer leaving and coming back, and random datagrams fired at the VXLAN port.
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createNetns, execCommand, inNetns, mustExec, removeNetns } from '../support/netns.js';
+import { execCommand, inNetns, mustExec } from '../support/netns.js';
+import { buildPodPair, configureKernelVxlan, destroyPodPair, podPairHosts, startAgent, stopAgent, type PairHost } from '../support/pod-pair.js';
 import { pingOnce, tcpTransfer } from '../support/traffic.js';
 import * as os from 'node:os';
 import type { BackendNodeSpec } from '../support/agents/userspace-backend-node.js';
@@ -18,20 +19,9 @@ import { missingPrerequisite } from '../support/prerequisites.js';
 const TAG = randomBytes(2).toString('hex');
 const NODE_JS = path.join(__dirname, '..', 'support', 'agents', 'userspace-vxlan-node.js');
 const BACKEND_JS = path.join(__dirname, '..', 'support', 'agents', 'userspace-backend-node.js');
-const MAC_A = '02:5a:00:00:00:01';
-const MAC_B = '02:5a:00:00:00:02';
 
-interface Host {
-  readonly ns: string;
-  readonly pod: string;
-  readonly ip: string;
-  readonly subnet: string;
-  readonly podIP: string;
-  readonly mac: string;
-}
-
-const A: Host = { ns: `uvha${TAG}`, pod: `uvca${TAG}`, ip: '192.0.2.1', subnet: '10.244.1.0/24', podIP: '10.244.1.2', mac: MAC_A };
-const B: Host = { ns: `uvhb${TAG}`, pod: `uvcb${TAG}`, ip: '192.0.2.2', subnet: '10.244.2.0/24', podIP: '10.244.2.2', mac: MAC_B };
+const [A, B] = podPairHosts('uv', TAG, '5a');
+type Host = PairHost;
 
 function unavailable(): string | null {
   return missingPrerequisite({ tun: true });
@@ -39,24 +29,6 @@ function unavailable(): string | null {
 const skip = unavailable();
 
 const nodes = new Set<ChildProcessWithoutNullStreams>();
-
-async function buildTestbed(): Promise<void> {
-  for (const ns of [A.ns, B.ns, A.pod, B.pod]) await createNetns(ns);
-  await mustExec(['ip', 'link', 'add', `uvu${TAG}`, 'netns', A.ns, 'type', 'veth', 'peer', 'name', `uvu${TAG}`, 'netns', B.ns]);
-  for (const h of [A, B]) {
-    await mustExec(['ip', '-n', h.ns, 'link', 'set', `uvu${TAG}`, 'name', 'eth0']);
-    await mustExec(['ip', '-n', h.ns, 'addr', 'add', `${h.ip}/24`, 'dev', 'eth0']);
-    await mustExec(['ip', '-n', h.ns, 'link', 'set', 'eth0', 'up']);
-    const gw = h.subnet.replace('.0/24', '.1');
-    await mustExec(['ip', 'link', 'add', `uvp${TAG}`, 'netns', h.ns, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', h.pod]);
-    await mustExec(['ip', '-n', h.ns, 'addr', 'add', `${gw}/24`, 'dev', `uvp${TAG}`]);
-    await mustExec(['ip', '-n', h.ns, 'link', 'set', `uvp${TAG}`, 'up']);
-    await mustExec(['ip', '-n', h.pod, 'addr', 'add', `${h.podIP}/24`, 'dev', 'eth0']);
-    await mustExec(['ip', '-n', h.pod, 'link', 'set', 'eth0', 'mtu', '1450', 'up']);
-    await mustExec(['ip', '-n', h.pod, 'route', 'add', 'default', 'via', gw]);
-    await mustExec(inNetns(h.ns, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']));
-  }
-}
 
 function spec(self: Host, peer: Host): NodeSpec {
   return {
@@ -68,30 +40,11 @@ function spec(self: Host, peer: Host): NodeSpec {
 /** Starts a userspace node (or the backend driver) in the host's namespace and waits for `ready`. */
 async function startUserspace(self: Host, peer: Host, script = NODE_JS, arg: unknown = spec(self, peer)):
   Promise<{ proc: ChildProcessWithoutNullStreams; lines: () => string[] }> {
-  const proc = spawn('ip', ['netns', 'exec', self.ns, process.execPath, script, JSON.stringify(arg)]);
-  nodes.add(proc);
-  let out = '';
-  let err = '';
-  proc.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
-  proc.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
-  await new Promise<void>((resolve, reject) => {
-    const check = (): void => { if (out.includes('ready\n')) resolve(); };
-    proc.stdout.on('data', check);
-    proc.once('exit', (code) => reject(new Error(`userspace node in ${self.ns} exited ${code}: ${err.trim()}`)));
-  });
-  return { proc, lines: () => out.split('\n').filter((l) => l !== '') };
+  const { proc, output } = await startAgent(nodes, self.ns, script, arg);
+  return { proc, lines: () => output().split('\n').filter((l) => l !== '') };
 }
 
-async function stopNode(proc: ChildProcessWithoutNullStreams): Promise<Record<string, number>> {
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-  let out = '';
-  proc.stdout.on('data', (d: string) => { out += d; });
-  proc.stdin.end();
-  await exited;
-  nodes.delete(proc);
-  const line = out.split('\n').find((l) => l.startsWith('{'));
-  return line ? JSON.parse(line) as Record<string, number> : {};
-}
+const stopNode = (proc: ChildProcessWithoutNullStreams): Promise<Record<string, number>> => stopAgent(nodes, proc);
 
 async function counters(proc: ChildProcessWithoutNullStreams): Promise<Record<string, number>> {
   return new Promise((resolve) => {
@@ -105,18 +58,6 @@ async function counters(proc: ChildProcessWithoutNullStreams): Promise<Record<st
     proc.stdout.on('data', onData);
     proc.stdin.write('counters\n');
   });
-}
-
-/** flannel.1 on `self` as upstream flanneld's vxlan backend programs it, with `peer` as its one remote lease. */
-async function configureKernelVxlan(self: Host, peer: Host, peerMac = peer.mac): Promise<void> {
-  const ip = (...args: string[]): Promise<string> => mustExec(['ip', '-n', self.ns, ...args]);
-  await ip('link', 'add', 'flannel.1', 'type', 'vxlan', 'id', '1', 'local', self.ip, 'dev', 'eth0', 'dstport', '8472', 'nolearning');
-  await ip('link', 'set', 'flannel.1', 'address', self.mac, 'mtu', '1450', 'up');
-  await ip('addr', 'add', self.subnet.replace('/24', '/32'), 'dev', 'flannel.1');
-  const peerNet = peer.subnet.replace('/24', '');
-  await ip('neigh', 'replace', peerNet, 'lladdr', peerMac, 'dev', 'flannel.1', 'nud', 'permanent');
-  await mustExec(['bridge', '-n', self.ns, 'fdb', 'append', peerMac, 'dev', 'flannel.1', 'dst', peer.ip, 'self', 'permanent']);
-  await ip('route', 'replace', peer.subnet, 'via', peerNet, 'dev', 'flannel.1', 'onlink');
 }
 
 async function assertTraffic(label: string): Promise<void> {
@@ -143,17 +84,10 @@ next();`;
 
 before(async () => {
   if (skip) return;
-  await buildTestbed();
+  await buildPodPair([A, B], `uv${TAG}`);
 });
 
-after(async () => {
-  for (const proc of nodes) {
-    if (proc.pid !== undefined) {
-      try { process.kill(proc.pid, 'SIGKILL'); } catch { /* gone */ }
-    }
-  }
-  for (const ns of [A.pod, B.pod, A.ns, B.ns]) await removeNetns(ns).catch(() => undefined);
-});
+after(() => destroyPodPair([A, B], nodes));
 
 test('userspace ↔ userspace: ping, TCP both ways, ICMP unreachable, peer leave/return, random datagrams', { skip: skip ?? false }, async () => {
   const a = await startUserspace(A, B);

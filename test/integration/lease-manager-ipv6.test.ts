@@ -1,11 +1,9 @@
 // Dual-stack leases against a real etcd member on loopback: keys and values as upstream v0.28.9 writes them.
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Etcd3 } from 'etcd3';
-import { etcdAvailable, etcdctl, startEtcd, stopAllEtcd, type EtcdMember } from '../support/etcd.js';
-import { recordingLogger, uniquePrefix } from '../support/subnet-fixtures.js';
-import { createEtcdClient } from '../../src/subnet/etcd-client.js';
-import { SubnetRegistry } from '../../src/subnet/registry.js';
+import { etcdAvailable, etcdctl } from '../support/etcd.js';
+import { leaseLab } from '../support/lease-lab.js';
+import { uniquePrefix } from '../support/subnet-fixtures.js';
 import { LeaseManager, type LeaseManagerOptions } from '../../src/subnet/lease-manager.js';
 import { parseNetworkConfig } from '../../src/config/parse.js';
 import { subnetKey } from '../../src/subnet/codec.js';
@@ -19,33 +17,13 @@ const skip = etcdAvailable() ? false : 'etcd/etcdctl not installed (apt-get inst
 const DUAL: NetworkConfig = parseNetworkConfig('{"Network":"10.20.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:20::/56","Backend":{"Type":"alloc"}}');
 
 describe('dual-stack leases (real etcd)', { skip }, () => {
-  let etcd: EtcdMember;
-  let client: Etcd3;
-  const managers: LeaseManager[] = [];
-  const rec = recordingLogger();
+  const lab = leaseLab();
 
-  before(async () => {
-    etcd = await startEtcd();
-    client = createEtcdClient({ endpoints: [etcd.clientUrl] }, rec.log);
-  });
-  after(async () => {
-    await Promise.all(managers.map((m) => m.stop()));
-    client?.close();
-    await stopAllEtcd();
-  });
-
-  function manager(prefix: string, publicIP: string, extra: Partial<LeaseManagerOptions> = {}): LeaseManager {
-    const m = new LeaseManager({
-      registry: new SubnetRegistry(client, prefix, rec.log), config: DUAL, ttlSeconds: 60, renewMarginMinutes: 60,
-      attrs: { publicIP, publicIPv6: publicIP.replace('192.0.2.', '2001:db8::'), backendType: 'alloc' },
-      previousSubnet: null, log: rec.log, ...extra,
-    });
-    managers.push(m);
-    return m;
-  }
+  const manager = (prefix: string, publicIP: string, extra: Partial<LeaseManagerOptions> = {}): LeaseManager =>
+    lab.manager(prefix, DUAL, { publicIP, publicIPv6: publicIP.replace('192.0.2.', '2001:db8::'), backendType: 'alloc' }, extra);
 
   async function keys(prefix: string): Promise<Map<string, string>> {
-    const out = await etcdctl(etcd.clientUrl, ['get', '--prefix', `${prefix}/subnets/`]);
+    const out = await etcdctl(lab.etcd.clientUrl, ['get', '--prefix', `${prefix}/subnets/`]);
     const lines = out.split('\n').filter((l) => l !== '');
     const map = new Map<string, string>();
     for (let i = 0; i + 1 < lines.length; i += 2) map.set(lines[i]!.slice(`${prefix}/subnets/`.length), lines[i + 1]!);
@@ -77,7 +55,7 @@ describe('dual-stack leases (real etcd)', { skip }, () => {
 
   it('reuses the previous pair from subnet.env, and skips v6 subnets held by a v4+v6 lease of upstream', async () => {
     const prefix = uniquePrefix();
-    await etcdctl(etcd.clientUrl, ['put', `${prefix}/subnets/10.20.1.0-24&fd00:20:0:1::-64`,
+    await etcdctl(lab.etcd.clientUrl, ['put', `${prefix}/subnets/10.20.1.0-24&fd00:20:0:1::-64`,
       '{"PublicIP":"192.0.2.60","PublicIPv6":"2001:db8::60","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:01"},"BackendV6Data":{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:02"}}']);
     const prev = manager(prefix, '192.0.2.7', { previousSubnet: parseCidr('10.20.9.0/24'), previousIPv6Subnet: parseCidr6('fd00:20:0:9::/64') });
     const l = await prev.acquire();

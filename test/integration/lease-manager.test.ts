@@ -1,11 +1,11 @@
 // The lease manager against a real etcd member on loopback.
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Etcd3 } from 'etcd3';
-import { etcdctl, startEtcd, stopAllEtcd, type EtcdMember } from '../support/etcd.js';
+import { etcdctl } from '../support/etcd.js';
+import { leaseLab } from '../support/lease-lab.js';
 import { delay, waitFor } from '../support/proc.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
-import { recordingLogger, testConfig, uniquePrefix } from '../support/subnet-fixtures.js';
+import { testConfig, uniquePrefix } from '../support/subnet-fixtures.js';
 import { createEtcdClient } from '../../src/subnet/etcd-client.js';
 import { SubnetRegistry } from '../../src/subnet/registry.js';
 import { LeaseManager, type LeaseManagerOptions } from '../../src/subnet/lease-manager.js';
@@ -19,32 +19,14 @@ const skip = missingPrerequisite({ netns: false, etcd: true }) ?? false;
 interface EtcdKv { key: string; value: string; lease: string; mod_revision: number }
 
 describe('lease manager (real etcd)', { skip }, () => {
-  let etcd: EtcdMember;
-  let client: Etcd3;
-  const managers: LeaseManager[] = [];
-  const rec = recordingLogger();
+  const lab = leaseLab();
+  const rec = lab.rec;
 
-  before(async () => {
-    etcd = await startEtcd();
-    client = createEtcdClient({ endpoints: [etcd.clientUrl] }, rec.log);
-  });
-  after(async () => {
-    await Promise.all(managers.map((m) => m.stop()));
-    client?.close();
-    await stopAllEtcd();
-  });
-
-  function manager(prefix: string, config: NetworkConfig, publicIP: string, extra: Partial<LeaseManagerOptions> = {}): LeaseManager {
-    const m = new LeaseManager({
-      registry: new SubnetRegistry(client, prefix, rec.log), config, ttlSeconds: 60, renewMarginMinutes: 60,
-      attrs: { publicIP, publicIPv6: null, backendType: 'alloc' }, previousSubnet: null, log: rec.log, ...extra,
-    });
-    managers.push(m);
-    return m;
-  }
+  const manager = (prefix: string, config: NetworkConfig, publicIP: string, extra: Partial<LeaseManagerOptions> = {}): LeaseManager =>
+    lab.manager(prefix, config, { publicIP, publicIPv6: null, backendType: 'alloc' }, extra);
 
   async function getJson(key: string): Promise<EtcdKv | null> {
-    const text = await etcdctl(etcd.clientUrl, ['get', key, '-w', 'json']);
+    const text = await etcdctl(lab.etcd.clientUrl, ['get', key, '-w', 'json']);
     const out = JSON.parse(text) as { kvs?: Array<Record<string, unknown>> };
     const kv = out.kvs?.[0];
     if (!kv) return null;
@@ -85,7 +67,7 @@ describe('lease manager (real etcd)', { skip }, () => {
   it('uses a reservation for our PublicIP and leaves it a reservation', async () => {
     const prefix = uniquePrefix();
     const key = `${prefix}/subnets/10.13.9.0-24`;
-    await etcdctl(etcd.clientUrl, ['put', key, '{"PublicIP":"192.0.2.7","PublicIPv6":null}']);
+    await etcdctl(lab.etcd.clientUrl, ['put', key, '{"PublicIP":"192.0.2.7","PublicIPv6":null}']);
     const m = manager(prefix, testConfig('10.13.0.0/16', 24), '192.0.2.7', { ttlSeconds: 2 });
     const lease = await m.acquire();
     assert.equal(formatCidr(lease.subnet), '10.13.9.0/24');
@@ -100,12 +82,12 @@ describe('lease manager (real etcd)', { skip }, () => {
   it('replaces its own dual-stack lease when the network is IPv4-only, as upstream does', async () => {
     const prefix = uniquePrefix();
     const key = `${prefix}/subnets/10.19.5.0-24&fc00:0:0:5::-64`;
-    const granted = /lease ([0-9a-f]+) granted/.exec(await etcdctl(etcd.clientUrl, ['lease', 'grant', '60']))![1]!;
-    await etcdctl(etcd.clientUrl, ['put', `--lease=${granted}`, key, '{"PublicIP":"192.0.2.9","PublicIPv6":"fc00::9"}']);
+    const granted = /lease ([0-9a-f]+) granted/.exec(await etcdctl(lab.etcd.clientUrl, ['lease', 'grant', '60']))![1]!;
+    await etcdctl(lab.etcd.clientUrl, ['put', `--lease=${granted}`, key, '{"PublicIP":"192.0.2.9","PublicIPv6":"fc00::9"}']);
     const lease = await manager(prefix, testConfig('10.19.0.0/16', 24), '192.0.2.9').acquire();
     // Upstream's isIPv6SubnetConfigCompat: with IPv6 off, a lease with a v6 part does not fit; it is deleted.
     assert.equal(lease.ipv6Subnet ?? null, null);
-    const keys = (await etcdctl(etcd.clientUrl, ['get', '--prefix', `${prefix}/subnets/`, '--keys-only'])).split('\n').filter(Boolean);
+    const keys = (await etcdctl(lab.etcd.clientUrl, ['get', '--prefix', `${prefix}/subnets/`, '--keys-only'])).split('\n').filter(Boolean);
     assert.deepEqual(keys, [`${prefix}/subnets/${formatCidr(lease.subnet).replace('/', '-')}`]);
   });
 
@@ -117,7 +99,7 @@ describe('lease manager (real etcd)', { skip }, () => {
       [`${prefix}/subnets/10.14.3.0-24`, 'not json'],
       [`${prefix}/subnets/garbage`, '{"PublicIP":"198.51.100.4"}'],
     ];
-    for (const [k, v] of foreign) await etcdctl(etcd.clientUrl, ['put', k, v]);
+    for (const [k, v] of foreign) await etcdctl(lab.etcd.clientUrl, ['put', k, v]);
     const before = await Promise.all(foreign.map(([k]) => getJson(k)));
     const cfg = testConfig('10.14.0.0/24', 26, '10.14.0.0', '10.14.0.192');
     const m = manager(prefix, cfg, '192.0.2.8', { ttlSeconds: 2 });
@@ -148,7 +130,7 @@ describe('lease manager (real etcd)', { skip }, () => {
     const msg = await exhausted;
     assert.match(msg, /^no free subnet in 10\.15\.0\.0\/24 \(10\.15\.0\.16–10\.15\.0\.160\): all 10 \/28 subnets are leased/);
     // Once one frees up, the waiting claimant gets it.
-    await etcdctl(etcd.clientUrl, ['del', `${prefix}/subnets/${formatCidr(leases[3]!.subnet).replace('/', '-')}`]);
+    await etcdctl(lab.etcd.clientUrl, ['del', `${prefix}/subnets/${formatCidr(leases[3]!.subnet).replace('/', '-')}`]);
     const got = await pending;
     ctl.abort();
     assert.equal(formatCidr(got.subnet), formatCidr(leases[3]!.subnet));
@@ -176,7 +158,7 @@ describe('lease manager (real etcd)', { skip }, () => {
     m.keep();
     const reacquired = new Promise<Lease>((resolve) => m.once('reacquired', resolve));
     const key = `${prefix}/subnets/${formatCidr(lease.subnet).replace('/', '-')}`;
-    await etcdctl(etcd.clientUrl, ['del', key]);
+    await etcdctl(lab.etcd.clientUrl, ['del', key]);
     const again = await reacquired;
     assert.equal(formatCidr(again.subnet), formatCidr(lease.subnet));
     assert.ok(await getJson(key));
@@ -185,16 +167,13 @@ describe('lease manager (real etcd)', { skip }, () => {
 
   it('keeps its subnet through an etcd outage longer than the TTL, then gets the same subnet back', async () => {
     const prefix = uniquePrefix();
-    const url = new URL(etcd.clientUrl);
+    const url = new URL(lab.etcd.clientUrl);
     const proxy = await startTcpProxy(url.hostname, Number(url.port));
     const cutClient = createEtcdClient({ endpoints: [proxy.url], callTimeoutMs: 1000 }, rec.log);
+    // Its own client through the proxy; stopped before that client closes.
+    const m = manager(prefix, testConfig('10.18.0.0/16', 24), '192.0.2.60',
+      { registry: new SubnetRegistry(cutClient, prefix, rec.log), ttlSeconds: 3 });
     try {
-      const m = new LeaseManager({
-        registry: new SubnetRegistry(cutClient, prefix, rec.log), config: testConfig('10.18.0.0/16', 24),
-        attrs: { publicIP: '192.0.2.60', publicIPv6: null, backendType: 'alloc' }, previousSubnet: null,
-        ttlSeconds: 3, renewMarginMinutes: 60, log: rec.log,
-      });
-      managers.push(m);
       const lease = await m.acquire();
       m.keep();
       const key = `${prefix}/subnets/${formatCidr(lease.subnet).replace('/', '-')}`;
@@ -212,7 +191,7 @@ describe('lease manager (real etcd)', { skip }, () => {
       assert.ok(await getJson(key), 'the key exists again');
     } finally {
       proxy.resume();
-      await Promise.all(managers.map((x) => x.stop()));
+      await m.stop();
       cutClient.close();
       await proxy.close();
     }

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { testbedUnavailable } from '../support/prerequisites.js';
 import { parseSubnetEnv } from '../support/subnet-env.js';
 import { Testbed, type Container, type Host } from '../support/testbed.js';
-import { KERNEL_DATAPATHS } from '../support/datapaths.js';
+import { KERNEL_DATAPATHS, datapathNetwork } from '../support/datapaths.js';
 import { startPingStream } from '../support/ping-stream.js';
 import { stackTraces } from '../support/proc-stats.js';
 
@@ -25,8 +25,7 @@ for (const dp of DATAPATHS) describe(`daemon SIGKILL at random moments (${dp.nam
   let c2: Container;
 
   before(async () => {
-    tb = await Testbed.create({ hosts: 2 });
-    await tb.putConfig({ Network: '10.0.0.0/16', SubnetLen: 24, Backend: { Type: dp.backend } });
+    tb = await Testbed.create({ hosts: 2, config: datapathNetwork(dp) });
     for (const h of tb.hosts) tb.startDaemon(h, dp.daemonArgs);
     for (const h of tb.hosts) await tb.waitForSubnetEnv(h);
     c1 = await tb.addContainer(tb.host(1), 'c1');

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { testbedUnavailable } from '../support/prerequisites.js';
 import { Testbed, type Container, type Host } from '../support/testbed.js';
 import { cpuSeconds, stackTraces } from '../support/proc-stats.js';
-import { KERNEL_DATAPATHS } from '../support/datapaths.js';
+import { KERNEL_DATAPATHS, datapathNetwork } from '../support/datapaths.js';
 import { startPingStream } from '../support/ping-stream.js';
 
 const OUTAGE_S = Number(process.env.RELIABILITY_OUTAGE_S ?? 15);
@@ -25,8 +25,7 @@ for (const dp of DATAPATHS) describe(`etcd outage under traffic (${dp.name})`, {
   let leasesBefore: Map<string, string>;
 
   before(async () => {
-    tb = await Testbed.create({ hosts: 3 });
-    await tb.putConfig({ Network: '10.0.0.0/16', SubnetLen: 24, Backend: { Type: dp.backend } });
+    tb = await Testbed.create({ hosts: 3, config: datapathNetwork(dp) });
     const [h1, h2] = tb.hosts as [Host, Host];
     tb.startDaemon(h1, dp.daemonArgs);
     tb.startDaemon(h2, dp.daemonArgs);

@@ -36,6 +36,8 @@ export interface TestbedOptions {
   readonly prefix?: string;
   /** Serve the etcd v2 keys API too (`--enable-v2`), as a flannel 0.7 cluster's etcd does. */
   readonly etcdV2?: boolean;
+  /** The network config to put in etcd once it runs (the JSON of `<prefix>/config`). */
+  readonly config?: unknown;
 }
 
 export interface AddContainerOptions {

@@ -75,6 +75,7 @@ export class Testbed {
       await mustExec(['ip', '-n', tb.switchNetns, 'link', 'set', 'br0', 'up']);
       for (let i = 0; i < opts.hosts; i++) await tb.addHost();
       if (opts.etcd ?? true) await tb.startEtcd(opts.etcdV2 === true);
+      if (opts.config !== undefined) await tb.putConfig(opts.config);
       return tb;
     } catch (e) {
       await tb.destroy();

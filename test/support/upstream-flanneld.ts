@@ -37,6 +37,8 @@ export interface UpstreamRunOptions {
   /** etcd prefix; the testbed's by default. */
   readonly prefix?: string;
   readonly extraArgs?: readonly string[];
+  /** Pass `-public-ip=<the host's IPv4 underlay address>` (default true); false for an IPv6-only node. */
+  readonly publicIPv4?: boolean;
 }
 
 /**
@@ -49,7 +51,7 @@ export function startUpstream(tb: Testbed, host: Host, version: UpstreamVersion,
     throw new Error(`a daemon already runs on ${host.name} (pid ${host.daemon.pid})`);
   }
   const args = [`-etcd-endpoints=${tb.etcdEndpoint}`, `-etcd-prefix=${o.prefix ?? tb.prefix}`,
-    `-iface=${UNDERLAY_IFACE}`, `-public-ip=${host.ip}`, `-subnet-file=${host.subnetFile}`,
+    `-iface=${UNDERLAY_IFACE}`, ...(o.publicIPv4 === false ? [] : [`-public-ip=${host.ip}`]), `-subnet-file=${host.subnetFile}`,
     // v0.7.1 logs to files unless told otherwise (glog); v0.28.9 logs to stderr anyway (klog).
     ...(version === 'v0.7.1' ? ['-logtostderr'] : []), ...(o.extraArgs ?? [])];
   const out = fs.openSync(host.logFile, 'a');
