@@ -51,40 +51,10 @@ export class V2SubnetRegistry implements LeaseRegistry {
 
   /** A long poll on the config key from the index after `afterRevision`; `401 event index cleared` is 'canceled'. */
   watchConfig(afterRevision: string, handlers: ConfigWatchHandlers): RegistryWatch {
-    let stopped = false;
-    let handle: V2WaitHandle | null = null;
-    let next = Number(afterRevision) + 1;
-    let announced = false;
-    const onAccepted = (): void => {
-      if (announced || stopped) return;
-      announced = true;
-      handlers.connected?.();
-    };
-    const loop = async (): Promise<void> => {
-      while (!stopped) {
-        handle = this.client.wait(this.configKey, next, { onAccepted });
-        let res: V2Response | null;
-        try {
-          res = await handle.result;
-        } catch (err) {
-          if (stopped) return;
-          const cleared = err instanceof EtcdV2Error && err.code === V2_EVENT_INDEX_CLEARED;
-          handlers.broken(cleared ? 'canceled' : 'disconnected', err as Error);
-          return;
-        }
-        if (stopped) return;
-        if (res === null) continue; // the poll timed out without a change: ask again from the same index
-        next = res.node.modifiedIndex + 1;
-        handlers.changed(String(res.node.modifiedIndex));
-      }
-    };
-    void loop();
-    return {
-      stop: async () => {
-        stopped = true;
-        handle?.abort();
-      },
-    };
+    return this.longPoll(this.configKey, Number(afterRevision) + 1, false, handlers, (res) => {
+      handlers.changed(String(res.node.modifiedIndex));
+      return true;
+    });
   }
 
   async listLeases(): Promise<{ leases: Lease[]; revision: string }> {
@@ -178,19 +148,37 @@ export class V2SubnetRegistry implements LeaseRegistry {
    * older index gets `401 event index cleared`, reported as 'canceled' so the caller re-lists, as after a v3 compaction.
    */
   watchLeases(fromRevision: string, handlers: RegistryWatchHandlers, only?: Ipv4Net): RegistryWatch {
-    const key = only ? this.keyOf(only) : this.subnetsPrefix;
+    return this.longPoll(only ? this.keyOf(only) : this.subnetsPrefix, Number(fromRevision), !only, handlers, (res) => {
+      if (res.node.dir && REMOVAL_ACTIONS.has(res.action)) {
+        // The whole directory went (etcdctl rm -r): its keys got no events of their own; only a list tells.
+        handlers.broken('canceled', new Error(`${res.action} of the directory ${res.node.key}`));
+        return false;
+      }
+      const ev = this.toEvent(res);
+      handlers.events(ev ? [ev] : [], String(res.node.modifiedIndex));
+      return true;
+    });
+  }
+
+  /**
+   * Asks etcd for the next change of `key` from index `from` on, again and again; `onAnswer` takes each change and
+   * says whether to go on. A poll that etcd ends without a change is asked again from the same index; `401 event
+   * index cleared` (etcd keeps only the last 1000 events) is 'canceled', any other failure 'disconnected'.
+   */
+  private longPoll(key: string, from: number, recursive: boolean,
+    handlers: Pick<RegistryWatchHandlers, 'broken' | 'connected'>, onAnswer: (res: V2Response) => boolean): RegistryWatch {
     let stopped = false;
     let handle: V2WaitHandle | null = null;
-    let next = Number(fromRevision);
+    let next = from;
     let announced = false;
+    const onAccepted = (): void => {
+      if (announced || stopped) return;
+      announced = true;
+      handlers.connected?.();
+    };
     const loop = async (): Promise<void> => {
       while (!stopped) {
-        handle = this.client.wait(key, next, { recursive: !only, onAccepted: () => {
-          if (!announced && !stopped) {
-            announced = true;
-            handlers.connected?.();
-          }
-        } });
+        handle = this.client.wait(key, next, { recursive, onAccepted });
         let res: V2Response | null;
         try {
           res = await handle.result;
@@ -201,15 +189,9 @@ export class V2SubnetRegistry implements LeaseRegistry {
           return;
         }
         if (stopped) return;
-        if (res === null) continue; // etcd ended the poll without an event: ask again from the same index
+        if (res === null) continue;
         next = res.node.modifiedIndex + 1;
-        if (res.node.dir && REMOVAL_ACTIONS.has(res.action)) {
-          // The whole directory went (etcdctl rm -r): its keys got no events of their own; only a list tells.
-          handlers.broken('canceled', new Error(`${res.action} of the directory ${res.node.key}`));
-          return;
-        }
-        const ev = this.toEvent(res);
-        handlers.events(ev ? [ev] : [], String(res.node.modifiedIndex));
+        if (!onAnswer(res)) return;
       }
     };
     void loop();
