@@ -54,6 +54,22 @@ describe('dual-stack host-gw on two hosts', { skip: skip ?? false, timeout: 180_
     assert.equal(route.dev, UNDERLAY_IFACE);
   }));
 
+  it('puts back a deleted IPv6 route on the kernel\'s notice, as for IPv4', () => withLogs(async () => {
+    const [h1, h2] = tb.hosts as [Host, Host];
+    const dst = ipv6SubnetOf(h2);
+    await waitForIpv6Route(h1, dst);
+    const mark = tb.daemonLog(h1).length;
+    await mustExec(['ip', '-n', h1.netns, '-6', 'route', 'del', dst]);
+    const route = await waitForIpv6Route(h1, dst, `h1: ${dst} put back`);
+    assert.equal(route.gateway, underlay6(h2));
+    const since = (): Array<{ msg?: string; kind?: string; action?: string; route?: string }> => tb.daemonLog(h1).slice(mark)
+      .split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg?: string });
+    // The netlink monitor's notice (not the 10 s check) is what sent the daemon looking.
+    await poll('h1 logs the recovery', () => since().some((r) => r.msg === 'route recovered' && r.route?.startsWith(`${dst} `)), 30_000);
+    assert.ok(since().some((r) => r.msg === 'kernel change concerns us; checking' && r.kind === 'route6' && r.action === 'del'),
+      tb.daemonLog(h1).slice(mark));
+  }));
+
   it('carries ping and TCP between the containers in both families', () => withLogs(async () => {
     const [a, b] = tb.hosts.map((h) => tb.container(h)) as [Container, Container];
     await tb.waitForPing(a, b.ip);
