@@ -10,15 +10,22 @@ import { listAddresses6 } from './addresses6.js';
 import { NetlinkError } from './errors.js';
 import { listLinks } from './links.js';
 import { getRoute, listRoutes } from './routes.js';
-import { defaultRoute6Link } from './routes6.js';
+import { defaultRoute6Link, getRoute6 } from './routes6.js';
 
 export { IfaceSelectionError } from '../net/iface-select.js';
 
 async function canReach(target: string): Promise<IfaceFacts['canReach']> {
-  const ip = parseIPv4(target);
-  if (ip === null) return `not an IPv4 address: give a dotted quad such as 192.0.2.1`;
+  // An IPv6 target (upstream: `ip route get` of either family) names the interface only; its addresses are then
+  // chosen on it as for --iface (the route's IPv6 source is no IPv4 address).
+  const ip6 = target.includes(':') ? parseIPv6(target) : null;
+  const ip = ip6 === null ? parseIPv4(target) : null;
+  if (ip6 === null && ip === null) return 'not an IP address: give one such as 192.0.2.1 or 2001:db8::1';
   try {
-    const route = await getRoute(ip);
+    if (ip6 !== null) {
+      const route6 = await getRoute6(ip6);
+      return route6.oif === null ? 'the route to it has no output interface' : { index: route6.oif, src: null };
+    }
+    const route = await getRoute(ip as number);
     return route.oif === null ? 'the route to it has no output interface' : { index: route.oif, src: route.prefsrc };
   } catch (err) {
     if (err instanceof NetlinkError && err.code === 'ENETUNREACH') return 'no route to it';
