@@ -5,6 +5,7 @@ import { formatCidr6 } from '../net/ipv6.js';
 import type { Lease } from '../subnet/lease.js';
 import { subnetKey } from '../subnet/codec.js';
 import { createConfigHint, deleteKeysHint } from '../subnet/config-text.js';
+import { vxlanV6DeviceName } from '../backend/vxlan/kernel-v6.js';
 import type { EtcdApi } from '../subnet/registry.js';
 import { parseSave } from '../trafficmngr/iptables-rules.js';
 import { checkLeftovers, type KernelFacts } from './doctor-leftovers.js';
@@ -106,12 +107,19 @@ export function checkVxlan6Mtu(f: DoctorFacts): CheckResult {
   const id = 'vxlan_ipv6_mtu';
   if (!f.etcd.config?.ipv6 || backendType(f) !== 'vxlan') return { id, status: 'skip', detail: 'no vxlan over IPv6' };
   if ('error' in f.iface) return { id, status: 'skip', detail: 'no external interface' };
-  const mtu = Number(f.subnetEnv?.FLANNEL_MTU ?? NaN);
   const limit = f.iface.mtu - VXLAN6_OVERHEAD;
-  if (!Number.isFinite(mtu)) return { id, status: 'skip', detail: `${f.subnetFile} has no FLANNEL_MTU yet` };
-  if (mtu <= limit) return { id, status: 'ok', detail: `FLANNEL_MTU=${mtu} fits VXLAN over IPv6 (at most ${limit})` };
+  // What the pods are told (FLANNEL_MTU) and what flannel-v6.<VNI> itself sends: either too big fragments.
+  const vni = backendKey(f, 'VNI');
+  const device = vxlanV6DeviceName(typeof vni === 'number' && vni > 0 ? vni : 1);
+  const deviceMtu = f.kernel?.links.find((l) => l.name === device)?.mtu;
+  const sizes = [...(f.subnetEnv?.FLANNEL_MTU !== undefined ? [[`FLANNEL_MTU=${f.subnetEnv.FLANNEL_MTU}`, Number(f.subnetEnv.FLANNEL_MTU)]] : []),
+    ...(deviceMtu !== undefined ? [[`${device} MTU ${deviceMtu}`, deviceMtu]] : [])] as Array<[string, number]>;
+  const known = sizes.filter(([, n]) => Number.isFinite(n));
+  if (known.length === 0) return { id, status: 'skip', detail: `${f.subnetFile} has no FLANNEL_MTU yet and there is no ${device}` };
+  const over = known.filter(([, n]) => n > limit);
+  if (over.length === 0) return { id, status: 'ok', detail: `${known.map(([t]) => t).join(' and ')} ${known.length > 1 ? 'fit' : 'fits'} VXLAN over IPv6 (at most ${limit})` };
   return { id, status: 'warn',
-    detail: `FLANNEL_MTU=${mtu} is above ${limit} (interface MTU ${f.iface.mtu} − ${VXLAN6_OVERHEAD} for VXLAN over IPv6): `
+    detail: `${over.map(([t]) => t).join(' and ')} ${over.length > 1 ? 'are' : 'is'} above ${limit} (interface MTU ${f.iface.mtu} − ${VXLAN6_OVERHEAD} for VXLAN over IPv6): `
       + 'full-size IPv6 pod packets are fragmented on the underlay',
     fix: `set "MTU":${f.iface.mtu - 20} in the network config's Backend (FLANNEL_MTU becomes ${limit}) and restart the nodes` };
 }

@@ -14,7 +14,8 @@ import type { CheckResult } from './doctor-checks.js';
 
 /** The host's links and main-table IPv4 routes, as a netlink dump gives them. */
 export interface KernelFacts {
-  readonly links: readonly Pick<LinkInfo, 'index' | 'name' | 'kind'>[];
+  /** mtu: absent in facts that do not need it (the leftovers check does not). */
+  readonly links: readonly (Pick<LinkInfo, 'index' | 'name' | 'kind'> & { readonly mtu?: number })[];
   readonly routes: readonly KernelRoute[];
 }
 

@@ -104,3 +104,17 @@ test('sd_notify status line, IPv6-only and dual-stack: only the families the lea
   assert.equal(leaseStatusLine(ctx(DUAL, dual)),
     'Lease 10.5.7.0/24 fd00:61:0:7::/64 of 10.5.0.0/16 and fd00:5::/56, PublicIP 192.0.2.21 2001:db8::21, backend host-gw, MTU 1500');
 });
+
+test('doctor: flannel-v6.<VNI>\'s own MTU is checked against the 70 bytes too, in an IPv6-only network as well', async () => {
+  const { checkVxlan6Mtu } = await import('../../src/ops/doctor-checks.js');
+  const v6only = parseNetworkConfig('{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00:61::/56","Backend":{"Type":"vxlan","VNI":4}}');
+  const facts = (deviceMtu: number, env: Record<string, string> | null): DoctorFacts => ({ etcd: { config: v6only },
+    backendOverride: null, subnetFile: '/run/flannel/subnet.env', subnetEnv: env,
+    kernel: { links: [{ index: 7, name: 'flannel-v6.4', kind: 'vxlan', mtu: deviceMtu }], routes: [] },
+    iface: { name: 'eth0', ifaceAddr: '2001:db8::21', extAddr: '2001:db8::21', mtu: 1500 } } as unknown as DoctorFacts);
+  const warn = checkVxlan6Mtu(facts(1450, null));
+  assert.equal(warn.status, 'warn');
+  assert.match(warn.detail, /^flannel-v6\.4 MTU 1450 is above 1430 /);
+  assert.equal(checkVxlan6Mtu(facts(1430, { FLANNEL_MTU: '1430' })).status, 'ok');
+  assert.match(checkVxlan6Mtu(facts(1430, { FLANNEL_MTU: '1450' })).detail, /^FLANNEL_MTU=1450 is above 1430/);
+});
