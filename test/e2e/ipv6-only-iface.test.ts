@@ -11,8 +11,11 @@ import { readSubnetEnvVars } from '../support/subnet-env.js';
 const PREFIX = '/usr/local/bin/network';
 const skip = testbedUnavailable();
 
-/** One IPv6-only host (2001:db8::21 on its underlay) whose daemon chooses its interface with `choice` instead of --iface. */
-function ipv6OnlyIfaceCase(title: string, choice: readonly string[]): void {
+/**
+ * One IPv6-only host (2001:db8::21 on its underlay) whose daemon chooses its interface with `choice` instead of
+ * --iface; `extra` adds an address on a second interface of the host first, which is then the one expected.
+ */
+function ipv6OnlyIfaceCase(title: string, choice: readonly string[], extra?: { dev: string; address: string }): void {
   describe(title, { skip: skip ?? false, timeout: 120_000 }, () => {
     let tb: Testbed;
 
@@ -20,6 +23,12 @@ function ipv6OnlyIfaceCase(title: string, choice: readonly string[]): void {
       tb = await Testbed.create({ hosts: 1, prefix: PREFIX });
       const h = tb.hosts[0] as Host;
       await mustExec(['ip', '-n', h.netns, 'addr', 'add', '2001:db8::21/64', 'dev', UNDERLAY_IFACE, 'nodad']);
+      if (extra) {
+        // A veth pair inside the host (no dummy module everywhere); both ends up so that it has a carrier.
+        await mustExec(['ip', '-n', h.netns, 'link', 'add', extra.dev, 'type', 'veth', 'peer', 'name', `${extra.dev}p`]);
+        await mustExec(['ip', '-n', h.netns, 'addr', 'add', `${extra.address}/128`, 'dev', extra.dev, 'nodad']);
+        for (const dev of [extra.dev, `${extra.dev}p`]) await mustExec(['ip', '-n', h.netns, 'link', 'set', dev, 'up']);
+      }
       await tb.putConfig({ EnableIPv4: false, EnableIPv6: true, IPv6Network: 'fd00:61::/56', Backend: { Type: 'host-gw' } });
     });
 
@@ -32,6 +41,9 @@ function ipv6OnlyIfaceCase(title: string, choice: readonly string[]): void {
       const base = tb.daemonArgs(h);
       const i = base.indexOf('--iface');
       base.splice(i, 2, ...choice);
+      // Upstream looks for the holder of --public-ipv6 only when --public-ip is not given either.
+      const pub = base.indexOf('--public-ip');
+      if (extra && pub >= 0) base.splice(pub, 2);
       tb.daemonArgs = () => base;
       tb.startDaemon(h);
       await poll('IPv6-only subnet.env', () => {
@@ -40,7 +52,10 @@ function ipv6OnlyIfaceCase(title: string, choice: readonly string[]): void {
         return readSubnetEnvVars(h.subnetFile).FLANNEL_IPV6_SUBNET !== undefined;
       }, 30_000);
       const values = [...(await tb.leases()).values()];
-      assert.deepEqual(values, ['{"PublicIP":"0.0.0.0","PublicIPv6":"2001:db8::21","BackendType":"host-gw"}']);
+      const address = extra?.address ?? '2001:db8::21';
+      assert.deepEqual(values, [`{"PublicIP":"0.0.0.0","PublicIPv6":"${address}","BackendType":"host-gw"}`]);
+      const chosen = tb.daemonLog(h).split('\n').find((l) => l.includes('"msg":"using external interface"')) ?? '';
+      assert.match(chosen, new RegExp(`"iface":"${extra?.dev ?? UNDERLAY_IFACE}"`), chosen);
     }));
   });
 }
@@ -48,3 +63,6 @@ function ipv6OnlyIfaceCase(title: string, choice: readonly string[]): void {
 ipv6OnlyIfaceCase('IPv6-only: the interface chosen by --iface-regex on its IPv6 address', ['--iface-regex', '^2001:db8::2[0-9]$']);
 // Upstream's --iface-can-reach takes an IPv6 address too: the interface is the one `ip -6 route get` names.
 ipv6OnlyIfaceCase('IPv6-only: the interface chosen by --iface-can-reach of an IPv6 address', ['--iface-can-reach', '2001:db8::99']);
+// Upstream, given no interface option and no --public-ip, takes the interface holding --public-ipv6.
+ipv6OnlyIfaceCase('IPv6-only: the interface that holds --public-ipv6', ['--public-ipv6', '2001:db8:5::7'],
+  { dev: 'tsfpub6', address: '2001:db8:5::7' });
