@@ -35,8 +35,7 @@ export function describeRoute6(r: Route6Spec | KernelRoute6): string {
   return text;
 }
 
-/** An IPv6 route message (a dump's, a lookup's or a notification's); null for another family. */
-export function kernelRoute6FromMessage(m: rt.RouteMessage): KernelRoute6 | null {
+function fromMessage(m: rt.RouteMessage): KernelRoute6 | null {
   const { data, attrs } = m;
   if (data.family !== AF_INET6) return null;
   const dst = attrs.dst && attrs.dst.length === 16 ? ip6FromBuffer(attrs.dst) : 0n;
@@ -51,11 +50,14 @@ export function kernelRoute6FromMessage(m: rt.RouteMessage): KernelRoute6 | null
   };
 }
 
+/** An IPv6 route message (a dump's, a lookup's or a notification's); null for another family. */
+export const kernelRoute6FromMessage = fromMessage;
+
 /** The main table's IPv6 unicast routes carrying our protocol (the only ones we ever change). */
 export async function listOwnRoutes6(s: RtSocket = sharedRtSocket()): Promise<KernelRoute6[]> {
   const messages = await s.dump('list IPv6 routes', (nl, o) => nl.getRoutes({ family: AF_INET6 }, {}, o));
   return messages.flatMap((m) => {
-    const r = kernelRoute6FromMessage(m);
+    const r = fromMessage(m);
     return r && r.table === RT_TABLE_MAIN && r.protocol === TSFLANNELD_ROUTE_PROTOCOL ? [r] : [];
   });
 }
@@ -101,7 +103,7 @@ export async function deleteRoute6IfPresent(spec: Route6Spec, s: RtSocket = shar
 export async function getRoute6(dst: bigint, s: RtSocket = sharedRtSocket()): Promise<KernelRoute6> {
   const [message] = await s.request(`route lookup ${formatIPv6(dst)}`, (nl, o) =>
     nl.getRoute({ family: AF_INET6, dstLen: 128 }, { dst: ip6ToBuffer(dst) }, o));
-  const route = message ? kernelRoute6FromMessage(message) : null;
+  const route = message ? fromMessage(message) : null;
   if (!route) throw new Error(`route lookup ${formatIPv6(dst)}: the kernel returned no IPv6 route`);
   return route;
 }
@@ -110,7 +112,7 @@ export async function getRoute6(dst: bigint, s: RtSocket = sharedRtSocket()): Pr
 export async function defaultRoute6Link(s: RtSocket = sharedRtSocket()): Promise<{ index: number } | string> {
   const messages = await s.dump('list IPv6 routes', (nl, o) => nl.getRoutes({ family: AF_INET6 }, {}, o));
   const defaults = messages.flatMap((m) => {
-    const r = kernelRoute6FromMessage(m);
+    const r = fromMessage(m);
     return r && r.table === RT_TABLE_MAIN && r.dst.prefixLen === 0 && r.type === RTN_UNICAST ? [r] : [];
   }).sort((a, b) => (a.priority ?? 0) - (b.priority ?? 0));
   const first = defaults[0];

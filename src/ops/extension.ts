@@ -4,6 +4,7 @@
 // daemon is ready, or at the first scrape (./metrics-feed.ts): it is not on the path to subnet.env.
 import type { Lifecycle, LeaseContext } from '../lifecycle.js';
 import { log as rootLog } from '../log.js';
+import { formatCidr } from '../net/ipv4.js';
 import type { Options } from '../options.js';
 import { leasePublicText, leaseSubnetsText, networkText } from './families.js';
 import { startHealthServer, type HealthServer } from './http.js';
@@ -121,8 +122,8 @@ export class OperationsHandle {
     const server = this.healthAddress();
     try {
       writeStateFile(this.stateFile, {
-        pid: process.pid, updated: new Date().toISOString(), subnet: leaseSubnetsText(ctx.lease),
-        publicIP: leasePublicText(ctx.lease), backendType: ctx.lease.attrs.backendType ?? 'udp', mtu: ctx.mtu,
+        pid: process.pid, updated: new Date().toISOString(), subnet: formatCidr(ctx.lease.subnet),
+        publicIP: ctx.lease.attrs.publicIP, backendType: ctx.lease.attrs.backendType ?? 'udp', mtu: ctx.mtu,
         healthz: server,
         etcdEndpoints: this.options.etcdEndpoints.map(withoutUserinfo), etcdPrefix: this.options.etcdPrefix,
         peers: this.peerCount,
