@@ -102,4 +102,19 @@ describe('dual-stack host-gw on two hosts', { skip: skip ?? false, timeout: 180_
     await poll('ping -6 b → a over vxlan', () => tb.ping(b, v6Of.get(a)!), 30_000, 100);
     await tb.waitForPing(a, b.ip);
   }));
+
+  it('a restart into host-gw removes the flannel-v6.1 the vxlan run left, and IPv6 traffic flows over routes again', () => withLogs(async () => {
+    const [h1] = tb.hosts as [Host, Host];
+    await tb.stopDaemon(h1);
+    await mustExec(['ip', '-n', h1.netns, 'link', 'show', 'flannel-v6.1']);
+    await tb.putConfig(CONFIG);
+    const mark = tb.daemonLog(h1).length;
+    tb.startDaemon(h1, ['--vxlan-datapath', 'kernel']);
+    await poll('h1 removes flannel-v6.1', () => tb.daemonLog(h1).slice(mark).includes('"device":"flannel-v6.1"'), 30_000);
+    const links = JSON.parse(await mustExec(['ip', '-n', h1.netns, '-j', 'link', 'show'])) as Array<{ ifname: string }>;
+    assert.deepEqual(links.filter((l) => l.ifname.startsWith('flannel')).map((l) => l.ifname), [], 'no flannel device left on h1');
+    const [a, b] = tb.hosts.map((h) => tb.container(h)) as [Container, Container];
+    await poll('ping -6 a → b over host-gw', () => tb.ping(a, v6Of.get(b)!), 30_000, 100);
+    await poll('ping -6 b → a over host-gw', () => tb.ping(b, v6Of.get(a)!), 30_000, 100);
+  }));
 });
