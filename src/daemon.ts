@@ -129,6 +129,7 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
       extIface, network: cfg, stateDir: options.stateDir, log,
       // A backend that had to change its BackendData (a VtepMAC clash) gets it into our lease.
       republish: (backendData) => running.leases?.republish({ backendData }),
+      republishV6: (backendV6Data) => running.leases?.republish({ backendV6Data }),
     }, settings);
     if (b === null) {
       throw new DaemonError(`unknown backend type "${cfg.backend.type}": use one of ${supportedBackends().join(', ')}`

@@ -6,7 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { commanderMessage, defineFlags, normalizeArgv } from './options/command-line.js';
 import { envName, flagSpec, optionKey } from './options/flag-table.js';
 import {
-  OptionsError, endpoints, etcdPrefix, goBool, integer, ipv4OrEmpty, ipv6OrEmpty, logLevel, regexes, type LogLevel,
+  OptionsError, endpoints, etcdPrefix, goBool, integer, ipOrEmpty, ipv4OrEmpty, ipv6OrEmpty, logLevel, regexes, type LogLevel,
 } from './options/values.js';
 
 // Where these lived before the split; other modules import them from here.
@@ -138,7 +138,7 @@ export function resolveOptions(flags: ParsedFlags, env: NodeJS.ProcessEnv): Opti
     etcdApi,
     iface: list('iface').map((s) => s.trim()).filter((s) => s !== ''),
     ifaceRegex: regexes(list('iface-regex')),
-    ifaceCanReach: ipv4OrEmpty('iface-can-reach', str('iface-can-reach')),
+    ifaceCanReach: ipOrEmpty('iface-can-reach', str('iface-can-reach')),
     publicIP: ipv4OrEmpty('public-ip', str('public-ip')),
     publicIPv6: ipv6OrEmpty('public-ipv6', str('public-ipv6')),
     subnetFile,

@@ -45,6 +45,8 @@ export interface BackendContext {
    * no lease is kept (tests that drive a backend directly).
    */
   readonly republish?: (backendData: unknown) => void;
+  /** The same for BackendV6Data (flannel-v6.<VNI>'s VtepMAC changed after a clash). */
+  readonly republishV6?: (backendV6Data: unknown) => void;
 }
 
 /** What a backend contributes to the lease and to subnet.env. */

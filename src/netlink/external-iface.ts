@@ -10,15 +10,22 @@ import { listAddresses6 } from './addresses6.js';
 import { NetlinkError } from './errors.js';
 import { listLinks } from './links.js';
 import { getRoute, listRoutes } from './routes.js';
-import { defaultRoute6Link } from './routes6.js';
+import { defaultRoute6Link, getRoute6 } from './routes6.js';
 
 export { IfaceSelectionError } from '../net/iface-select.js';
 
 async function canReach(target: string): Promise<IfaceFacts['canReach']> {
-  const ip = parseIPv4(target);
-  if (ip === null) return `not an IPv4 address: give a dotted quad such as 192.0.2.1`;
+  // An IPv6 target (upstream: `ip route get` of either family) names the interface only; its addresses are then
+  // chosen on it as for --iface (the route's IPv6 source is no IPv4 address).
+  const ip6 = target.includes(':') ? parseIPv6(target) : null;
+  const ip = ip6 === null ? parseIPv4(target) : null;
+  if (ip6 === null && ip === null) return 'not an IP address: give one such as 192.0.2.1 or 2001:db8::1';
   try {
-    const route = await getRoute(ip);
+    if (ip6 !== null) {
+      const route6 = await getRoute6(ip6);
+      return route6.oif === null ? 'the route to it has no output interface' : { index: route6.oif, src: null };
+    }
+    const route = await getRoute(ip as number);
     return route.oif === null ? 'the route to it has no output interface' : { index: route.oif, src: route.prefsrc };
   } catch (err) {
     if (err instanceof NetlinkError && err.code === 'ENETUNREACH') return 'no route to it';
@@ -56,7 +63,13 @@ export async function chooseExternalInterface(o: {
   // Dual stack: `--iface=<IPv6 address>` names the interface holding that address, whose IPv6 address it then is.
   const addrs6 = o.ipv6 ? await listAddresses6() : [];
   let address6: bigint | undefined;
-  const iface = o.iface.map((entry) => {
+  // Upstream: with no interface option and no --public-ip, --public-ipv6 names the interface holding it, as an
+  // --iface would. Unlike upstream, an address no interface here holds (behind NAT) leaves the default route's choice.
+  const pub6 = o.ipv6?.publicIPv6 ? parseIPv6(o.ipv6.publicIPv6) : null;
+  const implied = pub6 !== null && o.iface.length === 0 && o.ifaceRegex.length === 0 && !o.ifaceCanReach && !o.publicIP
+    && addrs6.some((a) => a.ip === pub6) ? [formatIPv6(pub6)] : [];
+  const ifaceEntries = [...o.iface, ...implied];
+  const iface = ifaceEntries.map((entry) => {
     const ip6 = entry.includes(':') ? parseIPv6(entry) : null;
     const holder = ip6 === null ? undefined : addrs6.find((a) => a.ip === ip6);
     if (ip6 === null || holder === undefined) return entry;
@@ -72,7 +85,7 @@ export async function chooseExternalInterface(o: {
   const wish: IfaceWish = { ...o, iface: [...iface, ...byRegex6] };
   const chosen = selectExternalInterface(wish, facts);
   if (!o.ipv6) return chosen;
-  const how: Ipv6Choice = o.iface.length > 0 ? { by: 'iface', ...(address6 !== undefined ? { address: address6 } : {}) }
+  const how: Ipv6Choice = ifaceEntries.length > 0 ? { by: 'iface', ...(address6 !== undefined ? { address: address6 } : {}) }
     : o.ifaceRegex.length > 0 ? { by: 'regex', patterns: o.ifaceRegex }
       // IPv6-only: the interface already is the IPv6 default route's.
       : o.ifaceCanReach || o.ipv6Only ? { by: 'can-reach' } : { by: 'default-route', defaultRoute6: await defaultRoute6Link() };

@@ -1,4 +1,4 @@
-// Kernel change notifications (links, IPv4 routes and addresses, neighbours) with NEW and DEL told apart.
+// Kernel change notifications (links, IPv4 and IPv6 routes, IPv4 addresses, neighbours) with NEW and DEL told apart.
 // The package's RtNetlinkSocket 'message' event drops nlmsg_type, so we read the inner socket and parse ourselves.
 // A notification socket that overflows loses events for good: on any socket failure the monitor builds a new
 // socket and emits 'resync', and users then compare the whole kernel state with what they want.
@@ -7,13 +7,15 @@ import { createRtNetlink, rt, type NetlinkMessage, type RtNetlinkSocket } from '
 import { log as rootLog, type Logger } from '../log.js';
 import { linkInfoFromMessage, type LinkInfo } from './links.js';
 import { kernelRouteFromMessage, type KernelRoute } from './routes.js';
+import { kernelRoute6FromMessage, type KernelRoute6 } from './routes6.js';
 
-export type MonitorGroup = 'link' | 'route' | 'addr' | 'neigh';
+export type MonitorGroup = 'link' | 'route' | 'route6' | 'addr' | 'neigh';
 export type MonitorAction = 'new' | 'del';
 
 export type MonitorEvent =
   | { readonly kind: 'link'; readonly action: MonitorAction; readonly link: LinkInfo }
   | { readonly kind: 'route'; readonly action: MonitorAction; readonly route: KernelRoute; readonly message: rt.RouteMessage }
+  | { readonly kind: 'route6'; readonly action: MonitorAction; readonly route: KernelRoute6 }
   | { readonly kind: 'addr'; readonly action: MonitorAction; readonly message: rt.AddressMessage }
   | { readonly kind: 'neigh'; readonly action: MonitorAction; readonly message: rt.NeighborMessage };
 
@@ -29,6 +31,7 @@ export interface MonitorOptions {
 const MEMBERSHIPS: Record<MonitorGroup, Array<keyof typeof rt.MulticastGroups>> = {
   link: ['LINK'],
   route: ['IPV4_ROUTE'],
+  route6: ['IPV6_ROUTE'],
   addr: ['IPV4_IFADDR'],
   neigh: ['NEIGH'],
 };
@@ -53,7 +56,9 @@ export function decodeNotification(type: number, data: Buffer): MonitorEvent | n
       return { kind: 'link', action, link: linkInfoFromMessage(message) };
     case 'route': {
       const route = kernelRouteFromMessage(message);
-      return route ? { kind: 'route', action, route, message } : null;
+      if (route) return { kind: 'route', action, route, message };
+      const route6 = kernelRoute6FromMessage(message);
+      return route6 ? { kind: 'route6', action, route: route6 } : null;
     }
     case 'address':
       return { kind: 'addr', action, message };

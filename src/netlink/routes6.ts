@@ -50,6 +50,9 @@ function fromMessage(m: rt.RouteMessage): KernelRoute6 | null {
   };
 }
 
+/** An IPv6 route message (a dump's, a lookup's or a notification's); null for another family. */
+export const kernelRoute6FromMessage = fromMessage;
+
 /** The main table's IPv6 unicast routes carrying our protocol (the only ones we ever change). */
 export async function listOwnRoutes6(s: RtSocket = sharedRtSocket()): Promise<KernelRoute6[]> {
   const messages = await s.dump('list IPv6 routes', (nl, o) => nl.getRoutes({ family: AF_INET6 }, {}, o));

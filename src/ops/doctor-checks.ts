@@ -1,13 +1,15 @@
 // The checks of `tsflanneld doctor`, as pure functions of gathered facts (./doctor.ts gathers them). Each answers
 // one of flannel's recurring problems (flannel-compat §11) and, when it fails, names the command that fixes it.
 import type { NetworkConfig } from '../config/network-config.js';
-import { formatCidr } from '../net/ipv4.js';
+import { formatCidr6 } from '../net/ipv6.js';
 import type { Lease } from '../subnet/lease.js';
 import { subnetKey } from '../subnet/codec.js';
 import { createConfigHint, deleteKeysHint } from '../subnet/config-text.js';
+import { vxlanV6DeviceName } from '../backend/vxlan/kernel-v6.js';
 import type { EtcdApi } from '../subnet/registry.js';
 import { parseSave } from '../trafficmngr/iptables-rules.js';
 import { checkLeftovers, type KernelFacts } from './doctor-leftovers.js';
+import { ipv4NetworkText, leaseHostAddress } from './families.js';
 import { parseEnvFile } from './mk-docker-opts.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
@@ -70,7 +72,13 @@ function backendKey(f: DoctorFacts, key: string): unknown {
   return k === undefined ? undefined : raw[k];
 }
 
+/** True for an IPv6-only network (EnableIPv4 false): nothing of IPv4 is flannel's then. */
+function ipv6Only(f: DoctorFacts): boolean {
+  return f.etcd.config?.enableIPv4 === false;
+}
+
 export function checkIpForward(f: DoctorFacts): CheckResult {
+  if (ipv6Only(f)) return { id: 'ip_forward', status: 'skip', detail: 'IPv6-only network (EnableIPv4 false)' };
   const v = f.ipForward?.trim();
   if (v === '1') return { id: 'ip_forward', status: 'ok', detail: 'net.ipv4.ip_forward = 1' };
   return { id: 'ip_forward', status: 'fail',
@@ -99,22 +107,30 @@ export function checkVxlan6Mtu(f: DoctorFacts): CheckResult {
   const id = 'vxlan_ipv6_mtu';
   if (!f.etcd.config?.ipv6 || backendType(f) !== 'vxlan') return { id, status: 'skip', detail: 'no vxlan over IPv6' };
   if ('error' in f.iface) return { id, status: 'skip', detail: 'no external interface' };
-  const mtu = Number(f.subnetEnv?.FLANNEL_MTU ?? NaN);
   const limit = f.iface.mtu - VXLAN6_OVERHEAD;
-  if (!Number.isFinite(mtu)) return { id, status: 'skip', detail: `${f.subnetFile} has no FLANNEL_MTU yet` };
-  if (mtu <= limit) return { id, status: 'ok', detail: `FLANNEL_MTU=${mtu} fits VXLAN over IPv6 (at most ${limit})` };
+  // What the pods are told (FLANNEL_MTU) and what flannel-v6.<VNI> itself sends: either too big fragments.
+  const vni = backendKey(f, 'VNI');
+  const device = vxlanV6DeviceName(typeof vni === 'number' && vni > 0 ? vni : 1);
+  const deviceMtu = f.kernel?.links.find((l) => l.name === device)?.mtu;
+  const sizes = [...(f.subnetEnv?.FLANNEL_MTU !== undefined ? [[`FLANNEL_MTU=${f.subnetEnv.FLANNEL_MTU}`, Number(f.subnetEnv.FLANNEL_MTU)]] : []),
+    ...(deviceMtu !== undefined ? [[`${device} MTU ${deviceMtu}`, deviceMtu]] : [])] as Array<[string, number]>;
+  const known = sizes.filter(([, n]) => Number.isFinite(n));
+  if (known.length === 0) return { id, status: 'skip', detail: `${f.subnetFile} has no FLANNEL_MTU yet and there is no ${device}` };
+  const over = known.filter(([, n]) => n > limit);
+  if (over.length === 0) return { id, status: 'ok', detail: `${known.map(([t]) => t).join(' and ')} ${known.length > 1 ? 'fit' : 'fits'} VXLAN over IPv6 (at most ${limit})` };
   return { id, status: 'warn',
-    detail: `FLANNEL_MTU=${mtu} is above ${limit} (interface MTU ${f.iface.mtu} − ${VXLAN6_OVERHEAD} for VXLAN over IPv6): `
+    detail: `${over.map(([t]) => t).join(' and ')} ${over.length > 1 ? 'are' : 'is'} above ${limit} (interface MTU ${f.iface.mtu} − ${VXLAN6_OVERHEAD} for VXLAN over IPv6): `
       + 'full-size IPv6 pod packets are fragmented on the underlay',
     fix: `set "MTU":${f.iface.mtu - 20} in the network config's Backend (FLANNEL_MTU becomes ${limit}) and restart the nodes` };
 }
 
 export function checkForwardPolicy(f: DoctorFacts): CheckResult {
+  if (ipv6Only(f)) return { id: 'forward_policy', status: 'skip', detail: 'IPv6-only network: the IPv4 FORWARD chain carries no pod traffic' };
   if (f.filterSave === null) return { id: 'forward_policy', status: 'skip', detail: 'iptables-save not available' };
   const policy = /^:FORWARD (\S+)/m.exec(f.filterSave)?.[1] ?? 'ACCEPT';
   const rules = parseSave(f.filterSave);
   const jump = rules.some((r) => r.chain === 'FORWARD' && r.spec.at(-1) === 'FLANNEL-FWD');
-  const network = f.etcd.config ? formatCidr(f.etcd.config.network) : '<Network>';
+  const network = (f.etcd.config ? ipv4NetworkText(f.etcd.config) : null) ?? '<Network>';
   if (policy !== 'DROP') return { id: 'forward_policy', status: 'ok', detail: `FORWARD policy ${policy}` };
   if (jump) return { id: 'forward_policy', status: 'ok', detail: 'FORWARD policy DROP, flannel\'s FLANNEL-FWD rules are in place' };
   return { id: 'forward_policy', status: 'fail',
@@ -285,7 +301,10 @@ export function checkEtcd(f: DoctorFacts): CheckResult[] {
       fix: createConfigHint(f.etcd.api ?? 'v3', f.etcd.configKey, f.etcd.endpoints) });
   } else {
     const c = f.etcd.config;
-    out.push({ id: 'network_config', status: 'ok', detail: `Network ${formatCidr(c.network)}, SubnetLen ${c.subnetLen}, backend ${c.backend.type}` });
+    const v4 = ipv4NetworkText(c);
+    const families = [v4 === null ? null : `Network ${v4}, SubnetLen ${c.subnetLen}`,
+      c.ipv6 ? `IPv6Network ${formatCidr6(c.ipv6.network)}, IPv6SubnetLen ${c.ipv6.subnetLen}` : null].filter((x) => x !== null);
+    out.push({ id: 'network_config', status: 'ok', detail: `${families.join(', ')}, backend ${c.backend.type}` });
   }
   if (f.etcd.apiWarning) {
     out.push({ id: 'etcd_api', status: 'warn', detail: `using etcd ${f.etcd.api ?? 'v3'}; ${f.etcd.apiWarning}`,
@@ -294,13 +313,14 @@ export function checkEtcd(f: DoctorFacts): CheckResult[] {
     out.push({ id: 'etcd_api', status: 'ok', detail: `using the etcd ${f.etcd.api} API` });
   }
   const byIP = new Map<string, Lease[]>();
-  for (const l of f.etcd.leases) byIP.set(l.attrs.publicIP, [...(byIP.get(l.attrs.publicIP) ?? []), l]);
+  // IPv6-only leases all say PublicIP 0.0.0.0: their hosts are told apart by PublicIPv6.
+  for (const l of f.etcd.leases) byIP.set(leaseHostAddress(l), [...(byIP.get(leaseHostAddress(l)) ?? []), l]);
   const dups = [...byIP.entries()].filter(([, ls]) => ls.length > 1);
   if (dups.length === 0) {
     out.push({ id: 'duplicate_public_ip', status: 'ok', detail: `${f.etcd.leases.length} leases, each PublicIP once` });
   } else {
     const [ip, ls] = dups[0] as [string, Lease[]];
-    const keys = ls.map((l) => `${f.etcd.subnetsPrefix}/${subnetKey(l.subnet)}`);
+    const keys = ls.map((l) => `${f.etcd.subnetsPrefix}/${subnetKey(l.subnet, l.ipv6Subnet)}`);
     out.push({ id: 'duplicate_public_ip', status: 'fail',
       detail: `${dups.map(([p, l]) => `${p} holds ${l.length} leases`).join('; ')}: hosts share one address (e.g. Vagrant's 10.0.2.15) or a stale lease was left`,
       fix: `give each host its own --iface/--public-ip; remove the stale lease: ${deleteKeysHint(f.etcd.api ?? 'v3', keys.slice(1), f.etcd.endpoints)}  (keys of ${ip}: ${keys.join(', ')})` });

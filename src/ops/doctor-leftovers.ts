@@ -6,6 +6,7 @@ import type { BackendClaims } from '../backend/backend.js';
 import { isOwnedHostGwRoute, HOSTGW_BACKEND_TYPE } from '../backend/hostgw/lease-routes.js';
 import { findLeftovers } from '../backend/kit/leftovers.js';
 import { parseVxlanConfig, vxlanDeviceName } from '../backend/vxlan/config.js';
+import { vxlanV6DeviceName } from '../backend/vxlan/kernel-v6.js';
 import type { NetworkConfig } from '../config/network-config.js';
 import { formatCidr, formatIPv4 } from '../net/ipv4.js';
 import type { LinkInfo } from '../netlink/links.js';
@@ -14,14 +15,20 @@ import type { CheckResult } from './doctor-checks.js';
 
 /** The host's links and main-table IPv4 routes, as a netlink dump gives them. */
 export interface KernelFacts {
-  readonly links: readonly Pick<LinkInfo, 'index' | 'name' | 'kind'>[];
+  /** mtu: absent in facts that do not need it (the leftovers check does not). */
+  readonly links: readonly (Pick<LinkInfo, 'index' | 'name' | 'kind'> & { readonly mtu?: number })[];
   readonly routes: readonly KernelRoute[];
 }
 
 /** What a backend of `type` owns on this host: the same claims the running backends make. */
 export function claimsOf(backendType: string, config: NetworkConfig, extIndex: number | null): BackendClaims {
   const type = backendType.toLowerCase();
-  if (type === 'vxlan') return { devices: [vxlanDeviceName(parseVxlanConfig(config.backend.raw).vni)], ownsRoute: () => false };
+  if (type === 'vxlan') {
+    const { vni } = parseVxlanConfig(config.backend.raw);
+    // The running backend's claims: flannel.<VNI> unless IPv6-only, flannel-v6.<VNI> with EnableIPv6.
+    const devices = [...(config.enableIPv4 ? [vxlanDeviceName(vni)] : []), ...(config.ipv6 ? [vxlanV6DeviceName(vni)] : [])];
+    return { devices, ownsRoute: () => false };
+  }
   if (type === HOSTGW_BACKEND_TYPE) {
     return { devices: [], ownsRoute: (r) => extIndex !== null && isOwnedHostGwRoute(r, config.network, extIndex) };
   }

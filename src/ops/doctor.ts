@@ -79,15 +79,6 @@ async function kernelFacts(): Promise<KernelFacts | null> {
 }
 
 export async function gatherFacts(options: Options): Promise<DoctorFacts> {
-  let iface: DoctorFacts['iface'];
-  try {
-    const i = await chooseExternalInterface({ iface: options.iface, ifaceRegex: options.ifaceRegex,
-      ...(options.ifaceCanReach ? { ifaceCanReach: options.ifaceCanReach } : {}),
-      ...(options.publicIP ? { publicIP: options.publicIP } : {}) });
-    iface = { name: i.name, index: i.index, ifaceAddr: i.ifaceAddr, extAddr: i.extAddr, mtu: i.mtu };
-  } catch (e) {
-    iface = { error: (e as Error).message.split('\n')[0] ?? String(e) };
-  }
   const envText = readText(options.subnetFile);
   const dockerMtu = readText('/sys/class/net/docker0/mtu');
   const endpoints = options.etcdEndpoints.join(',');
@@ -100,6 +91,21 @@ export async function gatherFacts(options: Options): Promise<DoctorFacts> {
     const prefix = options.etcdPrefix;
     etcd = { endpoints, configKey: `${prefix}/config`, subnetsPrefix: `${prefix}/subnets`, error: (e as Error).message,
       config: null, configError: null, leases: [] };
+  }
+  // The interface as the daemon would choose it under this config: IPv6-only needs no IPv4 address or route.
+  const config = etcd.config;
+  let iface: DoctorFacts['iface'];
+  try {
+    const i = await chooseExternalInterface({ iface: options.iface, ifaceRegex: options.ifaceRegex,
+      ...(options.ifaceCanReach ? { ifaceCanReach: options.ifaceCanReach } : {}),
+      ...(options.publicIP ? { publicIP: options.publicIP } : {}),
+      ...(config?.ipv6 ? { ipv6: { ...(options.publicIPv6 ? { publicIPv6: options.publicIPv6 } : {}) } } : {}),
+      ipv6Only: config?.enableIPv4 === false });
+    const v6only = config?.enableIPv4 === false;
+    iface = { name: i.name, index: i.index, ifaceAddr: (v6only ? i.ifaceAddr6 : null) ?? i.ifaceAddr,
+      extAddr: (v6only ? i.extAddr6 : null) ?? i.extAddr, mtu: i.mtu };
+  } catch (e) {
+    iface = { error: (e as Error).message.split('\n')[0] ?? String(e) };
   }
   return {
     ipForward: readText('/proc/sys/net/ipv4/ip_forward'),

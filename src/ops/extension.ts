@@ -6,6 +6,7 @@ import type { Lifecycle, LeaseContext } from '../lifecycle.js';
 import { log as rootLog } from '../log.js';
 import { formatCidr } from '../net/ipv4.js';
 import type { Options } from '../options.js';
+import { leasePublicText, leaseSubnetsText, networkText } from './families.js';
 import { startHealthServer, type HealthServer } from './http.js';
 import { MetricsFeed } from './metrics-feed.js';
 import { Readiness } from './readiness.js';
@@ -19,7 +20,7 @@ const STATE_FILE_DEBOUNCE_MS = 200;
 
 export function leaseStatusLine(ctx: LeaseContext): string {
   const type = ctx.lease.attrs.backendType ?? 'udp';
-  return `Lease ${formatCidr(ctx.lease.subnet)} of ${formatCidr(ctx.config.network)}, PublicIP ${ctx.lease.attrs.publicIP}, `
+  return `Lease ${leaseSubnetsText(ctx.lease)} of ${networkText(ctx.config)}, PublicIP ${leasePublicText(ctx.lease)}, `
     + `backend ${type}, MTU ${ctx.mtu}`;
 }
 

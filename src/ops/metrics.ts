@@ -1,7 +1,7 @@
 // The daemon's Prometheus metrics (prom-client), served on /metrics by ./http.ts and summarised by `status`.
 // Parts of the daemon report through the small functions at the bottom; backend counters are pulled on scrape.
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { formatCidr } from '../net/ipv4.js';
+import { leaseIdentity } from '../subnet/codec.js';
 import type { Lease, LeaseEvent } from '../subnet/lease.js';
 
 /**
@@ -121,13 +121,13 @@ export function recordEtcdError(operation: string): void {
   metrics.etcdErrors.inc({ operation });
 }
 
-// The peers the watcher reported, by subnet, so the gauge follows adds and removes between full lists.
+// The peers the watcher reported, by lease identity (IPv6-only leases all share the IPv4 half 0.0.0.0/0), so the gauge follows adds and removes between full lists.
 const knownPeers = new Set<string>();
 
 /** The watcher's full list (first list and every re-list); returns the number of peers now known. */
 export function recordPeerReset(peers: readonly Lease[]): number {
   knownPeers.clear();
-  for (const p of peers) knownPeers.add(formatCidr(p.subnet));
+  for (const p of peers) knownPeers.add(leaseIdentity(p.subnet, p.ipv6Subnet));
   metrics.peers.set(knownPeers.size);
   return knownPeers.size;
 }
@@ -136,8 +136,8 @@ export function recordPeerReset(peers: readonly Lease[]): number {
 export function recordPeerEvents(events: readonly LeaseEvent[]): number {
   for (const e of events) {
     metrics.leaseEvents.inc({ type: e.type });
-    if (e.type === 'added') knownPeers.add(formatCidr(e.lease.subnet));
-    else knownPeers.delete(formatCidr(e.lease.subnet));
+    if (e.type === 'added') knownPeers.add(leaseIdentity(e.lease.subnet, e.lease.ipv6Subnet));
+    else knownPeers.delete(leaseIdentity(e.lease.subnet, e.lease.ipv6Subnet));
   }
   metrics.peers.set(knownPeers.size);
   return knownPeers.size;

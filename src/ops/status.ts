@@ -4,17 +4,21 @@
 // sysconfig variables, it reads the etcd prefix and endpoints the running daemon names in that file; given others,
 // it says that they differ.
 import fs from 'node:fs';
-import { formatCidr, netsEqual, type Ipv4Net } from '../net/ipv4.js';
-import { formatCidr6 } from '../net/ipv6.js';
+import { netsEqual, type Ipv4Net } from '../net/ipv4.js';
+import { formatCidr6, nets6Equal, type Ipv6Net } from '../net/ipv6.js';
 import { resolveOptions, type Options } from '../options.js';
 import type { Lease } from '../subnet/lease.js';
-import { parseSubnetEnv, previousSubnetFrom } from '../subnet/subnet-env.js';
+import { isIpv6OnlySubnet } from '../subnet/codec.js';
+import { parseSubnetEnv, previousIPv6SubnetFrom, previousSubnetFrom } from '../subnet/subnet-env.js';
 import { readClusterView, type ClusterView } from './cluster-view.js';
+import { ipv4NetworkText, leaseIpv4Subnet } from './families.js';
 import { readLiveState, stateFilePath, type DaemonState } from './state-file.js';
 
 export interface LeaseRow {
-  readonly subnet: string;
-  readonly publicIP: string;
+  /** The IPv4 subnet; null for an IPv6-only lease (its key's `0.0.0.0-0` half is no subnet). */
+  readonly subnet: string | null;
+  /** PublicIP; null for an IPv6-only lease (upstream writes 0.0.0.0 there). */
+  readonly publicIP: string | null;
   readonly backend: string;
   readonly vtepMAC: string | null;
   /** ISO time, or null for a reservation (no etcd lease). */
@@ -26,6 +30,7 @@ export interface LeaseRow {
 }
 
 export interface StatusReport {
+  /** Network; null when unknown (configError says why) or when the network is IPv6-only. */
   readonly network: string | null;
   /** IPv6Network when the config has EnableIPv6. */
   readonly ipv6Network?: string;
@@ -83,7 +88,7 @@ function vtepMacOf(lease: Lease): string | null {
 
 export function leaseRow(lease: Lease, own: boolean): LeaseRow {
   return {
-    subnet: formatCidr(lease.subnet), publicIP: lease.attrs.publicIP, backend: lease.attrs.backendType ?? 'udp',
+    subnet: leaseIpv4Subnet(lease), publicIP: isIpv6OnlySubnet(lease.subnet) ? null : lease.attrs.publicIP, backend: lease.attrs.backendType ?? 'udp',
     vtepMAC: vtepMacOf(lease), expires: lease.expiration === null ? null : lease.expiration.toISOString(), own,
     ...(lease.ipv6Subnet ? { ipv6Subnet: formatCidr6(lease.ipv6Subnet) } : {}),
     ...(lease.attrs.publicIPv6 ? { publicIPv6: lease.attrs.publicIPv6 } : {}),
@@ -94,11 +99,15 @@ export function leaseRow(lease: Lease, own: boolean): LeaseRow {
 export function buildStatus(view: ClusterView, subnetFile: string, subnetEnvText: string | null,
   state: DaemonState | null, etcdNote: string | null = null): StatusReport {
   const ownSubnet: Ipv4Net | null = subnetEnvText === null ? null : previousSubnetFrom(subnetEnvText);
-  const sorted = [...view.leases].sort((a, b) => a.subnet.ip - b.subnet.ip);
-  const isOwn = (l: Lease): boolean => ownSubnet !== null && netsEqual(l.subnet, ownSubnet);
+  // An IPv6-only node's subnet.env has no FLANNEL_SUBNET: its lease is the one with its FLANNEL_IPV6_SUBNET.
+  const ownSubnet6: Ipv6Net | null = subnetEnvText === null || ownSubnet !== null ? null : previousIPv6SubnetFrom(subnetEnvText);
+  const v6Of = (l: Lease): bigint => l.ipv6Subnet?.ip ?? 0n;
+  const sorted = [...view.leases].sort((a, b) => a.subnet.ip - b.subnet.ip || (v6Of(a) === v6Of(b) ? 0 : v6Of(a) < v6Of(b) ? -1 : 1));
+  const isOwn = (l: Lease): boolean => (ownSubnet !== null && netsEqual(l.subnet, ownSubnet))
+    || (ownSubnet6 !== null && isIpv6OnlySubnet(l.subnet) && !!l.ipv6Subnet && nets6Equal(l.ipv6Subnet, ownSubnet6));
   const ownLease = sorted.find(isOwn);
   return {
-    network: view.config ? formatCidr(view.config.network) : null,
+    network: view.config ? ipv4NetworkText(view.config) : null,
     ...(view.config?.ipv6 ? { ipv6Network: formatCidr6(view.config.ipv6.network) } : {}),
     backend: view.config ? view.config.backend.type : null,
     configKey: view.configKey,
@@ -124,8 +133,8 @@ function relative(iso: string | null, now: number): string {
 
 function table(rows: readonly LeaseRow[], now: number): string[] {
   const header = ['SUBNET', 'PUBLIC IP', 'BACKEND', 'VTEP MAC', 'EXPIRES'];
-  const cells = rows.map((r) => [r.ipv6Subnet ? `${r.subnet} ${r.ipv6Subnet}` : r.subnet,
-    r.publicIPv6 ? `${r.publicIP} ${r.publicIPv6}` : r.publicIP, r.backend, r.vtepMAC ?? '-', relative(r.expires, now)]);
+  const both = (a: string | null, b: string | undefined): string => [a, b].filter((x) => !!x).join(' ') || '-';
+  const cells = rows.map((r) => [both(r.subnet, r.ipv6Subnet), both(r.publicIP, r.publicIPv6), r.backend, r.vtepMAC ?? '-', relative(r.expires, now)]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] as string).length)));
   const line = (c: readonly string[]): string => `  ${c.map((x, i) => (i === c.length - 1 ? x : x.padEnd(widths[i] as number))).join('  ')}`;
   return [line(header), ...cells.map(line)];
@@ -134,22 +143,29 @@ function table(rows: readonly LeaseRow[], now: number): string[] {
 /** Pure: the human-readable text of a report. */
 export function formatStatus(r: StatusReport, now = Date.now()): string {
   const out: string[] = [];
-  const v6 = r.ipv6Network ? ` and ${r.ipv6Network}` : '';
-  out.push(r.network !== null ? `Network:  ${r.network}${v6} (backend ${r.backend}) from ${r.configKey}`
+  const nets = [r.network, r.ipv6Network].filter((x) => !!x).join(' and ');
+  out.push(r.configError === null && nets !== '' ? `Network:  ${nets} (backend ${r.backend}) from ${r.configKey}`
     : `Network:  unknown (${r.configError ?? 'no config'})`);
   if (r.etcdNote) out.push(`etcd:     ${r.etcdNote}`);
   if (r.etcdApi) out.push(`etcd API: ${r.etcdApi}${r.apiWarning ? ` (WARNING: ${r.apiWarning})` : ''}`);
   if (r.subnetEnv === null) out.push(`Local:    ${r.subnetFile} is missing (the daemon has not written it yet)`);
   else {
     const e = r.subnetEnv;
-    out.push(`Local:    ${r.subnetFile}: FLANNEL_SUBNET=${e.FLANNEL_SUBNET ?? '?'}${e.FLANNEL_IPV6_SUBNET ? ` FLANNEL_IPV6_SUBNET=${e.FLANNEL_IPV6_SUBNET}` : ''} FLANNEL_MTU=${e.FLANNEL_MTU ?? '?'} FLANNEL_IPMASQ=${e.FLANNEL_IPMASQ ?? '?'}`);
+    // IPv6-only: no FLANNEL_SUBNET at all, as upstream writes it.
+    const subnets = e.FLANNEL_SUBNET === undefined && e.FLANNEL_IPV6_SUBNET !== undefined
+      ? `FLANNEL_IPV6_SUBNET=${e.FLANNEL_IPV6_SUBNET}`
+      : `FLANNEL_SUBNET=${e.FLANNEL_SUBNET ?? '?'}${e.FLANNEL_IPV6_SUBNET ? ` FLANNEL_IPV6_SUBNET=${e.FLANNEL_IPV6_SUBNET}` : ''}`;
+    out.push(`Local:    ${r.subnetFile}: ${subnets} FLANNEL_MTU=${e.FLANNEL_MTU ?? '?'} FLANNEL_IPMASQ=${e.FLANNEL_IPMASQ ?? '?'}`);
   }
   const daemonPeers = r.daemon.peers === undefined || r.daemon.peers === null ? '' : `, ${r.daemon.peers} peers programmed`;
   out.push(r.daemon.running ? `Daemon:   running (pid ${r.daemon.pid})${daemonPeers}, state of ${r.daemon.updated}`
     : 'Daemon:   not running (no live status file)');
   out.push('');
   if (r.own) out.push('Own lease:', ...table([r.own], now));
-  else out.push(`Own lease: none in etcd${r.subnetEnv?.FLANNEL_SUBNET ? ` for ${r.subnetEnv.FLANNEL_SUBNET}` : ''}`);
+  else {
+    const local = r.subnetEnv?.FLANNEL_SUBNET ?? r.subnetEnv?.FLANNEL_IPV6_SUBNET;
+    out.push(`Own lease: none in etcd${local ? ` for ${local}` : ''}`);
+  }
   out.push('');
   out.push(`Peers (${r.peers.length}):`);
   if (r.peers.length > 0) out.push(...table(r.peers, now));

@@ -30,6 +30,18 @@ export function ipv4OrEmpty(flag: string, text: string): string {
   return t;
 }
 
+/** Either family (--iface-can-reach: upstream routes to an IPv6 address as well). */
+export function ipOrEmpty(flag: string, text: string): string {
+  const t = text.trim();
+  if (t === '') return '';
+  const ip6 = t.includes(':') ? parseIPv6(t) : null;
+  if (ip6 !== null) return formatIPv6(ip6);
+  if (parseIPv4(t) === null) {
+    throw new OptionsError(`invalid --${flag} "${text}": expected an IPv4 address such as 192.0.2.10 or an IPv6 address such as 2001:db8::10`);
+  }
+  return t;
+}
+
 export function ipv6OrEmpty(flag: string, text: string): string {
   const t = text.trim();
   if (t === '') return '';

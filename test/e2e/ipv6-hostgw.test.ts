@@ -54,6 +54,22 @@ describe('dual-stack host-gw on two hosts', { skip: skip ?? false, timeout: 180_
     assert.equal(route.dev, UNDERLAY_IFACE);
   }));
 
+  it('puts back a deleted IPv6 route on the kernel\'s notice, as for IPv4', () => withLogs(async () => {
+    const [h1, h2] = tb.hosts as [Host, Host];
+    const dst = ipv6SubnetOf(h2);
+    await waitForIpv6Route(h1, dst);
+    const mark = tb.daemonLog(h1).length;
+    await mustExec(['ip', '-n', h1.netns, '-6', 'route', 'del', dst]);
+    const route = await waitForIpv6Route(h1, dst, `h1: ${dst} put back`);
+    assert.equal(route.gateway, underlay6(h2));
+    const since = (): Array<{ msg?: string; kind?: string; action?: string; route?: string }> => tb.daemonLog(h1).slice(mark)
+      .split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg?: string });
+    // The netlink monitor's notice (not the 10 s check) is what sent the daemon looking.
+    await poll('h1 logs the recovery', () => since().some((r) => r.msg === 'route recovered' && r.route?.startsWith(`${dst} `)), 30_000);
+    assert.ok(since().some((r) => r.msg === 'kernel change concerns us; checking' && r.kind === 'route6' && r.action === 'del'),
+      tb.daemonLog(h1).slice(mark));
+  }));
+
   it('carries ping and TCP between the containers in both families', () => withLogs(async () => {
     const [a, b] = tb.hosts.map((h) => tb.container(h)) as [Container, Container];
     await tb.waitForPing(a, b.ip);
@@ -85,5 +101,20 @@ describe('dual-stack host-gw on two hosts', { skip: skip ?? false, timeout: 180_
     await poll('ping -6 a → b over vxlan', () => tb.ping(a, v6Of.get(b)!), 30_000, 100);
     await poll('ping -6 b → a over vxlan', () => tb.ping(b, v6Of.get(a)!), 30_000, 100);
     await tb.waitForPing(a, b.ip);
+  }));
+
+  it('a restart into host-gw removes the flannel-v6.1 the vxlan run left, and IPv6 traffic flows over routes again', () => withLogs(async () => {
+    const [h1] = tb.hosts as [Host, Host];
+    await tb.stopDaemon(h1);
+    await mustExec(['ip', '-n', h1.netns, 'link', 'show', 'flannel-v6.1']);
+    await tb.putConfig(CONFIG);
+    const mark = tb.daemonLog(h1).length;
+    tb.startDaemon(h1, ['--vxlan-datapath', 'kernel']);
+    await poll('h1 removes flannel-v6.1', () => tb.daemonLog(h1).slice(mark).includes('"device":"flannel-v6.1"'), 30_000);
+    const links = JSON.parse(await mustExec(['ip', '-n', h1.netns, '-j', 'link', 'show'])) as Array<{ ifname: string }>;
+    assert.deepEqual(links.filter((l) => l.ifname.startsWith('flannel')).map((l) => l.ifname), [], 'no flannel device left on h1');
+    const [a, b] = tb.hosts.map((h) => tb.container(h)) as [Container, Container];
+    await poll('ping -6 a → b over host-gw', () => tb.ping(a, v6Of.get(b)!), 30_000, 100);
+    await poll('ping -6 b → a over host-gw', () => tb.ping(b, v6Of.get(a)!), 30_000, 100);
   }));
 });

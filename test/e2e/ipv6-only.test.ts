@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { mustExec } from '../support/netns.js';
 import { testbedUnavailable } from '../support/prerequisites.js';
 import { addIpv6Underlay, ipv6RoutesReport, ipv6SubnetOf, underlay6, waitForIpv6OnlyEnv, waitForIpv6Route } from '../support/ipv6-lab.js';
-import { poll, Testbed, UNDERLAY_IFACE, type Container, type Host } from '../support/testbed.js';
+import { CLI_JS, poll, Testbed, UNDERLAY_IFACE, type Container, type Host } from '../support/testbed.js';
 import { readSubnetEnvVars } from '../support/subnet-env.js';
 
 const PREFIX = '/usr/local/bin/network';
@@ -69,6 +69,24 @@ for (const backend of ['host-gw', 'vxlan'] as const) {
         const links = JSON.parse(await mustExec(['ip', '-n', h.netns, '-j', 'link', 'show'])) as Array<{ ifname: string }>;
         assert.ok(!links.some((l) => l.ifname === 'flannel.1'), `${h.name} has flannel.1`);
       }
+    }));
+
+    it('`tsflanneld status` shows the IPv6 side only, and finds the own lease', () => withLogs(async () => {
+      const [h1, h2] = tb.hosts as [Host, Host];
+      const run = async (extra: string[]): Promise<string> => {
+        const r = await tb.exec(h1, [process.execPath, CLI_JS, 'status', ...extra, ...tb.daemonArgs(h1)]);
+        assert.equal(r.code, 0, r.stderr);
+        return r.stdout;
+      };
+      const report = JSON.parse(await run(['--json'])) as { network: string | null; ipv6Network: string;
+        own: { subnet: string | null; ipv6Subnet: string } | null; peers: Array<{ publicIPv6: string }> };
+      assert.equal(report.network, null);
+      assert.equal(report.ipv6Network, 'fd00:60::/56');
+      assert.equal(report.own?.ipv6Subnet, ipv6SubnetOf(h1));
+      assert.equal(report.own?.subnet, null);
+      assert.deepEqual(report.peers.map((p) => p.publicIPv6), [underlay6(h2)]);
+      const text = await run([]);
+      assert.doesNotMatch(text, /0\.0\.0\.0/, text);
     }));
 
     it('carries ping and TCP between the containers both ways', () => withLogs(async () => {

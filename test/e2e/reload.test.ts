@@ -13,13 +13,13 @@ import { after, before, describe, it } from 'node:test';
 import { killPids } from '../support/netns.js';
 import { NotifyListener } from '../support/notify-listener.js';
 import { testbedUnavailable, tunnelGsoUnavailable } from '../support/prerequisites.js';
-import { poll, Testbed, type Container, type Host } from '../support/testbed.js';
+import { poll, type Testbed, type Container, type Host } from '../support/testbed.js';
+import { startUserspacePair, USERSPACE_ARGS } from '../support/userspace-pair.js';
 import { startPingStream, type PingSummary } from '../support/ping-stream.js';
 import { stackTraces } from '../support/proc-stats.js';
 import { tcpTransfer } from '../support/traffic.js';
 
 const skip = testbedUnavailable() ?? (fs.existsSync('/usr/bin/iperf3') ? null : 'needs iperf3');
-const ARGS = ['--vxlan-datapath', 'userspace'];
 
 interface LogRecord { readonly time?: number; readonly msg?: string; readonly pid?: number }
 
@@ -71,19 +71,12 @@ describe('reload (SIGHUP) of a userspace-datapath daemon', { skip: skip ?? false
 
   before(async () => {
     fs.writeFileSync(preload, '// the build that was installed first\n');
-    tb = await Testbed.create({ hosts: 2 });
-    await tb.putConfig({ Network: '10.0.0.0/16', SubnetLen: 24, Backend: { Type: 'vxlan' } });
-    h2 = tb.host(2);
-    tb.startDaemon(tb.host(1), ARGS);
     // NODE_OPTIONS travels through the exec: the preload is read again from disk by the re-executed program.
     // A systemd-like NOTIFY_SOCKET (a path socket: reachable from the host's namespace) sees READY=1 and RELOADING=1.
-    notify = await NotifyListener.start(h2.subnetFile);
-    tb.startDaemon(h2, ARGS, ['env', `NODE_OPTIONS=--require=${preload}`, `NOTIFY_SOCKET=${notify.socketPath}`]);
-    for (const h of tb.hosts) await tb.waitForSubnetEnv(h);
-    c1 = await tb.addContainer(tb.host(1), 'c1', { txChecksumOff: true });
-    c2 = await tb.addContainer(h2, 'c1', { txChecksumOff: true });
-    await tb.waitForPing(c1, c2.ip);
-    await tb.waitForPing(c2, c1.ip);
+    ({ tb, h2, c1, c2 } = await startUserspacePair({ h2: async (h) => {
+      notify = await NotifyListener.start(h.subnetFile);
+      return { args: USERSPACE_ARGS, launcher: ['env', `NODE_OPTIONS=--require=${preload}`, `NOTIFY_SOCKET=${notify.socketPath}`] };
+    } }));
   });
 
   after(async () => {
@@ -173,7 +166,7 @@ describe('reload (SIGHUP) of a userspace-datapath daemon', { skip: skip ?? false
 
 const FIFO_PRIORITY = 7;
 const HEALTH = ['--healthz-ip', '127.0.0.1', '--healthz-port', '8471'];
-const GSO_ARGS = [...ARGS, '--vxlan-send-path', 'tunnel-gso', '--vxlan-loop-priority', String(FIFO_PRIORITY), ...HEALTH];
+const GSO_ARGS = [...USERSPACE_ARGS, '--vxlan-send-path', 'tunnel-gso', '--vxlan-loop-priority', String(FIFO_PRIORITY), ...HEALTH];
 const TAP = 'flannel.1-gso';
 
 /** Threads of `pid` running SCHED_FIFO (policy 1) at `priority`: /proc/<pid>/task/<tid>/stat fields 40 and 41. */
@@ -200,16 +193,7 @@ describe('reload (SIGHUP) keeps the tunnel-GSO send path and the loop priority',
   let h2: Host;
 
   before(async () => {
-    tb = await Testbed.create({ hosts: 2 });
-    await tb.putConfig({ Network: '10.0.0.0/16', SubnetLen: 24, Backend: { Type: 'vxlan' } });
-    h2 = tb.host(2);
-    tb.startDaemon(tb.host(1), ARGS);
-    tb.startDaemon(h2, GSO_ARGS);
-    for (const h of tb.hosts) await tb.waitForSubnetEnv(h);
-    c1 = await tb.addContainer(tb.host(1), 'c1', { txChecksumOff: true });
-    c2 = await tb.addContainer(h2, 'c1', { txChecksumOff: true });
-    await tb.waitForPing(c1, c2.ip);
-    await tb.waitForPing(c2, c1.ip);
+    ({ tb, h2, c1, c2 } = await startUserspacePair({ h2: async () => ({ args: GSO_ARGS }) }));
   });
 
   after(async () => {

@@ -10,15 +10,15 @@ import { after, before, describe, it } from 'node:test';
 import { FdStore } from '../support/fd-store.js';
 import { mustExec } from '../support/netns.js';
 import { testbedUnavailable, tunnelGsoUnavailable } from '../support/prerequisites.js';
-import { poll, Testbed, type Container, type Host } from '../support/testbed.js';
+import { poll, type Testbed, type Container, type Host } from '../support/testbed.js';
+import { startUserspacePair, USERSPACE_ARGS } from '../support/userspace-pair.js';
 import { startPingStream } from '../support/ping-stream.js';
 import { stackTraces } from '../support/proc-stats.js';
 
 const skip = testbedUnavailable();
-const ARGS = ['--vxlan-datapath', 'userspace'];
 /** Linux ≥ 6.17 has UDP-tunnel GSO on TUN/TAP: there the restarted node must come back on the tunnel-gso send path. */
 const TUNNEL_GSO = tunnelGsoUnavailable() === null;
-const H2_ARGS = TUNNEL_GSO ? [...ARGS, '--vxlan-send-path', 'tunnel-gso'] : ARGS;
+const H2_ARGS = TUNNEL_GSO ? [...USERSPACE_ARGS, '--vxlan-send-path', 'tunnel-gso'] : USERSPACE_ARGS;
 /** 10 s of pings every 10 ms: long enough that replies to what queued during the restart still count. */
 const PINGS = 1000;
 
@@ -30,17 +30,10 @@ describe('SIGKILL and restart with the fd store (userspace datapath)', { skip: s
   let h2: Host;
 
   before(async () => {
-    tb = await Testbed.create({ hosts: 2 });
-    await tb.putConfig({ Network: '10.0.0.0/16', SubnetLen: 24, Backend: { Type: 'vxlan' } });
-    h2 = tb.host(2);
-    store = await FdStore.start(h2.netns, `tsf-fdstore-${crypto.randomBytes(4).toString('hex')}`);
-    tb.startDaemon(tb.host(1), ARGS);
-    tb.startDaemon(h2, H2_ARGS, store.launcher());
-    for (const h of tb.hosts) await tb.waitForSubnetEnv(h);
-    c1 = await tb.addContainer(tb.host(1), 'c1', { txChecksumOff: true });
-    c2 = await tb.addContainer(h2, 'c1', { txChecksumOff: true });
-    await tb.waitForPing(c1, c2.ip);
-    await tb.waitForPing(c2, c1.ip);
+    ({ tb, h2, c1, c2 } = await startUserspacePair({ h2: async (h) => {
+      store = await FdStore.start(h.netns, `tsf-fdstore-${crypto.randomBytes(4).toString('hex')}`);
+      return { args: H2_ARGS, launcher: store.launcher() };
+    } }));
   });
 
   after(async () => {

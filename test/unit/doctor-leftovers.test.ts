@@ -88,3 +88,16 @@ test('docker_opts: a file from before a live switch (old MTU) warns with the mk-
   assert.match(c.fix ?? '', /^tsflanneld mk-docker-opts -c -d \/run\/docker_opts\.env /);
   assert.equal(checkDockerOpts(facts({})).status, 'skip');
 });
+
+test('leftovers: flannel-v6.<VNI> is vxlan\'s in a dual-stack network, a leftover after a restart into host-gw', () => {
+  const v6dev = { index: 8, name: 'flannel-v6.1', kind: 'vxlan' };
+  const kernel: KernelFacts = { links: [ETH0, FLANNEL1, v6dev], routes: [] };
+  const dual = (type: string): ReturnType<typeof parseNetworkConfig> =>
+    parseNetworkConfig(`{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:5::/56","Backend":{"Type":"${type}"}}`);
+  assert.equal(checkLeftovers('vxlan', dual('vxlan'), ETH0.index, kernel).status, 'ok');
+  const r = checkLeftovers('host-gw', dual('host-gw'), ETH0.index, kernel);
+  assert.equal(r.status, 'warn');
+  assert.match(r.fix ?? '', /^ip link delete flannel\.1 && ip link delete flannel-v6\.1 /);
+  const v6only = parseNetworkConfig('{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00:5::/56","Backend":{"Type":"vxlan"}}');
+  assert.match(checkLeftovers('vxlan', v6only, ETH0.index, kernel).detail, /device flannel\.1 \(vxlan\)$/, 'IPv6-only vxlan has no flannel.1');
+});

@@ -166,3 +166,9 @@ test('--public-ipv6 and FLANNELD_PUBLIC_IPV6 give the canonical IPv6 text', () =
   assert.equal(parseOptions([], { FLANNELD_PUBLIC_IPV6: '2001:db8::11' }).publicIPv6, '2001:db8::11');
   assert.equal(parseOptions([], noEnv).publicIPv6, '');
 });
+
+test('--iface-can-reach takes an IPv6 address as upstream does (written in its short form)', () => {
+  assert.equal(parseOptions(['--iface-can-reach=2001:DB8:0::99'], noEnv).ifaceCanReach, '2001:db8::99');
+  assert.equal(parseOptions(['--iface-can-reach=192.0.2.9'], noEnv).ifaceCanReach, '192.0.2.9');
+  assert.throws(() => parseOptions(['--iface-can-reach=2001:db8::zz'], noEnv), /^OptionsError: invalid --iface-can-reach "2001:db8::zz"/);
+});

@@ -1,6 +1,6 @@
 // The host-gw backend (flannel-compat §6): every peer's subnet is routed via the peer's PublicIP on the external
 // interface. The kernel table is compared with the leases after every change, every 10 s, and promptly when the
-// netlink monitor sees one of our routes go (or the interface come back). Routes carry TSFLANNELD_ROUTE_PROTOCOL,
+// netlink monitor sees one of our routes go, IPv4 or IPv6 (or the interface come back). Routes carry TSFLANNELD_ROUTE_PROTOCOL,
 // so stale ones left by an earlier run (upstream #2554) are told apart from everyone else's and removed.
 import type { Backend, BackendClaims, BackendContext, BackendRegistration } from '../backend.js';
 import { Keeper } from '../kit/keeper.js';
@@ -16,6 +16,7 @@ import {
 } from '../../netlink/routes.js';
 import { sharedRtSocket, type RtSocket } from '../../netlink/socket.js';
 import { deleteRoute6IfPresent, describeRoute6, listOwnRoutes6, replaceRoute6 } from '../../netlink/routes6.js';
+import { formatCidr6, nets6Equal } from '../../net/ipv6.js';
 import { planRoutes6, route6ForLease } from './ipv6-routes.js';
 import { HOSTGW_BACKEND_TYPE, isOwnedHostGwRoute, natRefusal, routesForLeases } from './lease-routes.js';
 
@@ -42,6 +43,8 @@ export class HostGwBackend implements Backend {
   private peersKnown = false;
   /** Destinations we have seen in place: a later absence is a recovery, not a first install. */
   private readonly installed = new Set<string>();
+  /** The same for the IPv6 routes of a dual-stack or IPv6-only network. */
+  private readonly installed6 = new Set<string>();
   /** Last failure per destination, so a peer that keeps failing is warned about once, not every 10 s. */
   private readonly failing = new Map<string, string>();
   private stopped = false;
@@ -55,7 +58,7 @@ export class HostGwBackend implements Backend {
     this.diff = new PeerDiff((lease) => readHostGwPeer(lease), this.log);
     this.keeper = new Keeper({
       work: ctx.work, log: this.log, everyMs: opts.resyncIntervalMs ?? DEFAULT_RESYNC_MS, retryMinMs: RETRY_MIN_MS,
-      groups: ['route', 'addr'], concerns: (e) => this.concerns(e), resync: (reason) => this.reconcile(reason),
+      groups: ctx.network.ipv6 ? ['route', 'route6', 'addr'] : ['route', 'addr'], concerns: (e) => this.concerns(e), resync: (reason) => this.reconcile(reason),
       ...(opts.watchKernel !== undefined ? { watchKernel: opts.watchKernel } : {}),
     });
   }
@@ -128,6 +131,11 @@ export class HostGwBackend implements Backend {
     switch (e.kind) {
       case 'route':
         return e.action === 'del' && this.peers.has(dstKey(e.route));
+      case 'route6': {
+        if (e.action !== 'del') return false;
+        const dst = e.route.dst;
+        return [...this.peers.values()].some((l) => !!l.ipv6Subnet && nets6Equal(l.ipv6Subnet, dst));
+      }
       case 'link':
         // A link that goes down loses its routes without a notification per route; resync when it is back.
         return e.action === 'new' && e.link.index === ext && e.link.up;
@@ -204,24 +212,35 @@ export class HostGwBackend implements Backend {
     for (const key of [...this.installed]) if (!wanted.has(key)) this.installed.delete(key);
     for (const want of desired) if (!this.failing.has(dstKey(want))) this.installed.add(dstKey(want));
     for (const key of [...this.failing.keys()]) if (!wanted.has(key)) this.failing.delete(key);
-    return failures === 0 && await this.reconcile6();
+    return failures === 0 && await this.reconcile6(reason);
   }
 
-  /** The IPv6 half of a dual-stack network: the same comparison for the peers' IPv6 subnets. */
-  private async reconcile6(): Promise<boolean> {
+  /** The IPv6 half of a dual-stack or IPv6-only network: the same comparison for the peers' IPv6 subnets. */
+  private async reconcile6(reason: string): Promise<boolean> {
     const v6 = this.ctx.network.ipv6;
     if (!v6) return true;
     const ext = this.ctx.extIface.index;
     const desired = [...this.peers.values()].flatMap((l) => route6ForLease(l, ext) ?? []);
-    const plan = planRoutes6(desired, await listOwnRoutes6(this.socket), v6.network, ext);
-    let ok = true;
+    const actual = await listOwnRoutes6(this.socket);
+    const present = new Set(actual.map((r) => formatCidr6(r.dst)));
+    const plan = planRoutes6(desired, actual, v6.network, ext);
+    const failed = new Set<string>();
     for (const want of plan.install) {
+      const key = formatCidr6(want.dst);
       try {
         await replaceRoute6(want, this.socket);
-        this.stats.routesAdded++;
-        this.log.info({ route: this.describe6(want) }, 'route added');
+        if (present.has(key)) {
+          this.stats.routesReplaced++;
+          this.log.info({ route: this.describe6(want) }, 'route replaced');
+        } else if (this.installed6.has(key)) {
+          this.stats.routesRecovered++;
+          this.log.info({ route: this.describe6(want), reason }, 'route recovered');
+        } else {
+          this.stats.routesAdded++;
+          this.log.info({ route: this.describe6(want) }, 'route added');
+        }
       } catch (err) {
-        ok = false;
+        failed.add(key);
         this.stats.routeErrors++;
         this.log.warn({ route: this.describe6(want), err: (err as Error).message }, 'cannot install route; will retry');
       }
@@ -231,7 +250,9 @@ export class HostGwBackend implements Backend {
       this.stats.routesRemoved++;
       this.log.info({ route: this.describe6(have) }, 'route removed: no lease backs it');
     }
-    return ok;
+    this.installed6.clear();
+    for (const want of desired) if (!failed.has(formatCidr6(want.dst))) this.installed6.add(formatCidr6(want.dst));
+    return failed.size === 0;
   }
 
   private describe6(r: Parameters<typeof describeRoute6>[0]): string {

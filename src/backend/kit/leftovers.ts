@@ -1,4 +1,5 @@
-// What earlier runs of another backend left behind: flannel devices (`flannel.<VNI>` of vxlan, `flannel0` of udp)
+// What earlier runs of another backend left behind: flannel devices (`flannel.<VNI>` and `flannel-v6.<VNI>` of vxlan,
+// `flannel0` of udp)
 // and routes with our protocol that the current backend does not claim (host-gw's `<peer subnet> via <PublicIP>`
 // after a switch to vxlan would bypass VXLAN). Found purely from a link and route dump, removed at start.
 import type { Logger } from '../../log.js';
@@ -11,7 +12,7 @@ import { RT_TABLE_MAIN } from '../../netlink/codec.js';
 import type { BackendClaims } from '../backend.js';
 
 /** The names flannel backends give their devices (ours and upstream's alike). */
-const FLANNEL_DEVICE = /^flannel(\.\d+|0)$/;
+const FLANNEL_DEVICE = /^flannel(\.\d+|0|-v6\.\d+)$/;
 
 export interface Leftovers {
   readonly devices: readonly Pick<LinkInfo, 'index' | 'name' | 'kind'>[];

@@ -25,7 +25,7 @@ export class KernelVxlanV6OnlyBackend implements Backend {
     this.mtu = vxlanDeviceMtu(config, ctx.extIface.mtu);
     this.v6 = new KernelVxlanV6({ vni: config.vni, port: config.port, learning: config.learning, gbp: config.gbp,
       mtu: this.mtu, localIP6: extAddr6, underlayIndex: ctx.extIface.index, stateDir: ctx.stateDir,
-      directRouting: config.directRouting, log });
+      directRouting: config.directRouting, ...(ctx.republishV6 ? { republish: ctx.republishV6 } : {}), log });
     this.keeper = new Keeper({ work: ctx.work, log, everyMs: RESYNC_INTERVAL_MS,
       resync: async () => { await this.v6.resync(); return true; } });
   }

@@ -2,12 +2,15 @@
 // flannel-v6.<VNI> (local = PublicIPv6, dev = the external interface, same VNI, port and MTU), its own VtepMAC
 // published as BackendV6Data, `<own IPv6 subnet network>/128` on it, and per peer that has an IPv6 half: a permanent
 // neighbour entry, a permanent FDB entry to the peer's PublicIPv6 and an onlink route. Every resync writes all
-// entries again (each write is a replace), which also restores anything deleted meanwhile.
+// entries again (each write is a replace), which also restores anything deleted meanwhile. As on flannel.<VNI>, a
+// peer that publishes our VtepMAC (a --state-dir cloned with a VM image) makes us take a new one and republish it.
 import { writeFile } from 'node:fs/promises';
 import type { Logger } from '../../log.js';
-import { formatCidr6, nets6Equal, parseIPv6, type Ipv6Net } from '../../net/ipv6.js';
+import { formatCidr6, formatIPv6, nets6Equal, parseIPv6, type Ipv6Net } from '../../net/ipv6.js';
 import { ensureAddress6 } from '../../netlink/addresses6.js';
-import { deleteLinkIfPresent, getLinkByName, setLinkMtu, setLinkUp, type LinkInfo } from '../../netlink/links.js';
+import {
+  deleteLinkIfPresent, getLinkByName, setLinkDown, setLinkMac, setLinkMtu, setLinkUp, type LinkInfo,
+} from '../../netlink/links.js';
 import {
   deleteFdb6IfPresent, deleteNeigh6IfPresent, ensureFdb6, ensureNeigh6, listFdb6, listPermanentNeigh6,
 } from '../../netlink/neighbours.js';
@@ -56,6 +59,11 @@ export function staleV6Entries(peers: Iterable<V6Peer>, have: V6Sweep): V6Sweep 
   };
 }
 
+/** True when `peer` (another host: another PublicIPv6) publishes the VtepMAC flannel-v6.<VNI> uses. */
+export function isV6Clash(peer: V6Peer, own: { readonly publicIPv6: bigint | null; readonly vtepMac: string }): boolean {
+  return peer.vtepMac === own.vtepMac && peer.publicIPv6 !== own.publicIPv6;
+}
+
 export function vxlanV6DeviceName(vni: number): string {
   return `flannel-v6.${vni}`;
 }
@@ -71,7 +79,9 @@ export class KernelVxlanV6 {
   private peersKnown = false;
 
   constructor(private readonly o: { vni: number; port: number; learning: boolean; gbp: boolean; mtu: number;
-    localIP6: string; underlayIndex: number; stateDir: string; log: Logger; directRouting: boolean }) {
+    localIP6: string; underlayIndex: number; stateDir: string; log: Logger; directRouting: boolean;
+    /** Publishes new BackendV6Data (our VtepMAC changed after a clash). */
+    republish?: (data: VxlanBackendData) => void }) {
     this.deviceName = vxlanV6DeviceName(o.vni);
     this.vtep = new VtepIdentity(o.stateDir, this.deviceName, o.log);
   }
@@ -100,6 +110,7 @@ export class KernelVxlanV6 {
   async set(key: string, lease: Lease): Promise<void> {
     const peer = readV6Peer(lease);
     if (peer === null) return this.remove(key);
+    if (isV6Clash(peer, { publicIPv6: parseIPv6(this.o.localIP6), vtepMac: this.vtep.mac })) await this.leaveClash(peer, key);
     const old = this.peers.get(key);
     if (old && (old.vtepMac !== peer.vtepMac || old.publicIPv6 !== peer.publicIPv6)) await this.clear(old);
     else if (old) peer.direct = old.direct;
@@ -134,6 +145,28 @@ export class KernelVxlanV6 {
     for (const dst of stale.routes) await deleteRoute6IfPresent({ dst, oif: index }).catch(() => undefined);
     const n = stale.neigh.length + stale.fdb.length + stale.routes.length;
     if (n > 0) this.o.log.info({ stale: n }, 'removed IPv6 entries no lease backs');
+  }
+
+  /**
+   * Another host publishes our VtepMAC: its FDB entries and ours point one MAC at two hosts. A new MAC, kept, on the
+   * device, and BackendV6Data republished; peers relearn it from our lease.
+   */
+  private async leaveClash(peer: V6Peer, key: string): Promise<void> {
+    const old = await this.vtep.leave({ vtepMac: peer.vtepMac, publicIP: formatIPv6(peer.publicIPv6), key });
+    if (old === null) return;
+    if (this.device) {
+      const index = this.device.index;
+      try {
+        await setLinkMac(index, this.vtep.mac);
+      } catch {
+        // A device that refuses a live change takes it while down; down cost it its routes: the resync restores them.
+        await setLinkDown(index);
+        await setLinkMac(index, this.vtep.mac);
+        await this.resync();
+      }
+    }
+    this.vtep.announce(old, { vtepMac: peer.vtepMac, publicIP: formatIPv6(peer.publicIPv6), key });
+    this.o.republish?.(this.backendV6Data());
   }
 
   async teardown(): Promise<void> {

@@ -65,7 +65,7 @@ export class KernelVxlanBackend implements Backend {
     const extAddr6 = ctx.extIface.extAddr6 ?? null;
     this.v6 = ctx.network.ipv6 && extAddr6 ? new KernelVxlanV6({ vni: config.vni, port: config.port, learning: config.learning,
       gbp: config.gbp, mtu: this.mtu, localIP6: extAddr6, underlayIndex: ctx.extIface.index, stateDir: ctx.stateDir,
-      directRouting: config.directRouting,
+      directRouting: config.directRouting, ...(ctx.republishV6 ? { republish: ctx.republishV6 } : {}),
       log: this.log.child({ device: vxlanV6DeviceName(config.vni) }) }) : null;
     this.keeper = new Keeper({
       work: ctx.work, log: this.log, everyMs: RESYNC_INTERVAL_MS,

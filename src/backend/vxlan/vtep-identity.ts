@@ -2,6 +2,9 @@
 // and replaced when another host turns out to publish the same one (a --state-dir cloned with a VM image).
 import type { Logger } from '../../log.js';
 import type { VxlanPeer } from './peers.js';
+
+/** What a clash report needs of the peer: its MAC, its address and the subnet it is known by. */
+export type ClashingPeer = Pick<VxlanPeer, 'vtepMac' | 'publicIP' | 'key'>;
 import { loadOrCreateVtepMac, randomVtepMac, storeVtepMac } from './vtep-mac.js';
 
 export class VtepIdentity {
@@ -36,7 +39,7 @@ export class VtepIdentity {
    * When `peer` still publishes our MAC: switches to a new random one, keeps it and returns the old one; the caller
    * puts it on the device and then calls announce(). Null when there is nothing to do (already switched).
    */
-  async leave(peer: VxlanPeer): Promise<string | null> {
+  async leave(peer: ClashingPeer): Promise<string | null> {
     if (peer.vtepMac !== this.mac) return null;
     const old = this.mac;
     this.mac = randomVtepMac();
@@ -45,7 +48,7 @@ export class VtepIdentity {
     return old;
   }
 
-  announce(old: string, peer: VxlanPeer): void {
+  announce(old: string, peer: ClashingPeer): void {
     this.log.warn({ oldMac: old, newMac: this.mac, peer: peer.publicIP, subnet: peer.key },
       `host ${peer.publicIP} publishes our VtepMAC ${old} (a --state-dir copied from this host?): `
       + 'using a new VtepMAC and republishing our lease');
