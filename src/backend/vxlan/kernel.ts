@@ -8,6 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import type { Backend, BackendClaims, BackendContext, BackendRegistration } from '../backend.js';
 import { applySteps } from '../kit/apply-steps.js';
 import { Keeper } from '../kit/keeper.js';
+import { PeerPassLog } from '../kit/peer-log.js';
 import type { PeerDiff, PeerStep } from '../kit/peer-diff.js';
 import type { Logger } from '../../log.js';
 import { formatCidr, requireIPv4, type Ipv4Net } from '../../net/ipv4.js';
@@ -46,6 +47,7 @@ export class KernelVxlanBackend implements Backend {
   private peersKnown = false;
   private readonly diff: PeerDiff<VxlanPeer>;
   private readonly keeper: Keeper;
+  private readonly passLog: PeerPassLog;
   private stopped = false;
   /** The IPv6 half in a dual-stack network (flannel-v6.<VNI>); null otherwise. */
   private readonly v6: KernelVxlanV6 | null;
@@ -57,6 +59,7 @@ export class KernelVxlanBackend implements Backend {
     this.deviceName = vxlanDeviceName(config.vni);
     this.log = ctx.log.child({ component: 'vxlan-kernel', device: this.deviceName });
     this.mtu = vxlanDeviceMtu(config, ctx.extIface.mtu);
+    this.passLog = new PeerPassLog(this.log);
     this.vtep = new VtepIdentity(ctx.stateDir, this.deviceName, this.log);
     this.diff = vxlanPeerDiff({
       vni: config.vni, otherVni: 'warn', own: () => ({ publicIP: ctx.extIface.extAddr, vtepMac: this.vtep.mac }),
@@ -74,7 +77,7 @@ export class KernelVxlanBackend implements Backend {
         backoffMinMs: RECREATE_BACKOFF_MIN_MS, backoffMaxMs: RECREATE_BACKOFF_MAX_MS,
         lostMessage: 'vxlan device deleted; recreating it',
       },
-      resync: async () => { await this.resync(); return true; },
+      resync: () => this.passLog.pass(async () => { await this.resync(); return true; }),
     });
   }
 
@@ -98,18 +101,22 @@ export class KernelVxlanBackend implements Backend {
   }
 
   async resetPeers(peers: readonly Lease[]): Promise<void> {
-    await applySteps(this.diff.reset(peers, this.peers.keys()), (step) => this.apply(step));
-    this.peersKnown = true;
-    await this.v6?.reset(new Map(peers.filter((l) => !this.isOwn(l)).map((l) => [formatCidr(l.subnet), l])));
-    await this.resync();
+    await this.passLog.pass(async () => {
+      await applySteps(this.diff.reset(peers, this.peers.keys()), (step) => this.apply(step));
+      this.peersKnown = true;
+      await this.v6?.reset(new Map(peers.filter((l) => !this.isOwn(l)).map((l) => [formatCidr(l.subnet), l])));
+      await this.resync();
+    });
   }
 
   async handleEvents(events: readonly LeaseEvent[]): Promise<void> {
-    await applySteps(this.diff.events(events), (step) => this.apply(step));
-    for (const e of this.v6 ? events : []) {
-      if (e.type === 'removed' || this.isOwn(e.lease)) await this.v6?.remove(formatCidr(e.lease.subnet));
-      else await this.v6?.set(formatCidr(e.lease.subnet), e.lease);
-    }
+    await this.passLog.pass(async () => {
+      await applySteps(this.diff.events(events), (step) => this.apply(step));
+      for (const e of this.v6 ? events : []) {
+        if (e.type === 'removed' || this.isOwn(e.lease)) await this.v6?.remove(formatCidr(e.lease.subnet));
+        else await this.v6?.set(formatCidr(e.lease.subnet), e.lease);
+      }
+    });
   }
 
   private isOwn(lease: Lease): boolean {
@@ -247,7 +254,7 @@ export class KernelVxlanBackend implements Backend {
     if (!old) return;
     this.peers.delete(key);
     await this.clearPeerEntries(old, { arp: true, fdb: true, route: true });
-    this.log.info({ subnet: key }, 'removed peer');
+    this.passLog.peer({ subnet: key }, 'removed peer');
   }
 
   /** ARP → FDB → route, undoing the earlier steps when a later one fails (upstream's order and rollback). */
@@ -283,7 +290,7 @@ export class KernelVxlanBackend implements Backend {
       return false;
     }
     this.stats.peersProgrammed++;
-    this.log.info({ subnet: peer.key, publicIP: peer.publicIP, vtepMac: peer.vtepMac, direct: p.direct }, 'programmed peer');
+    this.passLog.peer({ subnet: peer.key, publicIP: peer.publicIP, vtepMac: peer.vtepMac, direct: p.direct }, 'programmed peer');
     return true;
   }
 
@@ -315,7 +322,7 @@ export class KernelVxlanBackend implements Backend {
     this.device = null;
     await this.ensureDevice();
     await this.addressDevice();
-    for (const p of this.peers.values()) await this.programPeer(p);
+    await this.passLog.pass(async () => { for (const p of this.peers.values()) await this.programPeer(p); });
     this.log.info({ peers: this.peers.size }, 'vxlan device recreated and peers reprogrammed');
   }
 
@@ -334,13 +341,15 @@ export class KernelVxlanBackend implements Backend {
     }
     const snapshot = { arp: await listArp(index), fdb: await listFdb(index), routes: await listRoutes() };
     const plan = planVxlanResync(this.peers, index, snapshot, this.peersKnown);
-    for (const key of plan.reprogram) {
+    await applySteps(plan.reprogram.flatMap((key) => {
       const p = this.peers.get(key);
-      if (p && await this.programPeer(p)) {
+      return p ? [{ op: 'set' as const, key, peer: p }] : [];
+    }), async (step) => {
+      if (step.op === 'set' && await this.programPeer(step.peer)) {
         this.stats.entriesRecovered++;
-        this.log.info({ subnet: key }, 'peer entries recovered');
+        this.passLog.peer({ subnet: step.key }, 'peer entries recovered');
       }
-    }
+    });
     for (const ip of plan.staleArp) {
       await deleteArpIfPresent(index, ip).catch(() => undefined);
       this.stats.staleRemoved++;
