@@ -55,7 +55,9 @@ export class RequestBatcher {
   private port: number | null = null;
   private closed = false;
 
-  constructor(private readonly nl: RtNetlinkSocket, private readonly timeoutMs: number) {
+  /** `sent` is told of every datagram with the number of requests in it (for counters and tests). */
+  constructor(private readonly nl: RtNetlinkSocket, private readonly timeoutMs: number,
+    private readonly sent: (requests: number) => void = () => undefined) {
     // Answers to our sequence numbers are not the package's own requests, so they arrive as 'message' events.
     nl.socket.on('message', (msgs) => this.onMessages(msgs));
   }
@@ -102,6 +104,7 @@ export class RequestBatcher {
     });
     const sent: Sent = { members, seqs, timer: setTimeout(() => this.finish(sent, new Error('Timeout has been reached')), this.timeoutMs) };
     members.forEach((member, i) => this.bySeq.set(seqs[i] as number, { sent, member }));
+    this.sent(members.length);
     try {
       // An array of buffers is one iovec list: one datagram.
       this.nl.socket.socket.send(bufs as Uint8Array[] as Buffer[], {}, (error) => {

@@ -54,6 +54,8 @@ export class RtSocket {
   /** Rejecters of the requests sent on the current socket: a socket failure settles them at once. */
   private readonly pending = new Set<(err: NetlinkError) => void>();
   private failures = 0;
+  private datagrams = 0;
+  private batchedRequests = 0;
   private closed = false;
 
   constructor(opts: RtSocketOptions = {}) {
@@ -67,6 +69,11 @@ export class RtSocket {
   /** How many times the socket failed and was replaced. */
   get socketFailures(): number {
     return this.failures;
+  }
+
+  /** Datagrams the batcher sent, and the requests they carried (see batched()). */
+  get batchStats(): { readonly datagrams: number; readonly requests: number } {
+    return { datagrams: this.datagrams, requests: this.batchedRequests };
   }
 
   /**
@@ -127,7 +134,10 @@ export class RtSocket {
 
   private batcherOf(): RequestBatcher {
     const nl = this.socket();
-    this.batcher ??= new RequestBatcher(nl, this.timeoutMs);
+    this.batcher ??= new RequestBatcher(nl, this.timeoutMs, (n) => {
+      this.datagrams++;
+      this.batchedRequests += n;
+    });
     return this.batcher;
   }
 
