@@ -26,6 +26,11 @@ export interface RegistryWatchHandlers {
   connected?(): void;
 }
 
+export interface ListOptions {
+  /** Look up when each lease expires (default true). */
+  readonly expiry?: boolean;
+}
+
 export interface RegistryWatch {
   stop(): Promise<void>;
 }
@@ -70,7 +75,11 @@ export interface LeaseRegistry {
   readConfig(): Promise<ConfigRead>;
   /** Watches the config key for changes after `afterRevision`; ends with `broken`, never resumes by itself. */
   watchConfig(afterRevision: string, handlers: ConfigWatchHandlers): RegistryWatch;
-  listLeases(): Promise<{ leases: Lease[]; revision: string }>;
+  /**
+   * `expiry: false` leaves each lease's expiration null instead of asking etcd (v3: one TimeToLive call per lease);
+   * for callers that only route or allocate, which never read it.
+   */
+  listLeases(opts?: ListOptions): Promise<{ leases: Lease[]; revision: string }>;
   getLease(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): Promise<Lease | null>;
   readLease(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): Promise<{ lease: Lease | null; revision: string }>;
   /** `ipv6Subnet` makes a dual-stack key (v3 only: the v2 registry serves flannel ≤0.17 clusters, which have no IPv6). */
@@ -151,7 +160,7 @@ export class SubnetRegistry implements LeaseRegistry {
   }
 
   /** All parseable leases under `<prefix>/subnets/` and the revision the list was taken at. */
-  async listLeases(): Promise<{ leases: Lease[]; revision: string }> {
+  async listLeases(opts: ListOptions = {}): Promise<{ leases: Lease[]; revision: string }> {
     const res = await this.client.getAll().prefix(`${this.subnetsPrefix}/`).exec();
     const parsed: Array<{ kv: IKeyValue } & ParsedEntry> = [];
     const seen = new Set<string>();
@@ -163,6 +172,7 @@ export class SubnetRegistry implements LeaseRegistry {
       if (entry) parsed.push({ kv, ...entry });
     }
     this.entries.endList(seen);
+    if (opts.expiry === false) return { leases: parsed.map((p) => this.leaseWithoutExpiry(p.kv, p)), revision: res.header.revision };
     const leases: Lease[] = new Array(parsed.length);
     let next = 0;
     const worker = async (): Promise<void> => {
