@@ -34,6 +34,8 @@ import { VtepIdentity } from './vtep-identity.js';
 const RESYNC_INTERVAL_MS = 10_000;
 const RECREATE_BACKOFF_MIN_MS = 1000;
 const RECREATE_BACKOFF_MAX_MS = 30_000;
+/** A pass in which some peer failed is retried this soon (doubling up to the resync interval), not 10 s later. */
+const RETRY_MIN_MS = 500;
 
 export class KernelVxlanBackend implements Backend {
   readonly deviceName: string;
@@ -48,6 +50,8 @@ export class KernelVxlanBackend implements Backend {
   private readonly diff: PeerDiff<VxlanPeer>;
   private readonly keeper: Keeper;
   private readonly passLog: PeerPassLog;
+  /** Peers that failed to program in the pass running now (each is retried by the resync the keeper schedules). */
+  private failedInPass = 0;
   private stopped = false;
   /** The IPv6 half in a dual-stack network (flannel-v6.<VNI>); null otherwise. */
   private readonly v6: KernelVxlanV6 | null;
@@ -71,13 +75,13 @@ export class KernelVxlanBackend implements Backend {
       directRouting: config.directRouting,
       log: this.log.child({ device: vxlanV6DeviceName(config.vni) }) }) : null;
     this.keeper = new Keeper({
-      work: ctx.work, log: this.log, everyMs: RESYNC_INTERVAL_MS,
+      work: ctx.work, log: this.log, everyMs: RESYNC_INTERVAL_MS, retryMinMs: RETRY_MIN_MS,
       device: {
         name: this.deviceName, index: () => this.device?.index ?? null, recreate: () => this.recreate(),
         backoffMinMs: RECREATE_BACKOFF_MIN_MS, backoffMaxMs: RECREATE_BACKOFF_MAX_MS,
         lostMessage: 'vxlan device deleted; recreating it',
       },
-      resync: () => this.passLog.pass(async () => { await this.resync(); return true; }),
+      resync: () => this.pass(() => this.resync()),
     });
   }
 
@@ -101,22 +105,30 @@ export class KernelVxlanBackend implements Backend {
   }
 
   async resetPeers(peers: readonly Lease[]): Promise<void> {
-    await this.passLog.pass(async () => {
+    this.keeper.passDone(await this.pass(async () => {
       await applySteps(this.diff.reset(peers, this.peers.keys()), (step) => this.apply(step));
       this.peersKnown = true;
       await this.v6?.reset(new Map(peers.filter((l) => !this.isOwn(l)).map((l) => [formatCidr(l.subnet), l])));
       await this.resync();
-    });
+    }));
   }
 
   async handleEvents(events: readonly LeaseEvent[]): Promise<void> {
-    await this.passLog.pass(async () => {
+    this.keeper.passDone(await this.pass(async () => {
       await applySteps(this.diff.events(events), (step) => this.apply(step));
       for (const e of this.v6 ? events : []) {
         if (e.type === 'removed' || this.isOwn(e.lease)) await this.v6?.remove(formatCidr(e.lease.subnet));
         else await this.v6?.set(formatCidr(e.lease.subnet), e.lease);
       }
-    });
+    }));
+  }
+
+  /** Runs a pass over peers; true when every peer in it was programmed (else the keeper retries soon). */
+  private async pass(run: () => Promise<void>): Promise<boolean> {
+    this.failedInPass = 0;
+    await this.passLog.pass(run);
+    if (this.failedInPass > 0) this.log.warn({ failed: this.failedInPass }, 'some peers could not be programmed; retrying them soon');
+    return this.failedInPass === 0;
   }
 
   private isOwn(lease: Lease): boolean {
@@ -286,6 +298,7 @@ export class KernelVxlanBackend implements Backend {
       }
     } catch (err) {
       this.stats.peerFailures++;
+      this.failedInPass++;
       this.log.error({ subnet: peer.key, publicIP: peer.publicIP }, `programming peer failed (retried by the resync): ${(err as Error).message}`);
       return false;
     }
