@@ -3,7 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Etcd3 } from 'etcd3';
-import { etcdctl, startEtcd, stopAllEtcd, type EtcdMember } from '../support/etcd.js';
+import { etcdctl, startEtcd, stopAllEtcd, timeToLiveCalls, type EtcdMember } from '../support/etcd.js';
 import { waitFor } from '../support/proc.js';
 import { withProxiedClient } from '../support/tcp-proxy.js';
 import { recordingLogger, uniquePrefix } from '../support/subnet-fixtures.js';
@@ -161,11 +161,7 @@ describe('lease watcher (real etcd)', { skip }, () => {
 
   it('a snapshot and a burst of leased puts cost etcd no TimeToLive call; a status list still reads expiries', async () => {
     const prefix = uniquePrefix();
-    const ttlCalls = async (): Promise<number> => {
-      const text = await (await fetch(`${etcd.clientUrl}/metrics`)).text();
-      return text.split('\n').filter((l) => l.startsWith('grpc_server_handled_total{') && l.includes('grpc_method="LeaseTimeToLive"'))
-        .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
-    };
+    const ttlCalls = (): Promise<number> => timeToLiveCalls(etcd.clientUrl);
     const id = await client.lease(600, { autoKeepAlive: false }).grant();
     const put = (i: number): Promise<unknown> =>
       client.put(`${prefix}/subnets/10.20.${100 + i}.0-24`).value(value(`192.0.2.${100 + i}`)).lease(id).exec();
