@@ -2,6 +2,7 @@
 // updates that queue up behind a running call are coalesced (see peer-updates.ts) instead of each costing a pass.
 // The backend's own timers and kernel watchers post their work here too (BackendWork): this queue is the only
 // serialiser, so backends keep no promise chain of their own.
+import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log.js';
 import type { Backend, BackendWork } from './backend.js';
 import { coalescePeerUpdates, type PeerUpdate } from './peer-updates.js';
@@ -15,6 +16,8 @@ export class BackendDriver implements BackendWork {
   private readonly queued: Step[] = [];
   private running: Promise<void> | null = null;
   private backend: PeerTarget | null;
+  /** When the oldest peer update still queued arrived: its wait is how far programming lags the watch. */
+  private oldestUpdateAt: number | null = null;
 
   constructor(backend: PeerTarget | null, private readonly log: Logger) {
     this.backend = backend;
@@ -27,6 +30,7 @@ export class BackendDriver implements BackendWork {
 
   /** Queues a peer update; returns at once (the watcher must not wait for the kernel). */
   update(update: PeerUpdate): void {
+    this.oldestUpdateAt ??= performance.now();
     this.queued.push(update);
     this.kick();
   }
@@ -67,12 +71,18 @@ export class BackendDriver implements BackendWork {
       let end = 0;
       while (end < this.queued.length && this.queued[end]!.kind !== 'task') end++;
       const updates = this.queued.splice(0, end) as PeerUpdate[];
+      const since = this.oldestUpdateAt ?? performance.now();
+      this.oldestUpdateAt = this.queued.some((q) => q.kind !== 'task') ? performance.now() : null;
       const backend = this.backend;
       if (!backend) continue;
       for (const u of coalescePeerUpdates(updates)) {
+        const start = performance.now();
         await (u.kind === 'reset'
           ? this.attempt('resetPeers', () => backend.resetPeers(u.peers))
           : this.attempt('handleEvents', () => backend.handleEvents(u.events)));
+        // The per-pass timeline of a burst (watch → queue → kernel), for `--log-level debug`.
+        this.log.debug({ kind: u.kind, leases: u.kind === 'reset' ? u.peers.length : u.events.length,
+          waitedMs: Math.round(start - since), tookMs: Math.round(performance.now() - start) }, 'peer update applied');
       }
     }
   }

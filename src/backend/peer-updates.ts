@@ -13,15 +13,18 @@ export type PeerUpdate =
  */
 export function coalescePeerUpdates(queued: readonly PeerUpdate[]): PeerUpdate[] {
   const out: PeerUpdate[] = [];
+  // The merged list being built: appended to in place, so many small updates cost linear time, not quadratic.
+  let merging: LeaseEvent[] | null = null;
   for (const update of queued) {
-    const last = out[out.length - 1];
     if (update.kind === 'reset') {
       out.length = 0;
       out.push(update);
-    } else if (last?.kind === 'events') {
-      out[out.length - 1] = { kind: 'events', events: [...last.events, ...update.events] };
+      merging = null;
+    } else if (merging !== null) {
+      for (const e of update.events) merging.push(e);
     } else {
-      out.push(update);
+      merging = [...update.events];
+      out.push({ kind: 'events', events: merging });
     }
   }
   return out;

@@ -1,5 +1,5 @@
 // IPv4 routes: list (filtered by table / device / protocol), replace, delete if present, and route lookup.
-import { FlagsNew, rt } from 'netlink';
+import { AttrStream, FlagsNew, rt } from 'netlink';
 import { formatCidr, formatIPv4, ipFromBuffer, ipToBuffer, makeNet, type Ipv4Net } from '../net/ipv4.js';
 import { AF_INET, enumValue, RT_TABLE_MAIN, RTNH_F_ONLINK } from './codec.js';
 import { isAbsentError, NetlinkError } from './errors.js';
@@ -133,11 +133,17 @@ function toMessage(spec: RouteSpec, forDelete: boolean): { data: rt.Route; attrs
   return { data, attrs };
 }
 
+/** The payload of a route message (rtmsg and attributes). */
+export function routePayload(message: { data: rt.Route; attrs: rt.RouteAttrs }): Uint8Array[] {
+  const stream = new AttrStream();
+  rt.formatRouteMessage({ kind: 'route', ...message }, stream);
+  return stream.bufs;
+}
+
 /** Installs the route, replacing one to the same dst (same table and metric) whatever its gateway or device. */
 export async function replaceRoute(spec: RouteSpec, s: RtSocket = sharedRtSocket()): Promise<void> {
-  const { data, attrs } = toMessage(spec, false);
-  await s.request(`replace route ${describeRoute(spec)}`, (nl, o) =>
-    nl.newRoute(data, attrs, { ...o, flags: FlagsNew.CREATE | FlagsNew.REPLACE }));
+  await s.batched(`replace route ${describeRoute(spec)}`, { type: rt.MessageType.NEWROUTE,
+    flags: FlagsNew.CREATE | FlagsNew.REPLACE, data: routePayload(toMessage(spec, false)), query: false });
 }
 
 /**
@@ -154,9 +160,9 @@ export function blackholeRouteSpec(subnet: Ipv4Net): RouteSpec {
  * delete only a route carrying it, and gateway/oif to delete only that next hop.
  */
 export async function deleteRouteIfPresent(spec: RouteSpec, s: RtSocket = sharedRtSocket()): Promise<boolean> {
-  const { data, attrs } = toMessage(spec, true);
   try {
-    await s.request(`delete route ${describeRoute(spec)}`, (nl, o) => nl.delRoute(data, attrs, o));
+    await s.batched(`delete route ${describeRoute(spec)}`, { type: rt.MessageType.DELROUTE, flags: 0,
+      data: routePayload(toMessage(spec, true)), query: false });
     return true;
   } catch (err) {
     if (isAbsentError(err)) return false;
@@ -166,9 +172,10 @@ export async function deleteRouteIfPresent(spec: RouteSpec, s: RtSocket = shared
 
 /** `ip route get <dst>`: the route the kernel would use. Rejects with ENETUNREACH when there is none. */
 export async function getRoute(dst: number, s: RtSocket = sharedRtSocket()): Promise<KernelRoute> {
-  const [message] = await s.request(`route lookup ${formatIPv4(dst)}`, (nl, o) =>
-    nl.getRoute({ family: AF_INET, dstLen: 32 }, { dst: ipToBuffer(dst) }, o));
-  const route = message ? kernelRouteFromMessage(message) : null;
+  const reply = await s.batched(`route lookup ${formatIPv4(dst)}`, { type: rt.MessageType.GETROUTE, flags: 0,
+    data: routePayload({ data: { family: AF_INET, dstLen: 32 }, attrs: { dst: ipToBuffer(dst) } }), query: true });
+  const message = reply ? rt.parseMessage(reply.type, reply.data) : null;
+  const route = message?.kind === 'route' ? kernelRouteFromMessage(message) : null;
   if (!route) throw new NetlinkError('EUNKNOWN', `route lookup ${formatIPv4(dst)}`, 'the kernel returned no IPv4 route');
   return route;
 }

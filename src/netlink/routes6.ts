@@ -4,7 +4,7 @@ import { FlagsNew, rt } from 'netlink';
 import { formatCidr6, formatIPv6, ip6FromBuffer, ip6ToBuffer, makeNet6, type Ipv6Net } from '../net/ipv6.js';
 import { AF_INET6, enumValue, RT_TABLE_MAIN, RTNH_F_ONLINK } from './codec.js';
 import { isAbsentError } from './errors.js';
-import { RT_SCOPE_NOWHERE, RT_SCOPE_UNIVERSE, RTN_UNICAST, TSFLANNELD_ROUTE_PROTOCOL } from './routes.js';
+import { routePayload, RT_SCOPE_NOWHERE, RT_SCOPE_UNIVERSE, RTN_UNICAST, TSFLANNELD_ROUTE_PROTOCOL } from './routes.js';
 import { sharedRtSocket, type RtSocket } from './socket.js';
 
 export interface Route6Spec {
@@ -82,16 +82,15 @@ function toMessage(spec: Route6Spec, forDelete: boolean): { data: rt.Route; attr
 
 /** Installs the route in place of any route to the same dst and metric. */
 export async function replaceRoute6(spec: Route6Spec, s: RtSocket = sharedRtSocket()): Promise<void> {
-  const { data, attrs } = toMessage(spec, false);
-  await s.request(`replace route ${describeRoute6(spec)}`, (nl, o) =>
-    nl.newRoute(data, attrs, { ...o, flags: FlagsNew.CREATE | FlagsNew.REPLACE }));
+  await s.batched(`replace route ${describeRoute6(spec)}`, { type: rt.MessageType.NEWROUTE,
+    flags: FlagsNew.CREATE | FlagsNew.REPLACE, data: routePayload(toMessage(spec, false)), query: false });
 }
 
 /** Deletes our route to the dst; false when there was none. */
 export async function deleteRoute6IfPresent(spec: Route6Spec, s: RtSocket = sharedRtSocket()): Promise<boolean> {
-  const { data, attrs } = toMessage(spec, true);
   try {
-    await s.request(`delete route ${describeRoute6(spec)}`, (nl, o) => nl.delRoute(data, attrs, o));
+    await s.batched(`delete route ${describeRoute6(spec)}`, { type: rt.MessageType.DELROUTE, flags: 0,
+      data: routePayload(toMessage(spec, true)), query: false });
     return true;
   } catch (err) {
     if (isAbsentError(err)) return false;
@@ -101,9 +100,10 @@ export async function deleteRoute6IfPresent(spec: Route6Spec, s: RtSocket = shar
 
 /** `ip -6 route get <dst>`: the route the kernel would use (DirectRouting asks whether it has a gateway). */
 export async function getRoute6(dst: bigint, s: RtSocket = sharedRtSocket()): Promise<KernelRoute6> {
-  const [message] = await s.request(`route lookup ${formatIPv6(dst)}`, (nl, o) =>
-    nl.getRoute({ family: AF_INET6, dstLen: 128 }, { dst: ip6ToBuffer(dst) }, o));
-  const route = message ? fromMessage(message) : null;
+  const reply = await s.batched(`route lookup ${formatIPv6(dst)}`, { type: rt.MessageType.GETROUTE, flags: 0,
+    data: routePayload({ data: { family: AF_INET6, dstLen: 128 }, attrs: { dst: ip6ToBuffer(dst) } }), query: true });
+  const message = reply ? rt.parseMessage(reply.type, reply.data) : null;
+  const route = message?.kind === 'route' ? fromMessage(message) : null;
   if (!route) throw new Error(`route lookup ${formatIPv6(dst)}: the kernel returned no IPv6 route`);
   return route;
 }

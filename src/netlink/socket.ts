@@ -4,6 +4,7 @@
 // the socket; unpatched it aborts the process, which is why the patch is applied on every install.
 import { createRtNetlink, type RtNetlinkSocket } from 'netlink';
 import { log as rootLog, type Logger } from '../log.js';
+import { RequestBatcher, type BatchAnswer, type BatchedRequest } from './batch.js';
 import { classifyNetlinkError, NetlinkError } from './errors.js';
 import { ExclusiveGate, Limiter } from './limiter.js';
 
@@ -42,6 +43,7 @@ export type NetlinkCall<T> = (nl: RtNetlinkSocket, opts: CallOptions) => Promise
 
 export class RtSocket {
   private sock: RtNetlinkSocket | null = null;
+  private batcher: RequestBatcher | null = null;
   private readonly limiter: Limiter;
   /** Dumps (multipart replies) must not interleave with any other reply on the socket. */
   private readonly dumpGate = new ExclusiveGate();
@@ -52,6 +54,8 @@ export class RtSocket {
   /** Rejecters of the requests sent on the current socket: a socket failure settles them at once. */
   private readonly pending = new Set<(err: NetlinkError) => void>();
   private failures = 0;
+  private datagrams = 0;
+  private batchedRequests = 0;
   private closed = false;
 
   constructor(opts: RtSocketOptions = {}) {
@@ -67,12 +71,26 @@ export class RtSocket {
     return this.failures;
   }
 
+  /** Datagrams the batcher sent, and the requests they carried (see batched()). */
+  get batchStats(): { readonly datagrams: number; readonly requests: number } {
+    return { datagrams: this.datagrams, requests: this.batchedRequests };
+  }
+
   /**
    * Runs one netlink call under the limiter and timeout. `operation` names it in errors, e.g.
    * `replace route 10.5.2.0/24`. Rejects only with NetlinkError.
    */
   request<T>(operation: string, call: NetlinkCall<T>): Promise<T> {
     return this.observed(operation, this.dumpGate.run(false, () => this.limiter.run(() => this.send(operation, call))));
+  }
+
+  /**
+   * Like request(), for one message that the kernel answers with an ACK or (a query) one reply: it shares a datagram
+   * and an ACK with the other requests made in the same turn (./batch.ts). Resolves with the reply, null without.
+   */
+  batched(operation: string, req: BatchedRequest): Promise<BatchAnswer> {
+    return this.observed(operation, this.dumpGate.run(false, () => this.limiter.run(() =>
+      this.send(operation, () => this.batcherOf().add(req)))));
   }
 
   /** Like request(), for dumps (list links/addresses/routes/neighbours): each has the socket to itself. */
@@ -114,6 +132,15 @@ export class RtSocket {
     });
   }
 
+  private batcherOf(): RequestBatcher {
+    const nl = this.socket();
+    this.batcher ??= new RequestBatcher(nl, this.timeoutMs, (n) => {
+      this.datagrams++;
+      this.batchedRequests += n;
+    });
+    return this.batcher;
+  }
+
   private socket(): RtNetlinkSocket {
     if (this.closed) throw new NetlinkError('ESOCKET', 'netlink socket', 'closed');
     if (this.sock) return this.sock;
@@ -134,6 +161,8 @@ export class RtSocket {
   private drop(reason: NetlinkError): void {
     const sock = this.sock;
     this.sock = null;
+    this.batcher?.close(reason);
+    this.batcher = null;
     for (const fail of [...this.pending]) fail(reason);
     this.pending.clear();
     if (sock) {

@@ -8,7 +8,7 @@ import type { Ipv6Net } from '../net/ipv6.js';
 import { sameConfigText } from './config-text.js';
 import type { Lease, LeaseAttrs } from './lease.js';
 import type {
-  ConfigRead, ConfigWatchHandlers, EtcdApi, LeaseRegistry, RegistryWatch, RegistryWatchHandlers,
+  ConfigRead, ConfigWatchHandlers, EtcdApi, LeaseRegistry, ListOptions, RegistryWatch, RegistryWatchHandlers,
 } from './registry.js';
 
 const DEFAULT_CHECK_MS = 5000;
@@ -78,7 +78,7 @@ export class FollowingRegistry implements LeaseRegistry {
   keyOf(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): string { return this.current.keyOf(subnet, ipv6Subnet); }
   getConfigText(): Promise<string | null> { return this.current.getConfigText(); }
   readConfig(): Promise<ConfigRead> { return this.current.readConfig(); }
-  listLeases(): Promise<{ leases: Lease[]; revision: string }> { return this.current.listLeases(); }
+  listLeases(opts?: ListOptions): Promise<{ leases: Lease[]; revision: string }> { return this.current.listLeases(opts); }
   getLease(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): Promise<Lease | null> { return this.current.getLease(subnet, ipv6Subnet); }
   readLease(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): Promise<{ lease: Lease | null; revision: string }> {
     return this.current.readLease(subnet, ipv6Subnet);

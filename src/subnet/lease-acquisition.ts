@@ -71,7 +71,8 @@ export async function acquireLease(r: AcquireRequest, abort: AbortSignal): Promi
 async function tryAcquire(r: AcquireRequest): Promise<Lease | 'race' | 'full'> {
   const { registry, config, ttlSeconds, log } = r;
   const attrs = r.attrs();
-  const { leases } = await registry.listLeases();
+  // The choice reads subnets and PublicIPs, never expiries: no TimeToLive call per lease in the cluster.
+  const { leases } = await registry.listLeases({ expiry: false });
   const choice = chooseSubnet({ config, leases, publicIP: attrs.publicIP, publicIPv6: attrs.publicIPv6, previous: r.preferred,
     previousIPv6: r.preferredIPv6, random: r.random });
   for (const stale of choice.staleOwn) {

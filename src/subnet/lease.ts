@@ -21,7 +21,10 @@ export interface Lease {
   /** The IPv6 part of a dual-stack key (`…&fd00:0:0:5::-64`); absent or null for an IPv4-only lease. */
   readonly ipv6Subnet?: Ipv6Net | null;
   readonly attrs: LeaseAttrs;
-  /** When the etcd lease runs out; null for a reservation (a key with no etcd lease, never expires). */
+  /**
+   * When the etcd lease runs out; null for a reservation (a key with no etcd lease, never expires), and in peer
+   * leases from the v3 prefix watch, which does not look expiries up (nothing that routes reads them).
+   */
   readonly expiration: Date | null;
   /** etcd lease id (decimal string) or '0' for a reservation. */
   readonly etcdLeaseId: string;

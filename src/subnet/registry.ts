@@ -26,6 +26,11 @@ export interface RegistryWatchHandlers {
   connected?(): void;
 }
 
+export interface ListOptions {
+  /** Look up when each lease expires (default true). */
+  readonly expiry?: boolean;
+}
+
 export interface RegistryWatch {
   stop(): Promise<void>;
 }
@@ -70,7 +75,11 @@ export interface LeaseRegistry {
   readConfig(): Promise<ConfigRead>;
   /** Watches the config key for changes after `afterRevision`; ends with `broken`, never resumes by itself. */
   watchConfig(afterRevision: string, handlers: ConfigWatchHandlers): RegistryWatch;
-  listLeases(): Promise<{ leases: Lease[]; revision: string }>;
+  /**
+   * `expiry: false` leaves each lease's expiration null instead of asking etcd (v3: one TimeToLive call per lease);
+   * for callers that only route or allocate, which never read it.
+   */
+  listLeases(opts?: ListOptions): Promise<{ leases: Lease[]; revision: string }>;
   getLease(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): Promise<Lease | null>;
   readLease(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): Promise<{ lease: Lease | null; revision: string }>;
   /** `ipv6Subnet` makes a dual-stack key (v3 only: the v2 registry serves flannel ≤0.17 clusters, which have no IPv6). */
@@ -151,7 +160,7 @@ export class SubnetRegistry implements LeaseRegistry {
   }
 
   /** All parseable leases under `<prefix>/subnets/` and the revision the list was taken at. */
-  async listLeases(): Promise<{ leases: Lease[]; revision: string }> {
+  async listLeases(opts: ListOptions = {}): Promise<{ leases: Lease[]; revision: string }> {
     const res = await this.client.getAll().prefix(`${this.subnetsPrefix}/`).exec();
     const parsed: Array<{ kv: IKeyValue } & ParsedEntry> = [];
     const seen = new Set<string>();
@@ -163,6 +172,7 @@ export class SubnetRegistry implements LeaseRegistry {
       if (entry) parsed.push({ kv, ...entry });
     }
     this.entries.endList(seen);
+    if (opts.expiry === false) return { leases: parsed.map((p) => this.leaseWithoutExpiry(p.kv, p)), revision: res.header.revision };
     const leases: Lease[] = new Array(parsed.length);
     let next = 0;
     const worker = async (): Promise<void> => {
@@ -297,7 +307,7 @@ export class SubnetRegistry implements LeaseRegistry {
     watcher = w;
     w.on('data', (res: IWatchResponse) => {
       if (ended || stopped || res.canceled) return;
-      const converted = this.convertWatchResponse(res);
+      const converted = this.convertWatchResponse(res, only !== undefined);
       converted.catch(() => undefined); // observed through the chain below
       chain = chain.then(async () => {
         const { events, revision } = await converted;
@@ -322,7 +332,12 @@ export class SubnetRegistry implements LeaseRegistry {
     };
   }
 
-  private async convertWatchResponse(res: IWatchResponse): Promise<{ events: RegistryEvent[]; revision: string }> {
+  /**
+   * `withExpiry`: look up each put's TimeToLive (as upstream does) for the single-key watch on our own lease, whose
+   * expiry schedules the renewal. The prefix watch feeds routing, which never reads a peer's expiry; there the lookup
+   * was one gRPC call per joining peer, most of the CPU of a burst of joins, so its leases carry expiration null.
+   */
+  private async convertWatchResponse(res: IWatchResponse, withExpiry: boolean): Promise<{ events: RegistryEvent[]; revision: string }> {
     const events: Array<RegistryEvent | Promise<RegistryEvent>> = [];
     let revision = res.events.length === 0 ? res.header.revision : '0';
     for (const ev of res.events) {
@@ -334,7 +349,9 @@ export class SubnetRegistry implements LeaseRegistry {
         continue;
       }
       const entry = this.parseKv(ev.kv);
-      if (entry) events.push(this.toLease(ev.kv, entry).then((lease) => ({ type: 'put', lease })));
+      if (!entry) continue;
+      if (withExpiry) events.push(this.toLease(ev.kv, entry).then((lease) => ({ type: 'put', lease })));
+      else events.push({ type: 'put', lease: this.leaseWithoutExpiry(ev.kv, entry) });
     }
     return { events: await Promise.all(events), revision };
   }
@@ -343,14 +360,16 @@ export class SubnetRegistry implements LeaseRegistry {
     return this.entries.parse(kv.key.toString(), kv.value.toString());
   }
 
-  private async toLease(kv: IKeyValue, { subnet, ipv6Subnet, attrs }: ParsedEntry): Promise<Lease> {
+  private leaseWithoutExpiry(kv: IKeyValue, { subnet, ipv6Subnet, attrs }: ParsedEntry): Lease {
     const etcdLeaseId = kv.lease && kv.lease !== '' ? kv.lease : '0';
-    let expiration: Date | null = null;
-    if (etcdLeaseId !== '0') {
-      const ttl = await this.client.leaseClient.leaseTimeToLive({ ID: etcdLeaseId });
-      // TTL −1: the lease is already gone; the key's delete event is on its way.
-      expiration = new Date(Date.now() + Math.max(0, Number(ttl.TTL)) * 1000);
-    }
-    return { subnet, ipv6Subnet, attrs, expiration, etcdLeaseId, revision: kv.mod_revision };
+    return { subnet, ipv6Subnet, attrs, expiration: null, etcdLeaseId, revision: kv.mod_revision };
+  }
+
+  private async toLease(kv: IKeyValue, entry: ParsedEntry): Promise<Lease> {
+    const lease = this.leaseWithoutExpiry(kv, entry);
+    if (lease.etcdLeaseId === '0') return lease;
+    const ttl = await this.client.leaseClient.leaseTimeToLive({ ID: lease.etcdLeaseId });
+    // TTL −1: the lease is already gone; the key's delete event is on its way.
+    return { ...lease, expiration: new Date(Date.now() + Math.max(0, Number(ttl.TTL)) * 1000) };
   }
 }

@@ -174,7 +174,8 @@ export class LeaseWatcher {
   private async relist(): Promise<void> {
     let listed: { leases: Lease[]; revision: string };
     try {
-      listed = await this.registry.listLeases();
+      // Backends never read a peer's expiry: no TimeToLive call per lease (1000 of them on a restart).
+      listed = await this.registry.listLeases({ expiry: false });
     } catch (err) {
       if (this.stopped) return;
       reportEtcdError('list_leases');

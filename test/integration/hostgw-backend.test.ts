@@ -155,6 +155,17 @@ test('lease events: a new lease adds its route, a removed one takes it along, a 
   await b.stop();
 });
 
+test('a burst of 150 leases in one list: every route in, one summary log line instead of a line per route', opts, async () => {
+  const b = await Backend.start(h1, { resyncIntervalMs: 3_600_000 });
+  await b.ok('start');
+  await b.ok('reset', { peers: Array.from({ length: 150 }, (_, i) => hg(`10.5.${10 + i}.0/24`, `192.0.2.${10 + i}`)) });
+  assert.equal((await routeLines(h1, 'proto', '84', 'root', '10.5.0.0/16')).length, 150);
+  await b.explained(waitFor(() => /peer pass: 150 × route added/.test(b.lines.recentLog()), { what: 'the summary line', timeoutMs: 10_000 }));
+  assert.ok((b.lines.recentLog().match(/"msg":"route added"/g) ?? []).length <= 8, b.lines.recentLog());
+  await b.stop();
+  await ipIn(h1, 'route', 'flush', 'proto', '84', 'root', '10.5.0.0/16');
+});
+
 test('without the monitor, the periodic check alone repairs a deleted route', opts, async () => {
   const b = await Backend.start(h1, { resyncIntervalMs: 200, watchKernel: false });
   await b.ok('start');

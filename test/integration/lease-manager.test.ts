@@ -1,7 +1,7 @@
 // The lease manager against a real etcd member on loopback.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { etcdctl } from '../support/etcd.js';
+import { etcdctl, timeToLiveCalls } from '../support/etcd.js';
 import { leaseLab } from '../support/lease-lab.js';
 import { delay, waitFor } from '../support/proc.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
@@ -46,6 +46,18 @@ describe('lease manager (real etcd)', { skip }, () => {
     const kv = await getJson(`${prefix}/subnets/${formatCidr(a.subnet).replace('/', '-')}`);
     assert.equal(kv?.value, '{"PublicIP":"192.0.2.1","PublicIPv6":null,"BackendType":"alloc"}');
     assert.ok(kv && kv.lease !== '0', 'key is attached to an etcd lease');
+  });
+
+  it('picks a subnet among 30 leased keys without asking etcd for any expiry (the choice never reads one)', async () => {
+    const prefix = uniquePrefix();
+    const cfg = testConfig('10.13.0.0/16', 24);
+    const id = await lab.client.lease(600, { autoKeepAlive: false }).grant();
+    await Promise.all(Array.from({ length: 30 }, (_, i) => lab.client.put(`${prefix}/subnets/10.13.${10 + i}.0-24`)
+      .value(`{"PublicIP":"192.0.2.${10 + i}","PublicIPv6":null,"BackendType":"alloc"}`).lease(id).exec()));
+    const before = await timeToLiveCalls(lab.etcd.clientUrl);
+    const lease = await manager(prefix, cfg, '192.0.2.99').acquire();
+    assert.ok(lease.expiration !== null, 'our own lease has its expiry (from the grant)');
+    assert.equal(await timeToLiveCalls(lab.etcd.clientUrl), before);
   });
 
   it('gives a restarted host (same PublicIP, no subnet file) its subnet back', async () => {

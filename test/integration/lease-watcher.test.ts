@@ -3,7 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Etcd3 } from 'etcd3';
-import { etcdctl, startEtcd, stopAllEtcd, type EtcdMember } from '../support/etcd.js';
+import { etcdctl, startEtcd, stopAllEtcd, timeToLiveCalls, type EtcdMember } from '../support/etcd.js';
 import { waitFor } from '../support/proc.js';
 import { withProxiedClient } from '../support/tcp-proxy.js';
 import { recordingLogger, uniquePrefix } from '../support/subnet-fixtures.js';
@@ -157,5 +157,26 @@ describe('lease watcher (real etcd)', { skip }, () => {
     await etcdctl(etcd.clientUrl, ['put', `${prefix}/subnets/10.20.42.0-24`, value('127.0.0.1')]);
     await waitFor(() => c.events.length >= 2, { what: 'the removal of the lease turned bad' });
     assert.equal(c.events[1], 'removed 10.20.42.0/24 192.0.2.42 {"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:01"}');
+  });
+
+  it('a snapshot and a burst of leased puts cost etcd no TimeToLive call; a status list still reads expiries', async () => {
+    const prefix = uniquePrefix();
+    const ttlCalls = (): Promise<number> => timeToLiveCalls(etcd.clientUrl);
+    const id = await client.lease(600, { autoKeepAlive: false }).grant();
+    const put = (i: number): Promise<unknown> =>
+      client.put(`${prefix}/subnets/10.20.${100 + i}.0-24`).value(value(`192.0.2.${100 + i}`)).lease(id).exec();
+    await Promise.all(Array.from({ length: 20 }, (_, i) => put(i)));
+    const before = await ttlCalls();
+    const c = collector();
+    watcher(client, prefix).start(c.handlers);
+    await waitFor(() => c.resets.length === 1, { what: 'the snapshot' });
+    assert.equal(c.resets[0]?.length, 20);
+    await Promise.all(Array.from({ length: 30 }, (_, i) => put(20 + i)));
+    await waitFor(() => c.events.length === 30, { what: '30 events' });
+    assert.equal(await ttlCalls(), before, 'the watcher asked etcd for TimeToLive');
+    const listed = await new SubnetRegistry(client, prefix, rec.log).listLeases();
+    assert.equal(listed.leases.length, 50);
+    assert.ok(listed.leases.every((l) => l.expiration !== null && l.expiration.getTime() > Date.now()), 'every listed lease has an expiry');
+    assert.equal(await ttlCalls(), before + 50);
   });
 });

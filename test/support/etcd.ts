@@ -275,3 +275,10 @@ export async function etcdctlV2(endpoints: string, args: readonly string[], o: {
   const r = await run(cmd, full, { env: { ...process.env, ETCDCTL_API: '2' }, input: o.input, timeoutMs: 15_000 });
   return r.stdout;
 }
+
+/** How many LeaseTimeToLive calls the member has answered (from its /metrics): what a client asked about expiries. */
+export async function timeToLiveCalls(clientUrl: string): Promise<number> {
+  const text = await (await fetch(`${clientUrl}/metrics`)).text();
+  return text.split('\n').filter((l) => l.startsWith('grpc_server_handled_total{') && l.includes('grpc_method="LeaseTimeToLive"'))
+    .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+}

@@ -106,6 +106,25 @@ test('resync plan: any missing or wrong entry reprograms that peer only', () => 
   }
 });
 
+test('resync plan: which peers need reprogramming is what a scan of every entry for every peer finds', () => {
+  // The plan looks entries up in sets (1000 peers against 1000 entries each); this is the plain scan it replaced.
+  const scan = (peers: Map<string, ProgrammedPeer>, k: KernelSnapshot): string[] => [...peers].filter(([, p]) => !(p.direct
+    || (k.arp.some((a) => a.ip === ip(p.peer.subnetIP) && a.mac === p.peer.vtepMac && a.permanent)
+      && k.fdb.some((f) => f.mac === p.peer.vtepMac && f.dst === ip(p.peer.publicIP))))).map(([key]) => key);
+  const n = fc.integer({ min: 1, max: 6 });
+  fc.assert(fc.property(fc.uniqueArray(n, { maxLength: 6 }), fc.array(fc.tuple(n, n, fc.boolean()), { maxLength: 8 }),
+    fc.array(fc.tuple(n, n), { maxLength: 8 }), (ids, arp, fdb) => {
+      const peers = ids.map((i) => peer(i));
+      const k: KernelSnapshot = {
+        arp: arp.map(([a, m, permanent]) => ({ ip: ip(`10.5.${a}.0`), mac: `02:00:00:00:00:0${m}`, permanent })),
+        fdb: fdb.map(([m, d]) => ({ mac: `02:00:00:00:00:0${m}`, dst: ip(`192.0.2.${10 + d}`), permanent: true, self: true })),
+        // Every route intact: only the neighbour entries decide.
+        routes: peers.map((p) => route(p.key, p.subnetIP, DEV, true)),
+      };
+      assert.deepEqual(planVxlanResync(programmed(peers), DEV, k, false).reprogram, scan(programmed(peers), k));
+    }), { numRuns: 300 });
+});
+
 test('resync plan: entries no peer backs are stale, only once the peer list is complete, and only permanent ones', () => {
   const peers = [peer(1)];
   const k = intactSnapshot([peer(1), peer(4)]);

@@ -5,6 +5,7 @@
 import type { Backend, BackendClaims, BackendContext, BackendRegistration } from '../backend.js';
 import { Keeper } from '../kit/keeper.js';
 import { foreignBackendReason, PeerDiff, peerKey, type PeerReading, type PeerStep } from '../kit/peer-diff.js';
+import { PeerPassLog } from '../kit/peer-log.js';
 import { registerBackend } from '../registry.js';
 import type { Lease, LeaseEvent } from '../../subnet/lease.js';
 import type { Logger } from '../../log.js';
@@ -38,6 +39,8 @@ export class HostGwBackend implements Backend {
   private readonly peers = new Map<string, Lease>();
   private readonly diff: PeerDiff<Lease>;
   private readonly keeper: Keeper;
+  /** Per-route lines at info for the first few of a pass, then one summary (1000 joins are not 1000 info lines). */
+  private readonly passLog: PeerPassLog;
   private own: Lease | null = null;
   /** Until the first full peer list arrives we cannot tell stale routes from routes of peers not yet seen. */
   private peersKnown = false;
@@ -56,6 +59,7 @@ export class HostGwBackend implements Backend {
     this.log = ctx.log.child({ component: 'backend-host-gw' });
     this.socket = opts.socket ?? sharedRtSocket();
     this.diff = new PeerDiff((lease) => readHostGwPeer(lease), this.log);
+    this.passLog = new PeerPassLog(this.log);
     this.keeper = new Keeper({
       work: ctx.work, log: this.log, everyMs: opts.resyncIntervalMs ?? DEFAULT_RESYNC_MS, retryMinMs: RETRY_MIN_MS,
       groups: ctx.network.ipv6 ? ['route', 'route6', 'addr'] : ['route', 'addr'], concerns: (e) => this.concerns(e), resync: (reason) => this.reconcile(reason),
@@ -150,7 +154,7 @@ export class HostGwBackend implements Backend {
   private async reconcile(reason: string): Promise<boolean> {
     if (this.stopped) return true;
     try {
-      return await this.reconcileOnce(reason);
+      return await this.passLog.pass(() => this.reconcileOnce(reason));
     } catch (err) {
       this.stats.routeErrors++;
       this.log.error({ err, reason }, 'route reconcile failed; will retry');
@@ -185,23 +189,23 @@ export class HostGwBackend implements Backend {
       if (!(await this.install(want, null))) return void failures++;
       if (this.installed.has(dstKey(want))) {
         this.stats.routesRecovered++;
-        this.log.info({ route: this.describe(want), reason }, 'route recovered');
+        this.passLog.peer({ route: this.describe(want), reason }, 'route recovered');
       } else {
         this.stats.routesAdded++;
-        this.log.info({ route: this.describe(want) }, 'route added');
+        this.passLog.peer({ route: this.describe(want) }, 'route added');
       }
     }));
     await Promise.all(plan.replace.map(async ({ want, have }) => {
       if (!(await this.install(want, this.describe(have)))) return void failures++;
       this.stats.routesReplaced++;
-      this.log.info({ route: this.describe(want), replaced: this.describe(have) }, 'route replaced');
+      this.passLog.peer({ route: this.describe(want), replaced: this.describe(have) }, 'route replaced');
     }));
     await Promise.all(plan.remove.map(async (have) => {
       try {
         await deleteRouteIfPresent(have, this.socket);
         this.stats.routesRemoved++;
         this.installed.delete(dstKey(have));
-        this.log.info({ route: this.describe(have) }, 'route removed: no lease backs it');
+        this.passLog.peer({ route: this.describe(have) }, 'route removed: no lease backs it');
       } catch (err) {
         failures++;
         this.stats.routeErrors++;

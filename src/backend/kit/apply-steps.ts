@@ -1,11 +1,15 @@
 // Applies a batch of per-peer steps with up to `width` peers in flight at once. A burst of joins (a new cluster, a
 // restart with 1000 leases) then costs a few netlink round trips in total rather than two or three per peer one after
-// the other. Steps for the same key keep their order (a set then a remove of one subnet must not swap); different
-// keys touch different kernel entries. The netlink socket bounds the requests in flight (../../netlink/limiter.ts).
+// the other: the requests the peers in flight make in one turn share a datagram (../../netlink/batch.ts). Steps for
+// the same key keep their order (a set then a remove of one subnet must not swap); different keys touch different
+// kernel entries. The netlink socket bounds the requests in flight (../../netlink/limiter.ts).
 import type { PeerStep } from './peer-diff.js';
 
-/** Peers programmed at once: enough to hide a round trip's latency, far below the socket's in-flight cap. */
-export const PEER_STEP_WIDTH = 16;
+/**
+ * Peers programmed at once: as many as the socket lets be in flight (64), so a pass of up to 64 joins costs one
+ * datagram per step kind (lookup, ARP, FDB, route) instead of one per 16 peers.
+ */
+export const PEER_STEP_WIDTH = 64;
 
 /**
  * Runs every step; resolves when all are done. A failing step does not stop the others (each backend logs and

@@ -7,6 +7,7 @@
 import type { Backend, BackendClaims, BackendContext, BackendRegistration, BackendSettings } from '../backend.js';
 import { Keeper } from '../kit/keeper.js';
 import { PeerDiff, type PeerStep } from '../kit/peer-diff.js';
+import { PeerPassLog } from '../kit/peer-log.js';
 import { addressTun, keptTun, loopLocalIP, openedTunLink, removeTun, requireOpened } from '../kit/tun-device.js';
 import { registerBackend } from '../registry.js';
 import type { Logger } from '../../log.js';
@@ -25,6 +26,8 @@ const NO_MAC = '00:00:00:00:00:00';
 export class UdpBackend implements Backend {
   readonly deviceName = UDP_DEVICE_NAME;
   private readonly log: Logger;
+  /** Per-peer lines at info for the first few of a pass, then one summary. */
+  private readonly passLog: PeerPassLog;
   private readonly mtu: number;
   private datapath: UserspaceDatapath | null = null;
   private device: LinkInfo | null = null;
@@ -37,6 +40,7 @@ export class UdpBackend implements Backend {
   constructor(private readonly ctx: BackendContext, private readonly config: UdpConfig,
     private readonly settings: BackendSettings) {
     this.log = ctx.log.child({ component: 'udp', device: this.deviceName });
+    this.passLog = new PeerPassLog(this.log);
     this.mtu = udpDeviceMtu(ctx.extIface.mtu);
     this.diff = new PeerDiff(readUdpPeer, this.log);
     this.keeper = new Keeper({
@@ -73,12 +77,14 @@ export class UdpBackend implements Backend {
   async resetPeers(peers: readonly Lease[]): Promise<void> {
     const { datapath } = this.requireRegistered();
     for (const step of this.diff.reset(peers, this.peers.keys())) this.apply(datapath, step);
+    this.passLog.end();
     this.log.info({ peers: this.peers.size }, 'peer table replaced');
   }
 
   async handleEvents(events: readonly LeaseEvent[]): Promise<void> {
     const { datapath } = this.requireRegistered();
     for (const step of this.diff.events(events)) this.apply(datapath, step);
+    this.passLog.end();
   }
 
   async stop(): Promise<void> {
@@ -127,14 +133,14 @@ export class UdpBackend implements Backend {
       if (!old) return;
       this.peers.delete(step.key);
       datapath.deletePeer(old.subnet.ip);
-      this.log.info({ subnet: step.key }, 'peer removed');
+      this.passLog.peer({ subnet: step.key }, 'peer removed');
       return;
     }
     const old = this.peers.get(step.key);
     if (old && old.publicIP === step.peer.publicIP) return;
     this.peers.set(step.key, step.peer);
     datapath.setPeer(step.peer.subnet.ip, step.peer.publicIP, NO_MAC);
-    this.log.info({ subnet: step.key, publicIP: formatIPv4(step.peer.publicIP) }, old ? 'peer changed' : 'peer added');
+    this.passLog.peer({ subnet: step.key, publicIP: formatIPv4(step.peer.publicIP) }, old ? 'peer changed' : 'peer added');
   }
 
   private async reopen(): Promise<void> {

@@ -8,6 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import type { Backend, BackendClaims, BackendContext, BackendRegistration } from '../backend.js';
 import { applySteps } from '../kit/apply-steps.js';
 import { Keeper } from '../kit/keeper.js';
+import { PeerPassLog } from '../kit/peer-log.js';
 import type { PeerDiff, PeerStep } from '../kit/peer-diff.js';
 import type { Logger } from '../../log.js';
 import { formatCidr, requireIPv4, type Ipv4Net } from '../../net/ipv4.js';
@@ -33,6 +34,8 @@ import { VtepIdentity } from './vtep-identity.js';
 const RESYNC_INTERVAL_MS = 10_000;
 const RECREATE_BACKOFF_MIN_MS = 1000;
 const RECREATE_BACKOFF_MAX_MS = 30_000;
+/** A pass in which some peer failed is retried this soon (doubling up to the resync interval), not 10 s later. */
+const RETRY_MIN_MS = 500;
 
 export class KernelVxlanBackend implements Backend {
   readonly deviceName: string;
@@ -46,6 +49,9 @@ export class KernelVxlanBackend implements Backend {
   private peersKnown = false;
   private readonly diff: PeerDiff<VxlanPeer>;
   private readonly keeper: Keeper;
+  private readonly passLog: PeerPassLog;
+  /** Peers that failed to program in the pass running now (each is retried by the resync the keeper schedules). */
+  private failedInPass = 0;
   private stopped = false;
   /** The IPv6 half in a dual-stack network (flannel-v6.<VNI>); null otherwise. */
   private readonly v6: KernelVxlanV6 | null;
@@ -57,6 +63,7 @@ export class KernelVxlanBackend implements Backend {
     this.deviceName = vxlanDeviceName(config.vni);
     this.log = ctx.log.child({ component: 'vxlan-kernel', device: this.deviceName });
     this.mtu = vxlanDeviceMtu(config, ctx.extIface.mtu);
+    this.passLog = new PeerPassLog(this.log);
     this.vtep = new VtepIdentity(ctx.stateDir, this.deviceName, this.log);
     this.diff = vxlanPeerDiff({
       vni: config.vni, otherVni: 'warn', own: () => ({ publicIP: ctx.extIface.extAddr, vtepMac: this.vtep.mac }),
@@ -68,13 +75,13 @@ export class KernelVxlanBackend implements Backend {
       directRouting: config.directRouting, ...(ctx.republishV6 ? { republish: ctx.republishV6 } : {}),
       log: this.log.child({ device: vxlanV6DeviceName(config.vni) }) }) : null;
     this.keeper = new Keeper({
-      work: ctx.work, log: this.log, everyMs: RESYNC_INTERVAL_MS,
+      work: ctx.work, log: this.log, everyMs: RESYNC_INTERVAL_MS, retryMinMs: RETRY_MIN_MS,
       device: {
         name: this.deviceName, index: () => this.device?.index ?? null, recreate: () => this.recreate(),
         backoffMinMs: RECREATE_BACKOFF_MIN_MS, backoffMaxMs: RECREATE_BACKOFF_MAX_MS,
         lostMessage: 'vxlan device deleted; recreating it',
       },
-      resync: async () => { await this.resync(); return true; },
+      resync: () => this.pass(() => this.resync()),
     });
   }
 
@@ -98,18 +105,30 @@ export class KernelVxlanBackend implements Backend {
   }
 
   async resetPeers(peers: readonly Lease[]): Promise<void> {
-    await applySteps(this.diff.reset(peers, this.peers.keys()), (step) => this.apply(step));
-    this.peersKnown = true;
-    await this.v6?.reset(new Map(peers.filter((l) => !this.isOwn(l)).map((l) => [formatCidr(l.subnet), l])));
-    await this.resync();
+    this.keeper.passDone(await this.pass(async () => {
+      await applySteps(this.diff.reset(peers, this.peers.keys()), (step) => this.apply(step));
+      this.peersKnown = true;
+      await this.v6?.reset(new Map(peers.filter((l) => !this.isOwn(l)).map((l) => [formatCidr(l.subnet), l])));
+      await this.resync();
+    }));
   }
 
   async handleEvents(events: readonly LeaseEvent[]): Promise<void> {
-    await applySteps(this.diff.events(events), (step) => this.apply(step));
-    for (const e of this.v6 ? events : []) {
-      if (e.type === 'removed' || this.isOwn(e.lease)) await this.v6?.remove(formatCidr(e.lease.subnet));
-      else await this.v6?.set(formatCidr(e.lease.subnet), e.lease);
-    }
+    this.keeper.passDone(await this.pass(async () => {
+      await applySteps(this.diff.events(events), (step) => this.apply(step));
+      for (const e of this.v6 ? events : []) {
+        if (e.type === 'removed' || this.isOwn(e.lease)) await this.v6?.remove(formatCidr(e.lease.subnet));
+        else await this.v6?.set(formatCidr(e.lease.subnet), e.lease);
+      }
+    }));
+  }
+
+  /** Runs a pass over peers; true when every peer in it was programmed (else the keeper retries soon). */
+  private async pass(run: () => Promise<void>): Promise<boolean> {
+    this.failedInPass = 0;
+    await this.passLog.pass(run);
+    if (this.failedInPass > 0) this.log.warn({ failed: this.failedInPass }, 'some peers could not be programmed; retrying them soon');
+    return this.failedInPass === 0;
   }
 
   private isOwn(lease: Lease): boolean {
@@ -247,7 +266,7 @@ export class KernelVxlanBackend implements Backend {
     if (!old) return;
     this.peers.delete(key);
     await this.clearPeerEntries(old, { arp: true, fdb: true, route: true });
-    this.log.info({ subnet: key }, 'removed peer');
+    this.passLog.peer({ subnet: key }, 'removed peer');
   }
 
   /** ARP → FDB → route, undoing the earlier steps when a later one fails (upstream's order and rollback). */
@@ -279,11 +298,12 @@ export class KernelVxlanBackend implements Backend {
       }
     } catch (err) {
       this.stats.peerFailures++;
+      this.failedInPass++;
       this.log.error({ subnet: peer.key, publicIP: peer.publicIP }, `programming peer failed (retried by the resync): ${(err as Error).message}`);
       return false;
     }
     this.stats.peersProgrammed++;
-    this.log.info({ subnet: peer.key, publicIP: peer.publicIP, vtepMac: peer.vtepMac, direct: p.direct }, 'programmed peer');
+    this.passLog.peer({ subnet: peer.key, publicIP: peer.publicIP, vtepMac: peer.vtepMac, direct: p.direct }, 'programmed peer');
     return true;
   }
 
@@ -315,7 +335,7 @@ export class KernelVxlanBackend implements Backend {
     this.device = null;
     await this.ensureDevice();
     await this.addressDevice();
-    for (const p of this.peers.values()) await this.programPeer(p);
+    await this.passLog.pass(async () => { for (const p of this.peers.values()) await this.programPeer(p); });
     this.log.info({ peers: this.peers.size }, 'vxlan device recreated and peers reprogrammed');
   }
 
@@ -334,13 +354,15 @@ export class KernelVxlanBackend implements Backend {
     }
     const snapshot = { arp: await listArp(index), fdb: await listFdb(index), routes: await listRoutes() };
     const plan = planVxlanResync(this.peers, index, snapshot, this.peersKnown);
-    for (const key of plan.reprogram) {
+    await applySteps(plan.reprogram.flatMap((key) => {
       const p = this.peers.get(key);
-      if (p && await this.programPeer(p)) {
+      return p ? [{ op: 'set' as const, key, peer: p }] : [];
+    }), async (step) => {
+      if (step.op === 'set' && await this.programPeer(step.peer)) {
         this.stats.entriesRecovered++;
-        this.log.info({ subnet: key }, 'peer entries recovered');
+        this.passLog.peer({ subnet: step.key }, 'peer entries recovered');
       }
-    }
+    });
     for (const ip of plan.staleArp) {
       await deleteArpIfPresent(index, ip).catch(() => undefined);
       this.stats.staleRemoved++;

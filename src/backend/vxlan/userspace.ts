@@ -6,6 +6,7 @@
 // route instead, checked every 10 s.
 import type { Backend, BackendClaims, BackendContext, BackendRegistration, BackendSettings } from '../backend.js';
 import { applySteps } from '../kit/apply-steps.js';
+import { PeerPassLog } from '../kit/peer-log.js';
 import { Keeper } from '../kit/keeper.js';
 import type { PeerDiff, PeerStep } from '../kit/peer-diff.js';
 import { addressTun, keptTun, loopLocalIP, openedTunLink, removeTun, requireOpened } from '../kit/tun-device.js';
@@ -40,6 +41,8 @@ const ADOPTED_PEERS_WAIT_MS = 5_000;
 export class UserspaceVxlanBackend implements Backend {
   readonly deviceName: string;
   private readonly log: Logger;
+  /** Per-peer lines at info for the first few of a pass, then one summary. */
+  private readonly passLog: PeerPassLog;
   private readonly mtu: number;
   private readonly vtep: VtepIdentity;
   private datapath: UserspaceDatapath | null = null;
@@ -62,6 +65,7 @@ export class UserspaceVxlanBackend implements Backend {
     private readonly settings: UserspaceSettings) {
     this.deviceName = vxlanDeviceName(config.vni);
     this.log = ctx.log.child({ component: 'vxlan-userspace', device: this.deviceName });
+    this.passLog = new PeerPassLog(this.log);
     this.mtu = vxlanDeviceMtu(config, ctx.extIface.mtu);
     this.vtep = new VtepIdentity(ctx.stateDir, this.deviceName, this.log);
     this.diff = vxlanPeerDiff({
@@ -114,7 +118,7 @@ export class UserspaceVxlanBackend implements Backend {
 
   async resetPeers(peers: readonly Lease[]): Promise<void> {
     const { datapath } = this.requireRegistered();
-    await applySteps(this.diff.reset(peers, this.peers.keys()), (step) => this.apply(datapath, step));
+    await this.passLog.pass(() => applySteps(this.diff.reset(peers, this.peers.keys()), (step) => this.apply(datapath, step)));
     this.dropStaleSeeded(datapath);
     this.startPending();
     this.snapshot.changed();
@@ -123,7 +127,7 @@ export class UserspaceVxlanBackend implements Backend {
 
   async handleEvents(events: readonly LeaseEvent[]): Promise<void> {
     const { datapath } = this.requireRegistered();
-    await applySteps(this.diff.events(events), (step) => this.apply(datapath, step));
+    await this.passLog.pass(() => applySteps(this.diff.events(events), (step) => this.apply(datapath, step)));
     this.snapshot.changed();
   }
 
@@ -309,7 +313,7 @@ export class UserspaceVxlanBackend implements Backend {
     this.peers.set(peer.key, programmed);
     if (old?.direct && (!direct || old.peer.publicIP !== peer.publicIP)) await this.deleteDirectRoute(old);
     if (direct) await this.installDirectRoute(programmed);
-    this.log.info({ subnet: peer.key, publicIP: peer.publicIP, vtepMac: peer.vtepMac, direct }, old ? 'peer changed' : 'peer added');
+    this.passLog.peer({ subnet: peer.key, publicIP: peer.publicIP, vtepMac: peer.vtepMac, direct }, old ? 'peer changed' : 'peer added');
   }
 
   private async removePeer(datapath: UserspaceDatapath, key: string): Promise<void> {
@@ -318,7 +322,7 @@ export class UserspaceVxlanBackend implements Backend {
     this.peers.delete(key);
     datapath.deletePeer(old.peer.subnet.ip);
     if (old.direct) await this.deleteDirectRoute(old);
-    this.log.info({ subnet: key }, 'peer removed');
+    this.passLog.peer({ subnet: key }, 'peer removed');
   }
 
   /** Never throws: without the route the TUN route still carries the traffic, only without the shortcut. */

@@ -62,6 +62,26 @@ async function burst(op: Op): Promise<unknown> {
   return { codes, socketFailures: socket.socketFailures, routesAfter: after };
 }
 
+/**
+ * Fires every item of `op.items` in the same turn on a fresh socket (route replaces, deletes and lookups, in order):
+ * each item's outcome ('ok', a lookup's gateway, or the error code) and how many datagrams carried them.
+ */
+async function batch(op: Op): Promise<unknown> {
+  const items = op.items as Op[];
+  const socket = new RtSocket({ timeoutMs: 5000 });
+  const specs = await Promise.all(items.map((item) => (item.op === 'lookup' ? null : routeSpec(item))));
+  const outcomes = await Promise.allSettled(items.map((item, i) => {
+    if (item.op === 'lookup') return getRoute(need(parseIPv4(String(item.dst)), 'bad dst'), socket).then((r) => showRoute(r));
+    const spec = specs[i] as RouteSpec;
+    return item.op === 'delete' ? deleteRouteIfPresent(spec, socket) : replaceRoute(spec, socket).then(() => 'ok');
+  }));
+  const results = outcomes.map((o) => (o.status === 'fulfilled' ? o.value
+    : o.reason instanceof NetlinkError ? o.reason.code : `other: ${String(o.reason)}`));
+  const stats = socket.batchStats;
+  socket.close();
+  return { results, ...stats };
+}
+
 async function run(op: Op): Promise<unknown> {
   switch (op.op) {
     case 'getLinkByName': {
@@ -114,6 +134,8 @@ async function run(op: Op): Promise<unknown> {
       });
     case 'burst':
       return burst(op);
+    case 'batch':
+      return batch(op);
     default:
       throw new Error(`helper: unknown op ${op.op}`);
   }
