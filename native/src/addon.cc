@@ -10,6 +10,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSegment(env, exports);
   InitReload(env, exports);
   InitTap(env, exports);
+  InitUdp6(env, exports);
+  InitSegment6(env, exports);
   return exports;
 }
 

@@ -1,0 +1,147 @@
+// The main thread's handle on the IPv6 half of the userspace VXLAN datapath: the TUN flannel-v6.<VNI> (IFF_VNET_HDR,
+// TSO6 reads), an IPv6 UDP socket on the VXLAN port and sending sockets bound to our IPv6 address, and two loop
+// threads (tx, rx; loop6-worker.ts) kept alive by LoopSupervisors. Peer changes go to the loops as messages between
+// batches. Policy (which peers) is the backend's (src/backend/vxlan/userspace-v6.ts).
+import path from 'node:path';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import type { Logger } from '../log.js';
+import type { Ipv6Net } from '../net/ipv6.js';
+import { newCounterBuffer, readCounters, type CounterName } from './counters.js';
+import type { Loop6WorkerData } from './loop6-worker.js';
+import { LoopSupervisor } from './loop-supervisor.js';
+import { tunIo } from './native.js';
+import { udp6Io } from './native6.js';
+import { checkIPv6SubnetLen, ip6Words, type PeerTable6Op } from './peer-table6.js';
+import { TUN_F_CSUM, TUN_F_TSO6, TUN_F_TSO_ECN } from './virtio-hdr.js';
+import { macBytes } from './wire.js';
+
+const SOCKET_BUFFER = 4 * 1024 * 1024;
+const SEND_SOCKETS = 4;
+const STOP_GRACE_MS = 2000;
+
+export interface Datapath6Options {
+  readonly tunName: string;
+  readonly vni: number;
+  readonly port: number;
+  readonly ownMac: string;
+  /** Our IPv6 underlay address: the sending sockets bind to it. */
+  readonly localIP6: bigint;
+  readonly network: Ipv6Net;
+  readonly subnetLen: number;
+  /** The TUN's MTU (external MTU − 50, as upstream's flannel-v6 device). */
+  readonly innerMtu: number;
+  /** The external interface's MTU: outer datagrams of segments stay within it. */
+  readonly outerMtu: number;
+  readonly allowForeignSource?: boolean;
+  readonly log: Logger;
+}
+
+interface Loop {
+  readonly supervisor: LoopSupervisor;
+  port: MessagePort | null;
+}
+
+export class UserspaceDatapath6 {
+  private readonly tun = tunIo();
+  private readonly tunFd: number;
+  private readonly udpFd: number;
+  private readonly sendFds: number[] = [];
+  private readonly counterBuffer = newCounterBuffer(2);
+  private control = new SharedArrayBuffer(8);
+  private own: PeerTable6Op | null = null;
+  private readonly sets = new Map<string, PeerTable6Op>();
+  private loops: Loop[] = [];
+  private closed = false;
+
+  constructor(private readonly o: Datapath6Options) {
+    macBytes(o.ownMac);
+    checkIPv6SubnetLen(o.network, o.subnetLen);
+    const udp = udp6Io();
+    this.tunFd = this.tun.tunOpen(o.tunName, { vnetHdr: true, persist: true }).fd;
+    try {
+      this.tun.tunSetOffload(this.tunFd, TUN_F_CSUM | TUN_F_TSO6 | TUN_F_TSO_ECN);
+      this.udpFd = udp.udp6Open(new Uint32Array(4), o.port, { rcvbuf: SOCKET_BUFFER, gro: true });
+      const local = Uint32Array.from(ip6Words(o.localIP6));
+      for (let i = 0; i < SEND_SOCKETS; i++) this.sendFds.push(udp.udp6Open(local, 0, { sndbuf: SOCKET_BUFFER }));
+    } catch (err) {
+      this.closeFds();
+      throw err;
+    }
+  }
+
+  /** Starts the loops (once), receiving for our own IPv6 subnet `own`; again: only `own` is updated. */
+  start(own: Ipv6Net): void {
+    if (this.closed) throw new Error('IPv6 datapath already stopped');
+    const words = ip6Words(own.ip);
+    this.post({ op: 'own', subnet: [words[0]!, words[1]!], prefixLen: own.prefixLen });
+    if (this.loops.length > 0) return;
+    this.loops = (['tx', 'rx'] as const).map((role, block) => this.supervise(role, block));
+    for (const l of this.loops) l.supervisor.start();
+  }
+
+  setPeer(subnet: Ipv6Net, publicIPv6: bigint, mac: string): void {
+    const w = ip6Words(subnet.ip);
+    this.post({ op: 'set', subnet: [w[0]!, w[1]!], publicIP: ip6Words(publicIPv6), mac: [...macBytes(mac)] });
+  }
+
+  deletePeer(subnet: Ipv6Net): void {
+    const w = ip6Words(subnet.ip);
+    this.post({ op: 'delete', subnet: [w[0]!, w[1]!] });
+  }
+
+  counters(): Record<CounterName | 'loop_restarts', number> {
+    const restarts = this.loops.reduce((n, l) => n + l.supervisor.restarts, 0);
+    return { ...readCounters(this.counterBuffer), loop_restarts: restarts };
+  }
+
+  async stop(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    Atomics.store(new Int32Array(this.control), 0, 1);
+    await Promise.all(this.loops.map((l) => l.supervisor.stop(STOP_GRACE_MS)));
+    for (const l of this.loops) l.port?.close();
+    this.loops = [];
+    this.closeFds();
+  }
+
+  private replay(): PeerTable6Op[] {
+    return this.own ? [this.own, ...this.sets.values()] : [...this.sets.values()];
+  }
+
+  private post(op: PeerTable6Op): void {
+    if (op.op === 'own') this.own = op;
+    else if (op.op === 'set') this.sets.set(op.subnet.join(':'), op);
+    else this.sets.delete(op.subnet.join(':'));
+    for (const l of this.loops) l.port?.postMessage(op);
+    Atomics.add(new Int32Array(this.control), 1, 1);
+  }
+
+  private supervise(role: 'tx' | 'rx', block: number): Loop {
+    const loop: Loop = {
+      port: null,
+      supervisor: new LoopSupervisor({ role: `v6-${role}`, log: this.o.log, spawn: () => this.spawn(loop, role, block) }),
+    };
+    return loop;
+  }
+
+  private spawn(loop: Loop, role: 'tx' | 'rx', block: number): Worker {
+    loop.port?.close();
+    const { port1, port2 } = new MessageChannel();
+    const o = this.o;
+    const data: Loop6WorkerData = {
+      role, tunFd: this.tunFd, udpFd: this.udpFd, sendFds: this.sendFds, port: o.port, vni: o.vni,
+      ownMac: [...macBytes(o.ownMac)], network: o.network, subnetLen: o.subnetLen, innerMtu: o.innerMtu,
+      outerMtu: o.outerMtu, allowForeignSource: o.allowForeignSource ?? false, counters: this.counterBuffer,
+      counterBlock: block, control: this.control, updates: port2, initial: this.replay(),
+    };
+    const worker = new Worker(path.join(__dirname, 'loop6-worker.js'), { workerData: data, transferList: [port2] });
+    loop.port = port1;
+    return worker;
+  }
+
+  private closeFds(): void {
+    for (const fd of [this.tunFd, this.udpFd, ...this.sendFds]) {
+      if (typeof fd === 'number' && fd >= 0) this.tun.closeFd(fd);
+    }
+  }
+}
