@@ -1,0 +1,141 @@
+// The userspace VXLAN datapath over IPv6 (issue 17, item 4): flannel-v6.<VNI> as a TUN whose loops carry inner IPv6
+// in VXLAN over the IPv6 underlay (2001:db8::/64), overlays from fd00::/8. Three clusters:
+//   - IPv6-only, two userspace nodes: a TUN named flannel-v6.1, no flannel.1, ping and TCP (bytes hashed) both ways;
+//   - dual-stack, userspace on h1 and h3 beside tsflanneld's kernel vxlan on h2: every pair pings in both families,
+//     TCP both ways in both families between h1 and each other host, and the counters show the IPv6 offloads at
+//     work (TSO6 reads segmented, GRO trains coalesced into TSO6 writes);
+//   - dual-stack beside the real flanneld v0.28.9 (kernel flannel-v6.1): pings in both families, TCP both ways.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { mustExec } from '../support/netns.js';
+import { testbedUnavailable } from '../support/prerequisites.js';
+import {
+  addDualStackContainers, addIpv6Underlay, dualStackRoutesReport, ipv6RoutesReport, startBesideV0289,
+  waitForIpv6OnlyEnv, waitForPingsBothFamilies,
+} from '../support/ipv6-lab.js';
+import { upstreamUnavailable } from '../support/upstream-flanneld.js';
+import { CLI_JS, poll, Testbed, type Container, type Host } from '../support/testbed.js';
+
+const PREFIX = '/coreos.com/network';
+const skip = testbedUnavailable();
+const BYTES = 8 << 20;
+
+/** TCP from → to carrying BYTES, every byte arriving as sent. */
+async function tcpBothWays(tb: Testbed, a: Container, b: Container, what: string): Promise<void> {
+  for (const [from, to] of [[a, b], [b, a]] as Array<[Container, Container]>) {
+    const t = await tb.tcpTransfer(from, to, BYTES);
+    assert.equal(t.bytesReceived, BYTES, `${what}: ${from.netns} → ${to.ip}`);
+    assert.equal(t.receivedSha256, t.sentSha256, `${what}: ${from.netns} → ${to.ip}`);
+  }
+}
+
+/** The daemon's counters from `status --json` once `ready` holds for them (the status file is rewritten every 5 s). */
+function countersWhen(tb: Testbed, h: Host, ready: (c: Record<string, number>) => boolean): Promise<Record<string, number>> {
+  return poll(`${h.name}: status counters`, async () => {
+    const r = await tb.exec(h, [process.execPath, CLI_JS, 'status', '--json', ...tb.daemonArgs(h)]);
+    const c = (JSON.parse(r.stdout) as { daemon: { counters: Record<string, number> } }).daemon.counters;
+    return ready(c) ? c : null;
+  }, 30_000, 500);
+}
+
+/** The device's kind from `ip -d link` ('tun' for the userspace datapath, 'vxlan' for the kernel's). */
+async function linkKind(h: Host, dev: string): Promise<string> {
+  const j = JSON.parse(await mustExec(['ip', '-n', h.netns, '-d', '-j', 'link', 'show', dev])) as
+    Array<{ linkinfo?: { info_kind?: string } }>;
+  return j[0]?.linkinfo?.info_kind ?? '';
+}
+
+describe('IPv6-only vxlan on the userspace datapath', { skip: skip ?? false, timeout: 180_000 }, () => {
+  let tb: Testbed;
+
+  before(async () => {
+    tb = await Testbed.create({ hosts: 2, prefix: PREFIX });
+    await addIpv6Underlay(tb);
+    await tb.putConfig({ EnableIPv4: false, EnableIPv6: true, IPv6Network: 'fd00:61::/56', Backend: { Type: 'vxlan' } });
+    for (const h of tb.hosts) tb.startDaemon(h, ['--vxlan-datapath', 'userspace']);
+    for (const h of tb.hosts) {
+      await waitForIpv6OnlyEnv(tb, h, 30_000);
+      await tb.addContainer6(h, 'c1');
+    }
+  });
+
+  after(async () => {
+    await tb?.destroy();
+  });
+
+  it('runs flannel-v6.1 as a TUN and carries ping and TCP both ways', () => tb.explainFailure(async () => {
+    for (const h of tb.hosts) {
+      assert.equal(await linkKind(h, 'flannel-v6.1'), 'tun', h.name);
+      const links = JSON.parse(await mustExec(['ip', '-n', h.netns, '-j', 'link', 'show'])) as Array<{ ifname: string }>;
+      assert.ok(!links.some((l) => l.ifname === 'flannel.1'), `${h.name} has flannel.1`);
+    }
+    const [a, b] = tb.hosts.map((h) => tb.container(h)) as [Container, Container];
+    await poll('ping -6 a → b', () => tb.ping(a, b.ip), 30_000, 100);
+    await poll('ping -6 b → a', () => tb.ping(b, a.ip), 30_000, 100);
+    await tcpBothWays(tb, a, b, 'IPv6-only');
+  }, () => ipv6RoutesReport(tb)));
+});
+
+describe('dual-stack vxlan: userspace beside kernel (tsflanneld)', { skip: skip ?? false, timeout: 240_000 }, () => {
+  let tb: Testbed;
+  const v6Of = new Map<Container, string>();
+
+  before(async () => {
+    tb = await Testbed.create({ hosts: 3, prefix: PREFIX, config: { Network: '10.33.0.0/16', EnableIPv6: true,
+      IPv6Network: 'fd00:33::/56', Backend: { Type: 'vxlan' } } });
+    await addIpv6Underlay(tb);
+  });
+
+  after(async () => {
+    await tb?.destroy();
+  });
+
+  it('every pair pings in both families; TCP both ways in both families; TSO6 and GRO at work', () => tb.explainFailure(async () => {
+    const [h1, h2, h3] = tb.hosts as [Host, Host, Host];
+    tb.startDaemon(h1, ['--vxlan-datapath', 'userspace']);
+    tb.startDaemon(h2, ['--vxlan-datapath', 'kernel']);
+    tb.startDaemon(h3, ['--vxlan-datapath', 'userspace']);
+    for (const h of tb.hosts) await tb.waitForSubnetEnv(h, 45_000);
+    assert.equal(await linkKind(h1, 'flannel-v6.1'), 'tun');
+    assert.equal(await linkKind(h2, 'flannel-v6.1'), 'vxlan');
+    for (const [k, v] of await tb.leases()) assert.match(v, /"BackendV6Data":\{"VNI":1,"VtepMAC":"[0-9a-f:]{17}"\}/, k);
+    const [c1, c2, c3] = await addDualStackContainers(tb, v6Of) as [Container, Container, Container];
+    await waitForPingsBothFamilies(tb, v6Of);
+    for (const [peer, what] of [[c3, 'userspace ↔ userspace'], [c2, 'userspace ↔ kernel']] as Array<[Container, string]>) {
+      await tcpBothWays(tb, c1, peer, `${what} IPv4`);
+      await tcpBothWays(tb, { ...c1, ip: v6Of.get(c1)! }, { ...peer, ip: v6Of.get(peer)! }, `${what} IPv6`);
+    }
+    const c = await countersWhen(tb, h1, (x) => (x.v6_rx_packets ?? 0) > 0 && (x.v6_tx_packets ?? 0) > 0);
+    assert.ok((c.v6_tx_tso_frames ?? 0) > 0, `TSO6 reads segmented: ${JSON.stringify(c)}`);
+    assert.ok((c.v6_rx_coalesced_frames ?? 0) > 0, `GRO trains coalesced into TSO6 writes: ${JSON.stringify(c)}`);
+    assert.equal(c.v6_drop_unknown_source ?? 0, 0, JSON.stringify(c));
+  }, () => dualStackRoutesReport(tb)));
+});
+
+const skipUpstream = skip ?? upstreamUnavailable('v0.28.9');
+
+describe('dual-stack vxlan: userspace beside flanneld v0.28.9', { skip: skipUpstream ?? false, timeout: 240_000 }, () => {
+  let tb: Testbed;
+  const v6Of = new Map<Container, string>();
+
+  before(async () => {
+    tb = await Testbed.create({ hosts: 3, prefix: PREFIX, config: { Network: '10.34.0.0/16', EnableIPv6: true,
+      IPv6Network: 'fd00:34::/56', Backend: { Type: 'vxlan' } } });
+    await addIpv6Underlay(tb);
+  });
+
+  after(async () => {
+    await tb?.destroy();
+  });
+
+  it('every pair pings in both families; TCP both ways in both families with the real v0.28.9', () => tb.explainFailure(async () => {
+    const [h1, h2] = tb.hosts as [Host, Host];
+    await startBesideV0289(tb, ['--vxlan-datapath', 'userspace']);
+    assert.equal(await linkKind(h1, 'flannel-v6.1'), 'tun');
+    assert.equal(await linkKind(h2, 'flannel-v6.1'), 'vxlan');
+    const [c1, c2] = await addDualStackContainers(tb, v6Of) as [Container, Container];
+    await waitForPingsBothFamilies(tb, v6Of);
+    await tcpBothWays(tb, c1, c2, 'userspace ↔ v0.28.9 IPv4');
+    await tcpBothWays(tb, { ...c1, ip: v6Of.get(c1)! }, { ...c2, ip: v6Of.get(c2)! }, 'userspace ↔ v0.28.9 IPv6');
+  }, () => dualStackRoutesReport(tb)));
+});
