@@ -15,7 +15,6 @@
         "native/src/reload.cc",
         "native/src/tap.cc",
         "native/src/udp6.cc",
-        "native/src/segment6.cc",
         "native/src/mmsg.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

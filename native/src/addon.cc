@@ -11,7 +11,6 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitReload(env, exports);
   InitTap(env, exports);
   InitUdp6(env, exports);
-  InitSegment6(env, exports);
   return exports;
 }
 

@@ -12,4 +12,3 @@ void InitSegment(Napi::Env env, Napi::Object exports);
 void InitReload(Napi::Env env, Napi::Object exports);
 void InitTap(Napi::Env env, Napi::Object exports);
 void InitUdp6(Napi::Env env, Napi::Object exports);
-void InitSegment6(Napi::Env env, Napi::Object exports);

@@ -1,6 +1,6 @@
 // Transmit side of the IPv6 half, without I/O: inner IPv6 packets read from flannel-v6.<VNI> (each behind a
 // virtio_net_hdr) become VXLAN datagrams for the peer's PublicIPv6. Plain packets are encapsulated in place; TSO6
-// super-packets are cut into segments (segment6.cc) for UDP_SEGMENT sends. The segment size is clamped so that each
+// super-packets are cut into segments (segment.cc) for UDP_SEGMENT sends. The segment size is clamped so that each
 // outer IPv6 datagram fits the underlay MTU: the kernel refuses a UDP_SEGMENT send whose segments would need
 // fragmenting, and FLANNEL_MTU (ext − 50, upstream's) leaves 20 bytes too few for an IPv6 outer header.
 import { completePartialChecksum } from './checksum.js';

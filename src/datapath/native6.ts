@@ -1,4 +1,4 @@
-// The IPv6 half's face of the native addon: IPv6 UDP sockets (udp6.cc) and TSO6 segmentation (segment6.cc).
+// The IPv6 half's face of the native addon: IPv6 UDP sockets (udp6.cc) and TSO6 segmentation (segment.cc).
 // Addresses are four host-order uint32 words (word 0 the most significant), so no call needs a bigint.
 import { loadAddon } from '../native/addon.js';
 
