@@ -4,17 +4,18 @@
 //   - dual-stack, userspace on h1 and h3 beside tsflanneld's kernel vxlan on h2: every pair pings in both families,
 //     TCP both ways in both families between h1 and each other host, and the counters show the IPv6 offloads at
 //     work (TSO6 reads segmented, GRO trains coalesced into TSO6 writes);
-//   - dual-stack beside the real flanneld v0.28.9 (kernel flannel-v6.1): pings in both families, TCP both ways.
+//   - dual-stack beside the real flanneld v0.28.9 (kernel flannel-v6.1): pings in both families, TCP both ways;
+//   - dual-stack with DirectRouting: the peer's IPv6 subnet routed via its PublicIPv6, pings in both families.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { mustExec } from '../support/netns.js';
 import { testbedUnavailable } from '../support/prerequisites.js';
 import {
-  addDualStackContainers, addIpv6Underlay, dualStackRoutesReport, ipv6RoutesReport, startBesideV0289,
-  waitForIpv6OnlyEnv, waitForPingsBothFamilies,
+  addDualStackContainers, addIpv6Underlay, dualStackRoutesReport, ipv6RoutesReport, ipv6SubnetOf, startBesideV0289,
+  underlay6, waitForIpv6OnlyEnv, waitForIpv6Route, waitForPingsBothFamilies,
 } from '../support/ipv6-lab.js';
 import { upstreamUnavailable } from '../support/upstream-flanneld.js';
-import { CLI_JS, poll, Testbed, type Container, type Host } from '../support/testbed.js';
+import { CLI_JS, poll, Testbed, UNDERLAY_IFACE, type Container, type Host } from '../support/testbed.js';
 
 const PREFIX = '/coreos.com/network';
 const skip = testbedUnavailable();
@@ -139,5 +140,33 @@ describe('dual-stack vxlan: userspace beside flanneld v0.28.9', { skip: skipUpst
     await waitForPingsBothFamilies(tb, v6Of);
     await tcpBothWays(tb, c1, c2, 'userspace ↔ v0.28.9 IPv4');
     await tcpBothWays(tb, { ...c1, ip: v6Of.get(c1)! }, { ...c2, ip: v6Of.get(c2)! }, 'userspace ↔ v0.28.9 IPv6');
+  }, () => dualStackRoutesReport(tb)));
+});
+
+describe('dual-stack vxlan with DirectRouting on the userspace datapath', { skip: skip ?? false, timeout: 180_000 }, () => {
+  let tb: Testbed;
+  const v6Of = new Map<Container, string>();
+
+  before(async () => {
+    tb = await Testbed.create({ hosts: 2, prefix: PREFIX, config: { Network: '10.35.0.0/16', EnableIPv6: true,
+      IPv6Network: 'fd00:35::/56', Backend: { Type: 'vxlan', DirectRouting: true } } });
+    await addIpv6Underlay(tb);
+  });
+
+  after(async () => {
+    await tb?.destroy();
+  });
+
+  it('routes the peer\'s IPv6 subnet via its PublicIPv6 and pings in both families', () => tb.explainFailure(async () => {
+    for (const h of tb.hosts) {
+      tb.startDaemon(h, ['--vxlan-datapath', 'userspace']);
+      await tb.waitForSubnetEnv(h, 45_000);
+    }
+    const [h1, h2] = tb.hosts as [Host, Host];
+    const route = await waitForIpv6Route(h1, ipv6SubnetOf(h2));
+    assert.equal(route.gateway, underlay6(h2));
+    assert.equal(route.dev, UNDERLAY_IFACE);
+    await addDualStackContainers(tb, v6Of);
+    await waitForPingsBothFamilies(tb, v6Of);
   }, () => dualStackRoutesReport(tb)));
 });

@@ -8,7 +8,7 @@ import type { Logger } from '../../log.js';
 import { formatCidr6, nets6Equal, parseIPv6, type Ipv6Net } from '../../net/ipv6.js';
 import { ensureAddress6 } from '../../netlink/addresses6.js';
 import { deleteLinkIfPresent, getLinkByName, setLinkMtu, setLinkUp, type LinkInfo } from '../../netlink/links.js';
-import { replaceRoute6 } from '../../netlink/routes6.js';
+import { deleteRoute6IfPresent, replaceRoute6 } from '../../netlink/routes6.js';
 import { UserspaceDatapath6 } from '../../datapath/userspace-datapath6.js';
 import type { Ipv6NetworkConfig } from '../../config/network-config.js';
 import type { BackendContext, BackendSettings } from '../backend.js';
@@ -16,6 +16,7 @@ import type { VxlanConfig } from './config.js';
 
 type VxlanSettings = NonNullable<BackendSettings['vxlan']>;
 import type { Lease, VxlanBackendData } from '../../subnet/lease.js';
+import { isOnOurL2v6 } from './direct-routing.js';
 import { readV6Peer, vxlanV6DeviceName, type V6Peer } from './kernel-v6.js';
 import { VtepIdentity } from './vtep-identity.js';
 
@@ -44,6 +45,8 @@ export interface UserspaceV6Options {
   readonly network: Ipv6NetworkConfig;
   readonly stateDir: string;
   readonly allowForeignSource: boolean;
+  /** Backend.DirectRouting: a peer on our L2 gets a kernel route via its PublicIPv6 (its frames are still accepted). */
+  readonly directRouting: boolean;
   readonly log: Logger;
 }
 
@@ -87,20 +90,39 @@ export class UserspaceVxlanV6 implements V6Half {
   async set(key: string, lease: Lease): Promise<void> {
     const peer = readV6Peer(lease);
     if (peer === null) return this.remove(key);
+    peer.direct = this.o.directRouting && await isOnOurL2v6(peer.publicIPv6, formatCidr6(peer.subnet), this.o.log);
     const old = this.peers.get(key);
-    if (old && nets6Equal(old.subnet, peer.subnet) && old.publicIPv6 === peer.publicIPv6 && old.vtepMac === peer.vtepMac) return;
-    if (old && !nets6Equal(old.subnet, peer.subnet)) this.datapath?.deletePeer(old.subnet);
+    if (old && nets6Equal(old.subnet, peer.subnet) && old.publicIPv6 === peer.publicIPv6 && old.vtepMac === peer.vtepMac
+      && old.direct === peer.direct) return;
+    if (old) await this.forget(old, !nets6Equal(old.subnet, peer.subnet));
     this.peers.set(key, peer);
     this.datapath?.setPeer(peer.subnet, peer.publicIPv6, peer.vtepMac);
-    this.o.log.info({ subnet: formatCidr6(peer.subnet), vtepMac: peer.vtepMac }, old ? 'IPv6 peer changed' : 'IPv6 peer added');
+    if (peer.direct) await this.directRoute(peer);
+    this.o.log.info({ subnet: formatCidr6(peer.subnet), vtepMac: peer.vtepMac, direct: peer.direct },
+      old ? 'IPv6 peer changed' : 'IPv6 peer added');
   }
 
   async remove(key: string): Promise<void> {
     const old = this.peers.get(key);
     if (!old) return;
     this.peers.delete(key);
-    this.datapath?.deletePeer(old.subnet);
+    await this.forget(old, true);
     this.o.log.info({ subnet: formatCidr6(old.subnet) }, 'IPv6 peer removed');
+  }
+
+  /** Its DirectRouting route goes; with `fromTable`, its entry in the loops' table too. */
+  private async forget(p: V6Peer, fromTable: boolean): Promise<void> {
+    if (fromTable) this.datapath?.deletePeer(p.subnet);
+    if (p.direct) {
+      await deleteRoute6IfPresent({ dst: p.subnet, gateway: p.publicIPv6 }).catch((err: unknown) =>
+        this.o.log.warn({ subnet: formatCidr6(p.subnet) }, `removing the DirectRouting route failed: ${(err as Error).message}`));
+    }
+  }
+
+  /** Never throws: without it the TUN route still carries the peer's traffic. */
+  private async directRoute(p: V6Peer): Promise<void> {
+    await replaceRoute6({ dst: p.subnet, gateway: p.publicIPv6 }).catch((err: unknown) => this.o.log.error(
+      { subnet: formatCidr6(p.subnet) }, `DirectRouting route failed, traffic goes through ${this.deviceName}: ${(err as Error).message}`));
   }
 
   /** A TUN deleted by hand is opened again with the peers kept; address, link and route are (re)applied. */
@@ -117,6 +139,8 @@ export class UserspaceVxlanV6 implements V6Half {
     await ensureAddress6(this.device.index, this.own.ip, 128);
     await setLinkUp(this.device.index);
     await replaceRoute6({ dst: this.o.network.network, oif: this.device.index });
+    // A DirectRouting route deleted by hand comes back (replace is a no-op for one in place).
+    for (const p of this.peers.values()) if (p.direct) await this.directRoute(p);
   }
 
   async stop(): Promise<void> {
@@ -164,5 +188,6 @@ export function userspaceV6Half(ctx: BackendContext, config: VxlanConfig, settin
   if (!ipv6) throw new Error('the IPv6 half of the vxlan backend needs EnableIPv6 and IPv6Network in the network config');
   return new UserspaceVxlanV6({ vni: config.vni, port: config.port, mtu, outerMtu: ctx.extIface.mtu, localIP6: extAddr6,
     network: ipv6, stateDir: ctx.stateDir, allowForeignSource: settings.allowForeignSource ?? false,
+    directRouting: config.directRouting,
     log: log.child({ device: `flannel-v6.${config.vni}` }) });
 }
