@@ -25,3 +25,11 @@ test('without an IPv6 external address the IPv6-only vxlan backend says so in on
     });
   }
 });
+
+test('an IPv6SubnetLen over 64 is refused by the userspace datapath before any lease, in one line naming the fix', () => {
+  const network = parseNetworkConfig('{"Network":"10.0.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:70::/56","IPv6SubnetLen":80,"Backend":{"Type":"vxlan"}}');
+  const ctx = { network, extIface: EXT, stateDir: '/nonexistent', log } as unknown as BackendContext;
+  assert.throws(() => createVxlanBackend(ctx, { vxlan: { datapath: 'userspace' } }),
+    /^Error: IPv6SubnetLen 80 is not supported by the userspace vxlan datapath .*: set IPv6SubnetLen to 64 or run --vxlan-datapath kernel$/);
+  assert.deepEqual(createVxlanBackend(ctx, { vxlan: { datapath: 'kernel' } }).claims().devices, ['flannel.1', 'flannel-v6.1']);
+});

@@ -9,6 +9,7 @@ import { formatCidr6, nets6Equal, parseIPv6, type Ipv6Net } from '../../net/ipv6
 import { ensureAddress6 } from '../../netlink/addresses6.js';
 import { deleteLinkIfPresent, getLinkByName, setLinkMtu, setLinkUp, type LinkInfo } from '../../netlink/links.js';
 import { deleteRoute6IfPresent, replaceRoute6 } from '../../netlink/routes6.js';
+import { checkIPv6SubnetLen } from '../../datapath/peer-table6.js';
 import { UserspaceDatapath6 } from '../../datapath/userspace-datapath6.js';
 import type { Ipv6NetworkConfig } from '../../config/network-config.js';
 import type { BackendContext, BackendSettings } from '../backend.js';
@@ -61,6 +62,7 @@ export class UserspaceVxlanV6 implements V6Half {
 
   constructor(private readonly o: UserspaceV6Options) {
     this.deviceName = vxlanV6DeviceName(o.vni);
+    checkIPv6SubnetLen(o.network.network, o.network.subnetLen);
     this.vtep = new VtepIdentity(o.stateDir, this.deviceName, o.log);
     const local = parseIPv6(o.localIP6);
     if (local === null) throw new Error(`the IPv6 external address ${JSON.stringify(o.localIP6)} is not IPv6: check --public-ipv6`);
