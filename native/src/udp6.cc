@@ -2,6 +2,7 @@
 // of udp_batch.h for AF_INET6, with IPV6_V6ONLY (the IPv4 socket on the same port keeps its own traffic). An address
 // crosses into JS as four host-order uint32 words, word 0 the most significant. No policy.
 #include "modules.h"
+#include "batch_io.h"
 #include "udp_batch.h"
 
 #include <netinet/in.h>
@@ -53,6 +54,11 @@ struct Inet6 {
 };
 
 }  // namespace
+
+int RecvDatagrams6(int fd, uint8_t* slab, size_t slotSize, size_t maxSlots, int32_t* lengths, uint32_t* srcWords,
+                   int32_t* gsoSizes) {
+  return RecvDatagramsOf<Inet6>(fd, slab, slotSize, maxSlots, lengths, srcWords, gsoSizes);
+}
 
 void InitUdp6(Napi::Env env, Napi::Object exports) {
   exports.Set("udp6Open", Napi::Function::New(env, UdpOpenOf<Inet6>));

@@ -1,12 +1,13 @@
 // The main thread's handle on the IPv6 half of the userspace VXLAN datapath: the TUN flannel-v6.<VNI> (IFF_VNET_HDR,
-// TSO6 reads), an IPv6 UDP socket on the VXLAN port and sending sockets bound to our IPv6 address, and two loop
-// threads (tx, rx; loop6-worker.ts) kept alive by LoopSupervisors. Peer changes go to the loops as messages between
+// TSO6 reads), an IPv6 UDP socket on the VXLAN port and sending sockets bound to our IPv6 address, and one loop
+// thread doing both directions (loop6-worker.ts) kept alive by a LoopSupervisor. Peer changes go to the loops as messages between
 // batches. Policy (which peers) is the backend's (src/backend/vxlan/userspace-v6.ts).
 import path from 'node:path';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Logger } from '../log.js';
 import type { Ipv6Net } from '../net/ipv6.js';
 import { newCounterBuffer, readCounters, type CounterName } from './counters.js';
+import { DEFAULT_SPIN_MICROS } from './datapath-options.js';
 import type { Loop6WorkerData } from './loop6-worker.js';
 import { LoopSupervisor } from './loop-supervisor.js';
 import { tunIo } from './native.js';
@@ -33,6 +34,10 @@ export interface Datapath6Options {
   /** The external interface's MTU: outer datagrams of segments stay within it. */
   readonly outerMtu: number;
   readonly allowForeignSource?: boolean;
+  /** The loop's busy-poll after traffic in µs (--vxlan-busy-poll; default DEFAULT_SPIN_MICROS). */
+  readonly spinMicros?: number;
+  /** --vxlan-loop-priority: SCHED_FIFO priority of the loop thread (0: normal scheduling). */
+  readonly fifoPriority?: number;
   readonly log: Logger;
 }
 
@@ -46,7 +51,7 @@ export class UserspaceDatapath6 {
   private readonly tunFd: number;
   private readonly udpFd: number;
   private readonly sendFds: number[] = [];
-  private readonly counterBuffer = newCounterBuffer(2);
+  private readonly counterBuffer = newCounterBuffer(1);
   private control = new SharedArrayBuffer(8);
   private own: PeerTable6Op | null = null;
   private readonly sets = new Map<string, PeerTable6Op>();
@@ -75,7 +80,7 @@ export class UserspaceDatapath6 {
     const words = ip6Words(own.ip);
     this.post({ op: 'own', subnet: [words[0]!, words[1]!], prefixLen: own.prefixLen });
     if (this.loops.length > 0) return;
-    this.loops = (['tx', 'rx'] as const).map((role, block) => this.supervise(role, block));
+    this.loops = [this.supervise()];
     for (const l of this.loops) l.supervisor.start();
   }
 
@@ -116,23 +121,24 @@ export class UserspaceDatapath6 {
     Atomics.add(new Int32Array(this.control), 1, 1);
   }
 
-  private supervise(role: 'tx' | 'rx', block: number): Loop {
+  private supervise(): Loop {
     const loop: Loop = {
       port: null,
-      supervisor: new LoopSupervisor({ role: `v6-${role}`, log: this.o.log, spawn: () => this.spawn(loop, role, block) }),
+      supervisor: new LoopSupervisor({ role: 'v6', log: this.o.log, spawn: () => this.spawn(loop) }),
     };
     return loop;
   }
 
-  private spawn(loop: Loop, role: 'tx' | 'rx', block: number): Worker {
+  private spawn(loop: Loop): Worker {
     loop.port?.close();
     const { port1, port2 } = new MessageChannel();
     const o = this.o;
     const data: Loop6WorkerData = {
-      role, tunFd: this.tunFd, udpFd: this.udpFd, sendFds: this.sendFds, port: o.port, vni: o.vni,
+      tunFd: this.tunFd, udpFd: this.udpFd, sendFds: this.sendFds, port: o.port, vni: o.vni,
       ownMac: [...macBytes(o.ownMac)], network: o.network, subnetLen: o.subnetLen, innerMtu: o.innerMtu,
-      outerMtu: o.outerMtu, allowForeignSource: o.allowForeignSource ?? false, counters: this.counterBuffer,
-      counterBlock: block, control: this.control, updates: port2, initial: this.replay(),
+      outerMtu: o.outerMtu, allowForeignSource: o.allowForeignSource ?? false,
+      spinMicros: o.spinMicros ?? DEFAULT_SPIN_MICROS, fifoPriority: o.fifoPriority ?? 0, counters: this.counterBuffer,
+      counterBlock: 0, control: this.control, updates: port2, initial: this.replay(),
     };
     const worker = new Worker(path.join(__dirname, 'loop6-worker.js'), { workerData: data, transferList: [port2] });
     loop.port = port1;

@@ -48,6 +48,9 @@ export interface UserspaceV6Options {
   readonly allowForeignSource: boolean;
   /** Backend.DirectRouting: a peer on our L2 gets a kernel route via its PublicIPv6 (its frames are still accepted). */
   readonly directRouting: boolean;
+  /** The loop's busy-poll in µs (absent: the datapath's default). */
+  readonly spinMicros?: number;
+  readonly fifoPriority?: number;
   readonly log: Logger;
 }
 
@@ -174,6 +177,8 @@ export class UserspaceVxlanV6 implements V6Half {
       tunName: this.deviceName, vni: this.o.vni, port: this.o.port, ownMac: this.vtep.mac, localIP6: this.localIP6,
       network: this.o.network.network, subnetLen: this.o.network.subnetLen, innerMtu: this.o.mtu,
       outerMtu: this.o.outerMtu, allowForeignSource: this.o.allowForeignSource, log: this.o.log,
+      ...(this.o.spinMicros !== undefined ? { spinMicros: this.o.spinMicros } : {}),
+      ...(this.o.fifoPriority ? { fifoPriority: this.o.fifoPriority } : {}),
     });
     const link = await getLinkByName(this.deviceName);
     if (!link) throw new Error(`TUN device ${this.deviceName} vanished right after it was opened`);
@@ -191,5 +196,8 @@ export function userspaceV6Half(ctx: BackendContext, config: VxlanConfig, settin
   return new UserspaceVxlanV6({ vni: config.vni, port: config.port, mtu, outerMtu: ctx.extIface.mtu, localIP6: extAddr6,
     network: ipv6, stateDir: ctx.stateDir, allowForeignSource: settings.allowForeignSource ?? false,
     directRouting: config.directRouting,
+    // As the IPv4 loops: a SCHED_FIFO setting means no spin; else --vxlan-busy-poll or the default.
+    ...(settings.loopPriority ? { spinMicros: 0, fifoPriority: settings.loopPriority }
+      : settings.busyPoll !== undefined ? { spinMicros: settings.busyPoll } : {}),
     log: log.child({ device: `flannel-v6.${config.vni}` }) });
 }
