@@ -8,8 +8,9 @@ import type { DecapConfig } from './decap.js';
 import { VNET_HDR_GSO_TCPV6 } from './encap6.js';
 import { INNER_FOREIGN_DESTINATION, INNER_OK } from './peer-table.js';
 import { IPV6_HEADER_LEN, ipv6PacketLength, type PeerTable6 } from './peer-table6.js';
+import { CoalescingBatch, type TcpRun } from './tcp-run.js';
 import { VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_NONE, VNET_HDR_LEN, writeVnetHdr } from './virtio-hdr.js';
-import { checkVxlanFrame, ENCAP_PREFIX_LEN, ETHERTYPE_IPV6, IPPROTO_TCP, IPPROTO_UDP, readU16, readU32, writeU16 } from './wire.js';
+import { checkVxlanFrame, ENCAP_PREFIX_LEN, ETHERTYPE_IPV6, IPPROTO_TCP, IPPROTO_UDP, readU16, writeU16 } from './wire.js';
 
 const TCP_ACK = 0x10;
 const TCP_PSH = 0x08;
@@ -28,29 +29,9 @@ export function tcp6HeaderLen(buf: Uint8Array, ip: number, ipLen: number): numbe
   return t < 20 || H + t > ipLen ? 0 : t;
 }
 
-export class Decap6Batch {
-  readonly writeOffsets: Int32Array;
-  readonly writeLengths: Int32Array;
-  writeCount = 0;
-  private runIP = -1;
-  private runEnd = 0;
-  private runTcpLen = 0;
-  private runMss = 0;
-  private runLastPayload = 0;
-  private runNextSeq = 0;
-  private runCount = 0;
-  private runClosed = false;
+export class Decap6Batch extends CoalescingBatch {
+  protected readonly maxRunLen = MAX_IP6_PAYLOAD + H;
   private innerMtu = 1450;
-
-  constructor(private readonly buf: Uint8Array, maxWrites: number) {
-    this.writeOffsets = new Int32Array(maxWrites);
-    this.writeLengths = new Int32Array(maxWrites);
-  }
-
-  reset(): void {
-    this.writeCount = 0;
-    this.runIP = -1;
-  }
 
   /** The datagram at buf[off, off+len) from the PublicIPv6 at srcs[at, at+4); gsoSize: its UDP_GRO size or 0. */
   datagram(cfg: DecapConfig, peers: PeerTable6, off: number, len: number, srcs: Uint32Array, at: number,
@@ -81,65 +62,27 @@ export class Decap6Batch {
         counters[inner === INNER_FOREIGN_DESTINATION ? C.drop_foreign_destination : C.drop_foreign_source]!++;
       } else {
         counters[C.rx_packets]!++;
-        this.packet(cfg, ip, ipLen, counters);
+        this.deliver(ip, ipLen, cfg.coalesce && ipLen <= cfg.innerMtu, counters);
       }
       c += chunk;
     }
   }
 
-  /** Emits the pending run; call after the last datagram of a batch. */
-  flush(counters: Float64Array): void {
-    if (this.runIP < 0) return;
-    const ip = this.runIP;
-    this.runIP = -1;
-    if (this.runCount === 1) {
-      this.emitSingle(ip, this.runEnd - ip, counters);
-      return;
-    }
+  protected emitRun(run: TcpRun, ip: number): void {
     const buf = this.buf;
-    const l4Len = this.runEnd - ip - H;
+    const l4Len = run.end - ip - H;
     writeU16(buf, ip + 4, l4Len);
     writeU16(buf, ip + H + 16, pseudoHeaderSeed6(buf, ip, IPPROTO_TCP, l4Len));
-    writeVnetHdr(buf, ip - VNET_HDR_LEN, VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_TCPV6, H + this.runTcpLen, this.runMss,
-      H, 16);
+    writeVnetHdr(buf, ip - VNET_HDR_LEN, VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_TCPV6, run.hdrLen, run.mss, H, 16);
     this.emit(ip - VNET_HDR_LEN, H + l4Len + VNET_HDR_LEN);
-    counters[C.rx_coalesced_frames]!++;
   }
 
-  private packet(cfg: DecapConfig, ip: number, ipLen: number, counters: Float64Array): void {
-    const buf = this.buf;
-    const tcpLen = cfg.coalesce && ipLen <= cfg.innerMtu ? this.coalescableTcpLen(ip, ipLen, counters) : 0;
-    if (tcpLen > 0 && this.runIP >= 0 && this.canAppend(ip, ipLen, tcpLen)) {
-      const payload = ipLen - H - tcpLen;
-      const flags = buf[ip + H + 13]!;
-      buf.copyWithin(this.runEnd, ip + H + tcpLen, ip + ipLen);
-      this.runEnd += payload;
-      this.runNextSeq = (this.runNextSeq + payload) >>> 0;
-      this.runLastPayload = payload;
-      this.runCount++;
-      if ((flags & TCP_PSH) !== 0) {
-        buf[this.runIP + H + 13] = buf[this.runIP + H + 13]! | TCP_PSH;
-        this.runClosed = true;
-      }
-      return;
-    }
-    this.flush(counters);
-    if (tcpLen === 0) {
-      this.emitSingle(ip, ipLen, counters);
-      return;
-    }
-    this.runIP = ip;
-    this.runEnd = ip + ipLen;
-    this.runTcpLen = tcpLen;
-    this.runMss = ipLen - H - tcpLen;
-    this.runLastPayload = this.runMss;
-    this.runNextSeq = (readU32(buf, ip + H + 4) + this.runMss) >>> 0;
-    this.runCount = 1;
-    this.runClosed = (buf[ip + H + 13]! & TCP_PSH) !== 0;
+  protected ipHeaderLen(): number {
+    return H;
   }
 
-  /** TCP header length of a data segment that may be coalesced (ACK, maybe PSH, checksum right), else 0. */
-  private coalescableTcpLen(ip: number, ipLen: number, counters: Float64Array): number {
+  /** IPv6 + TCP header length of a data segment that may be coalesced (ACK, maybe PSH, checksum right), else 0. */
+  protected coalescableHeaderLen(ip: number, ipLen: number, counters: Float64Array): number {
     const buf = this.buf;
     const tcpLen = tcp6HeaderLen(buf, ip, ipLen);
     if (tcpLen === 0 || H + tcpLen >= ipLen) return 0;
@@ -147,35 +90,22 @@ export class Decap6Batch {
     if ((flags & ~(TCP_ACK | TCP_PSH)) !== 0 || (flags & TCP_ACK) === 0) return 0;
     const l4Len = ipLen - H;
     const pseudo = sumWords(buf, ip + 8, 32, IPPROTO_TCP + l4Len);
-    if (readU16(buf, ip + H + 16) === foldSum(pseudo)) return tcpLen;
-    if (foldSum(sumWords(buf, ip + H, l4Len, pseudo)) === 0xffff) return tcpLen;
+    if (readU16(buf, ip + H + 16) === foldSum(pseudo)) return H + tcpLen;
+    if (foldSum(sumWords(buf, ip + H, l4Len, pseudo)) === 0xffff) return H + tcpLen;
     counters[C.rx_bad_csum]!++;
     return 0;
   }
 
-  private canAppend(ip: number, ipLen: number, tcpLen: number): boolean {
+  /** Version, traffic class, flow label, hop limit and both addresses equal. */
+  protected sameIpHeader(ip: number, run: number): boolean {
     const buf = this.buf;
-    const run = this.runIP;
-    const payload = ipLen - H - tcpLen;
-    if (this.runClosed || tcpLen !== this.runTcpLen || this.runLastPayload !== this.runMss || payload > this.runMss) {
-      return false;
-    }
-    if (this.runEnd - run - H + payload > MAX_IP6_PAYLOAD) return false;
-    // Version, traffic class, flow label, hop limit and both addresses equal.
     for (let i = 0; i < 4; i++) if (buf[ip + i] !== buf[run + i]) return false;
     for (let i = 7; i < H; i++) if (buf[ip + i] !== buf[run + i]) return false;
-    const tcp = ip + H;
-    const runTcp = run + H;
-    // Ports, ack number, window and options equal; the sequence number continues the run.
-    for (let i = 0; i < 4; i++) if (buf[tcp + i] !== buf[runTcp + i]) return false;
-    for (let i = 8; i < 12; i++) if (buf[tcp + i] !== buf[runTcp + i]) return false;
-    if (readU16(buf, tcp + 14) !== readU16(buf, runTcp + 14)) return false;
-    for (let i = 20; i < tcpLen; i++) if (buf[tcp + i] !== buf[runTcp + i]) return false;
-    return readU32(buf, tcp + 4) === this.runNextSeq;
+    return true;
   }
 
   /** One packet as received; a CHECKSUM_PARTIAL seed or a super-packet is handed on for the kernel to finish. */
-  private emitSingle(ip: number, ipLen: number, counters: Float64Array): void {
+  protected emitSingle(ip: number, ipLen: number, counters: Float64Array): void {
     const buf = this.buf;
     const vnet = ip - VNET_HDR_LEN;
     const next = buf[ip + 6]!;
@@ -199,13 +129,5 @@ export class Decap6Batch {
       writeVnetHdr(buf, vnet, flags, VNET_HDR_GSO_NONE, 0, 0, flags ? H : 0, flags ? csumOffset : 0);
     }
     this.emit(vnet, ipLen + VNET_HDR_LEN);
-  }
-
-  private emit(off: number, len: number): void {
-    const n = this.writeCount;
-    if (n >= this.writeOffsets.length) return;
-    this.writeOffsets[n] = off;
-    this.writeLengths[n] = len;
-    this.writeCount = n + 1;
   }
 }
