@@ -1,6 +1,7 @@
 // The userspace VXLAN datapath over IPv6 (issue 17, item 4): flannel-v6.<VNI> as a TUN whose loops carry inner IPv6
 // in VXLAN over the IPv6 underlay (2001:db8::/64), overlays from fd00::/8. Three clusters:
 //   - IPv6-only, two userspace nodes: a TUN named flannel-v6.1, no flannel.1, ping and TCP (bytes hashed) both ways;
+//     the TUN deleted by hand comes back and traffic resumes;
 //   - dual-stack, userspace on h1 and h3 beside tsflanneld's kernel vxlan on h2: every pair pings in both families,
 //     TCP both ways in both families between h1 and each other host, and the counters show the IPv6 offloads at
 //     work (TSO6 reads segmented, GRO trains coalesced into TSO6 writes);
@@ -74,6 +75,16 @@ describe('IPv6-only vxlan on the userspace datapath', { skip: skip ?? false, tim
     await poll('ping -6 a → b', () => tb.ping(a, b.ip), 30_000, 100);
     await poll('ping -6 b → a', () => tb.ping(b, a.ip), 30_000, 100);
     await tcpBothWays(tb, a, b, 'IPv6-only');
+  }, () => ipv6RoutesReport(tb)));
+
+  it('opens flannel-v6.1 again when it is deleted by hand, and traffic resumes', () => tb.explainFailure(async () => {
+    const [h1] = tb.hosts as [Host];
+    const [a, b] = tb.hosts.map((h) => tb.container(h)) as [Container, Container];
+    await mustExec(['ip', '-n', h1.netns, 'link', 'del', 'flannel-v6.1']);
+    await poll('flannel-v6.1 back on h1', async () => (await linkKind(h1, 'flannel-v6.1').catch(() => '')) === 'tun', 45_000, 250);
+    await poll('ping -6 a → b after the reopen', () => tb.ping(a, b.ip), 45_000, 200);
+    await poll('ping -6 b → a after the reopen', () => tb.ping(b, a.ip), 45_000, 200);
+    assert.equal(h1.daemon?.exitCode, null, 'the daemon kept running');
   }, () => ipv6RoutesReport(tb)));
 });
 
