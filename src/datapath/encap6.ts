@@ -5,10 +5,14 @@
 // fragmenting, and FLANNEL_MTU (ext − 50, upstream's) leaves 20 bytes too few for an IPv6 outer header.
 import { completePartialChecksum } from './checksum.js';
 import { COUNTER_INDEX as C } from './counters.js';
+import { MAX_ICMP6_REPLY_LEN, mayAnswerWithIcmp6Error, writeIcmp6Unreachable } from './icmp6.js';
+import { TokenBucket } from './token-bucket.js';
+import { ICMP_UNREACHABLE_BURST, ICMP_UNREACHABLE_PER_SECOND } from './tx-queues.js';
 import { segmentation6 } from './native6.js';
 import { IPV6_HEADER_LEN, ipv6PacketLength, type PeerTable6 } from './peer-table6.js';
 import {
   emptyVnetHdr, readVnetHdr, VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_ECN, VNET_HDR_GSO_NONE, VNET_HDR_LEN,
+  writePlainVnetHdr,
 } from './virtio-hdr.js';
 import { ENCAP_PREFIX_LEN, ETHERTYPE_IPV6, IPPROTO_TCP, IPPROTO_UDP, readU32, writeEncapPrefix } from './wire.js';
 
@@ -19,6 +23,8 @@ export const OUTER6_HEADER_LEN = 48;
 export const TUN6_READ_HEADROOM = ENCAP_PREFIX_LEN - VNET_HDR_LEN;
 const MAX_GSO_SEGMENTS = 64;
 const MAX_UDP6_PAYLOAD = 65535 - 8;
+const ICMP_SLOTS = 16;
+const ICMP_SLOT = VNET_HDR_LEN + MAX_ICMP6_REPLY_LEN;
 
 export interface Encap6Config {
   readonly vni: number;
@@ -46,6 +52,15 @@ export class Encap6Batch {
   readonly sendAddrs: Uint32Array;
   readonly sendGso: Int32Array;
   sendCount = 0;
+  /** ICMPv6 "no route" answers for the TUN (rate-limited as for IPv4), in icmpSlab. */
+  readonly icmpSlab = new Uint8Array(ICMP_SLOTS * ICMP_SLOT);
+  readonly tunOffsets = new Int32Array(ICMP_SLOTS);
+  readonly tunLengths = new Int32Array(ICMP_SLOTS);
+  tunCount = 0;
+  private readonly icmpBudget = new TokenBucket(ICMP_UNREACHABLE_PER_SECOND, ICMP_UNREACHABLE_BURST);
+  private readonly from = new Uint8Array(16);
+  /** The clock of the ICMP budget; replaceable by tests. */
+  now: () => number = () => performance.now();
   private readonly vnet = emptyVnetHdr();
   private readonly layout = new Int32Array(2);
 
@@ -62,6 +77,7 @@ export class Encap6Batch {
   /** Processes `count` reads (slot i at i*slotSize, lengths[i] bytes from TUN6_READ_HEADROOM on). */
   encapsulate(cfg: Encap6Config, peers: PeerTable6, lengths: Int32Array, count: number, counters: Float64Array): void {
     this.sendCount = 0;
+    this.tunCount = 0;
     let outPos = this.outStart;
     const slab = this.slab;
     for (let i = 0; i < count; i++) {
@@ -76,6 +92,7 @@ export class Encap6Batch {
       const peer = peers.lookup(slab, ip + 24);
       if (peer < 0) {
         counters[C.drop_no_route]!++;
+        this.answerNoRoute(peers, ip, ipLen, counters);
         continue;
       }
       const vnet = readVnetHdr(slab, prefix + TUN6_READ_HEADROOM, this.vnet);
@@ -125,6 +142,23 @@ export class Encap6Batch {
     counters[C.tx_packets]! += count;
     counters[C.tx_bytes]! += bytes - count * ENCAP_PREFIX_LEN;
     return bytes;
+  }
+
+  /** From the unreachable subnet's network address, as the IPv4 side answers (tx-queues.ts). */
+  private answerNoRoute(peers: PeerTable6, ip: number, len: number, counters: Float64Array): void {
+    if (this.tunCount >= ICMP_SLOTS || !mayAnswerWithIcmp6Error(this.slab, ip, len)) return;
+    if (!this.icmpBudget.take(this.now())) {
+      counters[C.icmp_unreachable_limited]!++;
+      return;
+    }
+    const off = this.tunCount * ICMP_SLOT;
+    peers.subnetAddressOf(this.slab, ip + 24, this.from, 0);
+    writePlainVnetHdr(this.icmpSlab, off);
+    const n = writeIcmp6Unreachable(this.slab, ip, len, this.from, 0, this.icmpSlab, off + VNET_HDR_LEN);
+    this.tunOffsets[this.tunCount] = off;
+    this.tunLengths[this.tunCount] = VNET_HDR_LEN + n;
+    this.tunCount++;
+    counters[C.icmp_unreachable_sent]!++;
   }
 
   private queue(fd: number, peers: PeerTable6, peer: number, off: number, len: number, gso: number): void {

@@ -61,8 +61,10 @@ function sendSide(data: Loop6WorkerData, peers: PeerTable6, counters: Float64Arr
   const batch = new Encap6Batch(slab, TX_SLOT_SIZE, outStart, outEnd, TX_SLOTS * 64);
   const cfg: Encap6Config = { vni: data.vni, ownMac: Uint8Array.from(data.ownMac), sendFds: Int32Array.from(data.sendFds),
     outerMtu: data.outerMtu };
+  const tun = tunIo();
   const handle = (n: number): void => {
     batch.encapsulate(cfg, peers, lengths, n, counters);
+    if (batch.tunCount > 0) tun.writeBatch(data.tunFd, batch.icmpSlab, batch.tunOffsets, batch.tunLengths, batch.tunCount);
     if (batch.sendCount === 0) return;
     const sent = udp.sendBatch6(batch.sendFds, slab, batch.sendOffsets, batch.sendLengths, batch.sendAddrs, data.port,
       batch.sendGso, batch.sendCount);

@@ -5,7 +5,7 @@
 // rebuilt on every change, which the control plane does between batches, never per packet.
 import type { Ipv6Net } from '../net/ipv6.js';
 import { INNER_FOREIGN_DESTINATION, INNER_FOREIGN_SOURCE, INNER_OK } from './peer-table.js';
-import { readU32 } from './wire.js';
+import { readU32, writeU32 } from './wire.js';
 
 export const IPV6_HEADER_LEN = 40;
 /** The datapath's limit on IPv6SubnetLen: a subnet must be told apart by its upper 64 bits. */
@@ -90,6 +90,13 @@ export class PeerTable6 {
       if (this.used[i] === 0) return -1;
       if (this.keys[2 * i] === hi && this.keys[2 * i + 1] === lo) return i;
     }
+  }
+
+  /** Writes at out[outOff] the 16-byte network address of the subnet (of subnetLen) holding the address at buf[off]. */
+  subnetAddressOf(buf: Uint8Array, off: number, out: Uint8Array, outOff: number): void {
+    writeU32(out, outOff, readU32(buf, off) & this.maskHi);
+    writeU32(out, outOff + 4, readU32(buf, off + 4) & this.maskLo);
+    out.fill(0, outOff + 8, outOff + 16);
   }
 
   /** True when words[at, at+4) is a peer's PublicIPv6. */

@@ -28,7 +28,7 @@ function table(): PeerTable6 {
   return t;
 }
 
-const addrAt = (ip: bigint): Uint8Array => ip6ToBuffer(ip);
+const addrAt = (ip: bigint): Uint8Array => Uint8Array.from(ip6ToBuffer(ip));
 
 test('the peer table finds every address of a leased /64 and nothing else, as a bigint model says', () => {
   fc.assert(fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 0xffff }), fc.boolean()), { maxLength: 80 }),
@@ -113,10 +113,22 @@ test('a TSO6 read becomes checksummed segments that fit the IPv6 underlay MTU, i
     }), { numRuns: 40 });
 });
 
-test('a packet to a subnet no peer leases is dropped and counted', () => {
-  const { batch, counters } = encap(tcp6Packet({ payload: randomBytes(10), dst: 'fd00:1:0:9::2' }), () => undefined);
+test('a packet to a subnet no peer leases is dropped and answered with an ICMPv6 no-route from that subnet', () => {
+  const packet = tcp6Packet({ payload: randomBytes(10), src: 'fd00:1:0:2::2', dst: 'fd00:1:0:9::2' });
+  const { batch, counters } = encap(packet, () => undefined);
   assert.equal(batch.sendCount, 0);
   assert.equal(counters[C.drop_no_route], 1);
+  assert.equal(batch.tunCount, 1);
+  const reply = batch.icmpSlab.slice(batch.tunOffsets[0]! + 10, batch.tunOffsets[0]! + batch.tunLengths[0]!);
+  assert.equal(reply[6], 58, 'ICMPv6');
+  assert.deepEqual([reply[40], reply[41]], [1, 0], 'destination unreachable, no route');
+  assert.deepEqual(reply.subarray(8, 24), addrAt(requireIPv6('fd00:1:0:9::')), 'from the unreachable subnet');
+  assert.deepEqual(reply.subarray(24, 40), addrAt(requireIPv6('fd00:1:0:2::2')), 'to the sender');
+  assert.ok(checksum6Valid(reply), 'ICMPv6 checksum');
+  assert.deepEqual(reply.subarray(48), packet, 'the packet quoted whole');
+  const icmpError = encap(concat(packet.subarray(0, 40), Uint8Array.of(1, 0, 0, 0, 0, 0, 0, 0)).map((b, i) =>
+    (i === 6 ? 58 : i === 5 ? 8 : b)), () => undefined);
+  assert.equal(icmpError.batch.tunCount, 0, 'no error about an ICMPv6 error');
 });
 
 /** Decapsulates `frames` as one GRO train from `src` (4 words), returning the TUN writes and counters. */
