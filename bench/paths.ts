@@ -50,7 +50,9 @@ const OVERLAYS: Readonly<Record<Exclude<DatapathName, 'underlay'>, OverlaySpec>>
   'udp-upstream': { backendType: 'udp', daemonArgs: [], upstream: true },
   // Inner IPv6 over the IPv6 underlay: flannel-v6.1 as the kernel's vxlan device or as the userspace TUN.
   'vxlan-kernel-v6': { backendType: 'vxlan', daemonArgs: ['--backend', 'vxlan', '--vxlan-datapath', 'kernel'], ipv6: true },
-  'vxlan-userspace-v6': { backendType: 'vxlan', daemonArgs: ['--backend', 'vxlan', '--vxlan-datapath', 'userspace'], ipv6: true },
+  'vxlan-userspace-v6': {
+    backendType: 'vxlan', daemonArgs: ['--backend', 'vxlan', '--vxlan-datapath', 'userspace'], ipv6: true,
+  },
 };
 
 /** The report's note on how a row's daemons ran. Pure. */

@@ -27,7 +27,8 @@ export class KernelVxlanV6OnlyBackend implements Backend {
     // Upstream's MTU (interface − 50) though the IPv6 underlay header is 20 bytes longer: a full-size packet leaves
     // fragmented, which `tsflanneld doctor` points out; a different FLANNEL_MTU would set us apart from upstream nodes.
     this.mtu = vxlanDeviceMtu(config, ctx.extIface.mtu);
-    this.v6 = half ? half({ mtu: this.mtu, extAddr6, log }) : new KernelVxlanV6({ vni: config.vni, port: config.port, learning: config.learning, gbp: config.gbp,
+    this.v6 = half ? half({ mtu: this.mtu, extAddr6, log }) : new KernelVxlanV6({ vni: config.vni, port: config.port,
+      learning: config.learning, gbp: config.gbp,
       mtu: this.mtu, localIP6: extAddr6, underlayIndex: ctx.extIface.index, stateDir: ctx.stateDir,
       directRouting: config.directRouting, log });
     this.keeper = new Keeper({ work: ctx.work, log, everyMs: RESYNC_INTERVAL_MS,

@@ -68,7 +68,9 @@ export class UserspaceVxlanV6 implements V6Half {
     checkIPv6SubnetLen(o.network.network, o.network.subnetLen);
     this.vtep = new VtepIdentity(o.stateDir, this.deviceName, o.log);
     const local = parseIPv6(o.localIP6);
-    if (local === null) throw new Error(`the IPv6 external address ${JSON.stringify(o.localIP6)} is not IPv6: check --public-ipv6`);
+    if (local === null) {
+      throw new Error(`the IPv6 external address ${JSON.stringify(o.localIP6)} is not IPv6: check --public-ipv6`);
+    }
     this.localIP6 = local;
   }
 
@@ -120,14 +122,16 @@ export class UserspaceVxlanV6 implements V6Half {
     if (fromTable) this.datapath?.deletePeer(p.subnet);
     if (p.direct) {
       await deleteRoute6IfPresent({ dst: p.subnet, gateway: p.publicIPv6 }).catch((err: unknown) =>
-        this.o.log.warn({ subnet: formatCidr6(p.subnet) }, `removing the DirectRouting route failed: ${(err as Error).message}`));
+        this.o.log.warn({ subnet: formatCidr6(p.subnet) },
+          `removing the DirectRouting route failed: ${(err as Error).message}`));
     }
   }
 
   /** Never throws: without it the TUN route still carries the peer's traffic. */
   private async directRoute(p: V6Peer): Promise<void> {
     await replaceRoute6({ dst: p.subnet, gateway: p.publicIPv6 }).catch((err: unknown) => this.o.log.error(
-      { subnet: formatCidr6(p.subnet) }, `DirectRouting route failed, traffic goes through ${this.deviceName}: ${(err as Error).message}`));
+      { subnet: formatCidr6(p.subnet) },
+      `DirectRouting route failed, traffic goes through ${this.deviceName}: ${(err as Error).message}`));
   }
 
   /** A TUN deleted by hand is opened again with the peers kept; address, link and route are (re)applied. */
@@ -200,4 +204,11 @@ export function userspaceV6Half(ctx: BackendContext, config: VxlanConfig, settin
     ...(settings.loopPriority ? { spinMicros: 0, fifoPriority: settings.loopPriority }
       : settings.busyPoll !== undefined ? { spinMicros: settings.busyPoll } : {}),
     log: log.child({ device: `flannel-v6.${config.vni}` }) });
+}
+
+/** The IPv6 half of a dual-stack network; null without EnableIPv6 or an IPv6 external address (no IPv6 then). */
+export function dualStackV6Half(ctx: BackendContext, config: VxlanConfig, settings: VxlanSettings, mtu: number,
+  log: Logger): UserspaceVxlanV6 | null {
+  const extAddr6 = ctx.extIface.extAddr6;
+  return ctx.network.ipv6 && extAddr6 ? userspaceV6Half(ctx, config, settings, mtu, extAddr6, log) : null;
 }

@@ -3,7 +3,7 @@
 // vxlan node. The lease is the kernel backend's: BackendType vxlan, BackendData {VNI, VtepMAC}, MTU ext − 50.
 // Kept so by the kit's keeper: a TUN deleted by hand is reopened (netlink monitor, a check, or a loop finding its fd
 // dead), re-addressed and routed with the peers kept; with Backend.DirectRouting, peers on our L2 get a plain kernel
-// route instead, checked every 10 s.
+// route instead, checked every 10 s. Dual stack adds the IPv6 half, flannel-v6.<VNI> (userspace-v6.ts).
 import type { Backend, BackendClaims, BackendContext, BackendRegistration, BackendSettings } from '../backend.js';
 import { applySteps } from '../kit/apply-steps.js';
 import { Keeper } from '../kit/keeper.js';
@@ -27,7 +27,7 @@ import type { VxlanPeer } from './peers.js';
 import { peerRoute, planVxlanResync, type ProgrammedPeer } from './reconcile.js';
 import { VtepIdentity } from './vtep-identity.js';
 import { KernelVxlanV6OnlyBackend } from './kernel-v6-only.js';
-import { userspaceV6Half, type UserspaceVxlanV6 } from './userspace-v6.js';
+import { dualStackV6Half, userspaceV6Half, type UserspaceVxlanV6 } from './userspace-v6.js';
 
 type UserspaceSettings = NonNullable<BackendSettings['vxlan']>;
 
@@ -79,7 +79,7 @@ export class UserspaceVxlanBackend implements Backend {
       device: keptTun(this.deviceName, () => this.device?.index ?? null, () => this.reopen()),
       resync: async () => { await this.resyncDirectRoutes(); await this.v6?.resync(); return true; },
     });
-    this.v6 = ctx.network.ipv6 && ctx.extIface.extAddr6 ? userspaceV6Half(ctx, config, settings, this.mtu, ctx.extIface.extAddr6, this.log) : null;
+    this.v6 = dualStackV6Half(ctx, config, settings, this.mtu, this.log);
   }
 
   claims(): BackendClaims {
@@ -394,5 +394,6 @@ export class UserspaceVxlanBackend implements Backend {
 /** Dual-stack and IPv4-only networks: UserspaceVxlanBackend; IPv6-only ones: flannel-v6.<VNI> alone. */
 export function createUserspaceVxlanBackend(ctx: BackendContext, config: VxlanConfig, settings: UserspaceSettings): Backend {
   if (ctx.network.enableIPv4) return new UserspaceVxlanBackend(ctx, config, settings);
-  return new KernelVxlanV6OnlyBackend(ctx, config, ({ mtu, extAddr6, log }) => userspaceV6Half(ctx, config, settings, mtu, extAddr6, log));
+  return new KernelVxlanV6OnlyBackend(ctx, config,
+    ({ mtu, extAddr6, log }) => userspaceV6Half(ctx, config, settings, mtu, extAddr6, log));
 }
