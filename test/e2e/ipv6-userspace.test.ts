@@ -4,7 +4,8 @@
 //     the TUN deleted by hand comes back and traffic resumes;
 //   - dual-stack, userspace on h1 and h3 beside tsflanneld's kernel vxlan on h2: every pair pings in both families,
 //     TCP both ways in both families between h1 and each other host, and the counters show the IPv6 offloads at
-//     work (TSO6 reads segmented, GRO trains coalesced into TSO6 writes);
+//     work (TSO6 reads segmented, GRO trains coalesced into TSO6 writes); after a reload (SIGHUP) of a userspace
+//     node both families still flow;
 //   - dual-stack beside the real flanneld v0.28.9 (kernel flannel-v6.1): pings in both families, TCP both ways;
 //   - dual-stack with DirectRouting: the peer's IPv6 subnet routed via its PublicIPv6, pings in both families.
 import assert from 'node:assert/strict';
@@ -127,6 +128,19 @@ describe('dual-stack vxlan: userspace beside kernel (tsflanneld)', { skip: skip 
     assert.ok((c.v6_tx_tso_frames ?? 0) > 0, `TSO6 reads segmented: ${JSON.stringify(c)}`);
     assert.ok((c.v6_rx_coalesced_frames ?? 0) > 0, `GRO trains coalesced into TSO6 writes: ${JSON.stringify(c)}`);
     assert.equal(c.v6_drop_unknown_source ?? 0, 0, JSON.stringify(c));
+  }, () => dualStackRoutesReport(tb)));
+
+  it('a reload (SIGHUP, re-exec) of a userspace node keeps both families flowing', () => tb.explainFailure(async () => {
+    const h3 = tb.hosts[2]!;
+    const pid = h3.daemon?.pid;
+    assert.ok(pid !== undefined);
+    const before = tb.daemonLog(h3).split('\n').length;
+    process.kill(pid, 'SIGHUP');
+    await poll('h3 re-executed and running', () => tb.daemonLog(h3).split('\n').slice(before)
+      .some((l) => l.includes('"msg":"running"')), 30_000, 200);
+    assert.equal(h3.daemon?.pid, pid, 'same process');
+    assert.equal(await linkKind(h3, 'flannel-v6.1'), 'tun');
+    await waitForPingsBothFamilies(tb, v6Of);
   }, () => dualStackRoutesReport(tb)));
 });
 
