@@ -1,18 +1,20 @@
 // The main thread's handle on the IPv6 half of the userspace VXLAN datapath: the TUN flannel-v6.<VNI> (IFF_VNET_HDR,
-// TSO6 reads), an IPv6 UDP socket on the VXLAN port and sending sockets bound to our IPv6 address, and one loop
-// thread doing both directions (loop6-worker.ts) kept alive by a LoopSupervisor. Peer changes go to the loops as messages between
+// TSO6 reads; one queue per loop), an IPv6 UDP socket per queue on the VXLAN port (SO_REUSEPORT) and sending sockets
+// bound to our IPv6 address, and one loop thread per queue doing both directions (loop6-worker.ts), each kept alive
+// by a LoopSupervisor, as the IPv4 datapath's default layout. Peer changes go to the loops as messages between
 // batches. Policy (which peers) is the backend's (src/backend/vxlan/userspace-v6.ts).
 import path from 'node:path';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Logger } from '../log.js';
 import type { Ipv6Net } from '../net/ipv6.js';
 import { newCounterBuffer, readCounters, type CounterName } from './counters.js';
-import { DEFAULT_SPIN_MICROS } from './datapath-options.js';
+import { DEFAULT_SPIN_MICROS, defaultLoopCount } from './datapath-options.js';
 import type { Loop6WorkerData } from './loop6-worker.js';
 import { LoopSupervisor } from './loop-supervisor.js';
 import { tunIo } from './native.js';
 import { udp6Io } from './native6.js';
 import { checkIPv6SubnetLen, ip6Words, type PeerTable6Op } from './peer-table6.js';
+import { openTunQueues } from './tun-queues.js';
 import { TUN_F_CSUM, TUN_F_TSO6, TUN_F_TSO_ECN } from './virtio-hdr.js';
 import { macBytes } from './wire.js';
 
@@ -36,6 +38,8 @@ export interface Datapath6Options {
   readonly allowForeignSource?: boolean;
   /** The loop's busy-poll after traffic in µs (--vxlan-busy-poll; default DEFAULT_SPIN_MICROS). */
   readonly spinMicros?: number;
+  /** Loop threads, one per TUN queue (default: defaultLoopCount(), as the IPv4 datapath). */
+  readonly loops?: number;
   /** --vxlan-loop-priority: SCHED_FIFO priority of the loop thread (0: normal scheduling). */
   readonly fifoPriority?: number;
   readonly log: Logger;
@@ -48,10 +52,10 @@ interface Loop {
 
 export class UserspaceDatapath6 {
   private readonly tun = tunIo();
-  private readonly tunFd: number;
-  private readonly udpFd: number;
+  private readonly tunFds: number[];
+  private readonly udpFds: number[] = [];
   private readonly sendFds: number[] = [];
-  private readonly counterBuffer = newCounterBuffer(1);
+  private readonly counterBuffer: SharedArrayBuffer;
   private control = new SharedArrayBuffer(8);
   private own: PeerTable6Op | null = null;
   private readonly sets = new Map<string, PeerTable6Op>();
@@ -62,10 +66,14 @@ export class UserspaceDatapath6 {
     macBytes(o.ownMac);
     checkIPv6SubnetLen(o.network, o.subnetLen);
     const udp = udp6Io();
-    this.tunFd = this.tun.tunOpen(o.tunName, { vnetHdr: true, persist: true }).fd;
+    this.tunFds = openTunQueues(this.tun, o.tunName, o.loops ?? defaultLoopCount(), true,
+      TUN_F_CSUM | TUN_F_TSO6 | TUN_F_TSO_ECN, o.log);
+    this.counterBuffer = newCounterBuffer(this.tunFds.length);
     try {
-      this.tun.tunSetOffload(this.tunFd, TUN_F_CSUM | TUN_F_TSO6 | TUN_F_TSO_ECN);
-      this.udpFd = udp.udp6Open(new Uint32Array(4), o.port, { rcvbuf: SOCKET_BUFFER, gro: true });
+      for (let q = 0; q < this.tunFds.length; q++) {
+        this.udpFds.push(udp.udp6Open(new Uint32Array(4), o.port,
+          { rcvbuf: SOCKET_BUFFER, gro: true, reusePort: this.tunFds.length > 1 }));
+      }
       const local = Uint32Array.from(ip6Words(o.localIP6));
       for (let i = 0; i < SEND_SOCKETS; i++) this.sendFds.push(udp.udp6Open(local, 0, { sndbuf: SOCKET_BUFFER }));
     } catch (err) {
@@ -80,7 +88,7 @@ export class UserspaceDatapath6 {
     const words = ip6Words(own.ip);
     this.post({ op: 'own', subnet: [words[0]!, words[1]!], prefixLen: own.prefixLen });
     if (this.loops.length > 0) return;
-    this.loops = [this.supervise()];
+    this.loops = this.tunFds.map((_, q) => this.supervise(q));
     for (const l of this.loops) l.supervisor.start();
   }
 
@@ -121,24 +129,24 @@ export class UserspaceDatapath6 {
     Atomics.add(new Int32Array(this.control), 1, 1);
   }
 
-  private supervise(): Loop {
+  private supervise(queue: number): Loop {
     const loop: Loop = {
       port: null,
-      supervisor: new LoopSupervisor({ role: 'v6', log: this.o.log, spawn: () => this.spawn(loop) }),
+      supervisor: new LoopSupervisor({ role: `v6-queue${queue}`, log: this.o.log, spawn: () => this.spawn(loop, queue) }),
     };
     return loop;
   }
 
-  private spawn(loop: Loop): Worker {
+  private spawn(loop: Loop, queue: number): Worker {
     loop.port?.close();
     const { port1, port2 } = new MessageChannel();
     const o = this.o;
     const data: Loop6WorkerData = {
-      tunFd: this.tunFd, udpFd: this.udpFd, sendFds: this.sendFds, port: o.port, vni: o.vni,
+      tunFd: this.tunFds[queue]!, udpFd: this.udpFds[queue]!, sendFds: this.sendFds, port: o.port, vni: o.vni,
       ownMac: [...macBytes(o.ownMac)], network: o.network, subnetLen: o.subnetLen, innerMtu: o.innerMtu,
       outerMtu: o.outerMtu, allowForeignSource: o.allowForeignSource ?? false,
       spinMicros: o.spinMicros ?? DEFAULT_SPIN_MICROS, fifoPriority: o.fifoPriority ?? 0, counters: this.counterBuffer,
-      counterBlock: 0, control: this.control, updates: port2, initial: this.replay(),
+      counterBlock: queue, control: this.control, updates: port2, initial: this.replay(),
     };
     const worker = new Worker(path.join(__dirname, 'loop6-worker.js'), { workerData: data, transferList: [port2] });
     loop.port = port1;
@@ -146,7 +154,7 @@ export class UserspaceDatapath6 {
   }
 
   private closeFds(): void {
-    for (const fd of [this.tunFd, this.udpFd, ...this.sendFds]) {
+    for (const fd of [...this.tunFds, ...this.udpFds, ...this.sendFds]) {
       if (typeof fd === 'number' && fd >= 0) this.tun.closeFd(fd);
     }
   }
