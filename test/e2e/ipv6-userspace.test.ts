@@ -76,6 +76,9 @@ describe('IPv6-only vxlan on the userspace datapath', { skip: skip ?? false, tim
     await poll('ping -6 a → b', () => tb.ping(a, b.ip), 30_000, 100);
     await poll('ping -6 b → a', () => tb.ping(b, a.ip), 30_000, 100);
     await tcpBothWays(tb, a, b, 'IPv6-only');
+    // The only datapath: its counters are the datapath counters, unprefixed (status, /metrics).
+    const c = await countersWhen(tb, tb.hosts[0]!, (x) => (x.tx_bytes ?? 0) >= BYTES && (x.rx_bytes ?? 0) >= BYTES);
+    assert.ok((c.tx_tso_frames ?? 0) > 0, JSON.stringify(c));
     // No peer owns fd00:61:0:ff::/64: the sender hears "no route" from that subnet's address at once.
     const unreachable = await tb.exec(a, ['ping', '-6', '-n', '-c', '1', '-W', '2', 'fd00:61:0:ff::9']);
     assert.match(unreachable.stdout, /From fd00:61:0:ff:: .*Destination unreachable: No route/i, unreachable.stdout);

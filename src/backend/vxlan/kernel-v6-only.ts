@@ -75,6 +75,7 @@ export class KernelVxlanV6OnlyBackend implements Backend {
   }
 
   counters(): Readonly<Record<string, number>> {
-    return this.v6.counters?.() ?? {};
+    // The only datapath here: its counters feed the datapath metrics unprefixed.
+    return this.v6.counters?.('') ?? {};
   }
 }

@@ -33,7 +33,8 @@ export interface V6Half {
   remove(key: string): Promise<void>;
   resync(): Promise<void>;
   teardown(): Promise<void>;
-  counters?(): Readonly<Record<string, number>>;
+  /** Datapath counters, keys behind `prefix` (dual stack: `v6_`, beside the IPv4 ones). */
+  counters?(prefix?: string): Readonly<Record<string, number>>;
   stop?(): Promise<void>;
 }
 
@@ -164,9 +165,9 @@ export class UserspaceVxlanV6 implements V6Half {
     this.device = null;
   }
 
-  counters(): Readonly<Record<string, number>> {
-    const out: Record<string, number> = { v6_peers: this.peers.size };
-    for (const [k, v] of Object.entries(this.datapath?.counters() ?? {})) out[`v6_${k}`] = v;
+  counters(prefix = 'v6_'): Readonly<Record<string, number>> {
+    const out: Record<string, number> = { [`${prefix}peers`]: this.peers.size };
+    for (const [k, v] of Object.entries(this.datapath?.counters() ?? {})) out[`${prefix}${k}`] = v;
     return out;
   }
 
