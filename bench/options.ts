@@ -4,6 +4,7 @@ import { CONTROL_DAEMONS, type ControlDaemonName } from './results.js';
 
 export const ALL_DATAPATHS = [
   'underlay', 'host-gw', 'vxlan-kernel', 'vxlan-userspace', 'vxlan-upstream', 'udp', 'udp-upstream',
+  'vxlan-kernel-v6', 'vxlan-userspace-v6',
 ] as const;
 export type DatapathName = typeof ALL_DATAPATHS[number];
 

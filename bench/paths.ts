@@ -4,14 +4,16 @@
 // where iperf3's client and server run. Everything lives in the testbed's namespaces and goes with destroy().
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import { CLI_JS, Testbed, poll } from '../test/support/testbed.js';
+import { CLI_JS, Testbed, poll, type Container } from '../test/support/testbed.js';
 import { execCommand, inNetns } from '../test/support/netns.js';
+import { addDualStackContainers, addIpv6Underlay } from '../test/support/ipv6-lab.js';
 import { lastDaemonError } from './daemon-log.js';
 import { startDaemonCommand } from './daemons.js';
 import type { DatapathName } from './options.js';
 
 export const IPERF_PORT = 5201;
 const OVERLAY_NETWORK = '10.42.0.0/16';
+const OVERLAY_NETWORK6 = 'fd00:42::/56';
 
 export interface PathUnderTest {
   readonly name: DatapathName;
@@ -30,6 +32,8 @@ export interface OverlaySpec {
   readonly daemonArgs: readonly string[];
   /** Runs the upstream binary instead of tsflanneld. */
   readonly upstream?: boolean;
+  /** Dual-stack network over an IPv6 underlay too; iperf3 and ping run between the containers' IPv6 addresses. */
+  readonly ipv6?: boolean;
 }
 
 const OVERLAYS: Readonly<Record<Exclude<DatapathName, 'underlay'>, OverlaySpec>> = {
@@ -44,6 +48,11 @@ const OVERLAYS: Readonly<Record<Exclude<DatapathName, 'underlay'>, OverlaySpec>>
   // GRO); upstream moves one packet per read and sendto through its C proxy.
   udp: { backendType: 'udp', daemonArgs: ['--backend', 'udp'] },
   'udp-upstream': { backendType: 'udp', daemonArgs: [], upstream: true },
+  // Inner IPv6 over the IPv6 underlay: flannel-v6.1 as the kernel's vxlan device or as the userspace TUN.
+  'vxlan-kernel-v6': { backendType: 'vxlan', daemonArgs: ['--backend', 'vxlan', '--vxlan-datapath', 'kernel'], ipv6: true },
+  'vxlan-userspace-v6': {
+    backendType: 'vxlan', daemonArgs: ['--backend', 'vxlan', '--vxlan-datapath', 'userspace'], ipv6: true,
+  },
 };
 
 /** The report's note on how a row's daemons ran. Pure. */
@@ -87,7 +96,9 @@ export async function buildPath(name: DatapathName, upstreamBin: string | null):
       return { name, testbed: tb, clientNs: h1.netns, serverNs: h2.netns, serverIp: h2.ip, daemonPids: [],
         note: 'host to host on the underlay veth, no overlay' };
     }
-    await tb.putConfig({ Network: OVERLAY_NETWORK, Backend: { Type: spec.backendType } });
+    if (spec.ipv6 === true) await addIpv6Underlay(tb);
+    await tb.putConfig({ Network: OVERLAY_NETWORK, Backend: { Type: spec.backendType },
+      ...(spec.ipv6 === true ? { EnableIPv6: true, IPv6Network: OVERLAY_NETWORK6 } : {}) });
     const cmd = { upstreamBin: spec.upstream === true ? upstreamBin : null, args: spec.daemonArgs };
     startDaemonCommand(tb, h1, cmd);
     startDaemonCommand(tb, h2, cmd);
@@ -98,16 +109,18 @@ export async function buildPath(name: DatapathName, upstreamBin: string | null):
       const first = ((e as Error).message.split('\n')[0] ?? '').replace(/:$/, '');
       throw new Error(`${first}; ${daemonFailure(tb)}`);
     }
-    const c1 = await tb.addContainer(h1, 'c1');
-    const c2 = await tb.addContainer(h2, 'c2');
-    await tb.waitForPing(c1, c2.ip, 30_000).catch((e: unknown) => {
+    const v6Of = new Map<Container, string>();
+    const [c1, c2] = spec.ipv6 === true ? await addDualStackContainers(tb, v6Of) as [Container, Container]
+      : [await tb.addContainer(h1, 'c1'), await tb.addContainer(h2, 'c2')];
+    const serverIp = v6Of.get(c2) ?? c2.ip;
+    await tb.waitForPing(c1, serverIp, 30_000).catch((e: unknown) => {
       throw new Error(`containers cannot reach each other: ${(e as Error).message.split('\n')[0] ?? ''}; `
         + `daemon logs: ${daemonFailure(tb)}`);
     });
     await startIperfServer(c2.netns);
     const pids = [h1.daemon?.pid, h2.daemon?.pid].filter((p): p is number => p !== undefined);
-    return { name, testbed: tb, clientNs: c1.netns, serverNs: c2.netns, serverIp: c2.ip, daemonPids: pids,
-      note: overlayNote(spec, upstreamBin) };
+    return { name, testbed: tb, clientNs: c1.netns, serverNs: c2.netns, serverIp, daemonPids: pids,
+      note: `${overlayNote(spec, upstreamBin)}${spec.ipv6 === true ? ' (IPv6 inside and outside)' : ''}` };
   } catch (e) {
     await tb.destroy().catch(() => undefined);
     throw e;

@@ -73,22 +73,14 @@ function subnetEnvOf(options: Options, ctx: LeaseContext): string {
 /** Backends that program the IPv6 half of a dual-stack network; the others would leave pods without IPv6 routes. */
 const IPV6_BACKENDS = ['host-gw', 'alloc', 'vxlan'];
 
-function refuseUnfinishedIPv6(config: NetworkConfig, api: string, vxlanDatapath: string): void {
+function refuseUnfinishedIPv6(config: NetworkConfig, api: string): void {
   if (!config.ipv6) return;
-  if (!config.enableIPv4 && config.backend.type === 'vxlan' && vxlanDatapath !== 'kernel') {
-    throw new DaemonError('IPv6-only networks (EnableIPv4 false) are not supported by the userspace vxlan datapath: '
-      + 'run with --vxlan-datapath kernel');
-  }
   if (api === 'v2') {
     throw new DaemonError('EnableIPv6 needs the etcd v3 API (flannel on etcd v2 has no IPv6 leases): use --etcd-api=v3');
   }
   if (!IPV6_BACKENDS.includes(config.backend.type)) {
     throw new DaemonError(`EnableIPv6 with the ${config.backend.type} backend is not supported by tsflanneld yet: `
       + `use ${IPV6_BACKENDS.join(' or ')}, or set EnableIPv6 false`);
-  }
-  if (config.backend.type === 'vxlan' && vxlanDatapath !== 'kernel') {
-    throw new DaemonError('EnableIPv6 with the userspace vxlan datapath is not supported by tsflanneld yet: '
-      + 'use --vxlan-datapath=kernel, or set EnableIPv6 false');
   }
 }
 
@@ -104,7 +96,7 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   let config = withBackendOverride(first.config, options.backend);
   log.info({ network: config.enableIPv4 ? formatCidr(config.network) : formatCidr6(config.ipv6!.network), subnetLen: config.subnetLen, backend: config.backend.type, etcdApi: registry.api },
     'network config');
-  refuseUnfinishedIPv6(config, registry.api, options.vxlanDatapath);
+  refuseUnfinishedIPv6(config, registry.api);
   throwIfAborted(signal);
 
   let extIface: ExternalInterface;
@@ -253,7 +245,7 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
       const from = { type: config.backend.type, mtu: registration.mtu };
       let built: DrivenBackend;
       try {
-        refuseUnfinishedIPv6(next, registry.api, options.vxlanDatapath);
+        refuseUnfinishedIPv6(next, registry.api);
         built = build(next);
       } catch (e) {
         log.error(`the changed Backend config is ignored, ${from.type} keeps running: ${(e as Error).message}`);

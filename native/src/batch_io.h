@@ -11,3 +11,7 @@ int ReadPackets(int fd, uint8_t* slab, size_t slotSize, size_t maxSlots, size_t 
 // address and the UDP_GRO segment size (0 when not coalesced).
 int RecvDatagrams(int fd, uint8_t* slab, size_t slotSize, size_t maxSlots, int32_t* lengths, uint32_t* srcAddrs,
                   int32_t* gsoSizes);
+
+// The same for an IPv6 socket (udp6.cc): the source of datagram i as 4 host-order words at srcWords[4i].
+int RecvDatagrams6(int fd, uint8_t* slab, size_t slotSize, size_t maxSlots, int32_t* lengths, uint32_t* srcWords,
+                   int32_t* gsoSizes);

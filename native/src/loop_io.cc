@@ -33,6 +33,7 @@ struct LoopIo {
   Side rx;  // UDP receives
   uint32_t* sources = nullptr;
   int32_t* gsoSizes = nullptr;
+  bool ipv6 = false;  // an IPv6 socket: 4 source words per datagram
 };
 
 template <typename T>
@@ -52,7 +53,8 @@ int64_t MonotonicNs() {
 }
 
 // loopIoOpen({tunFd, udpFd, headroom, txSlab, txSlotSize, txLengths, rxSlab, rxSlotSize, rxLengths, rxSources,
-//             rxGsoSizes}) -> handle. Slots per side: as many as its lengths array holds (and its slab fits).
+//             rxGsoSizes, family?}) -> handle. Slots per side: as many as its lengths array holds (and its slab fits).
+// family 6: the socket is IPv6 and rxSources takes 4 words per datagram (RecvDatagrams6).
 Napi::Value LoopIoOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = info[0].As<Napi::Object>();
@@ -69,6 +71,8 @@ Napi::Value LoopIoOpen(const Napi::CallbackInfo& info) {
   io->sources = Bind<uint32_t>(io->rx, 2, o.Get("rxSources"), &srcCount);
   io->gsoSizes = Bind<int32_t>(io->rx, 3, o.Get("rxGsoSizes"), &gsoCount);
   io->rx.slotSize = U32(o, "rxSlotSize");
+  io->ipv6 = o.Has("family") && U32(o, "family") == 6;
+  if (io->ipv6) srcCount /= 4;
   if (io->tx.slotSize <= io->headroom || io->rx.slotSize == 0) {
     delete io;
     Napi::TypeError::New(env, "loopIoOpen: slot sizes must exceed the headroom").ThrowAsJavaScriptException();
@@ -103,8 +107,8 @@ Napi::Value LoopWait(const Napi::CallbackInfo& info) {
     if (tun < 0) return ThrowErrno(env, "read", -tun);
   }
   if (p[1].revents & (POLLIN | POLLERR)) {
-    udp = RecvDatagrams(io->udpFd, io->rx.slab, io->rx.slotSize, io->rx.maxSlots, io->rx.lengths, io->sources,
-                        io->gsoSizes);
+    udp = (io->ipv6 ? RecvDatagrams6 : RecvDatagrams)(io->udpFd, io->rx.slab, io->rx.slotSize, io->rx.maxSlots,
+                                                      io->rx.lengths, io->sources, io->gsoSizes);
     if (udp < 0) return ThrowErrno(env, "recvmmsg", -udp);
   }
   return Napi::Number::New(env, tun | (udp << 8));

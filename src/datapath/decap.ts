@@ -6,6 +6,7 @@ import { foldSum, pseudoHeaderSeed, pseudoHeaderSum, sumWords, writeIPv4HeaderCh
 import { COUNTER_INDEX as C } from './counters.js';
 import { INNER_FOREIGN_DESTINATION, INNER_OK, type PeerTable } from './peer-table.js';
 import { tcp4HeaderLen } from './segment.js';
+import { CoalescingBatch, type TcpRun } from './tcp-run.js';
 import {
   VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_NONE, VNET_HDR_GSO_TCPV4, VNET_HDR_LEN, writeVnetHdr,
 } from './virtio-hdr.js';
@@ -32,31 +33,9 @@ export interface DecapConfig {
   readonly allowForeignSource?: boolean;
 }
 
-/** Reusable per-thread state over one receive buffer: the TUN write queue and the TCP run being coalesced. */
-export class DecapBatch {
-  readonly writeOffsets: Int32Array;
-  readonly writeLengths: Int32Array;
-  writeCount = 0;
-  // The run: a TCP packet at runIP whose payload ends at runEnd, to which following segments are appended.
-  private runIP = -1;
-  private runEnd = 0;
-  private runHdrLen = 0;
-  private runMss = 0;
-  private runLastPayload = 0;
-  private runNextSeq = 0;
-  private runCount = 0;
-  private runClosed = false;
-
-  /** `buf` is the loop's receive slab: datagrams are decapsulated in it, and the writes point into it. */
-  constructor(private readonly buf: Uint8Array, maxWrites: number) {
-    this.writeOffsets = new Int32Array(maxWrites);
-    this.writeLengths = new Int32Array(maxWrites);
-  }
-
-  reset(): void {
-    this.writeCount = 0;
-    this.runIP = -1;
-  }
+/** Reusable per-thread state over one receive buffer: the TUN write queue and the TCP run (tcp-run.ts), for IPv4. */
+export class DecapBatch extends CoalescingBatch {
+  protected readonly maxRunLen = MAX_IP_LEN;
 
   /**
    * Decapsulates the datagram at buf[off, off+len) from `srcIP` (host-order uint32); `gsoSize` is the UDP_GRO
@@ -114,63 +93,23 @@ export class DecapBatch {
       return;
     }
     counters[C.rx_packets]!++;
-    this.packet(cfg, ip, ipLen, counters);
+    this.deliver(ip, ipLen, cfg.coalesce && ipLen <= cfg.innerMtu, counters);
   }
 
-  /** Emits the pending run; call after the last datagram of a receive batch. */
-  flush(counters: Float64Array): void {
-    if (this.runIP < 0) return;
-    const ip = this.runIP;
-    this.runIP = -1;
-    if (this.runCount === 1) {
-      this.emitSingle(ip, this.runEnd - ip, counters);
-      return;
-    }
+  protected emitRun(run: TcpRun, ip: number): void {
     const buf = this.buf;
     const ipHdr = ipv4HeaderLen(buf, ip);
-    const total = this.runEnd - ip;
+    const total = run.end - ip;
     writeU16(buf, ip + 2, total);
     writeIPv4HeaderChecksum(buf, ip, ipHdr);
     writeU16(buf, ip + ipHdr + 16, pseudoHeaderSeed(buf, ip, IPPROTO_TCP, total - ipHdr));
-    writeVnetHdr(buf, ip - VNET_HDR_LEN, VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_TCPV4, this.runHdrLen, this.runMss,
+    writeVnetHdr(buf, ip - VNET_HDR_LEN, VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_TCPV4, run.hdrLen, run.mss,
       ipHdr, 16);
     this.emit(ip - VNET_HDR_LEN, total + VNET_HDR_LEN);
-    counters[C.rx_coalesced_frames]!++;
   }
 
-  private packet(cfg: DecapConfig, ip: number, ipLen: number, counters: Float64Array): void {
-    const buf = this.buf;
-    const hdrLen = cfg.coalesce && ipLen <= cfg.innerMtu ? this.coalescableHeaderLen(buf, ip, ipLen, counters) : 0;
-    if (hdrLen > 0 && this.runIP >= 0 && this.canAppend(buf, ip, ipLen, hdrLen)) {
-      const payload = ipLen - hdrLen;
-      // Read before the move: the payload may land on this packet's own headers.
-      const flags = buf[ip + ipv4HeaderLen(buf, ip) + 13]!;
-      buf.copyWithin(this.runEnd, ip + hdrLen, ip + ipLen);
-      this.runEnd += payload;
-      this.runNextSeq = (this.runNextSeq + payload) >>> 0;
-      this.runLastPayload = payload;
-      this.runCount++;
-      if ((flags & TCP_PSH) !== 0) {
-        const runTcp = this.runIP + ipv4HeaderLen(buf, this.runIP);
-        buf[runTcp + 13] = buf[runTcp + 13]! | TCP_PSH;
-        this.runClosed = true;
-      }
-      return;
-    }
-    this.flush(counters);
-    if (hdrLen === 0) {
-      this.emitSingle(ip, ipLen, counters);
-      return;
-    }
-    const ipHdr = ipv4HeaderLen(buf, ip);
-    this.runIP = ip;
-    this.runEnd = ip + ipLen;
-    this.runHdrLen = hdrLen;
-    this.runMss = ipLen - hdrLen;
-    this.runLastPayload = this.runMss;
-    this.runNextSeq = (readU32(buf, ip + ipHdr + 4) + this.runMss) >>> 0;
-    this.runCount = 1;
-    this.runClosed = (buf[ip + ipHdr + 13]! & TCP_PSH) !== 0;
+  protected ipHeaderLen(ip: number): number {
+    return ipv4HeaderLen(this.buf, ip);
   }
 
   /**
@@ -178,7 +117,8 @@ export class DecapBatch {
    * 0. A coalesced frame goes to the kernel as CHECKSUM_PARTIAL, which it trusts, so each segment's checksum is
    * checked here, as the kernel's own GRO does; a bad one is passed on alone, for the pod's stack to drop.
    */
-  private coalescableHeaderLen(buf: Uint8Array, ip: number, ipLen: number, counters: Float64Array): number {
+  protected coalescableHeaderLen(ip: number, ipLen: number, counters: Float64Array): number {
+    const buf = this.buf;
     if (buf[ip + 9] !== IPPROTO_TCP || isIPv4Fragment(buf, ip)) return 0;
     const hdrLen = tcp4HeaderLen(buf, ip, ipLen);
     if (hdrLen === 0 || hdrLen >= ipLen) return 0;
@@ -193,33 +133,21 @@ export class DecapBatch {
     return 0;
   }
 
-  private canAppend(buf: Uint8Array, ip: number, ipLen: number, hdrLen: number): boolean {
-    const run = this.runIP;
-    const payload = ipLen - hdrLen;
-    if (this.runClosed || hdrLen !== this.runHdrLen || this.runLastPayload !== this.runMss || payload > this.runMss) {
-      return false;
-    }
-    if (this.runEnd - run + payload > MAX_IP_LEN) return false;
+  /** Same header length, TOS, DF, TTL, protocol, addresses and IP options. */
+  protected sameIpHeader(ip: number, run: number): boolean {
+    const buf = this.buf;
     const ipHdr = ipv4HeaderLen(buf, ip);
     if (ipv4HeaderLen(buf, run) !== ipHdr) return false;
-    // Same TOS, DF, TTL, protocol, addresses; IP options equal.
     if (buf[ip + 1] !== buf[run + 1] || (buf[ip + 6]! & 0x40) !== (buf[run + 6]! & 0x40) || buf[ip + 8] !== buf[run + 8]) {
       return false;
     }
     for (let i = 12; i < 20; i++) if (buf[ip + i] !== buf[run + i]) return false;
     for (let i = 20; i < ipHdr; i++) if (buf[ip + i] !== buf[run + i]) return false;
-    const tcp = ip + ipHdr;
-    const runTcp = run + ipHdr;
-    // Ports, ack number, window and options equal; sequence number continues the run.
-    for (let i = 0; i < 4; i++) if (buf[tcp + i] !== buf[runTcp + i]) return false;
-    for (let i = 8; i < 12; i++) if (buf[tcp + i] !== buf[runTcp + i]) return false;
-    if (readU16(buf, tcp + 14) !== readU16(buf, runTcp + 14)) return false;
-    for (let i = 20; i < hdrLen - ipHdr; i++) if (buf[tcp + i] !== buf[runTcp + i]) return false;
-    return readU32(buf, tcp + 4) === this.runNextSeq;
+    return true;
   }
 
   /** One packet as received; a CHECKSUM_PARTIAL seed or a super-packet is handed on for the kernel to finish. */
-  private emitSingle(ip: number, ipLen: number, counters: Float64Array): void {
+  protected emitSingle(ip: number, ipLen: number, counters: Float64Array): void {
     const buf = this.buf;
     const vnet = ip - VNET_HDR_LEN;
     const proto = buf[ip + 9];
@@ -248,12 +176,4 @@ export class DecapBatch {
 
   /** Set by the loop from DecapConfig.innerMtu (kept here so emitSingle needs no config argument). */
   innerMtuHint = 1450;
-
-  private emit(off: number, len: number): void {
-    const n = this.writeCount;
-    if (n >= this.writeOffsets.length) return;
-    this.writeOffsets[n] = off;
-    this.writeLengths[n] = len;
-    this.writeCount = n + 1;
-  }
 }

@@ -43,6 +43,8 @@ export interface LoopIoSpec {
   readonly rxLengths: Int32Array;
   readonly rxSources: Uint32Array;
   readonly rxGsoSizes: Int32Array;
+  /** 6: the socket is IPv6 and rxSources holds 4 words per datagram (absent: IPv4, one word). */
+  readonly family?: 4 | 6;
 }
 
 /** The both-direction loop's wait (loop_io.cc): one call polls the TUN and the socket and reads both. */

@@ -19,6 +19,7 @@ import { PeerReplayLog } from './peer-log.js';
 import { subnetSlots, type PeerTableOp } from './peer-table.js';
 import type { SendPath } from './send-path.js';
 import { SendPathTap } from './send-path-tap.js';
+import { openTunQueues } from './tun-queues.js';
 import { TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO_ECN } from './virtio-hdr.js';
 import { macBytes } from './wire.js';
 
@@ -26,7 +27,6 @@ export { DEFAULT_SPIN_MICROS, defaultLoopCount, defaultSpinMicros, type Datapath
 
 const SOCKET_BUFFER = 4 * 1024 * 1024;
 const STOP_GRACE_MS = 2000;
-const EINVAL = 22;
 
 interface Loop {
   readonly supervisor: LoopSupervisor;
@@ -240,34 +240,11 @@ export class UserspaceDatapath {
     this.control = new SharedArrayBuffer(8);
   }
 
-  /**
-   * Opens `queues` queues of the TUN (one fd each; multi-queue when more than one). A persistent device left by an
-   * earlier run keeps the queue mode it was made with (the kernel refuses the other with EINVAL): a single-queue one
-   * is then served by one loop, a multi-queue one with the queues asked for.
-   */
+  /** Opens `queues` queues of the TUN with its offloads (tun-queues.ts: an earlier run's queue mode is kept). */
   private openTun(queues: number): number[] {
     const o = this.opts;
-    const open = (multiQueue: boolean): number => this.tun.tunOpen(o.tunName,
-      { vnetHdr: true, multiQueue, persist: o.persist ?? false }).fd;
-    const fds: number[] = [];
-    try {
-      let multiQueue = queues > 1;
-      try {
-        fds.push(open(multiQueue));
-      } catch (err) {
-        if ((err as { errno?: number }).errno !== EINVAL) throw err;
-        multiQueue = !multiQueue;
-        fds.push(open(multiQueue));
-        const mode = multiQueue ? 'several queues' : 'one queue';
-        this.log.warn({ multiQueue }, `TUN ${o.tunName} exists with ${mode} from an earlier run; keeping it`);
-      }
-      while (multiQueue && fds.length < queues) fds.push(open(true));
-      if (o.offloads ?? true) this.tun.tunSetOffload(fds[0]!, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN);
-    } catch (err) {
-      for (const fd of fds) this.tun.closeFd(fd);
-      throw err;
-    }
-    return fds;
+    return openTunQueues(this.tun, o.tunName, queues, o.persist ?? false,
+      o.offloads ?? true ? TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN : 0, this.log);
   }
 
   /** Into the log (for loops started later) and to every running loop. */

@@ -7,6 +7,8 @@ export const ETHERNET_HEADER_LEN = 14;
 /** Bytes in front of the inner IPv4 packet inside the UDP payload. */
 export const ENCAP_PREFIX_LEN = VXLAN_HEADER_LEN + ETHERNET_HEADER_LEN;
 export const ETHERTYPE_IPV4 = 0x0800;
+/** The inner Ethernet type of flannel-v6.<VNI> frames. */
+export const ETHERTYPE_IPV6 = 0x86dd;
 /** The "I" flag: a valid VNI is present. Every other bit of the first 32 bits must be zero (RFC 7348). */
 export const VXLAN_FLAG_VNI = 0x08;
 export const IPPROTO_ICMP = 1;
@@ -23,9 +25,9 @@ export function macBytes(text: string): Uint8Array {
   return Uint8Array.from(parts, (p) => parseInt(p, 16));
 }
 
-/** Writes the 22-byte VXLAN + inner Ethernet prefix at `off`. */
+/** Writes the 22-byte VXLAN + inner Ethernet prefix at `off` (inner type IPv4 unless `etherType` says IPv6). */
 export function writeEncapPrefix(buf: Uint8Array, off: number, vni: number, dstMac: Uint8Array, dstMacOff: number,
-  srcMac: Uint8Array): void {
+  srcMac: Uint8Array, etherType = ETHERTYPE_IPV4): void {
   buf[off] = VXLAN_FLAG_VNI;
   buf[off + 1] = 0;
   buf[off + 2] = 0;
@@ -37,21 +39,25 @@ export function writeEncapPrefix(buf: Uint8Array, off: number, vni: number, dstM
   const eth = off + VXLAN_HEADER_LEN;
   for (let i = 0; i < 6; i++) buf[eth + i] = dstMac[dstMacOff + i]!;
   for (let i = 0; i < 6; i++) buf[eth + 6 + i] = srcMac[i]!;
-  buf[eth + 12] = ETHERTYPE_IPV4 >> 8;
-  buf[eth + 13] = ETHERTYPE_IPV4 & 0xff;
+  buf[eth + 12] = etherType >> 8;
+  buf[eth + 13] = etherType & 0xff;
 }
 
 /** The reason a VXLAN frame is not for us, or null when its VXLAN and Ethernet headers are acceptable. */
 export type FrameVerdict = null | 'too_short' | 'bad_flags' | 'bad_vni' | 'not_our_mac' | 'not_ipv4';
 
-/** Checks the VXLAN header and inner Ethernet header of a frame at buf[off, off+len). */
-export function checkVxlanFrame(buf: Uint8Array, off: number, len: number, vni: number, ownMac: Uint8Array): FrameVerdict {
+/**
+ * Checks the VXLAN header and inner Ethernet header of a frame at buf[off, off+len); the IPv6 half passes
+ * ETHERTYPE_IPV6 (its 'not_ipv4' verdict then means: not the family of this device).
+ */
+export function checkVxlanFrame(buf: Uint8Array, off: number, len: number, vni: number, ownMac: Uint8Array,
+  etherType = ETHERTYPE_IPV4): FrameVerdict {
   if (len < ENCAP_PREFIX_LEN + MIN_IPV4_HEADER_LEN) return 'too_short';
   if (buf[off] !== VXLAN_FLAG_VNI || buf[off + 1] !== 0 || buf[off + 2] !== 0 || buf[off + 3] !== 0) return 'bad_flags';
   if (((buf[off + 4]! << 16) | (buf[off + 5]! << 8) | buf[off + 6]!) !== vni) return 'bad_vni';
   const eth = off + VXLAN_HEADER_LEN;
   for (let i = 0; i < 6; i++) if (buf[eth + i] !== ownMac[i]) return 'not_our_mac';
-  if (buf[eth + 12] !== ETHERTYPE_IPV4 >> 8 || buf[eth + 13] !== (ETHERTYPE_IPV4 & 0xff)) return 'not_ipv4';
+  if (buf[eth + 12] !== etherType >> 8 || buf[eth + 13] !== (etherType & 0xff)) return 'not_ipv4';
   return null;
 }
 

@@ -4,6 +4,7 @@
 import type { Logger } from '../../log.js';
 import { parseIPv4 } from '../../net/ipv4.js';
 import { getRoute } from '../../netlink/routes.js';
+import { getRoute6 } from '../../netlink/routes6.js';
 import type { VxlanPeer } from './peers.js';
 
 /** True when `ip route get <PublicIP>` has no gateway. A failed lookup is logged and means "not direct". */
@@ -14,6 +15,16 @@ export async function isOnOurL2(peer: VxlanPeer, log: Logger): Promise<boolean> 
     return (await getRoute(publicIP)).gateway === null;
   } catch (err) {
     log.warn({ subnet: peer.key }, `route lookup for DirectRouting failed: ${(err as Error).message}`);
+    return false;
+  }
+}
+
+/** The IPv6 twin: true when `ip -6 route get <PublicIPv6>` has no gateway; `what` names the peer in a failure. */
+export async function isOnOurL2v6(publicIPv6: bigint, what: string, log: Logger): Promise<boolean> {
+  try {
+    return (await getRoute6(publicIPv6)).gateway === null;
+  } catch (err) {
+    log.warn({ subnet: what }, `route lookup for DirectRouting failed: ${(err as Error).message}`);
     return false;
   }
 }

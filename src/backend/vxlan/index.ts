@@ -34,13 +34,8 @@ function loadUserspaceFactory(): UserspaceFactory {
 export function createVxlanBackend(ctx: BackendContext, all: BackendSettings): Backend {
   const config = parseVxlanConfig(ctx.network.backend.raw);
   const settings = all.vxlan ?? DEFAULT_SETTINGS;
-  if (!ctx.network.enableIPv4) {
-    if (settings.datapath !== 'kernel') {
-      throw new Error('IPv6-only networks (EnableIPv4 false) are not supported by the userspace vxlan datapath: '
-        + 'run with --vxlan-datapath kernel');
-    }
-    return new KernelVxlanV6OnlyBackend(ctx, config);
-  }
+  // The userspace factory serves IPv6-only networks too (userspace.ts).
+  if (!ctx.network.enableIPv4 && settings.datapath === 'kernel') return new KernelVxlanV6OnlyBackend(ctx, config);
   return settings.datapath === 'kernel'
     ? createKernelVxlanBackend(ctx, config) : loadUserspaceFactory()(ctx, config, settings);
 }

@@ -1,29 +1,34 @@
-// The kernel vxlan backend in an IPv6-only network (EnableIPv4 false), as upstream runs it: only flannel-v6.<VNI>
+// The vxlan backend in an IPv6-only network (EnableIPv4 false), as upstream runs it: only flannel-v6.<VNI>
 // (over the IPv6 underlay, its VtepMAC published as BackendV6Data), no flannel.<VNI> and no BackendData. The
-// programming is the dual-stack IPv6 half's (kernel-v6.ts); this adds the Backend around it and the 10 s resync.
+// programming is the dual-stack IPv6 half's (kernel-v6.ts, or the userspace datapath's userspace-v6.ts when
+// `half` is given); this adds the Backend around it and the 10 s resync.
 import type { Backend, BackendClaims, BackendContext, BackendRegistration } from '../backend.js';
 import { Keeper } from '../kit/keeper.js';
 import { peerKey } from '../kit/peer-diff.js';
 import type { Lease, LeaseEvent } from '../../subnet/lease.js';
 import { vxlanDeviceMtu, type VxlanConfig } from './config.js';
 import { KernelVxlanV6, vxlanV6DeviceName } from './kernel-v6.js';
+import type { Logger } from '../../log.js';
+import type { V6Half } from './userspace-v6.js';
 
 const RESYNC_INTERVAL_MS = 10_000;
 
 export class KernelVxlanV6OnlyBackend implements Backend {
-  private readonly v6: KernelVxlanV6;
+  private readonly v6: V6Half;
   private readonly mtu: number;
   private readonly keeper: Keeper;
   private own: string | null = null;
 
-  constructor(ctx: BackendContext, config: VxlanConfig) {
+  constructor(ctx: BackendContext, config: VxlanConfig,
+    half?: (o: { mtu: number; extAddr6: string; log: Logger }) => V6Half) {
     const extAddr6 = ctx.extIface.extAddr6;
     if (!extAddr6) throw new Error('vxlan in an IPv6-only network needs the IPv6 address of the external interface (--public-ipv6)');
-    const log = ctx.log.child({ component: 'vxlan-kernel', device: vxlanV6DeviceName(config.vni) });
+    const log = ctx.log.child({ component: half ? 'vxlan-userspace' : 'vxlan-kernel', device: vxlanV6DeviceName(config.vni) });
     // Upstream's MTU (interface − 50) though the IPv6 underlay header is 20 bytes longer: a full-size packet leaves
     // fragmented, which `tsflanneld doctor` points out; a different FLANNEL_MTU would set us apart from upstream nodes.
     this.mtu = vxlanDeviceMtu(config, ctx.extIface.mtu);
-    this.v6 = new KernelVxlanV6({ vni: config.vni, port: config.port, learning: config.learning, gbp: config.gbp,
+    this.v6 = half ? half({ mtu: this.mtu, extAddr6, log }) : new KernelVxlanV6({ vni: config.vni, port: config.port,
+      learning: config.learning, gbp: config.gbp,
       mtu: this.mtu, localIP6: extAddr6, underlayIndex: ctx.extIface.index, stateDir: ctx.stateDir,
       directRouting: config.directRouting, ...(ctx.republishV6 ? { republish: ctx.republishV6 } : {}), log });
     this.keeper = new Keeper({ work: ctx.work, log, everyMs: RESYNC_INTERVAL_MS,
@@ -61,6 +66,7 @@ export class KernelVxlanV6OnlyBackend implements Backend {
 
   async stop(): Promise<void> {
     this.keeper.stop();
+    await this.v6.stop?.();
   }
 
   async teardown(): Promise<void> {
@@ -69,6 +75,7 @@ export class KernelVxlanV6OnlyBackend implements Backend {
   }
 
   counters(): Readonly<Record<string, number>> {
-    return {};
+    // The only datapath here: its counters feed the datapath metrics unprefixed.
+    return this.v6.counters?.('') ?? {};
   }
 }

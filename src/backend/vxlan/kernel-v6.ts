@@ -14,9 +14,10 @@ import {
 import {
   deleteFdb6IfPresent, deleteNeigh6IfPresent, ensureFdb6, ensureNeigh6, listFdb6, listPermanentNeigh6,
 } from '../../netlink/neighbours.js';
-import { deleteRoute6IfPresent, getRoute6, listOwnRoutes6, replaceRoute6 } from '../../netlink/routes6.js';
+import { deleteRoute6IfPresent, listOwnRoutes6, replaceRoute6 } from '../../netlink/routes6.js';
 import { createVxlanLink, readVxlanAttrs, vxlanIncompatibility, type VxlanLinkSpec } from '../../netlink/vxlan.js';
 import type { Lease, VxlanBackendData } from '../../subnet/lease.js';
+import { isOnOurL2v6 } from './direct-routing.js';
 import { normaliseMac } from './peers.js';
 import { VtepIdentity } from './vtep-identity.js';
 
@@ -202,13 +203,7 @@ export class KernelVxlanV6 {
 
   /** DirectRouting as for IPv4: a peer whose PublicIPv6 the kernel reaches without a gateway is on our L2. */
   private async isDirect(p: V6Peer): Promise<boolean> {
-    if (!this.o.directRouting) return false;
-    try {
-      return (await getRoute6(p.publicIPv6)).gateway === null;
-    } catch (err) {
-      this.o.log.warn({ subnet: formatCidr6(p.subnet) }, `route lookup for DirectRouting failed: ${(err as Error).message}`);
-      return false;
-    }
+    return this.o.directRouting && isOnOurL2v6(p.publicIPv6, formatCidr6(p.subnet), this.o.log);
   }
 
   /** Neighbour → FDB → route, as for IPv4; a failure is logged and retried by the next resync. */

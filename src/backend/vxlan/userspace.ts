@@ -3,7 +3,7 @@
 // vxlan node. The lease is the kernel backend's: BackendType vxlan, BackendData {VNI, VtepMAC}, MTU ext − 50.
 // Kept so by the kit's keeper: a TUN deleted by hand is reopened (netlink monitor, a check, or a loop finding its fd
 // dead), re-addressed and routed with the peers kept; with Backend.DirectRouting, peers on our L2 get a plain kernel
-// route instead, checked every 10 s.
+// route instead, checked every 10 s. Dual stack adds the IPv6 half, flannel-v6.<VNI> (userspace-v6.ts).
 import type { Backend, BackendClaims, BackendContext, BackendRegistration, BackendSettings } from '../backend.js';
 import { applySteps } from '../kit/apply-steps.js';
 import { PeerPassLog } from '../kit/peer-log.js';
@@ -11,7 +11,7 @@ import { Keeper } from '../kit/keeper.js';
 import type { PeerDiff, PeerStep } from '../kit/peer-diff.js';
 import { addressTun, keptTun, loopLocalIP, openedTunLink, removeTun, requireOpened } from '../kit/tun-device.js';
 import type { Logger } from '../../log.js';
-import { type Ipv4Net, requireIPv4 } from '../../net/ipv4.js';
+import { formatCidr, type Ipv4Net, requireIPv4 } from '../../net/ipv4.js';
 import { deleteLinkIfPresent, getLinkByName, type LinkInfo } from '../../netlink/links.js';
 import { deleteRouteIfPresent, listRoutes, replaceRoute, RT_SCOPE_LINK } from '../../netlink/routes.js';
 import { UserspaceDatapath } from '../../datapath/userspace-datapath.js';
@@ -27,6 +27,8 @@ import { vxlanPeerDiff } from './lease-reading.js';
 import type { VxlanPeer } from './peers.js';
 import { peerRoute, planVxlanResync, type ProgrammedPeer } from './reconcile.js';
 import { VtepIdentity } from './vtep-identity.js';
+import { KernelVxlanV6OnlyBackend } from './kernel-v6-only.js';
+import { dualStackV6Half, userspaceV6Half, type UserspaceVxlanV6 } from './userspace-v6.js';
 
 type UserspaceSettings = NonNullable<BackendSettings['vxlan']>;
 
@@ -60,6 +62,8 @@ export class UserspaceVxlanBackend implements Backend {
   private pendingOwn: Ipv4Net | null = null;
   private unregisterHandover: (() => void) | null = null;
   private readonly snapshot: LoopSnapshotFile;
+  /** The IPv6 half in a dual-stack network (flannel-v6.<VNI>); null otherwise. */
+  private readonly v6: UserspaceVxlanV6 | null;
 
   constructor(private readonly ctx: BackendContext, private readonly config: VxlanConfig,
     private readonly settings: UserspaceSettings) {
@@ -77,12 +81,13 @@ export class UserspaceVxlanBackend implements Backend {
     this.keeper = new Keeper({
       work: ctx.work, log: this.log, everyMs: RESYNC_MS,
       device: keptTun(this.deviceName, () => this.device?.index ?? null, () => this.reopen()),
-      resync: async () => { await this.resyncDirectRoutes(); return true; },
+      resync: async () => { await this.resyncDirectRoutes(); await this.v6?.resync(); return true; },
     });
+    this.v6 = dualStackV6Half(ctx, config, settings, this.mtu, this.log);
   }
 
   claims(): BackendClaims {
-    return { devices: [this.deviceName], ownsRoute: () => false };
+    return { devices: this.v6 ? [this.deviceName, this.v6.deviceName] : [this.deviceName], ownsRoute: () => false };
   }
 
   async register(): Promise<BackendRegistration> {
@@ -97,8 +102,10 @@ export class UserspaceVxlanBackend implements Backend {
     this.datapath = await this.adoptOrOpen(inherited);
     this.keepFds(this.datapath.fds());
     this.device = await openedTunLink(this.deviceName, this.mtu, 'created');
+    await this.v6?.register();
     this.log.info({ vtepMac: this.vtep.mac, mtu: this.mtu, port: this.config.port }, 'userspace vxlan datapath ready');
-    return { backendType: 'vxlan', backendData: this.backendData(), mtu: this.mtu };
+    return { backendType: 'vxlan', backendData: this.backendData(), mtu: this.mtu,
+      ...(this.v6 ? { backendV6Data: this.v6.backendV6Data() } : {}) };
   }
 
   async start(own: Lease): Promise<void> {
@@ -111,6 +118,7 @@ export class UserspaceVxlanBackend implements Backend {
     } else {
       datapath.start(own.subnet);
     }
+    await this.v6?.start(own.ipv6Subnet ?? null);
     this.keeper.start();
     this.installTestHook();
     this.snapshot.changed();
@@ -120,6 +128,7 @@ export class UserspaceVxlanBackend implements Backend {
     const { datapath } = this.requireRegistered();
     await this.passLog.pass(() => applySteps(this.diff.reset(peers, this.peers.keys()), (step) => this.apply(datapath, step)));
     this.dropStaleSeeded(datapath);
+    await this.v6?.reset(new Map(peers.filter((l) => !this.isOwn(l)).map((l) => [formatCidr(l.subnet), l])));
     this.startPending();
     this.snapshot.changed();
     this.log.info({ peers: this.peers.size }, 'peer table replaced');
@@ -128,8 +137,14 @@ export class UserspaceVxlanBackend implements Backend {
   async handleEvents(events: readonly LeaseEvent[]): Promise<void> {
     const { datapath } = this.requireRegistered();
     await this.passLog.pass(() => applySteps(this.diff.events(events), (step) => this.apply(datapath, step)));
+    for (const e of this.v6 ? events : []) {
+      if (e.type === 'removed' || this.isOwn(e.lease)) await this.v6?.remove(formatCidr(e.lease.subnet));
+      else await this.v6?.set(formatCidr(e.lease.subnet), e.lease);
+    }
     this.snapshot.changed();
   }
+
+  private readonly isOwn = (l: Lease): boolean => this.ownSubnet !== null && l.subnet.ip >>> 0 === this.ownSubnet.ip >>> 0;
 
   async stop(): Promise<void> {
     this.stopped = true;
@@ -138,6 +153,7 @@ export class UserspaceVxlanBackend implements Backend {
     this.unregisterHandover = null;
     this.snapshot.close();
     await this.datapath?.stop();
+    await this.v6?.stop();
   }
 
   /** The TUN is persistent: it goes only when deleted; its route and address go with it. */
@@ -148,6 +164,7 @@ export class UserspaceVxlanBackend implements Backend {
     for (const p of this.peers.values()) if (p.direct) await this.deleteDirectRoute(p);
     this.peers.clear();
     await removeTun(this.deviceName, this.log);
+    await this.v6?.teardown();
     this.device = null;
   }
 
@@ -159,6 +176,7 @@ export class UserspaceVxlanBackend implements Backend {
       vtep_mac_clashes: this.vtep.clashes,
     };
     if (this.datapath) Object.assign(out, this.datapath.counters());
+    if (this.v6) Object.assign(out, this.v6.counters());
     return out;
   }
 
@@ -377,6 +395,9 @@ export class UserspaceVxlanBackend implements Backend {
   }
 }
 
+/** Dual-stack and IPv4-only networks: UserspaceVxlanBackend; IPv6-only ones: flannel-v6.<VNI> alone. */
 export function createUserspaceVxlanBackend(ctx: BackendContext, config: VxlanConfig, settings: UserspaceSettings): Backend {
-  return new UserspaceVxlanBackend(ctx, config, settings);
+  if (ctx.network.enableIPv4) return new UserspaceVxlanBackend(ctx, config, settings);
+  return new KernelVxlanV6OnlyBackend(ctx, config,
+    ({ mtu, extAddr6, log }) => userspaceV6Half(ctx, config, settings, mtu, extAddr6, log));
 }

@@ -1,0 +1,215 @@
+// The IPv6 half of the vxlan backend on the userspace datapath: the TUN flannel-v6.<VNI> and the IPv6 loops of
+// src/datapath (userspace-datapath6.ts), speaking what upstream's kernel flannel-v6.<VNI> device speaks: VXLAN over
+// the IPv6 underlay to the peer's PublicIPv6, inner Ethernet to the peer's v6 VtepMAC (BackendV6Data). The device
+// gets `<own IPv6 subnet network>/128` and the one route `<IPv6Network> dev flannel-v6.<VNI>`. Used by the dual-stack
+// userspace backend (userspace.ts) and, alone, in IPv6-only networks (kernel-v6-only.ts takes any V6Half).
+import { writeFile } from 'node:fs/promises';
+import type { Logger } from '../../log.js';
+import { formatCidr6, nets6Equal, parseIPv6, type Ipv6Net } from '../../net/ipv6.js';
+import { ensureAddress6 } from '../../netlink/addresses6.js';
+import { deleteLinkIfPresent, getLinkByName, setLinkMtu, setLinkUp, type LinkInfo } from '../../netlink/links.js';
+import { deleteRoute6IfPresent, replaceRoute6 } from '../../netlink/routes6.js';
+import { checkIPv6SubnetLen } from '../../datapath/peer-table6.js';
+import { UserspaceDatapath6 } from '../../datapath/userspace-datapath6.js';
+import type { Ipv6NetworkConfig } from '../../config/network-config.js';
+import type { BackendContext, BackendSettings } from '../backend.js';
+import type { VxlanConfig } from './config.js';
+
+type VxlanSettings = NonNullable<BackendSettings['vxlan']>;
+import type { Lease, VxlanBackendData } from '../../subnet/lease.js';
+import { isOnOurL2v6 } from './direct-routing.js';
+import { readV6Peer, vxlanV6DeviceName, type V6Peer } from './kernel-v6.js';
+import { VtepIdentity } from './vtep-identity.js';
+
+/** What a backend needs of an IPv6 half, kernel (kernel-v6.ts) or userspace (this file). */
+export interface V6Half {
+  readonly deviceName: string;
+  backendV6Data(): VxlanBackendData;
+  register(): Promise<void>;
+  start(own: Ipv6Net | null): Promise<void>;
+  /** The full peer list (peer key → lease). */
+  reset(leases: ReadonlyMap<string, Lease>): Promise<void>;
+  set(key: string, lease: Lease): Promise<void>;
+  remove(key: string): Promise<void>;
+  resync(): Promise<void>;
+  teardown(): Promise<void>;
+  /** Datapath counters, keys behind `prefix` (dual stack: `v6_`, beside the IPv4 ones). */
+  counters?(prefix?: string): Readonly<Record<string, number>>;
+  stop?(): Promise<void>;
+}
+
+export interface UserspaceV6Options {
+  readonly vni: number;
+  readonly port: number;
+  readonly mtu: number;
+  readonly outerMtu: number;
+  readonly localIP6: string;
+  readonly network: Ipv6NetworkConfig;
+  readonly stateDir: string;
+  readonly allowForeignSource: boolean;
+  /** Backend.DirectRouting: a peer on our L2 gets a kernel route via its PublicIPv6 (its frames are still accepted). */
+  readonly directRouting: boolean;
+  /** The loop's busy-poll in µs (absent: the datapath's default). */
+  readonly spinMicros?: number;
+  readonly fifoPriority?: number;
+  readonly log: Logger;
+}
+
+export class UserspaceVxlanV6 implements V6Half {
+  readonly deviceName: string;
+  private readonly vtep: VtepIdentity;
+  private readonly localIP6: bigint;
+  private datapath: UserspaceDatapath6 | null = null;
+  private device: LinkInfo | null = null;
+  private own: Ipv6Net | null = null;
+  private readonly peers = new Map<string, V6Peer>();
+
+  constructor(private readonly o: UserspaceV6Options) {
+    this.deviceName = vxlanV6DeviceName(o.vni);
+    checkIPv6SubnetLen(o.network.network, o.network.subnetLen);
+    this.vtep = new VtepIdentity(o.stateDir, this.deviceName, o.log);
+    const local = parseIPv6(o.localIP6);
+    if (local === null) {
+      throw new Error(`the IPv6 external address ${JSON.stringify(o.localIP6)} is not IPv6: check --public-ipv6`);
+    }
+    this.localIP6 = local;
+  }
+
+  backendV6Data(): VxlanBackendData {
+    return { VNI: this.o.vni, VtepMAC: this.vtep.mac };
+  }
+
+  async register(): Promise<void> {
+    await this.vtep.load(false);
+    await this.open();
+  }
+
+  async start(own: Ipv6Net | null): Promise<void> {
+    this.own = own;
+    if (own) this.datapath?.start(own);
+    await this.resync();
+  }
+
+  async reset(leases: ReadonlyMap<string, Lease>): Promise<void> {
+    for (const key of [...this.peers.keys()]) if (!leases.has(key)) await this.remove(key);
+    for (const [key, lease] of leases) await this.set(key, lease);
+  }
+
+  async set(key: string, lease: Lease): Promise<void> {
+    const peer = readV6Peer(lease);
+    if (peer === null) return this.remove(key);
+    peer.direct = this.o.directRouting && await isOnOurL2v6(peer.publicIPv6, formatCidr6(peer.subnet), this.o.log);
+    const old = this.peers.get(key);
+    if (old && nets6Equal(old.subnet, peer.subnet) && old.publicIPv6 === peer.publicIPv6 && old.vtepMac === peer.vtepMac
+      && old.direct === peer.direct) return;
+    if (old) await this.forget(old, !nets6Equal(old.subnet, peer.subnet));
+    this.peers.set(key, peer);
+    this.datapath?.setPeer(peer.subnet, peer.publicIPv6, peer.vtepMac);
+    if (peer.direct) await this.directRoute(peer);
+    this.o.log.info({ subnet: formatCidr6(peer.subnet), vtepMac: peer.vtepMac, direct: peer.direct },
+      old ? 'IPv6 peer changed' : 'IPv6 peer added');
+  }
+
+  async remove(key: string): Promise<void> {
+    const old = this.peers.get(key);
+    if (!old) return;
+    this.peers.delete(key);
+    await this.forget(old, true);
+    this.o.log.info({ subnet: formatCidr6(old.subnet) }, 'IPv6 peer removed');
+  }
+
+  /** Its DirectRouting route goes; with `fromTable`, its entry in the loops' table too. */
+  private async forget(p: V6Peer, fromTable: boolean): Promise<void> {
+    if (fromTable) this.datapath?.deletePeer(p.subnet);
+    if (p.direct) {
+      await deleteRoute6IfPresent({ dst: p.subnet, gateway: p.publicIPv6 }).catch((err: unknown) =>
+        this.o.log.warn({ subnet: formatCidr6(p.subnet) },
+          `removing the DirectRouting route failed: ${(err as Error).message}`));
+    }
+  }
+
+  /** Never throws: without it the TUN route still carries the peer's traffic. */
+  private async directRoute(p: V6Peer): Promise<void> {
+    await replaceRoute6({ dst: p.subnet, gateway: p.publicIPv6 }).catch((err: unknown) => this.o.log.error(
+      { subnet: formatCidr6(p.subnet) },
+      `DirectRouting route failed, traffic goes through ${this.deviceName}: ${(err as Error).message}`));
+  }
+
+  /** A TUN deleted by hand is opened again with the peers kept; address, link and route are (re)applied. */
+  async resync(): Promise<void> {
+    const link = await getLinkByName(this.deviceName);
+    if (!link || link.index !== this.device?.index) {
+      this.o.log.warn(`TUN device ${this.deviceName} is gone; reopening it`);
+      await this.datapath?.stop();
+      await this.open();
+      if (this.own) this.datapath?.start(this.own);
+      for (const p of this.peers.values()) this.datapath?.setPeer(p.subnet, p.publicIPv6, p.vtepMac);
+    }
+    if (!this.device || !this.own) return;
+    await ensureAddress6(this.device.index, this.own.ip, 128);
+    await setLinkUp(this.device.index);
+    await replaceRoute6({ dst: this.o.network.network, oif: this.device.index });
+    // A DirectRouting route deleted by hand comes back (replace is a no-op for one in place).
+    for (const p of this.peers.values()) if (p.direct) await this.directRoute(p);
+  }
+
+  async stop(): Promise<void> {
+    await this.datapath?.stop();
+    this.datapath = null;
+  }
+
+  async teardown(): Promise<void> {
+    await this.stop();
+    const link = await getLinkByName(this.deviceName);
+    if (link) await deleteLinkIfPresent(link.index);
+    this.device = null;
+  }
+
+  counters(prefix = 'v6_'): Readonly<Record<string, number>> {
+    const out: Record<string, number> = { [`${prefix}peers`]: this.peers.size };
+    for (const [k, v] of Object.entries(this.datapath?.counters() ?? {})) out[`${prefix}${k}`] = v;
+    return out;
+  }
+
+  /** Opens the TUN (replacing a kernel vxlan device of the same name) and the loops' sockets. */
+  private async open(): Promise<void> {
+    const existing = await getLinkByName(this.deviceName);
+    if (existing && existing.kind !== 'tun') {
+      this.o.log.info({ kind: existing.kind }, 'replacing the existing non-TUN device with the userspace datapath\'s TUN');
+      await deleteLinkIfPresent(existing.index);
+    }
+    this.datapath = new UserspaceDatapath6({
+      tunName: this.deviceName, vni: this.o.vni, port: this.o.port, ownMac: this.vtep.mac, localIP6: this.localIP6,
+      network: this.o.network.network, subnetLen: this.o.network.subnetLen, innerMtu: this.o.mtu,
+      outerMtu: this.o.outerMtu, allowForeignSource: this.o.allowForeignSource, log: this.o.log,
+      ...(this.o.spinMicros !== undefined ? { spinMicros: this.o.spinMicros } : {}),
+      ...(this.o.fifoPriority ? { fifoPriority: this.o.fifoPriority } : {}),
+    });
+    const link = await getLinkByName(this.deviceName);
+    if (!link) throw new Error(`TUN device ${this.deviceName} vanished right after it was opened`);
+    if (link.mtu !== this.o.mtu) await setLinkMtu(link.index, this.o.mtu);
+    await writeFile(`/proc/sys/net/ipv6/conf/${this.deviceName}/accept_ra`, '0').catch(() => undefined);
+    this.device = link;
+  }
+}
+
+/** The IPv6 half on the userspace datapath (flannel-v6.<VNI> over the IPv6 underlay). */
+export function userspaceV6Half(ctx: BackendContext, config: VxlanConfig, settings: VxlanSettings, mtu: number,
+  extAddr6: string, log: Logger): UserspaceVxlanV6 {
+  const ipv6 = ctx.network.ipv6;
+  if (!ipv6) throw new Error('the IPv6 half of the vxlan backend needs EnableIPv6 and IPv6Network in the network config');
+  return new UserspaceVxlanV6({ vni: config.vni, port: config.port, mtu, outerMtu: ctx.extIface.mtu, localIP6: extAddr6,
+    network: ipv6, stateDir: ctx.stateDir, allowForeignSource: settings.allowForeignSource ?? false,
+    directRouting: config.directRouting,
+    // As the IPv4 loops: a SCHED_FIFO setting means no spin; else --vxlan-busy-poll or the default.
+    ...(settings.loopPriority ? { spinMicros: 0, fifoPriority: settings.loopPriority }
+      : settings.busyPoll !== undefined ? { spinMicros: settings.busyPoll } : {}),
+    log: log.child({ device: `flannel-v6.${config.vni}` }) });
+}
+
+/** The IPv6 half of a dual-stack network; null without EnableIPv6 or an IPv6 external address (no IPv6 then). */
+export function dualStackV6Half(ctx: BackendContext, config: VxlanConfig, settings: VxlanSettings, mtu: number,
+  log: Logger): UserspaceVxlanV6 | null {
+  const extAddr6 = ctx.extIface.extAddr6;
+  return ctx.network.ipv6 && extAddr6 ? userspaceV6Half(ctx, config, settings, mtu, extAddr6, log) : null;
+}

@@ -1,0 +1,136 @@
+// The loop thread of the IPv6 half (flannel-v6.<VNI>), in a worker_thread like loop-worker.ts, doing both
+// directions: send reads the TUN, encapsulates (encap6.ts) and sends to peers' PublicIPv6 with sendmmsg and
+// UDP_SEGMENT; receive takes recvmmsg batches (UDP_GRO trains), decapsulates and coalesces them (decap6.ts) and
+// writes the TUN. One native call per wake-up polls both (loop_io.cc, spinning first for spinMicros after traffic),
+// as the IPv4 loops do. Every buffer is allocated here, once. A wait lasts at most POLL_MS, after which peer
+// updates are applied and the stop flag is checked.
+import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+import { useRangeSum } from './checksum.js';
+import { counterBlock, COUNTER_INDEX as C } from './counters.js';
+import { Decap6Batch } from './decap6.js';
+import { Encap6Batch, TUN6_READ_HEADROOM, type Encap6Config } from './encap6.js';
+import { checksumNative, loopWaitIo, threadControl, tunIo } from './native.js';
+import { udp6Io } from './native6.js';
+import { PeerTable6, type PeerTable6Op } from './peer-table6.js';
+import type { Ipv6Net } from '../net/ipv6.js';
+
+export interface Loop6WorkerData {
+  readonly tunFd: number;
+  readonly udpFd: number;
+  readonly sendFds: readonly number[];
+  readonly port: number;
+  readonly vni: number;
+  readonly ownMac: readonly number[];
+  readonly network: Ipv6Net;
+  readonly subnetLen: number;
+  readonly innerMtu: number;
+  readonly outerMtu: number;
+  readonly allowForeignSource: boolean;
+  /** After traffic, poll (yielding) this long in µs before sleeping (0: never). */
+  readonly spinMicros: number;
+  /** SCHED_FIFO priority for this thread (0: none). */
+  readonly fifoPriority: number;
+  readonly counters: SharedArrayBuffer;
+  readonly counterBlock: number;
+  /** Int32 [0]: 1 = stop; [1]: bumped after peer updates are posted. */
+  readonly control: SharedArrayBuffer;
+  readonly updates: MessagePort;
+  readonly initial: readonly PeerTable6Op[];
+}
+
+const POLL_MS = 50;
+const TX_SLOTS = 16;
+const TX_SLOT_SIZE = 65536 + 64;
+const RX_SLOTS = 8;
+const RX_SLOT_SIZE = 65536 + 64;
+
+interface Side {
+  readonly slab: Uint8Array;
+  readonly slotSize: number;
+  readonly lengths: Int32Array;
+  handle(n: number): void;
+}
+
+function sendSide(data: Loop6WorkerData, peers: PeerTable6, counters: Float64Array): Side {
+  const udp = udp6Io();
+  const outStart = TX_SLOTS * TX_SLOT_SIZE;
+  // Segments of 64 KiB reads of MSS ≥ ~500 add at most 128 × (22 + 100) bytes of headers per slot.
+  const outEnd = outStart + TX_SLOTS * (TX_SLOT_SIZE + 128 * 128);
+  const slab = new Uint8Array(outEnd);
+  const lengths = new Int32Array(TX_SLOTS);
+  const batch = new Encap6Batch(slab, TX_SLOT_SIZE, outStart, outEnd, TX_SLOTS * 64);
+  const cfg: Encap6Config = { vni: data.vni, ownMac: Uint8Array.from(data.ownMac), sendFds: Int32Array.from(data.sendFds),
+    outerMtu: data.outerMtu };
+  const tun = tunIo();
+  const handle = (n: number): void => {
+    batch.encapsulate(cfg, peers, lengths, n, counters);
+    if (batch.tunCount > 0) tun.writeBatch(data.tunFd, batch.icmpSlab, batch.tunOffsets, batch.tunLengths, batch.tunCount);
+    if (batch.sendCount === 0) return;
+    const sent = udp.sendBatch6(batch.sendFds, slab, batch.sendOffsets, batch.sendLengths, batch.sendAddrs, data.port,
+      batch.sendGso, batch.sendCount);
+    counters[C.tx_datagrams]! += sent;
+    counters[C.tx_send_failed]! += batch.sendCount - sent;
+  };
+  return { slab, slotSize: TX_SLOT_SIZE, lengths, handle };
+}
+
+function receiveSide(data: Loop6WorkerData, peers: PeerTable6, counters: Float64Array): Side & {
+  readonly sources: Uint32Array; readonly gsoSizes: Int32Array;
+} {
+  const tun = tunIo();
+  const slab = new Uint8Array(RX_SLOTS * RX_SLOT_SIZE);
+  const lengths = new Int32Array(RX_SLOTS);
+  const sources = new Uint32Array(4 * RX_SLOTS);
+  const gsoSizes = new Int32Array(RX_SLOTS);
+  const batch = new Decap6Batch(slab, RX_SLOTS * 64);
+  const cfg = { vni: data.vni, ownMac: Uint8Array.from(data.ownMac), innerMtu: data.innerMtu, coalesce: true,
+    allowForeignSource: data.allowForeignSource };
+  const handle = (n: number): void => {
+    batch.reset();
+    for (let i = 0; i < n; i++) {
+      if (lengths[i]! < 0) counters[C.drop_truncated]!++;
+      else batch.datagram(cfg, peers, i * RX_SLOT_SIZE, lengths[i]!, sources, 4 * i, gsoSizes[i]!, counters);
+    }
+    batch.flush(counters);
+    if (batch.writeCount === 0) return;
+    const written = tun.writeBatch(data.tunFd, slab, batch.writeOffsets, batch.writeLengths, batch.writeCount);
+    counters[C.rx_tun_write_failed]! += batch.writeCount - written;
+  };
+  return { slab, slotSize: RX_SLOT_SIZE, lengths, sources, gsoSizes, handle };
+}
+
+function run(data: Loop6WorkerData): void {
+  if (data.fifoPriority > 0 && !threadControl().setThreadScheduling({ fifoPriority: data.fifoPriority })) {
+    process.emitWarning(`datapath IPv6 loop: could not apply SCHED_FIFO priority ${data.fifoPriority}`);
+  }
+  useRangeSum(checksumNative().checksumSum);
+  const peers = new PeerTable6(data.network, data.subnetLen);
+  data.initial.forEach((op) => peers.apply(op));
+  const counters = counterBlock(data.counters, data.counterBlock);
+  const control = new Int32Array(data.control);
+  const tx = sendSide(data, peers, counters);
+  const rx = receiveSide(data, peers, counters);
+  const wait = loopWaitIo();
+  const io = wait.loopIoOpen({
+    tunFd: data.tunFd, udpFd: data.udpFd, headroom: TUN6_READ_HEADROOM, family: 6,
+    txSlab: tx.slab, txSlotSize: tx.slotSize, txLengths: tx.lengths,
+    rxSlab: rx.slab, rxSlotSize: rx.slotSize, rxLengths: rx.lengths, rxSources: rx.sources, rxGsoSizes: rx.gsoSizes,
+  });
+  let seen = -1;
+  let spinMicros = 0;
+  while (Atomics.load(control, 0) === 0) {
+    const posted = Atomics.load(control, 1);
+    if (posted !== seen) {
+      seen = posted;
+      for (let m = receiveMessageOnPort(data.updates); m !== undefined; m = receiveMessageOnPort(data.updates)) {
+        peers.apply(m.message as PeerTable6Op);
+      }
+    }
+    const got = wait.loopWait(io, POLL_MS, spinMicros);
+    spinMicros = got === 0 ? 0 : data.spinMicros;
+    if ((got & 0xff) > 0) tx.handle(got & 0xff);
+    if (got >>> 8 > 0) rx.handle(got >>> 8);
+  }
+}
+
+run(workerData as Loop6WorkerData);

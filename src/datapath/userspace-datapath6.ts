@@ -1,0 +1,161 @@
+// The main thread's handle on the IPv6 half of the userspace VXLAN datapath: the TUN flannel-v6.<VNI> (IFF_VNET_HDR,
+// TSO6 reads; one queue per loop), an IPv6 UDP socket per queue on the VXLAN port (SO_REUSEPORT) and sending sockets
+// bound to our IPv6 address, and one loop thread per queue doing both directions (loop6-worker.ts), each kept alive
+// by a LoopSupervisor, as the IPv4 datapath's default layout. Peer changes go to the loops as messages between
+// batches. Policy (which peers) is the backend's (src/backend/vxlan/userspace-v6.ts).
+import path from 'node:path';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import type { Logger } from '../log.js';
+import type { Ipv6Net } from '../net/ipv6.js';
+import { newCounterBuffer, readCounters, type CounterName } from './counters.js';
+import { DEFAULT_SPIN_MICROS, defaultLoopCount } from './datapath-options.js';
+import type { Loop6WorkerData } from './loop6-worker.js';
+import { LoopSupervisor } from './loop-supervisor.js';
+import { tunIo } from './native.js';
+import { udp6Io } from './native6.js';
+import { checkIPv6SubnetLen, ip6Words, type PeerTable6Op } from './peer-table6.js';
+import { openTunQueues } from './tun-queues.js';
+import { TUN_F_CSUM, TUN_F_TSO6, TUN_F_TSO_ECN } from './virtio-hdr.js';
+import { macBytes } from './wire.js';
+
+const SOCKET_BUFFER = 4 * 1024 * 1024;
+const SEND_SOCKETS = 4;
+const STOP_GRACE_MS = 2000;
+
+export interface Datapath6Options {
+  readonly tunName: string;
+  readonly vni: number;
+  readonly port: number;
+  readonly ownMac: string;
+  /** Our IPv6 underlay address: the sending sockets bind to it. */
+  readonly localIP6: bigint;
+  readonly network: Ipv6Net;
+  readonly subnetLen: number;
+  /** The TUN's MTU (external MTU − 50, as upstream's flannel-v6 device). */
+  readonly innerMtu: number;
+  /** The external interface's MTU: outer datagrams of segments stay within it. */
+  readonly outerMtu: number;
+  readonly allowForeignSource?: boolean;
+  /** The loop's busy-poll after traffic in µs (--vxlan-busy-poll; default DEFAULT_SPIN_MICROS). */
+  readonly spinMicros?: number;
+  /** Loop threads, one per TUN queue (default: defaultLoopCount(), as the IPv4 datapath). */
+  readonly loops?: number;
+  /** --vxlan-loop-priority: SCHED_FIFO priority of the loop thread (0: normal scheduling). */
+  readonly fifoPriority?: number;
+  readonly log: Logger;
+}
+
+interface Loop {
+  readonly supervisor: LoopSupervisor;
+  port: MessagePort | null;
+}
+
+export class UserspaceDatapath6 {
+  private readonly tun = tunIo();
+  private readonly tunFds: number[];
+  private readonly udpFds: number[] = [];
+  private readonly sendFds: number[] = [];
+  private readonly counterBuffer: SharedArrayBuffer;
+  private control = new SharedArrayBuffer(8);
+  private own: PeerTable6Op | null = null;
+  private readonly sets = new Map<string, PeerTable6Op>();
+  private loops: Loop[] = [];
+  private closed = false;
+
+  constructor(private readonly o: Datapath6Options) {
+    macBytes(o.ownMac);
+    checkIPv6SubnetLen(o.network, o.subnetLen);
+    const udp = udp6Io();
+    this.tunFds = openTunQueues(this.tun, o.tunName, o.loops ?? defaultLoopCount(), true,
+      TUN_F_CSUM | TUN_F_TSO6 | TUN_F_TSO_ECN, o.log);
+    this.counterBuffer = newCounterBuffer(this.tunFds.length);
+    try {
+      for (let q = 0; q < this.tunFds.length; q++) {
+        this.udpFds.push(udp.udp6Open(new Uint32Array(4), o.port,
+          { rcvbuf: SOCKET_BUFFER, gro: true, reusePort: this.tunFds.length > 1 }));
+      }
+      const local = Uint32Array.from(ip6Words(o.localIP6));
+      for (let i = 0; i < SEND_SOCKETS; i++) this.sendFds.push(udp.udp6Open(local, 0, { sndbuf: SOCKET_BUFFER }));
+    } catch (err) {
+      this.closeFds();
+      throw err;
+    }
+  }
+
+  /** Starts the loops (once), receiving for our own IPv6 subnet `own`; again: only `own` is updated. */
+  start(own: Ipv6Net): void {
+    if (this.closed) throw new Error('IPv6 datapath already stopped');
+    const words = ip6Words(own.ip);
+    this.post({ op: 'own', subnet: [words[0]!, words[1]!], prefixLen: own.prefixLen });
+    if (this.loops.length > 0) return;
+    this.loops = this.tunFds.map((_, q) => this.supervise(q));
+    for (const l of this.loops) l.supervisor.start();
+  }
+
+  setPeer(subnet: Ipv6Net, publicIPv6: bigint, mac: string): void {
+    const w = ip6Words(subnet.ip);
+    this.post({ op: 'set', subnet: [w[0]!, w[1]!], publicIP: ip6Words(publicIPv6), mac: [...macBytes(mac)] });
+  }
+
+  deletePeer(subnet: Ipv6Net): void {
+    const w = ip6Words(subnet.ip);
+    this.post({ op: 'delete', subnet: [w[0]!, w[1]!] });
+  }
+
+  counters(): Record<CounterName | 'loop_restarts', number> {
+    const restarts = this.loops.reduce((n, l) => n + l.supervisor.restarts, 0);
+    return { ...readCounters(this.counterBuffer), loop_restarts: restarts };
+  }
+
+  async stop(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    Atomics.store(new Int32Array(this.control), 0, 1);
+    await Promise.all(this.loops.map((l) => l.supervisor.stop(STOP_GRACE_MS)));
+    for (const l of this.loops) l.port?.close();
+    this.loops = [];
+    this.closeFds();
+  }
+
+  private replay(): PeerTable6Op[] {
+    return this.own ? [this.own, ...this.sets.values()] : [...this.sets.values()];
+  }
+
+  private post(op: PeerTable6Op): void {
+    if (op.op === 'own') this.own = op;
+    else if (op.op === 'set') this.sets.set(op.subnet.join(':'), op);
+    else this.sets.delete(op.subnet.join(':'));
+    for (const l of this.loops) l.port?.postMessage(op);
+    Atomics.add(new Int32Array(this.control), 1, 1);
+  }
+
+  private supervise(queue: number): Loop {
+    const loop: Loop = {
+      port: null,
+      supervisor: new LoopSupervisor({ role: `v6-queue${queue}`, log: this.o.log, spawn: () => this.spawn(loop, queue) }),
+    };
+    return loop;
+  }
+
+  private spawn(loop: Loop, queue: number): Worker {
+    loop.port?.close();
+    const { port1, port2 } = new MessageChannel();
+    const o = this.o;
+    const data: Loop6WorkerData = {
+      tunFd: this.tunFds[queue]!, udpFd: this.udpFds[queue]!, sendFds: this.sendFds, port: o.port, vni: o.vni,
+      ownMac: [...macBytes(o.ownMac)], network: o.network, subnetLen: o.subnetLen, innerMtu: o.innerMtu,
+      outerMtu: o.outerMtu, allowForeignSource: o.allowForeignSource ?? false,
+      spinMicros: o.spinMicros ?? DEFAULT_SPIN_MICROS, fifoPriority: o.fifoPriority ?? 0, counters: this.counterBuffer,
+      counterBlock: queue, control: this.control, updates: port2, initial: this.replay(),
+    };
+    const worker = new Worker(path.join(__dirname, 'loop6-worker.js'), { workerData: data, transferList: [port2] });
+    loop.port = port1;
+    return worker;
+  }
+
+  private closeFds(): void {
+    for (const fd of [...this.tunFds, ...this.udpFds, ...this.sendFds]) {
+      if (typeof fd === 'number' && fd >= 0) this.tun.closeFd(fd);
+    }
+  }
+}
