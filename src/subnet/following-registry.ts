@@ -92,6 +92,7 @@ export class FollowingRegistry implements LeaseRegistry {
   }
   updateReservation(subnet: Ipv4Net, attrs: LeaseAttrs): Promise<Lease> { return this.current.updateReservation(subnet, attrs); }
   deleteLease(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): Promise<void> { return this.current.deleteLease(subnet, ipv6Subnet); }
+  withdrawCreated(lease: Lease): Promise<void> { return this.current.withdrawCreated(lease); }
 
   watchLeases(fromRevision: string, handlers: RegistryWatchHandlers, only?: Ipv4Net, onlyIpv6?: Ipv6Net | null): RegistryWatch {
     return this.track(handlers, (broken) => this.current.watchLeases(fromRevision, {

@@ -6,10 +6,11 @@ import type { Logger } from '../log.js';
 import { formatCidr, type Ipv4Net } from '../net/ipv4.js';
 import { formatCidr6, type Ipv6Net } from '../net/ipv6.js';
 import { chooseSubnet, poolExhaustedMessage } from './allocator.js';
-import { leaseName, sameLeaseAttrs } from './codec.js';
+import { leaseName, sameLeaseAttrs, subnetKey } from './codec.js';
 import { describeEtcdError, reportEtcdError } from './etcd-client.js';
 import type { Lease, LeaseAttrs } from './lease.js';
 import type { LeaseRegistry } from './registry.js';
+import { earlierClaimOfAHalf } from './half-clash.js';
 import { AbortedError, Backoff, RateLimitedLog, sleep } from './retry-pacing.js';
 
 export interface AcquireRequest {
@@ -100,6 +101,7 @@ async function tryAcquire(r: AcquireRequest): Promise<Lease | 'race' | 'full'> {
         log.info({ subnet: leaseName(choice.subnet, choice.ipv6Subnet) }, 'another host took this subnet first; picking again');
         return 'race';
       }
+      if (config.ipv6 && await steppedBack(registry, lease, log)) return 'race';
       log.info({ subnet: formatCidr(choice.subnet), ...(choice.ipv6Subnet ? { ipv6Subnet: formatCidr6(choice.ipv6Subnet) } : {}),
         how: choice.kind === 'previous' ? 'previous subnet (subnet file, or the one just lost)' : 'new' },
         'allocated subnet lease');
@@ -108,4 +110,15 @@ async function tryAcquire(r: AcquireRequest): Promise<Lease | 'race' | 'full'> {
     case 'full':
       return 'full';
   }
+}
+
+/** Deletes the key just created when a host created one sharing its IPv4 or IPv6 half earlier (half-clash.ts). */
+async function steppedBack(registry: LeaseRegistry, lease: Lease, log: Logger): Promise<boolean> {
+  const { leases } = await registry.listLeases({ expiry: false });
+  const earlier = earlierClaimOfAHalf(lease, leases);
+  if (earlier === null) return false;
+  log.info({ subnet: leaseName(lease.subnet, lease.ipv6Subnet), earlier: subnetKey(earlier.subnet, earlier.ipv6Subnet) },
+    'another host created a lease sharing half of this dual-stack subnet first; picking again');
+  await registry.withdrawCreated(lease);
+  return true;
 }

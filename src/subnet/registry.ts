@@ -88,6 +88,8 @@ export interface LeaseRegistry {
   renewExistingLease(lease: Lease, attrs: LeaseAttrs, ttlSeconds: number): Promise<Lease | null>;
   updateReservation(subnet: Ipv4Net, attrs: LeaseAttrs): Promise<Lease>;
   deleteLease(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): Promise<void>;
+  /** Takes back a lease this host just created: exactly its key, whatever other key shares a half with it. */
+  withdrawCreated(lease: Lease): Promise<void>;
   watchLeases(fromRevision: string, handlers: RegistryWatchHandlers, only?: Ipv4Net, onlyIpv6?: Ipv6Net | null): RegistryWatch;
 }
 
@@ -271,6 +273,11 @@ export class SubnetRegistry implements LeaseRegistry {
   /** Rewrites a reservation's value (e.g. new BackendData) without attaching a lease, so it stays a reservation. */
   async updateReservation(subnet: Ipv4Net, attrs: LeaseAttrs): Promise<Lease> {
     return this.renewLease({ subnet, attrs, etcdLeaseId: '0', revision: '0', expiration: null }, attrs, 0);
+  }
+
+  /** Revoking the etcd lease granted at the create removes the one key attached to it. */
+  async withdrawCreated(lease: Lease): Promise<void> {
+    await this.client.leaseClient.leaseRevoke({ ID: lease.etcdLeaseId });
   }
 
   async deleteLease(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): Promise<void> {

@@ -133,6 +133,11 @@ export class V2SubnetRegistry implements LeaseRegistry {
     return this.renewLease({ subnet, attrs, etcdLeaseId: '0', revision: '0', expiration: null }, attrs, 0);
   }
 
+  /** v2 keys have no IPv6 half: the IPv4 key is exactly the one created. */
+  async withdrawCreated(lease: Lease): Promise<void> {
+    await this.deleteLease(lease.subnet);
+  }
+
   async deleteLease(subnet: Ipv4Net): Promise<void> {
     const key = this.keyOf(subnet);
     try {
