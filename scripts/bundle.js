@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // `npm run build` step 2: bundles the compiled daemon (dist/src/cli.js and every module it loads, its dependencies
 // included) into one file, dist/tsflanneld.bundle.js, which the installed command (dist/src/tsflanneld.js) loads.
-// One file instead of ~340: no module resolution, one read and one compile (through the code cache), ~40 % less
-// start-up CPU. Left out and loaded from node_modules as usual: packages that find files beside themselves at run
-// time (netlink's binding, pino's transport worker), and boot.js/compile-cache.js, which run before the bundle.
+// One file instead of ~400: no module resolution, one read and one compile (through the code cache). Left out and
+// loaded from node_modules as usual: netlink, which finds its binding beside itself at run time, and boot.js/
+// compile-cache.js, which run before the bundle. pino is inside; its pretty-printing transport (a TTY only) runs
+// thread-stream's worker file, which the banner points at node_modules through pino's documented bundler hook.
 // Without esbuild (a production install without devDependencies) this says so and the command runs the files.
 'use strict';
 const fs = require('node:fs');
@@ -12,7 +13,7 @@ const path = require('node:path');
 const ROOT = path.resolve(__dirname, '..');
 const DIST = path.join(ROOT, 'dist');
 const OUT = path.join(DIST, 'tsflanneld.bundle.js');
-const EXTERNAL_PACKAGES = ['netlink', 'pino', 'pino-pretty'];
+const EXTERNAL_PACKAGES = ['netlink', 'pino-pretty'];
 /** Our modules the command loads before the bundle: the bundle must share them, not carry a second copy. */
 const SHARED = new Set(['boot.js', 'compile-cache.js']);
 
@@ -45,6 +46,13 @@ const relocate = {
   },
 };
 
+/** Runs first in the bundle: __tsfBundled (see relocate) and where pino's transport finds its worker file. */
+const BANNER = [
+  'const __tsfBundled=(p)=>require("node:path").join(__dirname,p);',
+  'Object.defineProperty(globalThis,"__bundlerPathsOverrides",{configurable:true,get(){const pino=require.resolve("pino");',
+  'return{"thread-stream-worker":require.resolve("thread-stream/lib/worker.js",{paths:[pino]})};}});',
+].join('');
+
 async function main() {
   let esbuild;
   try {
@@ -67,7 +75,7 @@ async function main() {
     minifyWhitespace: true,
     minifySyntax: true,
     legalComments: 'eof',
-    banner: { js: 'const __tsfBundled=(p)=>require("node:path").join(__dirname,p);' },
+    banner: { js: BANNER },
     logLevel: 'warning',
     // grpc-logging.ts resolves etcd3 only when it runs unbundled (it checks for the bundle first).
     logOverride: { 'require-resolve-not-external': 'silent' },

@@ -21,11 +21,11 @@ function bundleText(): string {
 }
 
 describe('bundled command', () => {
-  it('carries etcd3 (the patched one) and gRPC inside; only netlink and pino load from node_modules', () => {
+  it('carries etcd3 (the patched one), gRPC and pino inside; only netlink loads from node_modules', () => {
     const text = bundleText();
     const external = new Set([...text.matchAll(/\brequire\("([^"./][^"]*)"\)/g)].map((m) => m[1]!)
       .filter((name) => !name.startsWith('node:') && !builtinModules.includes(name)));
-    assert.deepEqual([...external].sort(), ['netlink', 'pino']);
+    assert.deepEqual([...external].sort(), ['netlink']);
     assert.ok(text.includes('"(google.api.http).post"'), 'etcd3\'s definitions are the JSON of patches/etcd3+1.1.2.patch');
     assert.ok(!text.includes('rpc.proto'), 'no .proto file is parsed at start');
   });
@@ -49,30 +49,46 @@ describe('bundled command', () => {
 
   it('routes grpc-js\'s own log lines through pino: every stderr line is JSON', async () => {
     bundleText();
-    // A namespace with nothing in it: etcd is unreachable, so grpc-js traces its connection attempts.
-    const ns = await netns('grpc');
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsf-bundle-'));
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, LAUNCHER, '--etcd-endpoints', 'http://127.0.0.1:1',
-      '--subnet-file', path.join(dir, 'subnet.env'), '--state-dir', dir], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', GRPC_TRACE: 'subchannel', GRPC_VERBOSITY: 'DEBUG',
-        TSFLANNELD_LOG_LEVEL: 'trace', TSFLANNELD_LOG_FORMAT: 'json', TSFLANNELD_COMPILE_CACHE: 'off' },
-    });
-    let stderr = '';
-    try {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no grpc record within 20 s; stderr:\n${stderr}`)), 20_000);
-        child.stderr.setEncoding('utf8').on('data', (d: string) => {
-          stderr += d;
-          if (/"component":"grpc"/.test(stderr)) { clearTimeout(timer); resolve(); }
-        });
-        child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`daemon exited ${code}:\n${stderr}`)); });
-      });
-    } finally {
-      if (child.exitCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    // etcd is unreachable in an empty namespace, so grpc-js traces its connection attempts.
+    const stderr = await daemonStderrUntil(await netns('grpc'), /"component":"grpc"/,
+      { GRPC_TRACE: 'subchannel', GRPC_VERBOSITY: 'DEBUG', TSFLANNELD_LOG_LEVEL: 'trace', TSFLANNELD_LOG_FORMAT: 'json' });
     const raw = stderr.split('\n').filter((l) => l.trim() !== '').filter((l) => { try { JSON.parse(l); return false; } catch { return true; } });
     assert.deepEqual(raw, [], 'no raw (non-JSON) line on stderr');
   });
+
+  it('pretty-prints the log from the bundle (pino\'s transport worker is found in node_modules)', async () => {
+    bundleText();
+    const stderr = await daemonStderrUntil(await netns('pretty'), /startup: cli loaded/,
+      { TSFLANNELD_LOG_LEVEL: 'debug', TSFLANNELD_LOG_FORMAT: 'pretty' });
+    const line = stderr.split('\n').find((l) => l.includes('startup: cli loaded'))!;
+    assert.throws(() => JSON.parse(line), SyntaxError, `a pretty line, not JSON: ${line}`);
+  });
 });
+
+/**
+ * Runs the daemon through the launcher in `ns` (empty, so etcd at 127.0.0.1:1 is unreachable) until its stderr
+ * matches `until` (20 s at most), then kills it by PID; returns the stderr.
+ */
+async function daemonStderrUntil(ns: string, until: RegExp, env: Record<string, string>): Promise<string> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsf-bundle-'));
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, LAUNCHER, '--etcd-endpoints', 'http://127.0.0.1:1',
+    '--subnet-file', path.join(dir, 'subnet.env'), '--state-dir', dir], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', TSFLANNELD_COMPILE_CACHE: 'off', ...env },
+  });
+  let stderr = '';
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`stderr did not match ${until} within 20 s:\n${stderr}`)), 20_000);
+      child.stderr.setEncoding('utf8').on('data', (d: string) => {
+        stderr += d;
+        if (until.test(stderr)) { clearTimeout(timer); resolve(); }
+      });
+      child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`daemon exited ${code}:\n${stderr}`)); });
+    });
+  } finally {
+    if (child.exitCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  return stderr;
+}
