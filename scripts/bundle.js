@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // `npm run build` step 2: bundles the compiled daemon (dist/src/cli.js and every module it loads, its dependencies
 // included) into one file, dist/tsflanneld.bundle.js, which the installed command (dist/src/tsflanneld.js) loads.
-// One file instead of ~400: no module resolution, one read and one compile (through the code cache). Left out and
-// loaded from node_modules as usual: netlink, which finds its binding beside itself at run time, and boot.js/
-// compile-cache.js, which run before the bundle. pino is inside; its pretty-printing transport (a TTY only) runs
-// thread-stream's worker file, which the banner points at node_modules through pino's documented bundler hook.
+// One file instead of ~450: no module resolution, one read and one compile (through the code cache). Left out:
+// boot.js/compile-cache.js, which run before the bundle. Files found at run time stay where npm put them: netlink's
+// binding (netlink's JS is inside; its __dirname is pointed back at the installed package) and thread-stream's
+// worker file for pino's pretty-printing transport (a TTY only; the banner sets pino's documented bundler hook).
 // Without esbuild (a production install without devDependencies) this says so and the command runs the files.
 'use strict';
 const fs = require('node:fs');
@@ -13,7 +13,9 @@ const path = require('node:path');
 const ROOT = path.resolve(__dirname, '..');
 const DIST = path.join(ROOT, 'dist');
 const OUT = path.join(DIST, 'tsflanneld.bundle.js');
-const EXTERNAL_PACKAGES = ['netlink', 'pino-pretty'];
+const EXTERNAL_PACKAGES = ['pino-pretty'];
+/** Bundled packages that find files beside their own at run time: __dirname becomes the installed package's. */
+const LOCATED_PACKAGES = ['netlink'];
 /** Our modules the command loads before the bundle: the bundle must share them, not carry a second copy. */
 const SHARED = new Set(['boot.js', 'compile-cache.js']);
 
@@ -31,6 +33,16 @@ const relocate = {
         return { path: `./${path.relative(DIST, target).split(path.sep).join('/')}`, external: true };
       }
       return undefined;
+    });
+    build.onLoad({ filter: new RegExp(`[\\\\/]node_modules[\\\\/](${LOCATED_PACKAGES.join('|')})[\\\\/].*\\.js$`) }, (args) => {
+      const text = fs.readFileSync(args.path, 'utf8');
+      if (!/\b__dirname\b/.test(text)) return undefined;
+      const parts = args.path.split(path.sep);
+      const at = parts.lastIndexOf('node_modules');
+      const pkg = parts[at + 1];
+      const inside = JSON.stringify(parts.slice(at + 2, -1).join('/'));
+      const where = `require("node:path").join(require("node:path").dirname(require.resolve(${JSON.stringify(`${pkg}/package.json`)})),${inside})`;
+      return { contents: text.replace(/\b__dirname\b/g, `(${where})`), loader: 'js' };
     });
     build.onLoad({ filter: /[\\/]dist[\\/]src[\\/].*\.js$/ }, (args) => {
       const text = fs.readFileSync(args.path, 'utf8');
