@@ -22,6 +22,7 @@ const SHARED = new Set(['boot.js', 'compile-cache.js']);
 /**
  * Our modules that use __dirname/__filename (the addon's path, the datapath worker's file) keep the values they have
  * in dist/src/, relative to wherever the bundle is: the text is rewritten to a lookup from the bundle's directory.
+ * A LOCATED_PACKAGES file's __dirname becomes its directory in the package as Node resolves it at run time.
  */
 const relocate = {
   name: 'relocate-dirname',
