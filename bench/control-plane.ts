@@ -17,7 +17,7 @@ import { execCommand, inNetns, mustExec } from '../test/support/netns.js';
 import { readSubnetEnv } from '../test/support/subnet-env.js';
 import { formatCidr, parseCidr } from '../src/net/ipv4.js';
 import { lastDaemonError } from './daemon-log.js';
-import { startDaemonCommand, type DaemonCommand } from './daemons.js';
+import { startDaemonCommand, warmCompileCache, type DaemonCommand } from './daemons.js';
 import { syntheticLeases, type SyntheticLease } from './peers.js';
 import { cpuNsOfTree, rssMb, threadCount } from './proc.js';
 import type { ControlDaemonName, ControlResult } from './results.js';
@@ -121,6 +121,7 @@ async function timeStarts(tb: Testbed, h: Host, cmd: DaemonCommand, args: readon
   result: Mutable<ControlResult>, errors: string[]): Promise<void> {
   const env: number[] = [];
   const ready: number[] = [];
+  await warmCompileCache(tb, h, cmd, args);
   for (let i = 0; i < starts; i++) {
     if (i > 0) await stopQuietly(tb, h);
     const t = await startAndTime(tb, h, cmd, args);

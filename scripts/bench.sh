@@ -20,6 +20,8 @@ if [[ -n "$stale" ]]; then
     echo "bench: the build produced no dist/bench/main.js or dist/src/cli.js; run npx tsc -p . to see why" >&2
     exit 1
   fi
+  # The command runs dist/tsflanneld.bundle.js only when it is newer than this compile (src/tsflanneld.ts).
+  node scripts/bundle.js || true
   touch "$stamp"
 fi
 exec node dist/bench/main.js "$@"

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // postinstall: applies patches/netlink+0.3.0.patch to the `netlink` package and rebuilds its binding from the patched
-// source (unpatched, a netlink receive-buffer overflow aborts the process; see src/netlink/socket.ts).
+// source (unpatched, a netlink receive-buffer overflow aborts the process; see src/netlink/socket.ts). patch-package
+// applies patches/etcd3+1.1.2.patch in the same run (etcd3 reads its gRPC definitions from JSON made at build time
+// instead of parsing .proto files at every start; unpatched it still works, only slower to start).
 //
 // Works wherever npm put netlink: in our own node_modules (a checkout, `npm install -g`) or hoisted into an app's
 // node_modules when tsflanneld is a dependency. patch-package only looks for packages under

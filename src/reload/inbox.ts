@@ -3,7 +3,7 @@
 // the backend that owns the device takes them. After a re-exec the loops run again at once, with the peer table they
 // had, before etcd is asked anything: the gap is the new program's start-up, not the daemon's. What is not what it claims, or is never taken, is closed: a stale TUN
 // queue that nobody reads would swallow the packets the kernel steers to it.
-import { UserspaceDatapath } from '../datapath/userspace-datapath.js';
+import type { UserspaceDatapath } from '../datapath/userspace-datapath.js';
 import type { Logger } from '../log.js';
 import * as fs from 'node:fs';
 import { decodeHandover, decodeSnapshot, datapathsFromStore, HANDOVER_ENV, type DatapathHandover, HandoverError, listenFds } from './handover.js';
@@ -117,7 +117,10 @@ function startEarly(d: DatapathHandover, log: Logger): UserspaceDatapath | null 
   const l = d.loops;
   if (!l || !own || own.op !== 'own') return null;
   try {
-    const datapath = new UserspaceDatapath({
+    // Loaded here, on a handover only: every start imports this file, and most run no userspace datapath.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { UserspaceDatapath: Datapath } = require('../datapath/userspace-datapath.js') as typeof import('../datapath/userspace-datapath.js');
+    const datapath = new Datapath({
       tunName: d.device, vni: l.vni, port: l.port, ownMac: l.ownMac, localIP: l.localIP, network: l.network,
       subnetLen: l.subnetLen, innerMtu: l.innerMtu, persist: true, allowForeignSource: l.allowForeignSource,
       ...(l.spinMicros !== null ? { spinMicros: l.spinMicros } : {}), adopt: d,

@@ -33,8 +33,14 @@ interface GrpcLogging {
   setLogger(l: { error(...a: unknown[]): void; info(...a: unknown[]): void; debug(...a: unknown[]): void }): void;
 }
 
+/** Defined in the bundle only (scripts/bundle.js). */
+declare const __tsfBundled: unknown;
+
 /** The grpc-js that etcd3 itself loads (resolved from etcd3, so it is the same instance). */
 function etcd3Grpc(): GrpcLogging {
+  // The bundle holds one grpc-js, etcd3's, under its plain name; resolving from etcd3 would load a second copy.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  if (typeof __tsfBundled !== 'undefined') return require('@grpc/grpc-js') as GrpcLogging;
   const fromEtcd3 = createRequire(require.resolve('etcd3'));
   return fromEtcd3('@grpc/grpc-js') as GrpcLogging;
 }

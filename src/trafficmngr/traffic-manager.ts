@@ -77,6 +77,9 @@ export class TrafficManager {
    */
   async start(state: TrafficState): Promise<void> {
     this.stop(); // a re-acquired lease starts again with the new subnet
+    // On the path to subnet.env each program run is a process start: the read-only `iptables --version` (cached for
+    // the restore) runs beside the clean-up's `nft list` probes instead of after them.
+    if (!this.opts.nftables) void this.iptables.featuresCached().catch(() => undefined);
     // Cleaning the manager not in use is best effort: its tool may not even be installed.
     if (this.opts.nftables) await this.iptables.cleanup().catch((err: Error) => this.log.warn({ err: err.message }, 'cannot clean the iptables chains'));
     else await this.deleteNftTable();
@@ -216,9 +219,11 @@ export class TrafficManager {
   }
 
   private async deleteNftTable(): Promise<void> {
-    for (const [family, table] of [['ip', NFT_TABLE_V4], ['ip6', NFT_TABLE_V6]] as const) {
-      const list = await this.run(['nft', 'list', 'table', family, table]);
-      if (list.code !== 0) continue; // no table (or no nft at all): nothing to clean
+    const tables = [['ip', NFT_TABLE_V4], ['ip6', NFT_TABLE_V6]] as const;
+    // Both probes at once (read-only); the deletes, rare, one after the other.
+    const lists = await Promise.all(tables.map(([family, table]) => this.run(['nft', 'list', 'table', family, table])));
+    for (const [i, [family, table]] of tables.entries()) {
+      if (lists[i]!.code !== 0) continue; // no table (or no nft at all): nothing to clean
       const argv = ['nft', 'delete', 'table', family, table];
       const r = await this.run(argv);
       if (r.code !== 0) this.log.warn({ err: describeFailure(argv, r) }, 'cannot delete the nftables table');

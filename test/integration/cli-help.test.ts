@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-const CLI = path.resolve(__dirname, '..', '..', 'src', 'cli.js');
+// The installed command (it runs the bundle).
+const CLI = path.resolve(__dirname, '..', '..', 'src', 'tsflanneld.js');
 
 function cli(...args: string[]): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });

@@ -24,8 +24,8 @@ import { onProcessExit, poll } from './proc.js';
 import { pingOnce, tcpTransfer, type TransferResult } from './traffic.js';
 import type { AddContainerOptions, Container, Host, TestbedOptions } from './testbed-model.js';
 
-/** The daemon's entry point, compiled. */
-export const CLI_JS = path.resolve(__dirname, '..', '..', 'src', 'cli.js');
+/** The installed command (package.json "bin"): it runs the bundle, dist/tsflanneld.bundle.js, when one was built. */
+export const CLI_JS = path.resolve(__dirname, '..', '..', 'src', 'tsflanneld.js');
 /** The prefix the seed and the issue use. */
 export const DEFAULT_PREFIX = '/usr/local/bin/network';
 /** Name of the underlay interface inside every host namespace. */
@@ -161,7 +161,7 @@ export class Testbed {
   }
 
   /**
-   * Starts `node dist/src/cli.js` in the host's namespace with daemonArgs() + extraArgs, its output appended to
+   * Starts `node dist/src/tsflanneld.js` in the host's namespace with daemonArgs() + extraArgs, its output appended to
    * host.logFile, run through `launcher` when given. Does not wait for anything; see waitForSubnetEnv.
    */
   startDaemon(host: Host, extraArgs: readonly string[] = [], launcher: readonly string[] = []): ChildProcess {
