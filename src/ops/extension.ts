@@ -49,7 +49,11 @@ export class OperationsHandle {
     // Started before the lease, so /healthz answers (and /readyz says 503) while the daemon is still starting.
     this.health = options.healthzPort > 0
       ? startHealthServer({ ip: options.healthzIP, port: options.healthzPort, readiness: this.readiness,
-        registry: async () => (await this.feed.load()).metrics.registry })
+        registry: async () => {
+          const { metrics } = await this.feed.load();
+          metrics.startProcessMetrics(); // someone scrapes: from now on the event-loop sampler is worth its wake-ups
+          return metrics.registry;
+        } })
       : Promise.resolve(null);
     this.health.catch(() => undefined); // reported by the rulesInPlace hook, which fails the start-up
     lifecycle
