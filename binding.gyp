@@ -14,7 +14,8 @@
         "native/src/segment.cc",
         "native/src/reload.cc",
         "native/src/tap.cc",
-        "native/src/wake.cc"
+        "native/src/wake.cc",
+        "native/src/trim.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],
