@@ -15,7 +15,9 @@
         "native/src/reload.cc",
         "native/src/tap.cc",
         "native/src/udp6.cc",
-        "native/src/mmsg.cc"
+        "native/src/mmsg.cc",
+        "native/src/wake.cc",
+        "native/src/trim.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],

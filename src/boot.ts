@@ -2,6 +2,7 @@
 // code cache (./compile-cache.ts), so everything loaded after this is compiled through it.
 import * as v8 from 'node:v8';
 import { installCompileCache } from './compile-cache.js';
+import { applyFootprintFlags } from './footprint.js';
 
 // V8 lets the young generation grow to 16 MiB per semi-space while the modules load, and keeps it: ~13 MiB of RSS
 // an idle daemon never uses again. Kept at its first size, a scavenge is only more frequent, and as short.
@@ -9,5 +10,6 @@ v8.setFlagsFromString('--semi-space-growth-factor=1');
 // libuv starts 4 threads at the first file or DNS job; the daemon has at most two such jobs at once. An operator's
 // own setting wins.
 process.env.UV_THREADPOOL_SIZE ??= '2';
+applyFootprintFlags();
 
 installCompileCache();

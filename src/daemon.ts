@@ -27,6 +27,7 @@ import { LeaseWatcher } from './subnet/watcher.js';
 import { closeUntaken, collectInheritedFds } from './reload/inbox.js';
 import { TrafficManager } from './trafficmngr/traffic-manager.js';
 import { timeline } from './timeline.js';
+import { trimAfterStartUp } from './footprint.js';
 import { processStopSignal, onSighup } from './daemon-signals.js';
 import { stopAll, watchStop, type Running } from './daemon-stop.js';
 
@@ -184,6 +185,7 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
     if (announced) return;
     announced = true;
     await lifecycle.run('ready', { ...ownCtx, subnetFile: options.subnetFile });
+    trimAfterStartUp();
   };
   const writtenLate = (): void => {
     lifecycle.notify('subnetFile', { written: true });

@@ -11,6 +11,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitReload(env, exports);
   InitTap(env, exports);
   InitUdp6(env, exports);
+  InitWake(env, exports);
+  InitTrim(env, exports);
   return exports;
 }
 

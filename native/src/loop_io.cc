@@ -28,6 +28,7 @@ struct Side {
 struct LoopIo {
   int tunFd = -1;
   int udpFd = -1;
+  int wakeFd = -1;  // wake.cc: signalled on peer updates and stop; -1 when the loop has none
   size_t headroom = 0;
   Side tx;  // TUN reads
   Side rx;  // UDP receives
@@ -52,15 +53,16 @@ int64_t MonotonicNs() {
   return int64_t(t.tv_sec) * 1000000000 + t.tv_nsec;
 }
 
-// loopIoOpen({tunFd, udpFd, headroom, txSlab, txSlotSize, txLengths, rxSlab, rxSlotSize, rxLengths, rxSources,
-//             rxGsoSizes, family?}) -> handle. Slots per side: as many as its lengths array holds (and its slab fits).
-// family 6: the socket is IPv6 and rxSources takes 4 words per datagram (RecvDatagrams6).
+// loopIoOpen({tunFd, udpFd, wakeFd?, headroom, txSlab, txSlotSize, txLengths, rxSlab, rxSlotSize, rxLengths,
+//             rxSources, rxGsoSizes, family?}) -> handle. Slots per side: as many as its lengths array holds (and its
+//             slab fits). family 6: the socket is IPv6 and rxSources takes 4 words per datagram (RecvDatagrams6).
 Napi::Value LoopIoOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = info[0].As<Napi::Object>();
   auto* io = new LoopIo();
   io->tunFd = static_cast<int>(U32(o, "tunFd"));
   io->udpFd = static_cast<int>(U32(o, "udpFd"));
+  if (o.Has("wakeFd") && o.Get("wakeFd").IsNumber()) io->wakeFd = o.Get("wakeFd").As<Napi::Number>().Int32Value();
   io->headroom = U32(o, "headroom");
   size_t txBytes, txCount, rxBytes, rxCount, srcCount, gsoCount;
   io->tx.slab = Bind<uint8_t>(io->tx, 0, o.Get("txSlab"), &txBytes);
@@ -83,7 +85,8 @@ Napi::Value LoopIoOpen(const Napi::CallbackInfo& info) {
   return Napi::External<LoopIo>::New(env, io, [](Napi::Env, LoopIo* p) { delete p; });
 }
 
-// loopWait(handle, timeoutMs, spinMicros) -> tunPackets | udpDatagrams << 8; 0 when nothing came within the wait.
+// loopWait(handle, timeoutMs, spinMicros) -> tunPackets | udpDatagrams << 8; 0 when nothing came within the wait or
+// the wake fd was signalled (the caller then looks at its peer updates and stop flag).
 // spinMicros: first poll without sleeping that long, yielding the CPU between polls. A thread asleep in poll is woken
 // by an IPI, and on a VM whose idle vCPUs halt that wake-up costs tens of µs, often more than the answer to a
 // datagram just sent takes to arrive. sched_yield keeps the spin from holding a CPU another runnable thread needs.
@@ -92,15 +95,17 @@ Napi::Value LoopWait(const Napi::CallbackInfo& info) {
   LoopIo* io = info[0].As<Napi::External<LoopIo>>().Data();
   int timeoutMs = info[1].As<Napi::Number>().Int32Value();
   int64_t spinNs = info[2].As<Napi::Number>().Int64Value() * 1000;
-  struct pollfd p[2] = {{io->tunFd, POLLIN, 0}, {io->udpFd, POLLIN, 0}};
+  struct pollfd p[3] = {{io->tunFd, POLLIN, 0}, {io->udpFd, POLLIN, 0}, {io->wakeFd, POLLIN, 0}};
+  const nfds_t n = io->wakeFd >= 0 ? 3 : 2;
   int r = 0;
   if (spinNs > 0) {
     int64_t deadline = MonotonicNs() + spinNs;
-    while ((r = poll(p, 2, 0)) == 0 && MonotonicNs() < deadline) sched_yield();
+    while ((r = poll(p, n, 0)) == 0 && MonotonicNs() < deadline) sched_yield();
   }
-  if (r == 0) r = poll(p, 2, timeoutMs);
+  if (r == 0) r = poll(p, n, timeoutMs);
   if (r < 0) return errno == EINTR ? Napi::Number::New(env, 0) : ThrowErrno(env, "poll", errno);
   if (r == 0) return Napi::Number::New(env, 0);
+  if (n == 3 && (p[2].revents & POLLIN)) DrainWakeFd(io->wakeFd);
   int tun = 0, udp = 0;
   if (p[0].revents & (POLLIN | POLLERR | POLLHUP)) {
     tun = ReadPackets(io->tunFd, io->tx.slab, io->tx.slotSize, io->tx.maxSlots, io->headroom, io->tx.lengths);

@@ -12,3 +12,7 @@ void InitSegment(Napi::Env env, Napi::Object exports);
 void InitReload(Napi::Env env, Napi::Object exports);
 void InitTap(Napi::Env env, Napi::Object exports);
 void InitUdp6(Napi::Env env, Napi::Object exports);
+void InitWake(Napi::Env env, Napi::Object exports);
+void InitTrim(Napi::Env env, Napi::Object exports);
+// wake.cc: empties a loop's wake-up eventfd (loop_io.cc).
+void DrainWakeFd(int fd);

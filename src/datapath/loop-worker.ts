@@ -73,6 +73,8 @@ export interface LoopWorkerData {
   readonly counterBlock: number;
   /** Int32 [0]: set to 1 to stop; [1]: bumped after peer updates are posted, so the loop reads its port only then. */
   readonly control: SharedArrayBuffer;
+  /** Both-direction loops: signalled (wake.cc) after [0] or [1] of control changes, so the loop sleeps until then. */
+  readonly wakeFd?: number;
   readonly updates: MessagePort;
   /** The main thread's replay log (peer-log.ts): the table this loop starts from. */
   readonly initial: readonly PeerTableOp[];
@@ -85,6 +87,11 @@ export interface LoopWorkerData {
 }
 
 const POLL_MS = 50;
+/**
+ * A loop with a wake fd learns of peer updates and the stop flag from it, so its poll needs no short timeout; this
+ * one only bounds the harm of a missed signal. An idle daemon's loops wake once per this period, not 20 times a second.
+ */
+const WAKEABLE_POLL_MS = 30_000;
 const MAX_TX_SLOTS = 16;
 /** A 64 KiB TSO read behind the largest headroom (the tunnel frame's headers), with a margin. */
 const TX_SLOT_SIZE = 65536 + 128;
@@ -199,13 +206,15 @@ function runBoth(data: LoopWorkerData, tx: TxDirection, rx: RxDirection, control
   const wait = loopWaitIo();
   const io = wait.loopIoOpen({
     tunFd: data.tunFd, udpFd: data.udpFd, headroom: tx.readHeadroom,
+    ...(data.wakeFd !== undefined ? { wakeFd: data.wakeFd } : {}),
     txSlab: tx.slab, txSlotSize: tx.slotSize, txLengths: tx.lengths,
     rxSlab: rx.slab, rxSlotSize: rx.slotSize, rxLengths: rx.lengths, rxSources: rx.sources, rxGsoSizes: rx.gsoSizes,
   });
   let spinMicros = 0;
+  const pollMs = data.wakeFd !== undefined ? WAKEABLE_POLL_MS : POLL_MS;
   while (Atomics.load(control, 0) === 0) {
     drain();
-    const got = wait.loopWait(io, POLL_MS, spinMicros);
+    const got = wait.loopWait(io, pollMs, spinMicros);
     spinMicros = got === 0 ? 0 : data.spinMicros;
     // An answer the pod's stack queued inside this loop's TUN write (an echo reply, an ACK) is found by the next
     // wait, which returns at once. Reading the TUN right after the write would save that wait, but it makes the

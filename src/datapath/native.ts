@@ -34,6 +34,8 @@ export type LoopIoHandle = { readonly __loopIo: unique symbol };
 export interface LoopIoSpec {
   readonly tunFd: number;
   readonly udpFd: number;
+  /** A wake-up fd (WakeIo) that makes loopWait return at once when signalled. */
+  readonly wakeFd?: number;
   readonly headroom: number;
   readonly txSlab: Uint8Array;
   readonly txSlotSize: number;
@@ -56,6 +58,13 @@ export interface LoopWaitIo {
    * buffers: TUN packets (at headroom in each tx slot) | UDP datagrams << 8; 0 when nothing came within timeoutMs.
    */
   loopWait(io: LoopIoHandle, timeoutMs: number, spinMicros: number): number;
+}
+
+/** Wake-up fds of the both-direction loops (wake.cc): an idle loop sleeps until traffic or a signal. */
+export interface WakeIo {
+  /** An eventfd; close it with TunIo.closeFd. */
+  wakeFdOpen(): number;
+  wakeFdSignal(fd: number): void;
 }
 
 /** TCP segmentation of TSO super-packets (segment.cc), where every TCP rule of it lives. */
@@ -83,6 +92,7 @@ export interface ThreadControl {
 export const tunIo = (): TunIo => loadAddon() as TunIo;
 export const udpIo = (): UdpIo => loadAddon() as UdpIo;
 export const loopWaitIo = (): LoopWaitIo => loadAddon() as LoopWaitIo;
+export const wakeIo = (): WakeIo => loadAddon() as WakeIo;
 export const segmentation = (): Segmentation => loadAddon() as Segmentation;
 export const checksumNative = (): ChecksumNative => loadAddon() as ChecksumNative;
 export const threadControl = (): ThreadControl => loadAddon() as ThreadControl;

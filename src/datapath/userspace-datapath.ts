@@ -14,7 +14,7 @@ import { defaultLoopCount, defaultSpinMicros, type DatapathOptions } from './dat
 import type { LoopWorkerData } from './loop-worker.js';
 import { isTunGoneError, LoopSupervisor } from './loop-supervisor.js';
 import type { DatapathFds, LoopConfig } from '../reload/handover.js';
-import { tunIo, udpIo } from './native.js';
+import { tunIo, udpIo, wakeIo } from './native.js';
 import { PeerReplayLog } from './peer-log.js';
 import { subnetSlots, type PeerTableOp } from './peer-table.js';
 import type { SendPath } from './send-path.js';
@@ -30,6 +30,8 @@ const STOP_GRACE_MS = 2000;
 
 interface Loop {
   readonly supervisor: LoopSupervisor;
+  /** Both-direction loops: the eventfd that wakes it for peer updates and stop (closed with the datapath). */
+  readonly wakeFd?: number;
   /** The current worker's end of its peer-update channel (replaced on every restart). */
   port: MessagePort | null;
 }
@@ -37,6 +39,7 @@ interface Loop {
 export class UserspaceDatapath {
   private readonly tun = tunIo();
   private readonly udp = udpIo();
+  private readonly wake = wakeIo();
   private readonly counterBuffer: SharedArrayBuffer;
   /**
    * Int32 [0] = 1 tells the loops to stop; [1] counts posts of peer updates (see LoopWorkerData.control). A fresh
@@ -224,13 +227,14 @@ export class UserspaceDatapath {
     if (this.closed) return;
     this.closed = true;
     await this.stopLoops();
+    this.closeFds(); // the loops' wake fds too
     this.loops = [];
-    this.closeFds();
   }
 
   /** Sets the stop flag and waits for every loop; the next start() gets a fresh flag. */
   private async stopLoops(): Promise<void> {
     Atomics.store(new Int32Array(this.control), 0, 1);
+    this.wakeLoops();
     // A loop sees the flag within one poll interval; one that does not (a bug) is terminated rather than waited for.
     await Promise.all(this.loops.map((l) => l.supervisor.stop(STOP_GRACE_MS)));
     for (const l of this.loops) {
@@ -253,12 +257,14 @@ export class UserspaceDatapath {
     for (const l of this.loops) l.port?.postMessage(op);
     // After the messages are in the ports: a loop that sees the new count finds them there.
     Atomics.add(new Int32Array(this.control), 1, 1);
+    this.wakeLoops();
   }
 
   /** A supervised loop named `name` (in logs) of `role`, on TUN queue / socket `queue`, counting into `block`. */
   private supervise(name: string, role: 'tx' | 'rx' | 'both', block: number, queue: number): Loop {
     const loop: Loop = {
       port: null,
+      ...(role === 'both' ? { wakeFd: this.wake.wakeFdOpen() } : {}),
       supervisor: new LoopSupervisor({
         role: name, log: this.log, ...(this.opts.loopBackoff ? { backoff: this.opts.loopBackoff } : {}),
         spawn: () => this.spawn(loop, role, block, queue),
@@ -293,6 +299,7 @@ export class UserspaceDatapath {
       spinMicros: o.spinMicros ?? defaultSpinMicros(o.scheduling), counters: this.counterBuffer, counterBlock: block,
       allowForeignSource: o.allowForeignSource ?? false, framing: o.framing ?? 'vxlan',
       control: this.control, updates: port2, initial: this.peerLog.replay(),
+      ...(loop.wakeFd !== undefined ? { wakeFd: loop.wakeFd } : {}),
       ...(tap !== null && role !== 'rx'
         ? { tunnel: { tapFd: tap.fds[queue % tap.fds.length]!, tapName: tap.name, tapMac: tap.mac, localIP: o.localIP } }
         : {}),
@@ -302,8 +309,13 @@ export class UserspaceDatapath {
     return worker;
   }
 
+  /** Loops asleep in poll look at their control flags and ports now. */
+  private wakeLoops(): void {
+    for (const l of this.loops) if (l.wakeFd !== undefined) this.wake.wakeFdSignal(l.wakeFd);
+  }
+
   private closeFds(): void {
-    for (const fd of [...this.tunFds, ...this.udpFds, ...this.sendFds]) {
+    for (const fd of [...this.tunFds, ...this.udpFds, ...this.sendFds, ...this.loops.map((l) => l.wakeFd ?? -1)]) {
       if (typeof fd === 'number' && fd >= 0) this.tun.closeFd(fd);
     }
     this.tap.close();

@@ -11,9 +11,12 @@ import { startHealthServer, type HealthServer } from './http.js';
 import { MetricsFeed } from './metrics-feed.js';
 import { Readiness } from './readiness.js';
 import { notifyReady, notifyStatus, notifyStopping } from './sd-notify.js';
-import { removeStateFile, stateFilePath, withoutUserinfo, writeStateFile } from './state-file.js';
+import { removeStateFile, stateFilePath, StateFileWriter, withoutUserinfo } from './state-file.js';
 
-/** The counters in the status file are this fresh; a change of peers or lease is written sooner (below). */
+/**
+ * The counters in the status file are this fresh; a change of peers or lease is written sooner (below). A look that
+ * finds nothing changed writes nothing.
+ */
 const STATE_FILE_PERIOD_MS = 5000;
 /** A burst of peer events is one rewrite of the status file, this long after its first event. */
 const STATE_FILE_DEBOUNCE_MS = 200;
@@ -39,13 +42,19 @@ export class OperationsHandle {
   private peerCount = 0;
   private current: LeaseContext | null = null;
   private readonly stateFile: string;
+  private readonly stateWriter: StateFileWriter;
 
   constructor(lifecycle: Lifecycle, private readonly options: Options) {
     this.stateFile = stateFilePath(options.subnetFile);
+    this.stateWriter = new StateFileWriter(this.stateFile);
     // Started before the lease, so /healthz answers (and /readyz says 503) while the daemon is still starting.
     this.health = options.healthzPort > 0
       ? startHealthServer({ ip: options.healthzIP, port: options.healthzPort, readiness: this.readiness,
-        registry: async () => (await this.feed.load()).metrics.registry })
+        registry: async () => {
+          const { metrics } = await this.feed.load();
+          metrics.startProcessMetrics(); // someone scrapes: from now on the event-loop sampler is worth its wake-ups
+          return metrics.registry;
+        } })
       : Promise.resolve(null);
     this.health.catch(() => undefined); // reported by the rulesInPlace hook, which fails the start-up
     lifecycle
@@ -121,8 +130,8 @@ export class OperationsHandle {
     if (ctx === null) return;
     const server = this.healthAddress();
     try {
-      writeStateFile(this.stateFile, {
-        pid: process.pid, updated: new Date().toISOString(), subnet: formatCidr(ctx.lease.subnet),
+      this.stateWriter.write({
+        pid: process.pid, subnet: formatCidr(ctx.lease.subnet),
         publicIP: ctx.lease.attrs.publicIP, backendType: ctx.lease.attrs.backendType ?? 'udp', mtu: ctx.mtu,
         healthz: server,
         etcdEndpoints: this.options.etcdEndpoints.map(withoutUserinfo), etcdPrefix: this.options.etcdPrefix,

@@ -17,6 +17,8 @@ export interface HealthServerOptions {
   readonly registry: Registry | (() => Promise<Registry>);
   /** Defaults to a share of RLIMIT_NOFILE (./fd-budget.ts). */
   readonly maxConnections?: number;
+  /** How long a client may take to send a whole request (from connecting, or from the previous answer); 5 s. */
+  readonly requestTimeoutMs?: number;
 }
 
 export interface HealthServer {
@@ -27,17 +29,19 @@ export interface HealthServer {
 }
 
 const GRACE_MS = 3000;
-/** A probe or a scrape sends its headers in milliseconds; seconds are generous and free a slot soon. */
-const HEADERS_TIMEOUT_MS = 5000;
-const REQUEST_TIMEOUT_MS = 10_000;
+/** A probe or a scrape sends its request in milliseconds; seconds are generous and free a slot soon. */
+const REQUEST_TIMEOUT_MS = 5000;
+/** The longest delay setInterval takes: Node's own connection check then never runs. */
+const NEVER_MS = 2 ** 31 - 1;
 const IDLE_TIMEOUT_MS = 10_000;
 const KEEP_ALIVE_TIMEOUT_MS = 5000;
 
 export async function startHealthServer(opts: HealthServerOptions): Promise<HealthServer> {
   const cap = opts.maxConnections ?? connectionCap(readOpenFilesLimit());
-  // Node checks the header and request timeouts on this period (30 s by default, too slow to matter here).
-  const server = http.createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS,
-    connectionsCheckingInterval: 1000 }, (req, res) => {
+  // Node checks its header and request timeouts from one timer that runs from listen() on, whether a connection is
+  // open or not: it would wake an idle daemon every period. Each connection carries its own deadline instead.
+  const server = http.createServer({ headersTimeout: 0, requestTimeout: 0, connectionsCheckingInterval: NEVER_MS },
+    (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { 'Content-Type': 'text/plain; charset=utf-8', Allow: 'GET, HEAD' }).end('method not allowed\n');
@@ -60,6 +64,7 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   server.setTimeout(IDLE_TIMEOUT_MS); // without a 'timeout' listener, Node destroys the idle socket
   dropOldestBeyond(server, cap);
+  requestDeadlines(server, opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
       reject(new Error(`cannot start the health server on ${opts.ip}:${opts.port} (--healthz-ip/--healthz-port): ${err.code ?? err.message}`));
@@ -98,5 +103,35 @@ function dropOldestBeyond(server: http.Server, cap: number): void {
       open.delete(oldest);
       oldest.destroy();
     }
+  });
+}
+
+/**
+ * A request must arrive whole within `ms` of the connection, or of the answer before it on a kept-alive connection;
+ * a client that sends a few bytes now and then (a half-sent request) is disconnected then. The timer exists only
+ * while a request is due, so an idle server has none. (The health server answers GETs, which have no body: the
+ * 'request' event means the whole request is in.)
+ */
+function requestDeadlines(server: http.Server, ms: number): void {
+  const due = new WeakMap<Socket, NodeJS.Timeout>();
+  const clear = (socket: Socket): void => {
+    const t = due.get(socket);
+    if (t !== undefined) clearTimeout(t);
+    due.delete(socket);
+  };
+  const arm = (socket: Socket): void => {
+    clear(socket);
+    if (socket.destroyed) return;
+    const t = setTimeout(() => socket.destroy(), ms);
+    t.unref();
+    due.set(socket, t);
+  };
+  server.on('connection', (socket: Socket) => {
+    arm(socket);
+    socket.once('close', () => clear(socket));
+  });
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    clear(req.socket);
+    res.once('finish', () => arm(req.socket));
   });
 }

@@ -28,6 +28,11 @@ export interface FlannelMetrics {
   setRebuildSource(source: (() => number) | null): void;
   /** The current values of the pull source, or {} (for status and the state file). */
   readCounters(): Readonly<Record<string, number>>;
+  /**
+   * Registers the process and Node.js metrics (once); the health server calls it at the first scrape. Their
+   * event-loop sampler is a timer of its own: a daemon nobody scrapes should not be woken by it every second.
+   */
+  startProcessMetrics(): void;
 }
 
 /** Period of the event-loop lag sampler. */
@@ -94,13 +99,19 @@ export function createMetrics(withProcessMetrics = true): FlannelMetrics {
 
   // The event-loop lag histogram samples with a timer of this period: prom-client's 10 ms would wake an idle daemon
   // 100 times a second (most of its idle CPU); one sample a second still shows a stalled loop.
-  if (withProcessMetrics) collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
+  let processMetrics = !withProcessMetrics;
+  const startProcessMetrics = (): void => {
+    if (processMetrics) return;
+    processMetrics = true;
+    collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
+  };
 
   return {
     registry, leaseExpiry, peers, etcdErrors, leaseEvents, netlinkOperations, iptablesRebuilds, leaseReacquisitions,
     setCounterSource(s) { source = s; },
     setRebuildSource(s) { rebuildSource = s; },
     readCounters,
+    startProcessMetrics,
   };
 }
 

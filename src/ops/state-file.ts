@@ -1,7 +1,8 @@
 // A small JSON file the running daemon keeps next to subnet.env, so `tsflanneld status` can show datapath
 // counters without the health server: `<dir of subnet.env>/tsflanneld-status.<subnet.env name>.json`.
-// Rewritten atomically on every change (debounced) and every few seconds for the counters, removed on a clean
-// exit; `pid` tells a stale file from a live one. It also names the etcd the daemon uses, so `status` typed without
+// Rewritten atomically when its content changes (peers debounced; the counters looked at every few seconds), never
+// just because time passed: an idle daemon does not touch the disk. Removed on a clean exit; `pid` tells a stale
+// file from a live one, and `updated` is when the content last changed. It also names the etcd the daemon uses, so `status` typed without
 // the daemon's sysconfig variables reads the same prefix.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -40,6 +41,23 @@ export function writeStateFile(file: string, state: DaemonState): void {
   } catch (e) {
     fs.rmSync(tmp, { force: true }); // a full disk leaves no empty temp file behind
     throw e;
+  }
+}
+
+/** Writes the file only when something but `updated` differs from what it last wrote. */
+export class StateFileWriter {
+  private last: string | null = null;
+
+  constructor(readonly file: string) {}
+
+  /** True when the file was written; throws as writeStateFile (and writes again next time). */
+  write(state: Omit<DaemonState, 'updated'>, now = new Date()): boolean {
+    const content = JSON.stringify(state);
+    if (content === this.last) return false;
+    this.last = null;
+    writeStateFile(this.file, { ...state, updated: now.toISOString() });
+    this.last = content;
+    return true;
   }
 }
 

@@ -11,6 +11,8 @@ import {
 export interface IptablesFeatures {
   readonly randomFully: boolean;
   readonly restoreWait: boolean;
+  /** iptables-nft (it writes through nf_tables, whose changes the kernel announces), not iptables-legacy. */
+  readonly nfTables: boolean;
 }
 
 export class IptablesApplier {
@@ -26,7 +28,7 @@ export class IptablesApplier {
   async features(): Promise<IptablesFeatures> {
     const r = await this.run([this.tool, '--version']);
     const ok = r.code === 0 && atLeast162(parseIptablesVersion(r.stdout));
-    return { randomFully: ok, restoreWait: ok };
+    return { randomFully: ok, restoreWait: ok, nfTables: r.code === 0 && /\(nf_tables\)/.test(r.stdout) };
   }
 
   /** All rules of the given tables as iptables-save prints them, plus the chains that exist. */

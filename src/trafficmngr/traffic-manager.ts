@@ -1,15 +1,23 @@
 // --ip-masq, --iptables-forward-rules and --ip-blackhole-route as upstream applies them (flannel-compat §8):
 // iptables by default, nftables when the network config has EnableNFTables. The manager not in use is cleaned
-// at start; the iptables rules are rechecked every --iptables-resync seconds; nothing is removed on exit.
+// at start; the iptables rules are rechecked when nf_tables announces a change, or every --iptables-resync seconds
+// where it cannot (./resync-trigger.ts); nothing is removed on exit.
 import { log as rootLog, type Logger } from '../log.js';
 import { formatCidr, netsEqual, type Ipv4Net } from '../net/ipv4.js';
 import { formatCidr6, nets6Equal, type Ipv6Net } from '../net/ipv6.js';
 import { blackholeRouteSpec, LOWEST_PRIORITY_METRIC, replaceRoute, RTN_BLACKHOLE } from '../netlink/routes.js';
 import { replaceRoute6 } from '../netlink/routes6.js';
+import { watchNetfilter } from '../netlink/netfilter-events.js';
 import { commandRunner, describeFailure, type CommandRunner } from './exec.js';
 import { IptablesApplier } from './iptables.js';
 import { forwardRules, masqRules, masqRules6, type IptablesRule } from './iptables-rules.js';
 import { NFT_TABLE_V4, NFT_TABLE_V6, nftForwardScript, nftForwardScript6, nftMasqScript, nftMasqScript6 } from './nftables-rules.js';
+import { ResyncTrigger, type WatchFactory } from './resync-trigger.js';
+
+/** With nf_tables changes watched, the rules are still looked at this often (or every period, if that is longer). */
+const SAFETY_CHECK_MS = 60_000;
+/** A burst of nf_tables changes is one look, this long after its first. */
+const CHANGE_DEBOUNCE_MS = 100;
 
 export interface TrafficOptions {
   /** Network config's EnableNFTables. */
@@ -49,17 +57,30 @@ export class TrafficManager {
   private readonly iptables: IptablesApplier;
   private readonly ip6tables: IptablesApplier;
   private timer: NodeJS.Timeout | null = null;
+  private trigger: ResyncTrigger | null = null;
+  private checksBefore = 0;
   private rebuilds = 0;
   private errors = 0;
   private inPlace = false;
 
+  private readonly run: CommandRunner;
+  /** How nf_tables changes are watched; null: never (then a look every period). */
+  private readonly watch: WatchFactory | null;
+
+  /**
+   * `run` runs the tools (tests prefix `ip netns exec`); `watch` defaults to the kernel's nf_tables announcements
+   * when the tools run in this process's own namespace (no `run` given), and to none otherwise.
+   */
   constructor(
     private readonly opts: TrafficOptions,
-    private readonly run: CommandRunner = commandRunner(),
+    run?: CommandRunner,
     private readonly log: Logger = rootLog.child({ component: 'trafficmngr' }),
+    watch?: WatchFactory | null,
   ) {
-    this.iptables = new IptablesApplier(run, this.log);
-    this.ip6tables = new IptablesApplier(run, this.log, 6);
+    this.run = run ?? commandRunner();
+    this.watch = watch !== undefined ? watch : run === undefined ? watchNetfilter : null;
+    this.iptables = new IptablesApplier(this.run, this.log);
+    this.ip6tables = new IptablesApplier(this.run, this.log, 6);
   }
 
   /** True once the first apply finished (what /readyz waits for). */
@@ -69,6 +90,16 @@ export class TrafficManager {
 
   counters(): TrafficCounters {
     return { rebuilds: this.rebuilds, errors: this.errors };
+  }
+
+  /** Looks at the iptables rules after the first apply (each forks iptables-save); not a status counter. */
+  get checks(): number {
+    return this.checksBefore + (this.trigger?.checks ?? 0);
+  }
+
+  /** True while the iptables rules are looked at on nf_tables changes rather than every period. */
+  get watchingChanges(): boolean {
+    return this.trigger?.watching ?? false;
   }
 
   /**
@@ -95,8 +126,17 @@ export class TrafficManager {
     }
     await this.ensureBlackhole(state);
     this.inPlace = true;
-    if (this.opts.resyncSeconds > 0 && (sets.length > 0 || sets6.length > 0 || this.opts.blackholeRoute)) {
-      this.timer = setInterval(() => void this.resync(state, sets, sets6), this.opts.resyncSeconds * 1000);
+    const periodMs = this.opts.resyncSeconds * 1000;
+    if (periodMs <= 0) return;
+    if (sets.length > 0 || sets6.length > 0) {
+      const nfTables = this.watch !== null && (await this.iptables.featuresCached()).nfTables;
+      this.trigger = new ResyncTrigger({ periodMs, safetyMs: Math.max(periodMs, SAFETY_CHECK_MS), debounceMs: CHANGE_DEBOUNCE_MS,
+        watch: nfTables ? this.watch : null, check: () => this.checkRules(state, sets, sets6), log: this.log });
+      this.trigger.start();
+    }
+    // A route deleted by hand announces nothing here; replacing it is one netlink message, no fork.
+    if (this.opts.blackholeRoute) {
+      this.timer = setInterval(() => void this.ensureBlackhole(state), periodMs);
       this.timer.unref();
     }
   }
@@ -104,27 +144,37 @@ export class TrafficManager {
   stop(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+    this.checksBefore += this.trigger?.checks ?? 0;
+    this.trigger?.stop();
+    this.trigger = null;
   }
 
   /** One resync round: rebuild each iptables set that lost a rule; re-add the blackhole route. */
   async resync(state: TrafficState, sets?: IptablesRule[][], sets6?: IptablesRule[][]): Promise<void> {
+    await this.checkRules(state, sets, sets6);
+    await this.ensureBlackhole(state);
+  }
+
+  /** Rebuilds each iptables set that lost a rule; true when one was rebuilt. Never rejects. */
+  private async checkRules(state: TrafficState, sets?: IptablesRule[][], sets6?: IptablesRule[][]): Promise<boolean> {
+    if (this.opts.nftables) return false;
+    let rebuilt = false;
     try {
-      if (!this.opts.nftables) {
-        const all: Array<[IptablesRule[], IptablesApplier]> = [
-          ...(sets ?? await this.ruleSets(state)).map((r) => [r, this.iptables] as [IptablesRule[], IptablesApplier]),
-          ...(sets6 ?? this.ruleSets6(state)).map((r) => [r, this.ip6tables] as [IptablesRule[], IptablesApplier])];
-        for (const [rules, applier] of all) {
-          const missing = await applier.missing(rules);
-          if (missing.length === 0) continue;
-          this.log.info({ missing: missing.length }, 'iptables rules missing, rebuilding the flannel rule set');
-          await this.rebuild(rules, applier);
-        }
+      const all: Array<[IptablesRule[], IptablesApplier]> = [
+        ...(sets ?? await this.ruleSets(state)).map((r) => [r, this.iptables] as [IptablesRule[], IptablesApplier]),
+        ...(sets6 ?? this.ruleSets6(state)).map((r) => [r, this.ip6tables] as [IptablesRule[], IptablesApplier])];
+      for (const [rules, applier] of all) {
+        const missing = await applier.missing(rules);
+        if (missing.length === 0) continue;
+        this.log.info({ missing: missing.length }, 'iptables rules missing, rebuilding the flannel rule set');
+        rebuilt = true;
+        await this.rebuild(rules, applier);
       }
-      await this.ensureBlackhole(state);
     } catch (err) {
       this.errors++;
       this.log.warn({ err: (err as Error).message }, 'iptables resync failed');
     }
+    return rebuilt;
   }
 
   private async ruleSets(state: TrafficState): Promise<IptablesRule[][]> {

@@ -2,6 +2,9 @@
 // (`ip netns exec <ns> node traffic-run.js '<json>'`): the rules go through iptables run here, the blackhole route
 // through this process's netlink socket, which the `netlink` package can only open in the current namespace.
 // Input: {options: TrafficOptions, network, subnet, steps: ('start'|'resync')[]}; prints {ok:true} or {ok:false, error}.
+// With `hold`, the manager keeps running after the steps: each stdin line `report` prints {rebuilds, checks,
+// watching}, and the end of stdin stops it.
+import { createInterface } from 'node:readline';
 import { parseCidr, type Ipv4Net } from '../../../src/net/ipv4.js';
 import { parseCidr6, type Ipv6Net } from '../../../src/net/ipv6.js';
 import { TrafficManager, type TrafficOptions } from '../../../src/trafficmngr/traffic-manager.js';
@@ -16,6 +19,8 @@ interface Args {
   readonly ipv6Subnet?: string;
   /** FLANNEL_IPV6_SUBNET of a previous run (network form). */
   readonly prevIPv6Subnet?: string;
+  /** Keep running after the steps (see the header). */
+  readonly hold?: boolean;
 }
 
 function cidr(text: string): Ipv4Net {
@@ -37,8 +42,19 @@ async function main(): Promise<void> {
     if (step === 'start') await tm.start(state);
     else await tm.resync(state);
   }
+  if (args.hold) await hold(tm);
   tm.stop();
   process.stdout.write(`${JSON.stringify({ ok: true, counters: tm.counters() })}\n`);
+}
+
+async function hold(tm: TrafficManager): Promise<void> {
+  const report = (): void => {
+    process.stdout.write(`${JSON.stringify({ rebuilds: tm.counters().rebuilds, checks: tm.checks, watching: tm.watchingChanges })}\n`);
+  };
+  report();
+  const lines = createInterface({ input: process.stdin });
+  lines.on('line', (l) => { if (l === 'report') report(); });
+  await new Promise<void>((resolve) => lines.once('close', () => resolve()));
 }
 
 main().then(() => process.exit(0), (e: unknown) => {
