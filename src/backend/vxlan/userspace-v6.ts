@@ -12,7 +12,11 @@ import { deleteRoute6IfPresent, replaceRoute6 } from '../../netlink/routes6.js';
 import { checkIPv6SubnetLen } from '../../datapath/peer-table6.js';
 import { UserspaceDatapath6 } from '../../datapath/userspace-datapath6.js';
 import type { Ipv6NetworkConfig } from '../../config/network-config.js';
-import type { BackendContext, BackendSettings } from '../backend.js';
+import type { BackendContext, BackendSettings, BackendWork } from '../backend.js';
+import type { DatapathFds, DatapathHandover } from '../../reload/handover.js';
+import { forgetDatapathFds, storeDatapathFds } from '../../reload/fd-store.js';
+import { takeDatapath } from '../../reload/inbox.js';
+import { registerHandover } from '../../reload/reexec.js';
 import type { VxlanConfig } from './config.js';
 
 type VxlanSettings = NonNullable<BackendSettings['vxlan']>;
@@ -52,8 +56,16 @@ export interface UserspaceV6Options {
   /** The loop's busy-poll in µs (absent: the datapath's default). */
   readonly spinMicros?: number;
   readonly fifoPriority?: number;
+  /** Where a reload's pause is posted, in line with the peer updates (absent: paused at once). */
+  readonly work?: BackendWork;
   readonly log: Logger;
 }
+
+/**
+ * Adopted queues are read only once the peers are known (the first reset), so what queued in them during the reload
+ * is forwarded, not answered "no route"; this long at most, should etcd not list them.
+ */
+const ADOPTED_PEERS_WAIT_MS = 5_000;
 
 export class UserspaceVxlanV6 implements V6Half {
   readonly deviceName: string;
@@ -63,6 +75,10 @@ export class UserspaceVxlanV6 implements V6Half {
   private device: LinkInfo | null = null;
   private own: Ipv6Net | null = null;
   private readonly peers = new Map<string, V6Peer>();
+  /** The loops run on adopted fds once the peers are known (see ADOPTED_PEERS_WAIT_MS). */
+  private waitForPeers = false;
+  private stopped = false;
+  private unregisterHandover: (() => void) | null = null;
 
   constructor(private readonly o: UserspaceV6Options) {
     this.deviceName = vxlanV6DeviceName(o.vni);
@@ -86,13 +102,27 @@ export class UserspaceVxlanV6 implements V6Half {
 
   async start(own: Ipv6Net | null): Promise<void> {
     this.own = own;
-    if (own) this.datapath?.start(own);
+    if (own && this.waitForPeers) {
+      const later = (): void => this.startLoops();
+      setTimeout(() => (this.o.work ? this.o.work.post('start the adopted IPv6 loops', async () => later()) : later()),
+        ADOPTED_PEERS_WAIT_MS).unref();
+    } else if (own) {
+      this.datapath?.start(own);
+    }
     await this.resync();
   }
 
   async reset(leases: ReadonlyMap<string, Lease>): Promise<void> {
     for (const key of [...this.peers.keys()]) if (!leases.has(key)) await this.remove(key);
     for (const [key, lease] of leases) await this.set(key, lease);
+    this.startLoops();
+  }
+
+  /** Starts loops held back for the peers (adopted fds); a no-op once they run. */
+  private startLoops(): void {
+    if (!this.waitForPeers || !this.own || !this.datapath || this.stopped) return;
+    this.waitForPeers = false;
+    this.datapath.start(this.own);
   }
 
   async set(key: string, lease: Lease): Promise<void> {
@@ -154,12 +184,17 @@ export class UserspaceVxlanV6 implements V6Half {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    this.unregisterHandover?.();
+    this.unregisterHandover = null;
     await this.datapath?.stop();
     this.datapath = null;
   }
 
   async teardown(): Promise<void> {
+    const fds = this.datapath?.fds();
     await this.stop();
+    if (fds) forgetDatapathFds(this.deviceName, fds);
     const link = await getLinkByName(this.deviceName);
     if (link) await deleteLinkIfPresent(link.index);
     this.device = null;
@@ -171,10 +206,18 @@ export class UserspaceVxlanV6 implements V6Half {
     return out;
   }
 
-  /** Opens the TUN (replacing a kernel vxlan device of the same name) and the loops' sockets. */
+  /**
+   * Opens the TUN (replacing a kernel vxlan device of the same name) and the loops' sockets, or takes the ones a
+   * reload or systemd's fd store left us (the loops then wait for the peers).
+   */
   private async open(): Promise<void> {
+    const inherited = takeDatapath(this.deviceName);
+    // No loops run early on the IPv6 half's fds (its handover carries none): an early-started one would be stopped.
+    if (inherited?.running) await inherited.running.stop();
+    const adopt = inherited && !inherited.running ? inherited.handover : null;
+    this.waitForPeers = adopt !== null;
     const existing = await getLinkByName(this.deviceName);
-    if (existing && existing.kind !== 'tun') {
+    if (!adopt && existing && existing.kind !== 'tun') {
       this.o.log.info({ kind: existing.kind }, 'replacing the existing non-TUN device with the userspace datapath\'s TUN');
       await deleteLinkIfPresent(existing.index);
     }
@@ -184,12 +227,39 @@ export class UserspaceVxlanV6 implements V6Half {
       outerMtu: this.o.outerMtu, allowForeignSource: this.o.allowForeignSource, log: this.o.log,
       ...(this.o.spinMicros !== undefined ? { spinMicros: this.o.spinMicros } : {}),
       ...(this.o.fifoPriority ? { fifoPriority: this.o.fifoPriority } : {}),
+      ...(adopt ? { adopt } : {}),
     });
+    this.keepFds(this.datapath.fds());
     const link = await getLinkByName(this.deviceName);
     if (!link) throw new Error(`TUN device ${this.deviceName} vanished right after it was opened`);
     if (link.mtu !== this.o.mtu) await setLinkMtu(link.index, this.o.mtu);
     await writeFile(`/proc/sys/net/ipv6/conf/${this.deviceName}/accept_ra`, '0').catch(() => undefined);
     this.device = link;
+  }
+
+  /**
+   * The fds go to systemd's fd store (kept over a restart or crash) and are offered to a reload (kept over the exec),
+   * as the IPv4 half's. The peers are not handed over: the next process's loops wait for etcd's list.
+   */
+  private keepFds(fds: DatapathFds): void {
+    storeDatapathFds(this.deviceName, fds, this.o.log);
+    this.unregisterHandover ??= registerHandover({
+      device: this.deviceName,
+      pause: () => new Promise<DatapathHandover>((resolve, reject) => {
+        const pause = async (): Promise<void> => {
+          try {
+            if (!this.datapath) throw new Error(`${this.deviceName} has no open datapath`);
+            await this.datapath.pauseLoops();
+            resolve({ device: this.deviceName, ...this.datapath.fds(), peers: [] });
+          } catch (err) {
+            reject(err as Error);
+          }
+        };
+        if (this.o.work) this.o.work.post('pause the IPv6 half for a reload', pause);
+        else void pause();
+      }),
+      resume: () => this.datapath?.resumeLoops(),
+    });
   }
 }
 
@@ -200,7 +270,7 @@ export function userspaceV6Half(ctx: BackendContext, config: VxlanConfig, settin
   if (!ipv6) throw new Error('the IPv6 half of the vxlan backend needs EnableIPv6 and IPv6Network in the network config');
   return new UserspaceVxlanV6({ vni: config.vni, port: config.port, mtu, outerMtu: ctx.extIface.mtu, localIP6: extAddr6,
     network: ipv6, stateDir: ctx.stateDir, allowForeignSource: settings.allowForeignSource ?? false,
-    directRouting: config.directRouting,
+    directRouting: config.directRouting, work: ctx.work,
     // As the IPv4 loops: a SCHED_FIFO setting means no spin; else --vxlan-busy-poll or the default.
     ...(settings.loopPriority ? { spinMicros: 0, fifoPriority: settings.loopPriority }
       : settings.busyPoll !== undefined ? { spinMicros: settings.busyPoll } : {}),
