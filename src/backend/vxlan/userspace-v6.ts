@@ -5,7 +5,7 @@
 // userspace backend (userspace.ts) and, alone, in IPv6-only networks (kernel-v6-only.ts takes any V6Half).
 import { writeFile } from 'node:fs/promises';
 import type { Logger } from '../../log.js';
-import { formatCidr6, nets6Equal, parseIPv6, type Ipv6Net } from '../../net/ipv6.js';
+import { formatCidr6, formatIPv6, nets6Equal, parseIPv6, type Ipv6Net } from '../../net/ipv6.js';
 import { ensureAddress6 } from '../../netlink/addresses6.js';
 import { deleteLinkIfPresent, getLinkByName, setLinkMtu, setLinkUp, type LinkInfo } from '../../netlink/links.js';
 import { deleteRoute6IfPresent, replaceRoute6 } from '../../netlink/routes6.js';
@@ -22,7 +22,7 @@ import type { VxlanConfig } from './config.js';
 type VxlanSettings = NonNullable<BackendSettings['vxlan']>;
 import type { Lease, VxlanBackendData } from '../../subnet/lease.js';
 import { isOnOurL2v6 } from './direct-routing.js';
-import { readV6Peer, vxlanV6DeviceName, type V6Peer } from './kernel-v6.js';
+import { isV6Clash, readV6Peer, vxlanV6DeviceName, type V6Peer } from './kernel-v6.js';
 import { VtepIdentity } from './vtep-identity.js';
 
 /** What a backend needs of an IPv6 half, kernel (kernel-v6.ts) or userspace (this file). */
@@ -58,6 +58,8 @@ export interface UserspaceV6Options {
   readonly fifoPriority?: number;
   /** Where a reload's pause is posted, in line with the peer updates (absent: paused at once). */
   readonly work?: BackendWork;
+  /** Publishes new BackendV6Data in our lease (our VtepMAC changed after a clash). */
+  readonly republish?: (backendV6Data: VxlanBackendData) => void;
   readonly log: Logger;
 }
 
@@ -128,6 +130,7 @@ export class UserspaceVxlanV6 implements V6Half {
   async set(key: string, lease: Lease): Promise<void> {
     const peer = readV6Peer(lease);
     if (peer === null) return this.remove(key);
+    if (isV6Clash(peer, { publicIPv6: this.localIP6, vtepMac: this.vtep.mac })) await this.leaveClash(peer, key);
     peer.direct = this.o.directRouting && await isOnOurL2v6(peer.publicIPv6, formatCidr6(peer.subnet), this.o.log);
     const old = this.peers.get(key);
     if (old && nets6Equal(old.subnet, peer.subnet) && old.publicIPv6 === peer.publicIPv6 && old.vtepMac === peer.vtepMac
@@ -146,6 +149,27 @@ export class UserspaceVxlanV6 implements V6Half {
     this.peers.delete(key);
     await this.forget(old, true);
     this.o.log.info({ subnet: formatCidr6(old.subnet) }, 'IPv6 peer removed');
+  }
+
+  /**
+   * Another host publishes our VtepMAC (a cloned --state-dir): a new one, kept, and BackendV6Data republished, as the
+   * kernel flannel-v6.<VNI> does. The loops take their MAC at start, so new loops run on the same fds (the TUN keeps
+   * its carrier, address and route) with the new MAC and the same peers.
+   */
+  private async leaveClash(peer: V6Peer, key: string): Promise<void> {
+    const clashing = { vtepMac: peer.vtepMac, publicIP: formatIPv6(peer.publicIPv6), key };
+    const old = this.stopped ? null : await this.vtep.leave(clashing);
+    if (old === null) return;
+    const running = this.datapath;
+    if (running) {
+      const wasStarted = running.started;
+      await running.pauseLoops();
+      this.datapath = this.newDatapath(running.fds());
+      for (const p of this.peers.values()) this.datapath.setPeer(p.subnet, p.publicIPv6, p.vtepMac);
+      if (this.own && wasStarted) this.datapath.start(this.own);
+    }
+    this.vtep.announce(old, clashing);
+    this.o.republish?.(this.backendV6Data());
   }
 
   /** Its DirectRouting route goes; with `fromTable`, its entry in the loops' table too. */
@@ -221,7 +245,18 @@ export class UserspaceVxlanV6 implements V6Half {
       this.o.log.info({ kind: existing.kind }, 'replacing the existing non-TUN device with the userspace datapath\'s TUN');
       await deleteLinkIfPresent(existing.index);
     }
-    this.datapath = new UserspaceDatapath6({
+    this.datapath = this.newDatapath(adopt ?? undefined);
+    this.keepFds(this.datapath.fds());
+    const link = await getLinkByName(this.deviceName);
+    if (!link) throw new Error(`TUN device ${this.deviceName} vanished right after it was opened`);
+    if (link.mtu !== this.o.mtu) await setLinkMtu(link.index, this.o.mtu);
+    await writeFile(`/proc/sys/net/ipv6/conf/${this.deviceName}/accept_ra`, '0').catch(() => undefined);
+    this.device = link;
+  }
+
+  /** A datapath with our settings and current VtepMAC, on `adopt` when given (else on fds of its own). */
+  private newDatapath(adopt?: DatapathFds): UserspaceDatapath6 {
+    return new UserspaceDatapath6({
       tunName: this.deviceName, vni: this.o.vni, port: this.o.port, ownMac: this.vtep.mac, localIP6: this.localIP6,
       network: this.o.network.network, subnetLen: this.o.network.subnetLen, innerMtu: this.o.mtu,
       outerMtu: this.o.outerMtu, allowForeignSource: this.o.allowForeignSource, log: this.o.log,
@@ -229,12 +264,6 @@ export class UserspaceVxlanV6 implements V6Half {
       ...(this.o.fifoPriority ? { fifoPriority: this.o.fifoPriority } : {}),
       ...(adopt ? { adopt } : {}),
     });
-    this.keepFds(this.datapath.fds());
-    const link = await getLinkByName(this.deviceName);
-    if (!link) throw new Error(`TUN device ${this.deviceName} vanished right after it was opened`);
-    if (link.mtu !== this.o.mtu) await setLinkMtu(link.index, this.o.mtu);
-    await writeFile(`/proc/sys/net/ipv6/conf/${this.deviceName}/accept_ra`, '0').catch(() => undefined);
-    this.device = link;
   }
 
   /**
@@ -270,7 +299,7 @@ export function userspaceV6Half(ctx: BackendContext, config: VxlanConfig, settin
   if (!ipv6) throw new Error('the IPv6 half of the vxlan backend needs EnableIPv6 and IPv6Network in the network config');
   return new UserspaceVxlanV6({ vni: config.vni, port: config.port, mtu, outerMtu: ctx.extIface.mtu, localIP6: extAddr6,
     network: ipv6, stateDir: ctx.stateDir, allowForeignSource: settings.allowForeignSource ?? false,
-    directRouting: config.directRouting, work: ctx.work,
+    directRouting: config.directRouting, work: ctx.work, ...(ctx.republishV6 ? { republish: ctx.republishV6 } : {}),
     // As the IPv4 loops: a SCHED_FIFO setting means no spin; else --vxlan-busy-poll or the default.
     ...(settings.loopPriority ? { spinMicros: 0, fifoPriority: settings.loopPriority }
       : settings.busyPoll !== undefined ? { spinMicros: settings.busyPoll } : {}),
