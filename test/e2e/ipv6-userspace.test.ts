@@ -8,9 +8,13 @@
 //     node both families still flow, and none of 300 IPv6 pings sent every 10 ms each way through it is lost (the
 //     IPv6 half's TUN queues and sockets are handed over across the exec, as the IPv4 half's);
 //   - dual-stack beside the real flanneld v0.28.9 (kernel flannel-v6.1): pings in both families, TCP both ways;
-//   - dual-stack with DirectRouting: the peer's IPv6 subnet routed via its PublicIPv6, pings in both families.
+//   - dual-stack with DirectRouting: the peer's IPv6 subnet routed via its PublicIPv6, pings in both families;
+//   - dual-stack, SIGKILL and restart under systemd's fd store (emulated): flannel-v6.1 keeps its carrier and route
+//     while no daemon runs, and the new one adopts its stored queues and sockets.
 import assert from 'node:assert/strict';
+import * as crypto from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { FdStore } from '../support/fd-store.js';
 import { mustExec } from '../support/netns.js';
 import { startPingStream } from '../support/ping-stream.js';
 import { testbedUnavailable } from '../support/prerequisites.js';
@@ -216,6 +220,70 @@ describe('dual-stack vxlan with DirectRouting on the userspace datapath', { skip
     assert.equal(route.gateway, underlay6(h2));
     assert.equal(route.dev, UNDERLAY_IFACE);
     await addDualStackContainers(tb, v6Of);
+    await waitForPingsBothFamilies(tb, v6Of);
+  }, () => dualStackRoutesReport(tb)));
+});
+
+describe('dual-stack userspace: SIGKILL and restart with the fd store', { skip: skip ?? false, timeout: 180_000 }, () => {
+  let tb: Testbed;
+  let store: FdStore;
+  const v6Of = new Map<Container, string>();
+
+  before(async () => {
+    tb = await Testbed.create({ hosts: 2, prefix: PREFIX, config: { Network: '10.36.0.0/16', EnableIPv6: true,
+      IPv6Network: 'fd00:36::/56', Backend: { Type: 'vxlan' } } });
+    await addIpv6Underlay(tb);
+    store = await FdStore.start(tb.host(2).netns, `tsf-fdstore6-${crypto.randomBytes(4).toString('hex')}`);
+  });
+
+  after(async () => {
+    await tb?.destroy();
+    await store?.stop();
+  });
+
+  it('keeps flannel-v6.1 with its carrier and route while no process runs; the new daemon adopts its queues', () => tb.explainFailure(async () => {
+    const [h1, h2] = tb.hosts as [Host, Host];
+    tb.startDaemon(h1, ['--vxlan-datapath', 'userspace']);
+    await tb.waitForSubnetEnv(h1, 45_000);
+    tb.startDaemon(h2, ['--vxlan-datapath', 'userspace'], store.launcher());
+    await tb.waitForSubnetEnv(h2, 45_000);
+    const [c1, c2] = await addDualStackContainers(tb, v6Of) as [Container, Container];
+    await waitForPingsBothFamilies(tb, v6Of);
+    await poll('the IPv6 half\'s fds in the store', () => store.messages.some((m) => m.data === 'FDSTORE=1\nFDNAME=flannel-v6.1-send-0'));
+    let sampling = true;
+    let withoutProcess = false;
+    let samplesWithoutProcess = 0;
+    const bad: string[] = [];
+    const sampler = (async () => {
+      while (sampling) {
+        const route = await mustExec(['ip', '-n', h2.netns, '-6', '-o', 'route', 'show', 'fd00:36::/56']);
+        const link = await mustExec(['ip', '-n', h2.netns, '-o', 'link', 'show', 'flannel-v6.1']);
+        if (withoutProcess) samplesWithoutProcess++;
+        if (!/dev flannel-v6\.1/.test(route) || /linkdown/.test(route)) bad.push(`route: ${route.trim()}`);
+        if (/NO-CARRIER|state DOWN/.test(link)) bad.push(`link: ${link.trim()}`);
+      }
+    })();
+    const forth = startPingStream(c1.netns, v6Of.get(c2)!, 1000, 0.01);
+    const back = startPingStream(c2.netns, v6Of.get(c1)!, 1000, 0.01);
+    await new Promise((r) => setTimeout(r, 1000));
+    const logBefore = tb.daemonLog(h2).length;
+    await tb.killDaemon(h2);
+    withoutProcess = true;
+    // systemd's RestartSec: a moment in which the store alone holds the queues.
+    await new Promise((r) => setTimeout(r, 300));
+    withoutProcess = false;
+    tb.startDaemon(h2, ['--vxlan-datapath', 'userspace'], store.launcher());
+    await tb.waitForSubnetEnv(h2, 45_000);
+    const [f, b] = await Promise.all([forth.done, back.done]);
+    sampling = false;
+    await sampler;
+    console.log(`# dual-stack SIGKILL + restart 300 ms later, fd store: ${f.received}/${f.sent} IPv6 pings c1→c2, `
+      + `${b.received}/${b.sent} c2→c1; ${bad.length} linkdown/no-carrier samples (${samplesWithoutProcess} with no daemon)`);
+    const newLog = tb.daemonLog(h2).slice(logBefore);
+    assert.match(newLog, /adopting the open TUN queues and sockets of flannel-v6\.1 \(fd store\)/, newLog.slice(-3000));
+    assert.deepEqual(bad, [], 'flannel-v6.1 lost its carrier or its route went linkdown');
+    assert.ok(samplesWithoutProcess > 0, 'no sample fell in the time without a daemon');
+    assert.ok(f.received > 0 && b.received > 0);
     await waitForPingsBothFamilies(tb, v6Of);
   }, () => dualStackRoutesReport(tb)));
 });
