@@ -1,7 +1,7 @@
 // The userspace VXLAN datapath over IPv6 (issue 17, item 4): flannel-v6.<VNI> as a TUN whose loops carry inner IPv6
 // in VXLAN over the IPv6 underlay (2001:db8::/64), overlays from fd00::/8. Three clusters:
 //   - IPv6-only, two userspace nodes: a TUN named flannel-v6.1, no flannel.1, ping and TCP (bytes hashed) both ways;
-//     the TUN deleted by hand comes back and traffic resumes;
+//     a reload under 100 IPv6 pings/s each way loses none; the TUN deleted by hand comes back and traffic resumes;
 //   - dual-stack, userspace on h1 and h3 beside tsflanneld's kernel vxlan on h2: every pair pings in both families,
 //     TCP both ways in both families between h1 and each other host, and the counters show the IPv6 offloads at
 //     work (TSO6 reads segmented, GRO trains coalesced into TSO6 writes); after a reload (SIGHUP) of a userspace
@@ -47,6 +47,37 @@ function countersWhen(tb: Testbed, h: Host, ready: (c: Record<string, number>) =
   }, 30_000, 500);
 }
 
+/**
+ * SIGHUP (re-exec) of `h`, the host of `b`, while 300 IPv6 pings every 10 ms go each way between `a` and `b`: none
+ * may be lost, the same process keeps the same flannel-v6.1, whose fds it adopted.
+ */
+async function reloadUnderPings(tb: Testbed, h: Host, a: Container, b: Container, what: string): Promise<void> {
+  const pid = h.daemon?.pid;
+  assert.ok(pid !== undefined);
+  const ifindex = async (): Promise<number | undefined> =>
+    (JSON.parse(await mustExec(['ip', '-n', h.netns, '-j', 'link', 'show', 'flannel-v6.1'])) as Array<{ ifindex: number }>)[0]?.ifindex;
+  const indexBefore = await ifindex();
+  const before = tb.daemonLog(h).split('\n').length;
+  const forth = startPingStream(a.netns, b.ip, 300, 0.01);
+  const back = startPingStream(b.netns, a.ip, 300, 0.01);
+  await new Promise((r) => setTimeout(r, 1000));
+  process.kill(pid, 'SIGHUP');
+  const [f, r] = await Promise.all([forth.done, back.done]);
+  await poll(`${h.name} re-executed and running`, () => tb.daemonLog(h).split('\n').slice(before)
+    .some((l) => l.includes('"msg":"running"')), 30_000, 200);
+  const maxRtt = (out: string): string => /= [\d.]+\/[\d.]+\/([\d.]+)\//.exec(out)?.[1] ?? '?';
+  console.log(`# ${what} reload: ${f.received}/${f.sent} IPv6 pings → ${h.name} (max RTT ${maxRtt(f.output)} ms), `
+    + `${r.received}/${r.sent} back (max RTT ${maxRtt(r.output)} ms)`);
+  assert.ok(tb.daemonLog(h).split('\n').slice(before).some((l) => l.includes('adopting the open TUN queues and sockets of flannel-v6.1')),
+    'the IPv6 half\'s fds are handed over');
+  assert.equal(f.sent, 300, f.output);
+  assert.equal(f.received, f.sent, `IPv6 pings lost → ${h.name} across the reload: ${f.output}`);
+  assert.equal(r.received, r.sent, `IPv6 pings lost from ${h.name} across the reload: ${r.output}`);
+  assert.equal(h.daemon?.pid, pid, 'same process');
+  assert.equal(await linkKind(h, 'flannel-v6.1'), 'tun');
+  assert.equal(await ifindex(), indexBefore, 'the same flannel-v6.1, not a new one');
+}
+
 /** The device's kind from `ip -d link` ('tun' for the userspace datapath, 'vxlan' for the kernel's). */
 async function linkKind(h: Host, dev: string): Promise<string> {
   const j = JSON.parse(await mustExec(['ip', '-n', h.netns, '-d', '-j', 'link', 'show', dev])) as
@@ -88,6 +119,11 @@ describe('IPv6-only vxlan on the userspace datapath', { skip: skip ?? false, tim
     // No peer owns fd00:61:0:ff::/64: the sender hears "no route" from that subnet's address at once.
     const unreachable = await tb.exec(a, ['ping', '-6', '-n', '-c', '1', '-W', '2', 'fd00:61:0:ff::9']);
     assert.match(unreachable.stdout, /From fd00:61:0:ff:: .*Destination unreachable: No route/i, unreachable.stdout);
+  }, () => ipv6RoutesReport(tb)));
+
+  it('a reload (SIGHUP, re-exec) loses none of 300 IPv6 pings at 100/s each way', () => tb.explainFailure(async () => {
+    const [a, b] = tb.hosts.map((h) => tb.container(h)) as [Container, Container];
+    await reloadUnderPings(tb, tb.hosts[1]!, a, b, 'IPv6-only');
   }, () => ipv6RoutesReport(tb)));
 
   it('opens flannel-v6.1 again when it is deleted by hand, and traffic resumes', () => tb.explainFailure(async () => {
@@ -142,28 +178,7 @@ describe('dual-stack vxlan: userspace beside kernel (tsflanneld)', { skip: skip 
   it('a reload (SIGHUP, re-exec) of a userspace node keeps both families flowing, losing no IPv6 ping at 100/s', () => tb.explainFailure(async () => {
     const h3 = tb.hosts[2]!;
     const [c1, , c3] = [...v6Of.keys()] as [Container, Container, Container];
-    const pid = h3.daemon?.pid;
-    assert.ok(pid !== undefined);
-    const indexBefore = JSON.parse(await mustExec(['ip', '-n', h3.netns, '-j', 'link', 'show', 'flannel-v6.1'])) as Array<{ ifindex: number }>;
-    const before = tb.daemonLog(h3).split('\n').length;
-    const forth = startPingStream(c1.netns, v6Of.get(c3)!, 300, 0.01);
-    const back = startPingStream(c3.netns, v6Of.get(c1)!, 300, 0.01);
-    await new Promise((r) => setTimeout(r, 1000));
-    process.kill(pid, 'SIGHUP');
-    const [f, b] = await Promise.all([forth.done, back.done]);
-    await poll('h3 re-executed and running', () => tb.daemonLog(h3).split('\n').slice(before)
-      .some((l) => l.includes('"msg":"running"')), 30_000, 200);
-    const after = tb.daemonLog(h3).split('\n').slice(before);
-    console.log(`# dual-stack reload: ${f.received}/${f.sent} IPv6 pings c1→c3, ${b.received}/${b.sent} c3→c1`);
-    assert.ok(after.some((l) => l.includes('adopting the open TUN queues and sockets of flannel-v6.1')),
-      'the IPv6 half\'s fds are handed over');
-    assert.equal(f.sent, 300, f.output);
-    assert.equal(f.received, f.sent, `IPv6 pings lost c1 → c3 across the reload: ${f.output}`);
-    assert.equal(b.received, b.sent, `IPv6 pings lost c3 → c1 across the reload: ${b.output}`);
-    assert.equal(h3.daemon?.pid, pid, 'same process');
-    assert.equal(await linkKind(h3, 'flannel-v6.1'), 'tun');
-    const indexAfter = JSON.parse(await mustExec(['ip', '-n', h3.netns, '-j', 'link', 'show', 'flannel-v6.1'])) as Array<{ ifindex: number }>;
-    assert.equal(indexAfter[0]?.ifindex, indexBefore[0]?.ifindex, 'the same flannel-v6.1, not a new one');
+    await reloadUnderPings(tb, h3, { ...c1, ip: v6Of.get(c1)! }, { ...c3, ip: v6Of.get(c3)! }, 'dual-stack');
     await waitForPingsBothFamilies(tb, v6Of);
   }, () => dualStackRoutesReport(tb)));
 });

@@ -81,6 +81,8 @@ export class UserspaceVxlanV6 implements V6Half {
   private waitForPeers = false;
   private stopped = false;
   private unregisterHandover: (() => void) | null = null;
+  /** The fds last put in systemd's fd store: a teardown (which may follow stop()) removes them by name. */
+  private stored: DatapathFds | null = null;
 
   constructor(private readonly o: UserspaceV6Options) {
     this.deviceName = vxlanV6DeviceName(o.vni);
@@ -216,9 +218,9 @@ export class UserspaceVxlanV6 implements V6Half {
   }
 
   async teardown(): Promise<void> {
-    const fds = this.datapath?.fds();
     await this.stop();
-    if (fds) forgetDatapathFds(this.deviceName, fds);
+    if (this.stored) forgetDatapathFds(this.deviceName, this.stored);
+    this.stored = null;
     const link = await getLinkByName(this.deviceName);
     if (link) await deleteLinkIfPresent(link.index);
     this.device = null;
@@ -271,7 +273,7 @@ export class UserspaceVxlanV6 implements V6Half {
    * as the IPv4 half's. The peers are not handed over: the next process's loops wait for etcd's list.
    */
   private keepFds(fds: DatapathFds): void {
-    storeDatapathFds(this.deviceName, fds, this.o.log);
+    if (storeDatapathFds(this.deviceName, fds, this.o.log)) this.stored = fds;
     this.unregisterHandover ??= registerHandover({
       device: this.deviceName,
       pause: () => new Promise<DatapathHandover>((resolve, reject) => {
