@@ -8,6 +8,7 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Logger } from '../log.js';
 import type { Ipv6Net } from '../net/ipv6.js';
 import type { DatapathFds } from '../reload/handover.js';
+import type { Loop6Config } from '../reload/handover6.js';
 import { newCounterBuffer, readCounters, type CounterName } from './counters.js';
 import { DEFAULT_SPIN_MICROS, defaultLoopCount } from './datapath-options.js';
 import type { Loop6WorkerData } from './loop6-worker.js';
@@ -117,6 +118,24 @@ export class UserspaceDatapath6 {
     return { tunFds: [...this.tunFds], udpFds: [...this.udpFds], sendFds: [...this.sendFds] };
   }
 
+  /** What a handover needs to run the same loops again in the next process. */
+  loopConfig(): Loop6Config {
+    const o = this.o;
+    return { vni: o.vni, port: o.port, ownMac: o.ownMac, localIP6: o.localIP6, network: o.network, subnetLen: o.subnetLen,
+      innerMtu: o.innerMtu, outerMtu: o.outerMtu, spinMicros: o.spinMicros ?? null, fifoPriority: o.fifoPriority || null,
+      allowForeignSource: o.allowForeignSource ?? false };
+  }
+
+  /** The peer table the loops hold, as a replay (our own subnet, then one set per peer). */
+  peerReplay(): PeerTable6Op[] {
+    return this.replay();
+  }
+
+  /** Fills the peer table from a previous process's replay, before start(). */
+  seedPeers(ops: readonly PeerTable6Op[]): void {
+    for (const op of ops) this.post(op);
+  }
+
   /** True once start() ran the loops (an adopting half starts them when it knows the peers). */
   get started(): boolean {
     return this.loops.length > 0;
@@ -198,4 +217,15 @@ export class UserspaceDatapath6 {
       if (typeof fd === 'number' && fd >= 0) this.tun.closeFd(fd);
     }
   }
+}
+
+/** The IPv6 datapath running `l` (a backend's settings, or a handover's) on `adopt` or on fds of its own. */
+export function datapath6From(tunName: string, l: Loop6Config, log: Logger, adopt?: DatapathFds): UserspaceDatapath6 {
+  return new UserspaceDatapath6({
+    tunName, vni: l.vni, port: l.port, ownMac: l.ownMac, localIP6: l.localIP6, network: l.network,
+    subnetLen: l.subnetLen, innerMtu: l.innerMtu, outerMtu: l.outerMtu, allowForeignSource: l.allowForeignSource,
+    ...(l.spinMicros !== null ? { spinMicros: l.spinMicros } : {}),
+    ...(l.fifoPriority !== null ? { fifoPriority: l.fifoPriority } : {}),
+    ...(adopt ? { adopt } : {}), log,
+  });
 }

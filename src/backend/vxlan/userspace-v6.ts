@@ -10,12 +10,14 @@ import { ensureAddress6 } from '../../netlink/addresses6.js';
 import { deleteLinkIfPresent, getLinkByName, setLinkMtu, setLinkUp, type LinkInfo } from '../../netlink/links.js';
 import { deleteRoute6IfPresent, replaceRoute6 } from '../../netlink/routes6.js';
 import { checkIPv6SubnetLen } from '../../datapath/peer-table6.js';
-import { UserspaceDatapath6 } from '../../datapath/userspace-datapath6.js';
+import { datapath6From, type UserspaceDatapath6 } from '../../datapath/userspace-datapath6.js';
 import type { Ipv6NetworkConfig } from '../../config/network-config.js';
 import type { BackendContext, BackendSettings, BackendWork } from '../backend.js';
 import type { DatapathFds, DatapathHandover } from '../../reload/handover.js';
 import { forgetDatapathFds, storeDatapathFds } from '../../reload/fd-store.js';
+import { type Loop6Config, net6FromWords, sameLoop6Config } from '../../reload/handover6.js';
 import { takeDatapath } from '../../reload/inbox.js';
+import type { PeerTable6Op } from '../../datapath/peer-table6.js';
 import { registerHandover } from '../../reload/reexec.js';
 import type { VxlanConfig } from './config.js';
 
@@ -79,6 +81,8 @@ export class UserspaceVxlanV6 implements V6Half {
   private readonly peers = new Map<string, V6Peer>();
   /** The loops run on adopted fds once the peers are known (see ADOPTED_PEERS_WAIT_MS). */
   private waitForPeers = false;
+  /** Peers in the loops' table from a previous process: those etcd no longer lists go at the first reset. */
+  private seeded: PeerTable6Op[] | null = null;
   private stopped = false;
   private unregisterHandover: (() => void) | null = null;
   /** The fds last put in systemd's fd store: a teardown (which may follow stop()) removes them by name. */
@@ -119,7 +123,20 @@ export class UserspaceVxlanV6 implements V6Half {
   async reset(leases: ReadonlyMap<string, Lease>): Promise<void> {
     for (const key of [...this.peers.keys()]) if (!leases.has(key)) await this.remove(key);
     for (const [key, lease] of leases) await this.set(key, lease);
+    this.dropStaleSeeded();
     this.startLoops();
+  }
+
+  private dropStaleSeeded(): void {
+    const seeded = this.seeded;
+    this.seeded = null;
+    if (!seeded || !this.datapath) return;
+    const listed = new Set([...this.peers.values()].map((p) => p.subnet.ip));
+    for (const op of seeded) {
+      if (op.op !== 'set') continue;
+      const net = net6FromWords(op.subnet, this.o.network.subnetLen);
+      if (!listed.has(net.ip)) this.datapath.deletePeer(net);
+    }
   }
 
   /** Starts loops held back for the peers (adopted fds); a no-op once they run. */
@@ -238,9 +255,23 @@ export class UserspaceVxlanV6 implements V6Half {
    */
   private async open(): Promise<void> {
     const inherited = takeDatapath(this.deviceName);
-    // No loops run early on the IPv6 half's fds (its handover carries none): an early-started one would be stopped.
+    // IPv4 loops on these fds would be a mix-up of names: they go, and the fds with them.
     if (inherited?.running) await inherited.running.stop();
-    const adopt = inherited && !inherited.running ? inherited.handover : null;
+    const early = inherited?.running6 ?? null;
+    if (early && sameLoop6Config(early.loopConfig(), this.newConfig())) {
+      // A reload's loops, already forwarding with the table they had: kept; etcd's list corrects the table.
+      this.datapath = early;
+      this.seeded = inherited!.handover.loops6?.peers.filter((op) => op.op === 'set') ?? null;
+      this.waitForPeers = false;
+      await this.openedLink();
+      this.keepFds(early.fds());
+      return;
+    }
+    if (early) {
+      this.o.log.info('the IPv6 datapath settings changed during the reload: its loops restart with the new ones');
+      await early.pauseLoops();
+    }
+    const adopt = early ? early.fds() : inherited && !inherited.running ? inherited.handover : null;
     this.waitForPeers = adopt !== null;
     const existing = await getLinkByName(this.deviceName);
     if (!adopt && existing && existing.kind !== 'tun') {
@@ -249,6 +280,11 @@ export class UserspaceVxlanV6 implements V6Half {
     }
     this.datapath = this.newDatapath(adopt ?? undefined);
     this.keepFds(this.datapath.fds());
+    await this.openedLink();
+  }
+
+  /** The opened TUN's link, with our MTU and no router advertisements taken. */
+  private async openedLink(): Promise<void> {
     const link = await getLinkByName(this.deviceName);
     if (!link) throw new Error(`TUN device ${this.deviceName} vanished right after it was opened`);
     if (link.mtu !== this.o.mtu) await setLinkMtu(link.index, this.o.mtu);
@@ -258,14 +294,15 @@ export class UserspaceVxlanV6 implements V6Half {
 
   /** A datapath with our settings and current VtepMAC, on `adopt` when given (else on fds of its own). */
   private newDatapath(adopt?: DatapathFds): UserspaceDatapath6 {
-    return new UserspaceDatapath6({
-      tunName: this.deviceName, vni: this.o.vni, port: this.o.port, ownMac: this.vtep.mac, localIP6: this.localIP6,
-      network: this.o.network.network, subnetLen: this.o.network.subnetLen, innerMtu: this.o.mtu,
-      outerMtu: this.o.outerMtu, allowForeignSource: this.o.allowForeignSource, log: this.o.log,
-      ...(this.o.spinMicros !== undefined ? { spinMicros: this.o.spinMicros } : {}),
-      ...(this.o.fifoPriority ? { fifoPriority: this.o.fifoPriority } : {}),
-      ...(adopt ? { adopt } : {}),
-    });
+    return datapath6From(this.deviceName, this.newConfig(), this.o.log, adopt);
+  }
+
+  /** The loops' settings from our config: a reload's loops running other ones are restarted with these. */
+  private newConfig(): Loop6Config {
+    const o = this.o;
+    return { vni: o.vni, port: o.port, ownMac: this.vtep.mac, localIP6: this.localIP6, network: o.network.network,
+      subnetLen: o.network.subnetLen, innerMtu: o.mtu, outerMtu: o.outerMtu, spinMicros: o.spinMicros ?? null,
+      fifoPriority: o.fifoPriority || null, allowForeignSource: o.allowForeignSource };
   }
 
   /**
@@ -281,7 +318,9 @@ export class UserspaceVxlanV6 implements V6Half {
           try {
             if (!this.datapath) throw new Error(`${this.deviceName} has no open datapath`);
             await this.datapath.pauseLoops();
-            resolve({ device: this.deviceName, ...this.datapath.fds(), peers: [] });
+            // Its table and settings let the next process run the loops before it asks etcd anything.
+            resolve({ device: this.deviceName, ...this.datapath.fds(), peers: [],
+              loops6: { loops: this.datapath.loopConfig(), peers: this.datapath.peerReplay() } });
           } catch (err) {
             reject(err as Error);
           }
