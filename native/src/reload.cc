@@ -101,7 +101,7 @@ Napi::Value SdNotifyFds(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, true);
 }
 
-// fdDescribe(fd) -> {kind: 'tun', name, multiQueue, vnetHdr} | {kind: 'udp', port} | {kind: 'other'};
+// fdDescribe(fd) -> {kind: 'tun', name, multiQueue, vnetHdr} | {kind: 'udp', port, family} | {kind: 'other'};
 // throws EBADF for a closed fd. Lets an adopting process refuse an fd that is not what the handover says.
 Napi::Value FdDescribe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -119,12 +119,17 @@ Napi::Value FdDescribe(const Napi::CallbackInfo& info) {
   }
   int type = 0;
   socklen_t tlen = sizeof type;
-  sockaddr_in sa{};
-  socklen_t slen = sizeof sa;
+  // Storage for either family: the IPv6 half (flannel-v6.<VNI>) hands over AF_INET6 sockets.
+  sockaddr_storage ss{};
+  socklen_t slen = sizeof ss;
   if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) == 0 && type == SOCK_DGRAM &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &slen) == 0 && sa.sin_family == AF_INET) {
+      getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &slen) == 0 &&
+      (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)) {
+    const bool v6 = ss.ss_family == AF_INET6;
+    uint16_t port = v6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port : reinterpret_cast<sockaddr_in*>(&ss)->sin_port;
     out.Set("kind", "udp");
-    out.Set("port", Napi::Number::New(env, ntohs(sa.sin_port)));
+    out.Set("port", Napi::Number::New(env, ntohs(port)));
+    out.Set("family", Napi::Number::New(env, v6 ? 6 : 4));
     return out;
   }
   out.Set("kind", "other");

@@ -7,6 +7,8 @@ import path from 'node:path';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Logger } from '../log.js';
 import type { Ipv6Net } from '../net/ipv6.js';
+import type { DatapathFds } from '../reload/handover.js';
+import type { Loop6Config } from '../reload/handover6.js';
 import { newCounterBuffer, readCounters, type CounterName } from './counters.js';
 import { DEFAULT_SPIN_MICROS, defaultLoopCount } from './datapath-options.js';
 import type { Loop6WorkerData } from './loop6-worker.js';
@@ -42,6 +44,8 @@ export interface Datapath6Options {
   readonly loops?: number;
   /** --vxlan-loop-priority: SCHED_FIFO priority of the loop thread (0: normal scheduling). */
   readonly fifoPriority?: number;
+  /** Fds a previous process left open (reload, fd store): used instead of opening new ones. */
+  readonly adopt?: DatapathFds;
   readonly log: Logger;
 }
 
@@ -52,7 +56,7 @@ interface Loop {
 
 export class UserspaceDatapath6 {
   private readonly tun = tunIo();
-  private readonly tunFds: number[];
+  private readonly tunFds: number[] = [];
   private readonly udpFds: number[] = [];
   private readonly sendFds: number[] = [];
   private readonly counterBuffer: SharedArrayBuffer;
@@ -66,8 +70,15 @@ export class UserspaceDatapath6 {
     macBytes(o.ownMac);
     checkIPv6SubnetLen(o.network, o.subnetLen);
     const udp = udp6Io();
-    this.tunFds = openTunQueues(this.tun, o.tunName, o.loops ?? defaultLoopCount(), true,
-      TUN_F_CSUM | TUN_F_TSO6 | TUN_F_TSO_ECN, o.log);
+    if (o.adopt) {
+      this.tunFds.push(...o.adopt.tunFds);
+      this.udpFds.push(...o.adopt.udpFds.slice(0, this.tunFds.length));
+      this.sendFds.push(...o.adopt.sendFds);
+      this.counterBuffer = newCounterBuffer(this.tunFds.length);
+      return;
+    }
+    this.tunFds.push(...openTunQueues(this.tun, o.tunName, o.loops ?? defaultLoopCount(), true,
+      TUN_F_CSUM | TUN_F_TSO6 | TUN_F_TSO_ECN, o.log));
     this.counterBuffer = newCounterBuffer(this.tunFds.length);
     try {
       for (let q = 0; q < this.tunFds.length; q++) {
@@ -100,6 +111,54 @@ export class UserspaceDatapath6 {
   deletePeer(subnet: Ipv6Net): void {
     const w = ip6Words(subnet.ip);
     this.post({ op: 'delete', subnet: [w[0]!, w[1]!] });
+  }
+
+  /** The open fds, for a reload that keeps them across an exec or in systemd's fd store. */
+  fds(): DatapathFds {
+    return { tunFds: [...this.tunFds], udpFds: [...this.udpFds], sendFds: [...this.sendFds] };
+  }
+
+  /** What a handover needs to run the same loops again in the next process. */
+  loopConfig(): Loop6Config {
+    const o = this.o;
+    return { vni: o.vni, port: o.port, ownMac: o.ownMac, localIP6: o.localIP6, network: o.network, subnetLen: o.subnetLen,
+      innerMtu: o.innerMtu, outerMtu: o.outerMtu, spinMicros: o.spinMicros ?? null, fifoPriority: o.fifoPriority || null,
+      allowForeignSource: o.allowForeignSource ?? false };
+  }
+
+  /** The peer table the loops hold, as a replay (our own subnet, then one set per peer). */
+  peerReplay(): PeerTable6Op[] {
+    return this.replay();
+  }
+
+  /** Fills the peer table from a previous process's replay, before start(). */
+  seedPeers(ops: readonly PeerTable6Op[]): void {
+    for (const op of ops) this.post(op);
+  }
+
+  /** True once start() ran the loops (an adopting half starts them when it knows the peers). */
+  get started(): boolean {
+    return this.loops.length > 0;
+  }
+
+  /**
+   * Stops the loops between two batches and keeps the fds open (a reload): what arrives meanwhile queues in the
+   * kernel for whoever reads on.
+   */
+  async pauseLoops(): Promise<void> {
+    Atomics.store(new Int32Array(this.control), 0, 1);
+    await Promise.all(this.loops.map((l) => l.supervisor.stop(STOP_GRACE_MS)));
+    for (const l of this.loops) {
+      l.port?.close();
+      l.port = null;
+    }
+    this.control = new SharedArrayBuffer(8);
+  }
+
+  /** Restarts the loops paused by pauseLoops() (a reload that failed). */
+  resumeLoops(): void {
+    if (this.closed) return;
+    for (const l of this.loops) l.supervisor.start();
   }
 
   counters(): Record<CounterName | 'loop_restarts', number> {
@@ -158,4 +217,15 @@ export class UserspaceDatapath6 {
       if (typeof fd === 'number' && fd >= 0) this.tun.closeFd(fd);
     }
   }
+}
+
+/** The IPv6 datapath running `l` (a backend's settings, or a handover's) on `adopt` or on fds of its own. */
+export function datapath6From(tunName: string, l: Loop6Config, log: Logger, adopt?: DatapathFds): UserspaceDatapath6 {
+  return new UserspaceDatapath6({
+    tunName, vni: l.vni, port: l.port, ownMac: l.ownMac, localIP6: l.localIP6, network: l.network,
+    subnetLen: l.subnetLen, innerMtu: l.innerMtu, outerMtu: l.outerMtu, allowForeignSource: l.allowForeignSource,
+    ...(l.spinMicros !== null ? { spinMicros: l.spinMicros } : {}),
+    ...(l.fifoPriority !== null ? { fifoPriority: l.fifoPriority } : {}),
+    ...(adopt ? { adopt } : {}), log,
+  });
 }

@@ -4,6 +4,7 @@
 // the peers are then learnt from etcd as at any start.
 import type { PeerTableOp } from '../datapath/peer-table.js';
 import { SEND_PATH_CHOICES, type SendPathChoice } from '../datapath/send-path.js';
+import { decodeLoops6, encodeLoops6, type Loops6Handover } from './handover6.js';
 
 /** The environment variable that carries an encoded Handover into the re-executed process. */
 export const HANDOVER_ENV = 'TSFLANNELD_HANDOVER';
@@ -54,6 +55,8 @@ export interface DatapathHandover extends DatapathFds {
   readonly peers: readonly PeerTableOp[];
   /** Absent from the fd store: the loops then wait for the backend. */
   readonly loops?: LoopConfig;
+  /** The IPv6 half (flannel-v6.<VNI>) instead of `loops` and `peers`: its loop settings and table (handover6.ts). */
+  readonly loops6?: Loops6Handover;
 }
 
 export function sameLoopConfig(a: LoopConfig, b: LoopConfig): boolean {
@@ -74,7 +77,7 @@ export class HandoverError extends Error {
 }
 
 export function encodeHandover(h: Handover): string {
-  return JSON.stringify(h);
+  return JSON.stringify({ ...h, datapaths: h.datapaths.map((d) => (d.loops6 ? { ...d, loops6: encodeLoops6(d.loops6) } : d)) });
 }
 
 const isFd = (x: unknown): x is number => Number.isInteger(x) && (x as number) >= 3 && (x as number) < 1 << 20;
@@ -149,7 +152,9 @@ export function decodeHandover(text: string): Handover {
     if (!Array.isArray(o.peers)) fail(`${at}.peers`, o.peers);
     const peers = (o.peers as unknown[]).map((p, j) => peerOp(p, `${at}.peers[${j}]`));
     const loops = o.loops === undefined ? {} : { loops: loopConfig(o.loops, `${at}.loops`) };
-    return { device: o.device, tunFds, udpFds, sendFds, peers, ...loops };
+    const loops6 = o.loops6 === undefined ? null : decodeLoops6(o.loops6);
+    if (loops6 !== null && 'field' in loops6) fail(`${at}.${loops6.field}`, loops6.value);
+    return { device: o.device, tunFds, udpFds, sendFds, peers, ...loops, ...(loops6 ? { loops6 } : {}) };
   });
   return { version: 1, datapaths };
 }

@@ -4,16 +4,20 @@
 // had, before etcd is asked anything: the gap is the new program's start-up, not the daemon's. What is not what it claims, or is never taken, is closed: a stale TUN
 // queue that nobody reads would swallow the packets the kernel steers to it.
 import type { UserspaceDatapath } from '../datapath/userspace-datapath.js';
+import type { UserspaceDatapath6 } from '../datapath/userspace-datapath6.js';
 import type { Logger } from '../log.js';
 import * as fs from 'node:fs';
 import { decodeHandover, decodeSnapshot, datapathsFromStore, HANDOVER_ENV, type DatapathHandover, HandoverError, listenFds } from './handover.js';
 import { tunIo } from '../datapath/native.js';
+import { net6FromWords } from './handover6.js';
 import { reloadNative } from './reload-native.js';
 
 /** Inherited fds; `running`: loops already started on them (after a re-exec). */
 export interface Inherited {
   readonly handover: DatapathHandover;
   readonly running: UserspaceDatapath | null;
+  /** The IPv6 half's loops already started on them (after a re-exec that handed over `loops6`). */
+  readonly running6?: UserspaceDatapath6 | null;
 }
 
 const waiting = new Map<string, Inherited>();
@@ -87,7 +91,8 @@ export function collectInheritedFds(log: Logger, env: NodeJS.ProcessEnv = proces
       continue;
     }
     for (const fd of allFds(d)) reloadNative().fdSetCloexec(fd, true);
-    waiting.set(d.device, { handover: d, running: startEarly(d, log) });
+    waiting.set(d.device, d.loops6 ? { handover: d, running: null, running6: startEarly6(d, log) }
+      : { handover: d, running: startEarly(d, log) });
     log.info({ device: d.device, from: source, tunQueues: d.tunFds.length, peers: d.peers.length },
       `adopting the open TUN queues and sockets of ${d.device} (${source})`);
   }
@@ -138,6 +143,25 @@ function startEarly(d: DatapathHandover, log: Logger): UserspaceDatapath | null 
   }
 }
 
+/** As startEarly, for the IPv6 half (flannel-v6.<VNI>): its loops and table travel in `loops6`. */
+function startEarly6(d: DatapathHandover, log: Logger): UserspaceDatapath6 | null {
+  const own = d.loops6?.peers.find((op) => op.op === 'own');
+  const l = d.loops6?.loops;
+  if (!l || !own || own.op !== 'own') return null;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { datapath6From } = require('../datapath/userspace-datapath6.js') as typeof import('../datapath/userspace-datapath6.js');
+    const datapath = datapath6From(d.device, l, log.child({ component: 'vxlan-userspace', device: d.device }), d);
+    datapath.seedPeers(d.loops6!.peers);
+    datapath.start(net6FromWords(own.subnet, own.prefixLen));
+    return datapath;
+  } catch (err) {
+    log.error({ device: d.device }, `the handed-over loops of ${d.device} could not start early (${(err as Error).message}); `
+      + 'they start with the backend');
+    return null;
+  }
+}
+
 /** The inherited fds of `device`, once; null when there are none. */
 export function takeDatapath(device: string): Inherited | null {
   const d = waiting.get(device) ?? null;
@@ -147,9 +171,10 @@ export function takeDatapath(device: string): Inherited | null {
 
 /** Closes what no backend took (e.g. the backend type changed during the reload). */
 export function closeUntaken(log: Logger): void {
-  for (const { handover: d, running } of waiting.values()) {
+  for (const { handover: d, running, running6 } of waiting.values()) {
     log.info({ device: d.device }, `inherited fds of ${d.device} not needed by this backend; closed`);
     if (running) void running.stop();
+    else if (running6) void running6.stop();
     else for (const fd of allFds(d)) closeFd(fd);
   }
   waiting.clear();

@@ -3,7 +3,7 @@ import { loadAddon } from '../native/addon.js';
 
 export type FdDescription =
   | { readonly kind: 'tun'; readonly name: string; readonly multiQueue: boolean; readonly vnetHdr: boolean }
-  | { readonly kind: 'udp'; readonly port: number }
+  | { readonly kind: 'udp'; readonly port: number; readonly family: 4 | 6 }
   | { readonly kind: 'other' };
 
 export interface ReloadNative {

@@ -72,6 +72,17 @@ test('store fds are regrouped by device and role, queues in index order; strays 
   assert.ok(!fdStoreName('flannel.1', 'tun', 0).includes(':'), 'LISTEN_FDNAMES is split on ":"');
 });
 
+test('the IPv6 half is a datapath of its own in the store and in a re-exec handover (fds only, no peers)', () => {
+  const fds = [['tun', 0, 3], ['udp', 0, 4], ['send', 0, 5], ['tun', 0, 6], ['udp', 0, 7], ['send', 0, 8]] as const;
+  const { datapaths, unused } = datapathsFromStore(fds.map(([role, i, fd]) => ({
+    fd, name: fdStoreName(fd < 6 ? 'flannel.1' : 'flannel-v6.1', role, i) })));
+  assert.deepEqual(unused, []);
+  assert.deepEqual(datapaths.map((d) => [d.device, d.tunFds, d.udpFds, d.sendFds]),
+    [['flannel.1', [3], [4], [5]], ['flannel-v6.1', [6], [7], [8]]]);
+  const v6 = { device: 'flannel-v6.4096', tunFds: [9, 10], udpFds: [11, 12], sendFds: [13], peers: [] };
+  assert.deepEqual(decodeHandover(encodeHandover({ version: 1, datapaths: [v6] })).datapaths, [v6]);
+});
+
 test('loop settings compare field by field', () => {
   assert.ok(sameLoopConfig(LOOPS, { ...LOOPS, network: { ...LOOPS.network } }));
   assert.ok(!sameLoopConfig(LOOPS, { ...LOOPS, ownMac: 'aa:bb:cc:dd:ee:00' }));

@@ -5,20 +5,26 @@
 // userspace backend (userspace.ts) and, alone, in IPv6-only networks (kernel-v6-only.ts takes any V6Half).
 import { writeFile } from 'node:fs/promises';
 import type { Logger } from '../../log.js';
-import { formatCidr6, nets6Equal, parseIPv6, type Ipv6Net } from '../../net/ipv6.js';
+import { formatCidr6, formatIPv6, nets6Equal, parseIPv6, type Ipv6Net } from '../../net/ipv6.js';
 import { ensureAddress6 } from '../../netlink/addresses6.js';
 import { deleteLinkIfPresent, getLinkByName, setLinkMtu, setLinkUp, type LinkInfo } from '../../netlink/links.js';
 import { deleteRoute6IfPresent, replaceRoute6 } from '../../netlink/routes6.js';
 import { checkIPv6SubnetLen } from '../../datapath/peer-table6.js';
-import { UserspaceDatapath6 } from '../../datapath/userspace-datapath6.js';
+import { datapath6From, type UserspaceDatapath6 } from '../../datapath/userspace-datapath6.js';
 import type { Ipv6NetworkConfig } from '../../config/network-config.js';
-import type { BackendContext, BackendSettings } from '../backend.js';
+import type { BackendContext, BackendSettings, BackendWork } from '../backend.js';
+import type { DatapathFds, DatapathHandover } from '../../reload/handover.js';
+import { forgetDatapathFds, storeDatapathFds } from '../../reload/fd-store.js';
+import { type Loop6Config, net6FromWords, sameLoop6Config } from '../../reload/handover6.js';
+import { takeDatapath } from '../../reload/inbox.js';
+import type { PeerTable6Op } from '../../datapath/peer-table6.js';
+import { registerHandover } from '../../reload/reexec.js';
 import type { VxlanConfig } from './config.js';
 
 type VxlanSettings = NonNullable<BackendSettings['vxlan']>;
 import type { Lease, VxlanBackendData } from '../../subnet/lease.js';
 import { isOnOurL2v6 } from './direct-routing.js';
-import { readV6Peer, vxlanV6DeviceName, type V6Peer } from './kernel-v6.js';
+import { isV6Clash, readV6Peer, vxlanV6DeviceName, type V6Peer } from './kernel-v6.js';
 import { VtepIdentity } from './vtep-identity.js';
 
 /** What a backend needs of an IPv6 half, kernel (kernel-v6.ts) or userspace (this file). */
@@ -52,8 +58,18 @@ export interface UserspaceV6Options {
   /** The loop's busy-poll in µs (absent: the datapath's default). */
   readonly spinMicros?: number;
   readonly fifoPriority?: number;
+  /** Where a reload's pause is posted, in line with the peer updates (absent: paused at once). */
+  readonly work?: BackendWork;
+  /** Publishes new BackendV6Data in our lease (our VtepMAC changed after a clash). */
+  readonly republish?: (backendV6Data: VxlanBackendData) => void;
   readonly log: Logger;
 }
+
+/**
+ * Adopted queues are read only once the peers are known (the first reset), so what queued in them during the reload
+ * is forwarded, not answered "no route"; this long at most, should etcd not list them.
+ */
+const ADOPTED_PEERS_WAIT_MS = 5_000;
 
 export class UserspaceVxlanV6 implements V6Half {
   readonly deviceName: string;
@@ -63,6 +79,14 @@ export class UserspaceVxlanV6 implements V6Half {
   private device: LinkInfo | null = null;
   private own: Ipv6Net | null = null;
   private readonly peers = new Map<string, V6Peer>();
+  /** The loops run on adopted fds once the peers are known (see ADOPTED_PEERS_WAIT_MS). */
+  private waitForPeers = false;
+  /** Peers in the loops' table from a previous process: those etcd no longer lists go at the first reset. */
+  private seeded: PeerTable6Op[] | null = null;
+  private stopped = false;
+  private unregisterHandover: (() => void) | null = null;
+  /** The fds last put in systemd's fd store: a teardown (which may follow stop()) removes them by name. */
+  private stored: DatapathFds | null = null;
 
   constructor(private readonly o: UserspaceV6Options) {
     this.deviceName = vxlanV6DeviceName(o.vni);
@@ -86,18 +110,46 @@ export class UserspaceVxlanV6 implements V6Half {
 
   async start(own: Ipv6Net | null): Promise<void> {
     this.own = own;
-    if (own) this.datapath?.start(own);
+    if (own && this.waitForPeers) {
+      const later = (): void => this.startLoops();
+      setTimeout(() => (this.o.work ? this.o.work.post('start the adopted IPv6 loops', async () => later()) : later()),
+        ADOPTED_PEERS_WAIT_MS).unref();
+    } else if (own) {
+      this.datapath?.start(own);
+    }
     await this.resync();
   }
 
   async reset(leases: ReadonlyMap<string, Lease>): Promise<void> {
     for (const key of [...this.peers.keys()]) if (!leases.has(key)) await this.remove(key);
     for (const [key, lease] of leases) await this.set(key, lease);
+    this.dropStaleSeeded();
+    this.startLoops();
+  }
+
+  private dropStaleSeeded(): void {
+    const seeded = this.seeded;
+    this.seeded = null;
+    if (!seeded || !this.datapath) return;
+    const listed = new Set([...this.peers.values()].map((p) => p.subnet.ip));
+    for (const op of seeded) {
+      if (op.op !== 'set') continue;
+      const net = net6FromWords(op.subnet, this.o.network.subnetLen);
+      if (!listed.has(net.ip)) this.datapath.deletePeer(net);
+    }
+  }
+
+  /** Starts loops held back for the peers (adopted fds); a no-op once they run. */
+  private startLoops(): void {
+    if (!this.waitForPeers || !this.own || !this.datapath || this.stopped) return;
+    this.waitForPeers = false;
+    this.datapath.start(this.own);
   }
 
   async set(key: string, lease: Lease): Promise<void> {
     const peer = readV6Peer(lease);
     if (peer === null) return this.remove(key);
+    if (isV6Clash(peer, { publicIPv6: this.localIP6, vtepMac: this.vtep.mac })) await this.leaveClash(peer, key);
     peer.direct = this.o.directRouting && await isOnOurL2v6(peer.publicIPv6, formatCidr6(peer.subnet), this.o.log);
     const old = this.peers.get(key);
     if (old && nets6Equal(old.subnet, peer.subnet) && old.publicIPv6 === peer.publicIPv6 && old.vtepMac === peer.vtepMac
@@ -116,6 +168,27 @@ export class UserspaceVxlanV6 implements V6Half {
     this.peers.delete(key);
     await this.forget(old, true);
     this.o.log.info({ subnet: formatCidr6(old.subnet) }, 'IPv6 peer removed');
+  }
+
+  /**
+   * Another host publishes our VtepMAC (a cloned --state-dir): a new one, kept, and BackendV6Data republished, as the
+   * kernel flannel-v6.<VNI> does. The loops take their MAC at start, so new loops run on the same fds (the TUN keeps
+   * its carrier, address and route) with the new MAC and the same peers.
+   */
+  private async leaveClash(peer: V6Peer, key: string): Promise<void> {
+    const clashing = { vtepMac: peer.vtepMac, publicIP: formatIPv6(peer.publicIPv6), key };
+    const old = this.stopped ? null : await this.vtep.leave(clashing);
+    if (old === null) return;
+    const running = this.datapath;
+    if (running) {
+      const wasStarted = running.started;
+      await running.pauseLoops();
+      this.datapath = this.newDatapath(running.fds());
+      for (const p of this.peers.values()) this.datapath.setPeer(p.subnet, p.publicIPv6, p.vtepMac);
+      if (this.own && wasStarted) this.datapath.start(this.own);
+    }
+    this.vtep.announce(old, clashing);
+    this.o.republish?.(this.backendV6Data());
   }
 
   /** Its DirectRouting route goes; with `fromTable`, its entry in the loops' table too. */
@@ -154,12 +227,17 @@ export class UserspaceVxlanV6 implements V6Half {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    this.unregisterHandover?.();
+    this.unregisterHandover = null;
     await this.datapath?.stop();
     this.datapath = null;
   }
 
   async teardown(): Promise<void> {
     await this.stop();
+    if (this.stored) forgetDatapathFds(this.deviceName, this.stored);
+    this.stored = null;
     const link = await getLinkByName(this.deviceName);
     if (link) await deleteLinkIfPresent(link.index);
     this.device = null;
@@ -171,25 +249,87 @@ export class UserspaceVxlanV6 implements V6Half {
     return out;
   }
 
-  /** Opens the TUN (replacing a kernel vxlan device of the same name) and the loops' sockets. */
+  /**
+   * Opens the TUN (replacing a kernel vxlan device of the same name) and the loops' sockets, or takes the ones a
+   * reload or systemd's fd store left us (the loops then wait for the peers).
+   */
   private async open(): Promise<void> {
+    const inherited = takeDatapath(this.deviceName);
+    // IPv4 loops on these fds would be a mix-up of names: they go, and the fds with them.
+    if (inherited?.running) await inherited.running.stop();
+    const early = inherited?.running6 ?? null;
+    if (early && sameLoop6Config(early.loopConfig(), this.newConfig())) {
+      // A reload's loops, already forwarding with the table they had: kept; etcd's list corrects the table.
+      this.datapath = early;
+      this.seeded = inherited!.handover.loops6?.peers.filter((op) => op.op === 'set') ?? null;
+      this.waitForPeers = false;
+      await this.openedLink();
+      this.keepFds(early.fds());
+      return;
+    }
+    if (early) {
+      this.o.log.info('the IPv6 datapath settings changed during the reload: its loops restart with the new ones');
+      await early.pauseLoops();
+    }
+    const adopt = early ? early.fds() : inherited && !inherited.running ? inherited.handover : null;
+    this.waitForPeers = adopt !== null;
     const existing = await getLinkByName(this.deviceName);
-    if (existing && existing.kind !== 'tun') {
+    if (!adopt && existing && existing.kind !== 'tun') {
       this.o.log.info({ kind: existing.kind }, 'replacing the existing non-TUN device with the userspace datapath\'s TUN');
       await deleteLinkIfPresent(existing.index);
     }
-    this.datapath = new UserspaceDatapath6({
-      tunName: this.deviceName, vni: this.o.vni, port: this.o.port, ownMac: this.vtep.mac, localIP6: this.localIP6,
-      network: this.o.network.network, subnetLen: this.o.network.subnetLen, innerMtu: this.o.mtu,
-      outerMtu: this.o.outerMtu, allowForeignSource: this.o.allowForeignSource, log: this.o.log,
-      ...(this.o.spinMicros !== undefined ? { spinMicros: this.o.spinMicros } : {}),
-      ...(this.o.fifoPriority ? { fifoPriority: this.o.fifoPriority } : {}),
-    });
+    this.datapath = this.newDatapath(adopt ?? undefined);
+    this.keepFds(this.datapath.fds());
+    await this.openedLink();
+  }
+
+  /** The opened TUN's link, with our MTU and no router advertisements taken. */
+  private async openedLink(): Promise<void> {
     const link = await getLinkByName(this.deviceName);
     if (!link) throw new Error(`TUN device ${this.deviceName} vanished right after it was opened`);
     if (link.mtu !== this.o.mtu) await setLinkMtu(link.index, this.o.mtu);
     await writeFile(`/proc/sys/net/ipv6/conf/${this.deviceName}/accept_ra`, '0').catch(() => undefined);
     this.device = link;
+  }
+
+  /** A datapath with our settings and current VtepMAC, on `adopt` when given (else on fds of its own). */
+  private newDatapath(adopt?: DatapathFds): UserspaceDatapath6 {
+    return datapath6From(this.deviceName, this.newConfig(), this.o.log, adopt);
+  }
+
+  /** The loops' settings from our config: a reload's loops running other ones are restarted with these. */
+  private newConfig(): Loop6Config {
+    const o = this.o;
+    return { vni: o.vni, port: o.port, ownMac: this.vtep.mac, localIP6: this.localIP6, network: o.network.network,
+      subnetLen: o.network.subnetLen, innerMtu: o.mtu, outerMtu: o.outerMtu, spinMicros: o.spinMicros ?? null,
+      fifoPriority: o.fifoPriority || null, allowForeignSource: o.allowForeignSource };
+  }
+
+  /**
+   * The fds go to systemd's fd store (kept over a restart or crash) and are offered to a reload (kept over the exec),
+   * as the IPv4 half's. The peers are not handed over: the next process's loops wait for etcd's list.
+   */
+  private keepFds(fds: DatapathFds): void {
+    if (storeDatapathFds(this.deviceName, fds, this.o.log)) this.stored = fds;
+    this.unregisterHandover ??= registerHandover({
+      device: this.deviceName,
+      pause: () => new Promise<DatapathHandover>((resolve, reject) => {
+        const pause = async (): Promise<void> => {
+          try {
+            if (!this.datapath) throw new Error(`${this.deviceName} has no open datapath`);
+            await this.datapath.pauseLoops();
+            // Its table and settings let the next process run the loops before it asks etcd anything.
+            resolve({ device: this.deviceName, ...this.datapath.fds(), peers: [],
+              loops6: { loops: this.datapath.loopConfig(), peers: this.datapath.peerReplay() } });
+          } catch (err) {
+            reject(err as Error);
+          }
+        };
+        if (this.o.work) this.o.work.post('pause the IPv6 half for a reload', pause);
+        else void pause();
+      }),
+      resume: () => this.datapath?.resumeLoops(),
+    });
   }
 }
 
@@ -200,7 +340,7 @@ export function userspaceV6Half(ctx: BackendContext, config: VxlanConfig, settin
   if (!ipv6) throw new Error('the IPv6 half of the vxlan backend needs EnableIPv6 and IPv6Network in the network config');
   return new UserspaceVxlanV6({ vni: config.vni, port: config.port, mtu, outerMtu: ctx.extIface.mtu, localIP6: extAddr6,
     network: ipv6, stateDir: ctx.stateDir, allowForeignSource: settings.allowForeignSource ?? false,
-    directRouting: config.directRouting,
+    directRouting: config.directRouting, work: ctx.work, ...(ctx.republishV6 ? { republish: ctx.republishV6 } : {}),
     // As the IPv4 loops: a SCHED_FIFO setting means no spin; else --vxlan-busy-poll or the default.
     ...(settings.loopPriority ? { spinMicros: 0, fifoPriority: settings.loopPriority }
       : settings.busyPoll !== undefined ? { spinMicros: settings.busyPoll } : {}),
