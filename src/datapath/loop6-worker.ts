@@ -2,8 +2,8 @@
 // directions: send reads the TUN, encapsulates (encap6.ts) and sends to peers' PublicIPv6 with sendmmsg and
 // UDP_SEGMENT; receive takes recvmmsg batches (UDP_GRO trains), decapsulates and coalesces them (decap6.ts) and
 // writes the TUN. One native call per wake-up polls both (loop_io.cc, spinning first for spinMicros after traffic),
-// as the IPv4 loops do. Every buffer is allocated here, once. A wait lasts at most POLL_MS, after which peer
-// updates are applied and the stop flag is checked.
+// as the IPv4 loops do. Every buffer is allocated here, once. A wait ends on traffic or on the wake fd, which the
+// main thread signals after peer updates and at stop.
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { useRangeSum } from './checksum.js';
 import { counterBlock, COUNTER_INDEX as C } from './counters.js';
@@ -35,10 +35,13 @@ export interface Loop6WorkerData {
   /** Int32 [0]: 1 = stop; [1]: bumped after peer updates are posted. */
   readonly control: SharedArrayBuffer;
   readonly updates: MessagePort;
+  /** Signalled (wake.cc) after peer updates and at stop: the wait needs no short timeout. */
+  readonly wakeFd: number;
   readonly initial: readonly PeerTable6Op[];
 }
 
-const POLL_MS = 50;
+/** Only bounds the harm of a missed wake-up signal: an idle loop wakes once per this period. */
+const POLL_MS = 30_000;
 const TX_SLOTS = 16;
 const TX_SLOT_SIZE = 65536 + 64;
 const RX_SLOTS = 8;
@@ -112,7 +115,7 @@ function run(data: Loop6WorkerData): void {
   const rx = receiveSide(data, peers, counters);
   const wait = loopWaitIo();
   const io = wait.loopIoOpen({
-    tunFd: data.tunFd, udpFd: data.udpFd, headroom: TUN6_READ_HEADROOM, family: 6,
+    tunFd: data.tunFd, udpFd: data.udpFd, wakeFd: data.wakeFd, headroom: TUN6_READ_HEADROOM, family: 6,
     txSlab: tx.slab, txSlotSize: tx.slotSize, txLengths: tx.lengths,
     rxSlab: rx.slab, rxSlotSize: rx.slotSize, rxLengths: rx.lengths, rxSources: rx.sources, rxGsoSizes: rx.gsoSizes,
   });

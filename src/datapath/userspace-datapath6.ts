@@ -13,7 +13,7 @@ import { newCounterBuffer, readCounters, type CounterName } from './counters.js'
 import { DEFAULT_SPIN_MICROS, defaultLoopCount } from './datapath-options.js';
 import type { Loop6WorkerData } from './loop6-worker.js';
 import { LoopSupervisor } from './loop-supervisor.js';
-import { tunIo } from './native.js';
+import { tunIo, wakeIo } from './native.js';
 import { udp6Io } from './native6.js';
 import { checkIPv6SubnetLen, ip6Words, type PeerTable6Op } from './peer-table6.js';
 import { openTunQueues } from './tun-queues.js';
@@ -52,10 +52,13 @@ export interface Datapath6Options {
 interface Loop {
   readonly supervisor: LoopSupervisor;
   port: MessagePort | null;
+  /** Signalled after peer updates and at stop, so an idle loop sleeps (wake.cc); kept across respawns. */
+  readonly wakeFd: number;
 }
 
 export class UserspaceDatapath6 {
   private readonly tun = tunIo();
+  private readonly wake = wakeIo();
   private readonly tunFds: number[] = [];
   private readonly udpFds: number[] = [];
   private readonly sendFds: number[] = [];
@@ -147,6 +150,7 @@ export class UserspaceDatapath6 {
    */
   async pauseLoops(): Promise<void> {
     Atomics.store(new Int32Array(this.control), 0, 1);
+    this.wakeLoops();
     await Promise.all(this.loops.map((l) => l.supervisor.stop(STOP_GRACE_MS)));
     for (const l of this.loops) {
       l.port?.close();
@@ -170,8 +174,10 @@ export class UserspaceDatapath6 {
     if (this.closed) return;
     this.closed = true;
     Atomics.store(new Int32Array(this.control), 0, 1);
+    this.wakeLoops();
     await Promise.all(this.loops.map((l) => l.supervisor.stop(STOP_GRACE_MS)));
     for (const l of this.loops) l.port?.close();
+    for (const l of this.loops) this.tun.closeFd(l.wakeFd);
     this.loops = [];
     this.closeFds();
   }
@@ -186,11 +192,17 @@ export class UserspaceDatapath6 {
     else this.sets.delete(op.subnet.join(':'));
     for (const l of this.loops) l.port?.postMessage(op);
     Atomics.add(new Int32Array(this.control), 1, 1);
+    this.wakeLoops();
+  }
+
+  private wakeLoops(): void {
+    for (const l of this.loops) this.wake.wakeFdSignal(l.wakeFd);
   }
 
   private supervise(queue: number): Loop {
     const loop: Loop = {
       port: null,
+      wakeFd: this.wake.wakeFdOpen(),
       supervisor: new LoopSupervisor({ role: `v6-queue${queue}`, log: this.o.log, spawn: () => this.spawn(loop, queue) }),
     };
     return loop;
@@ -205,7 +217,7 @@ export class UserspaceDatapath6 {
       ownMac: [...macBytes(o.ownMac)], network: o.network, subnetLen: o.subnetLen, innerMtu: o.innerMtu,
       outerMtu: o.outerMtu, allowForeignSource: o.allowForeignSource ?? false,
       spinMicros: o.spinMicros ?? DEFAULT_SPIN_MICROS, fifoPriority: o.fifoPriority ?? 0, counters: this.counterBuffer,
-      counterBlock: queue, control: this.control, updates: port2, initial: this.replay(),
+      counterBlock: queue, control: this.control, updates: port2, initial: this.replay(), wakeFd: loop.wakeFd,
     };
     const worker = new Worker(path.join(__dirname, 'loop6-worker.js'), { workerData: data, transferList: [port2] });
     loop.port = port1;
