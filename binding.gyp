@@ -13,7 +13,8 @@
         "native/src/loop_io.cc",
         "native/src/segment.cc",
         "native/src/reload.cc",
-        "native/src/tap.cc"
+        "native/src/tap.cc",
+        "native/src/packet.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],

@@ -10,6 +10,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSegment(env, exports);
   InitReload(env, exports);
   InitTap(env, exports);
+  InitPacket(env, exports);
   return exports;
 }
 
