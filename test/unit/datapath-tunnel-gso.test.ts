@@ -18,6 +18,7 @@ import { parseCidr, parseIPv4 } from '../../src/net/ipv4.js';
 import { parseOptions } from '../../src/options.js';
 import { warmUpDatapath } from '../../src/datapath/warm-up.js';
 import { DEFAULT_SPIN_MICROS, defaultSpinMicros } from '../../src/datapath/userspace-datapath.js';
+import { spinAfterWake } from '../../src/datapath/datapath-options.js';
 import {
   checksumsValid, naiveChecksum, randomBytes, TCP_ACK, TCP_FIN, TCP_PSH, tcpPacket, udpPacket, withPartialSeed,
 } from '../support/datapath-packets.js';
@@ -264,6 +265,16 @@ test('--vxlan-loop-priority: 0 by default, 1..99 accepted; a FIFO loop does not 
   assert.equal(defaultSpinMicros({ fifoPriority: 10 }), 0);
   assert.equal(defaultSpinMicros({ nice: -5 }), DEFAULT_SPIN_MICROS);
   assert.equal(defaultSpinMicros(undefined), DEFAULT_SPIN_MICROS);
+});
+
+test('the loop spins after a wake-up that only sent; never after one that received datagrams', () => {
+  const wake = (tunPackets: number, datagrams: number): number => tunPackets | (datagrams << 8);
+  assert.equal(spinAfterWake(wake(1, 0), 200), 200, 'a ping sent: wait awake for the reply');
+  assert.equal(spinAfterWake(wake(16, 0), 200), 200);
+  assert.equal(spinAfterWake(wake(0, 3), 200), 0, 'data written to the TUN: its ACKs are already queued');
+  assert.equal(spinAfterWake(wake(2, 1), 200), 0);
+  assert.equal(spinAfterWake(0, 200), 0, 'nothing came');
+  assert.equal(spinAfterWake(wake(1, 0), 0), 0, 'spin off stays off');
 });
 
 /** The frames kernelModel's segments leave as: the TAP frame's outer headers with each segment's lengths and ids. */
