@@ -1,6 +1,6 @@
 // What the kernel puts on the wire for the frames of the tunnel-GSO send path, decoded from a capture: a userspace
-// node (send path tunnel-gso) beside a kernel VXLAN node, with UDP-tunnel segmentation switched off on the sender's
-// underlay (a NIC without VXLAN offload), so the kernel segments each TAP frame before the wire. AF_PACKET sockets
+// node (send path tunnel-gso) beside a kernel VXLAN node, with the sender's underlay offloads off (a NIC without
+// any), so the kernel segments each TAP frame and completes every checksum before the wire. AF_PACKET sockets
 // (support/agents/packet-capture.ts) record the packets queued to flannel.1 (what the loop read) and the VXLAN
 // frames that left eth0; every frame shape the loop emits must come out as correct VXLAN datagrams carrying the
 // read's bytes. With TSFLANNELD_CAPTURE_FIXTURE=<file> the run also writes the fixture the unit test
