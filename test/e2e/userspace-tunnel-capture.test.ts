@@ -28,7 +28,7 @@ const TAG = randomBytes(2).toString('hex');
 const AGENTS = path.join(__dirname, '..', 'support', 'agents');
 const [A, B] = podPairHosts('tk', TAG, '00');
 const agents = new Set<ChildProcessWithoutNullStreams>();
-const skip = missingPrerequisite({ tun: true }) ?? tunnelGsoUnavailable();
+const skip = missingPrerequisite({ tun: true, commands: ['ethtool', 'ping'] }) ?? tunnelGsoUnavailable();
 
 /** One UDP datagram of `size` bytes from a pod (its checksum left partial by the pod's veth offload). */
 async function sendUdp(fromNs: string, toIP: string, size: number): Promise<void> {
