@@ -10,15 +10,18 @@
 #               default send path (tunnel-gso where the kernel has it: whole VXLAN frames into a TAP, kernel segments)
 #   segment     gro with the send path forced to 'segment' (TSO frames cut in the addon, sent with UDP GSO)
 #   gro-cold    gro without the JIT warm-up of the loop threads (TSFLANNELD_DATAPATH_WARMUP=0)
+#   gctrace     gro under node --trace-gc (every isolate's collections, the loops' included, in the node's log)
 #   before      gro from another build tree, BEFORE_ROOT (its dist/ and a build/ link): old vs new in one run
 #   one-thread  the same with one loop and one queue (loops=1)
 #   nice / fifo the default with loop threads at nice -10 / SCHED_FIFO priority 10 (fifo: no spin, see defaultSpinMicros)
 #   spinN       the default, polling (yielding) without sleeping for N µs after traffic (spinN-one-thread: loops=1)
-#   mixed       host A userspace (default), host B kernel
+#   mixed       host A userspace (default; MIXED_EXTRA: more NodeSpec JSON such as ',"spinMicros":0', MIXED_ENV: its
+#               environment), host B kernel
 # Prints one markdown row per mode: TCP A→B, TCP B→A (iperf3 -t $SECS), ping RTT avg, min, p50 and p99 (PING_COUNT,
 # default 200, pings 10 ms apart).
-# PING_ONLY=1 skips iperf3; MODES='gro one-thread' picks userspace modes; USERSPACE_PIN=0 / PING_PIN=0 run the
-# userspace nodes / ping under `taskset -c <cpus>`.
+# PING_HIST=1 adds a histogram of the RTTs (ms buckets); PING_ONLY=1 skips iperf3; MODES='gro one-thread' picks
+# userspace modes; USERSPACE_PIN=0 / PING_PIN=0 run the userspace nodes / ping under `taskset -c <cpus>`; KEEP_LOGS=1
+# keeps each userspace node's output (removed otherwise).
 # Usage: bench/datapath-steps.sh [SECS] [REPS]   (root; needs iperf3; builds with `npx tsc -p .` first)
 set -euo pipefail
 SECS=${1:-5}
@@ -30,9 +33,13 @@ NODE_JS=$(agent_js "$ROOT")
 TAG=$(head -c2 /dev/urandom | od -An -tx1 | tr -d ' \n')
 HA=bdha$TAG HB=bdhb$TAG CA=bdca$TAG CB=bdcb$TAG
 PIDS=()
+LOGS=()
 MODE_ENV=
+MODE_NODE_FLAGS=
 
 cleanup() {
+  # Each userspace node's output; KEEP_LOGS=1 keeps them (and prints where), e.g. for the gctrace mode.
+  if [ -n "${KEEP_LOGS:-}" ]; then printf 'node log: %s\n' "${LOGS[@]:-}" >&2; else rm -f "${LOGS[@]:-}"; fi
   for p in "${PIDS[@]:-}"; do
     [ -n "$p" ] || continue
     for c in $(ps -o pid= --ppid "$p" 2>/dev/null); do kill "$c" 2>/dev/null || true; done
@@ -72,10 +79,11 @@ kernel_up() { # ns self_i peer_i
 userspace_up() { # ns self_i peer_i extra-json
   local ns=$1 s=$2 p=$3 extra=$4
   local spec="{\"device\":\"flannel.1\",\"vni\":1,\"port\":8472,\"mac\":\"02:bd:00:00:00:0$s\",\"localIP\":\"192.0.2.$s\",\"network\":\"10.244.0.0/16\",\"subnetLen\":24,\"ownSubnet\":\"10.244.$s.0/24\",\"mtu\":1450,\"peers\":[{\"subnet\":\"10.244.$p.0/24\",\"publicIP\":\"192.0.2.$p\",\"mac\":\"02:bd:00:00:00:0$p\"}]$extra}"
-  local out; out=$(mktemp)
+  local out; out=$(mktemp /tmp/datapath-steps-$ns-XXXX.log)
+  LOGS+=("$out")
   local PIN=${USERSPACE_PIN:+taskset -c $USERSPACE_PIN}
   # The feeding `sleep` keeps the node's stdin open; its own stdout must not hold the script's (a pipe to `tail`).
-  (sleep 100000 | ip netns exec $ns env $MODE_ENV $PIN node "${MODE_NODE_JS:-$NODE_JS}" "$spec" > "$out" 2>&1) >/dev/null 2>&1 &
+  (sleep 100000 | ip netns exec $ns env $MODE_ENV $PIN node $MODE_NODE_FLAGS "${MODE_NODE_JS:-$NODE_JS}" "$spec" > "$out" 2>&1) >/dev/null 2>&1 &
   PIDS+=($!)
   for _ in $(seq 100); do grep -q ready "$out" && break; sleep 0.05; done
   [ -z "${SHOW_SEND_PATH:-}" ] || echo "$ns: $(grep -m1 send-path "$out")" >&2
@@ -104,7 +112,11 @@ ping_ms() { # prints "avg (min …, p50 …, p99 …)" over PING_COUNT pings 10 
   ip netns exec $CA ${PING_PIN:+taskset -c $PING_PIN} ping -n -c "${PING_COUNT:-200}" -i 0.01 10.244.2.2 \
     | sed -n 's/.*time=\([0-9.]*\) ms/\1/p' | sort -n \
     | awk '{v[NR]=$1; s+=$1} END {if (NR==0) {print "fail"; exit} i=int(NR*0.99+0.5); if (i<1) i=1; if (i>NR) i=NR;
-        m=int(NR*0.5+0.5); if (m<1) m=1; printf "%.3f (min %.3f, p50 %.3f, p99 %.3f)\n", s/NR, v[1], v[m], v[i]}'
+        m=int(NR*0.5+0.5); if (m<1) m=1; printf "%.3f (min %.3f, p50 %.3f, p99 %.3f)", s/NR, v[1], v[m], v[i]
+        if (ENVIRON["PING_HIST"] != "") { n=split("0.2 0.5 1 2 3.5 5 10", e, " "); printf " hist"; k=1;
+          for (b=1; b<=n; b++) { c=0; while (k<=NR && v[k]<e[b]) {c++; k++}; printf " <%s:%d", e[b], c }
+          printf " >=%s:%d", e[n], NR-k+1 }
+        printf "\n"}'
 }
 
 measure() { # label
@@ -120,7 +132,7 @@ echo "|---|---|---|---|"
 for rep in $(seq "$REPS"); do
   kernel_up $HA 1 2; kernel_up $HB 2 1; measure kernel; down_all
   for mode in ${MODES:-per-packet batched tso-gso pipeline gro one-thread}; do
-    MODE_ENV= MODE_NODE_JS=
+    MODE_ENV= MODE_NODE_JS= MODE_NODE_FLAGS=
     case $mode in
       before) extra=''; MODE_NODE_JS=$(agent_js "$BEFORE_ROOT") ;;
       gro-cold) extra=''; MODE_ENV=TSFLANNELD_DATAPATH_WARMUP=0 ;;
@@ -128,6 +140,7 @@ for rep in $(seq "$REPS"); do
       batched) extra=',"offloads":false,"gro":false,"loops":"pipeline"' ;;
       tso-gso) extra=',"gro":false,"loops":"pipeline"' ;;
       gro) extra='' ;;
+      gctrace) extra=''; MODE_NODE_FLAGS=--trace-gc ;;
       segment) extra=',"sendPath":"segment"' ;;
       pipeline) extra=',"loops":"pipeline"' ;;
       one-thread) extra=',"loops":1' ;;
@@ -138,6 +151,6 @@ for rep in $(seq "$REPS"); do
     esac
     userspace_up $HA 1 2 "$extra"; userspace_up $HB 2 1 "$extra"; measure "userspace $mode"; down_all
   done
-  MODE_ENV= MODE_NODE_JS=
-  userspace_up $HA 1 2 ''; kernel_up $HB 2 1; measure "mixed (A userspace, B kernel)"; down_all
+  MODE_ENV=${MIXED_ENV:-} MODE_NODE_JS= MODE_NODE_FLAGS=
+  userspace_up $HA 1 2 "${MIXED_EXTRA:-}"; kernel_up $HB 2 1; measure "mixed (A userspace${MIXED_EXTRA:+ $MIXED_EXTRA}${MIXED_ENV:+ $MIXED_ENV}, B kernel)"; down_all
 done

@@ -13,6 +13,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitUdp6(env, exports);
   InitWake(env, exports);
   InitTrim(env, exports);
+  InitPacket(env, exports);
   return exports;
 }
 

@@ -16,3 +16,4 @@ void InitWake(Napi::Env env, Napi::Object exports);
 void InitTrim(Napi::Env env, Napi::Object exports);
 // wake.cc: empties a loop's wake-up eventfd (loop_io.cc).
 void DrainWakeFd(int fd);
+void InitPacket(Napi::Env env, Napi::Object exports);

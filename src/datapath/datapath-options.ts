@@ -91,6 +91,17 @@ export function defaultSpinMicros(scheduling: DatapathOptions['scheduling']): nu
   return (scheduling?.fifoPriority ?? 0) > 0 ? 0 : DEFAULT_SPIN_MICROS;
 }
 
+/**
+ * The spin after one wake-up of a both-direction loop; `got` is loopWait's result (TUN packets | datagrams << 8).
+ * The spin waits for the peer's answer to what the loop just sent. After a wake-up that took datagrams, the answer
+ * (the pod's ACK or echo reply) comes out of the loop's own TUN write and the next wait finds it at once; spinning
+ * then only takes the CPU from the pod that has to read what was written (bench/notes/datapath-steps.md, seventh
+ * pass: it cost the receive side a third of its throughput against a kernel sender).
+ */
+export function spinAfterWake(got: number, spinMicros: number): number {
+  return (got & 0xff) > 0 && got >>> 8 === 0 ? spinMicros : 0;
+}
+
 /** One loop per CPU, up to MAX_DEFAULT_LOOPS. */
 export function defaultLoopCount(): number {
   return Math.max(1, Math.min(MAX_DEFAULT_LOOPS, os.availableParallelism()));

@@ -38,6 +38,7 @@ import * as fs from 'node:fs';
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { useRangeSum } from './checksum.js';
 import { counterBlock, COUNTER_INDEX as C } from './counters.js';
+import { spinAfterWake } from './datapath-options.js';
 import { DecapBatch, type DecapConfig } from './decap.js';
 import { flushTxQueues, rxDirectionAround } from './direction-io.js';
 import { EncapBatch, encapSlabLayout, TUN_READ_HEADROOM, type EncapConfig } from './encap.js';
@@ -199,8 +200,8 @@ function rxDirection(data: LoopWorkerData, cfg: DecapConfig, peers: PeerTable, c
 /**
  * The both-direction loop: one native call per wake-up polls the TUN queue and the socket and reads both. A packet
  * written to the TUN is often answered at once (ACKs, echo replies) on this loop's own queue, and this thread finds
- * the answer without a wake-up of another one. After traffic the wait spins first (spinMicros), so that the answer
- * to a datagram just sent finds this thread still awake.
+ * the answer without a wake-up of another one. After sending (and receiving nothing) the wait spins first
+ * (spinMicros), so that the answer to a datagram just sent finds this thread still awake (spinAfterWake).
  */
 function runBoth(data: LoopWorkerData, tx: TxDirection, rx: RxDirection, control: Int32Array, drain: () => void): void {
   const wait = loopWaitIo();
@@ -215,7 +216,7 @@ function runBoth(data: LoopWorkerData, tx: TxDirection, rx: RxDirection, control
   while (Atomics.load(control, 0) === 0) {
     drain();
     const got = wait.loopWait(io, pollMs, spinMicros);
-    spinMicros = got === 0 ? 0 : data.spinMicros;
+    spinMicros = spinAfterWake(got, data.spinMicros);
     // An answer the pod's stack queued inside this loop's TUN write (an echo reply, an ACK) is found by the next
     // wait, which returns at once. Reading the TUN right after the write would save that wait, but it makes the
     // sender encapsulate smaller batches; measured, the difference was within this host's noise

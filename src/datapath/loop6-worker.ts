@@ -7,6 +7,7 @@
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { useRangeSum } from './checksum.js';
 import { counterBlock, COUNTER_INDEX as C } from './counters.js';
+import { spinAfterWake } from './datapath-options.js';
 import { Decap6Batch } from './decap6.js';
 import { Encap6Batch, TUN6_READ_HEADROOM, type Encap6Config } from './encap6.js';
 import { checksumNative, loopWaitIo, threadControl, tunIo } from './native.js';
@@ -130,7 +131,7 @@ function run(data: Loop6WorkerData): void {
       }
     }
     const got = wait.loopWait(io, POLL_MS, spinMicros);
-    spinMicros = got === 0 ? 0 : data.spinMicros;
+    spinMicros = spinAfterWake(got, data.spinMicros);
     if ((got & 0xff) > 0) tx.handle(got & 0xff);
     if (got >>> 8 > 0) rx.handle(got >>> 8);
   }
