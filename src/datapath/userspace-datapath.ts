@@ -68,6 +68,7 @@ export class UserspaceDatapath {
     return this.tap.path;
   }
   private readonly tap: SendPathTap;
+  private sendPathChosen = false;
 
   constructor(private readonly opts: DatapathOptions) {
     this.log = opts.log ?? rootLog.child({ component: 'datapath', device: opts.tunName });
@@ -87,9 +88,9 @@ export class UserspaceDatapath {
       this.sendFds.push(...opts.adopt.sendFds);
       this.queues = this.tunFds.length;
       this.counterBuffer = newCounterBuffer(this.pipeline ? 2 : this.queues);
-      // The TAP does not travel with the fds (it closed with the previous process): it is opened again here, before
-      // any loop runs, so that the loops resume on the send path they had.
-      this.tap.choose(opts, this.queues);
+      // The TAP does not travel with the fds (it closed with the previous process): it is opened again before any
+      // loop runs (chooseSendPath), so that the loops resume on the send path they had.
+      this.chooseSendPath(true);
       return;
     }
     this.tunFds = this.openTun(loops === 'pipeline' ? 1 : loops);
@@ -103,7 +104,7 @@ export class UserspaceDatapath {
       for (let i = 0; i < (opts.sourcePorts ?? 8); i++) {
         this.sendFds.push(this.udp.udpOpen(opts.localIP, 0, { sndbuf: SOCKET_BUFFER }));
       }
-      this.tap.choose(opts, this.queues);
+      this.chooseSendPath(true);
     } catch (err) {
       this.closeFds();
       throw err;
@@ -118,10 +119,16 @@ export class UserspaceDatapath {
     if (this.closed) throw new Error('datapath already stopped');
     this.post({ op: 'own', subnetIP: own.ip >>> 0, prefixLen: own.prefixLen });
     if (this.loops.length > 0) return;
+    this.chooseSendPath(false);
     this.loops = this.pipeline
       ? [this.supervise('tx', 'tx', 0, 0), this.supervise('rx', 'rx', 1, 0)]
       : this.tunFds.map((_, q) => this.supervise(`queue${q}`, 'both', q, q));
     for (const l of this.loops) l.supervisor.start();
+  }
+
+  /** True once start() has created the loops (adopted running loops included), until stop(). */
+  get started(): boolean {
+    return this.loops.length > 0;
   }
 
   /**
@@ -242,6 +249,17 @@ export class UserspaceDatapath {
       l.port = null;
     }
     this.control = new SharedArrayBuffer(8);
+  }
+
+  /**
+   * Sets up the send path once. An explicit --vxlan-send-path=tunnel-gso is decided at construction, so that a host
+   * that cannot run it refuses to start; `auto` (which falls back by itself) waits for the first start(): its TAP
+   * and the iptables calls of its FORWARD rule (tens of ms, synchronous) stay off the path to subnet.env.
+   */
+  private chooseSendPath(atConstruction: boolean): void {
+    if (this.sendPathChosen || (atConstruction && this.opts.sendPath !== 'tunnel-gso')) return;
+    this.sendPathChosen = true;
+    this.tap.choose(this.opts, this.queues);
   }
 
   /** Opens `queues` queues of the TUN with its offloads (tun-queues.ts: an earlier run's queue mode is kept). */

@@ -11,6 +11,7 @@ import { Keeper } from '../kit/keeper.js';
 import type { PeerDiff, PeerStep } from '../kit/peer-diff.js';
 import { addressTun, keptTun, loopLocalIP, openedTunLink, removeTun, requireOpened } from '../kit/tun-device.js';
 import type { Logger } from '../../log.js';
+import { timeline } from '../../timeline.js';
 import { formatCidr, type Ipv4Net, requireIPv4 } from '../../net/ipv4.js';
 import { deleteLinkIfPresent, getLinkByName, type LinkInfo } from '../../netlink/links.js';
 import { deleteRouteIfPresent, listRoutes, replaceRoute, RT_SCOPE_LINK } from '../../netlink/routes.js';
@@ -35,10 +36,12 @@ type UserspaceSettings = NonNullable<BackendSettings['vxlan']>;
 /** How often the TUN and the DirectRouting routes are checked (as the kernel datapath resyncs its entries). */
 const RESYNC_MS = 10_000;
 /**
- * Adopted queues without a peer table (from systemd's fd store) are read only once the peers are known, so what
- * queued there meanwhile is forwarded, not dropped for want of a peer; this long at most, should etcd not list them.
+ * The loops of a fresh datapath, and of adopted queues without a peer table (from systemd's fd store), start only
+ * once the peers are known: what queued on the TUN and the sockets meanwhile is forwarded, not dropped for want of a
+ * peer. It also keeps the loop threads' creation and JIT warm-up (CPU on a small host) off the path to subnet.env and
+ * READY. This long at most, should etcd not list the peers.
  */
-const ADOPTED_PEERS_WAIT_MS = 5_000;
+const PEERS_WAIT_MS = 5_000;
 
 export class UserspaceVxlanBackend implements Backend {
   readonly deviceName: string;
@@ -112,9 +115,12 @@ export class UserspaceVxlanBackend implements Backend {
     const { datapath, device } = this.requireRegistered();
     this.ownSubnet = own.subnet;
     await this.addressDevice(device.index, own.subnet);
-    if (this.waitForPeers) {
+    // From here the kernel queues the pods' packets on the TUN's open queues (and peers' datagrams on the open
+    // sockets) until the loops, started with the first peer list, read them: subnet.env need not wait for the loops.
+    if (this.waitForPeers || !datapath.started) {
+      this.waitForPeers = true;
       this.pendingOwn = own.subnet;
-      setTimeout(() => this.ctx.work.post('start the adopted loops', async () => this.startPending()), ADOPTED_PEERS_WAIT_MS).unref();
+      setTimeout(() => this.ctx.work.post('start the waiting loops', async () => this.startPending()), PEERS_WAIT_MS).unref();
     } else {
       datapath.start(own.subnet);
     }
@@ -265,6 +271,8 @@ export class UserspaceVxlanBackend implements Backend {
     this.datapath.start(this.pendingOwn);
     this.pendingOwn = null;
     this.waitForPeers = false;
+    timeline.mark('datapath loops started');
+    this.log.debug({ peers: this.peers.size }, 'datapath loops started');
   }
 
   /**
