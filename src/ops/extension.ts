@@ -1,14 +1,15 @@
 // Attaches the operator-facing parts to the daemon's lifecycle: /readyz and the health server, sd_notify READY=1 and
 // STOPPING=1, the status file, and /metrics fed from the daemon's notices and counter sources. It composes nothing of
-// the daemon's own (rules, subnet.env, leases): it only watches. prom-client (~90 modules) is loaded only once the
-// daemon is ready, or at the first scrape (./metrics-feed.ts): it is not on the path to subnet.env.
+// the daemon's own (rules, subnet.env, leases): it only watches. The notices are counted in ./counts.ts; prom-client
+// (./metrics.ts, some MiB of heap and RSS) is loaded at the first scrape of /metrics, never otherwise.
 import type { Lifecycle, LeaseContext } from '../lifecycle.js';
 import { log as rootLog } from '../log.js';
 import { formatCidr } from '../net/ipv4.js';
 import type { Options } from '../options.js';
 import { leasePublicText, leaseSubnetsText, networkText } from './families.js';
 import { startHealthServer, type HealthServer } from './http.js';
-import { MetricsFeed } from './metrics-feed.js';
+import { counts } from './counts.js';
+import type { FlannelMetrics } from './metrics.js';
 import { Readiness } from './readiness.js';
 import { notifyReady, notifyStatus, notifyStopping } from './sd-notify.js';
 import { removeStateFile, stateFilePath, StateFileWriter, withoutUserinfo } from './state-file.js';
@@ -35,11 +36,10 @@ export function attachOperations(lifecycle: Lifecycle, options: Options): Operat
 export class OperationsHandle {
   readonly readiness = new Readiness();
   private readonly log = rootLog.child({ component: 'ops' });
-  private readonly feed = new MetricsFeed();
+  private metrics: Promise<FlannelMetrics> | null = null;
   private readonly health: Promise<HealthServer | null>;
   private stateTimer: NodeJS.Timeout | null = null;
   private stateSoon: NodeJS.Timeout | null = null;
-  private peerCount = 0;
   private current: LeaseContext | null = null;
   private readonly stateFile: string;
   private readonly stateWriter: StateFileWriter;
@@ -50,11 +50,7 @@ export class OperationsHandle {
     // Started before the lease, so /healthz answers (and /readyz says 503) while the daemon is still starting.
     this.health = options.healthzPort > 0
       ? startHealthServer({ ip: options.healthzIP, port: options.healthzPort, readiness: this.readiness,
-        registry: async () => {
-          const { metrics } = await this.feed.load();
-          metrics.startProcessMetrics(); // someone scrapes: from now on the event-loop sampler is worth its wake-ups
-          return metrics.registry;
-        } })
+        registry: async () => (await this.loadMetrics()).registry })
       : Promise.resolve(null);
     this.health.catch(() => undefined); // reported by the rulesInPlace hook, which fails the start-up
     lifecycle
@@ -62,36 +58,32 @@ export class OperationsHandle {
       .on('ready', (ctx) => this.onReady(ctx))
       .on('leaseChanged', (ctx) => this.onLeaseChanged(ctx))
       .on('stopping', () => this.onStopping())
-      .observe('leaseRenewed', (lease) => this.feed.record((m) => m.recordOwnLeaseExpiry(lease.expiration)))
-      .observe('leaseReacquired', (r) => this.feed.record((m) => m.recordLeaseReacquired(r.changed)))
+      .observe('leaseRenewed', (lease) => counts.ownLeaseExpiry(lease.expiration))
+      .observe('leaseReacquired', (r) => counts.leaseReacquired(r.changed))
       .observe('peers', (p) => {
-        this.feed.record((m) => {
-          this.peerCount = p.kind === 'reset' ? m.recordPeerReset(p.peers) : m.recordPeerEvents(p.events);
-        });
+        if (p.kind === 'reset') counts.peerReset(p.peers);
+        else counts.peerEvents(p.events);
         this.writeStateSoon();
       })
-      .observe('etcdError', (operation) => this.feed.record((m) => m.recordEtcdError(operation)))
-      .observe('netlinkOperation', (n) => this.feed.record((m) => m.recordNetlinkOperation(n.operation, n.ok)))
+      .observe('etcdError', (operation) => counts.etcdError(operation))
+      .observe('netlinkOperation', (n) => counts.netlinkOperation(n.operation, n.ok))
       .observe('subnetFile', (f) => this.readiness.markSubnetFileWritten(f.written));
   }
 
   private async onRulesInPlace(ctx: LeaseContext): Promise<void> {
     const server = await this.health;
     if (server !== null) this.log.info({ address: `${server.address.address}:${server.address.port}` }, 'health server listening');
-    this.feed.record((m) => {
-      m.metrics.setCounterSource(ctx.backendCounters);
-      m.metrics.setRebuildSource(() => ctx.trafficCounters().rebuilds);
-      m.recordOwnLeaseExpiry(ctx.lease.expiration);
-    });
+    counts.setCounterSource(ctx.backendCounters);
+    counts.setRebuildSource(() => ctx.trafficCounters().rebuilds);
+    counts.ownLeaseExpiry(ctx.lease.expiration);
     this.readiness.markRulesInPlace();
   }
 
   private onReady(ctx: LeaseContext): void {
     this.current = ctx;
     this.readiness.markSubnetFileWritten();
-    this.feed.record((m) => m.recordOwnLeaseExpiry(ctx.lease.expiration));
+    counts.ownLeaseExpiry(ctx.lease.expiration);
     notifyReady(leaseStatusLine(ctx));
-    this.feed.loadSoon();
     // Off the path to READY: the first write comes a moment later, with the first peers if they came by then.
     this.writeStateSoon();
     this.stateTimer = setInterval(() => this.writeState(), STATE_FILE_PERIOD_MS);
@@ -100,7 +92,7 @@ export class OperationsHandle {
 
   private onLeaseChanged(ctx: LeaseContext): void {
     this.current = ctx;
-    this.feed.record((m) => m.recordOwnLeaseExpiry(ctx.lease.expiration));
+    counts.ownLeaseExpiry(ctx.lease.expiration);
     notifyStatus(leaseStatusLine(ctx));
     this.writeState();
   }
@@ -135,12 +127,22 @@ export class OperationsHandle {
         publicIP: ctx.lease.attrs.publicIP, backendType: ctx.lease.attrs.backendType ?? 'udp', mtu: ctx.mtu,
         healthz: server,
         etcdEndpoints: this.options.etcdEndpoints.map(withoutUserinfo), etcdPrefix: this.options.etcdPrefix,
-        peers: this.peerCount,
-        counters: { ...this.feed.readCounters(), ...prefixed('traffic_', ctx.trafficCounters()) },
+        peers: counts.peers,
+        counters: { ...counts.readCounters(), ...prefixed('traffic_', ctx.trafficCounters()) },
       });
     } catch (err) {
       this.log.debug({ err: (err as Error).message, file: this.stateFile }, 'cannot write the status file');
     }
+  }
+
+  /** prom-client and the metrics, loaded (once) when /metrics is first asked for. */
+  private loadMetrics(): Promise<FlannelMetrics> {
+    this.metrics ??= import('./metrics.js').then((m) => {
+      const metrics = m.createMetrics(counts);
+      metrics.startProcessMetrics(); // someone scrapes: from now on the event-loop sampler is worth its wake-ups
+      return metrics;
+    });
+    return this.metrics;
   }
 
   private healthAddress(): string | null {

@@ -13,7 +13,7 @@ export interface HealthServerOptions {
   readonly ip: string;
   readonly port: number;
   readonly readiness: Readiness;
-  /** The metrics, or how to get them: the daemon loads prom-client only after it is ready (../ops/extension.ts). */
+  /** The metrics, or how to get them: the daemon loads prom-client at the first scrape (./extension.ts). */
   readonly registry: Registry | (() => Promise<Registry>);
   /** Defaults to a share of RLIMIT_NOFILE (./fd-budget.ts). */
   readonly maxConnections?: number;

@@ -9,6 +9,7 @@ import { testbedUnavailable } from '../support/prerequisites.js';
 import { CLI_JS, Testbed, poll, type Host } from '../support/testbed.js';
 
 const CONFIG = { Network: '10.0.0.0/16', SubnetLen: 24, Backend: { Type: 'alloc' } };
+const FIXTURES = path.resolve(__dirname, '..', '..', '..', 'test', 'fixtures');
 const HEALTH = ['--healthz-ip', '127.0.0.1', '--healthz-port', '8471'];
 const skip = testbedUnavailable(['python3', 'curl', 'iptables-save']);
 
@@ -76,6 +77,9 @@ describe('operating tsflanneld (issue 8)', { skip: skip ?? false, timeout: 120_0
     assert.match(body, /^flannel_iptables_rebuilds_total 2$/m, 'masquerade and forward sets applied once each');
     assert.match(body, /^# TYPE flannel_datapath_drops_total counter$/m);
     assert.match(body, /^process_cpu_seconds_total /m);
+    // Every metric's name, type and HELP, as the daemon exposed them when prom-client loaded at start-up.
+    const heads = body.split('\n').filter((l) => l.startsWith('# '));
+    assert.deepEqual(heads, fs.readFileSync(path.join(FIXTURES, 'metrics-help.txt'), 'utf8').trimEnd().split('\n'));
   }));
 
   it('installs upstream\'s masquerade and forward rules in the host namespace', () => tb.explainFailure(async () => {

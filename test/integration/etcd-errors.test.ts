@@ -9,7 +9,8 @@ import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { recordingLogger, testConfig, uniquePrefix } from '../support/subnet-fixtures.js';
 import { connectObservers } from '../../src/daemon.js';
 import { Lifecycle } from '../../src/lifecycle.js';
-import { metrics, recordEtcdError } from '../../src/ops/metrics.js';
+import { DaemonCounts } from '../../src/ops/counts.js';
+import { createMetrics } from '../../src/ops/metrics.js';
 import { createEtcdClient, setEtcdErrorObserver, type EtcdOperation } from '../../src/subnet/etcd-client.js';
 import { LeaseManager } from '../../src/subnet/lease-manager.js';
 import { SubnetRegistry } from '../../src/subnet/registry.js';
@@ -23,9 +24,9 @@ const ALL_OPERATIONS: readonly EtcdOperation[] = ['get_config', 'acquire_lease',
   'watch_own_lease', 'list_leases', 'watch_leases'];
 
 /** The operation labels of flannel_etcd_errors_total with a count above zero. */
-async function countedOperations(): Promise<Map<string, number>> {
-  const { values } = await metrics.etcdErrors.get();
-  return new Map(values.filter((v) => v.value > 0).map((v) => [String(v.labels.operation), v.value]));
+const counts = new DaemonCounts();
+function countedOperations(): Map<string, number> {
+  return new Map(counts.etcdErrors);
 }
 
 describe('etcd errors in /metrics (real etcd behind a proxy)', { skip, timeout: 60_000 }, () => {
@@ -40,8 +41,7 @@ describe('etcd errors in /metrics (real etcd behind a proxy)', { skip, timeout: 
     const url = new URL(etcd.clientUrl);
     proxy = await startTcpProxy(url.hostname, Number(url.port));
     client = createEtcdClient({ endpoints: [proxy.url], callTimeoutMs: 1000 }, rec.log);
-    metrics.etcdErrors.reset();
-    connectObservers(new Lifecycle().observe('etcdError', recordEtcdError));
+    connectObservers(new Lifecycle().observe('etcdError', (op) => counts.etcdError(op)));
   });
   after(async () => {
     await Promise.all([...managers, ...watchers].map((p) => p.stop()));
@@ -73,7 +73,7 @@ describe('etcd errors in /metrics (real etcd behind a proxy)', { skip, timeout: 
     let snapshots = 0;
     watcher().start({ reset: () => { snapshots++; }, events: () => undefined });
     await waitFor(() => snapshots === 1, { what: 'the first lease snapshot' });
-    assert.deepEqual([...(await countedOperations()).keys()], [], 'no errors while etcd answers');
+    assert.deepEqual([...countedOperations().keys()], [], 'no errors while etcd answers');
 
     proxy.cut();
     // Started while etcd is unreachable: the first list and the first acquisition fail.
@@ -82,13 +82,13 @@ describe('etcd errors in /metrics (real etcd behind a proxy)', { skip, timeout: 
 
     const expected = ['acquire_lease', 'check_lease', 'list_leases', 'renew_lease', 'watch_leases', 'watch_own_lease'];
     const counted = await waitFor(async () => {
-      const c = await countedOperations();
+      const c = countedOperations();
       return expected.every((op) => c.has(op)) ? c : null;
     }, { what: `errors counted for ${expected.join(', ')}`, timeoutMs: 30_000, intervalMs: 200 });
     for (const op of counted.keys()) {
       assert.ok((ALL_OPERATIONS as readonly string[]).includes(op), `label "${op}" is an operation name, not a key`);
     }
-    const text = await metrics.registry.metrics();
+    const text = await createMetrics(counts, false).registry.metrics();
     assert.match(text, /^flannel_etcd_errors_total\{operation="renew_lease"\} [1-9]\d*$/m);
     assert.doesNotMatch(text, /flannel_etcd_errors_total\{operation="[^"]*\/[^"]*"\}/, 'no etcd key in a label');
   });

@@ -2,10 +2,11 @@
 // at the first scrape, not when the metrics are loaded.
 import { strict as assert } from 'node:assert';
 import { it } from 'node:test';
+import { DaemonCounts } from '../../src/ops/counts.js';
 import { createMetrics } from '../../src/ops/metrics.js';
 
 it('registers the process metrics only when asked, once', async () => {
-  const m = createMetrics();
+  const m = createMetrics(new DaemonCounts());
   assert.doesNotMatch(await m.registry.metrics(), /^process_cpu_seconds_total /m);
   m.startProcessMetrics();
   m.startProcessMetrics(); // a second registration would throw: the metric names are taken

@@ -6,7 +6,7 @@ import { parseCidr6 } from '../../src/net/ipv6.js';
 import type { LeaseContext } from '../../src/lifecycle.js';
 import { checkEtcd, checkForwardPolicy, checkIpForward, checkIpv6Forward, type DoctorFacts } from '../../src/ops/doctor-checks.js';
 import { leaseStatusLine } from '../../src/ops/extension.js';
-import { recordPeerEvents, recordPeerReset } from '../../src/ops/metrics.js';
+import { DaemonCounts } from '../../src/ops/counts.js';
 import { buildStatus, formatStatus } from '../../src/ops/status.js';
 import type { Lease } from '../../src/subnet/lease.js';
 
@@ -92,8 +92,9 @@ test('doctor, IPv6-only: the config names IPv6Network, hosts differ by PublicIPv
 });
 
 test('metrics, IPv6-only: each peer counts once though all share the IPv4 half 0.0.0.0/0', () => {
-  assert.equal(recordPeerReset(V6ONLY_LEASES), 2);
-  assert.equal(recordPeerEvents([{ type: 'removed', lease: V6ONLY_LEASES[0]! }]), 1);
+  const counts = new DaemonCounts();
+  assert.equal(counts.peerReset(V6ONLY_LEASES), 2);
+  assert.equal(counts.peerEvents([{ type: 'removed', lease: V6ONLY_LEASES[0]! }]), 1);
 });
 
 test('sd_notify status line, IPv6-only and dual-stack: only the families the lease has', () => {

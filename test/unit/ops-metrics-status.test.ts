@@ -1,7 +1,8 @@
 import { describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseCidr, type Ipv4Net } from '../../src/net/ipv4.js';
-import { classifyCounter, createMetrics } from '../../src/ops/metrics.js';
+import { classifyCounter, DaemonCounts } from '../../src/ops/counts.js';
+import { createMetrics } from '../../src/ops/metrics.js';
 import { Readiness } from '../../src/ops/readiness.js';
 import { buildStatus, chooseEtcd, formatStatus } from '../../src/ops/status.js';
 import { withoutUserinfo, type DaemonState } from '../../src/ops/state-file.js';
@@ -15,9 +16,10 @@ test('backend counter keys map onto packets, bytes, drops by reason, or a named 
 });
 
 test('the registry mirrors the backend counters at every scrape', async () => {
-  const m = createMetrics(false);
+  const counts = new DaemonCounts();
+  const m = createMetrics(counts, false);
   let rx = 10;
-  m.setCounterSource(() => ({ rx_packets: rx, tx_bytes: 3000, drop_bad_vni: 2, peers: 4 }));
+  counts.setCounterSource(() => ({ rx_packets: rx, tx_bytes: 3000, drop_bad_vni: 2, peers: 4 }));
   let text = await m.registry.metrics();
   assert.match(text, /^flannel_datapath_packets_total\{direction="rx"\} 10$/m);
   assert.match(text, /^flannel_datapath_bytes_total\{direction="tx"\} 3000$/m);
@@ -26,7 +28,7 @@ test('the registry mirrors the backend counters at every scrape', async () => {
   rx = 25;
   text = await m.registry.metrics();
   assert.match(text, /^flannel_datapath_packets_total\{direction="rx"\} 25$/m);
-  m.setCounterSource(() => { throw new Error('backend gone'); });
+  counts.setCounterSource(() => { throw new Error('backend gone'); });
   assert.doesNotMatch(await m.registry.metrics(), /direction="rx"/);
 });
 
