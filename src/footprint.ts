@@ -6,7 +6,7 @@ import * as v8 from 'node:v8';
 import { loadAddon } from './native/addon.js';
 
 /**
- * After READY: once the start-up burst (the first peers, the metrics module) is over, and again after V8's memory
+ * After READY: once the start-up burst (the first peers) is over, and again after V8's memory
  * reducer has done its full GCs (some seconds after the last allocation burst), which free more.
  */
 const TRIMS_AFTER_READY_MS = [5000, 30_000] as const;
