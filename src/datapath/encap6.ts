@@ -14,7 +14,7 @@ import { ICMP_UNREACHABLE_BURST, ICMP_UNREACHABLE_PER_SECOND } from './tx-queues
 import { segmentation6 } from './native6.js';
 import { IPV6_HEADER_LEN, ipv6PacketLength, type PeerTable6 } from './peer-table6.js';
 import {
-  MAX_TUNNEL6_INNER_LEN, TUNNEL6_ROOM, tunnel6Mss, writeOuter6Headers, writeTunnel6VnetHdr, type Tunnel6Config,
+  MAX_TUNNEL6_INNER_LEN, TUNNEL6_OVERHEAD, TUNNEL6_ROOM, tunnel6Mss, writeOuter6Headers, writeTunnel6VnetHdr, type Tunnel6Config,
 } from './tunnel-frame6.js';
 import { tunnelSourcePort } from './tunnel-frame.js';
 import {
@@ -70,6 +70,8 @@ export class Encap6Batch {
   now: () => number = () => performance.now();
   private readonly vnet = emptyVnetHdr();
   private readonly layout = new Int32Array(2);
+  /** The header an oversized single TCP packet is sent under, as a TSO6 frame (queueTunnelFrame). */
+  private readonly oversize = emptyVnetHdr();
   /** Whole VXLAN frames for the tunnel-GSO TAP (empty without one). */
   readonly tapOffsets: Int32Array;
   readonly tapLengths: Int32Array;
@@ -158,7 +160,22 @@ export class Encap6Batch {
     if (ipLen > MAX_TUNNEL6_INNER_LEN || n >= this.tapOffsets.length) return false;
     const slab = this.slab;
     const ip = prefix + ENCAP_PREFIX_LEN;
-    const tso = (vnet.gsoType & ~VNET_HDR_GSO_ECN) === VNET_HDR_GSO_TCPV6 && vnet.gsoSize > 0;
+    let tso = (vnet.gsoType & ~VNET_HDR_GSO_ECN) === VNET_HDR_GSO_TCPV6 && vnet.gsoSize > 0;
+    if (!tso && ipLen + TUNNEL6_OVERHEAD > outerMtu) {
+      // One packet too large for one outer datagram (FLANNEL_MTU leaves 20 bytes too few for IPv6): the TAP's frames
+      // are forwarded, and IPv6 forwarding never fragments. A TCP one the TUN left partial goes as a TSO6 frame of
+      // segments that fit; anything else the socket way, which fragments at the source as the kernel's device does.
+      if (slab[ip + 6] !== IPPROTO_TCP || (vnet.flags & VNET_HDR_F_NEEDS_CSUM) === 0
+        || vnet.gsoType !== VNET_HDR_GSO_NONE) return false;
+      const o = this.oversize;
+      o.flags = vnet.flags;
+      o.gsoType = VNET_HDR_GSO_TCPV6;
+      o.gsoSize = ipLen;
+      o.csumStart = vnet.csumStart;
+      o.csumOffset = vnet.csumOffset;
+      vnet = o;
+      tso = true;
+    }
     let hdrLen = 0;
     let mss = 0;
     if (tso) {

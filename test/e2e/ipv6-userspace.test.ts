@@ -115,7 +115,7 @@ describe('IPv6-only vxlan on the userspace datapath', { skip: skip ?? false, tim
     await tcpBothWays(tb, a, b, 'IPv6-only');
     // The only datapath: its counters are the datapath counters, unprefixed (status, /metrics).
     const c = await countersWhen(tb, tb.hosts[0]!, (x) => (x.tx_bytes ?? 0) >= BYTES && (x.rx_bytes ?? 0) >= BYTES);
-    assert.ok((c.tx_tso_frames ?? 0) > 0, JSON.stringify(c));
+    assert.ok((c.tx_tunnel_frames ?? 0) > 0 && c.send_path_tunnel_gso === 1, JSON.stringify(c));
     // No peer owns fd00:61:0:ff::/64: the sender hears "no route" from that subnet's address at once.
     const unreachable = await tb.exec(a, ['ping', '-6', '-n', '-c', '1', '-W', '2', 'fd00:61:0:ff::9']);
     assert.match(unreachable.stdout, /From fd00:61:0:ff:: .*Destination unreachable: No route/i, unreachable.stdout);
@@ -170,7 +170,9 @@ describe('dual-stack vxlan: userspace beside kernel (tsflanneld)', { skip: skip 
     }
     // A status copy written after the IPv6 transfers: h1 sent and received BYTES twice each over flannel-v6.1.
     const c = await countersWhen(tb, h1, (x) => (x.v6_tx_bytes ?? 0) >= 2 * BYTES && (x.v6_rx_bytes ?? 0) >= 2 * BYTES);
-    assert.ok((c.v6_tx_tso_frames ?? 0) > 0, `TSO6 reads segmented: ${JSON.stringify(c)}`);
+    // This kernel (≥ 6.17) takes tunnel GSO: `auto` hands whole TSO6 frames to the TAP gso6.1 (w-v6tgso).
+    assert.equal(c.v6_send_path_tunnel_gso, 1, `IPv6 send path tunnel-gso: ${JSON.stringify(c)}`);
+    assert.ok((c.v6_tx_tunnel_frames ?? 0) > 0, `TSO6 reads written whole to the TAP: ${JSON.stringify(c)}`);
     assert.ok((c.v6_rx_coalesced_frames ?? 0) > 0, `GRO trains coalesced into TSO6 writes: ${JSON.stringify(c)}`);
     assert.equal(c.v6_drop_unknown_source ?? 0, 0, JSON.stringify(c));
   }, () => dualStackRoutesReport(tb)));

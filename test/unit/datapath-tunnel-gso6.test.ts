@@ -260,3 +260,20 @@ test('the send-path choice travels in the IPv6 handover; one from an older versi
   const bad = decodeLoops6(enc);
   assert.ok('field' in bad && bad.field === 'loops6.loops');
 });
+
+test('a single TCP packet too large for one outer IPv6 datagram goes as a TSO6 frame of segments that fit', () => {
+  // FLANNEL_MTU = 1450 inner bytes + 70 of outer IPv6/UDP/VXLAN = 1520 > 1500, and forwarded IPv6 is not fragmented.
+  const packet = tcp6Packet({ payload: randomBytes(1450 - 60, 11), flags: TCP_ACK | TCP_PSH, src: 'fd00:1:0:2::2',
+    dst: 'fd00:1:0:1::2' });
+  const { frames, batch } = encap(packet, [VNET_HDR_F_NEEDS_CSUM, 0, 0, 0, 40, 16]);
+  assert.equal(batch.sendCount, 0);
+  const f = frames[0]!;
+  assert.equal(f[1], VNET_HDR_GSO_TCPV6 | VNET_HDR_GSO_UDP_TUNNEL_IPV6);
+  const segs = kernelSegments(f);
+  assert.equal(segs.length, 2);
+  for (const s of segs) assert.ok(s.length <= 1500 && outerUdpValid(s) && checksum6Valid(s.subarray(70)));
+  // Not partial, or not TCP: the socket way (which fragments at the source).
+  const whole = encap(packet, [0, 0, 0, 0, 0, 0]);
+  assert.equal(whole.frames.length, 0);
+  assert.equal(whole.batch.sendCount, 1);
+});
