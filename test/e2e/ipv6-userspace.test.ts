@@ -214,6 +214,8 @@ describe('dual-stack vxlan: userspace beside flanneld v0.28.9', { skip: skipUpst
     await waitForPingsBothFamilies(tb, v6Of);
     await tcpBothWays(tb, c1, c2, 'userspace ↔ v0.28.9 IPv4');
     await tcpBothWays(tb, { ...c1, ip: v6Of.get(c1)! }, { ...c2, ip: v6Of.get(c2)! }, 'userspace ↔ v0.28.9 IPv6');
+    // On this kernel the IPv6 frames to v0.28.9 went the tunnel-GSO way (the kernel segmenting, checksums included).
+    assert.match(tb.daemonLog(h1), /datapath send path: tunnel-gso \(the kernel segments whole VXLAN frames written to TAP gso6\.1\)/);
   }, () => dualStackRoutesReport(tb)));
 });
 
