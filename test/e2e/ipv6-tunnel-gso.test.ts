@@ -3,8 +3,8 @@
 // (--vxlan-send-path tunnel-gso), h2 is forced onto the segment path (--vxlan-send-path segment). TCP both ways with
 // every byte hashed; h1's counters show whole TSO6 frames written to its TAP gso6.1, h2's the userspace
 // segmentation; h1 lets the TAP's frames through ip6tables' FORWARD. The TAP deleted by hand: h1's loops go on on the
-// segment path. The FORWARD rule is removed at the final stop. Userspace ↔ kernel vxlan and ↔ the real v0.28.9 on
-// this path (auto selects it on this kernel): test/e2e/ipv6-userspace.test.ts.
+// segment path. The FORWARD rule is kept (once) across a reload and removed at the final stop. Userspace ↔ kernel
+// vxlan and ↔ the real v0.28.9 on this path (auto selects it on this kernel): test/e2e/ipv6-userspace.test.ts.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { mustExec } from '../support/netns.js';
@@ -93,7 +93,7 @@ describe('IPv6 tunnel-GSO send path beside the forced segment path', { skip: ski
     assert.ok((c1.tx_tso_frames ?? 0) > 0, JSON.stringify(c1));
   }, () => ipv6RoutesReport(tb)));
 
-  it('removes its ip6tables FORWARD rule at the final stop', () => tb.explainFailure(async () => {
+  it('keeps one ip6tables FORWARD rule across a reload and removes it at the final stop', () => tb.explainFailure(async () => {
     const [h1] = tb.hosts as [Host];
     // A fresh daemon on h1 opens gso6.1 and its rule again; then it stops for good.
     await tb.stopDaemon(h1);
@@ -101,6 +101,19 @@ describe('IPv6 tunnel-GSO send path beside the forced segment path', { skip: ski
     await waitForIpv6OnlyEnv(tb, h1, 30_000);
     await poll('gso6.1 back with its rule', async () => /-i gso6\.1 /.test(await forwardRules(tb, h1)) && hasLink(h1, 'gso6.1'),
       30_000, 250);
+    // A reload (re-exec) keeps the rule for the next process, which opens gso6.1 again and takes the rule over.
+    const fresh = tb.daemonLog(h1).lastIndexOf('--- start');
+    await poll('the fresh h1 running', () => tb.daemonLog(h1).slice(fresh).includes('"msg":"running"'), 30_000, 100);
+    const before = tb.daemonLog(h1).split('\n').length;
+    process.kill(h1.daemon!.pid!, 'SIGHUP');
+    await poll('h1 re-executed on tunnel-gso', () => {
+      const lines = tb.daemonLog(h1).split('\n').slice(before);
+      return lines.some((l) => l.includes('"msg":"running"')) && lines.some((l) => l.includes('TAP gso6.1)'));
+    }, 30_000, 200);
+    assert.equal((await forwardRules(tb, h1)).split('\n').filter((l) => l.includes('-i gso6.1 ')).length, 1,
+      'one FORWARD rule after the reload');
+    const [a, b] = tb.hosts.map((h) => tb.container(h)) as [Container, Container];
+    await poll('ping -6 a → b after the reload', () => tb.ping(a, b.ip), 30_000, 100);
     await tb.stopDaemon(h1);
     assert.doesNotMatch(await forwardRules(tb, h1), /gso6\.1/);
     assert.ok(!(await hasLink(h1, 'gso6.1')), 'gso6.1 is gone with the daemon');
