@@ -3,6 +3,9 @@
 // super-packets are cut into segments (segment.cc) for UDP_SEGMENT sends. The segment size is clamped so that each
 // outer IPv6 datagram fits the underlay MTU: the kernel refuses a UDP_SEGMENT send whose segments would need
 // fragmenting, and FLANNEL_MTU (ext − 50, upstream's) leaves 20 bytes too few for an IPv6 outer header.
+// With a tunnel-GSO TAP (tunnel-frame6.ts) every packet instead becomes one TAP write of the whole VXLAN frame, a
+// TSO6 frame included, with the same MSS clamp given to the kernel as the segment size: the read then leaves
+// TUNNEL6_ROOM more headroom for the virtio tunnel header and the outer headers.
 import { completePartialChecksum } from './checksum.js';
 import { COUNTER_INDEX as C } from './counters.js';
 import { MAX_ICMP6_REPLY_LEN, mayAnswerWithIcmp6Error, writeIcmp6Unreachable } from './icmp6.js';
@@ -11,12 +14,16 @@ import { ICMP_UNREACHABLE_BURST, ICMP_UNREACHABLE_PER_SECOND } from './tx-queues
 import { segmentation6 } from './native6.js';
 import { IPV6_HEADER_LEN, ipv6PacketLength, type PeerTable6 } from './peer-table6.js';
 import {
-  emptyVnetHdr, readVnetHdr, VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_ECN, VNET_HDR_GSO_NONE, VNET_HDR_LEN,
-  writePlainVnetHdr,
+  MAX_TUNNEL6_INNER_LEN, TUNNEL6_OVERHEAD, TUNNEL6_ROOM, tunnel6Mss, writeOuter6Headers, writeTunnel6VnetHdr, type Tunnel6Config,
+} from './tunnel-frame6.js';
+import { tunnelSourcePort } from './tunnel-frame.js';
+import {
+  emptyVnetHdr, readVnetHdr, VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_ECN, VNET_HDR_GSO_NONE, VNET_HDR_GSO_TCPV6,
+  VNET_HDR_LEN, VNET_TUNNEL_HDR_LEN, writePlainVnetHdr, type VnetHdr,
 } from './virtio-hdr.js';
 import { ENCAP_PREFIX_LEN, ETHERTYPE_IPV6, IPPROTO_TCP, IPPROTO_UDP, readU32, writeEncapPrefix } from './wire.js';
 
-export const VNET_HDR_GSO_TCPV6 = 4;
+export { VNET_HDR_GSO_TCPV6 } from './virtio-hdr.js';
 /** Outer IPv6 (40) + UDP (8) headers. */
 export const OUTER6_HEADER_LEN = 48;
 /** Headroom in front of each TUN read, so the IPv6 packet sits right after a 22-byte prefix. */
@@ -63,25 +70,45 @@ export class Encap6Batch {
   now: () => number = () => performance.now();
   private readonly vnet = emptyVnetHdr();
   private readonly layout = new Int32Array(2);
+  /** The header an oversized single TCP packet is sent under, as a TSO6 frame (queueTunnelFrame). */
+  private readonly oversize = emptyVnetHdr();
+  /** Whole VXLAN frames for the tunnel-GSO TAP (empty without one). */
+  readonly tapOffsets: Int32Array;
+  readonly tapLengths: Int32Array;
+  tapCount = 0;
+  /** Where the encap prefix goes in a read slot: after room for the tunnel frame's headers, when there is a TAP. */
+  private readonly prefixAt: number;
 
-  /** `slab`: `slots` read slots of `slotSize`, then the segment output area [outStart, outEnd). */
+  /**
+   * `slab`: `slots` read slots of `slotSize`, then the segment output area [outStart, outEnd). With `tunnel`,
+   * packets become frames for the tunnel-GSO TAP.
+   */
   constructor(readonly slab: Uint8Array, readonly slotSize: number, readonly outStart: number,
-    readonly outEnd: number, maxMessages: number) {
+    readonly outEnd: number, maxMessages: number, private readonly tunnel: Tunnel6Config | null = null) {
     this.sendFds = new Int32Array(maxMessages);
     this.sendOffsets = new Int32Array(maxMessages);
     this.sendLengths = new Int32Array(maxMessages);
     this.sendAddrs = new Uint32Array(4 * maxMessages);
     this.sendGso = new Int32Array(maxMessages);
+    this.prefixAt = tunnel === null ? 0 : TUNNEL6_ROOM;
+    this.tapOffsets = new Int32Array(tunnel === null ? 0 : maxMessages);
+    this.tapLengths = new Int32Array(tunnel === null ? 0 : maxMessages);
   }
 
-  /** Processes `count` reads (slot i at i*slotSize, lengths[i] bytes from TUN6_READ_HEADROOM on). */
+  /** Where each TUN read goes in its slot (the reader's headroom). */
+  get readHeadroom(): number {
+    return this.prefixAt + TUN6_READ_HEADROOM;
+  }
+
+  /** Processes `count` reads (slot i at i*slotSize, lengths[i] bytes from readHeadroom on). */
   encapsulate(cfg: Encap6Config, peers: PeerTable6, lengths: Int32Array, count: number, counters: Float64Array): void {
     this.sendCount = 0;
     this.tunCount = 0;
+    this.tapCount = 0;
     let outPos = this.outStart;
     const slab = this.slab;
     for (let i = 0; i < count; i++) {
-      const prefix = i * this.slotSize;
+      const prefix = i * this.slotSize + this.prefixAt;
       const ip = prefix + ENCAP_PREFIX_LEN;
       const len = lengths[i]! - VNET_HDR_LEN;
       const ipLen = ipv6PacketLength(slab, ip, len);
@@ -96,8 +123,13 @@ export class Encap6Batch {
         continue;
       }
       const vnet = readVnetHdr(slab, prefix + TUN6_READ_HEADROOM, this.vnet);
-      const fd = cfg.sendFds[innerFlowHash6(slab, ip, ipLen) % cfg.sendFds.length]!;
+      const hash = innerFlowHash6(slab, ip, ipLen);
+      const fd = cfg.sendFds[hash % cfg.sendFds.length]!;
       writeEncapPrefix(slab, prefix, cfg.vni, peers.macs, peer * 6, cfg.ownMac, ETHERTYPE_IPV6);
+      if (this.tunnel !== null
+        && this.queueTunnelFrame(this.tunnel, cfg.outerMtu, peers, peer, prefix, ipLen, vnet, hash, counters)) {
+        continue;
+      }
       const gsoType = vnet.gsoType & ~VNET_HDR_GSO_ECN;
       if (gsoType === VNET_HDR_GSO_TCPV6 && vnet.gsoSize > 0) {
         const used = this.segment(cfg, peers, peer, fd, ip, ipLen, vnet.gsoSize, prefix, outPos, counters);
@@ -115,6 +147,57 @@ export class Encap6Batch {
       counters[C.tx_packets]!++;
       counters[C.tx_bytes]! += ipLen;
     }
+  }
+
+  /**
+   * One frame for the TAP: tunnel virtio header and outer headers in front of the prefix at `prefix`. False when
+   * this packet cannot go that way (too large for one outer IPv6 datagram, a GSO type or header the kernel would
+   * refuse): it then takes the segmenting path.
+   */
+  private queueTunnelFrame(tunnel: Tunnel6Config, outerMtu: number, peers: PeerTable6, peer: number, prefix: number,
+    ipLen: number, vnet: VnetHdr, hash: number, counters: Float64Array): boolean {
+    const n = this.tapCount;
+    if (ipLen > MAX_TUNNEL6_INNER_LEN || n >= this.tapOffsets.length) return false;
+    const slab = this.slab;
+    const ip = prefix + ENCAP_PREFIX_LEN;
+    let tso = (vnet.gsoType & ~VNET_HDR_GSO_ECN) === VNET_HDR_GSO_TCPV6 && vnet.gsoSize > 0;
+    if (!tso && ipLen + TUNNEL6_OVERHEAD > outerMtu) {
+      // One packet too large for one outer datagram (FLANNEL_MTU leaves 20 bytes too few for IPv6): the TAP's frames
+      // are forwarded, and IPv6 forwarding never fragments. A TCP one the TUN left partial goes as a TSO6 frame of
+      // segments that fit; anything else the socket way, which fragments at the source as the kernel's device does.
+      if (slab[ip + 6] !== IPPROTO_TCP || (vnet.flags & VNET_HDR_F_NEEDS_CSUM) === 0
+        || vnet.gsoType !== VNET_HDR_GSO_NONE) return false;
+      const o = this.oversize;
+      o.flags = vnet.flags;
+      o.gsoType = VNET_HDR_GSO_TCPV6;
+      o.gsoSize = ipLen;
+      o.csumStart = vnet.csumStart;
+      o.csumOffset = vnet.csumOffset;
+      vnet = o;
+      tso = true;
+    }
+    let hdrLen = 0;
+    let mss = 0;
+    if (tso) {
+      if (slab[ip + 6] !== IPPROTO_TCP || ipLen < IPV6_HEADER_LEN + 20) return false;
+      hdrLen = IPV6_HEADER_LEN + (slab[ip + IPV6_HEADER_LEN + 12]! >> 4) * 4;
+      mss = tunnel6Mss(vnet.gsoSize, hdrLen, outerMtu);
+    }
+    const frame = prefix - TUNNEL6_ROOM;
+    if (!writeTunnel6VnetHdr(slab, frame, vnet, hdrLen, mss)) return false;
+    if (!tso && (vnet.flags & VNET_HDR_F_NEEDS_CSUM) !== 0) {
+      if (vnet.csumStart + vnet.csumOffset + 2 > ipLen) return false;
+      completePartialChecksum(slab, ip + vnet.csumStart, vnet.csumOffset, ip + ipLen, slab[ip + 6] === IPPROTO_UDP);
+    }
+    writeOuter6Headers(slab, frame + VNET_TUNNEL_HDR_LEN, tunnel, peers.publicIPs, peer, tunnelSourcePort(hash),
+      ENCAP_PREFIX_LEN + ipLen);
+    this.tapOffsets[n] = frame;
+    this.tapLengths[n] = TUNNEL6_ROOM + ENCAP_PREFIX_LEN + ipLen;
+    this.tapCount = n + 1;
+    counters[C.tx_tunnel_frames]!++;
+    counters[C.tx_packets]! += tso ? Math.max(1, Math.ceil((ipLen - hdrLen) / mss)) : 1;
+    counters[C.tx_bytes]! += ipLen;
+    return true;
   }
 
   /** Cuts a TSO6 packet into segments at `outPos` and queues their sends; returns the output bytes used. */

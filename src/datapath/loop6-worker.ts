@@ -3,16 +3,19 @@
 // UDP_SEGMENT; receive takes recvmmsg batches (UDP_GRO trains), decapsulates and coalesces them (decap6.ts) and
 // writes the TUN. One native call per wake-up polls both (loop_io.cc, spinning first for spinMicros after traffic),
 // as the IPv4 loops do. Every buffer is allocated here, once. A wait ends on traffic or on the wake fd, which the
-// main thread signals after peer updates and at stop.
+// main thread signals after peer updates and at stop. With the tunnel-GSO send path (send-path.ts), send writes
+// whole VXLAN frames (tunnel-frame6.ts), TSO6 frames included, to this loop's queue of the TAP instead.
+import * as fs from 'node:fs';
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { useRangeSum } from './checksum.js';
 import { counterBlock, COUNTER_INDEX as C } from './counters.js';
 import { spinAfterWake } from './datapath-options.js';
 import { Decap6Batch } from './decap6.js';
-import { Encap6Batch, TUN6_READ_HEADROOM, type Encap6Config } from './encap6.js';
+import { Encap6Batch, type Encap6Config } from './encap6.js';
 import { checksumNative, loopWaitIo, threadControl, tunIo } from './native.js';
 import { udp6Io } from './native6.js';
 import { PeerTable6, type PeerTable6Op } from './peer-table6.js';
+import { TUNNEL6_ROOM, type Tunnel6Config } from './tunnel-frame6.js';
 import type { Ipv6Net } from '../net/ipv6.js';
 
 export interface Loop6WorkerData {
@@ -39,12 +42,19 @@ export interface Loop6WorkerData {
   /** Signalled (wake.cc) after peer updates and at stop: the wait needs no short timeout. */
   readonly wakeFd: number;
   readonly initial: readonly PeerTable6Op[];
+  /** The tunnel-GSO send path: this loop's TAP queue and what the outer headers need; absent: segment and send. */
+  readonly tunnel?: {
+    readonly tapFd: number; readonly tapName: string; readonly tapMac: readonly number[];
+    /** Our IPv6 underlay address, 16 bytes. */
+    readonly localIP6: readonly number[];
+  };
 }
 
 /** Only bounds the harm of a missed wake-up signal: an idle loop wakes once per this period. */
 const POLL_MS = 30_000;
 const TX_SLOTS = 16;
-const TX_SLOT_SIZE = 65536 + 64;
+/** A 64 KiB TSO6 read behind the largest headroom (the tunnel frame's headers), with a margin. */
+const TX_SLOT_SIZE = 65536 + 64 + TUNNEL6_ROOM;
 const RX_SLOTS = 8;
 const RX_SLOT_SIZE = 65536 + 64;
 
@@ -52,6 +62,8 @@ interface Side {
   readonly slab: Uint8Array;
   readonly slotSize: number;
   readonly lengths: Int32Array;
+  /** Where each read goes in its slot. */
+  readonly headroom: number;
   handle(n: number): void;
 }
 
@@ -62,20 +74,32 @@ function sendSide(data: Loop6WorkerData, peers: PeerTable6, counters: Float64Arr
   const outEnd = outStart + TX_SLOTS * (TX_SLOT_SIZE + 128 * 128);
   const slab = new Uint8Array(outEnd);
   const lengths = new Int32Array(TX_SLOTS);
-  const batch = new Encap6Batch(slab, TX_SLOT_SIZE, outStart, outEnd, TX_SLOTS * 64);
+  const t = data.tunnel;
+  const tunnel: Tunnel6Config | null = t === undefined ? null : { tapMac: Uint8Array.from(t.tapMac),
+    srcMac: Uint8Array.from(data.ownMac), localIP6: Uint8Array.from(t.localIP6), port: data.port };
+  const batch = new Encap6Batch(slab, TX_SLOT_SIZE, outStart, outEnd, TX_SLOTS * 64, tunnel);
   const cfg: Encap6Config = { vni: data.vni, ownMac: Uint8Array.from(data.ownMac), sendFds: Int32Array.from(data.sendFds),
     outerMtu: data.outerMtu };
   const tun = tunIo();
   const handle = (n: number): void => {
     batch.encapsulate(cfg, peers, lengths, n, counters);
     if (batch.tunCount > 0) tun.writeBatch(data.tunFd, batch.icmpSlab, batch.tunOffsets, batch.tunLengths, batch.tunCount);
+    if (batch.tapCount > 0 && t !== undefined) {
+      const written = tun.writeBatch(t.tapFd, slab, batch.tapOffsets, batch.tapLengths, batch.tapCount);
+      counters[C.tx_tap_write_failed]! += batch.tapCount - written;
+      // A TAP deleted under the loop refuses every write: die, so that the restart (send-path-tap.ts check) sends
+      // the segmenting way instead of dropping everything. The check runs only after a failure.
+      if (written === 0 && !fs.existsSync(`/proc/sys/net/ipv6/conf/${t.tapName}`)) {
+        throw new Error(`the tunnel-GSO TAP ${t.tapName} is gone`);
+      }
+    }
     if (batch.sendCount === 0) return;
     const sent = udp.sendBatch6(batch.sendFds, slab, batch.sendOffsets, batch.sendLengths, batch.sendAddrs, data.port,
       batch.sendGso, batch.sendCount);
     counters[C.tx_datagrams]! += sent;
     counters[C.tx_send_failed]! += batch.sendCount - sent;
   };
-  return { slab, slotSize: TX_SLOT_SIZE, lengths, handle };
+  return { slab, slotSize: TX_SLOT_SIZE, lengths, headroom: batch.readHeadroom, handle };
 }
 
 function receiveSide(data: Loop6WorkerData, peers: PeerTable6, counters: Float64Array): Side & {
@@ -100,7 +124,7 @@ function receiveSide(data: Loop6WorkerData, peers: PeerTable6, counters: Float64
     const written = tun.writeBatch(data.tunFd, slab, batch.writeOffsets, batch.writeLengths, batch.writeCount);
     counters[C.rx_tun_write_failed]! += batch.writeCount - written;
   };
-  return { slab, slotSize: RX_SLOT_SIZE, lengths, sources, gsoSizes, handle };
+  return { slab, slotSize: RX_SLOT_SIZE, lengths, headroom: 0, sources, gsoSizes, handle };
 }
 
 function run(data: Loop6WorkerData): void {
@@ -116,7 +140,7 @@ function run(data: Loop6WorkerData): void {
   const rx = receiveSide(data, peers, counters);
   const wait = loopWaitIo();
   const io = wait.loopIoOpen({
-    tunFd: data.tunFd, udpFd: data.udpFd, wakeFd: data.wakeFd, headroom: TUN6_READ_HEADROOM, family: 6,
+    tunFd: data.tunFd, udpFd: data.udpFd, wakeFd: data.wakeFd, headroom: tx.headroom, family: 6,
     txSlab: tx.slab, txSlotSize: tx.slotSize, txLengths: tx.lengths,
     rxSlab: rx.slab, rxSlotSize: rx.slotSize, rxLengths: rx.lengths, rxSources: rx.sources, rxGsoSizes: rx.gsoSizes,
   });

@@ -8,11 +8,25 @@ import { closeTunnelTap, openTunnelTap, type TunnelTap } from './tunnel-tap.js';
 
 export type SendPathSettings = Pick<DatapathOptions, 'tunName' | 'offloads' | 'localIP' | 'framing' | 'sendPath'>;
 
+/** How one address family's TAP is made, named, found and closed (the IPv6 half has its own: tunnel-tap6.ts). */
+export interface TapKit {
+  name(tunName: string): string;
+  open(name: string, queues: number): TunnelTap | string;
+  close(tap: TunnelTap, opts?: { keepRule?: boolean }): void;
+  /** The /proc/sys/net/<family>/conf directory whose entry for the TAP says it still exists. */
+  readonly confDir: string;
+}
+
+const IPV4_TAP: TapKit = {
+  name: tunnelTapName, open: (name, queues) => openTunnelTap(name, queues), close: closeTunnelTap,
+  confDir: '/proc/sys/net/ipv4/conf',
+};
+
 export class SendPathTap {
   private current: TunnelTap | null = null;
   private closed = false;
 
-  constructor(private readonly log: Logger) {}
+  constructor(private readonly log: Logger, private readonly kit: TapKit = IPV4_TAP) {}
 
   /** The TAP the loops write whole VXLAN frames to, null on the segment path. */
   get tap(): TunnelTap | null {
@@ -34,7 +48,7 @@ export class SendPathTap {
     const decision = selectSendPath(choice, () => {
       if (o.offloads === false) return 'offloads are off';
       if (o.localIP === 0) return 'no local underlay address to send from';
-      const tap = openTunnelTap(tunnelTapName(o.tunName), queues);
+      const tap = this.kit.open(this.kit.name(o.tunName), queues);
       if (typeof tap === 'string') return tap;
       this.current = tap;
       return null;
@@ -56,10 +70,10 @@ export class SendPathTap {
    */
   check(): void {
     const tap = this.current;
-    if (tap === null || this.closed || fs.existsSync(`/proc/sys/net/ipv4/conf/${tap.name}`)) return;
+    if (tap === null || this.closed || fs.existsSync(`${this.kit.confDir}/${tap.name}`)) return;
     this.log.warn({ sendPath: 'segment', tap: tap.name },
       `datapath send path: segment from now on (TAP ${tap.name} was deleted)`);
-    closeTunnelTap(tap);
+    this.kit.close(tap);
     this.current = null;
   }
 
@@ -68,13 +82,13 @@ export class SendPathTap {
    * stays for that one. The loops left here then run the segment path.
    */
   release(): void {
-    if (this.current !== null && !this.closed) closeTunnelTap(this.current, { keepRule: true });
+    if (this.current !== null && !this.closed) this.kit.close(this.current, { keepRule: true });
     this.current = null;
   }
 
   /** Closes the TAP at the datapath's stop; it stays recorded, so counters read afterwards still say which path ran. */
   close(): void {
-    if (this.current !== null && !this.closed) closeTunnelTap(this.current);
+    if (this.current !== null && !this.closed) this.kit.close(this.current);
     this.closed = true;
   }
 }

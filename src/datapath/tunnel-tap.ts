@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import { loadAddon } from '../native/addon.js';
 import { TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO_ECN, TUN_F_UDP_TUNNEL_GSO, VNET_TUNNEL_HDR_LEN } from './virtio-hdr.js';
 
-interface TapIo {
+export interface TapIo {
   tapOpen(name: string, opts: { vnetHdrSize: number; offload: number; multiQueue: boolean; persist: boolean;
     up: boolean; hostAddress: number }): { fd: number; name: string; mac: number[] };
   closeFd(fd: number): void;
@@ -31,7 +31,7 @@ export interface TunnelTap {
   readonly forwardRule: boolean;
 }
 
-const EINVAL = 22;
+export const EINVAL = 22;
 /**
  * 169.254.253.1/32, host scope, on the TAP: a device without any address fails even loose reverse-path filtering
  * for a frame from a local source. Link-local and a /32, so no route comes with it and nothing else is shadowed.
@@ -89,8 +89,15 @@ export function openTunnelTap(name: string, queues: number, procSys = '/proc/sys
 export function closeTunnelTap(tap: TunnelTap, opts: { keepRule?: boolean } = {}): void {
   const io = loadAddon() as TapIo;
   for (const fd of tap.fds) io.closeFd(fd);
-  if (tap.forwardRule && opts.keepRule !== true) iptables(['-D', ...forwardRule(tap.name)]);
+  if (tap.forwardRule && opts.keepRule !== true) removeForwardRule(tap.name);
 }
+
+/** Removes the FORWARD rule of TAP `name` (ip6tables for the IPv6 half's TAP). */
+export function removeForwardRule(name: string, tool: FirewallTool = 'iptables'): void {
+  iptables(['-D', ...forwardRule(name)], tool);
+}
+
+export type FirewallTool = 'iptables' | 'ip6tables';
 
 function forwardRule(name: string): string[] {
   return ['FORWARD', '-i', name, '-m', 'comment', '--comment', 'tsflanneld tunnel-gso send path', '-j', 'ACCEPT'];
@@ -100,19 +107,19 @@ function forwardRule(name: string): string[] {
  * Puts the ACCEPT rule for frames from the TAP first in FORWARD, unless it is there; true when the rule is in place
  * (false: no iptables). Throws a one-line error when iptables exists but refuses.
  */
-function acceptForwarded(name: string): boolean {
-  const check = iptables(['-C', ...forwardRule(name)]);
+export function acceptForwarded(name: string, tool: FirewallTool = 'iptables'): boolean {
+  const check = iptables(['-C', ...forwardRule(name)], tool);
   if (check === 'missing-tool') return false;
   if (check === 'ok') return true;
-  const insert = iptables(['-I', 'FORWARD', '1', ...forwardRule(name).slice(1)]);
+  const insert = iptables(['-I', 'FORWARD', '1', ...forwardRule(name).slice(1)], tool);
   if (insert === 'ok') return true;
-  throw new Error(`could not let the TAP's frames through the FORWARD chain (iptables: ${insert})`);
+  throw new Error(`could not let the TAP's frames through the FORWARD chain (${tool}: ${insert})`);
 }
 
-/** Runs iptables (waiting for its lock); 'ok', 'missing-tool', or its error output's first line. */
-function iptables(args: readonly string[]): string {
+/** Runs iptables or ip6tables (waiting for its lock); 'ok', 'missing-tool', or its error output's first line. */
+function iptables(args: readonly string[], tool: FirewallTool = 'iptables'): string {
   try {
-    execFileSync('iptables', ['-w', '5', ...args], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
+    execFileSync(tool, ['-w', '5', ...args], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
     return 'ok';
   } catch (err) {
     const e = err as { code?: string; stderr?: Buffer };
@@ -121,7 +128,7 @@ function iptables(args: readonly string[]): string {
   }
 }
 
-function readSysctl(procSys: string, key: string): string | null {
+export function readSysctl(procSys: string, key: string): string | null {
   try {
     return fs.readFileSync(`${procSys}/${key}`, 'utf8').trim();
   } catch {

@@ -2,7 +2,8 @@
 // TSO6 reads; one queue per loop), an IPv6 UDP socket per queue on the VXLAN port (SO_REUSEPORT) and sending sockets
 // bound to our IPv6 address, and one loop thread per queue doing both directions (loop6-worker.ts), each kept alive
 // by a LoopSupervisor, as the IPv4 datapath's default layout. Peer changes go to the loops as messages between
-// batches. Policy (which peers) is the backend's (src/backend/vxlan/userspace-v6.ts).
+// batches. Policy (which peers) is the backend's (src/backend/vxlan/userspace-v6.ts). The send path is chosen as
+// the IPv4 datapath's (send-path-tap.ts), with a TAP of its own for outer IPv6 frames (tunnel-tap6.ts).
 import path from 'node:path';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Logger } from '../log.js';
@@ -16,6 +17,9 @@ import { LoopSupervisor } from './loop-supervisor.js';
 import { tunIo, wakeIo } from './native.js';
 import { udp6Io } from './native6.js';
 import { checkIPv6SubnetLen, ip6Words, type PeerTable6Op } from './peer-table6.js';
+import type { SendPath, SendPathChoice } from './send-path.js';
+import { SendPathTap, type TapKit } from './send-path-tap.js';
+import { closeTunnelTap6, openTunnelTap6, tunnelTap6Name } from './tunnel-tap6.js';
 import { openTunQueues } from './tun-queues.js';
 import { TUN_F_CSUM, TUN_F_TSO6, TUN_F_TSO_ECN } from './virtio-hdr.js';
 import { macBytes } from './wire.js';
@@ -46,8 +50,15 @@ export interface Datapath6Options {
   readonly fifoPriority?: number;
   /** Fds a previous process left open (reload, fd store): used instead of opening new ones. */
   readonly adopt?: DatapathFds;
+  /** --vxlan-send-path (default auto: tunnel-gso where the kernel has it). */
+  readonly sendPath?: SendPathChoice;
   readonly log: Logger;
 }
+
+const IPV6_TAP: TapKit = {
+  name: tunnelTap6Name, open: (name, queues) => openTunnelTap6(name, queues), close: closeTunnelTap6,
+  confDir: '/proc/sys/net/ipv6/conf',
+};
 
 interface Loop {
   readonly supervisor: LoopSupervisor;
@@ -68,16 +79,19 @@ export class UserspaceDatapath6 {
   private readonly sets = new Map<string, PeerTable6Op>();
   private loops: Loop[] = [];
   private closed = false;
+  private readonly tap: SendPathTap;
 
   constructor(private readonly o: Datapath6Options) {
     macBytes(o.ownMac);
     checkIPv6SubnetLen(o.network, o.subnetLen);
+    this.tap = new SendPathTap(o.log, IPV6_TAP);
     const udp = udp6Io();
     if (o.adopt) {
       this.tunFds.push(...o.adopt.tunFds);
       this.udpFds.push(...o.adopt.udpFds.slice(0, this.tunFds.length));
       this.sendFds.push(...o.adopt.sendFds);
       this.counterBuffer = newCounterBuffer(this.tunFds.length);
+      this.chooseSendPath();
       return;
     }
     this.tunFds.push(...openTunQueues(this.tun, o.tunName, o.loops ?? defaultLoopCount(), true,
@@ -90,10 +104,30 @@ export class UserspaceDatapath6 {
       }
       const local = Uint32Array.from(ip6Words(o.localIP6));
       for (let i = 0; i < SEND_SOCKETS; i++) this.sendFds.push(udp.udp6Open(local, 0, { sndbuf: SOCKET_BUFFER }));
+      this.chooseSendPath();
     } catch (err) {
       this.closeFds();
       throw err;
     }
+  }
+
+  /** The send path the loops run: tunnel-gso (whole frames into the TAP) or segment. */
+  get sendPath(): SendPath {
+    return this.tap.path;
+  }
+
+  /**
+   * Closes the TAP of paused loops whose fds another datapath takes over (it opens the TAP again); the ip6tables
+   * FORWARD rule stays for that one.
+   */
+  releaseTap(): void {
+    this.tap.release();
+  }
+
+  private chooseSendPath(): void {
+    // Offloads are always on for this TUN (TSO6 reads); the local address is the sending sockets' own.
+    this.tap.choose({ tunName: this.o.tunName, offloads: true, localIP: this.o.localIP6 === 0n ? 0 : 1,
+      framing: 'vxlan', ...(this.o.sendPath ? { sendPath: this.o.sendPath } : {}) }, this.tunFds.length);
   }
 
   /** Starts the loops (once), receiving for our own IPv6 subnet `own`; again: only `own` is updated. */
@@ -126,7 +160,7 @@ export class UserspaceDatapath6 {
     const o = this.o;
     return { vni: o.vni, port: o.port, ownMac: o.ownMac, localIP6: o.localIP6, network: o.network, subnetLen: o.subnetLen,
       innerMtu: o.innerMtu, outerMtu: o.outerMtu, spinMicros: o.spinMicros ?? null, fifoPriority: o.fifoPriority || null,
-      allowForeignSource: o.allowForeignSource ?? false };
+      allowForeignSource: o.allowForeignSource ?? false, sendPath: o.sendPath ?? null };
   }
 
   /** The peer table the loops hold, as a replay (our own subnet, then one set per peer). */
@@ -165,9 +199,11 @@ export class UserspaceDatapath6 {
     for (const l of this.loops) l.supervisor.start();
   }
 
-  counters(): Record<CounterName | 'loop_restarts', number> {
+  /** The loops' counters, with `send_path_tunnel_gso` 1 when the tunnel-GSO send path runs (0: segment). */
+  counters(): Record<CounterName | 'loop_restarts' | 'send_path_tunnel_gso', number> {
     const restarts = this.loops.reduce((n, l) => n + l.supervisor.restarts, 0);
-    return { ...readCounters(this.counterBuffer), loop_restarts: restarts };
+    return { ...readCounters(this.counterBuffer), loop_restarts: restarts,
+      send_path_tunnel_gso: this.sendPath === 'tunnel-gso' ? 1 : 0 };
   }
 
   async stop(): Promise<void> {
@@ -210,14 +246,18 @@ export class UserspaceDatapath6 {
 
   private spawn(loop: Loop, queue: number): Worker {
     loop.port?.close();
+    this.tap.check();
     const { port1, port2 } = new MessageChannel();
     const o = this.o;
+    const tap = this.tap.tap;
     const data: Loop6WorkerData = {
       tunFd: this.tunFds[queue]!, udpFd: this.udpFds[queue]!, sendFds: this.sendFds, port: o.port, vni: o.vni,
       ownMac: [...macBytes(o.ownMac)], network: o.network, subnetLen: o.subnetLen, innerMtu: o.innerMtu,
       outerMtu: o.outerMtu, allowForeignSource: o.allowForeignSource ?? false,
       spinMicros: o.spinMicros ?? DEFAULT_SPIN_MICROS, fifoPriority: o.fifoPriority ?? 0, counters: this.counterBuffer,
       counterBlock: queue, control: this.control, updates: port2, initial: this.replay(), wakeFd: loop.wakeFd,
+      ...(tap !== null ? { tunnel: { tapFd: tap.fds[queue % tap.fds.length]!, tapName: tap.name, tapMac: tap.mac,
+        localIP6: ip6Bytes(o.localIP6) } } : {}),
     };
     const worker = new Worker(path.join(__dirname, 'loop6-worker.js'), { workerData: data, transferList: [port2] });
     loop.port = port1;
@@ -228,7 +268,13 @@ export class UserspaceDatapath6 {
     for (const fd of [...this.tunFds, ...this.udpFds, ...this.sendFds]) {
       if (typeof fd === 'number' && fd >= 0) this.tun.closeFd(fd);
     }
+    this.tap.close();
   }
+}
+
+/** An IPv6 address as its 16 bytes. */
+function ip6Bytes(ip: bigint): number[] {
+  return Array.from({ length: 16 }, (_, i) => Number((ip >> BigInt(8 * (15 - i))) & 0xffn));
 }
 
 /** The IPv6 datapath running `l` (a backend's settings, or a handover's) on `adopt` or on fds of its own. */
@@ -238,6 +284,7 @@ export function datapath6From(tunName: string, l: Loop6Config, log: Logger, adop
     subnetLen: l.subnetLen, innerMtu: l.innerMtu, outerMtu: l.outerMtu, allowForeignSource: l.allowForeignSource,
     ...(l.spinMicros !== null ? { spinMicros: l.spinMicros } : {}),
     ...(l.fifoPriority !== null ? { fifoPriority: l.fifoPriority } : {}),
+    ...(l.sendPath ? { sendPath: l.sendPath } : {}),
     ...(adopt ? { adopt } : {}), log,
   });
 }

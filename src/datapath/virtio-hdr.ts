@@ -5,6 +5,7 @@ export const VNET_HDR_LEN = 10;
 export const VNET_HDR_F_NEEDS_CSUM = 1;
 export const VNET_HDR_GSO_NONE = 0;
 export const VNET_HDR_GSO_TCPV4 = 1;
+export const VNET_HDR_GSO_TCPV6 = 4;
 export const VNET_HDR_GSO_UDP_L4 = 5;
 export const VNET_HDR_GSO_ECN = 0x80;
 
@@ -65,3 +66,10 @@ export const VNET_HDR_GSO_UDP_TUNNEL_IPV4 = 0x20;
 export const TUN_F_UDP_TUNNEL_GSO = 0x80;
 /** struct virtio_net_hdr_v1_hash_tunnel: the 10-byte header, num_buffers, the hash fields and two tunnel offsets. */
 export const VNET_TUNNEL_HDR_LEN = 24;
+
+/** gso_type bit of the tunnel header: the GSO packet is inside a UDP tunnel over IPv6. */
+export const VNET_HDR_GSO_UDP_TUNNEL_IPV6 = 0x40;
+/** flags bit of the tunnel header: the kernel fills in the outer UDP checksum of every segment. */
+export const VNET_HDR_F_UDP_TUNNEL_CSUM = 0x08;
+/** TUNSETOFFLOAD: the outer UDP checksum of tunnel GSO frames (Linux ≥ 6.17); an IPv6 outer header needs it. */
+export const TUN_F_UDP_TUNNEL_GSO_CSUM = 0x100;

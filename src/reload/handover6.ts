@@ -3,6 +3,7 @@
 // Addresses travel as text (JSON has no bigint), peer-table entries as the loops' own words.
 import { formatCidr6, formatIPv6, parseCidr6, parseIPv6, type Ipv6Net } from '../net/ipv6.js';
 import type { PeerTable6Op } from '../datapath/peer-table6.js';
+import { SEND_PATH_CHOICES, type SendPathChoice } from '../datapath/send-path.js';
 
 /** What the IPv6 loops were started with. */
 export interface Loop6Config {
@@ -17,6 +18,8 @@ export interface Loop6Config {
   readonly spinMicros: number | null;
   readonly fifoPriority: number | null;
   readonly allowForeignSource: boolean;
+  /** --vxlan-send-path (null: auto); absent in a handover from a version without the IPv6 tunnel-GSO path. */
+  readonly sendPath?: SendPathChoice | null;
 }
 
 /** The IPv6 loops' state as it travels in TSFLANNELD_HANDOVER. */
@@ -30,7 +33,8 @@ export function sameLoop6Config(a: Loop6Config, b: Loop6Config): boolean {
   return a.vni === b.vni && a.port === b.port && a.ownMac === b.ownMac && a.localIP6 === b.localIP6
     && a.network.ip === b.network.ip && a.network.prefixLen === b.network.prefixLen && a.subnetLen === b.subnetLen
     && a.innerMtu === b.innerMtu && a.outerMtu === b.outerMtu && a.spinMicros === b.spinMicros
-    && a.fifoPriority === b.fifoPriority && a.allowForeignSource === b.allowForeignSource;
+    && a.fifoPriority === b.fifoPriority && a.allowForeignSource === b.allowForeignSource
+    && (a.sendPath ?? null) === (b.sendPath ?? null);
 }
 
 /** The JSON-safe form (addresses as text). */
@@ -64,7 +68,8 @@ export function decodeLoops6(v: unknown): Loops6Handover | { readonly field: str
   const ok = int(l.vni, 0, 0xffffff) && int(l.port, 1, 65535) && typeof l.ownMac === 'string'
     && /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(l.ownMac) && int(l.subnetLen, 0, 128) && int(l.innerMtu, 68, 65535)
     && int(l.outerMtu, 68, 65535) && (l.spinMicros === null || int(l.spinMicros, 0, 1e7))
-    && (l.fifoPriority === null || int(l.fifoPriority, 1, 99)) && typeof l.allowForeignSource === 'boolean';
+    && (l.fifoPriority === null || int(l.fifoPriority, 1, 99)) && typeof l.allowForeignSource === 'boolean'
+    && (l.sendPath === undefined || l.sendPath === null || SEND_PATH_CHOICES.includes(l.sendPath as SendPathChoice));
   if (!ok) return bad('loops', l);
   if (!Array.isArray(o.peers)) return bad('peers', o.peers);
   const peers: PeerTable6Op[] = [];
@@ -76,7 +81,7 @@ export function decodeLoops6(v: unknown): Loops6Handover | { readonly field: str
   return { loops: { vni: l.vni as number, port: l.port as number, ownMac: l.ownMac as string, localIP6, network,
     subnetLen: l.subnetLen as number, innerMtu: l.innerMtu as number, outerMtu: l.outerMtu as number,
     spinMicros: l.spinMicros as number | null, fifoPriority: l.fifoPriority as number | null,
-    allowForeignSource: l.allowForeignSource as boolean }, peers };
+    allowForeignSource: l.allowForeignSource as boolean, sendPath: (l.sendPath ?? null) as SendPathChoice | null }, peers };
 }
 
 /** The subnet a peer-table entry's [hi, lo] words stand for. */

@@ -4,9 +4,10 @@
 //     a reload under 100 IPv6 pings/s each way loses none; the TUN deleted by hand comes back and traffic resumes;
 //   - dual-stack, userspace on h1 and h3 beside tsflanneld's kernel vxlan on h2: every pair pings in both families,
 //     TCP both ways in both families between h1 and each other host, and the counters show the IPv6 offloads at
-//     work (TSO6 reads segmented, GRO trains coalesced into TSO6 writes); after a reload (SIGHUP) of a userspace
-//     node both families still flow, and none of 300 IPv6 pings sent every 10 ms each way through it is lost (the
-//     IPv6 half's TUN queues and sockets are handed over across the exec, as the IPv4 half's);
+//     work (TSO6 reads written whole to the tunnel-GSO TAP gso6.1, received trains or super-datagrams written as
+//     TSO6); after a reload (SIGHUP) of a userspace node both families still flow, and none of 300 IPv6 pings sent
+//     every 10 ms each way through it is lost (the IPv6 half's TUN queues and sockets are handed over across the
+//     exec, as the IPv4 half's);
 //   - dual-stack beside the real flanneld v0.28.9 (kernel flannel-v6.1): pings in both families, TCP both ways;
 //   - dual-stack with DirectRouting: the peer's IPv6 subnet routed via its PublicIPv6, pings in both families;
 //   - dual-stack, SIGKILL and restart under systemd's fd store (emulated): flannel-v6.1 keeps its carrier and route
@@ -115,7 +116,7 @@ describe('IPv6-only vxlan on the userspace datapath', { skip: skip ?? false, tim
     await tcpBothWays(tb, a, b, 'IPv6-only');
     // The only datapath: its counters are the datapath counters, unprefixed (status, /metrics).
     const c = await countersWhen(tb, tb.hosts[0]!, (x) => (x.tx_bytes ?? 0) >= BYTES && (x.rx_bytes ?? 0) >= BYTES);
-    assert.ok((c.tx_tso_frames ?? 0) > 0, JSON.stringify(c));
+    assert.ok((c.tx_tunnel_frames ?? 0) > 0 && c.send_path_tunnel_gso === 1, JSON.stringify(c));
     // No peer owns fd00:61:0:ff::/64: the sender hears "no route" from that subnet's address at once.
     const unreachable = await tb.exec(a, ['ping', '-6', '-n', '-c', '1', '-W', '2', 'fd00:61:0:ff::9']);
     assert.match(unreachable.stdout, /From fd00:61:0:ff:: .*Destination unreachable: No route/i, unreachable.stdout);
@@ -170,8 +171,13 @@ describe('dual-stack vxlan: userspace beside kernel (tsflanneld)', { skip: skip 
     }
     // A status copy written after the IPv6 transfers: h1 sent and received BYTES twice each over flannel-v6.1.
     const c = await countersWhen(tb, h1, (x) => (x.v6_tx_bytes ?? 0) >= 2 * BYTES && (x.v6_rx_bytes ?? 0) >= 2 * BYTES);
-    assert.ok((c.v6_tx_tso_frames ?? 0) > 0, `TSO6 reads segmented: ${JSON.stringify(c)}`);
-    assert.ok((c.v6_rx_coalesced_frames ?? 0) > 0, `GRO trains coalesced into TSO6 writes: ${JSON.stringify(c)}`);
+    // This kernel (≥ 6.17) takes tunnel GSO: `auto` hands whole TSO6 frames to the TAP gso6.1 (w-v6tgso).
+    assert.equal(c.v6_send_path_tunnel_gso, 1, `IPv6 send path tunnel-gso: ${JSON.stringify(c)}`);
+    assert.ok((c.v6_tx_tunnel_frames ?? 0) > 0, `TSO6 reads written whole to the TAP: ${JSON.stringify(c)}`);
+    // A peer on the tunnel-GSO path sends whole GSO packets that cross the veth unsegmented (super-datagrams); a
+    // peer that segments sends GRO trains, coalesced here. Either way they reach the TUN as TSO6 writes.
+    assert.ok((c.v6_rx_coalesced_frames ?? 0) + (c.v6_rx_super_datagrams ?? 0) > 0,
+      `received as TSO6 writes: ${JSON.stringify(c)}`);
     assert.equal(c.v6_drop_unknown_source ?? 0, 0, JSON.stringify(c));
   }, () => dualStackRoutesReport(tb)));
 
@@ -208,6 +214,8 @@ describe('dual-stack vxlan: userspace beside flanneld v0.28.9', { skip: skipUpst
     await waitForPingsBothFamilies(tb, v6Of);
     await tcpBothWays(tb, c1, c2, 'userspace ↔ v0.28.9 IPv4');
     await tcpBothWays(tb, { ...c1, ip: v6Of.get(c1)! }, { ...c2, ip: v6Of.get(c2)! }, 'userspace ↔ v0.28.9 IPv6');
+    // On this kernel the IPv6 frames to v0.28.9 went the tunnel-GSO way (the kernel segmenting, checksums included).
+    assert.match(tb.daemonLog(h1), /datapath send path: tunnel-gso \(the kernel segments whole VXLAN frames written to TAP gso6\.1\)/);
   }, () => dualStackRoutesReport(tb)));
 });
 

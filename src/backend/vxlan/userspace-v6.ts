@@ -58,6 +58,8 @@ export interface UserspaceV6Options {
   /** The loop's busy-poll in µs (absent: the datapath's default). */
   readonly spinMicros?: number;
   readonly fifoPriority?: number;
+  /** --vxlan-send-path (absent: auto). */
+  readonly sendPath?: 'auto' | 'tunnel-gso' | 'segment';
   /** Where a reload's pause is posted, in line with the peer updates (absent: paused at once). */
   readonly work?: BackendWork;
   /** Publishes new BackendV6Data in our lease (our VtepMAC changed after a clash). */
@@ -183,6 +185,8 @@ export class UserspaceVxlanV6 implements V6Half {
     if (running) {
       const wasStarted = running.started;
       await running.pauseLoops();
+      // Its TAP goes: the new datapath opens its own (the same device), the FORWARD rule kept for it.
+      running.releaseTap();
       this.datapath = this.newDatapath(running.fds());
       for (const p of this.peers.values()) this.datapath.setPeer(p.subnet, p.publicIPv6, p.vtepMac);
       if (this.own && wasStarted) this.datapath.start(this.own);
@@ -270,6 +274,7 @@ export class UserspaceVxlanV6 implements V6Half {
     if (early) {
       this.o.log.info('the IPv6 datapath settings changed during the reload: its loops restart with the new ones');
       await early.pauseLoops();
+      early.releaseTap();
     }
     const adopt = early ? early.fds() : inherited && !inherited.running ? inherited.handover : null;
     this.waitForPeers = adopt !== null;
@@ -302,7 +307,7 @@ export class UserspaceVxlanV6 implements V6Half {
     const o = this.o;
     return { vni: o.vni, port: o.port, ownMac: this.vtep.mac, localIP6: this.localIP6, network: o.network.network,
       subnetLen: o.network.subnetLen, innerMtu: o.mtu, outerMtu: o.outerMtu, spinMicros: o.spinMicros ?? null,
-      fifoPriority: o.fifoPriority || null, allowForeignSource: o.allowForeignSource };
+      fifoPriority: o.fifoPriority || null, allowForeignSource: o.allowForeignSource, sendPath: o.sendPath ?? null };
   }
 
   /**
@@ -341,6 +346,7 @@ export function userspaceV6Half(ctx: BackendContext, config: VxlanConfig, settin
   return new UserspaceVxlanV6({ vni: config.vni, port: config.port, mtu, outerMtu: ctx.extIface.mtu, localIP6: extAddr6,
     network: ipv6, stateDir: ctx.stateDir, allowForeignSource: settings.allowForeignSource ?? false,
     directRouting: config.directRouting, work: ctx.work, ...(ctx.republishV6 ? { republish: ctx.republishV6 } : {}),
+    ...(settings.sendPath ? { sendPath: settings.sendPath } : {}),
     // As the IPv4 loops: a SCHED_FIFO setting means no spin; else --vxlan-busy-poll or the default.
     ...(settings.loopPriority ? { spinMicros: 0, fifoPriority: settings.loopPriority }
       : settings.busyPoll !== undefined ? { spinMicros: settings.busyPoll } : {}),
