@@ -10,27 +10,11 @@ import { after, before, describe, it } from 'node:test';
 import { mustExec } from '../support/netns.js';
 import { testbedUnavailable } from '../support/prerequisites.js';
 import { addIpv6Underlay, ipv6RoutesReport, waitForIpv6OnlyEnv } from '../support/ipv6-lab.js';
-import { CLI_JS, poll, Testbed, type Container, type Host } from '../support/testbed.js';
+import { countersWhen, tcpBothWays } from '../support/daemon-checks.js';
+import { poll, Testbed, type Container, type Host } from '../support/testbed.js';
 
 const skip = testbedUnavailable();
 const BYTES = 8 << 20;
-
-async function tcpBothWays(tb: Testbed, a: Container, b: Container, what: string): Promise<void> {
-  for (const [from, to] of [[a, b], [b, a]] as Array<[Container, Container]>) {
-    const t = await tb.tcpTransfer(from, to, BYTES);
-    assert.equal(t.bytesReceived, BYTES, `${what}: ${from.netns} → ${to.ip}`);
-    assert.equal(t.receivedSha256, t.sentSha256, `${what}: ${from.netns} → ${to.ip}`);
-  }
-}
-
-/** The daemon's counters from `status --json` once `ready` holds for them (the status file is rewritten every 5 s). */
-function countersWhen(tb: Testbed, h: Host, ready: (c: Record<string, number>) => boolean): Promise<Record<string, number>> {
-  return poll(`${h.name}: status counters`, async () => {
-    const r = await tb.exec(h, [process.execPath, CLI_JS, 'status', '--json', ...tb.daemonArgs(h)]);
-    const c = (JSON.parse(r.stdout) as { daemon: { counters: Record<string, number> } }).daemon.counters;
-    return ready(c) ? c : null;
-  }, 30_000, 500);
-}
 
 const forwardRules = async (tb: Testbed, h: Host): Promise<string> => (await tb.exec(h, ['ip6tables', '-S', 'FORWARD'])).stdout;
 const hasLink = async (h: Host, dev: string): Promise<boolean> =>
@@ -67,7 +51,7 @@ describe('IPv6 tunnel-GSO send path beside the forced segment path', { skip: ski
     const [a, b] = tb.hosts.map((h) => tb.container(h)) as [Container, Container];
     await poll('ping -6 a → b', () => tb.ping(a, b.ip), 30_000, 100);
     await poll('ping -6 b → a', () => tb.ping(b, a.ip), 30_000, 100);
-    await tcpBothWays(tb, a, b, 'tunnel-gso ↔ segment');
+    await tcpBothWays(tb, a, b, 'tunnel-gso ↔ segment', BYTES);
     const c1 = await countersWhen(tb, h1, (x) => (x.tx_bytes ?? 0) >= BYTES);
     assert.equal(c1.send_path_tunnel_gso, 1, JSON.stringify(c1));
     assert.ok((c1.tx_tunnel_frames ?? 0) > 0, JSON.stringify(c1));
@@ -87,7 +71,7 @@ describe('IPv6 tunnel-GSO send path beside the forced segment path', { skip: ski
       await tb.ping(a, b.ip);
       return tb.daemonLog(h1).includes('datapath send path: segment from now on (TAP gso6.1 was deleted)');
     }, 45_000, 250);
-    await tcpBothWays(tb, a, b, 'after the TAP was deleted');
+    await tcpBothWays(tb, a, b, 'after the TAP was deleted', BYTES);
     const c1 = await countersWhen(tb, h1, (x) => x.send_path_tunnel_gso === 0 && (x.tx_tso_frames ?? 0) > 0);
     assert.equal(h1.daemon?.exitCode, null, 'the daemon kept running');
     assert.ok((c1.tx_tso_frames ?? 0) > 0, JSON.stringify(c1));

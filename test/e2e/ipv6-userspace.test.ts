@@ -24,29 +24,12 @@ import {
   underlay6, waitForIpv6OnlyEnv, waitForIpv6Route, waitForPingsBothFamilies,
 } from '../support/ipv6-lab.js';
 import { upstreamUnavailable } from '../support/upstream-flanneld.js';
-import { CLI_JS, poll, Testbed, UNDERLAY_IFACE, type Container, type Host } from '../support/testbed.js';
+import { countersWhen, tcpBothWays } from '../support/daemon-checks.js';
+import { poll, Testbed, UNDERLAY_IFACE, type Container, type Host } from '../support/testbed.js';
 
 const PREFIX = '/coreos.com/network';
 const skip = testbedUnavailable();
 const BYTES = 8 << 20;
-
-/** TCP from → to carrying BYTES, every byte arriving as sent. */
-async function tcpBothWays(tb: Testbed, a: Container, b: Container, what: string): Promise<void> {
-  for (const [from, to] of [[a, b], [b, a]] as Array<[Container, Container]>) {
-    const t = await tb.tcpTransfer(from, to, BYTES);
-    assert.equal(t.bytesReceived, BYTES, `${what}: ${from.netns} → ${to.ip}`);
-    assert.equal(t.receivedSha256, t.sentSha256, `${what}: ${from.netns} → ${to.ip}`);
-  }
-}
-
-/** The daemon's counters from `status --json` once `ready` holds for them (the status file is rewritten every 5 s). */
-function countersWhen(tb: Testbed, h: Host, ready: (c: Record<string, number>) => boolean): Promise<Record<string, number>> {
-  return poll(`${h.name}: status counters`, async () => {
-    const r = await tb.exec(h, [process.execPath, CLI_JS, 'status', '--json', ...tb.daemonArgs(h)]);
-    const c = (JSON.parse(r.stdout) as { daemon: { counters: Record<string, number> } }).daemon.counters;
-    return ready(c) ? c : null;
-  }, 30_000, 500);
-}
 
 /**
  * SIGHUP (re-exec) of `h`, the host of `b`, while 300 IPv6 pings every 10 ms go each way between `a` and `b`: none
@@ -113,7 +96,7 @@ describe('IPv6-only vxlan on the userspace datapath', { skip: skip ?? false, tim
     const [a, b] = tb.hosts.map((h) => tb.container(h)) as [Container, Container];
     await poll('ping -6 a → b', () => tb.ping(a, b.ip), 30_000, 100);
     await poll('ping -6 b → a', () => tb.ping(b, a.ip), 30_000, 100);
-    await tcpBothWays(tb, a, b, 'IPv6-only');
+    await tcpBothWays(tb, a, b, 'IPv6-only', BYTES);
     // The only datapath: its counters are the datapath counters, unprefixed (status, /metrics).
     const c = await countersWhen(tb, tb.hosts[0]!, (x) => (x.tx_bytes ?? 0) >= BYTES && (x.rx_bytes ?? 0) >= BYTES);
     assert.ok((c.tx_tunnel_frames ?? 0) > 0 && c.send_path_tunnel_gso === 1, JSON.stringify(c));
@@ -166,8 +149,8 @@ describe('dual-stack vxlan: userspace beside kernel (tsflanneld)', { skip: skip 
     const [c1, c2, c3] = await addDualStackContainers(tb, v6Of) as [Container, Container, Container];
     await waitForPingsBothFamilies(tb, v6Of);
     for (const [peer, what] of [[c3, 'userspace ↔ userspace'], [c2, 'userspace ↔ kernel']] as Array<[Container, string]>) {
-      await tcpBothWays(tb, c1, peer, `${what} IPv4`);
-      await tcpBothWays(tb, { ...c1, ip: v6Of.get(c1)! }, { ...peer, ip: v6Of.get(peer)! }, `${what} IPv6`);
+      await tcpBothWays(tb, c1, peer, `${what} IPv4`, BYTES);
+      await tcpBothWays(tb, { ...c1, ip: v6Of.get(c1)! }, { ...peer, ip: v6Of.get(peer)! }, `${what} IPv6`, BYTES);
     }
     // A status copy written after the IPv6 transfers: h1 sent and received BYTES twice each over flannel-v6.1.
     const c = await countersWhen(tb, h1, (x) => (x.v6_tx_bytes ?? 0) >= 2 * BYTES && (x.v6_rx_bytes ?? 0) >= 2 * BYTES);
@@ -212,8 +195,8 @@ describe('dual-stack vxlan: userspace beside flanneld v0.28.9', { skip: skipUpst
     assert.equal(await linkKind(h2, 'flannel-v6.1'), 'vxlan');
     const [c1, c2] = await addDualStackContainers(tb, v6Of) as [Container, Container];
     await waitForPingsBothFamilies(tb, v6Of);
-    await tcpBothWays(tb, c1, c2, 'userspace ↔ v0.28.9 IPv4');
-    await tcpBothWays(tb, { ...c1, ip: v6Of.get(c1)! }, { ...c2, ip: v6Of.get(c2)! }, 'userspace ↔ v0.28.9 IPv6');
+    await tcpBothWays(tb, c1, c2, 'userspace ↔ v0.28.9 IPv4', BYTES);
+    await tcpBothWays(tb, { ...c1, ip: v6Of.get(c1)! }, { ...c2, ip: v6Of.get(c2)! }, 'userspace ↔ v0.28.9 IPv6', BYTES);
     // On this kernel the IPv6 frames to v0.28.9 went the tunnel-GSO way (the kernel segmenting, checksums included).
     assert.match(tb.daemonLog(h1), /datapath send path: tunnel-gso \(the kernel segments whole VXLAN frames written to TAP gso6\.1\)/);
   }, () => dualStackRoutesReport(tb)));
