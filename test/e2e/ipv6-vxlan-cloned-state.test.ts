@@ -52,13 +52,16 @@ for (const datapath of ['kernel', 'userspace'] as const) describe(`cloned --stat
   it('the leases end up with distinct IPv6 VtepMACs, each kept and on its device, and IPv6 pings pass',
     () => tb.explainFailure(async () => {
       const [h1, h2] = tb.hosts as [Host, Host];
-      const macs = await poll('distinct IPv6 VtepMACs in the leases', async () => {
+      // Both hosts may see the clash and take new MACs: wait until each has published the MAC it keeps.
+      const kept = (h: Host): string => fs.readFileSync(path.join(h.stateDir, STATE_FILE), 'utf8').trim();
+      const macs = await poll('distinct IPv6 VtepMACs in the leases, each the one its host keeps', async () => {
         const m = await v6MacsByHost();
-        return m.size === 2 && m.get(underlay6(h1)) !== m.get(underlay6(h2)) ? m : null;
+        const settled = tb.hosts.every((h) => kept(h) === m.get(underlay6(h)));
+        return m.size === 2 && m.get(underlay6(h1)) !== m.get(underlay6(h2)) && settled ? m : null;
       }, 30_000);
       for (const h of tb.hosts) {
         const mac = macs.get(underlay6(h))!;
-        assert.equal(fs.readFileSync(path.join(h.stateDir, STATE_FILE), 'utf8').trim(), mac, `${h.name}'s state file`);
+        assert.equal(kept(h), mac, `${h.name}'s state file`);
         if (datapath === 'kernel') assert.match(await mustExec(['ip', '-n', h.netns, 'link', 'show', 'flannel-v6.1']), new RegExp(`link/ether ${mac} `),
           `${h.name}'s flannel-v6.1 MAC`);
       }

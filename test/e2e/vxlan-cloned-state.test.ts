@@ -50,9 +50,12 @@ for (const datapath of ['kernel', 'userspace'] as const) {
     it('the leases end up with distinct VtepMACs, each kept in its state dir, and containers reach each other',
       () => tb.explainFailure(async () => {
         const [h1, h2] = tb.hosts as [Host, Host];
-        const macs = await poll('distinct VtepMACs in the leases', async () => {
+        // Both hosts may see the clash and take new MACs (neither knows whether the other will): wait until each
+        // has published the MAC it keeps.
+        const macs = await poll('distinct VtepMACs in the leases, each the one its host keeps', async () => {
           const m = await macsByHost();
-          return m.size === 2 && m.get(h1.ip) !== m.get(h2.ip) ? m : null;
+          const settled = tb.hosts.every((h) => keptMac(h) === m.get(h.ip));
+          return m.size === 2 && m.get(h1.ip) !== m.get(h2.ip) && settled ? m : null;
         }, 30_000);
         for (const h of tb.hosts) {
           assert.equal(keptMac(h), macs.get(h.ip), `${h.name}'s state file holds its published MAC`);
