@@ -7,6 +7,9 @@ export const SEND_PATH_CHOICES = ['auto', 'tunnel-gso', 'segment'] as const;
 export type SendPathChoice = (typeof SEND_PATH_CHOICES)[number];
 export type SendPath = 'tunnel-gso' | 'segment';
 
+/** Marks the FORWARD rules of the tunnel-gso TAPs, so that a later process (or `doctor`) knows them. */
+export const TUNNEL_GSO_RULE_COMMENT = 'tsflanneld tunnel-gso send path';
+
 export interface SendPathDecision {
   readonly path: SendPath;
   /** Why the tunnel-GSO path is not used (null when it is, or when 'segment' was asked for). */

@@ -10,6 +10,7 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { loadAddon } from '../native/addon.js';
+import { TUNNEL_GSO_RULE_COMMENT } from './send-path.js';
 import { TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO_ECN, TUN_F_UDP_TUNNEL_GSO, VNET_TUNNEL_HDR_LEN } from './virtio-hdr.js';
 
 export interface TapIo {
@@ -100,7 +101,7 @@ export function removeForwardRule(name: string, tool: FirewallTool = 'iptables')
 export type FirewallTool = 'iptables' | 'ip6tables';
 
 function forwardRule(name: string): string[] {
-  return ['FORWARD', '-i', name, '-m', 'comment', '--comment', 'tsflanneld tunnel-gso send path', '-j', 'ACCEPT'];
+  return ['FORWARD', '-i', name, '-m', 'comment', '--comment', TUNNEL_GSO_RULE_COMMENT, '-j', 'ACCEPT'];
 }
 
 /**

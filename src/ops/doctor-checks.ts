@@ -7,6 +7,7 @@ import { subnetKey } from '../subnet/codec.js';
 import { createConfigHint, deleteKeysHint } from '../subnet/config-text.js';
 import { vxlanV6DeviceName } from '../backend/vxlan/kernel-v6.js';
 import type { EtcdApi } from '../subnet/registry.js';
+import { checkTunnelGsoRules } from './doctor-tunnel-rules.js';
 import { parseSave } from '../trafficmngr/iptables-rules.js';
 import { checkLeftovers, type KernelFacts } from './doctor-leftovers.js';
 import { ipv4NetworkText, leaseHostAddress } from './families.js';
@@ -29,6 +30,8 @@ export interface DoctorFacts {
   readonly ipv6Forward?: string | null;
   /** `iptables-save -t filter`, or null when iptables is missing. */
   readonly filterSave: string | null;
+  /** `ip6tables-save -t filter`, or null (absent in facts that do not need it). */
+  readonly filterSave6?: string | null;
   readonly brNetfilter: boolean;
   readonly vxlanModule: 'loaded' | 'available' | 'absent';
   readonly devTun: boolean;
@@ -348,6 +351,7 @@ export function runChecks(f: DoctorFacts): CheckResult[] {
     ...checkVxlanSupport(f), checkInterface(f), ...checkMtu(f), checkDockerOpts(f), checkSubnetDirSpace(f),
     checkUdpPort(f), ...checkEtcd(f),
     checkLeftovers(backendType(f), f.etcd.config, 'error' in f.iface ? null : f.iface.index ?? null, f.kernel ?? null),
+    checkTunnelGsoRules(f.filterSave, f.filterSave6 ?? null, f.kernel ? new Set(f.kernel.links.map((l) => l.name)) : null),
   ];
 }
 

@@ -111,6 +111,7 @@ export async function gatherFacts(options: Options): Promise<DoctorFacts> {
     ipForward: readText('/proc/sys/net/ipv4/ip_forward'),
     ipv6Forward: readText('/proc/sys/net/ipv6/conf/all/forwarding'),
     filterSave: run('iptables-save', ['-t', 'filter']),
+    filterSave6: run('ip6tables-save', ['-t', 'filter']),
     brNetfilter: fs.existsSync('/proc/sys/net/bridge/bridge-nf-call-iptables'),
     vxlanModule: vxlanModule(),
     devTun: fs.existsSync('/dev/net/tun'),
