@@ -9,7 +9,7 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Logger } from '../log.js';
 import type { Ipv6Net } from '../net/ipv6.js';
 import type { DatapathFds } from '../reload/handover.js';
-import type { Loop6Config } from '../reload/handover6.js';
+import type { Datapath6Settings, Loop6Config } from '../reload/handover6.js';
 import { newCounterBuffer, readCounters, type CounterName } from './counters.js';
 import { DEFAULT_SPIN_MICROS, defaultLoopCount } from './datapath-options.js';
 import type { Loop6WorkerData } from './loop6-worker.js';
@@ -28,19 +28,8 @@ const SOCKET_BUFFER = 4 * 1024 * 1024;
 const SEND_SOCKETS = 4;
 const STOP_GRACE_MS = 2000;
 
-export interface Datapath6Options {
+export interface Datapath6Options extends Datapath6Settings {
   readonly tunName: string;
-  readonly vni: number;
-  readonly port: number;
-  readonly ownMac: string;
-  /** Our IPv6 underlay address: the sending sockets bind to it. */
-  readonly localIP6: bigint;
-  readonly network: Ipv6Net;
-  readonly subnetLen: number;
-  /** The TUN's MTU (external MTU − 50, as upstream's flannel-v6 device). */
-  readonly innerMtu: number;
-  /** The external interface's MTU: outer datagrams of segments stay within it. */
-  readonly outerMtu: number;
   readonly allowForeignSource?: boolean;
   /** The loop's busy-poll after traffic in µs (--vxlan-busy-poll; default DEFAULT_SPIN_MICROS). */
   readonly spinMicros?: number;

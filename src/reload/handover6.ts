@@ -5,16 +5,23 @@ import { formatCidr6, formatIPv6, parseCidr6, parseIPv6, type Ipv6Net } from '..
 import type { PeerTable6Op } from '../datapath/peer-table6.js';
 import { SEND_PATH_CHOICES, type SendPathChoice } from '../datapath/send-path.js';
 
-/** What the IPv6 loops were started with. */
-export interface Loop6Config {
+/** The IPv6 datapath's fixed settings: what its loops are started with and a handover carries. */
+export interface Datapath6Settings {
   readonly vni: number;
   readonly port: number;
   readonly ownMac: string;
+  /** Our IPv6 underlay address: the sending sockets bind to it. */
   readonly localIP6: bigint;
   readonly network: Ipv6Net;
   readonly subnetLen: number;
+  /** The TUN's MTU (external MTU − 50, as upstream's flannel-v6 device). */
   readonly innerMtu: number;
+  /** The external interface's MTU: outer datagrams of segments stay within it. */
   readonly outerMtu: number;
+}
+
+/** What the IPv6 loops were started with. */
+export interface Loop6Config extends Datapath6Settings {
   readonly spinMicros: number | null;
   readonly fifoPriority: number | null;
   readonly allowForeignSource: boolean;
