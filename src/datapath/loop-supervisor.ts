@@ -1,7 +1,7 @@
 // Keeps one datapath loop thread alive: a worker that dies without being asked to (an exception in the loop, a
 // terminate, a native error) drops all traffic in its direction, so it is logged as an error and started again
 // after a backoff that grows while it keeps dying and resets once it has run for a while. The daemon stays up.
-import type { Worker } from 'node:worker_threads';
+import type { MessagePort, Worker } from 'node:worker_threads';
 import type { Logger } from '../log.js';
 
 /** Restart delays: min doubling up to max; a loop that ran `healthyMs` without dying starts again from min. */
@@ -34,6 +34,24 @@ export interface LoopSupervisorOptions {
 }
 
 /** Worker errors that mean the TUN device went away under the loop (EBADFD from read/write on a detached fd). */
+/** A loop as its datapath holds it: its supervisor and the current worker's end of its peer-update channel. */
+export interface SupervisedLoop {
+  readonly supervisor: LoopSupervisor;
+  port: MessagePort | null;
+}
+
+/**
+ * Waits for every loop to stop once the caller has set their stop flag and woken them, and closes their update
+ * ports. A loop sees the flag within one wait; one that does not (a bug) is terminated after `graceMs`.
+ */
+export async function haltLoops(loops: readonly SupervisedLoop[], graceMs: number): Promise<void> {
+  await Promise.all(loops.map((l) => l.supervisor.stop(graceMs)));
+  for (const l of loops) {
+    l.port?.close();
+    l.port = null;
+  }
+}
+
 export function isTunGoneError(reason: string): boolean {
   return /File descriptor in bad state|EBADFD/i.test(reason);
 }

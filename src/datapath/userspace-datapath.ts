@@ -12,7 +12,7 @@ import type { Ipv4Net } from '../net/ipv4.js';
 import { newCounterBuffer, readCounters, type CounterName } from './counters.js';
 import { defaultLoopCount, defaultSpinMicros, type DatapathOptions } from './datapath-options.js';
 import type { LoopWorkerData } from './loop-worker.js';
-import { isTunGoneError, LoopSupervisor } from './loop-supervisor.js';
+import { haltLoops, isTunGoneError, LoopSupervisor } from './loop-supervisor.js';
 import type { DatapathFds, LoopConfig } from '../reload/handover.js';
 import { tunIo, udpIo, wakeIo } from './native.js';
 import { PeerReplayLog } from './peer-log.js';
@@ -242,12 +242,7 @@ export class UserspaceDatapath {
   private async stopLoops(): Promise<void> {
     Atomics.store(new Int32Array(this.control), 0, 1);
     this.wakeLoops();
-    // A loop sees the flag within one poll interval; one that does not (a bug) is terminated rather than waited for.
-    await Promise.all(this.loops.map((l) => l.supervisor.stop(STOP_GRACE_MS)));
-    for (const l of this.loops) {
-      l.port?.close();
-      l.port = null;
-    }
+    await haltLoops(this.loops, STOP_GRACE_MS);
     this.control = new SharedArrayBuffer(8);
   }
 

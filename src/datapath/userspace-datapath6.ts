@@ -13,7 +13,7 @@ import type { Datapath6Settings, Loop6Config } from '../reload/handover6.js';
 import { newCounterBuffer, readCounters, type CounterName } from './counters.js';
 import { DEFAULT_SPIN_MICROS, defaultLoopCount } from './datapath-options.js';
 import type { Loop6WorkerData } from './loop6-worker.js';
-import { LoopSupervisor } from './loop-supervisor.js';
+import { haltLoops, LoopSupervisor } from './loop-supervisor.js';
 import { tunIo, wakeIo } from './native.js';
 import { udp6Io } from './native6.js';
 import { checkIPv6SubnetLen, ip6Words, type PeerTable6Op } from './peer-table6.js';
@@ -174,11 +174,7 @@ export class UserspaceDatapath6 {
   async pauseLoops(): Promise<void> {
     Atomics.store(new Int32Array(this.control), 0, 1);
     this.wakeLoops();
-    await Promise.all(this.loops.map((l) => l.supervisor.stop(STOP_GRACE_MS)));
-    for (const l of this.loops) {
-      l.port?.close();
-      l.port = null;
-    }
+    await haltLoops(this.loops, STOP_GRACE_MS);
     this.control = new SharedArrayBuffer(8);
   }
 
@@ -200,8 +196,7 @@ export class UserspaceDatapath6 {
     this.closed = true;
     Atomics.store(new Int32Array(this.control), 0, 1);
     this.wakeLoops();
-    await Promise.all(this.loops.map((l) => l.supervisor.stop(STOP_GRACE_MS)));
-    for (const l of this.loops) l.port?.close();
+    await haltLoops(this.loops, STOP_GRACE_MS);
     for (const l of this.loops) this.tun.closeFd(l.wakeFd);
     this.loops = [];
     this.closeFds();
