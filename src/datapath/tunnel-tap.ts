@@ -42,11 +42,22 @@ const SYSCTLS: ReadonlyArray<readonly [string, string]> = [
   ['ipv4/conf/%/forwarding', '1'], ['ipv4/conf/%/accept_local', '1'], ['ipv4/conf/%/rp_filter', '0'],
 ];
 
+/** How one family's TAP is opened: its offloads and address, and what it needs beside them. */
+export interface TapRecipe {
+  readonly offload: number;
+  /** The first queue's IPv4 host address (0: none). */
+  readonly hostAddress: number;
+  /** What the kernel refused when it answers EINVAL, for the message. */
+  readonly refused: string;
+  /** Sysctls and the FORWARD rule, once the device exists; returns whether the rule is in place. Throws a reason. */
+  readonly configure: (name: string) => boolean;
+}
+
 /**
- * Opens `queues` queues of the TAP `name` with the tunnel virtio header and UDP-tunnel GSO, brings it up and sets
- * its sysctls. Returns the TAP, or the reason the path cannot run (the fds are closed then).
+ * Opens `queues` queues of the TAP `name` with the tunnel virtio header, brings it up and configures it. Returns
+ * the TAP, or the reason the path cannot run (the fds are closed then).
  */
-export function openTunnelTap(name: string, queues: number, procSys = '/proc/sys/net'): TunnelTap | string {
+export function openTapQueues(name: string, queues: number, recipe: TapRecipe): TunnelTap | string {
   const io = loadAddon() as TapIo;
   if (typeof io.tapOpen !== 'function') return 'the native addon has no tapOpen (rebuild it)';
   const fds: number[] = [];
@@ -55,42 +66,57 @@ export function openTunnelTap(name: string, queues: number, procSys = '/proc/sys
   try {
     for (let q = 0; q < queues; q++) {
       const t = io.tapOpen(name, { vnetHdrSize: VNET_TUNNEL_HDR_LEN, multiQueue: queues > 1, persist: false, up: q === 0,
-        offload: TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN | TUN_F_UDP_TUNNEL_GSO, hostAddress: q === 0 ? TAP_HOST_ADDRESS : 0 });
+        offload: recipe.offload, hostAddress: q === 0 ? recipe.hostAddress : 0 });
       fds.push(t.fd);
       if (q === 0) mac = t.mac;
     }
-    // The kernel filters with the larger of `all` and the device's value. Loose filtering (2, Ubuntu's default)
-    // passes the frames only because the TAP has an address (TAP_HOST_ADDRESS); strict (1, RHEL's) drops them all.
-    const rpFilter = readSysctl(procSys, 'ipv4/conf/all/rp_filter') ?? '0';
-    if (rpFilter === '1') {
-      throw new Error('net.ipv4.conf.all.rp_filter=1 (strict reverse-path filtering) would drop the frames the TAP '
-        + 'routes; set it to 0 or 2 to use the tunnel-gso send path');
-    }
-    for (const [key, value] of SYSCTLS) fs.writeFileSync(`${procSys}/${key.replace('%', name)}`, value);
-    forwardRule = acceptForwarded(name);
-    try {
-      fs.writeFileSync(`${procSys}/ipv6/conf/${name}/disable_ipv6`, '1');
-    } catch {
-      // No IPv6 in this kernel or namespace: nothing to turn off.
-    }
+    forwardRule = recipe.configure(name);
   } catch (err) {
     for (const fd of fds) io.closeFd(fd);
     const e = err as { errno?: number; message?: string };
     return e.errno === EINVAL
-      ? `the kernel refused a TAP with UDP-tunnel GSO (${e.message ?? 'EINVAL'}; needs Linux 6.17 or later)`
+      ? `the kernel refused ${recipe.refused} (${e.message ?? 'EINVAL'}; needs Linux 6.17 or later)`
       : (e.message ?? String(err));
   }
   return { name, fds, mac, forwardRule };
 }
 
 /**
- * Closes the TAP's queues (the device goes with the last) and removes its FORWARD rule, unless `keepRule` (another
- * datapath opens the same TAP next).
+ * Opens `queues` queues of the TAP `name` with the tunnel virtio header and UDP-tunnel GSO, brings it up and sets
+ * its sysctls. Returns the TAP, or the reason the path cannot run (the fds are closed then).
  */
-export function closeTunnelTap(tap: TunnelTap, opts: { keepRule?: boolean } = {}): void {
+export function openTunnelTap(name: string, queues: number, procSys = '/proc/sys/net'): TunnelTap | string {
+  return openTapQueues(name, queues, {
+    offload: TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN | TUN_F_UDP_TUNNEL_GSO, hostAddress: TAP_HOST_ADDRESS,
+    refused: 'a TAP with UDP-tunnel GSO',
+    configure: () => {
+      // The kernel filters with the larger of `all` and the device's value. Loose filtering (2, Ubuntu's default)
+      // passes the frames only because the TAP has an address (TAP_HOST_ADDRESS); strict (1, RHEL's) drops them all.
+      const rpFilter = readSysctl(procSys, 'ipv4/conf/all/rp_filter') ?? '0';
+      if (rpFilter === '1') {
+        throw new Error('net.ipv4.conf.all.rp_filter=1 (strict reverse-path filtering) would drop the frames the TAP '
+          + 'routes; set it to 0 or 2 to use the tunnel-gso send path');
+      }
+      for (const [key, value] of SYSCTLS) fs.writeFileSync(`${procSys}/${key.replace('%', name)}`, value);
+      const forwardRule = acceptForwarded(name);
+      try {
+        fs.writeFileSync(`${procSys}/ipv6/conf/${name}/disable_ipv6`, '1');
+      } catch {
+        // No IPv6 in this kernel or namespace: nothing to turn off.
+      }
+      return forwardRule;
+    },
+  });
+}
+
+/**
+ * Closes the TAP's queues (the device goes with the last) and removes its FORWARD rule (ip6tables' for the IPv6
+ * half's TAP), unless `keepRule` (another datapath opens the same TAP next).
+ */
+export function closeTunnelTap(tap: TunnelTap, opts: { keepRule?: boolean } = {}, tool: FirewallTool = 'iptables'): void {
   const io = loadAddon() as TapIo;
   for (const fd of tap.fds) io.closeFd(fd);
-  if (tap.forwardRule && opts.keepRule !== true) removeForwardRule(tap.name);
+  if (tap.forwardRule && opts.keepRule !== true) removeForwardRule(tap.name, tool);
 }
 
 /** Removes the FORWARD rule of TAP `name` (ip6tables for the IPv6 half's TAP). */

@@ -7,12 +7,9 @@
 // device drops such datagrams. The frames cross ip6tables' FORWARD chain: an ACCEPT rule for frames coming in on the
 // TAP goes first in it, as for IPv4. Any failure is returned as the reason to fall back.
 import * as fs from 'node:fs';
-import { loadAddon } from '../native/addon.js';
+import { acceptForwarded, closeTunnelTap, openTapQueues, readSysctl, type TunnelTap } from './tunnel-tap.js';
 import {
-  acceptForwarded, EINVAL, readSysctl, removeForwardRule, type TapIo, type TunnelTap,
-} from './tunnel-tap.js';
-import {
-  TUN_F_CSUM, TUN_F_TSO6, TUN_F_TSO_ECN, TUN_F_UDP_TUNNEL_GSO, TUN_F_UDP_TUNNEL_GSO_CSUM, VNET_TUNNEL_HDR_LEN,
+  TUN_F_CSUM, TUN_F_TSO6, TUN_F_TSO_ECN, TUN_F_UDP_TUNNEL_GSO, TUN_F_UDP_TUNNEL_GSO_CSUM,
 } from './virtio-hdr.js';
 
 /** The TAP of the IPv6 half's tunnel-GSO path for TUN `tunName` (flannel-v6.<VNI>): `gso6.<VNI>`. */
@@ -26,45 +23,28 @@ export function tunnelTap6Name(tunName: string): string {
  * checksum, brings it up and sets its sysctls. Returns the TAP, or the reason the path cannot run (fds closed then).
  */
 export function openTunnelTap6(name: string, queues: number, procSys = '/proc/sys/net'): TunnelTap | string {
-  const io = loadAddon() as TapIo;
-  if (typeof io.tapOpen !== 'function') return 'the native addon has no tapOpen (rebuild it)';
-  const fds: number[] = [];
-  let mac: number[] = [];
-  let forwardRule = false;
-  try {
-    for (let q = 0; q < queues; q++) {
-      const t = io.tapOpen(name, { vnetHdrSize: VNET_TUNNEL_HDR_LEN, multiQueue: queues > 1, persist: false, up: q === 0,
-        offload: TUN_F_CSUM | TUN_F_TSO6 | TUN_F_TSO_ECN | TUN_F_UDP_TUNNEL_GSO | TUN_F_UDP_TUNNEL_GSO_CSUM,
-        hostAddress: 0 });
-      fds.push(t.fd);
-      if (q === 0) mac = t.mac;
-    }
-    const conf = `${procSys}/ipv6/conf/${name}`;
-    if (!fs.existsSync(conf)) throw new Error('IPv6 is disabled in this kernel or namespace');
-    // Nobody reads what the host would send into the TAP: no router solicitations, no autoconfiguration from it.
-    for (const [key, value] of [['disable_ipv6', '0'], ['accept_ra', '0'], ['router_solicitations', '0']] as const) {
-      fs.writeFileSync(`${conf}/${key}`, value);
-    }
-    if (fs.existsSync(`${conf}/force_forwarding`)) {
-      fs.writeFileSync(`${conf}/force_forwarding`, '1');
-    } else if (readSysctl(procSys, 'ipv6/conf/all/forwarding') !== '1') {
-      throw new Error('net.ipv6.conf.all.forwarding is 0 and this kernel has no per-device force_forwarding '
-        + '(Linux 6.17): set net.ipv6.conf.all.forwarding=1 to use the tunnel-gso send path for IPv6');
-    }
-    forwardRule = acceptForwarded(name, 'ip6tables');
-  } catch (err) {
-    for (const fd of fds) io.closeFd(fd);
-    const e = err as { errno?: number; message?: string };
-    return e.errno === EINVAL
-      ? `the kernel refused a TAP with UDP-tunnel GSO and its checksum (${e.message ?? 'EINVAL'}; needs Linux 6.17 or later)`
-      : (e.message ?? String(err));
-  }
-  return { name, fds, mac, forwardRule };
+  return openTapQueues(name, queues, {
+    offload: TUN_F_CSUM | TUN_F_TSO6 | TUN_F_TSO_ECN | TUN_F_UDP_TUNNEL_GSO | TUN_F_UDP_TUNNEL_GSO_CSUM, hostAddress: 0,
+    refused: 'a TAP with UDP-tunnel GSO and its checksum',
+    configure: () => {
+      const conf = `${procSys}/ipv6/conf/${name}`;
+      if (!fs.existsSync(conf)) throw new Error('IPv6 is disabled in this kernel or namespace');
+      // Nobody reads what the host would send into the TAP: no router solicitations, no autoconfiguration from it.
+      for (const [key, value] of [['disable_ipv6', '0'], ['accept_ra', '0'], ['router_solicitations', '0']] as const) {
+        fs.writeFileSync(`${conf}/${key}`, value);
+      }
+      if (fs.existsSync(`${conf}/force_forwarding`)) {
+        fs.writeFileSync(`${conf}/force_forwarding`, '1');
+      } else if (readSysctl(procSys, 'ipv6/conf/all/forwarding') !== '1') {
+        throw new Error('net.ipv6.conf.all.forwarding is 0 and this kernel has no per-device force_forwarding '
+          + '(Linux 6.17): set net.ipv6.conf.all.forwarding=1 to use the tunnel-gso send path for IPv6');
+      }
+      return acceptForwarded(name, 'ip6tables');
+    },
+  });
 }
 
 /** Closes the IPv6 TAP's queues and removes its ip6tables FORWARD rule, unless `keepRule` (a reload's next owner). */
 export function closeTunnelTap6(tap: TunnelTap, opts: { keepRule?: boolean } = {}): void {
-  const io = loadAddon() as TapIo;
-  for (const fd of tap.fds) io.closeFd(fd);
-  if (tap.forwardRule && opts.keepRule !== true) removeForwardRule(tap.name, 'ip6tables');
+  closeTunnelTap(tap, opts, 'ip6tables');
 }
