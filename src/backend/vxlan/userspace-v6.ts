@@ -20,12 +20,12 @@ import { takeDatapath } from '../../reload/inbox.js';
 import type { PeerTable6Op } from '../../datapath/peer-table6.js';
 import { registerHandover } from '../../reload/reexec.js';
 import type { VxlanConfig } from './config.js';
-
-type VxlanSettings = NonNullable<BackendSettings['vxlan']>;
 import type { Lease, VxlanBackendData } from '../../subnet/lease.js';
 import { isOnOurL2v6 } from './direct-routing.js';
 import { isV6Clash, readV6Peer, vxlanV6DeviceName, type V6Peer } from './kernel-v6.js';
 import { VtepIdentity } from './vtep-identity.js';
+
+type VxlanSettings = NonNullable<BackendSettings['vxlan']>;
 
 /** What a backend needs of an IPv6 half, kernel (kernel-v6.ts) or userspace (this file). */
 export interface V6Half {
@@ -64,6 +64,8 @@ export interface UserspaceV6Options {
   readonly work?: BackendWork;
   /** Publishes new BackendV6Data in our lease (our VtepMAC changed after a clash). */
   readonly republish?: (backendV6Data: VxlanBackendData) => void;
+  /** Level of the per-peer lines (default info); dual stack: debug, the lease's IPv4 half already logs the peer. */
+  readonly peerLines?: 'info' | 'debug';
   readonly log: Logger;
 }
 
@@ -160,7 +162,7 @@ export class UserspaceVxlanV6 implements V6Half {
     this.peers.set(key, peer);
     this.datapath?.setPeer(peer.subnet, peer.publicIPv6, peer.vtepMac);
     if (peer.direct) await this.directRoute(peer);
-    this.o.log.info({ subnet: formatCidr6(peer.subnet), vtepMac: peer.vtepMac, direct: peer.direct },
+    this.o.log[this.o.peerLines ?? 'info']({ subnet: formatCidr6(peer.subnet), vtepMac: peer.vtepMac, direct: peer.direct },
       old ? 'IPv6 peer changed' : 'IPv6 peer added');
   }
 
@@ -169,7 +171,7 @@ export class UserspaceVxlanV6 implements V6Half {
     if (!old) return;
     this.peers.delete(key);
     await this.forget(old, true);
-    this.o.log.info({ subnet: formatCidr6(old.subnet) }, 'IPv6 peer removed');
+    this.o.log[this.o.peerLines ?? 'info']({ subnet: formatCidr6(old.subnet) }, 'IPv6 peer removed');
   }
 
   /**
@@ -340,12 +342,12 @@ export class UserspaceVxlanV6 implements V6Half {
 
 /** The IPv6 half on the userspace datapath (flannel-v6.<VNI> over the IPv6 underlay). */
 export function userspaceV6Half(ctx: BackendContext, config: VxlanConfig, settings: VxlanSettings, mtu: number,
-  extAddr6: string, log: Logger): UserspaceVxlanV6 {
+  extAddr6: string, log: Logger, peerLines: 'info' | 'debug' = 'info'): UserspaceVxlanV6 {
   const ipv6 = ctx.network.ipv6;
   if (!ipv6) throw new Error('the IPv6 half of the vxlan backend needs EnableIPv6 and IPv6Network in the network config');
   return new UserspaceVxlanV6({ vni: config.vni, port: config.port, mtu, outerMtu: ctx.extIface.mtu, localIP6: extAddr6,
     network: ipv6, stateDir: ctx.stateDir, allowForeignSource: settings.allowForeignSource ?? false,
-    directRouting: config.directRouting, work: ctx.work, ...(ctx.republishV6 ? { republish: ctx.republishV6 } : {}),
+    directRouting: config.directRouting, work: ctx.work, peerLines, ...(ctx.republishV6 ? { republish: ctx.republishV6 } : {}),
     ...(settings.sendPath ? { sendPath: settings.sendPath } : {}),
     // As the IPv4 loops: a SCHED_FIFO setting means no spin; else --vxlan-busy-poll or the default.
     ...(settings.loopPriority ? { spinMicros: 0, fifoPriority: settings.loopPriority }
@@ -357,5 +359,5 @@ export function userspaceV6Half(ctx: BackendContext, config: VxlanConfig, settin
 export function dualStackV6Half(ctx: BackendContext, config: VxlanConfig, settings: VxlanSettings, mtu: number,
   log: Logger): UserspaceVxlanV6 | null {
   const extAddr6 = ctx.extIface.extAddr6;
-  return ctx.network.ipv6 && extAddr6 ? userspaceV6Half(ctx, config, settings, mtu, extAddr6, log) : null;
+  return ctx.network.ipv6 && extAddr6 ? userspaceV6Half(ctx, config, settings, mtu, extAddr6, log, 'debug') : null;
 }
