@@ -8,13 +8,28 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { testbedUnavailable } from '../support/prerequisites.js';
-import { Testbed, type Container, type Host } from '../support/testbed.js';
+import { CLI_JS, Testbed, type Container, type Host } from '../support/testbed.js';
 import { DAEMON_DATAPATHS, datapathNetwork } from '../support/datapaths.js';
 
 const UID = 65534;
 /** CAP_NET_ADMIN (12) and CAP_NET_RAW (13). */
 const NET_CAPS = ((1n << 12n) | (1n << 13n)).toString(16).padStart(16, '0');
-const skip = testbedUnavailable() ?? (fs.existsSync('/usr/bin/setpriv') ? null : 'needs setpriv (util-linux)');
+/**
+ * The first directory on the way to `file` that another user cannot pass (no `x` for others), or null. A checkout
+ * under such a directory (e.g. one made by `mktemp -d`, 0700) cannot be run by the unprivileged user at all; an
+ * install under /usr or /opt can.
+ */
+function closedToOthers(file: string): string | null {
+  for (let dir = path.dirname(path.resolve(file)); ; dir = path.dirname(dir)) {
+    if ((fs.statSync(dir).mode & 0o001) === 0) return dir;
+    if (dir === path.dirname(dir)) return null;
+  }
+}
+
+const closed = closedToOthers(CLI_JS);
+const skip = testbedUnavailable() ?? (fs.existsSync('/usr/bin/setpriv') ? null : 'needs setpriv (util-linux)')
+  ?? (closed === null ? null : `uid ${UID} cannot reach the program: ${closed} is closed to other users `
+    + '(a mktemp -d parent?); run the tests from a checkout other users can traverse');
 
 const DATAPATHS = DAEMON_DATAPATHS;
 
