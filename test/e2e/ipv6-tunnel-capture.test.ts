@@ -73,7 +73,10 @@ describe('IPv6 tunnel-GSO frames as the kernel puts them on the wire', { skip: s
   });
 
   after(async () => {
-    for (const p of agents) if (p.pid !== undefined) try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ }
+    for (const p of agents) {
+      if (p.pid === undefined) continue;
+      try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ }
+    }
     rmSync(out, { force: true });
     await tb?.destroy();
   });

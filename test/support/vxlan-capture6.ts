@@ -100,20 +100,27 @@ export function pairSegments6(tun: readonly Uint8Array[], wire: readonly WireVxl
     const tcp = t[6] === NH_TCP;
     const total = tcp ? payload6Length(t) : 0;
     const segs: WireVxlan6[] = [];
+    const taken: number[] = [];
     let carried = 0;
     for (let i = 0; i < wire.length; i++) {
       const w = wire[i]!;
       if (used.has(i) || flowKey6(w.inner) !== key) continue;
       if (tcp) {
-        if (tcp6Seq(w.inner) !== ((tcp6Seq(t) + carried) >>> 0)) continue;
-        if (segs.length === 0 && tcp6Ack(w.inner) !== tcp6Ack(t)) continue;
+        // A pure ACK and the data after it share sequence and ACK numbers (and may leave in either order): the
+        // segment must also fit in what is left of the read.
+        const len = payload6Length(w.inner);
+        if (tcp6Seq(w.inner) !== ((tcp6Seq(t) + carried) >>> 0) || carried + len > total) continue;
+        if (segs.length === 0 && (tcp6Ack(w.inner) !== tcp6Ack(t) || (len === 0) !== (total === 0))) continue;
+        carried += len;
       } else if (withoutL4Checksum(w.inner) !== withoutL4Checksum(t)) continue;
       segs.push(w);
-      used.add(i);
-      carried += tcp ? payload6Length(w.inner) : 0;
-      if (carried >= total) break;
+      taken.push(i);
+      if (carried === total) break;
     }
-    if (segs.length > 0 && carried === total) out.push({ tun: t, wire: segs });
+    if (segs.length > 0 && carried === total) {
+      for (const i of taken) used.add(i);
+      out.push({ tun: t, wire: segs });
+    }
   }
   return out;
 }
