@@ -9,19 +9,17 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { missingPrerequisite, tunnelGsoUnavailable } from '../support/prerequisites.js';
-import { inNetns, mustExec } from '../support/netns.js';
 import { buildPodPair, configureKernelVxlan, destroyPodPair, podPairHosts, startAgent, stopAgent } from '../support/pod-pair.js';
-import { pingOnce, tcpTransfer } from '../support/traffic.js';
+import { pingOnce, sendUdpOnce, tcpTransfer } from '../support/traffic.js';
 import { checksumsValid, naiveChecksum } from '../support/datapath-packets.js';
 import {
-  decodeWireVxlan, hasPartialSeed, hex, pairSegments, tcpPayloadLength, unhex, type CaptureCase, type CaptureFixture,
-  type WireVxlan,
+  decodeWireVxlan, hasPartialSeed, hex, pairSegments, readCapture, tcpPayloadLength, underlayOffloadsOff, unhex,
+  writeCaptureFixture, type CaptureCase, type WireVxlan,
 } from '../support/vxlan-capture.js';
-import type { CapturedFrame } from '../support/agents/packet-capture.js';
 import type { NodeSpec } from '../support/agents/userspace-vxlan-node.js';
 
 const TAG = randomBytes(2).toString('hex');
@@ -29,12 +27,6 @@ const AGENTS = path.join(__dirname, '..', 'support', 'agents');
 const [A, B] = podPairHosts('tk', TAG, '00');
 const agents = new Set<ChildProcessWithoutNullStreams>();
 const skip = missingPrerequisite({ tun: true, commands: ['ethtool', 'ping'] }) ?? tunnelGsoUnavailable();
-
-/** One UDP datagram of `size` bytes from a pod (its checksum left partial by the pod's veth offload). */
-async function sendUdp(fromNs: string, toIP: string, size: number): Promise<void> {
-  const js = `const s=require('node:dgram').createSocket('udp4');s.send(Buffer.alloc(${size},7),9999,'${toIP}',()=>s.close())`;
-  await mustExec(inNetns(fromNs, [process.execPath, '-e', js]));
-}
 
 const shapeOf = (t: Uint8Array, segments: number): string => {
   const ihl = (t[0]! & 15) * 4;
@@ -62,11 +54,7 @@ describe('tunnel-GSO frames as the kernel puts them on the wire', { skip: skip ?
 
   before(async () => {
     await buildPodPair([A, B], `tk${TAG}`);
-    // A NIC without offloads: the kernel segments the TAP's frames and completes every checksum in software before
-    // eth0, so the capture shows what it made of our offsets (with checksum offload on, a veth would carry the
-    // partial seed on to the peer instead).
-    await mustExec(inNetns(A.ns, ['ethtool', '-K', 'eth0', 'tx', 'off', 'tx-udp_tnl-segmentation', 'off',
-      'tx-udp_tnl-csum-segmentation', 'off']));
+    await underlayOffloadsOff(A.ns);
   });
 
   after(async () => {
@@ -85,14 +73,14 @@ describe('tunnel-GSO frames as the kernel puts them on the wire', { skip: skip ?
     assert.ok(await pingOnce(A.pod, B.podIP), 'ping before the capture');
     const cap = await startAgent(agents, A.ns, path.join(AGENTS, 'packet-capture.js'), { devices: ['eth0', 'flannel.1'], out });
     assert.ok(await pingOnce(A.pod, B.podIP), 'ping');
-    await sendUdp(A.pod, B.podIP, 300);
+    await sendUdpOnce(A.pod, B.podIP, 300);
     const r = await tcpTransfer(A.pod, B.pod, B.podIP, 20_000);
     assert.equal(r.receivedSha256, r.sentSha256, 'TCP bytes');
     assert.ok(((await stopAgent(agents, cap.proc))['frames'] ?? 0) > 0, 'frames captured');
     const counters = await stopAgent(agents, node.proc);
     assert.ok((counters['tx_tunnel_frames'] ?? 0) > 0, 'frames went through the TAP');
 
-    const frames = (JSON.parse(readFileSync(out, 'utf8')) as { frames: CapturedFrame[] }).frames;
+    const frames = readCapture(out);
     const tun = frames.filter((f) => f.dev === 'flannel.1').map((f) => unhex(f.hex))
       .filter((p) => p[0]! >> 4 === 4 && p.subarray(12, 16).join('.') === A.podIP);
     const wire = frames.filter((f) => f.dev === 'eth0').map((f) => decodeWireVxlan(unhex(f.hex)))
@@ -130,14 +118,10 @@ describe('tunnel-GSO frames as the kernel puts them on the wire', { skip: skip ?
     for (const s of ['icmp', 'udp-partial', 'tcp-syn']) assert.ok(cases.has(s), `shape ${s} captured: ${[...cases.keys()]}`);
     assert.ok(cases.has('tcp-tso') || cases.has('tcp-tso-fin'), `a TSO frame segmented on the wire: ${[...cases.keys()]}`);
 
-    const fixture = process.env['TSFLANNELD_CAPTURE_FIXTURE'];
-    if (fixture) {
-      const doc: CaptureFixture = {
-        note: 'written by test/e2e/userspace-tunnel-capture.test.ts (TSFLANNELD_CAPTURE_FIXTURE): per shape, the packet ' +
-          'the loop read from flannel.1 and the VXLAN frames kernel 6.18 sent for it with tunnel segmentation off',
-        cases: [...cases.values()],
-      };
-      writeFileSync(fixture, `${JSON.stringify(doc, null, 1)}\n`);
-    }
+    writeCaptureFixture('TSFLANNELD_CAPTURE_FIXTURE', {
+      note: 'written by test/e2e/userspace-tunnel-capture.test.ts (TSFLANNELD_CAPTURE_FIXTURE): per shape, the packet ' +
+        'the loop read from flannel.1 and the VXLAN frames kernel 6.18 sent for it with tunnel segmentation off',
+      cases: [...cases.values()],
+    });
   });
 });

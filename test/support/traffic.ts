@@ -1,13 +1,20 @@
 // Test traffic between namespaces: ping and a TCP transfer whose bytes are checked by hash on the receiving side.
 // Both ends run inside their namespaces (node's own `net` module under `ip netns exec`), never in the root one.
 import { spawn } from 'node:child_process';
-import { execCommand, inNetns } from './netns.js';
+import { execCommand, inNetns, mustExec } from './netns.js';
 
 /** One ICMP echo from a namespace; true if answered within `waitSeconds`. */
 export async function pingOnce(fromNs: string, toIP: string, waitSeconds = 2): Promise<boolean> {
   const r = await execCommand(inNetns(fromNs, ['ping', '-n', '-q', '-c', '1', '-W', String(waitSeconds), toIP]),
     { timeoutMs: (waitSeconds + 5) * 1000 });
   return r.code === 0;
+}
+
+/** One UDP datagram of `size` bytes to port 9999 of `toIP` (either family), its checksum left to the sender's veth offload. */
+export async function sendUdpOnce(fromNs: string, toIP: string, size: number): Promise<void> {
+  const family = toIP.includes(':') ? 'udp6' : 'udp4';
+  const js = `const s=require('node:dgram').createSocket('${family}');s.send(Buffer.alloc(${size},7),9999,'${toIP}',()=>s.close())`;
+  await mustExec(inNetns(fromNs, [process.execPath, '-e', js]));
 }
 
 export interface TransferResult {

@@ -1,7 +1,10 @@
 // Decoding of captured frames for the tunnel-GSO checks: VXLAN frames as the kernel put them on the underlay, the
 // packets it queued to the TUN, and the grouping of the former under the latter (the segments one TUN read became).
 // The shared shape of the committed fixture (test/fixtures/tunnel-gso-capture.json) lives here too.
+import { readFileSync, writeFileSync } from 'node:fs';
 import { naiveChecksum, withPartialSeed } from './datapath-packets.js';
+import type { CapturedFrame } from './agents/packet-capture.js';
+import { inNetns, mustExec } from './netns.js';
 
 /** One VXLAN frame off the wire, split into its layers. */
 export interface WireVxlan {
@@ -85,6 +88,27 @@ export interface CaptureFixture {
 
 export const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 export const unhex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));
+
+/**
+ * The underlay of namespace `ns` as a NIC without offloads: the kernel segments tunnel frames and completes every
+ * checksum in software before `dev`, so a capture shows what it made of ours (with checksum offload on, a veth
+ * carries a partial checksum on to the peer instead, never completed on the sender).
+ */
+export async function underlayOffloadsOff(ns: string, dev = 'eth0'): Promise<void> {
+  await mustExec(inNetns(ns, ['ethtool', '-K', dev, 'tx', 'off', 'tx-udp_tnl-segmentation', 'off',
+    'tx-udp_tnl-csum-segmentation', 'off']));
+}
+
+/** The frames support/agents/packet-capture.ts wrote to `file`, in arrival order per device. */
+export function readCapture(file: string): CapturedFrame[] {
+  return (JSON.parse(readFileSync(file, 'utf8')) as { frames: CapturedFrame[] }).frames;
+}
+
+/** Writes a capture fixture when the env variable `envName` names a file (how the committed ones are regenerated). */
+export function writeCaptureFixture<T extends CaptureFixture>(envName: string, doc: T): void {
+  const file = process.env[envName];
+  if (file) writeFileSync(file, `${JSON.stringify(doc, null, 1)}\n`);
+}
 
 /**
  * Pairs each packet the TUN queued (`tun`, in order) with the wire frames whose inner packet belongs to its flow

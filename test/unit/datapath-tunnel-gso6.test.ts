@@ -5,23 +5,24 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { COUNTER_INDEX as C, COUNTERS_PER_BLOCK } from '../../src/datapath/counters.js';
-import { Encap6Batch } from '../../src/datapath/encap6.js';
-import { PeerTable6, ip6Words } from '../../src/datapath/peer-table6.js';
+import { COUNTER_INDEX as C } from '../../src/datapath/counters.js';
 import {
-  INNER6_IP_OFFSET, MAX_TUNNEL6_INNER_LEN, OUTER6_UDP_OFFSET, TUNNEL6_ROOM, tunnel6Mss,
+  INNER6_IP_OFFSET, MAX_TUNNEL6_INNER_LEN, OUTER6_UDP_OFFSET, tunnel6Mss,
 } from '../../src/datapath/tunnel-frame6.js';
 import { tunnelSourcePort } from '../../src/datapath/tunnel-frame.js';
 import { tunnelTap6Name } from '../../src/datapath/tunnel-tap6.js';
 import {
   VNET_HDR_F_NEEDS_CSUM, VNET_HDR_F_UDP_TUNNEL_CSUM, VNET_HDR_GSO_ECN, VNET_HDR_GSO_TCPV6,
-  VNET_HDR_GSO_UDP_TUNNEL_IPV6, writeVnetHdr,
+  VNET_HDR_GSO_UDP_TUNNEL_IPV6,
 } from '../../src/datapath/virtio-hdr.js';
 import { macBytes } from '../../src/datapath/wire.js';
 import { ip6ToBuffer, parseCidr6, requireIPv6 } from '../../src/net/ipv6.js';
 import { decodeLoops6, encodeLoops6 } from '../../src/reload/handover6.js';
-import { concat, naiveChecksum, randomBytes, TCP_ACK, TCP_FIN, TCP_PSH } from '../support/datapath-packets.js';
+import { concat, randomBytes, TCP_ACK, TCP_FIN, TCP_PSH } from '../support/datapath-packets.js';
 import { checksum6Valid, tcp6Packet } from '../support/datapath-packets6.js';
+import {
+  fold16, kernelFrames6, sumWords16, tapFrames6, type Tunnel6Setup, type Vnet,
+} from '../support/tunnel6-frames.js';
 
 const NETWORK = parseCidr6('fd00:1::/48')!;
 const OWN_MAC = macBytes('02:00:00:00:00:01');
@@ -29,33 +30,13 @@ const PEER_MAC = macBytes('02:00:00:00:00:02');
 const TAP_MAC = macBytes('0a:11:22:33:44:55');
 const LOCAL = requireIPv6('2001:db8::11');
 const PEER_PUBLIC = requireIPv6('2001:db8::12');
-const SLOT = 65536 + 64 + TUNNEL6_ROOM;
-const TCP_CWR = 0x80;
 
-function table(): PeerTable6 {
-  const t = new PeerTable6(NETWORK, 64);
-  t.apply({ op: 'own', subnet: ip6Words(requireIPv6('fd00:1:0:2::')).slice(0, 2), prefixLen: 64 });
-  t.apply({ op: 'set', subnet: ip6Words(requireIPv6('fd00:1:0:1::')).slice(0, 2), publicIP: ip6Words(PEER_PUBLIC),
-    mac: [...PEER_MAC] });
-  return t;
-}
+const SETUP: Tunnel6Setup = {
+  network: NETWORK, ownSubnet: requireIPv6('fd00:1:0:2::'), peerSubnet: requireIPv6('fd00:1:0:1::'), local: LOCAL,
+  peerPublic: PEER_PUBLIC, ownMac: OWN_MAC, peerMac: PEER_MAC, tapMac: TAP_MAC, port: 4789, vni: 1, outerMtu: 1500,
+};
 
-type Vnet = [number, number, number, number, number, number];
-
-function encap(packet: Uint8Array, vnet: Vnet, outerMtu = 1500) {
-  const outEnd = SLOT + SLOT + 128 * 128;
-  const slab = new Uint8Array(outEnd);
-  const batch = new Encap6Batch(slab, SLOT, SLOT, outEnd, 256,
-    { tapMac: TAP_MAC, srcMac: OWN_MAC, localIP6: Uint8Array.from(ip6ToBuffer(LOCAL)), port: 4789 });
-  writeVnetHdr(slab, batch.readHeadroom, ...vnet);
-  slab.set(packet, batch.readHeadroom + 10);
-  const counters = new Float64Array(COUNTERS_PER_BLOCK);
-  batch.encapsulate({ vni: 1, ownMac: OWN_MAC, sendFds: Int32Array.of(7), outerMtu }, table(),
-    Int32Array.of(packet.length + 10), 1, counters);
-  const frames = Array.from({ length: batch.tapCount },
-    (_, i) => slab.slice(batch.tapOffsets[i]!, batch.tapOffsets[i]! + batch.tapLengths[i]!));
-  return { batch, counters, frames };
-}
+const encap = (packet: Uint8Array, vnet: Vnet, outerMtu = 1500) => tapFrames6(packet, vnet, { ...SETUP, outerMtu });
 
 const u16le = (b: Uint8Array, o: number): number => b[o]! | (b[o + 1]! << 8);
 const u16 = (b: Uint8Array, o: number): number => (b[o]! << 8) | b[o + 1]!;
@@ -63,10 +44,8 @@ const put16 = (b: Uint8Array, o: number, v: number): void => {
   b[o] = v >> 8;
   b[o + 1] = v & 0xff;
 };
-const fold = (s: number): number => {
-  while (s > 0xffff) s = (s & 0xffff) + Math.floor(s / 0x10000);
-  return s;
-};
+const fold = fold16;
+const sumBytes = sumWords16;
 
 /** The folded sum of the IPv6 UDP pseudo-header, computed here without src/datapath. */
 function pseudoSum(src: Uint8Array, dst: Uint8Array, udpLen: number): number {
@@ -80,57 +59,8 @@ function outerUdpValid(ip6: Uint8Array): boolean {
   return checksum6Valid(ip6);
 }
 
-/**
- * The kernel's work on a TSO6 tunnel frame, modelled: per segment, the outer IPv6/UDP lengths are set, the outer
- * checksum seed is moved from the whole frame's UDP length to the segment's and completed over the segment, and
- * the inner TCP header gets its sequence number, flags and checksum. Returns each outer IPv6 datagram.
- */
-function kernelSegments(frame: Uint8Array): Uint8Array[] {
-  const hdrLen = u16le(frame, 2);
-  const mss = u16le(frame, 4);
-  const body = frame.subarray(24);
-  const innerIp = INNER6_IP_OFFSET;
-  const headers = body.subarray(0, hdrLen);
-  const payload = body.subarray(hdrLen);
-  const totalUdp = u16(body, OUTER6_UDP_OFFSET + 4);
-  const seed = u16(body, OUTER6_UDP_OFFSET + 6);
-  const seq0 = new DataView(body.buffer, body.byteOffset).getUint32(innerIp + 44);
-  const flags = body[innerIp + 53]!;
-  const out: Uint8Array[] = [];
-  for (let off = 0, i = 0; off < payload.length; off += mss, i++) {
-    const last = off + mss >= payload.length;
-    const seg = concat(headers, payload.subarray(off, Math.min(off + mss, payload.length)));
-    const udpLen = seg.length - OUTER6_UDP_OFFSET;
-    put16(seg, 18, udpLen);
-    put16(seg, OUTER6_UDP_OFFSET + 4, udpLen);
-    put16(seg, innerIp + 4, seg.length - innerIp - 40);
-    new DataView(seg.buffer).setUint32(innerIp + 44, (seq0 + off) >>> 0);
-    seg[innerIp + 53] = flags & ~(last ? 0 : TCP_FIN | TCP_PSH) & ~(i === 0 ? 0 : TCP_CWR);
-    put16(seg, innerIp + 56, 0);
-    put16(seg, innerIp + 56, naiveChecksum(concat(pseudoBytes(seg, innerIp, 6), seg.subarray(innerIp + 40))));
-    // The seed adjusted as the kernel does: minus the frame's UDP length, plus the segment's.
-    put16(seg, OUTER6_UDP_OFFSET + 6, fold(seed + (~totalUdp & 0xffff) + udpLen));
-    const c = ~fold(sumBytes(seg.subarray(OUTER6_UDP_OFFSET))) & 0xffff;
-    put16(seg, OUTER6_UDP_OFFSET + 6, c === 0 ? 0xffff : c);
-    out.push(seg.subarray(14));
-  }
-  return out;
-}
-
-function pseudoBytes(seg: Uint8Array, ip: number, proto: number): Uint8Array {
-  const p = new Uint8Array(40);
-  p.set(seg.subarray(ip + 8, ip + 40), 0);
-  new DataView(p.buffer).setUint32(32, seg.length - ip - 40);
-  p[39] = proto;
-  return p;
-}
-
-function sumBytes(b: Uint8Array): number {
-  let s = 0;
-  for (let i = 0; i + 1 < b.length; i += 2) s += (b[i]! << 8) | b[i + 1]!;
-  if (b.length % 2) s += b[b.length - 1]! << 8;
-  return s;
-}
+/** The kernel's segmentation of a TSO6 tunnel frame (support/tunnel6-frames.ts): each outer IPv6 datagram. */
+const kernelSegments = (frame: Uint8Array): Uint8Array[] => kernelFrames6(frame).map((f) => f.subarray(14));
 
 test('a TSO6 read becomes one TAP frame: TCPV6 | UDP_TUNNEL_IPV6 with the tunnel checksum, offsets, clamped MSS', () => {
   const payload = randomBytes(30000, 7);
