@@ -18,8 +18,7 @@
         "native/src/mmsg.cc",
         "native/src/wake.cc",
         "native/src/trim.cc",
-        "native/src/packet.cc",
-        "native/src/busy_poll.cc"
+        "native/src/packet.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],

@@ -21,7 +21,9 @@
 # default 200, pings 10 ms apart).
 # PING_HIST=1 adds a histogram of the RTTs (ms buckets); PING_ONLY=1 skips iperf3; MODES='gro one-thread' picks
 # userspace modes; USERSPACE_PIN=0 / PING_PIN=0 run the userspace nodes / ping under `taskset -c <cpus>`; KEEP_LOGS=1
-# keeps each userspace node's output (removed otherwise).
+# keeps each userspace node's output (removed otherwise); PING_TRACE=/tmp/t records a scheduler + syscall trace
+# of each mode's pings to /tmp/t.<mode> (`perf script -F comm,tid,cpu,time,event,trace -i FILE | node
+# bench/ping-timeline.js` splits a ping's round trip into its hops; the trace slows each hop by a few µs).
 # Usage: bench/datapath-steps.sh [SECS] [REPS]   (root; needs iperf3; builds with `npx tsc -p .` first)
 set -euo pipefail
 SECS=${1:-5}
@@ -64,11 +66,6 @@ for h in A B; do
   ip -n $pod addr add 10.244.$i.2/24 dev eth0; ip -n $pod link set eth0 mtu 1450 up
   ip -n $pod route add default via 10.244.$i.1
   ip netns exec $ns sysctl -qw net.ipv4.ip_forward=1
-  # A NAPI context on the underlay, as a NIC queue gives (busy polling needs it): veth takes a forwarded frame through
-  # NAPI only with GRO on at the receiver and TSO off at the sender (veth_skb_is_eligible_for_gro).
-  [ -z "${UNDERLAY_GRO:-}" ] || ip netns exec $ns ethtool -K eth0 gro on tso off >/dev/null
-  [ -z "${UNDERLAY_DEFER:-}" ] || ip netns exec $ns sh -c \
-    "echo 2 > /sys/class/net/eth0/napi_defer_hard_irqs; echo 200000 > /sys/class/net/eth0/gro_flush_timeout"
 done
 
 kernel_up() { # ns self_i peer_i
@@ -124,27 +121,23 @@ ping_ms() { # prints "avg (min …, p50 …, p99 …)" over PING_COUNT pings 10 
         printf "\n"}'
 }
 
-busy_polled() { # ns: datagrams the namespace's sockets took by busy polling so far (TcpExt BusyPollRxPackets)
-  ip netns exec "$1" awk '/^TcpExt:/ {if (!h) {for (i=1;i<=NF;i++) k[i]=$i; h=1} else for (i=1;i<=NF;i++)
-    if (k[i]=="BusyPollRxPackets") print $i}' /proc/net/netstat
-}
-
 measure() { # label
   local ab ba rtt
   ip netns exec $CA ping -n -q -c 3 -i 0.1 10.244.2.2 >/dev/null || { echo "| $1 | no connectivity | | |"; return; }
   if [ -n "${PING_ONLY:-}" ]; then ab=-; ba=-; else ab=$(iperf_gbps); ba=$(iperf_gbps -R); fi
   local perf_pid=
   if [ -n "${PING_TRACE:-}" ]; then # a scheduler + syscall trace of the pings, for bench/ping-timeline.js
-    # Only the syscalls the timeline reads (sendto, write; poll returning ready, recvmsg): the spins' polls and
-    # yields would multiply the trace's own cost.
+    # Only the syscalls the timeline reads (sendto, write; poll returning ready, read, recvmmsg, recvmsg): the
+    # spins' polls and yields would multiply the trace's own cost. Not perf's own writes.
+    local enter='id == 44 || id == 46 || id == 1'
+    local exit='(id == 7 && ret > 0) || id == 0 || id == 299 || id == 45 || id == 47'
     perf record -q -a -o "$PING_TRACE.$(echo "$1" | tr -c 'a-z0-9\n' '-')" -e sched:sched_waking -e sched:sched_switch \
-      -e raw_syscalls:sys_enter --filter 'id == 44 || id == 46 || id == 1' --exclude-perf \
-      -e raw_syscalls:sys_exit --filter '(id == 7 && ret > 0) || id == 0 || id == 299 || id == 45 || id == 47' --exclude-perf >/dev/null 2>&1 &
+      -e raw_syscalls:sys_enter --filter "$enter" --exclude-perf -e raw_syscalls:sys_exit --filter "$exit" \
+      --exclude-perf >/dev/null 2>&1 &
     perf_pid=$!; sleep 1
   fi
   rtt=$(ping_ms)
   [ -z "$perf_pid" ] || { kill -INT $perf_pid; wait $perf_pid 2>/dev/null || true; }
-  [ -z "${BUSY_STATS:-}" ] || rtt="$rtt busy-polled A $(busy_polled $HA) B $(busy_polled $HB)"
   echo "| $1 | $ab | $ba | $rtt |"
 }
 
@@ -167,10 +160,6 @@ for rep in $(seq "$REPS"); do
       one-thread) extra=',"loops":1' ;;
       nice) extra=',"scheduling":{"nice":-10}' ;;
       fifo) extra=',"scheduling":{"fifoPriority":10}' ;;
-      epollbusy) extra=''; MODE_ENV="TSFLANNELD_BUSY_EPOLL=200" ;;
-      epollprefer) extra=''; MODE_ENV="TSFLANNELD_BUSY_EPOLL=200 TSFLANNELD_BUSY_PREFER=1" ;;
-      sockbusy) extra=''; MODE_ENV="TSFLANNELD_BUSY_SOCK=50" ;;
-      sockprefer) extra=''; MODE_ENV="TSFLANNELD_BUSY_SOCK=50 TSFLANNELD_BUSY_PREFER=1" ;;
       spin*-one-thread) n=${mode#spin}; extra=",\"spinMicros\":${n%-one-thread},\"loops\":1" ;;
       spin*) extra=",\"spinMicros\":${mode#spin}" ;;
     esac

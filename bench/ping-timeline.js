@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Where one ping's round trip through two userspace VXLAN nodes spends its time, from a scheduler + syscall trace
 // (`PING_TRACE=/tmp/t bench/datapath-steps.sh` records one per mode; `perf script -F comm,tid,cpu,time,event,trace
-// -i FILE | node bench/ping-timeline.js`). Each ping is followed through its wake-ups: ping → loop A (TUN) → loop B
-// (UDP) → loop A (UDP, often still spinning) → ping, and the time between them is split into segments. Prints the
+// -i FILE | node bench/ping-timeline.js`). Each ping is followed through its wake-ups and syscalls: ping → loop A (TUN)
+// → loop B (UDP) → loop A (UDP, often still spinning) → ping, and the time between them is split into segments
+// that are either the kernel's (a syscall and what it runs inline) or the loop's own user time. Prints the
 // median and p90 of each segment in µs, and how often a loop was woken onto an idle CPU (on this VM a halted vCPU: a round trip
 // to the host).
 'use strict';
@@ -12,14 +13,20 @@ const LINE = /^\s*(\S.*?)\s+(\d+)\s+\[(\d+)\]\s+([\d.]+):\s+(\S+):\s*(.*)$/;
 const SEND = new Set([44, 46]); // sendto, sendmsg
 const RECV = new Set([45, 47]); // recvfrom, recvmsg
 
+// Each mark ends one segment; the syscall traced is named. Loop A is the node of the pinging pod, loop B the other.
 const SEGMENTS = [
-  ['ping send → loop A woken', 'the pod\'s stack, routing into the TUN, the wake-up call'],
-  ['loop A woken → on CPU', 'wake-up latency: IPI, vCPU out of halt, run-queue wait'],
-  ['loop A on CPU → loop B woken', 'poll return, TUN read, encap, TAP write with forwarding and veth inline'],
-  ['loop B woken → on CPU', 'wake-up latency'],
-  ['loop B on CPU → loop A has the reply', 'recv, decap, TUN write (echo reply inline), read, encap, send back'],
-  ['loop A has reply → ping woken', 'recv, decap, TUN write'],
-  ['ping woken → ping has reply', 'ping back on a CPU and its recvmsg'],
+  ['ping: sendto → loop A woken', 'kernel: ICMP out of the pod, forwarded into the TUN, wake-up call'],
+  ['loop A: woken → on CPU', 'wake-up latency (IPI, halted vCPU, run-queue wait)'],
+  ['loop A: on CPU → TAP write', 'poll return, TUN read, back to JS, encap (user time, cold after idle)'],
+  ['loop A: TAP write → loop B woken', 'kernel: forwarding, veth, B\'s UDP receive, wake-up call'],
+  ['loop B: woken → on CPU', 'wake-up latency'],
+  ['loop B: on CPU → TUN write', 'poll return, recvmmsg, back to JS, decap (user time, cold after idle)'],
+  ['loop B: TUN write → reply ready', 'kernel: TUN write, pod B\'s echo reply inline, back into the TUN; poll'],
+  ['loop B: reply ready → TAP write', 'TUN read, JS, encap (warm)'],
+  ['loop B: TAP write → reply at loop A', 'kernel: forwarding, veth, A\'s UDP receive (A spinning or woken)'],
+  ['loop A: reply → TUN write', 'poll return, recvmmsg, JS, decap (warm)'],
+  ['loop A: TUN write → ping woken', 'kernel: TUN write, into pod A, wake-up call'],
+  ['ping: woken → has the reply', 'ping on a CPU, its recvmsg'],
 ];
 
 function parse(line) {
@@ -43,36 +50,45 @@ function parse(line) {
 /** What runs on each CPU (from sched_switch): a wake-up of a CPU running the idle task (pid 0) leaves halt first. */
 const current = new Map();
 
-/** Follows one ping from its send; returns the eight marks (µs) or null when the trace does not show the path. */
+const isWake = (e, by, target) => e.event === 'sched:sched_waking' && e.tid === by && e.target === target;
+const isOn = (e, tid) => e.event === 'sched:sched_switch' && e.next === tid;
+const isEnter = (e, tid, nr) => e.event === 'raw_syscalls:sys_enter' && e.tid === tid && e.nr === nr;
+const isReady = (e, tid) => e.event === 'raw_syscalls:sys_exit' && e.tid === tid && e.nr === 7 && e.ret > 0;
+
+/** Follows one ping from its send; yields its marks (µs) or nothing when the trace does not show the whole path. */
 function* follow() {
   for (;;) {
     let e = yield null;
     if (!(e.comm === 'ping' && e.event === 'raw_syscalls:sys_enter' && SEND.has(e.nr))) continue;
     const ping = e.tid;
     const marks = [e.t];
-    let la = 0, lb = 0, stage = 1, idleA = false, idleB = false;
-    while (stage < 8) {
+    let la = 0, lb = 0, idleA = false, idleB = false;
+    const steps = [
+      (x) => {
+        if (x.event !== 'sched:sched_waking' || x.tid !== ping || x.target === ping) return false;
+        la = x.target; idleA = current.get(x.targetCpu) === 0; return true;
+      },
+      (x) => isOn(x, la),
+      (x) => isEnter(x, la, 1),
+      (x) => {
+        if (x.event !== 'sched:sched_waking' || x.tid !== la || x.target === la || x.target === ping) return false;
+        lb = x.target; idleB = current.get(x.targetCpu) === 0; return true;
+      },
+      (x) => isOn(x, lb),
+      (x) => isEnter(x, lb, 1),
+      (x) => isReady(x, lb),
+      (x) => isEnter(x, lb, 1),
+      (x) => isWake(x, lb, la) || isReady(x, la),
+      (x) => isEnter(x, la, 1),
+      (x) => isWake(x, la, ping),
+      (x) => x.event === 'raw_syscalls:sys_exit' && x.tid === ping && RECV.has(x.nr) && x.ret > 0,
+    ];
+    while (marks.length <= steps.length) {
       e = yield null;
       if (e.t - marks[0] > 20_000) break; // lost: > 20 ms
-      if (stage === 1 && e.event === 'sched:sched_waking' && e.tid === ping && e.target !== ping) {
-        la = e.target; idleA = current.get(e.targetCpu) === 0; marks.push(e.t); stage = 2;
-      } else if (stage === 2 && e.event === 'sched:sched_switch' && e.next === la) {
-        marks.push(e.t); stage = 3;
-      } else if (stage === 3 && e.event === 'sched:sched_waking' && e.tid === la && e.target !== la
-          && e.target !== ping) {
-        lb = e.target; idleB = current.get(e.targetCpu) === 0; marks.push(e.t); stage = 4;
-      } else if (stage === 4 && e.event === 'sched:sched_switch' && e.next === lb) {
-        marks.push(e.t); stage = 5;
-      } else if (stage === 5 && ((e.event === 'sched:sched_waking' && e.tid === lb && e.target === la)
-          || (e.event === 'raw_syscalls:sys_exit' && e.tid === la && e.nr === 7 && e.ret > 0))) {
-        marks.push(e.t); stage = 6;
-      } else if (stage === 6 && e.event === 'sched:sched_waking' && e.tid === la && e.target === ping) {
-        marks.push(e.t); stage = 7;
-      } else if (stage === 7 && e.event === 'raw_syscalls:sys_exit' && e.tid === ping && RECV.has(e.nr) && e.ret > 0) {
-        marks.push(e.t); stage = 8;
-      }
+      if (steps[marks.length - 1](e)) marks.push(e.t);
     }
-    if (stage === 8) yield { marks, idleA, idleB };
+    if (marks.length > steps.length) yield { marks, idleA, idleB };
   }
 }
 
@@ -80,27 +96,39 @@ function pct(sorted, p) { return sorted[Math.min(sorted.length - 1, Math.floor(s
 
 async function main() {
   const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
+  const events = [];
+  for await (const line of rl) {
+    const e = parse(line);
+    if (e) events.push(e);
+  }
+  // The trace is system-wide: other pings on the host are left out by taking the ping thread that sent the most.
+  const sends = new Map();
+  for (const e of events) {
+    if (e.comm === 'ping' && e.event === 'raw_syscalls:sys_enter' && SEND.has(e.nr)) {
+      sends.set(e.tid, (sends.get(e.tid) ?? 0) + 1);
+    }
+  }
+  const ours = [...sends].sort((a, b) => b[1] - a[1])[0]?.[0];
   const it = follow();
   it.next();
   const pings = [];
   // One follower at a time is enough at 10 ms between pings: a round trip is well under that.
-  for await (const line of rl) {
-    const e = parse(line);
-    if (!e) continue;
+  for (const e of events) {
     if (e.event === 'sched:sched_switch') current.set(e.cpu, e.next);
+    if (e.comm === 'ping' && e.tid !== ours) continue;
     const r = it.next(e).value;
     if (r) { pings.push(r); it.next(); }
   }
-  if (pings.length === 0) { console.log('no complete ping path found in the trace'); return; }
+  if (pings.length === 0) { console.log('no ping path through two loops found in the trace'); return; }
   const n = pings.length;
-  console.log(`${n} pings followed; loop A woken onto an idle CPU in ${pings.filter((p) => p.idleA).length}, `
-    + `loop B in ${pings.filter((p) => p.idleB).length}`);
+  console.log(`${n} of ${sends.get(ours)} pings followed; loop A woken onto an idle CPU in `
+    + `${pings.filter((p) => p.idleA).length}, loop B in ${pings.filter((p) => p.idleB).length}`);
   console.log('| segment | median µs | p90 µs | what runs there |\n|---|---|---|---|');
   SEGMENTS.forEach(([name, what], i) => {
     const d = pings.map((p) => p.marks[i + 1] - p.marks[i]).sort((a, b) => a - b);
     console.log(`| ${name} | ${pct(d, 0.5)} | ${pct(d, 0.9)} | ${what} |`);
   });
-  const tot = pings.map((p) => p.marks[7] - p.marks[0]).sort((a, b) => a - b);
+  const tot = pings.map((p) => p.marks[SEGMENTS.length] - p.marks[0]).sort((a, b) => a - b);
   console.log(`| whole round trip (traced) | ${pct(tot, 0.5)} | ${pct(tot, 0.9)} | |`);
 }
 

@@ -5,16 +5,10 @@
 #include "modules.h"
 #include "napi_util.h"
 #include "batch_io.h"
-#include "busy_poll.h"
 
 #include <errno.h>
 #include <poll.h>
 #include <sched.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 #include <string.h>
 #include <time.h>
 
@@ -41,11 +35,6 @@ struct LoopIo {
   uint32_t* sources = nullptr;
   int32_t* gsoSizes = nullptr;
   bool ipv6 = false;  // an IPv6 socket: 4 source words per datagram
-  int ep = -1;        // busy-poll wait: an epoll over the three fds whose busy_poll_usecs is the spin (busy_poll.h)
-  BusyPoll bp;
-  uint32_t epMicros = 0;
-  bool sockSpin = false;  // the spin polls the socket's NAPI (SO_BUSY_POLL) before each poll
-  ~LoopIo() { if (ep >= 0) close(ep); }
 };
 
 template <typename T>
@@ -91,16 +80,6 @@ Napi::Value LoopIoOpen(const Napi::CallbackInfo& info) {
     Napi::TypeError::New(env, "loopIoOpen: slot sizes must exceed the headroom").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  if (const char* e = getenv("TSFLANNELD_BUSY_EPOLL")) {
-    io->bp.micros = static_cast<uint32_t>(atoi(e));
-    if (const char* b = getenv("TSFLANNELD_BUSY_BUDGET")) io->bp.budget = static_cast<uint16_t>(atoi(b));
-    io->bp.prefer = getenv("TSFLANNELD_BUSY_PREFER") != nullptr;
-    int fds[3] = {io->tunFd, io->udpFd, io->wakeFd};
-    io->ep = OpenBusyEpoll(fds, io->wakeFd >= 0 ? 3 : 2, io->bp);
-    io->epMicros = io->bp.micros;
-    if (io->ep < 0) fprintf(stderr, "busy epoll: %s\n", strerror(-io->ep));
-  }
-  io->sockSpin = getenv("TSFLANNELD_BUSY_SOCK") != nullptr;
   io->tx.maxSlots = std::min(txCount, txBytes / io->tx.slotSize);
   io->rx.maxSlots = std::min({rxCount, srcCount, gsoCount, rxBytes / io->rx.slotSize});
   return Napi::External<LoopIo>::New(env, io, [](Napi::Env, LoopIo* p) { delete p; });
@@ -119,24 +98,11 @@ Napi::Value LoopWait(const Napi::CallbackInfo& info) {
   struct pollfd p[3] = {{io->tunFd, POLLIN, 0}, {io->udpFd, POLLIN, 0}, {io->wakeFd, POLLIN, 0}};
   const nfds_t n = io->wakeFd >= 0 ? 3 : 2;
   int r = 0;
-  if (io->ep >= 0) {
-    uint32_t want = static_cast<uint32_t>(spinNs / 1000);
-    if (want != io->epMicros && SetEpollBusyMicros(io->ep, want, io->bp) == 0) io->epMicros = want;
-    struct epoll_event evs[3];
-    r = epoll_wait(io->ep, evs, static_cast<int>(n), timeoutMs);
-    for (int i = 0; i < r; i++) p[evs[i].data.u32].revents = static_cast<short>(evs[i].events);
-  } else {
-    if (spinNs > 0) {
-      int64_t deadline = MonotonicNs() + spinNs;
-      char none;
-      while (true) {
-        if (io->sockSpin) recv(io->udpFd, &none, 0, MSG_PEEK | MSG_DONTWAIT);
-        if ((r = poll(p, n, 0)) != 0 || MonotonicNs() >= deadline) break;
-        sched_yield();
-      }
-    }
-    if (r == 0) r = poll(p, n, timeoutMs);
+  if (spinNs > 0) {
+    int64_t deadline = MonotonicNs() + spinNs;
+    while ((r = poll(p, n, 0)) == 0 && MonotonicNs() < deadline) sched_yield();
   }
+  if (r == 0) r = poll(p, n, timeoutMs);
   if (r < 0) return errno == EINTR ? Napi::Number::New(env, 0) : ThrowErrno(env, "poll", errno);
   if (r == 0) return Napi::Number::New(env, 0);
   if (n == 3 && (p[2].revents & POLLIN)) DrainWakeFd(io->wakeFd);

@@ -1,9 +1,6 @@
 // See mmsg.h.
 #include "mmsg.h"
 #include "napi_util.h"
-#include "busy_poll.h"
-
-#include <stdlib.h>
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -30,14 +27,6 @@ int ApplyUdpOptions(int fd, const Napi::Object& opts) {
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, sizeof snd);
   }
   if (BoolOpt(opts, "gro") && setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one) < 0) return errno;
-  const char* e = getenv("TSFLANNELD_BUSY_SOCK");
-  if (e && rcv > 0) {
-    BusyPoll bp;
-    bp.micros = static_cast<uint32_t>(atoi(e));
-    if (const char* b = getenv("TSFLANNELD_BUSY_BUDGET")) bp.budget = static_cast<uint16_t>(atoi(b));
-    bp.prefer = getenv("TSFLANNELD_BUSY_PREFER") != nullptr;
-    if (int err = ApplySocketBusyPoll(fd, bp)) return err;
-  }
   return 0;
 }
 
