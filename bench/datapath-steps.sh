@@ -14,6 +14,7 @@
 #   before      gro from another build tree, BEFORE_ROOT (its dist/ and a build/ link): old vs new in one run
 #   one-thread  the same with one loop and one queue (loops=1)
 #   nice / fifo the default with loop threads at nice -10 / SCHED_FIFO priority 10 (fifo: no spin, see defaultSpinMicros)
+#   pinC        the default with both userspace nodes under `taskset -c C` (e.g. pin0; USERSPACE_PIN for every mode)
 #   spinN       the default, polling (yielding) without sleeping for N µs after traffic (spinN-one-thread: loops=1)
 #   mixed       host A userspace (default; MIXED_EXTRA: more NodeSpec JSON such as ',"spinMicros":0', MIXED_ENV: its
 #               environment), host B kernel
@@ -21,7 +22,9 @@
 # default 200, pings 10 ms apart).
 # PING_HIST=1 adds a histogram of the RTTs (ms buckets); PING_ONLY=1 skips iperf3; MODES='gro one-thread' picks
 # userspace modes; USERSPACE_PIN=0 / PING_PIN=0 run the userspace nodes / ping under `taskset -c <cpus>`; KEEP_LOGS=1
-# keeps each userspace node's output (removed otherwise).
+# keeps each userspace node's output (removed otherwise); PING_TRACE=/tmp/t records a scheduler + syscall trace
+# of each mode's pings to /tmp/t.<mode> (`perf script -F comm,tid,cpu,time,event,trace -i FILE | node
+# dist/bench/ping-timeline-main.js` splits a ping's round trip into its hops; the trace slows each hop by a few µs).
 # Usage: bench/datapath-steps.sh [SECS] [REPS]   (root; needs iperf3; builds with `npx tsc -p .` first)
 set -euo pipefail
 SECS=${1:-5}
@@ -36,6 +39,7 @@ PIDS=()
 LOGS=()
 MODE_ENV=
 MODE_NODE_FLAGS=
+MODE_PIN=
 
 cleanup() {
   # Each userspace node's output; KEEP_LOGS=1 keeps them (and prints where), e.g. for the gctrace mode.
@@ -81,7 +85,8 @@ userspace_up() { # ns self_i peer_i extra-json
   local spec="{\"device\":\"flannel.1\",\"vni\":1,\"port\":8472,\"mac\":\"02:bd:00:00:00:0$s\",\"localIP\":\"192.0.2.$s\",\"network\":\"10.244.0.0/16\",\"subnetLen\":24,\"ownSubnet\":\"10.244.$s.0/24\",\"mtu\":1450,\"peers\":[{\"subnet\":\"10.244.$p.0/24\",\"publicIP\":\"192.0.2.$p\",\"mac\":\"02:bd:00:00:00:0$p\"}]$extra}"
   local out; out=$(mktemp /tmp/datapath-steps-$ns-XXXX.log)
   LOGS+=("$out")
-  local PIN=${USERSPACE_PIN:+taskset -c $USERSPACE_PIN}
+  local pin=${MODE_PIN:-${USERSPACE_PIN:-}}
+  local PIN=${pin:+taskset -c $pin}
   # The feeding `sleep` keeps the node's stdin open; its own stdout must not hold the script's (a pipe to `tail`).
   (sleep 100000 | ip netns exec $ns env $MODE_ENV $PIN node $MODE_NODE_FLAGS "${MODE_NODE_JS:-$NODE_JS}" "$spec" > "$out" 2>&1) >/dev/null 2>&1 &
   PIDS+=($!)
@@ -123,7 +128,19 @@ measure() { # label
   local ab ba rtt
   ip netns exec $CA ping -n -q -c 3 -i 0.1 10.244.2.2 >/dev/null || { echo "| $1 | no connectivity | | |"; return; }
   if [ -n "${PING_ONLY:-}" ]; then ab=-; ba=-; else ab=$(iperf_gbps); ba=$(iperf_gbps -R); fi
+  local perf_pid=
+  if [ -n "${PING_TRACE:-}" ]; then # a scheduler + syscall trace of the pings, for bench/ping-timeline.ts
+    # Only the syscalls the timeline reads (sendto, write; poll returning ready, read, recvmmsg, recvmsg): the
+    # spins' polls and yields would multiply the trace's own cost. Not perf's own writes.
+    local enter='id == 44 || id == 46 || id == 1'
+    local exit='(id == 7 && ret > 0) || id == 0 || id == 299 || id == 45 || id == 47'
+    perf record -q -a -o "$PING_TRACE.$(echo "$1" | tr -c 'a-z0-9\n' '-')" -e sched:sched_waking -e sched:sched_switch \
+      -e raw_syscalls:sys_enter --filter "$enter" --exclude-perf -e raw_syscalls:sys_exit --filter "$exit" \
+      --exclude-perf >/dev/null 2>&1 &
+    perf_pid=$!; sleep 1
+  fi
   rtt=$(ping_ms)
+  [ -z "$perf_pid" ] || { kill -INT $perf_pid; wait $perf_pid 2>/dev/null || true; }
   echo "| $1 | $ab | $ba | $rtt |"
 }
 
@@ -132,7 +149,7 @@ echo "|---|---|---|---|"
 for rep in $(seq "$REPS"); do
   kernel_up $HA 1 2; kernel_up $HB 2 1; measure kernel; down_all
   for mode in ${MODES:-per-packet batched tso-gso pipeline gro one-thread}; do
-    MODE_ENV= MODE_NODE_JS= MODE_NODE_FLAGS=
+    MODE_ENV= MODE_NODE_JS= MODE_NODE_FLAGS= MODE_PIN=
     case $mode in
       before) extra=''; MODE_NODE_JS=$(agent_js "$BEFORE_ROOT") ;;
       gro-cold) extra=''; MODE_ENV=TSFLANNELD_DATAPATH_WARMUP=0 ;;
@@ -146,6 +163,7 @@ for rep in $(seq "$REPS"); do
       one-thread) extra=',"loops":1' ;;
       nice) extra=',"scheduling":{"nice":-10}' ;;
       fifo) extra=',"scheduling":{"fifoPriority":10}' ;;
+      pin*) extra=''; MODE_PIN=${mode#pin} ;;
       spin*-one-thread) n=${mode#spin}; extra=",\"spinMicros\":${n%-one-thread},\"loops\":1" ;;
       spin*) extra=",\"spinMicros\":${mode#spin}" ;;
     esac
