@@ -5,6 +5,7 @@
 // userspace backend (userspace.ts) and, alone, in IPv6-only networks (kernel-v6-only.ts takes any V6Half).
 import { writeFile } from 'node:fs/promises';
 import type { Logger } from '../../log.js';
+import { timeline } from '../../timeline.js';
 import { formatCidr6, formatIPv6, nets6Equal, parseIPv6, type Ipv6Net } from '../../net/ipv6.js';
 import { ensureAddress6 } from '../../netlink/addresses6.js';
 import { deleteLinkIfPresent, getLinkByName, setLinkMtu, setLinkUp, type LinkInfo } from '../../netlink/links.js';
@@ -70,10 +71,11 @@ export interface UserspaceV6Options {
 }
 
 /**
- * Adopted queues are read only once the peers are known (the first reset), so what queued in them during the reload
- * is forwarded, not answered "no route"; this long at most, should etcd not list them.
+ * The loops (of a fresh datapath, or on adopted queues) start only once the peers are known (the first reset), as
+ * the IPv4 half's: what queued on the TUN and the sockets meanwhile is forwarded, not answered "no route", and the
+ * threads' creation and JIT warm-up stay off the path to subnet.env. This long at most, should etcd not list them.
  */
-const ADOPTED_PEERS_WAIT_MS = 5_000;
+const PEERS_WAIT_MS = 5_000;
 
 export class UserspaceVxlanV6 implements V6Half {
   readonly deviceName: string;
@@ -83,7 +85,7 @@ export class UserspaceVxlanV6 implements V6Half {
   private device: LinkInfo | null = null;
   private own: Ipv6Net | null = null;
   private readonly peers = new Map<string, V6Peer>();
-  /** The loops run on adopted fds once the peers are known (see ADOPTED_PEERS_WAIT_MS). */
+  /** The loops run once the peers are known (see PEERS_WAIT_MS). */
   private waitForPeers = false;
   /** Peers in the loops' table from a previous process: those etcd no longer lists go at the first reset. */
   private seeded: PeerTable6Op[] | null = null;
@@ -114,10 +116,11 @@ export class UserspaceVxlanV6 implements V6Half {
 
   async start(own: Ipv6Net | null): Promise<void> {
     this.own = own;
-    if (own && this.waitForPeers) {
+    if (own && this.datapath && !this.datapath.started) {
+      this.waitForPeers = true;
       const later = (): void => this.startLoops();
-      setTimeout(() => (this.o.work ? this.o.work.post('start the adopted IPv6 loops', async () => later()) : later()),
-        ADOPTED_PEERS_WAIT_MS).unref();
+      setTimeout(() => (this.o.work ? this.o.work.post('start the waiting IPv6 loops', async () => later()) : later()),
+        PEERS_WAIT_MS).unref();
     } else if (own) {
       this.datapath?.start(own);
     }
@@ -148,6 +151,7 @@ export class UserspaceVxlanV6 implements V6Half {
     if (!this.waitForPeers || !this.own || !this.datapath || this.stopped) return;
     this.waitForPeers = false;
     this.datapath.start(this.own);
+    timeline.mark('IPv6 datapath loops started');
   }
 
   async set(key: string, lease: Lease): Promise<void> {
@@ -221,7 +225,8 @@ export class UserspaceVxlanV6 implements V6Half {
       this.o.log.warn(`TUN device ${this.deviceName} is gone; reopening it`);
       await this.datapath?.stop();
       await this.open();
-      if (this.own) this.datapath?.start(this.own);
+      // Loops still waiting for the peers start with them (startLoops), on the new datapath.
+      if (this.own && !this.waitForPeers) this.datapath?.start(this.own);
       for (const p of this.peers.values()) this.datapath?.setPeer(p.subnet, p.publicIPv6, p.vtepMac);
     }
     if (!this.device || !this.own) return;
@@ -279,7 +284,6 @@ export class UserspaceVxlanV6 implements V6Half {
       early.releaseTap();
     }
     const adopt = early ? early.fds() : inherited && !inherited.running ? inherited.handover : null;
-    this.waitForPeers = adopt !== null;
     const existing = await getLinkByName(this.deviceName);
     if (!adopt && existing && existing.kind !== 'tun') {
       this.o.log.info({ kind: existing.kind }, 'replacing the existing non-TUN device with the userspace datapath\'s TUN');
