@@ -8,19 +8,19 @@ import type { Backend, BackendClaims, BackendContext, BackendRegistration, Backe
 import { applySteps } from '../kit/apply-steps.js';
 import { PeerPassLog } from '../kit/peer-log.js';
 import { Keeper } from '../kit/keeper.js';
+import { KeptFds } from '../kit/kept-fds.js';
 import type { PeerDiff, PeerStep } from '../kit/peer-diff.js';
 import { addressTun, keptTun, loopLocalIP, openedTunLink, removeTun, requireOpened } from '../kit/tun-device.js';
 import type { Logger } from '../../log.js';
 import { timeline } from '../../timeline.js';
-import { formatCidr, type Ipv4Net, requireIPv4 } from '../../net/ipv4.js';
+import { type Ipv4Net, requireIPv4 } from '../../net/ipv4.js';
 import { deleteLinkIfPresent, getLinkByName, type LinkInfo } from '../../netlink/links.js';
 import { deleteRouteIfPresent, listRoutes, replaceRoute, RT_SCOPE_LINK } from '../../netlink/routes.js';
 import { UserspaceDatapath } from '../../datapath/userspace-datapath.js';
 import type { PeerTableOp } from '../../datapath/peer-table.js';
 import { type DatapathFds, type DatapathHandover, type LoopConfig, sameLoopConfig } from '../../reload/handover.js';
-import { forgetDatapathFds, LoopSnapshotFile, storeDatapathFds } from '../../reload/fd-store.js';
+import { LoopSnapshotFile } from '../../reload/fd-store.js';
 import { type Inherited, takeDatapath } from '../../reload/inbox.js';
-import { registerHandover } from '../../reload/reexec.js';
 import type { Lease, LeaseEvent, VxlanBackendData } from '../../subnet/lease.js';
 import { vxlanDeviceMtu, vxlanDeviceName, type VxlanConfig } from './config.js';
 import { isOnOurL2 } from './direct-routing.js';
@@ -63,7 +63,7 @@ export class UserspaceVxlanBackend implements Backend {
   /** Adopted queues wait for the peers before the loops start (see ADOPTED_PEERS_WAIT_MS). */
   private waitForPeers = false;
   private pendingOwn: Ipv4Net | null = null;
-  private unregisterHandover: (() => void) | null = null;
+  private readonly keptFds: KeptFds;
   private readonly snapshot: LoopSnapshotFile;
   /** The IPv6 half in a dual-stack network (flannel-v6.<VNI>); null otherwise. */
   private readonly v6: UserspaceVxlanV6 | null;
@@ -81,12 +81,21 @@ export class UserspaceVxlanBackend implements Backend {
     }, this.log);
     this.snapshot = new LoopSnapshotFile(this.deviceName, ctx.stateDir, () => (this.datapath
       ? { peers: this.datapath.peerReplay(), loops: this.datapath.loopConfig() } : null), this.log);
+    this.keptFds = new KeptFds({ device: this.deviceName, log: this.log, work: ctx.work,
+      // In line with the peer updates: the table handed over is the one the loops had.
+      pause: async (): Promise<DatapathHandover> => {
+        const { datapath } = this.requireRegistered();
+        const peers = await datapath.pauseLoops();
+        return { device: this.deviceName, ...datapath.fds(), peers, loops: datapath.loopConfig() };
+      },
+      resume: () => this.datapath?.resumeLoops() });
+    this.v6 = dualStackV6Half(ctx, config, settings, this.mtu, this.log);
     this.keeper = new Keeper({
       work: ctx.work, log: this.log, everyMs: RESYNC_MS,
       device: keptTun(this.deviceName, () => this.device?.index ?? null, () => this.reopen()),
+      moreDevices: this.v6 ? [this.v6.kept] : [],
       resync: async () => { await this.resyncDirectRoutes(); await this.v6?.resync(); return true; },
     });
-    this.v6 = dualStackV6Half(ctx, config, settings, this.mtu, this.log);
   }
 
   claims(): BackendClaims {
@@ -134,7 +143,7 @@ export class UserspaceVxlanBackend implements Backend {
     const { datapath } = this.requireRegistered();
     await this.passLog.pass(() => applySteps(this.diff.reset(peers, this.peers.keys()), (step) => this.apply(datapath, step)));
     this.dropStaleSeeded(datapath);
-    await this.v6?.reset(new Map(peers.filter((l) => !this.isOwn(l)).map((l) => [formatCidr(l.subnet), l])));
+    await this.v6?.resetPeers(peers);
     this.startPending();
     this.snapshot.changed();
     this.log.info({ peers: this.peers.size }, 'peer table replaced');
@@ -143,20 +152,14 @@ export class UserspaceVxlanBackend implements Backend {
   async handleEvents(events: readonly LeaseEvent[]): Promise<void> {
     const { datapath } = this.requireRegistered();
     await this.passLog.pass(() => applySteps(this.diff.events(events), (step) => this.apply(datapath, step)));
-    for (const e of this.v6 ? events : []) {
-      if (e.type === 'removed' || this.isOwn(e.lease)) await this.v6?.remove(formatCidr(e.lease.subnet));
-      else await this.v6?.set(formatCidr(e.lease.subnet), e.lease);
-    }
+    await this.v6?.handleEvents(events);
     this.snapshot.changed();
   }
-
-  private readonly isOwn = (l: Lease): boolean => this.ownSubnet !== null && l.subnet.ip >>> 0 === this.ownSubnet.ip >>> 0;
 
   async stop(): Promise<void> {
     this.stopped = true;
     this.keeper.stop();
-    this.unregisterHandover?.();
-    this.unregisterHandover = null;
+    this.keptFds.withdraw();
     this.snapshot.close();
     await this.datapath?.stop();
     await this.v6?.stop();
@@ -164,9 +167,8 @@ export class UserspaceVxlanBackend implements Backend {
 
   /** The TUN is persistent: it goes only when deleted; its route and address go with it. */
   async teardown(): Promise<void> {
-    const fds = this.datapath?.fds();
     await this.stop();
-    if (fds) forgetDatapathFds(this.deviceName, fds);
+    this.keptFds.forget();
     for (const p of this.peers.values()) if (p.direct) await this.deleteDirectRoute(p);
     this.peers.clear();
     await removeTun(this.deviceName, this.log);
@@ -280,24 +282,8 @@ export class UserspaceVxlanBackend implements Backend {
    * exec). Called again whenever the datapath's fds change.
    */
   private keepFds(fds: DatapathFds): void {
-    storeDatapathFds(this.deviceName, fds, this.log);
+    this.keptFds.keep(fds);
     this.snapshot.changed();
-    this.unregisterHandover ??= registerHandover({
-      device: this.deviceName,
-      // In line with the peer updates: the table handed over is the one the loops had.
-      pause: () => new Promise<DatapathHandover>((resolve, reject) => {
-        this.ctx.work.post('pause for a reload', async () => {
-          try {
-            const { datapath } = this.requireRegistered();
-            const peers = await datapath.pauseLoops();
-            resolve({ device: this.deviceName, ...datapath.fds(), peers, loops: datapath.loopConfig() });
-          } catch (err) {
-            reject(err as Error);
-          }
-        });
-      }),
-      resume: () => this.datapath?.resumeLoops(),
-    });
   }
 
   /**
