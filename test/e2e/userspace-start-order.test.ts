@@ -37,6 +37,15 @@ function subnetEnvAppears(tb: Testbed, h: Host): Promise<boolean> {
   }, 45_000, 1);
 }
 
+/** The ms since process start of the timeline's marks on the way to subnet.env, for a diagnostic line. */
+function startMarks(log: string): string {
+  const ms = (phase: string): string => {
+    const line = log.split('\n').find((l) => l.includes(`"msg":"startup: ${phase}"`));
+    return line === undefined ? '?' : String((JSON.parse(line) as { ms?: number }).ms ?? '?');
+  };
+  return ['leftovers checked', 'backend registered', 'lease acquired', 'backend started', 'subnet.env written'].map((p) => `${p} ${ms(p)}`).join(' → ');
+}
+
 /** Asserts that the timeline mark `loops` comes after subnet.env in `log`. */
 function assertLoopsAfterSubnetEnv(log: string, loops: string): void {
   const written = log.indexOf('startup: subnet.env written');
@@ -76,6 +85,7 @@ describe('userspace datapath start order', { skip: skip ?? false, timeout: 120_0
       // Whether this run's first echo waited on the TUN queue for the loops (it usually does; not asserted: timing).
       const loopsAt = (JSON.parse(log.slice(log.lastIndexOf('\n', loops) + 1, log.indexOf('\n', loops))) as { time?: number }).time;
       t.diagnostic(`ping started ${loopsAt === undefined ? '?' : loopsAt - pingAt} ms before the loops`);
+      t.diagnostic(`h2 start, ms: ${startMarks(log)}`);
     });
   });
 });
@@ -93,7 +103,7 @@ describe('userspace datapath start order, IPv6 half (dual stack)', { skip: skip 
     await tb?.destroy();
   });
 
-  it('subnet.env comes before the IPv6 loop threads, and an IPv6 ping sent at that moment is answered', async () => {
+  it('subnet.env comes before the IPv6 loop threads, and an IPv6 ping sent at that moment is answered', async (t) => {
     await tb.explainFailure(async () => {
       const [h1, h2] = [tb.host(1), tb.host(2)];
       tb.startDaemon(h1, ['--vxlan-datapath', 'kernel']);
@@ -108,6 +118,7 @@ describe('userspace datapath start order, IPv6 half (dual stack)', { skip: skip 
       const log = tb.daemonLog(h2);
       assertLoopsAfterSubnetEnv(log, 'datapath loops started');
       assertLoopsAfterSubnetEnv(log, 'IPv6 datapath loops started');
+      t.diagnostic(`h2 start, ms: ${startMarks(log)}`);
     });
   });
 });

@@ -23,7 +23,7 @@ import { PeerDiff, peerKey, type PeerReading, type PeerStep } from '../kit/peer-
 import { keptTun, openedTunLink, removeTun } from '../kit/tun-device.js';
 import type { DatapathFds, DatapathHandover } from '../../reload/handover.js';
 import { type Loop6Config, net6FromWords, sameLoop6Config } from '../../reload/handover6.js';
-import { takeDatapath } from '../../reload/inbox.js';
+import { type Inherited, takeDatapath } from '../../reload/inbox.js';
 import type { PeerTable6Op } from '../../datapath/peer-table6.js';
 import type { VxlanConfig } from './config.js';
 import type { Lease, LeaseEvent, VxlanBackendData } from '../../subnet/lease.js';
@@ -85,6 +85,8 @@ export class UserspaceVxlanV6 implements V6Half {
   /** Peers in the loops' table from a previous process: those etcd no longer lists go at the first reset. */
   private seeded: PeerTable6Op[] | null = null;
   private stopped = false;
+  /** The TUN and sockets being opened since register(). */
+  private opening: Promise<void> | null = null;
 
   constructor(private readonly o: UserspaceV6Options) {
     this.deviceName = vxlanV6DeviceName(o.vni);
@@ -105,12 +107,16 @@ export class UserspaceVxlanV6 implements V6Half {
     return { VNI: this.o.vni, VtepMAC: this.vtep.mac };
   }
 
+  /** As the IPv4 half's: the TUN and sockets open while etcd answers; start() waits for them. */
   async register(): Promise<void> {
     await this.vtep.load(false);
-    await this.open();
+    const inherited = takeDatapath(this.deviceName);
+    this.opening = this.open(inherited);
+    this.opening.catch(() => undefined);
   }
 
   async start(own: Ipv6Net | null): Promise<void> {
+    await this.opening;
     this.own = own;
     const datapath = this.datapath;
     if (own && datapath && !datapath.started) {
@@ -149,6 +155,7 @@ export class UserspaceVxlanV6 implements V6Half {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    await this.opening?.catch(() => undefined);
     this.fds.withdraw();
     await this.datapath?.stop();
     this.datapath = null;
@@ -278,8 +285,7 @@ export class UserspaceVxlanV6 implements V6Half {
    * Opens the TUN (replacing a kernel vxlan device of the same name) and the loops' sockets, or takes the ones a
    * reload or systemd's fd store left us.
    */
-  private async open(): Promise<void> {
-    const inherited = takeDatapath(this.deviceName);
+  private async open(inherited: Inherited | null): Promise<void> {
     // IPv4 loops on these fds would be a mix-up of names: they go, and the fds with them.
     if (inherited?.running) await inherited.running.stop();
     const early = inherited?.running6 ?? null;
