@@ -4,12 +4,13 @@
 // h1 runs the kernel datapath (already up, with a container); h2 is the fresh userspace node. A ping from h2 to h1's
 // container is started the moment h2's subnet.env appears, and every echo must be answered.
 // The same for the IPv6 half in a dual-stack network (flannel-v6.1's loops start with the first peer list too, not
-// with the backend before subnet.env): an IPv6 ping from h2 at that moment to h1's container is answered in full.
+// with the backend before subnet.env): an IPv6 ping from h2 at that moment to h1's container is answered in full;
+// and for an IPv6-only network, where flannel-v6.1 is the whole backend.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { addDualStackContainer, addIpv6Underlay } from '../support/ipv6-lab.js';
+import { addDualStackContainer, addIpv6Underlay, waitForIpv6OnlyEnv } from '../support/ipv6-lab.js';
 import { missingPrerequisite, testbedUnavailable } from '../support/prerequisites.js';
 import { poll, Testbed, type Host } from '../support/testbed.js';
 
@@ -117,6 +118,37 @@ describe('userspace datapath start order, IPv6 half (dual stack)', { skip: skip 
       assert.match(out, new RegExp(`${PINGS} packets transmitted, ${PINGS} received`), out);
       const log = tb.daemonLog(h2);
       assertLoopsAfterSubnetEnv(log, 'datapath loops started');
+      assertLoopsAfterSubnetEnv(log, 'IPv6 datapath loops started');
+      t.diagnostic(`h2 start, ms: ${startMarks(log)}`);
+    });
+  });
+});
+
+describe('userspace datapath start order, IPv6-only network', { skip: skip ?? false, timeout: 120_000 }, () => {
+  let tb: Testbed;
+
+  before(async () => {
+    tb = await Testbed.create({ hosts: 2, prefix: '/warm6only/network' });
+    await addIpv6Underlay(tb);
+    await tb.putConfig({ EnableIPv4: false, EnableIPv6: true, IPv6Network: 'fd00:49::/56', Backend: { Type: 'vxlan' } });
+  });
+
+  after(async () => {
+    await tb?.destroy();
+  });
+
+  it('subnet.env comes before the IPv6 loop threads, and an IPv6 ping sent at that moment is answered', async (t) => {
+    await tb.explainFailure(async () => {
+      const [h1, h2] = [tb.host(1), tb.host(2)];
+      tb.startDaemon(h1, ['--vxlan-datapath', 'kernel']);
+      await waitForIpv6OnlyEnv(tb, h1, 45_000);
+      const c1 = await tb.addContainer6(h1, 'c1');
+
+      tb.startDaemon(h2, ['--vxlan-datapath', 'userspace', '-v=2']);
+      await subnetEnvAppears(tb, h2);
+      const out = await pingRun(h2.netns, c1.ip, '-6');
+      assert.match(out, new RegExp(`${PINGS} packets transmitted, ${PINGS} received`), out);
+      const log = tb.daemonLog(h2);
       assertLoopsAfterSubnetEnv(log, 'IPv6 datapath loops started');
       t.diagnostic(`h2 start, ms: ${startMarks(log)}`);
     });
