@@ -4,18 +4,21 @@
 // writes the TUN. One native call per wake-up polls both (loop_io.cc, spinning first for spinMicros after traffic),
 // as the IPv4 loops do. Every buffer is allocated here, once. A wait ends on traffic or on the wake fd, which the
 // main thread signals after peer updates and at stop. With the tunnel-GSO send path (send-path.ts), send writes
-// whole VXLAN frames (tunnel-frame6.ts), TSO6 frames included, to this loop's queue of the TAP instead.
+// whole VXLAN frames (tunnel-frame6.ts), TSO6 frames included, to this loop's queue of the TAP instead. The
+// per-packet code is JIT-warmed before the loop starts (warm-up6.ts).
 import * as fs from 'node:fs';
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { useRangeSum } from './checksum.js';
 import { counterBlock, COUNTER_INDEX as C } from './counters.js';
 import { spinAfterWake } from './datapath-options.js';
+import type { DecapConfig } from './decap.js';
 import { Decap6Batch } from './decap6.js';
 import { Encap6Batch, type Encap6Config } from './encap6.js';
 import { checksumNative, loopWaitIo, threadControl, tunIo } from './native.js';
 import { udp6Io } from './native6.js';
 import { PeerTable6, type PeerTable6Op } from './peer-table6.js';
 import { TUNNEL6_ROOM, type Tunnel6Config } from './tunnel-frame6.js';
+import { warmUpDatapath6 } from './warm-up6.js';
 import type { Ipv6Net } from '../net/ipv6.js';
 
 export interface Loop6WorkerData {
@@ -67,7 +70,9 @@ interface Side {
   handle(n: number): void;
 }
 
-function sendSide(data: Loop6WorkerData, peers: PeerTable6, counters: Float64Array): Side {
+function sendSide(data: Loop6WorkerData, peers: PeerTable6, counters: Float64Array): Side & {
+  readonly cfg: Encap6Config; readonly tunnel: Tunnel6Config | null;
+} {
   const udp = udp6Io();
   const outStart = TX_SLOTS * TX_SLOT_SIZE;
   // Segments of 64 KiB reads of MSS ≥ ~500 add at most 128 × (22 + 100) bytes of headers per slot.
@@ -99,11 +104,11 @@ function sendSide(data: Loop6WorkerData, peers: PeerTable6, counters: Float64Arr
     counters[C.tx_datagrams]! += sent;
     counters[C.tx_send_failed]! += batch.sendCount - sent;
   };
-  return { slab, slotSize: TX_SLOT_SIZE, lengths, headroom: batch.readHeadroom, handle };
+  return { slab, slotSize: TX_SLOT_SIZE, lengths, headroom: batch.readHeadroom, handle, cfg, tunnel };
 }
 
 function receiveSide(data: Loop6WorkerData, peers: PeerTable6, counters: Float64Array): Side & {
-  readonly sources: Uint32Array; readonly gsoSizes: Int32Array;
+  readonly sources: Uint32Array; readonly gsoSizes: Int32Array; readonly cfg: DecapConfig;
 } {
   const tun = tunIo();
   const slab = new Uint8Array(RX_SLOTS * RX_SLOT_SIZE);
@@ -111,8 +116,8 @@ function receiveSide(data: Loop6WorkerData, peers: PeerTable6, counters: Float64
   const sources = new Uint32Array(4 * RX_SLOTS);
   const gsoSizes = new Int32Array(RX_SLOTS);
   const batch = new Decap6Batch(slab, RX_SLOTS * 64);
-  const cfg = { vni: data.vni, ownMac: Uint8Array.from(data.ownMac), innerMtu: data.innerMtu, coalesce: true,
-    allowForeignSource: data.allowForeignSource };
+  const cfg: DecapConfig = { vni: data.vni, ownMac: Uint8Array.from(data.ownMac), innerMtu: data.innerMtu,
+    coalesce: true, allowForeignSource: data.allowForeignSource };
   const handle = (n: number): void => {
     batch.reset();
     for (let i = 0; i < n; i++) {
@@ -124,7 +129,7 @@ function receiveSide(data: Loop6WorkerData, peers: PeerTable6, counters: Float64
     const written = tun.writeBatch(data.tunFd, slab, batch.writeOffsets, batch.writeLengths, batch.writeCount);
     counters[C.rx_tun_write_failed]! += batch.writeCount - written;
   };
-  return { slab, slotSize: RX_SLOT_SIZE, lengths, headroom: 0, sources, gsoSizes, handle };
+  return { slab, slotSize: RX_SLOT_SIZE, lengths, headroom: 0, sources, gsoSizes, handle, cfg };
 }
 
 function run(data: Loop6WorkerData): void {
@@ -138,6 +143,11 @@ function run(data: Loop6WorkerData): void {
   const control = new Int32Array(data.control);
   const tx = sendSide(data, peers, counters);
   const rx = receiveSide(data, peers, counters);
+  // After every object the loop uses exists, as the IPv4 loops (warm-up6.ts); TSFLANNELD_DATAPATH_WARMUP=0 skips it.
+  if (process.env['TSFLANNELD_DATAPATH_WARMUP'] !== '0') {
+    warmUpDatapath6({ network: data.network, subnetLen: data.subnetLen, encap: tx.cfg, decap: rx.cfg,
+      ...(tx.tunnel !== null ? { tunnel: tx.tunnel } : {}) });
+  }
   const wait = loopWaitIo();
   const io = wait.loopIoOpen({
     tunFd: data.tunFd, udpFd: data.udpFd, wakeFd: data.wakeFd, headroom: tx.headroom, family: 6,

@@ -27,6 +27,8 @@ import { macBytes } from './wire.js';
 const SOCKET_BUFFER = 4 * 1024 * 1024;
 const SEND_SOCKETS = 4;
 const STOP_GRACE_MS = 2000;
+/** The TUN's offloads: TSO6 reads (and the checksum left to us) for every queue. */
+const TUN6_OFFLOADS = TUN_F_CSUM | TUN_F_TSO6 | TUN_F_TSO_ECN;
 
 export interface Datapath6Options extends Datapath6Settings {
   readonly tunName: string;
@@ -69,6 +71,8 @@ export class UserspaceDatapath6 {
   private loops: Loop[] = [];
   private closed = false;
   private readonly tap: SendPathTap;
+  /** TUN queues (and loops), fixed for the datapath's life: a reopened TUN gets as many. */
+  private readonly queues: number;
 
   constructor(private readonly o: Datapath6Options) {
     macBytes(o.ownMac);
@@ -80,11 +84,12 @@ export class UserspaceDatapath6 {
       this.udpFds.push(...o.adopt.udpFds.slice(0, this.tunFds.length));
       this.sendFds.push(...o.adopt.sendFds);
       this.counterBuffer = newCounterBuffer(this.tunFds.length);
+      this.queues = this.tunFds.length;
       this.chooseSendPath();
       return;
     }
-    this.tunFds.push(...openTunQueues(this.tun, o.tunName, o.loops ?? defaultLoopCount(), true,
-      TUN_F_CSUM | TUN_F_TSO6 | TUN_F_TSO_ECN, o.log));
+    this.tunFds.push(...openTunQueues(this.tun, o.tunName, o.loops ?? defaultLoopCount(), true, TUN6_OFFLOADS, o.log));
+    this.queues = this.tunFds.length;
     this.counterBuffer = newCounterBuffer(this.tunFds.length);
     try {
       for (let q = 0; q < this.tunFds.length; q++) {
@@ -176,6 +181,19 @@ export class UserspaceDatapath6 {
     this.wakeLoops();
     await haltLoops(this.loops, STOP_GRACE_MS);
     this.control = new SharedArrayBuffer(8);
+  }
+
+  /**
+   * The TUN was deleted (by hand, by another tool): the loops pause, the dead queues close, the device is made again
+   * with the same name, queues and offloads, and the loops resume with their table; sockets and TAP stay. The caller
+   * re-addresses the device. Throws when it cannot be made; the caller retries.
+   */
+  async reopenTun(): Promise<void> {
+    if (this.closed) return;
+    await this.pauseLoops();
+    for (const fd of this.tunFds.splice(0)) this.tun.closeFd(fd);
+    this.tunFds.push(...openTunQueues(this.tun, this.o.tunName, this.queues, true, TUN6_OFFLOADS, this.o.log));
+    this.resumeLoops();
   }
 
   /** Restarts the loops paused by pauseLoops() (a reload that failed). */

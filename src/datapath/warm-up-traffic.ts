@@ -3,18 +3,23 @@
 // value range of real traffic is seen before the loop starts: TCP sequence numbers above 2^31 (a field that only
 // ever held small integers is re-laid-out when a large one arrives, and all code built on the old layout is thrown
 // away), TSO super-packets, GRO trains, kernel peers' super-datagrams, payloads long enough for the native checksum.
+// The same conversation in IPv6 (40-byte header, ICMPv6, TSO6) feeds the IPv6 half's warm-up (warm-up6.ts).
 import { completePartialChecksum, pseudoHeaderSeed, writeIPv4HeaderChecksum } from './checksum.js';
+import { pseudoHeaderSeed6 } from './decap6.js';
 import { TUN_READ_HEADROOM } from './encap.js';
 import {
-  VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_NONE, VNET_HDR_GSO_TCPV4, VNET_HDR_LEN, writeVnetHdr,
+  VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_NONE, VNET_HDR_GSO_TCPV4, VNET_HDR_GSO_TCPV6, VNET_HDR_LEN, writeVnetHdr,
 } from './virtio-hdr.js';
 import {
-  ENCAP_PREFIX_LEN, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, writeEncapPrefix, writeU16, writeU32,
+  ENCAP_PREFIX_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, writeEncapPrefix, writeU16,
+  writeU32,
 } from './wire.js';
 
 const TCP_ACK = 0x10;
 const TCP_PSH = 0x08;
 const IP_HDR = 20;
+const IP6_HDR = 40;
+const IPPROTO_ICMPV6 = 58;
 /** Linux sends the timestamp option (NOP, NOP, TS: 12 bytes) on every segment of a flow that negotiated it. */
 const TCP_HDR_TIMESTAMPS = 32;
 const TCP_HDR_BARE = 20;
@@ -53,7 +58,17 @@ export function trafficBufferSize(innerMtu: number): number {
   return 16 * (ENCAP_PREFIX_LEN + innerMtu) + 64;
 }
 
-/** Writes the packets of a two-pod conversation: `src` (behind us) ↔ `dst` (behind the peer). */
+/** The IPv6 conversation's addresses, 16 bytes each: `src` behind us, `dst` behind the peer, `unrouted` no peer's. */
+export interface Ends6 {
+  readonly src: Uint8Array;
+  readonly dst: Uint8Array;
+  readonly unrouted: Uint8Array;
+}
+
+/**
+ * Writes the packets of a two-pod conversation: `src` (behind us) ↔ `dst` (behind the peer); with `v6`, in IPv6
+ * between its addresses (`src` and `dst` are then unused).
+ */
 export class SyntheticTraffic {
   /**
    * Sequence and ack numbers jump across the whole 32-bit range between conversations (a real host has flows at
@@ -68,32 +83,40 @@ export class SyntheticTraffic {
   /** Per conversation: with timestamps, or (one in four) without options. */
   private tcpHdr = TCP_HDR_TIMESTAMPS;
 
-  constructor(private readonly src: number, private readonly dst: number, private readonly innerMtu: number) {}
+  private readonly ipHdr: number;
+
+  constructor(private readonly src: number, private readonly dst: number, private readonly innerMtu: number,
+    private readonly v6: Ends6 | null = null) {
+    this.ipHdr = v6 === null ? IP_HDR : IP6_HDR;
+  }
 
   /** The MSS that fills the inner MTU. */
   get mss(): number {
-    return this.innerMtu - IP_HDR - this.tcpHdr;
+    return this.innerMtu - this.ipHdr - this.tcpHdr;
   }
 
   /**
    * A TUN read of `shape` from `from` to `to` into buf[slot…]: virtio header at slot + TUN_READ_HEADROOM, packet
-   * after it. Returns the read's length. `version` 6 makes it an IPv6 packet (which the encap path drops).
+   * after it. Returns the read's length. `to`: the destination, or for IPv6 whether it is the peer's pod (else an
+   * address no peer owns). A `version` other than the conversation's makes it a packet the encap path drops.
    */
-  tunRead(buf: Uint8Array, slot: number, shape: TrafficShape, to = this.dst, version = 4): number {
+  tunRead(buf: Uint8Array, slot: number, shape: TrafficShape, to = this.dst, version = this.v6 === null ? 4 : 6): number {
     this.nextConversation();
     const ip = slot + TUN_READ_HEADROOM + VNET_HDR_LEN;
+    const h = this.ipHdr;
     // A TSO frame's last segment is short, as a real one's usually is.
     const payload = shape.segments > 1 ? this.mss * (shape.segments - 1) + 700 + this.jitter : this.payloadOf(shape);
-    const ipLen = this.packet(buf, ip, shape.proto, payload, this.src, to, shape.segments === 1);
-    if (version === 6) buf[ip] = 0x60;
+    const ipLen = this.packet(buf, ip, shape.proto, payload, this.src, to, shape.segments === 1, false);
+    if (version !== (this.v6 === null ? 4 : 6)) buf[ip] = version === 6 ? 0x60 : 0x45;
     const vnet = slot + TUN_READ_HEADROOM;
     const csumOffset = shape.proto === IPPROTO_TCP ? 16 : 6;
     if (shape.segments > 1) {
-      writeU16(buf, ip + IP_HDR + 16, pseudoHeaderSeed(buf, ip, IPPROTO_TCP, ipLen - IP_HDR));
-      writeVnetHdr(buf, vnet, VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_TCPV4, IP_HDR + this.tcpHdr, this.mss, IP_HDR, 16);
+      writeU16(buf, ip + h + 16, this.seed(buf, ip, IPPROTO_TCP, ipLen - h));
+      writeVnetHdr(buf, vnet, VNET_HDR_F_NEEDS_CSUM, this.v6 === null ? VNET_HDR_GSO_TCPV4 : VNET_HDR_GSO_TCPV6,
+        h + this.tcpHdr, this.mss, h, 16);
     } else if (shape.partial) {
-      writeU16(buf, ip + IP_HDR + csumOffset, pseudoHeaderSeed(buf, ip, shape.proto, ipLen - IP_HDR));
-      writeVnetHdr(buf, vnet, VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_NONE, 0, 0, IP_HDR, csumOffset);
+      writeU16(buf, ip + h + csumOffset, this.seed(buf, ip, shape.proto, ipLen - h));
+      writeVnetHdr(buf, vnet, VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_NONE, 0, 0, h, csumOffset);
     } else {
       writeVnetHdr(buf, vnet, 0, VNET_HDR_GSO_NONE, 0, 0, 0, 0);
     }
@@ -111,15 +134,15 @@ export class SyntheticTraffic {
     const perPacket = shape.superDatagram ? this.payloadOf(shape) * shape.segments : this.payloadOf(shape);
     let c = off;
     for (let i = 0; i < (trains ? shape.segments : 1); i++) {
-      writeEncapPrefix(buf, c, vni, ownMac, 0, ownMac);
+      writeEncapPrefix(buf, c, vni, ownMac, 0, ownMac, this.v6 === null ? ETHERTYPE_IPV4 : ETHERTYPE_IPV6);
       const ip = c + ENCAP_PREFIX_LEN;
       const last = !trains || i === shape.segments - 1;
-      const ipLen = this.packet(buf, ip, shape.proto, perPacket, this.dst, this.src, last);
+      const ipLen = this.packet(buf, ip, shape.proto, perPacket, this.dst, this.src, last, true);
       if (shape.proto !== IPPROTO_ICMP) this.wireChecksum(buf, ip, ipLen, shape, trains && i === 1);
       c += ENCAP_PREFIX_LEN + ipLen;
     }
     out.length = c - off;
-    out.gsoSize = trains ? ENCAP_PREFIX_LEN + IP_HDR + this.tcpHdr + perPacket : 0;
+    out.gsoSize = trains ? ENCAP_PREFIX_LEN + this.ipHdr + this.tcpHdr + perPacket : 0;
   }
 
   /**
@@ -128,11 +151,12 @@ export class SyntheticTraffic {
    * sender computed it. `mayCorrupt`: one GRO train in four has a segment whose checksum a flipped bit broke.
    */
   private wireChecksum(buf: Uint8Array, ip: number, ipLen: number, shape: TrafficShape, mayCorrupt: boolean): void {
-    const field = ip + IP_HDR + (shape.proto === IPPROTO_TCP ? 16 : 6);
-    writeU16(buf, field, pseudoHeaderSeed(buf, ip, shape.proto, ipLen - IP_HDR));
+    const h = this.ipHdr;
+    const field = ip + h + (shape.proto === IPPROTO_TCP ? 16 : 6);
+    writeU16(buf, field, this.seed(buf, ip, shape.proto, ipLen - h));
     const seedOnly = shape.superDatagram || (shape.partial && shape.segments === 1 && (this.jitter & 1) === 0);
     if (seedOnly) return;
-    completePartialChecksum(buf, ip + IP_HDR, field - ip - IP_HDR, ip + ipLen, shape.proto === IPPROTO_UDP);
+    completePartialChecksum(buf, ip + h, field - ip - h, ip + ipLen, shape.proto === IPPROTO_UDP);
     if (mayCorrupt && this.jitter === 3) buf[field + 1] = buf[field + 1]! ^ 0x10;
   }
 
@@ -148,24 +172,43 @@ export class SyntheticTraffic {
     return shape.payload >= 0 ? shape.payload + (shape.payload > 0 ? this.jitter : 0) : this.mss;
   }
 
-  /** An IPv4 packet with `payload` bytes after its L4 header; returns its length. */
+  /** The L4 checksum's pseudo-header seed in the conversation's family. */
+  private seed(buf: Uint8Array, ip: number, proto: number, l4Len: number): number {
+    return this.v6 === null ? pseudoHeaderSeed(buf, ip, proto, l4Len) : pseudoHeaderSeed6(buf, ip, proto, l4Len);
+  }
+
+  /**
+   * An IPv4 packet (IPv6 with `v6`) with `payload` bytes after its L4 header; returns its length. `inbound`: from
+   * the peer's pod to ours (IPv6: `to` is ignored), else from ours to `to` (IPv6: the peer's pod when it is `dst`).
+   */
   private packet(buf: Uint8Array, ip: number, proto: number, payload: number, from: number, to: number,
-    push: boolean): number {
+    push: boolean, inbound: boolean): number {
     const l4Hdr = proto === IPPROTO_TCP ? this.tcpHdr : 8;
-    const total = IP_HDR + l4Hdr + payload;
-    buf.fill(0, ip, ip + IP_HDR + l4Hdr);
-    buf[ip] = 0x45;
-    writeU16(buf, ip + 2, total);
-    writeU16(buf, ip + 4, this.ipId);
-    this.ipId = (this.ipId + 1) & 0xffff;
-    buf[ip + 6] = 0x40; // DF
-    buf[ip + 8] = 64;
-    buf[ip + 9] = proto;
-    writeU32(buf, ip + 12, from);
-    writeU32(buf, ip + 16, to);
-    writeIPv4HeaderChecksum(buf, ip, IP_HDR);
-    const l4 = ip + IP_HDR;
-    if (proto === IPPROTO_ICMP) buf[l4] = 8; // echo request
+    const h = this.ipHdr;
+    const total = h + l4Hdr + payload;
+    buf.fill(0, ip, ip + h + l4Hdr);
+    if (this.v6 === null) {
+      buf[ip] = 0x45;
+      writeU16(buf, ip + 2, total);
+      writeU16(buf, ip + 4, this.ipId);
+      this.ipId = (this.ipId + 1) & 0xffff;
+      buf[ip + 6] = 0x40; // DF
+      buf[ip + 8] = 64;
+      buf[ip + 9] = proto;
+      writeU32(buf, ip + 12, from);
+      writeU32(buf, ip + 16, to);
+      writeIPv4HeaderChecksum(buf, ip, IP_HDR);
+    } else {
+      const e = this.v6;
+      buf[ip] = 0x60;
+      writeU16(buf, ip + 4, total - h);
+      buf[ip + 6] = proto === IPPROTO_ICMP ? IPPROTO_ICMPV6 : proto;
+      buf[ip + 7] = 64;
+      buf.set(inbound ? e.dst : e.src, ip + 8);
+      buf.set(inbound ? e.src : to === this.dst ? e.dst : e.unrouted, ip + 24);
+    }
+    const l4 = ip + h;
+    if (proto === IPPROTO_ICMP) buf[l4] = this.v6 === null ? 8 : 128; // echo request
     if (proto === IPPROTO_UDP) {
       writeU16(buf, l4, 40000);
       writeU16(buf, l4 + 2, 53);

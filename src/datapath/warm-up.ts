@@ -48,7 +48,27 @@ function podAddress(network: Ipv4Net, subnetLen: number, slot: number): number {
  * router solicitations into a new TUN; a peer leaves), and a branch V8 has not seen throws the optimised code away.
  */
 const ODD_EVERY = 8;
-const ODD_CASES = ['ipv6', 'no_route', 'bad_vni', 'unknown_source'] as const;
+/** The drop paths, in turn: the other family's packet, no route, a wrong VNI, an unknown outer source. */
+export const ODD_CASES = ['other_family', 'no_route', 'bad_vni', 'unknown_source'] as const;
+export type OddCase = (typeof ODD_CASES)[number];
+
+/**
+ * The warm-up's schedule, shared by both families: `rounds` times `iterations`, pausing between rounds so that
+ * background compiles land; each iteration forwards one traffic shape both ways, or every ODD_EVERY-th takes a
+ * drop path (ODD_CASES in turn).
+ */
+export function warmUpRounds(iterations: number, rounds: number, forward: (shape: number) => void,
+  drop: (odd: OddCase, shape: number) => void): void {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let round = 0; round < rounds; round++) {
+    if (round > 0) Atomics.wait(pause, 0, 0, PAUSE_MS);
+    for (let i = 0; i < iterations; i++) {
+      const shape = i % TRAFFIC_SHAPES.length;
+      if (i % ODD_EVERY !== ODD_EVERY - 1) forward(shape);
+      else drop(ODD_CASES[Math.floor(i / ODD_EVERY) % ODD_CASES.length]!, shape);
+    }
+  }
+}
 
 /** An address that no peer owns: the first one past the Network, or past the warm-up's peer subnet. */
 function unroutedAddress(network: Ipv4Net, subnetLen: number): number {
@@ -91,7 +111,6 @@ export function warmUpDatapath(target: WarmUpTarget, iterations = WARM_UP_ITERAT
   const rxSlab = new Uint8Array(rxSlotSize);
   const decap = new DecapBatch(rxSlab, 64);
   const received = { length: 0, gsoSize: 0 };
-  const pause = new Int32Array(new SharedArrayBuffer(4));
 
   const encapOne = (shapeIndex: number, to: number, version = 4): void => {
     lengths[0] = traffic.tunRead(txSlab, readAt, TRAFFIC_SHAPES[shapeIndex]!, to, version);
@@ -104,30 +123,24 @@ export function warmUpDatapath(target: WarmUpTarget, iterations = WARM_UP_ITERAT
     decap.flush(counters);
   };
 
-  for (let round = 0; round < rounds; round++) {
-    if (round > 0) Atomics.wait(pause, 0, 0, PAUSE_MS);
-    for (let i = 0; i < iterations; i++) {
-      const shape = i % TRAFFIC_SHAPES.length;
-      if (i % ODD_EVERY !== ODD_EVERY - 1) {
-        encapOne(shape, dst);
-        decapOne(shape, target.decap.vni, PEER_PUBLIC_IP);
-        continue;
-      }
-      switch (ODD_CASES[Math.floor(i / ODD_EVERY) % ODD_CASES.length]!) {
-        case 'ipv6':
-          encapOne(shape, dst, 6);
-          break;
-        case 'no_route':
-          encapOne(0, unrouted);
-          break;
-        case 'bad_vni':
-          decapOne(shape, (target.decap.vni + 1) & 0xffffff, PEER_PUBLIC_IP);
-          break;
-        case 'unknown_source':
-          decapOne(shape, target.decap.vni, (PEER_PUBLIC_IP + 1) >>> 0);
-          break;
-      }
+  warmUpRounds(iterations, rounds, (shape) => {
+    encapOne(shape, dst);
+    decapOne(shape, target.decap.vni, PEER_PUBLIC_IP);
+  }, (odd, shape) => {
+    switch (odd) {
+      case 'other_family':
+        encapOne(shape, dst, 6);
+        break;
+      case 'no_route':
+        encapOne(0, unrouted);
+        break;
+      case 'bad_vni':
+        decapOne(shape, (target.decap.vni + 1) & 0xffffff, PEER_PUBLIC_IP);
+        break;
+      case 'unknown_source':
+        decapOne(shape, target.decap.vni, (PEER_PUBLIC_IP + 1) >>> 0);
+        break;
     }
-  }
+  });
   return counters;
 }

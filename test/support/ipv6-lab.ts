@@ -23,7 +23,7 @@ export async function addIpv6Underlay(tb: Testbed): Promise<void> {
  * tb.addContainer, then the bridge takes FLANNEL_IPV6_SUBNET and the container the next address. Returns the
  * container and its IPv6 address.
  */
-async function addDualStackContainer(tb: Testbed, h: Host, name: string): Promise<[Container, string]> {
+export async function addDualStackContainer(tb: Testbed, h: Host, name: string): Promise<[Container, string]> {
   const c = await tb.addContainer(h, name);
   const vars = readSubnetEnvVars(h.subnetFile);
   const bridge6 = vars.FLANNEL_IPV6_SUBNET;

@@ -67,6 +67,17 @@ test('peer diff: a huge foreign value is cut in the warning', () => {
   assert.match(warnings()[0]!, /characters\)$/);
 });
 
+test('peer diff: a lease with nothing for this backend (an IPv6 half\'s IPv4-only peer) removes, never warns', () => {
+  const { log, warnings } = recordingLogger('info');
+  const diff = new PeerDiff<Lease>((l) => (l.attrs.publicIP === '192.0.2.9' ? { kind: 'none' } : { kind: 'peer', peer: l }), log);
+  const quiet = lease('10.5.3.0/24');
+  const steps = diff.reset([quiet, lease('10.5.2.0/24', 'host-gw', '192.0.2.8')], ['10.5.3.0/24']);
+  assert.deepEqual(steps.map((s) => `${s.op} ${s.key}`), ['remove 10.5.3.0/24', 'set 10.5.2.0/24']);
+  assert.deepEqual(diff.events([{ type: 'added', lease: quiet }]).map((s) => s.op), ['remove']);
+  assert.deepEqual(warnings(), []);
+  assert.equal(diff.ignoredLeases, 0);
+});
+
 const route = (dst: string, oif: number, over: Partial<KernelRoute> = {}): KernelRoute => ({
   dst: net(dst), gateway: null, oif, table: 254, protocol: TSFLANNELD_ROUTE_PROTOCOL, scope: 0, type: RTN_UNICAST,
   onlink: false, priority: null, prefsrc: null, ...over,

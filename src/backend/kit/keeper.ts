@@ -1,5 +1,7 @@
 // Keeps a backend's kernel state so: watches links (and whatever else the backend asks for) through the netlink
 // monitor, checks everything periodically, re-creates a lost device with backoff and then lets the backend resync.
+// A backend with two devices (a dual-stack one: flannel.<VNI> and flannel-v6.<VNI>) has them kept by one keeper,
+// each with its own backoff.
 // Every piece of work goes through the backend's BackendWork queue, never runs on its own: the keeper only
 // decides *when*; the backend says *what* (recreate, resync).
 import type { Logger } from '../../log.js';
@@ -23,6 +25,8 @@ export interface KeeperSpec {
   readonly work: BackendWork;
   readonly log: Logger;
   readonly device?: KeptDevice;
+  /** Further devices (the IPv6 half's), kept as `device` is. */
+  readonly moreDevices?: readonly KeptDevice[];
   /** The full comparison with the kernel; returns false when it could not converge (retried soon). */
   readonly resync?: (reason: string) => Promise<boolean>;
   /** Period of the full comparison (0: none). */
@@ -37,20 +41,27 @@ export interface KeeperSpec {
   readonly watchKernel?: boolean;
 }
 
+/** One kept device's recreation: in progress since its loss, the pending attempt and the next backoff. */
+interface Recreation {
+  readonly device: KeptDevice;
+  recreating: boolean;
+  timer: NodeJS.Timeout | null;
+  delay: number;
+}
+
 export class Keeper {
   private monitor: NetlinkMonitor | null = null;
   private periodic: NodeJS.Timeout | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private retryDelay: number;
-  private recreateTimer: NodeJS.Timeout | null = null;
-  private recreateDelay: number;
-  private recreating = false;
+  private readonly devices: Recreation[];
   private resyncQueued = false;
   private stopped = false;
 
   constructor(private readonly spec: KeeperSpec) {
     this.retryDelay = spec.retryMinMs ?? spec.everyMs;
-    this.recreateDelay = spec.device?.backoffMinMs ?? 0;
+    this.devices = [...(spec.device ? [spec.device] : []), ...(spec.moreDevices ?? [])]
+      .map((device) => ({ device, recreating: false, timer: null, delay: device.backoffMinMs }));
   }
 
   start(): void {
@@ -76,8 +87,9 @@ export class Keeper {
 
   stop(): void {
     this.stopped = true;
-    for (const t of [this.periodic, this.retryTimer, this.recreateTimer]) if (t) clearTimeout(t);
-    this.periodic = this.retryTimer = this.recreateTimer = null;
+    for (const t of [this.periodic, this.retryTimer, ...this.devices.map((d) => d.timer)]) if (t) clearTimeout(t);
+    this.periodic = this.retryTimer = null;
+    for (const d of this.devices) d.timer = null;
     this.monitor?.close();
     this.monitor = null;
   }
@@ -88,15 +100,16 @@ export class Keeper {
     this.resyncQueued = true;
     this.spec.work.post('resync', async () => {
       this.resyncQueued = false;
-      if (this.stopped || this.recreating) return;
-      const device = this.spec.device;
-      if (device) {
+      if (this.stopped || this.devices.some((d) => d.recreating)) return;
+      let lost = false;
+      for (const { device } of this.devices) {
         const link = await getLinkByName(device.name);
         if (!link || link.index !== device.index()) {
-          this.deviceLost(`it is missing at a check (${reason})`);
-          return;
+          this.deviceLost(`it is missing at a check (${reason})`, device.name);
+          lost = true;
         }
       }
+      if (lost) return;
       if (this.spec.resync) this.passDone(await this.spec.resync(reason));
     });
   }
@@ -120,21 +133,24 @@ export class Keeper {
     this.retryTimer.unref();
   }
 
-  /** Logged once per loss, however many signs of it arrive (the monitor, a check, a datapath loop). */
-  deviceLost(how: string): void {
-    const device = this.spec.device;
-    if (!device || this.stopped || this.recreating) return;
-    this.recreating = true;
-    this.spec.log.warn({ how }, device.lostMessage);
-    this.scheduleRecreate(0);
+  /**
+   * Logged once per loss, however many signs of it arrive (the monitor, a check, a datapath loop). `name`: which
+   * device (default: the first).
+   */
+  deviceLost(how: string, name?: string): void {
+    const d = name === undefined ? this.devices[0] : this.devices.find((x) => x.device.name === name);
+    if (!d || this.stopped || d.recreating) return;
+    d.recreating = true;
+    this.spec.log.warn({ how }, d.device.lostMessage);
+    this.scheduleRecreate(d, 0);
   }
 
   private onEvent(e: MonitorEvent): void {
     if (this.stopped) return;
-    const device = this.spec.device;
-    if (device && e.kind === 'link' && e.action === 'del'
-      && (e.link.name === device.name || e.link.index === device.index())) {
-      this.deviceLost('the netlink monitor reported its deletion');
+    const gone = e.kind === 'link' && e.action === 'del' ? this.devices.find(({ device }) =>
+      e.link.name === device.name || e.link.index === device.index()) : undefined;
+    if (gone) {
+      this.deviceLost('the netlink monitor reported its deletion', gone.device.name);
       return;
     }
     if (this.spec.concerns?.(e)) {
@@ -144,25 +160,25 @@ export class Keeper {
     }
   }
 
-  private scheduleRecreate(delay: number): void {
-    const device = this.spec.device!;
-    if (this.recreateTimer || this.stopped) return;
-    this.recreateTimer = setTimeout(() => {
-      this.recreateTimer = null;
+  private scheduleRecreate(d: Recreation, delay: number): void {
+    const device = d.device;
+    if (d.timer || this.stopped) return;
+    d.timer = setTimeout(() => {
+      d.timer = null;
       this.spec.work.post('recreate', async () => {
         if (this.stopped) return;
         try {
           await device.recreate();
-          this.recreating = false;
-          this.recreateDelay = device.backoffMinMs;
+          d.recreating = false;
+          d.delay = device.backoffMinMs;
         } catch (err) {
-          const wait = Math.max(this.recreateDelay, device.backoffMinMs);
+          const wait = Math.max(d.delay, device.backoffMinMs);
           this.spec.log.error(`recreating ${device.name} failed, retrying in ${wait} ms: ${(err as Error).message}`);
-          this.recreateDelay = Math.min(wait * 2, device.backoffMaxMs);
-          this.scheduleRecreate(wait);
+          d.delay = Math.min(wait * 2, device.backoffMaxMs);
+          this.scheduleRecreate(d, wait);
         }
       });
     }, delay);
-    this.recreateTimer.unref();
+    d.timer.unref();
   }
 }

@@ -7,7 +7,9 @@ import type { Lease, LeaseEvent } from '../../subnet/lease.js';
 
 export type PeerReading<P> =
   | { readonly kind: 'peer'; readonly peer: P }
-  | { readonly kind: 'ignored'; readonly reason: string };
+  | { readonly kind: 'ignored'; readonly reason: string }
+  /** Nothing here for this backend, and nothing amiss (an IPv4-only peer to an IPv6 half, our own lease). */
+  | { readonly kind: 'none' };
 
 export type PeerStep<P> =
   | { readonly op: 'set'; readonly key: string; readonly peer: P }
@@ -77,6 +79,7 @@ export class PeerDiff<P> {
   private readOnce(lease: Lease): P | null {
     const reading = this.read(lease);
     if (reading.kind === 'peer') return reading.peer;
+    if (reading.kind === 'none') return null;
     this.ignoredLeases++;
     const reason = reading.reason.length > MAX_REASON
       ? `${reading.reason.slice(0, MAX_REASON)}… (${reading.reason.length} characters)` : reading.reason;

@@ -9,7 +9,7 @@ import type { Lease, LeaseEvent } from '../../subnet/lease.js';
 import { vxlanDeviceMtu, type VxlanConfig } from './config.js';
 import { KernelVxlanV6, vxlanV6DeviceName } from './kernel-v6.js';
 import type { Logger } from '../../log.js';
-import type { V6Half } from './userspace-v6.js';
+import type { V6Half } from './v6-half.js';
 
 const RESYNC_INTERVAL_MS = 10_000;
 
@@ -17,7 +17,6 @@ export class KernelVxlanV6OnlyBackend implements Backend {
   private readonly v6: V6Half;
   private readonly mtu: number;
   private readonly keeper: Keeper;
-  private own: string | null = null;
 
   constructor(ctx: BackendContext, config: VxlanConfig,
     half?: (o: { mtu: number; extAddr6: string; log: Logger }) => V6Half) {
@@ -31,7 +30,10 @@ export class KernelVxlanV6OnlyBackend implements Backend {
       learning: config.learning, gbp: config.gbp,
       mtu: this.mtu, localIP6: extAddr6, underlayIndex: ctx.extIface.index, stateDir: ctx.stateDir,
       directRouting: config.directRouting, ...(ctx.republishV6 ? { republish: ctx.republishV6 } : {}), log });
+    // A userspace half's TUN is kept as flannel.<VNI> is (re-made as soon as it is deleted); a kernel half's
+    // device is re-made by its resync.
     this.keeper = new Keeper({ work: ctx.work, log, everyMs: RESYNC_INTERVAL_MS,
+      ...(this.v6.kept ? { device: this.v6.kept } : {}),
       resync: async () => { await this.v6.resync(); return true; } });
   }
 
@@ -45,23 +47,19 @@ export class KernelVxlanV6OnlyBackend implements Backend {
   }
 
   async start(own: Lease): Promise<void> {
-    this.own = peerKey(own);
-    await this.v6.remove(this.own);
+    // A re-acquired lease may be a subnet we had as a peer's.
+    await this.v6.remove(peerKey(own));
     await this.v6.start(own.ipv6Subnet ?? null);
     this.keeper.start();
   }
 
   async resetPeers(peers: readonly Lease[]): Promise<void> {
-    await this.v6.reset(new Map(peers.map((l) => [peerKey(l), l] as const).filter(([k]) => k !== this.own)));
+    await this.v6.resetPeers(peers);
     await this.v6.resync();
   }
 
   async handleEvents(events: readonly LeaseEvent[]): Promise<void> {
-    for (const e of events) {
-      const key = peerKey(e.lease);
-      if (e.type === 'removed' || key === this.own) await this.v6.remove(key);
-      else await this.v6.set(key, e.lease);
-    }
+    await this.v6.handleEvents(events);
   }
 
   async stop(): Promise<void> {

@@ -16,9 +16,11 @@ import {
 } from '../../netlink/neighbours.js';
 import { deleteRoute6IfPresent, listOwnRoutes6, replaceRoute6 } from '../../netlink/routes6.js';
 import { createVxlanLink, readVxlanAttrs, vxlanIncompatibility, type VxlanLinkSpec } from '../../netlink/vxlan.js';
-import type { Lease, VxlanBackendData } from '../../subnet/lease.js';
+import type { Lease, LeaseEvent, VxlanBackendData } from '../../subnet/lease.js';
+import { peerKey } from '../kit/peer-diff.js';
 import { isOnOurL2v6 } from './direct-routing.js';
 import { normaliseMac } from './peers.js';
+import type { V6Half } from './v6-half.js';
 import { VtepIdentity } from './vtep-identity.js';
 
 export interface V6Peer {
@@ -69,7 +71,12 @@ export function vxlanV6DeviceName(vni: number): string {
   return `flannel-v6.${vni}`;
 }
 
-export class KernelVxlanV6 {
+/** True when `lease` is ours: its IPv6 subnet is `own` (the half's own subnet, once started). */
+export function isOwnV6(lease: Lease, own: Ipv6Net | null): boolean {
+  return own !== null && lease.ipv6Subnet != null && nets6Equal(lease.ipv6Subnet, own);
+}
+
+export class KernelVxlanV6 implements V6Half {
   readonly deviceName: string;
   private readonly vtep: VtepIdentity;
   private device: LinkInfo | null = null;
@@ -101,7 +108,18 @@ export class KernelVxlanV6 {
     await this.resync();
   }
 
-  /** The full peer list (v4 key → lease). */
+  async resetPeers(leases: readonly Lease[]): Promise<void> {
+    await this.reset(new Map(leases.filter((l) => !isOwnV6(l, this.own)).map((l) => [peerKey(l), l] as const)));
+  }
+
+  async handleEvents(events: readonly LeaseEvent[]): Promise<void> {
+    for (const e of events) {
+      if (e.type === 'removed' || isOwnV6(e.lease, this.own)) await this.remove(peerKey(e.lease));
+      else await this.set(peerKey(e.lease), e.lease);
+    }
+  }
+
+  /** The full peer list (peer key → lease). */
   async reset(leases: ReadonlyMap<string, Lease>): Promise<void> {
     for (const key of [...this.peers.keys()]) if (!leases.has(key)) await this.remove(key);
     for (const [key, lease] of leases) await this.set(key, lease);

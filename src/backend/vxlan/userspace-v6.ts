@@ -3,46 +3,38 @@
 // the IPv6 underlay to the peer's PublicIPv6, inner Ethernet to the peer's v6 VtepMAC (BackendV6Data). The device
 // gets `<own IPv6 subnet network>/128` and the one route `<IPv6Network> dev flannel-v6.<VNI>`. Used by the dual-stack
 // userspace backend (userspace.ts) and, alone, in IPv6-only networks (kernel-v6-only.ts takes any V6Half).
+// Built from the kit as the IPv4 half: peer steps from a PeerDiff, its TUN kept by the backend's keeper (reopened
+// in place when deleted), its fds kept over a restart or reload by KeptFds.
 import { writeFile } from 'node:fs/promises';
 import type { Logger } from '../../log.js';
+import { timeline } from '../../timeline.js';
 import { formatCidr6, formatIPv6, nets6Equal, parseIPv6, type Ipv6Net } from '../../net/ipv6.js';
 import { ensureAddress6 } from '../../netlink/addresses6.js';
-import { deleteLinkIfPresent, getLinkByName, setLinkMtu, setLinkUp, type LinkInfo } from '../../netlink/links.js';
+import { deleteLinkIfPresent, getLinkByName, setLinkUp, type LinkInfo } from '../../netlink/links.js';
 import { deleteRoute6IfPresent, replaceRoute6 } from '../../netlink/routes6.js';
 import { checkIPv6SubnetLen } from '../../datapath/peer-table6.js';
 import { datapath6From, type UserspaceDatapath6 } from '../../datapath/userspace-datapath6.js';
 import type { Ipv6NetworkConfig } from '../../config/network-config.js';
 import type { BackendContext, BackendSettings, BackendWork } from '../backend.js';
+import { applySteps } from '../kit/apply-steps.js';
+import type { KeptDevice } from '../kit/keeper.js';
+import { KeptFds } from '../kit/kept-fds.js';
+import { PeerDiff, peerKey, type PeerReading, type PeerStep } from '../kit/peer-diff.js';
+import { keptTun, openedTunLink, removeTun } from '../kit/tun-device.js';
 import type { DatapathFds, DatapathHandover } from '../../reload/handover.js';
-import { forgetDatapathFds, storeDatapathFds } from '../../reload/fd-store.js';
 import { type Loop6Config, net6FromWords, sameLoop6Config } from '../../reload/handover6.js';
-import { takeDatapath } from '../../reload/inbox.js';
+import { type Inherited, takeDatapath } from '../../reload/inbox.js';
 import type { PeerTable6Op } from '../../datapath/peer-table6.js';
-import { registerHandover } from '../../reload/reexec.js';
 import type { VxlanConfig } from './config.js';
-import type { Lease, VxlanBackendData } from '../../subnet/lease.js';
+import type { Lease, LeaseEvent, VxlanBackendData } from '../../subnet/lease.js';
 import { isOnOurL2v6 } from './direct-routing.js';
-import { isV6Clash, readV6Peer, vxlanV6DeviceName, type V6Peer } from './kernel-v6.js';
+import { isOwnV6, isV6Clash, readV6Peer, vxlanV6DeviceName, type V6Peer } from './kernel-v6.js';
+import type { V6Half } from './v6-half.js';
 import { VtepIdentity } from './vtep-identity.js';
 
-type VxlanSettings = NonNullable<BackendSettings['vxlan']>;
+export type { V6Half } from './v6-half.js';
 
-/** What a backend needs of an IPv6 half, kernel (kernel-v6.ts) or userspace (this file). */
-export interface V6Half {
-  readonly deviceName: string;
-  backendV6Data(): VxlanBackendData;
-  register(): Promise<void>;
-  start(own: Ipv6Net | null): Promise<void>;
-  /** The full peer list (peer key → lease). */
-  reset(leases: ReadonlyMap<string, Lease>): Promise<void>;
-  set(key: string, lease: Lease): Promise<void>;
-  remove(key: string): Promise<void>;
-  resync(): Promise<void>;
-  teardown(): Promise<void>;
-  /** Datapath counters, keys behind `prefix` (dual stack: `v6_`, beside the IPv4 ones). */
-  counters?(prefix?: string): Readonly<Record<string, number>>;
-  stop?(): Promise<void>;
-}
+type VxlanSettings = NonNullable<BackendSettings['vxlan']>;
 
 export interface UserspaceV6Options {
   readonly vni: number;
@@ -60,8 +52,8 @@ export interface UserspaceV6Options {
   readonly fifoPriority?: number;
   /** --vxlan-send-path (absent: auto). */
   readonly sendPath?: 'auto' | 'tunnel-gso' | 'segment';
-  /** Where a reload's pause is posted, in line with the peer updates (absent: paused at once). */
-  readonly work?: BackendWork;
+  /** The backend's queue: a reload's pause and a VtepMAC change run in line with the peer updates. */
+  readonly work: BackendWork;
   /** Publishes new BackendV6Data in our lease (our VtepMAC changed after a clash). */
   readonly republish?: (backendV6Data: VxlanBackendData) => void;
   /** Level of the per-peer lines (default info); dual stack: debug, the lease's IPv4 half already logs the peer. */
@@ -70,27 +62,31 @@ export interface UserspaceV6Options {
 }
 
 /**
- * Adopted queues are read only once the peers are known (the first reset), so what queued in them during the reload
- * is forwarded, not answered "no route"; this long at most, should etcd not list them.
+ * The loops (of a fresh datapath, or on adopted queues) start only once the peers are known (the first reset), as
+ * the IPv4 half's: what queued on the TUN and the sockets meanwhile is forwarded, not answered "no route", and the
+ * threads' creation and JIT warm-up stay off the path to subnet.env. This long at most, should etcd not list them.
  */
-const ADOPTED_PEERS_WAIT_MS = 5_000;
+const PEERS_WAIT_MS = 5_000;
 
 export class UserspaceVxlanV6 implements V6Half {
   readonly deviceName: string;
+  readonly kept: KeptDevice;
   private readonly vtep: VtepIdentity;
   private readonly localIP6: bigint;
   private datapath: UserspaceDatapath6 | null = null;
   private device: LinkInfo | null = null;
   private own: Ipv6Net | null = null;
+  /** Peers by peer key (kit/peer-diff.ts), as handed to the loops (direct ones too: their frames are accepted). */
   private readonly peers = new Map<string, V6Peer>();
-  /** The loops run on adopted fds once the peers are known (see ADOPTED_PEERS_WAIT_MS). */
+  private readonly diff: PeerDiff<V6Peer>;
+  private readonly fds: KeptFds;
+  /** The loops run once the peers are known (see PEERS_WAIT_MS). */
   private waitForPeers = false;
   /** Peers in the loops' table from a previous process: those etcd no longer lists go at the first reset. */
   private seeded: PeerTable6Op[] | null = null;
   private stopped = false;
-  private unregisterHandover: (() => void) | null = null;
-  /** The fds last put in systemd's fd store: a teardown (which may follow stop()) removes them by name. */
-  private stored: DatapathFds | null = null;
+  /** The TUN and sockets being opened since register(). */
+  private opening: Promise<void> | null = null;
 
   constructor(private readonly o: UserspaceV6Options) {
     this.deviceName = vxlanV6DeviceName(o.vni);
@@ -101,34 +97,116 @@ export class UserspaceVxlanV6 implements V6Half {
       throw new Error(`the IPv6 external address ${JSON.stringify(o.localIP6)} is not IPv6: check --public-ipv6`);
     }
     this.localIP6 = local;
+    this.diff = new PeerDiff((lease) => this.read(lease), o.log);
+    this.fds = new KeptFds({ device: this.deviceName, log: o.log, work: o.work, pause: () => this.pauseForReload(),
+      resume: () => this.datapath?.resumeLoops() });
+    this.kept = keptTun(this.deviceName, () => this.device?.index ?? null, () => this.reopen());
   }
 
   backendV6Data(): VxlanBackendData {
     return { VNI: this.o.vni, VtepMAC: this.vtep.mac };
   }
 
+  /** As the IPv4 half's: the TUN and sockets open while etcd answers; start() waits for them. */
   async register(): Promise<void> {
     await this.vtep.load(false);
-    await this.open();
+    const inherited = takeDatapath(this.deviceName);
+    this.opening = this.open(inherited);
+    this.opening.catch(() => undefined);
   }
 
   async start(own: Ipv6Net | null): Promise<void> {
+    await this.opening;
     this.own = own;
-    if (own && this.waitForPeers) {
-      const later = (): void => this.startLoops();
-      setTimeout(() => (this.o.work ? this.o.work.post('start the adopted IPv6 loops', async () => later()) : later()),
-        ADOPTED_PEERS_WAIT_MS).unref();
+    const datapath = this.datapath;
+    if (own && datapath && !datapath.started) {
+      this.waitForPeers = true;
+      setTimeout(() => this.o.work.post('start the waiting IPv6 loops', async () => this.startLoops()), PEERS_WAIT_MS)
+        .unref();
     } else if (own) {
-      this.datapath?.start(own);
+      datapath?.start(own);
     }
     await this.resync();
   }
 
-  async reset(leases: ReadonlyMap<string, Lease>): Promise<void> {
-    for (const key of [...this.peers.keys()]) if (!leases.has(key)) await this.remove(key);
-    for (const [key, lease] of leases) await this.set(key, lease);
+  async resetPeers(leases: readonly Lease[]): Promise<void> {
+    await applySteps(this.diff.reset(leases, this.peers.keys()), (step) => this.apply(step));
     this.dropStaleSeeded();
     this.startLoops();
+  }
+
+  async handleEvents(events: readonly LeaseEvent[]): Promise<void> {
+    await applySteps(this.diff.events(events), (step) => this.apply(step));
+  }
+
+  async remove(key: string): Promise<void> {
+    await this.apply({ op: 'remove', key });
+  }
+
+  /** Address, link up and route again (the keeper has checked the TUN itself); DirectRouting routes back. */
+  async resync(): Promise<void> {
+    if (!this.device || !this.own || this.stopped) return;
+    await ensureAddress6(this.device.index, this.own.ip, 128);
+    await setLinkUp(this.device.index);
+    await replaceRoute6({ dst: this.o.network.network, oif: this.device.index });
+    // A DirectRouting route deleted by hand comes back (replace is a no-op for one in place).
+    for (const p of this.peers.values()) if (p.direct) await this.directRoute(p);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.opening?.catch(() => undefined);
+    this.fds.withdraw();
+    await this.datapath?.stop();
+    this.datapath = null;
+  }
+
+  async teardown(): Promise<void> {
+    await this.stop();
+    this.fds.forget();
+    await removeTun(this.deviceName, this.o.log);
+    this.device = null;
+  }
+
+  counters(prefix = 'v6_'): Readonly<Record<string, number>> {
+    const out: Record<string, number> = { [`${prefix}peers`]: this.peers.size };
+    for (const [k, v] of Object.entries(this.datapath?.counters() ?? {})) out[`${prefix}${k}`] = v;
+    return out;
+  }
+
+  /**
+   * A lease's IPv6 half; nothing for an IPv4-only peer or our own lease. A peer that publishes our VtepMAC (a cloned
+   * --state-dir) makes us take a new one, in line with the peer updates.
+   */
+  private read(lease: Lease): PeerReading<V6Peer> {
+    const peer = readV6Peer(lease);
+    if (peer === null || isOwnV6(lease, this.own)) return { kind: 'none' };
+    if (isV6Clash(peer, { publicIPv6: this.localIP6, vtepMac: this.vtep.mac })) {
+      this.o.work.post('new IPv6 VtepMAC', () => this.leaveClash(peer, peerKey(lease)));
+    }
+    return { kind: 'peer', peer };
+  }
+
+  private async apply(step: PeerStep<V6Peer>): Promise<void> {
+    if (step.op === 'remove') {
+      const old = this.peers.get(step.key);
+      if (!old) return;
+      this.peers.delete(step.key);
+      await this.forget(old, true);
+      this.o.log[this.o.peerLines ?? 'info']({ subnet: formatCidr6(old.subnet) }, 'IPv6 peer removed');
+      return;
+    }
+    const peer: V6Peer = { ...step.peer };
+    peer.direct = this.o.directRouting && await isOnOurL2v6(peer.publicIPv6, formatCidr6(peer.subnet), this.o.log);
+    const old = this.peers.get(step.key);
+    if (old && nets6Equal(old.subnet, peer.subnet) && old.publicIPv6 === peer.publicIPv6 && old.vtepMac === peer.vtepMac
+      && old.direct === peer.direct) return;
+    if (old) await this.forget(old, !nets6Equal(old.subnet, peer.subnet));
+    this.peers.set(step.key, peer);
+    this.datapath?.setPeer(peer.subnet, peer.publicIPv6, peer.vtepMac);
+    if (peer.direct) await this.directRoute(peer);
+    this.o.log[this.o.peerLines ?? 'info']({ subnet: formatCidr6(peer.subnet), vtepMac: peer.vtepMac, direct: peer.direct },
+      old ? 'IPv6 peer changed' : 'IPv6 peer added');
   }
 
   private dropStaleSeeded(): void {
@@ -143,35 +221,12 @@ export class UserspaceVxlanV6 implements V6Half {
     }
   }
 
-  /** Starts loops held back for the peers (adopted fds); a no-op once they run. */
+  /** Starts loops held back for the peers; a no-op once they run. */
   private startLoops(): void {
     if (!this.waitForPeers || !this.own || !this.datapath || this.stopped) return;
     this.waitForPeers = false;
     this.datapath.start(this.own);
-  }
-
-  async set(key: string, lease: Lease): Promise<void> {
-    const peer = readV6Peer(lease);
-    if (peer === null) return this.remove(key);
-    if (isV6Clash(peer, { publicIPv6: this.localIP6, vtepMac: this.vtep.mac })) await this.leaveClash(peer, key);
-    peer.direct = this.o.directRouting && await isOnOurL2v6(peer.publicIPv6, formatCidr6(peer.subnet), this.o.log);
-    const old = this.peers.get(key);
-    if (old && nets6Equal(old.subnet, peer.subnet) && old.publicIPv6 === peer.publicIPv6 && old.vtepMac === peer.vtepMac
-      && old.direct === peer.direct) return;
-    if (old) await this.forget(old, !nets6Equal(old.subnet, peer.subnet));
-    this.peers.set(key, peer);
-    this.datapath?.setPeer(peer.subnet, peer.publicIPv6, peer.vtepMac);
-    if (peer.direct) await this.directRoute(peer);
-    this.o.log[this.o.peerLines ?? 'info']({ subnet: formatCidr6(peer.subnet), vtepMac: peer.vtepMac, direct: peer.direct },
-      old ? 'IPv6 peer changed' : 'IPv6 peer added');
-  }
-
-  async remove(key: string): Promise<void> {
-    const old = this.peers.get(key);
-    if (!old) return;
-    this.peers.delete(key);
-    await this.forget(old, true);
-    this.o.log[this.o.peerLines ?? 'info']({ subnet: formatCidr6(old.subnet) }, 'IPv6 peer removed');
+    timeline.mark('IPv6 datapath loops started');
   }
 
   /**
@@ -214,53 +269,23 @@ export class UserspaceVxlanV6 implements V6Half {
       `DirectRouting route failed, traffic goes through ${this.deviceName}: ${(err as Error).message}`));
   }
 
-  /** A TUN deleted by hand is opened again with the peers kept; address, link and route are (re)applied. */
-  async resync(): Promise<void> {
-    const link = await getLinkByName(this.deviceName);
-    if (!link || link.index !== this.device?.index) {
-      this.o.log.warn(`TUN device ${this.deviceName} is gone; reopening it`);
-      await this.datapath?.stop();
-      await this.open();
-      if (this.own) this.datapath?.start(this.own);
-      for (const p of this.peers.values()) this.datapath?.setPeer(p.subnet, p.publicIPv6, p.vtepMac);
-    }
-    if (!this.device || !this.own) return;
-    await ensureAddress6(this.device.index, this.own.ip, 128);
-    await setLinkUp(this.device.index);
-    await replaceRoute6({ dst: this.o.network.network, oif: this.device.index });
-    // A DirectRouting route deleted by hand comes back (replace is a no-op for one in place).
-    for (const p of this.peers.values()) if (p.direct) await this.directRoute(p);
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.unregisterHandover?.();
-    this.unregisterHandover = null;
-    await this.datapath?.stop();
-    this.datapath = null;
-  }
-
-  async teardown(): Promise<void> {
-    await this.stop();
-    if (this.stored) forgetDatapathFds(this.deviceName, this.stored);
-    this.stored = null;
-    const link = await getLinkByName(this.deviceName);
-    if (link) await deleteLinkIfPresent(link.index);
-    this.device = null;
-  }
-
-  counters(prefix = 'v6_'): Readonly<Record<string, number>> {
-    const out: Record<string, number> = { [`${prefix}peers`]: this.peers.size };
-    for (const [k, v] of Object.entries(this.datapath?.counters() ?? {})) out[`${prefix}${k}`] = v;
-    return out;
+  /** The keeper found the TUN gone: a new one with the same name, addressed and routed; the loops keep the peers. */
+  private async reopen(): Promise<void> {
+    const datapath = this.datapath;
+    if (this.stopped || !datapath) return;
+    await datapath.reopenTun();
+    this.fds.keep(datapath.fds());
+    await this.openedLink('reopened');
+    await this.resync();
+    this.o.log.info({ index: this.device?.index, peers: this.peers.size },
+      `TUN device ${this.deviceName} reopened, addressed and routed`);
   }
 
   /**
    * Opens the TUN (replacing a kernel vxlan device of the same name) and the loops' sockets, or takes the ones a
-   * reload or systemd's fd store left us (the loops then wait for the peers).
+   * reload or systemd's fd store left us.
    */
-  private async open(): Promise<void> {
-    const inherited = takeDatapath(this.deviceName);
+  private async open(inherited: Inherited | null): Promise<void> {
     // IPv4 loops on these fds would be a mix-up of names: they go, and the fds with them.
     if (inherited?.running) await inherited.running.stop();
     const early = inherited?.running6 ?? null;
@@ -268,9 +293,8 @@ export class UserspaceVxlanV6 implements V6Half {
       // A reload's loops, already forwarding with the table they had: kept; etcd's list corrects the table.
       this.datapath = early;
       this.seeded = inherited!.handover.loops6?.peers.filter((op) => op.op === 'set') ?? null;
-      this.waitForPeers = false;
-      await this.openedLink();
-      this.keepFds(early.fds());
+      await this.openedLink('created');
+      this.fds.keep(early.fds());
       return;
     }
     if (early) {
@@ -279,22 +303,19 @@ export class UserspaceVxlanV6 implements V6Half {
       early.releaseTap();
     }
     const adopt = early ? early.fds() : inherited && !inherited.running ? inherited.handover : null;
-    this.waitForPeers = adopt !== null;
     const existing = await getLinkByName(this.deviceName);
     if (!adopt && existing && existing.kind !== 'tun') {
       this.o.log.info({ kind: existing.kind }, 'replacing the existing non-TUN device with the userspace datapath\'s TUN');
       await deleteLinkIfPresent(existing.index);
     }
     this.datapath = this.newDatapath(adopt ?? undefined);
-    this.keepFds(this.datapath.fds());
-    await this.openedLink();
+    this.fds.keep(this.datapath.fds());
+    await this.openedLink('created');
   }
 
   /** The opened TUN's link, with our MTU and no router advertisements taken. */
-  private async openedLink(): Promise<void> {
-    const link = await getLinkByName(this.deviceName);
-    if (!link) throw new Error(`TUN device ${this.deviceName} vanished right after it was opened`);
-    if (link.mtu !== this.o.mtu) await setLinkMtu(link.index, this.o.mtu);
+  private async openedLink(how: 'created' | 'reopened'): Promise<void> {
+    const link = await openedTunLink(this.deviceName, this.o.mtu, how);
     await writeFile(`/proc/sys/net/ipv6/conf/${this.deviceName}/accept_ra`, '0').catch(() => undefined);
     this.device = link;
   }
@@ -313,30 +334,15 @@ export class UserspaceVxlanV6 implements V6Half {
   }
 
   /**
-   * The fds go to systemd's fd store (kept over a restart or crash) and are offered to a reload (kept over the exec),
-   * as the IPv4 half's. The peers are not handed over: the next process's loops wait for etcd's list.
+   * A reload's pause: the loops stop between batches; their table and settings let the next process run them
+   * before it asks etcd anything (the IPv4 peers list stays empty: this device carries none).
    */
-  private keepFds(fds: DatapathFds): void {
-    if (storeDatapathFds(this.deviceName, fds, this.o.log)) this.stored = fds;
-    this.unregisterHandover ??= registerHandover({
-      device: this.deviceName,
-      pause: () => new Promise<DatapathHandover>((resolve, reject) => {
-        const pause = async (): Promise<void> => {
-          try {
-            if (!this.datapath) throw new Error(`${this.deviceName} has no open datapath`);
-            await this.datapath.pauseLoops();
-            // Its table and settings let the next process run the loops before it asks etcd anything.
-            resolve({ device: this.deviceName, ...this.datapath.fds(), peers: [],
-              loops6: { loops: this.datapath.loopConfig(), peers: this.datapath.peerReplay() } });
-          } catch (err) {
-            reject(err as Error);
-          }
-        };
-        if (this.o.work) this.o.work.post('pause the IPv6 half for a reload', pause);
-        else void pause();
-      }),
-      resume: () => this.datapath?.resumeLoops(),
-    });
+  private async pauseForReload(): Promise<DatapathHandover> {
+    const datapath = this.datapath;
+    if (!datapath) throw new Error(`${this.deviceName} has no open datapath`);
+    await datapath.pauseLoops();
+    return { device: this.deviceName, ...datapath.fds(), peers: [],
+      loops6: { loops: datapath.loopConfig(), peers: datapath.peerReplay() } };
   }
 }
 

@@ -8,25 +8,26 @@ import type { Backend, BackendClaims, BackendContext, BackendRegistration, Backe
 import { applySteps } from '../kit/apply-steps.js';
 import { PeerPassLog } from '../kit/peer-log.js';
 import { Keeper } from '../kit/keeper.js';
+import { KeptFds } from '../kit/kept-fds.js';
 import type { PeerDiff, PeerStep } from '../kit/peer-diff.js';
 import { addressTun, keptTun, loopLocalIP, openedTunLink, removeTun, requireOpened } from '../kit/tun-device.js';
 import type { Logger } from '../../log.js';
 import { timeline } from '../../timeline.js';
-import { formatCidr, type Ipv4Net, requireIPv4 } from '../../net/ipv4.js';
+import { type Ipv4Net, requireIPv4 } from '../../net/ipv4.js';
 import { deleteLinkIfPresent, getLinkByName, type LinkInfo } from '../../netlink/links.js';
-import { deleteRouteIfPresent, listRoutes, replaceRoute, RT_SCOPE_LINK } from '../../netlink/routes.js';
+import { RT_SCOPE_LINK } from '../../netlink/routes.js';
 import { UserspaceDatapath } from '../../datapath/userspace-datapath.js';
 import type { PeerTableOp } from '../../datapath/peer-table.js';
 import { type DatapathFds, type DatapathHandover, type LoopConfig, sameLoopConfig } from '../../reload/handover.js';
-import { forgetDatapathFds, LoopSnapshotFile, storeDatapathFds } from '../../reload/fd-store.js';
+import { LoopSnapshotFile } from '../../reload/fd-store.js';
 import { type Inherited, takeDatapath } from '../../reload/inbox.js';
-import { registerHandover } from '../../reload/reexec.js';
 import type { Lease, LeaseEvent, VxlanBackendData } from '../../subnet/lease.js';
 import { vxlanDeviceMtu, vxlanDeviceName, type VxlanConfig } from './config.js';
 import { isOnOurL2 } from './direct-routing.js';
+import { DirectRoutes } from './userspace-direct.js';
 import { vxlanPeerDiff } from './lease-reading.js';
 import type { VxlanPeer } from './peers.js';
-import { peerRoute, planVxlanResync, type ProgrammedPeer } from './reconcile.js';
+import type { ProgrammedPeer } from './reconcile.js';
 import { VtepIdentity } from './vtep-identity.js';
 import { KernelVxlanV6OnlyBackend } from './kernel-v6-only.js';
 import { dualStackV6Half, userspaceV6Half, type UserspaceVxlanV6 } from './userspace-v6.js';
@@ -63,7 +64,10 @@ export class UserspaceVxlanBackend implements Backend {
   /** Adopted queues wait for the peers before the loops start (see ADOPTED_PEERS_WAIT_MS). */
   private waitForPeers = false;
   private pendingOwn: Ipv4Net | null = null;
-  private unregisterHandover: (() => void) | null = null;
+  private readonly keptFds: KeptFds;
+  private readonly direct: DirectRoutes;
+  /** The TUN and sockets being opened since register() (see there). */
+  private opening: Promise<void> | null = null;
   private readonly snapshot: LoopSnapshotFile;
   /** The IPv6 half in a dual-stack network (flannel-v6.<VNI>); null otherwise. */
   private readonly v6: UserspaceVxlanV6 | null;
@@ -81,21 +85,49 @@ export class UserspaceVxlanBackend implements Backend {
     }, this.log);
     this.snapshot = new LoopSnapshotFile(this.deviceName, ctx.stateDir, () => (this.datapath
       ? { peers: this.datapath.peerReplay(), loops: this.datapath.loopConfig() } : null), this.log);
+    this.direct = new DirectRoutes(this.deviceName, this.log);
+    this.keptFds = new KeptFds({ device: this.deviceName, log: this.log, work: ctx.work,
+      // In line with the peer updates: the table handed over is the one the loops had.
+      pause: async (): Promise<DatapathHandover> => {
+        const { datapath } = this.requireRegistered();
+        const peers = await datapath.pauseLoops();
+        return { device: this.deviceName, ...datapath.fds(), peers, loops: datapath.loopConfig() };
+      },
+      resume: () => this.datapath?.resumeLoops() });
+    this.v6 = dualStackV6Half(ctx, config, settings, this.mtu, this.log);
     this.keeper = new Keeper({
       work: ctx.work, log: this.log, everyMs: RESYNC_MS,
       device: keptTun(this.deviceName, () => this.device?.index ?? null, () => this.reopen()),
-      resync: async () => { await this.resyncDirectRoutes(); await this.v6?.resync(); return true; },
+      moreDevices: this.v6 ? [this.v6.kept] : [],
+      resync: async () => {
+        if (!this.stopped) await this.direct.resync(this.peers);
+        await this.v6?.resync();
+        return true;
+      },
     });
-    this.v6 = dualStackV6Half(ctx, config, settings, this.mtu, this.log);
   }
 
   claims(): BackendClaims {
     return { devices: this.v6 ? [this.deviceName, this.v6.deviceName] : [this.deviceName], ownsRoute: () => false };
   }
 
+  /**
+   * The lease needs only our VtepMAC and MTU: the TUN queues, sockets and send-path probe (tens of ms of CPU) are
+   * opened while etcd answers the lease acquisition, and start() waits for them. Handed-over fds are taken at once,
+   * before the daemon closes those no backend took.
+   */
   async register(): Promise<BackendRegistration> {
     await this.vtep.load(false);
     const inherited = takeDatapath(this.deviceName);
+    await this.v6?.register();
+    this.opening = this.open(inherited);
+    // Its failure is start()'s (a stop before then only waits for it).
+    this.opening.catch(() => undefined);
+    return { backendType: 'vxlan', backendData: this.backendData(), mtu: this.mtu,
+      ...(this.v6 ? { backendV6Data: this.v6.backendV6Data() } : {}) };
+  }
+
+  private async open(inherited: Inherited | null): Promise<void> {
     const existing = await getLinkByName(this.deviceName);
     if (!inherited && existing && existing.kind !== 'tun') {
       // Left by the kernel datapath (or upstream flanneld): a TUN cannot take its name while it exists.
@@ -105,13 +137,11 @@ export class UserspaceVxlanBackend implements Backend {
     this.datapath = await this.adoptOrOpen(inherited);
     this.keepFds(this.datapath.fds());
     this.device = await openedTunLink(this.deviceName, this.mtu, 'created');
-    await this.v6?.register();
     this.log.info({ vtepMac: this.vtep.mac, mtu: this.mtu, port: this.config.port }, 'userspace vxlan datapath ready');
-    return { backendType: 'vxlan', backendData: this.backendData(), mtu: this.mtu,
-      ...(this.v6 ? { backendV6Data: this.v6.backendV6Data() } : {}) };
   }
 
   async start(own: Lease): Promise<void> {
+    await this.opening;
     const { datapath, device } = this.requireRegistered();
     this.ownSubnet = own.subnet;
     await this.addressDevice(device.index, own.subnet);
@@ -134,7 +164,7 @@ export class UserspaceVxlanBackend implements Backend {
     const { datapath } = this.requireRegistered();
     await this.passLog.pass(() => applySteps(this.diff.reset(peers, this.peers.keys()), (step) => this.apply(datapath, step)));
     this.dropStaleSeeded(datapath);
-    await this.v6?.reset(new Map(peers.filter((l) => !this.isOwn(l)).map((l) => [formatCidr(l.subnet), l])));
+    await this.v6?.resetPeers(peers);
     this.startPending();
     this.snapshot.changed();
     this.log.info({ peers: this.peers.size }, 'peer table replaced');
@@ -143,20 +173,15 @@ export class UserspaceVxlanBackend implements Backend {
   async handleEvents(events: readonly LeaseEvent[]): Promise<void> {
     const { datapath } = this.requireRegistered();
     await this.passLog.pass(() => applySteps(this.diff.events(events), (step) => this.apply(datapath, step)));
-    for (const e of this.v6 ? events : []) {
-      if (e.type === 'removed' || this.isOwn(e.lease)) await this.v6?.remove(formatCidr(e.lease.subnet));
-      else await this.v6?.set(formatCidr(e.lease.subnet), e.lease);
-    }
+    await this.v6?.handleEvents(events);
     this.snapshot.changed();
   }
 
-  private readonly isOwn = (l: Lease): boolean => this.ownSubnet !== null && l.subnet.ip >>> 0 === this.ownSubnet.ip >>> 0;
-
   async stop(): Promise<void> {
     this.stopped = true;
+    await this.opening?.catch(() => undefined);
     this.keeper.stop();
-    this.unregisterHandover?.();
-    this.unregisterHandover = null;
+    this.keptFds.withdraw();
     this.snapshot.close();
     await this.datapath?.stop();
     await this.v6?.stop();
@@ -164,10 +189,9 @@ export class UserspaceVxlanBackend implements Backend {
 
   /** The TUN is persistent: it goes only when deleted; its route and address go with it. */
   async teardown(): Promise<void> {
-    const fds = this.datapath?.fds();
     await this.stop();
-    if (fds) forgetDatapathFds(this.deviceName, fds);
-    for (const p of this.peers.values()) if (p.direct) await this.deleteDirectRoute(p);
+    this.keptFds.forget();
+    for (const p of this.peers.values()) if (p.direct) await this.direct.remove(p);
     this.peers.clear();
     await removeTun(this.deviceName, this.log);
     await this.v6?.teardown();
@@ -280,24 +304,8 @@ export class UserspaceVxlanBackend implements Backend {
    * exec). Called again whenever the datapath's fds change.
    */
   private keepFds(fds: DatapathFds): void {
-    storeDatapathFds(this.deviceName, fds, this.log);
+    this.keptFds.keep(fds);
     this.snapshot.changed();
-    this.unregisterHandover ??= registerHandover({
-      device: this.deviceName,
-      // In line with the peer updates: the table handed over is the one the loops had.
-      pause: () => new Promise<DatapathHandover>((resolve, reject) => {
-        this.ctx.work.post('pause for a reload', async () => {
-          try {
-            const { datapath } = this.requireRegistered();
-            const peers = await datapath.pauseLoops();
-            resolve({ device: this.deviceName, ...datapath.fds(), peers, loops: datapath.loopConfig() });
-          } catch (err) {
-            reject(err as Error);
-          }
-        });
-      }),
-      resume: () => this.datapath?.resumeLoops(),
-    });
   }
 
   /**
@@ -337,8 +345,8 @@ export class UserspaceVxlanBackend implements Backend {
     datapath.setPeer(peer.subnet.ip, requireIPv4(peer.publicIP), peer.vtepMac);
     const programmed: ProgrammedPeer = { peer, direct };
     this.peers.set(peer.key, programmed);
-    if (old?.direct && (!direct || old.peer.publicIP !== peer.publicIP)) await this.deleteDirectRoute(old);
-    if (direct) await this.installDirectRoute(programmed);
+    if (old?.direct && (!direct || old.peer.publicIP !== peer.publicIP)) await this.direct.remove(old);
+    if (direct) await this.direct.install(programmed);
     this.passLog.peer({ subnet: peer.key, publicIP: peer.publicIP, vtepMac: peer.vtepMac, direct }, old ? 'peer changed' : 'peer added');
   }
 
@@ -347,35 +355,8 @@ export class UserspaceVxlanBackend implements Backend {
     if (!old) return;
     this.peers.delete(key);
     datapath.deletePeer(old.peer.subnet.ip);
-    if (old.direct) await this.deleteDirectRoute(old);
+    if (old.direct) await this.direct.remove(old);
     this.passLog.peer({ subnet: key }, 'peer removed');
-  }
-
-  /** Never throws: without the route the TUN route still carries the traffic, only without the shortcut. */
-  private async installDirectRoute(p: ProgrammedPeer): Promise<void> {
-    await replaceRoute(peerRoute(p, 0)).catch((err: unknown) => this.log.error(
-      { subnet: p.peer.key, publicIP: p.peer.publicIP },
-      `DirectRouting route failed, traffic goes through ${this.deviceName}: ${(err as Error).message}`));
-  }
-
-  /**
-   * A DirectRouting route deleted or changed by hand (or by another tool) comes back: one route dump compared with
-   * the direct peers by the kernel datapath's planner (a direct peer needs only its route; there are no neighbours).
-   */
-  private async resyncDirectRoutes(): Promise<void> {
-    const direct = new Map([...this.peers].filter(([, p]) => p.direct));
-    if (direct.size === 0 || this.stopped) return;
-    const plan = planVxlanResync(direct, 0, { routes: await listRoutes(), arp: [], fdb: [] }, false);
-    for (const key of plan.reprogram) {
-      const p = direct.get(key)!;
-      this.log.warn({ subnet: key, publicIP: p.peer.publicIP }, 'DirectRouting route missing; adding it again');
-      await this.installDirectRoute(p);
-    }
-  }
-
-  private async deleteDirectRoute(p: ProgrammedPeer): Promise<void> {
-    await deleteRouteIfPresent(peerRoute(p, 0)).catch((err: unknown) =>
-      this.log.warn({ subnet: p.peer.key }, `removing the DirectRouting route failed: ${(err as Error).message}`));
   }
 
   /**
