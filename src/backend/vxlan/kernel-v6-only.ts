@@ -29,7 +29,7 @@ export class KernelVxlanV6OnlyBackend implements Backend {
     this.v6 = half ? half({ mtu: this.mtu, extAddr6, log }) : new KernelVxlanV6({ vni: config.vni, port: config.port,
       learning: config.learning, gbp: config.gbp,
       mtu: this.mtu, localIP6: extAddr6, underlayIndex: ctx.extIface.index, stateDir: ctx.stateDir,
-      directRouting: config.directRouting, ...(ctx.republishV6 ? { republish: ctx.republishV6 } : {}), log });
+      directRouting: config.directRouting, work: ctx.work, ...(ctx.republishV6 ? { republish: ctx.republishV6 } : {}), log });
     // A userspace half's TUN is kept as flannel.<VNI> is (re-made as soon as it is deleted); a kernel half's
     // device is re-made by its resync.
     this.keeper = new Keeper({ work: ctx.work, log, everyMs: RESYNC_INTERVAL_MS,
