@@ -114,6 +114,8 @@ export class KernelVxlanV6 implements V6Half {
   private peersKnown = false;
   private readonly diff: PeerDiff<V6Peer>;
   private stopped = false;
+  /** Peers that failed to program since takeFailures() last ran. */
+  private failures = 0;
 
   constructor(private readonly o: { vni: number; port: number; learning: boolean; gbp: boolean; mtu: number;
     localIP6: string; underlayIndex: number; stateDir: string; log: Logger; directRouting: boolean;
@@ -159,6 +161,12 @@ export class KernelVxlanV6 implements V6Half {
 
   async stop(): Promise<void> {
     this.stopped = true;
+  }
+
+  takeFailures(): number {
+    const n = this.failures;
+    this.failures = 0;
+    return n;
   }
 
   private async apply(step: PeerStep<V6Peer>): Promise<void> {
@@ -271,6 +279,7 @@ export class KernelVxlanV6 implements V6Half {
       await ensureFdb6(index, p.vtepMac, p.publicIPv6);
       await replaceRoute6({ dst: p.subnet, gateway: p.subnet.ip, oif: index, onlink: true });
     } catch (err) {
+      this.failures++;
       this.o.log.error({ subnet: formatCidr6(p.subnet) }, `programming IPv6 peer failed (retried by the resync): ${(err as Error).message}`);
     }
   }

@@ -124,7 +124,9 @@ export class KernelVxlanBackend implements Backend {
   /** Runs a pass over peers; true when every peer in it was programmed (else the keeper retries soon). */
   private async pass(run: () => Promise<void>): Promise<boolean> {
     this.failedInPass = 0;
+    this.v6?.takeFailures?.();
     await this.passLog.pass(run);
+    this.failedInPass += this.v6?.takeFailures?.() ?? 0;
     if (this.failedInPass > 0) this.log.warn({ failed: this.failedInPass }, 'some peers could not be programmed; retrying them soon');
     return this.failedInPass === 0;
   }
