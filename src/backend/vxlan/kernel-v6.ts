@@ -266,7 +266,7 @@ export class KernelVxlanV6 implements V6Half {
     return this.o.directRouting && isOnOurL2v6(p.publicIPv6, formatCidr6(p.subnet), this.o.log);
   }
 
-  /** Neighbour → FDB → route, as for IPv4; a failure is logged and retried by the next resync. */
+  /** Neighbour → FDB → route, as for IPv4; a failure is logged and counted (takeFailures): the backend retries its pass soon. */
   private async program(p: V6Peer): Promise<void> {
     if (!this.device) return;
     const index = this.device.index;
