@@ -12,29 +12,33 @@ import type { Logger } from '../../log.js';
 import type { V6Half } from './v6-half.js';
 
 const RESYNC_INTERVAL_MS = 10_000;
+/** A pass in which some peer failed is retried this soon (doubling up to the resync interval), as on flannel.<VNI>. */
+const RETRY_MIN_MS = 500;
 
 export class KernelVxlanV6OnlyBackend implements Backend {
   private readonly v6: V6Half;
   private readonly mtu: number;
   private readonly keeper: Keeper;
+  private readonly log: Logger;
 
   constructor(ctx: BackendContext, config: VxlanConfig,
     half?: (o: { mtu: number; extAddr6: string; log: Logger }) => V6Half) {
     const extAddr6 = ctx.extIface.extAddr6;
     if (!extAddr6) throw new Error('vxlan in an IPv6-only network needs the IPv6 address of the external interface (--public-ipv6)');
-    const log = ctx.log.child({ component: half ? 'vxlan-userspace' : 'vxlan-kernel', device: vxlanV6DeviceName(config.vni) });
+    this.log = ctx.log.child({ component: half ? 'vxlan-userspace' : 'vxlan-kernel', device: vxlanV6DeviceName(config.vni) });
+    const log = this.log;
     // Upstream's MTU (interface − 50) though the IPv6 underlay header is 20 bytes longer: a full-size packet leaves
     // fragmented, which `tsflanneld doctor` points out; a different FLANNEL_MTU would set us apart from upstream nodes.
     this.mtu = vxlanDeviceMtu(config, ctx.extIface.mtu);
     this.v6 = half ? half({ mtu: this.mtu, extAddr6, log }) : new KernelVxlanV6({ vni: config.vni, port: config.port,
       learning: config.learning, gbp: config.gbp,
       mtu: this.mtu, localIP6: extAddr6, underlayIndex: ctx.extIface.index, stateDir: ctx.stateDir,
-      directRouting: config.directRouting, ...(ctx.republishV6 ? { republish: ctx.republishV6 } : {}), log });
+      directRouting: config.directRouting, work: ctx.work, ...(ctx.republishV6 ? { republish: ctx.republishV6 } : {}), log });
     // A userspace half's TUN is kept as flannel.<VNI> is (re-made as soon as it is deleted); a kernel half's
     // device is re-made by its resync.
     this.keeper = new Keeper({ work: ctx.work, log, everyMs: RESYNC_INTERVAL_MS,
       ...(this.v6.kept ? { device: this.v6.kept } : {}),
-      resync: async () => { await this.v6.resync(); return true; } });
+      retryMinMs: RETRY_MIN_MS, resync: async () => { await this.v6.resync(); return this.converged(); } });
   }
 
   claims(): BackendClaims {
@@ -56,10 +60,19 @@ export class KernelVxlanV6OnlyBackend implements Backend {
   async resetPeers(peers: readonly Lease[]): Promise<void> {
     await this.v6.resetPeers(peers);
     await this.v6.resync();
+    this.keeper.passDone(this.converged());
   }
 
   async handleEvents(events: readonly LeaseEvent[]): Promise<void> {
     await this.v6.handleEvents(events);
+    this.keeper.passDone(this.converged());
+  }
+
+  /** True when every peer of the pass just run was programmed (else the keeper retries soon). */
+  private converged(): boolean {
+    const failed = this.v6.takeFailures?.() ?? 0;
+    if (failed > 0) this.log.warn({ failed }, 'some IPv6 peers could not be programmed; retrying them soon');
+    return failed === 0;
   }
 
   async stop(): Promise<void> {

@@ -1,9 +1,10 @@
 // The IPv6 half of the kernel vxlan backend in a dual-stack network, as upstream programs it: a second device
 // flannel-v6.<VNI> (local = PublicIPv6, dev = the external interface, same VNI, port and MTU), its own VtepMAC
 // published as BackendV6Data, `<own IPv6 subnet network>/128` on it, and per peer that has an IPv6 half: a permanent
-// neighbour entry, a permanent FDB entry to the peer's PublicIPv6 and an onlink route. Every resync writes all
-// entries again (each write is a replace), which also restores anything deleted meanwhile. As on flannel.<VNI>, a
-// peer that publishes our VtepMAC (a --state-dir cloned with a VM image) makes us take a new one and republish it.
+// neighbour entry, a permanent FDB entry to the peer's PublicIPv6 and an onlink route. Built from the kit as the
+// IPv4 half: peer steps from a PeerDiff, applied with applySteps. Every resync writes all entries again (each write
+// is a replace), which also restores anything deleted meanwhile. As on flannel.<VNI>, a peer that publishes our
+// VtepMAC (a --state-dir cloned with a VM image) makes us take a new one and republish it.
 import { writeFile } from 'node:fs/promises';
 import type { Logger } from '../../log.js';
 import { formatCidr6, formatIPv6, nets6Equal, parseIPv6, type Ipv6Net } from '../../net/ipv6.js';
@@ -17,7 +18,9 @@ import {
 import { deleteRoute6IfPresent, listOwnRoutes6, replaceRoute6 } from '../../netlink/routes6.js';
 import { createVxlanLink, readVxlanAttrs, vxlanIncompatibility, type VxlanLinkSpec } from '../../netlink/vxlan.js';
 import type { Lease, LeaseEvent, VxlanBackendData } from '../../subnet/lease.js';
-import { peerKey } from '../kit/peer-diff.js';
+import type { BackendWork } from '../backend.js';
+import { applySteps } from '../kit/apply-steps.js';
+import { PeerDiff, peerKey, type PeerReading, type PeerStep } from '../kit/peer-diff.js';
 import { isOnOurL2v6 } from './direct-routing.js';
 import { normaliseMac } from './peers.js';
 import type { V6Half } from './v6-half.js';
@@ -67,6 +70,30 @@ export function isV6Clash(peer: V6Peer, own: { readonly publicIPv6: bigint | nul
   return peer.vtepMac === own.vtepMac && peer.publicIPv6 !== own.publicIPv6;
 }
 
+/** True when `next` cannot reuse `old`'s entries: they are keyed by its subnet, VtepMAC and PublicIPv6. */
+export function v6PeerMoved(old: V6Peer, next: V6Peer): boolean {
+  return old.vtepMac !== next.vtepMac || old.publicIPv6 !== next.publicIPv6 || !nets6Equal(old.subnet, next.subnet);
+}
+
+export interface V6ReadingPolicy {
+  /** The half's own IPv6 subnet (null until started). */
+  readonly own: () => Ipv6Net | null;
+  /** Our PublicIPv6 and flannel-v6.<VNI>'s current VtepMAC. */
+  readonly local: () => { readonly publicIPv6: bigint | null; readonly vtepMac: string };
+  /** A peer from another PublicIPv6 publishes our VtepMAC: we must change ours. */
+  readonly onClash: (peer: V6Peer, key: string) => void;
+}
+
+/** Peer steps for an IPv6 half: nothing for an IPv4-only peer or our own lease; a clash is reported, the peer kept. */
+export function v6PeerDiff(policy: V6ReadingPolicy, log: Logger): PeerDiff<V6Peer> {
+  return new PeerDiff((lease): PeerReading<V6Peer> => {
+    const peer = readV6Peer(lease);
+    if (peer === null || isOwnV6(lease, policy.own())) return { kind: 'none' };
+    if (isV6Clash(peer, policy.local())) policy.onClash(peer, peerKey(lease));
+    return { kind: 'peer', peer };
+  }, log);
+}
+
 export function vxlanV6DeviceName(vni: number): string {
   return `flannel-v6.${vni}`;
 }
@@ -85,13 +112,24 @@ export class KernelVxlanV6 implements V6Half {
   private readonly peers = new Map<string, V6Peer>();
   /** Until the first full peer list, entries of peers not yet seen must not be swept. */
   private peersKnown = false;
+  private readonly diff: PeerDiff<V6Peer>;
+  private stopped = false;
+  /** Peers that failed to program since takeFailures() last ran. */
+  private failures = 0;
 
   constructor(private readonly o: { vni: number; port: number; learning: boolean; gbp: boolean; mtu: number;
     localIP6: string; underlayIndex: number; stateDir: string; log: Logger; directRouting: boolean;
+    /** The backend's queue: a VtepMAC change runs in line with the peer updates. */
+    work: BackendWork;
     /** Publishes new BackendV6Data (our VtepMAC changed after a clash). */
     republish?: (data: VxlanBackendData) => void }) {
     this.deviceName = vxlanV6DeviceName(o.vni);
     this.vtep = new VtepIdentity(o.stateDir, this.deviceName, o.log);
+    const publicIPv6 = parseIPv6(o.localIP6);
+    this.diff = v6PeerDiff({
+      own: () => this.own, local: () => ({ publicIPv6, vtepMac: this.vtep.mac }),
+      onClash: (peer, key) => o.work.post('new IPv6 VtepMAC', () => this.leaveClash(peer, key)),
+    }, o.log);
   }
 
   backendV6Data(): VxlanBackendData {
@@ -109,39 +147,42 @@ export class KernelVxlanV6 implements V6Half {
   }
 
   async resetPeers(leases: readonly Lease[]): Promise<void> {
-    await this.reset(new Map(leases.filter((l) => !isOwnV6(l, this.own)).map((l) => [peerKey(l), l] as const)));
-  }
-
-  async handleEvents(events: readonly LeaseEvent[]): Promise<void> {
-    for (const e of events) {
-      if (e.type === 'removed' || isOwnV6(e.lease, this.own)) await this.remove(peerKey(e.lease));
-      else await this.set(peerKey(e.lease), e.lease);
-    }
-  }
-
-  /** The full peer list (peer key → lease). */
-  async reset(leases: ReadonlyMap<string, Lease>): Promise<void> {
-    for (const key of [...this.peers.keys()]) if (!leases.has(key)) await this.remove(key);
-    for (const [key, lease] of leases) await this.set(key, lease);
+    await applySteps(this.diff.reset(leases, this.peers.keys()), (step) => this.apply(step));
     this.peersKnown = true;
   }
 
-  async set(key: string, lease: Lease): Promise<void> {
-    const peer = readV6Peer(lease);
-    if (peer === null) return this.remove(key);
-    if (isV6Clash(peer, { publicIPv6: parseIPv6(this.o.localIP6), vtepMac: this.vtep.mac })) await this.leaveClash(peer, key);
-    const old = this.peers.get(key);
-    if (old && (old.vtepMac !== peer.vtepMac || old.publicIPv6 !== peer.publicIPv6)) await this.clear(old);
-    else if (old) peer.direct = old.direct;
-    this.peers.set(key, peer);
-    await this.program(peer);
+  async handleEvents(events: readonly LeaseEvent[]): Promise<void> {
+    await applySteps(this.diff.events(events), (step) => this.apply(step));
   }
 
   async remove(key: string): Promise<void> {
-    const old = this.peers.get(key);
-    if (!old) return;
-    this.peers.delete(key);
-    await this.clear(old);
+    await this.apply({ op: 'remove', key });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+  }
+
+  takeFailures(): number {
+    const n = this.failures;
+    this.failures = 0;
+    return n;
+  }
+
+  private async apply(step: PeerStep<V6Peer>): Promise<void> {
+    const old = this.peers.get(step.key);
+    if (step.op === 'remove') {
+      if (!old) return;
+      this.peers.delete(step.key);
+      await this.clear(old);
+      return;
+    }
+    const peer: V6Peer = { ...step.peer };
+    // A peer whose entries stay (same subnet, MAC, PublicIPv6) keeps its DirectRouting choice: program() compares.
+    if (old && v6PeerMoved(old, peer)) await this.clear(old);
+    else if (old && old.direct !== undefined) peer.direct = old.direct;
+    this.peers.set(step.key, peer);
+    await this.program(peer);
   }
 
   /** Device (re-created when gone), address, every peer's entries. */
@@ -151,7 +192,8 @@ export class KernelVxlanV6 implements V6Half {
     if (!this.device || !this.own) return;
     await ensureAddress6(this.device.index, this.own.ip, 128);
     await setLinkUp(this.device.index);
-    for (const p of this.peers.values()) await this.program(p);
+    await applySteps([...this.peers].map(([key, peer]) => ({ op: 'set' as const, key, peer })), (step) =>
+      step.op === 'set' ? this.program(step.peer) : Promise.resolve());
     if (this.peersKnown) await this.sweep(this.device.index);
   }
 
@@ -171,7 +213,7 @@ export class KernelVxlanV6 implements V6Half {
    * device, and BackendV6Data republished; peers relearn it from our lease.
    */
   private async leaveClash(peer: V6Peer, key: string): Promise<void> {
-    const old = await this.vtep.leave({ vtepMac: peer.vtepMac, publicIP: formatIPv6(peer.publicIPv6), key });
+    const old = this.stopped ? null : await this.vtep.leave({ vtepMac: peer.vtepMac, publicIP: formatIPv6(peer.publicIPv6), key });
     if (old === null) return;
     if (this.device) {
       const index = this.device.index;
@@ -224,7 +266,7 @@ export class KernelVxlanV6 implements V6Half {
     return this.o.directRouting && isOnOurL2v6(p.publicIPv6, formatCidr6(p.subnet), this.o.log);
   }
 
-  /** Neighbour → FDB → route, as for IPv4; a failure is logged and retried by the next resync. */
+  /** Neighbour → FDB → route, as for IPv4; a failure is logged and counted (takeFailures): the backend retries its pass soon. */
   private async program(p: V6Peer): Promise<void> {
     if (!this.device) return;
     const index = this.device.index;
@@ -237,6 +279,7 @@ export class KernelVxlanV6 implements V6Half {
       await ensureFdb6(index, p.vtepMac, p.publicIPv6);
       await replaceRoute6({ dst: p.subnet, gateway: p.subnet.ip, oif: index, onlink: true });
     } catch (err) {
+      this.failures++;
       this.o.log.error({ subnet: formatCidr6(p.subnet) }, `programming IPv6 peer failed (retried by the resync): ${(err as Error).message}`);
     }
   }

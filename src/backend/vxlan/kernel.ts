@@ -11,7 +11,7 @@ import { Keeper } from '../kit/keeper.js';
 import { PeerPassLog } from '../kit/peer-log.js';
 import type { PeerDiff, PeerStep } from '../kit/peer-diff.js';
 import type { Logger } from '../../log.js';
-import { formatCidr, requireIPv4, type Ipv4Net } from '../../net/ipv4.js';
+import { requireIPv4, type Ipv4Net } from '../../net/ipv4.js';
 import { NetlinkError } from '../../netlink/errors.js';
 import {
   deleteLinkIfPresent, getLinkByName, setLinkDown, setLinkMac, setLinkMtu, type LinkInfo,
@@ -26,6 +26,7 @@ import { vxlanDeviceMtu, vxlanDeviceName, type VxlanConfig } from './config.js';
 import { addressFlannelDevice, flannelDeviceAddressed } from './device-address.js';
 import { isOnOurL2 } from './direct-routing.js';
 import { KernelVxlanV6, vxlanV6DeviceName } from './kernel-v6.js';
+import type { V6Half } from './v6-half.js';
 import { vxlanPeerDiff } from './lease-reading.js';
 import { peerChanged, type VxlanPeer } from './peers.js';
 import { peerRoute, planVxlanResync, type ProgrammedPeer } from './reconcile.js';
@@ -54,7 +55,7 @@ export class KernelVxlanBackend implements Backend {
   private failedInPass = 0;
   private stopped = false;
   /** The IPv6 half in a dual-stack network (flannel-v6.<VNI>); null otherwise. */
-  private readonly v6: KernelVxlanV6 | null;
+  private readonly v6: V6Half | null;
   private readonly stats = {
     peersProgrammed: 0, peerFailures: 0, entriesRecovered: 0, staleRemoved: 0, devicesCreated: 0,
   };
@@ -72,7 +73,7 @@ export class KernelVxlanBackend implements Backend {
     const extAddr6 = ctx.extIface.extAddr6 ?? null;
     this.v6 = ctx.network.ipv6 && extAddr6 ? new KernelVxlanV6({ vni: config.vni, port: config.port, learning: config.learning,
       gbp: config.gbp, mtu: this.mtu, localIP6: extAddr6, underlayIndex: ctx.extIface.index, stateDir: ctx.stateDir,
-      directRouting: config.directRouting, ...(ctx.republishV6 ? { republish: ctx.republishV6 } : {}),
+      directRouting: config.directRouting, work: ctx.work, ...(ctx.republishV6 ? { republish: ctx.republishV6 } : {}),
       log: this.log.child({ device: vxlanV6DeviceName(config.vni) }) }) : null;
     this.keeper = new Keeper({
       work: ctx.work, log: this.log, everyMs: RESYNC_INTERVAL_MS, retryMinMs: RETRY_MIN_MS,
@@ -108,7 +109,7 @@ export class KernelVxlanBackend implements Backend {
     this.keeper.passDone(await this.pass(async () => {
       await applySteps(this.diff.reset(peers, this.peers.keys()), (step) => this.apply(step));
       this.peersKnown = true;
-      await this.v6?.reset(new Map(peers.filter((l) => !this.isOwn(l)).map((l) => [formatCidr(l.subnet), l])));
+      await this.v6?.resetPeers(peers);
       await this.resync();
     }));
   }
@@ -116,28 +117,24 @@ export class KernelVxlanBackend implements Backend {
   async handleEvents(events: readonly LeaseEvent[]): Promise<void> {
     this.keeper.passDone(await this.pass(async () => {
       await applySteps(this.diff.events(events), (step) => this.apply(step));
-      for (const e of this.v6 ? events : []) {
-        if (e.type === 'removed' || this.isOwn(e.lease)) await this.v6?.remove(formatCidr(e.lease.subnet));
-        else await this.v6?.set(formatCidr(e.lease.subnet), e.lease);
-      }
+      await this.v6?.handleEvents(events);
     }));
   }
 
   /** Runs a pass over peers; true when every peer in it was programmed (else the keeper retries soon). */
   private async pass(run: () => Promise<void>): Promise<boolean> {
     this.failedInPass = 0;
+    this.v6?.takeFailures?.();
     await this.passLog.pass(run);
+    this.failedInPass += this.v6?.takeFailures?.() ?? 0;
     if (this.failedInPass > 0) this.log.warn({ failed: this.failedInPass }, 'some peers could not be programmed; retrying them soon');
     return this.failedInPass === 0;
-  }
-
-  private isOwn(lease: Lease): boolean {
-    return this.ownSubnet !== null && formatCidr(this.ownSubnet) === formatCidr(lease.subnet);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     this.keeper.stop();
+    await this.v6?.stop?.();
   }
 
   /** The device takes its ARP/FDB entries and onlink routes with it; DirectRouting routes are removed first. */

@@ -19,7 +19,7 @@ import type { BackendContext, BackendSettings, BackendWork } from '../backend.js
 import { applySteps } from '../kit/apply-steps.js';
 import type { KeptDevice } from '../kit/keeper.js';
 import { KeptFds } from '../kit/kept-fds.js';
-import { PeerDiff, peerKey, type PeerReading, type PeerStep } from '../kit/peer-diff.js';
+import type { PeerDiff, PeerStep } from '../kit/peer-diff.js';
 import { keptTun, openedTunLink, removeTun } from '../kit/tun-device.js';
 import type { DatapathFds, DatapathHandover } from '../../reload/handover.js';
 import { type Loop6Config, net6FromWords, sameLoop6Config } from '../../reload/handover6.js';
@@ -28,7 +28,7 @@ import type { PeerTable6Op } from '../../datapath/peer-table6.js';
 import type { VxlanConfig } from './config.js';
 import type { Lease, LeaseEvent, VxlanBackendData } from '../../subnet/lease.js';
 import { isOnOurL2v6 } from './direct-routing.js';
-import { isOwnV6, isV6Clash, readV6Peer, vxlanV6DeviceName, type V6Peer } from './kernel-v6.js';
+import { v6PeerDiff, vxlanV6DeviceName, type V6Peer } from './kernel-v6.js';
 import type { V6Half } from './v6-half.js';
 import { VtepIdentity } from './vtep-identity.js';
 
@@ -97,7 +97,10 @@ export class UserspaceVxlanV6 implements V6Half {
       throw new Error(`the IPv6 external address ${JSON.stringify(o.localIP6)} is not IPv6: check --public-ipv6`);
     }
     this.localIP6 = local;
-    this.diff = new PeerDiff((lease) => this.read(lease), o.log);
+    // Nothing for an IPv4-only peer or our own lease; a peer that publishes our VtepMAC (a cloned --state-dir)
+    // makes us take a new one, in line with the peer updates.
+    this.diff = v6PeerDiff({ own: () => this.own, local: () => ({ publicIPv6: local, vtepMac: this.vtep.mac }),
+      onClash: (peer, key) => o.work.post('new IPv6 VtepMAC', () => this.leaveClash(peer, key)) }, o.log);
     this.fds = new KeptFds({ device: this.deviceName, log: o.log, work: o.work, pause: () => this.pauseForReload(),
       resume: () => this.datapath?.resumeLoops() });
     this.kept = keptTun(this.deviceName, () => this.device?.index ?? null, () => this.reopen());
@@ -172,19 +175,6 @@ export class UserspaceVxlanV6 implements V6Half {
     const out: Record<string, number> = { [`${prefix}peers`]: this.peers.size };
     for (const [k, v] of Object.entries(this.datapath?.counters() ?? {})) out[`${prefix}${k}`] = v;
     return out;
-  }
-
-  /**
-   * A lease's IPv6 half; nothing for an IPv4-only peer or our own lease. A peer that publishes our VtepMAC (a cloned
-   * --state-dir) makes us take a new one, in line with the peer updates.
-   */
-  private read(lease: Lease): PeerReading<V6Peer> {
-    const peer = readV6Peer(lease);
-    if (peer === null || isOwnV6(lease, this.own)) return { kind: 'none' };
-    if (isV6Clash(peer, { publicIPv6: this.localIP6, vtepMac: this.vtep.mac })) {
-      this.o.work.post('new IPv6 VtepMAC', () => this.leaveClash(peer, peerKey(lease)));
-    }
-    return { kind: 'peer', peer };
   }
 
   private async apply(step: PeerStep<V6Peer>): Promise<void> {

@@ -21,6 +21,11 @@ export interface V6Half {
   /** Puts address, link, route and peers' entries back where they went missing. */
   resync(): Promise<void>;
   teardown(): Promise<void>;
+  /**
+   * How many peers failed to program since the last call (kernel half); the backend then retries its pass soon, as
+   * for its IPv4 peers. Absent: the half has no such failures (the userspace loops' table cannot fail).
+   */
+  takeFailures?(): number;
   /** Datapath counters, keys behind `prefix` (dual stack: `v6_`, beside the IPv4 ones). */
   counters?(prefix?: string): Readonly<Record<string, number>>;
   stop?(): Promise<void>;
