@@ -20,6 +20,10 @@ export const CONTROL_FIGURES: readonly ControlFigure[] = [
     higherIsBetter: false, digits: 0, value: (c) => c.readyMs },
   { label: (c) => `RSS idle (after ${c.idleSeconds} s)`, short: 'RSS idle', unit: 'MiB', higherIsBetter: false,
     digits: 1, value: (c) => c.idleRssMb },
+  { label: () => '… private (RssAnon)', short: 'RSS idle private', unit: 'MiB', higherIsBetter: false, digits: 1,
+    value: (c) => c.idleRssAnonMb },
+  { label: () => '… file-backed, shared (RssFile)', short: 'RSS idle file', unit: 'MiB', higherIsBetter: false,
+    digits: 1, value: (c) => c.idleRssFileMb },
   { label: (c) => `idle CPU (over ${c.idleCpuWindowS} s)`, short: 'idle CPU', unit: 's', higherIsBetter: false,
     digits: 3, value: (c) => c.idleCpuS },
   { label: () => 'threads (idle)', short: 'threads', unit: '', higherIsBetter: false, digits: 0, value: (c) => c.threads },
@@ -33,6 +37,10 @@ export const CONTROL_FIGURES: readonly ControlFigure[] = [
     digits: 0, value: (c) => c.programPerS },
   { label: (c) => `RSS at ${c.peers} peers`, short: 'RSS at peers', unit: 'MiB', higherIsBetter: false, digits: 1,
     value: (c) => c.rssMb },
+  { label: () => '… private (RssAnon)', short: 'RSS peers private', unit: 'MiB', higherIsBetter: false, digits: 1,
+    value: (c) => c.rssAnonMb },
+  { label: () => '… file-backed, shared (RssFile)', short: 'RSS peers file', unit: 'MiB', higherIsBetter: false,
+    digits: 1, value: (c) => c.rssFileMb },
 ];
 
 export function controlLabel(c: ControlResult): string {
