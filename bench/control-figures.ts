@@ -59,6 +59,38 @@ export function controlRatio(f: ControlFigure, c: ControlResult, controls: reado
   return ratio(f.value(c), f.value(up));
 }
 
+export interface LoopsShare {
+  /** Private memory (RssAnon) the userspace daemon holds beyond the kernel one, idle and at N peers. */
+  readonly idleMb: number;
+  readonly peersMb: number | null;
+  /** Threads it has beyond the kernel one: its datapath loops. */
+  readonly loops: number | null;
+}
+
+/**
+ * The userspace datapath's share of the private memory: the userspace daemon's RssAnon minus the kernel daemon's,
+ * both of the same run. The two run the same control plane, so the difference is what the loops hold (each a
+ * worker thread: isolate, Node environment, slabs, its malloc arena) and what the run's noise cancels out of.
+ */
+export function userspaceLoopsShare(controls: readonly ControlResult[]): LoopsShare | null {
+  const k = controls.find((c) => c.name === 'tsflanneld-kernel');
+  const u = controls.find((c) => c.name === 'tsflanneld-userspace');
+  if (k?.idleRssAnonMb == null || u?.idleRssAnonMb == null) return null;
+  const peersMb = k.rssAnonMb != null && u.rssAnonMb != null ? u.rssAnonMb - k.rssAnonMb : null;
+  const loops = k.threads != null && u.threads != null ? u.threads - k.threads : null;
+  return { idleMb: u.idleRssAnonMb - k.idleRssAnonMb, peersMb, loops };
+}
+
+/** One sentence for the reports, or null when the share was not measured. */
+export function loopsShareLine(controls: readonly ControlResult[]): string | null {
+  const s = userspaceLoopsShare(controls);
+  if (s === null) return null;
+  const peers = controls[0]?.peers ?? 0;
+  const loops = s.loops !== null && s.loops > 0 ? `, ${s.loops} loop thread(s): ${(s.idleMb / s.loops).toFixed(1)} MiB each` : '';
+  return `The userspace datapath's share of the private memory (userspace RssAnon − kernel RssAnon, same run): `
+    + `${s.idleMb.toFixed(1)} MiB idle${s.peersMb !== null ? `, ${s.peersMb.toFixed(1)} MiB at ${peers} peers` : ''}${loops}.`;
+}
+
 /** "1.52×" or "–". */
 export function fmtRatio(r: number | null): string {
   if (r === null) return '–';

@@ -334,3 +334,15 @@ test('synthetic vxlan leases carry BackendData with VNI 1 and a unique locally a
     assert.equal(Number.parseInt(mac.slice(0, 2), 16) & 0x03, 0x02, 'locally administered unicast');
   }));
 });
+
+test('the userspace datapath\'s share of the private memory: userspace minus kernel RssAnon of the same run', () => {
+  const user = control('tsflanneld-userspace', { idleRssAnonMb: 44, rssAnonMb: 47, threads: 13 });
+  const r: BenchReport = { ...sampleReport(), controls: [UPSTREAM_CONTROL, KERNEL_CONTROL, user] };
+  const line = 'The userspace datapath\'s share of the private memory (userspace RssAnon − kernel RssAnon, same run): '
+    + '20.0 MiB idle, 22.0 MiB at 100 peers, 2 loop thread(s): 10.0 MiB each.';
+  assert.ok(markdownReport(r).includes(`\n${line}\n`));
+  assert.ok(textReport(r).includes(line));
+  // Without both tsflanneld rows (or their RssAnon) there is no share to state.
+  assert.ok(!markdownReport(upstreamReport()).includes('share of the private memory'));
+  assert.ok(!textReport({ ...r, controls: [UPSTREAM_CONTROL, user] }).includes('share of the private memory'));
+});
