@@ -20,6 +20,10 @@ export const CONTROL_FIGURES: readonly ControlFigure[] = [
     higherIsBetter: false, digits: 0, value: (c) => c.readyMs },
   { label: (c) => `RSS idle (after ${c.idleSeconds} s)`, short: 'RSS idle', unit: 'MiB', higherIsBetter: false,
     digits: 1, value: (c) => c.idleRssMb },
+  { label: () => '… private (RssAnon)', short: 'RSS idle private', unit: 'MiB', higherIsBetter: false, digits: 1,
+    value: (c) => c.idleRssAnonMb },
+  { label: () => '… file-backed, shared (RssFile)', short: 'RSS idle file', unit: 'MiB', higherIsBetter: false,
+    digits: 1, value: (c) => c.idleRssFileMb },
   { label: (c) => `idle CPU (over ${c.idleCpuWindowS} s)`, short: 'idle CPU', unit: 's', higherIsBetter: false,
     digits: 3, value: (c) => c.idleCpuS },
   { label: () => 'threads (idle)', short: 'threads', unit: '', higherIsBetter: false, digits: 0, value: (c) => c.threads },
@@ -33,6 +37,10 @@ export const CONTROL_FIGURES: readonly ControlFigure[] = [
     digits: 0, value: (c) => c.programPerS },
   { label: (c) => `RSS at ${c.peers} peers`, short: 'RSS at peers', unit: 'MiB', higherIsBetter: false, digits: 1,
     value: (c) => c.rssMb },
+  { label: () => '… private (RssAnon)', short: 'RSS peers private', unit: 'MiB', higherIsBetter: false, digits: 1,
+    value: (c) => c.rssAnonMb },
+  { label: () => '… file-backed, shared (RssFile)', short: 'RSS peers file', unit: 'MiB', higherIsBetter: false,
+    digits: 1, value: (c) => c.rssFileMb },
 ];
 
 export function controlLabel(c: ControlResult): string {
@@ -49,6 +57,38 @@ export function controlRatio(f: ControlFigure, c: ControlResult, controls: reado
   const up = upstreamControl(controls);
   if (up === undefined || up === c) return null;
   return ratio(f.value(c), f.value(up));
+}
+
+export interface LoopsShare {
+  /** Private memory (RssAnon) the userspace daemon holds beyond the kernel one, idle and at N peers. */
+  readonly idleMb: number;
+  readonly peersMb: number | null;
+  /** Threads it has beyond the kernel one: its datapath loops. */
+  readonly loops: number | null;
+}
+
+/**
+ * The userspace datapath's share of the private memory: the userspace daemon's RssAnon minus the kernel daemon's,
+ * both of the same run. The two run the same control plane, so the difference is what the loops hold (each a
+ * worker thread: isolate, Node environment, slabs, its malloc arena) and what the run's noise cancels out of.
+ */
+export function userspaceLoopsShare(controls: readonly ControlResult[]): LoopsShare | null {
+  const k = controls.find((c) => c.name === 'tsflanneld-kernel');
+  const u = controls.find((c) => c.name === 'tsflanneld-userspace');
+  if (k?.idleRssAnonMb == null || u?.idleRssAnonMb == null) return null;
+  const peersMb = k.rssAnonMb != null && u.rssAnonMb != null ? u.rssAnonMb - k.rssAnonMb : null;
+  const loops = k.threads != null && u.threads != null ? u.threads - k.threads : null;
+  return { idleMb: u.idleRssAnonMb - k.idleRssAnonMb, peersMb, loops };
+}
+
+/** One sentence for the reports, or null when the share was not measured. */
+export function loopsShareLine(controls: readonly ControlResult[]): string | null {
+  const s = userspaceLoopsShare(controls);
+  if (s === null) return null;
+  const peers = controls[0]?.peers ?? 0;
+  const loops = s.loops !== null && s.loops > 0 ? `, ${s.loops} loop thread(s): ${(s.idleMb / s.loops).toFixed(1)} MiB each` : '';
+  return `The userspace datapath's share of the private memory (userspace RssAnon − kernel RssAnon, same run): `
+    + `${s.idleMb.toFixed(1)} MiB idle${s.peersMb !== null ? `, ${s.peersMb.toFixed(1)} MiB at ${peers} peers` : ''}${loops}.`;
 }
 
 /** "1.52×" or "–". */

@@ -3,10 +3,11 @@
 // datapath keeps other peers in its own table, where no monitor sees them):
 //  - start: daemon start → subnet.env written, and → /readyz answering 200 (upstream v0.28.9 serves /readyz too),
 //    the median of several starts;
-//  - idle: RSS and threads after some seconds of idling, then the CPU it spends over a window;
+//  - idle: RSS (in all, private, file-backed: memory.ts) and threads after some seconds of idling, then the CPU it
+//    spends over a window;
 //  - convergence: N synthetic peer leases written to etcd while the daemon runs; per lease, its put sent → its route
 //    appearing in the host's table (ip monitor), p50/p99, and first write → last route in total;
-//  - RSS of the daemon at N peers;
+//  - RSS of the daemon at N peers, split the same way;
 //  - programming rate: the daemon restarted with N leases already in etcd and its routes flushed, routes per second
 //    from its first route to its last.
 import { spawn } from 'node:child_process';
@@ -19,8 +20,8 @@ import { formatCidr, parseCidr } from '../src/net/ipv4.js';
 import { lastDaemonError } from './daemon-log.js';
 import { startDaemonCommand, warmCompileCache, type DaemonCommand } from './daemons.js';
 import { syntheticLeases, type SyntheticLease } from './peers.js';
-import { cpuNsOfTree, rssMb, threadCount } from './proc.js';
-import type { ControlDaemonName, ControlResult } from './results.js';
+import { cpuNsOfTree, memoryOf, threadCount } from './proc.js';
+import { emptyControl, type ControlDaemonName, type ControlResult } from './results.js';
 import { RouteMonitor, epochMs } from './route-monitor.js';
 import { median, percentile } from './stats.js';
 
@@ -140,7 +141,10 @@ async function measureIdle(h: Host, s: ControlSettings, result: Mutable<ControlR
   if (pid === undefined) throw new Error('no daemon to measure idle');
   await sleep(s.idleSeconds * 1000);
   result.idleSeconds = s.idleSeconds;
-  result.idleRssMb = rssMb(pid);
+  const mem = memoryOf(pid);
+  result.idleRssMb = mem?.rssMb ?? null;
+  result.idleRssAnonMb = mem?.anonMb ?? null;
+  result.idleRssFileMb = mem?.fileMb ?? null;
   result.threads = threadCount(pid);
   const before = cpuNsOfTree([pid]);
   await sleep(s.idleCpuSeconds * 1000);
@@ -153,9 +157,7 @@ export async function measureControlPlane(name: ControlDaemonName, cmd: DaemonCo
   report: (msg: string) => void): Promise<ControlResult> {
   const errors: string[] = [];
   const result: Mutable<ControlResult> = {
-    name, peers: s.peers, starts: 0, readyMs: null, subnetEnvMs: null, idleRssMb: null, idleSeconds: 0,
-    idleCpuS: null, idleCpuWindowS: 0, threads: null, convergeP50Ms: null, convergeP99Ms: null,
-    convergeTotalMs: null, programPerS: null, rssMb: null, errors,
+    ...emptyControl(name, s.peers, []), errors,
   };
   let tb: Testbed | null = null;
   let monitor: RouteMonitor | null = null;
@@ -184,7 +186,10 @@ export async function measureControlPlane(name: ControlDaemonName, cmd: DaemonCo
     result.convergeP99Ms = c.p99Ms;
     result.convergeTotalMs = c.totalMs;
     const pid = h1.daemon?.pid;
-    result.rssMb = pid === undefined ? null : rssMb(pid);
+    const mem = pid === undefined ? null : memoryOf(pid);
+    result.rssMb = mem?.rssMb ?? null;
+    result.rssAnonMb = mem?.anonMb ?? null;
+    result.rssFileMb = mem?.fileMb ?? null;
 
     report(`control plane ${name}: restarting the daemon with ${s.peers} leases in etcd`);
     result.programPerS = await measureProgramRate(tb, h1, cmd, args, leases.map((l) => l.subnet), monitor, timeoutMs);

@@ -87,12 +87,6 @@ export function cpuSecondsPerGbit(ticks: number, clkTck: number, gbps: number, s
   return ticks / clkTck / gigabits;
 }
 
-/** VmRSS in MiB from /proc/<pid>/status; null if the line is absent (a zombie or a kernel thread). */
-export function parseRssMb(statusText: string): number | null {
-  const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(statusText);
-  return m === null ? null : Number(m[1]) / 1024;
-}
-
 /** The Threads: count from /proc/<pid>/status; null if the line is absent. */
 export function parseThreads(statusText: string): number | null {
   const m = /^Threads:\s+(\d+)/m.exec(statusText);

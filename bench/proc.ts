@@ -1,9 +1,11 @@
-// Reads procfs for the CPU accounting in cpu.ts: snapshots of process trees, of the whole machine, and RSS.
+// Reads procfs for the CPU accounting in cpu.ts (snapshots of process trees, of the whole machine) and for the
+// memory split of memory.ts.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import {
-  parseProcPidStat, parseProcStat, parseRssMb, parseSchedstatNs, parseThreads, processTree, type MachineCpu, type ProcessCpu,
+  parseProcPidStat, parseProcStat, parseSchedstatNs, parseThreads, processTree, type MachineCpu, type ProcessCpu,
 } from './cpu.js';
+import { parseProcMemory, type ProcMemory } from './memory.js';
 
 let clkTckCache: number | null = null;
 
@@ -42,10 +44,10 @@ export function snapshotMachine(): MachineCpu {
   return parseProcStat(fs.readFileSync('/proc/stat', 'utf8'));
 }
 
-/** Resident set of one process in MiB, or null if it is gone. */
-export function rssMb(pid: number): number | null {
+/** Resident set of one process (in all, private, file-backed), or null if it is gone. */
+export function memoryOf(pid: number): ProcMemory | null {
   try {
-    return parseRssMb(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return parseProcMemory(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   } catch {
     return null;
   }

@@ -1,7 +1,7 @@
 // The human-readable results: a plain-text table for stdout and the Markdown report, each with the ratios to the
 // real upstream flanneld where it was measured. Pure.
 import { CHART_METRICS, ratioToReference, referenceDatapath } from './chart.js';
-import { CONTROL_FIGURES, controlLabel, controlRatio, fmtRatio, upstreamControl } from './control-figures.js';
+import { CONTROL_FIGURES, controlLabel, controlRatio, fmtRatio, loopsShareLine, upstreamControl } from './control-figures.js';
 import { fmtNumber, fmtSpread, textTable } from './format.js';
 import { pairRatios } from './pairs.js';
 import { DATAPATH_METRICS, METRIC_INFO, type BenchReport, type ControlResult, type DatapathResult } from './results.js';
@@ -70,6 +70,8 @@ export function textReport(r: BenchReport): string {
   }
   if (r.controls.length > 0) {
     parts.push('Control plane (one host, vxlan DirectRouting)', textTable(controlHeader(r.controls), controlRows(r.controls)));
+    const share = loopsShareLine(r.controls);
+    if (share !== null) parts.push(share);
   } else {
     parts.push('Control plane: not measured');
   }
@@ -103,13 +105,18 @@ function pairSection(datapaths: readonly DatapathResult[]): string[] {
   mdTable(ratioHeader(), rows), ''];
 }
 
+function shareLines(controls: readonly ControlResult[]): string[] {
+  const line = loopsShareLine(controls);
+  return line === null ? [] : ['', line];
+}
+
 function controlSection(controls: readonly ControlResult[]): string[] {
   if (controls.length === 0) return ['Not measured.'];
   return ['One host, vxlan with DirectRouting (every datapath programs one kernel route per peer); synthetic peer '
     + 'leases written to etcd while the daemon runs. READY is the first 200 from /readyz for every daemon (upstream '
     + 'v0.28.9 serves it once subnet.env is written and its traffic rules are in place). "× upstream" is the value '
     + 'divided by upstream flanneld\'s: below 1 is better, except the programming rate.', '',
-  mdTable(controlHeader(controls), controlRows(controls))];
+  mdTable(controlHeader(controls), controlRows(controls)), ...shareLines(controls)];
 }
 
 /** bench/results/report.md: the tables, the chart, the machine, and the errors if any. */

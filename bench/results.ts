@@ -52,8 +52,11 @@ export interface ControlResult {
   readonly readyMs: number | null;
   /** Start → subnet.env complete on disk, median of the starts. */
   readonly subnetEnvMs: number | null;
-  /** Resident set after `idleSeconds` of idling with no peers. */
+  /** Resident set after `idleSeconds` of idling with no peers (VmRSS). */
   readonly idleRssMb: number | null;
+  /** Its private part (RssAnon) and its file-backed, shared and clean part (RssFile); see memory.ts. */
+  readonly idleRssAnonMb: number | null;
+  readonly idleRssFileMb: number | null;
   readonly idleSeconds: number;
   /** CPU seconds (user + system, every thread and child) spent over `idleCpuWindowS` of idling. */
   readonly idleCpuS: number | null;
@@ -63,16 +66,19 @@ export interface ControlResult {
   readonly convergeP99Ms: number | null;
   readonly convergeTotalMs: number | null;
   readonly programPerS: number | null;
-  /** Resident set at `peers` peers. */
+  /** Resident set at `peers` peers, and its private and file-backed parts. */
   readonly rssMb: number | null;
+  readonly rssAnonMb: number | null;
+  readonly rssFileMb: number | null;
   readonly errors: readonly string[];
 }
 
 /** A control result with nothing measured (skipped, or failed before the first figure). */
 export function emptyControl(name: ControlDaemonName, peers: number, errors: readonly string[]): ControlResult {
-  return { name, peers, starts: 0, readyMs: null, subnetEnvMs: null, idleRssMb: null, idleSeconds: 0, idleCpuS: null,
-    idleCpuWindowS: 0, threads: null, convergeP50Ms: null, convergeP99Ms: null, convergeTotalMs: null,
-    programPerS: null, rssMb: null, errors };
+  return { name, peers, starts: 0, readyMs: null, subnetEnvMs: null, idleRssMb: null, idleRssAnonMb: null,
+    idleRssFileMb: null, idleSeconds: 0, idleCpuS: null, idleCpuWindowS: 0, threads: null, convergeP50Ms: null,
+    convergeP99Ms: null, convergeTotalMs: null, programPerS: null, rssMb: null, rssAnonMb: null, rssFileMb: null,
+    errors };
 }
 
 /** `a ÷ b` of two positive figures, or null when either is missing or b is not above 0 (no meaningful ratio). */
@@ -112,9 +118,10 @@ export interface LatestJson {
 /** The figures of a control row that get a ratio against upstream's, by JSON name. */
 export function controlFigures(c: ControlResult): Record<string, number | null> {
   return {
-    subnet_env_ms: c.subnetEnvMs, ready_ms: c.readyMs, idle_rss_mb: c.idleRssMb, idle_cpu_s: c.idleCpuS,
-    threads: c.threads, converge_ms_p50: c.convergeP50Ms, converge_ms_p99: c.convergeP99Ms,
-    converge_total_ms: c.convergeTotalMs, program_per_s: c.programPerS, rss_mb: c.rssMb,
+    subnet_env_ms: c.subnetEnvMs, ready_ms: c.readyMs, idle_rss_mb: c.idleRssMb, idle_rss_anon_mb: c.idleRssAnonMb,
+    idle_rss_file_mb: c.idleRssFileMb, idle_cpu_s: c.idleCpuS, threads: c.threads, converge_ms_p50: c.convergeP50Ms,
+    converge_ms_p99: c.convergeP99Ms, converge_total_ms: c.convergeTotalMs, program_per_s: c.programPerS,
+    rss_mb: c.rssMb, rss_anon_mb: c.rssAnonMb, rss_file_mb: c.rssFileMb,
   };
 }
 

@@ -6,12 +6,13 @@
 // by reopenTun() (the backend calls it when the netlink monitor reports the deletion, or when onTunLost fires).
 // Its options and their host-dependent defaults: datapath-options.ts; the send path and its TAP: send-path-tap.ts.
 import path from 'node:path';
-import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import { log as rootLog, type Logger } from '../log.js';
 import type { Ipv4Net } from '../net/ipv4.js';
 import { newCounterBuffer, readCounters, type CounterName } from './counters.js';
 import { defaultLoopCount, defaultSpinMicros, type DatapathOptions } from './datapath-options.js';
 import type { LoopWorkerData } from './loop-worker.js';
+import { startLoopWorker } from './loop-worker-start.js';
 import { haltLoops, isTunGoneError, LoopSupervisor } from './loop-supervisor.js';
 import type { DatapathFds, LoopConfig } from '../reload/handover.js';
 import { tunIo, udpIo, wakeIo } from './native.js';
@@ -317,7 +318,7 @@ export class UserspaceDatapath {
         ? { tunnel: { tapFd: tap.fds[queue % tap.fds.length]!, tapName: tap.name, tapMac: tap.mac, localIP: o.localIP } }
         : {}),
     };
-    const worker = new Worker(path.join(__dirname, 'loop-worker.js'), { workerData: data, transferList: [port2] });
+    const worker = startLoopWorker(path.join(__dirname, 'loop-worker.js'), data, port2);
     loop.port = port1;
     return worker;
   }

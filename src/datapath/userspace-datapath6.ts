@@ -5,7 +5,7 @@
 // batches. Policy (which peers) is the backend's (src/backend/vxlan/userspace-v6.ts). The send path is chosen as
 // the IPv4 datapath's (send-path-tap.ts), with a TAP of its own for outer IPv6 frames (tunnel-tap6.ts).
 import path from 'node:path';
-import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import type { Logger } from '../log.js';
 import type { Ipv6Net } from '../net/ipv6.js';
 import type { DatapathFds } from '../reload/handover.js';
@@ -13,6 +13,7 @@ import type { Datapath6Settings, Loop6Config } from '../reload/handover6.js';
 import { newCounterBuffer, readCounters, type CounterName } from './counters.js';
 import { DEFAULT_SPIN_MICROS, defaultLoopCount } from './datapath-options.js';
 import type { Loop6WorkerData } from './loop6-worker.js';
+import { startLoopWorker } from './loop-worker-start.js';
 import { haltLoops, LoopSupervisor } from './loop-supervisor.js';
 import { tunIo, wakeIo } from './native.js';
 import { udp6Io } from './native6.js';
@@ -261,7 +262,7 @@ export class UserspaceDatapath6 {
       ...(tap !== null ? { tunnel: { tapFd: tap.fds[queue % tap.fds.length]!, tapName: tap.name, tapMac: tap.mac,
         localIP6: ip6Bytes(o.localIP6) } } : {}),
     };
-    const worker = new Worker(path.join(__dirname, 'loop6-worker.js'), { workerData: data, transferList: [port2] });
+    const worker = startLoopWorker(path.join(__dirname, 'loop6-worker.js'), data, port2);
     loop.port = port1;
     return worker;
   }

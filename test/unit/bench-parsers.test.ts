@@ -5,8 +5,9 @@ import fc from 'fast-check';
 import { parseIperfJson } from '../../bench/iperf.js';
 import { parsePingRttsUs, summariseRtts } from '../../bench/ping.js';
 import {
-  cpuSecondsPerGbit, parseProcPidStat, parseProcStat, parseRssMb, processTree, tickDelta, parseSchedstatNs, parseThreads,
+  cpuSecondsPerGbit, parseProcPidStat, parseProcStat, processTree, tickDelta, parseSchedstatNs, parseThreads,
 } from '../../bench/cpu.js';
+import { parseProcMemory } from '../../bench/memory.js';
 import { parseRouteMonitorLine } from '../../bench/route-monitor.js';
 import { lastDaemonError } from '../../bench/daemon-log.js';
 
@@ -129,9 +130,13 @@ test('CPU seconds per gigabit; a path that moved nothing has no figure', () => {
   assert.throws(() => cpuSecondsPerGbit(1, 0, 1, 1), /clock ticks/);
 });
 
-test('VmRSS from /proc/<pid>/status in MiB', () => {
-  assert.equal(parseRssMb('Name:\tnode\nVmRSS:\t   51200 kB\nThreads:\t11\n'), 50);
-  assert.equal(parseRssMb('Name:\tkthreadd\n'), null);
+test('VmRSS, RssAnon and RssFile from /proc/<pid>/status in MiB', () => {
+  const status = 'Name:\tnode\nVmRSS:\t   51200 kB\nRssAnon:\t   20480 kB\nRssFile:\t   30720 kB\n'
+    + 'RssShmem:\t       0 kB\nThreads:\t11\n';
+  assert.deepEqual(parseProcMemory(status), { rssMb: 50, anonMb: 20, fileMb: 30 });
+  // A kernel before 4.5 has VmRSS only; a kernel thread or a zombie has none.
+  assert.deepEqual(parseProcMemory('Name:\tnode\nVmRSS:\t   51200 kB\n'), { rssMb: 50, anonMb: null, fileMb: null });
+  assert.equal(parseProcMemory('Name:\tkthreadd\n'), null);
 });
 
 test('ip monitor route lines: added and deleted prefixes; others ignored', () => {

@@ -58,10 +58,12 @@ function control(name: ControlResult['name'], v: Partial<ControlResult>): Contro
   return { ...emptyControl(name, 100, []), starts: 2, idleSeconds: 3, idleCpuWindowS: 5, ...v };
 }
 
-const UPSTREAM_CONTROL = control('upstream', { subnetEnvMs: 150, readyMs: 160, idleRssMb: 40, idleCpuS: 0.02,
-  threads: 8, convergeP50Ms: 5, convergeP99Ms: 10, convergeTotalMs: 400, programPerS: 5000, rssMb: 45 });
-const KERNEL_CONTROL = control('tsflanneld-kernel', { subnetEnvMs: 790.1, readyMs: 812.4, idleRssMb: 70, idleCpuS: 0.04,
-  threads: 11, convergeP50Ms: 3.21, convergeP99Ms: 9.87, convergeTotalMs: 410, programPerS: 2500.123, rssMb: 71.5 });
+const UPSTREAM_CONTROL = control('upstream', { subnetEnvMs: 150, readyMs: 160, idleRssMb: 40, idleRssAnonMb: 16,
+  idleRssFileMb: 24, idleCpuS: 0.02, threads: 8, convergeP50Ms: 5, convergeP99Ms: 10, convergeTotalMs: 400,
+  programPerS: 5000, rssMb: 45, rssAnonMb: 20, rssFileMb: 25 });
+const KERNEL_CONTROL = control('tsflanneld-kernel', { subnetEnvMs: 790.1, readyMs: 812.4, idleRssMb: 70,
+  idleRssAnonMb: 24, idleRssFileMb: 46, idleCpuS: 0.04, threads: 11, convergeP50Ms: 3.21, convergeP99Ms: 9.87,
+  convergeTotalMs: 410, programPerS: 2500.123, rssMb: 71.5, rssAnonMb: 25, rssFileMb: 46.5 });
 
 function sampleReport(): BenchReport {
   const datapaths: DatapathResult[] = [
@@ -221,7 +223,8 @@ test('synthetic peer leases: upstream keys and JSON, own subnet and the first su
 
 test('latest.json with upstream: control keeps issue 6\'s fields for tsflanneld, control_planes have ratios', () => {
   const j = toLatestJson(upstreamReport());
-  for (const k of ['ready_ms', 'converge_ms_p50', 'converge_ms_p99', 'peers', 'program_per_s', 'rss_mb']) {
+  for (const k of ['ready_ms', 'converge_ms_p50', 'converge_ms_p99', 'peers', 'program_per_s', 'rss_mb',
+    'idle_rss_anon_mb', 'idle_rss_file_mb', 'rss_anon_mb', 'rss_file_mb']) {
     assert.ok(k in j.control, `control lacks ${k}`);
   }
   assert.equal(j.control.name, 'tsflanneld-kernel');
@@ -232,6 +235,9 @@ test('latest.json with upstream: control keeps issue 6\'s fields for tsflanneld,
   assert.ok(!('subnet_env_ms_vs_upstream' in (up ?? {})), 'upstream has no ratio to itself');
   assert.equal(kern?.subnet_env_ms_vs_upstream, 5.267);
   assert.equal(kern?.idle_rss_mb_vs_upstream, 1.75);
+  assert.equal(kern?.idle_rss_anon_mb, 24);
+  assert.equal(kern?.idle_rss_anon_mb_vs_upstream, 1.5);
+  assert.equal(kern?.rss_file_mb_vs_upstream, 1.86);
   assert.equal(kern?.program_per_s_vs_upstream, 0.5);
   assert.equal(user?.subnet_env_ms, null);
   assert.equal(user?.subnet_env_ms_vs_upstream, null);
@@ -256,6 +262,13 @@ test('report with upstream: a column per daemon, × upstream beside each tsflann
     + '| × upstream | unit |');
   assert.match(md, /\| start → subnet\.env \(median of 2\) \| 150 \| 790 \| 5\.27× \| – \| – \| ms \|/);
   assert.match(md, /\| RSS idle \(after 3 s\) \| 40\.0 \| 70\.0 \| 1\.75× \| – \| – \| MiB \|/);
+  // The private and the file-backed part right under each RSS row, each with its own ratio.
+  const rows = md.split('\n');
+  const idle = rows.findIndex((l) => l.startsWith('| RSS idle'));
+  assert.match(rows[idle + 1] ?? '', /^\| … private \(RssAnon\) \| 16\.0 \| 24\.0 \| 1\.50× \| – \| – \| MiB \|$/);
+  assert.match(rows[idle + 2] ?? '', /^\| … file-backed, shared \(RssFile\) \| 24\.0 \| 46\.0 \| 1\.92× \|/);
+  const peers = rows.findIndex((l) => l.startsWith('| RSS at 100 peers'));
+  assert.match(rows[peers + 1] ?? '', /^\| … private \(RssAnon\) \| 20\.0 \| 25\.0 \| 1\.25× \|/);
   assert.match(md, /\| netlink programming rate \| 5000 \| 2500 \| 0\.50× \| – \| – \| routes\/s \|/);
   assert.match(md, /Median ÷ vxlan-upstream's median/);
   assert.match(md, /\| vxlan-kernel \| 1\.21× \|/, 'vxlan-kernel TCP ÷ upstream 12.07/10');
@@ -276,8 +289,9 @@ test('chart with upstream: datapaths ÷ vxlan-upstream, and a control panel of t
   assert.ok(svg.includes('vxlan-kernel TCP 1 stream: 1.207×'));
   assert.ok(svg.includes('Control plane: each tsflanneld relative to upstream'));
   assert.ok(svg.includes('tsflanneld kernel vxlan RSS idle: 1.750×'));
-  // 4 datapaths with data × 7 metrics, + the kernel control row's 10 figures (userspace has none).
-  assert.equal((svg.match(/<title>/g) ?? []).length, 4 * 7 + 10);
+  assert.ok(svg.includes('tsflanneld kernel vxlan RSS idle private: 1.500×'));
+  // 4 datapaths with data × 7 metrics, + the kernel control row's 14 figures (userspace has none).
+  assert.equal((svg.match(/<title>/g) ?? []).length, 4 * 7 + 14);
   assert.ok(!svgChart(r.datapaths, [KERNEL_CONTROL]).includes('Control plane'), 'no control panel without upstream');
 });
 
@@ -319,4 +333,16 @@ test('synthetic vxlan leases carry BackendData with VNI 1 and a unique locally a
     assert.match(mac, /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
     assert.equal(Number.parseInt(mac.slice(0, 2), 16) & 0x03, 0x02, 'locally administered unicast');
   }));
+});
+
+test('the userspace datapath\'s share of the private memory: userspace minus kernel RssAnon of the same run', () => {
+  const user = control('tsflanneld-userspace', { idleRssAnonMb: 44, rssAnonMb: 47, threads: 13 });
+  const r: BenchReport = { ...sampleReport(), controls: [UPSTREAM_CONTROL, KERNEL_CONTROL, user] };
+  const line = 'The userspace datapath\'s share of the private memory (userspace RssAnon − kernel RssAnon, same run): '
+    + '20.0 MiB idle, 22.0 MiB at 100 peers, 2 loop thread(s): 10.0 MiB each.';
+  assert.ok(markdownReport(r).includes(`\n${line}\n`));
+  assert.ok(textReport(r).includes(line));
+  // Without both tsflanneld rows (or their RssAnon) there is no share to state.
+  assert.ok(!markdownReport(upstreamReport()).includes('share of the private memory'));
+  assert.ok(!textReport({ ...r, controls: [UPSTREAM_CONTROL, user] }).includes('share of the private memory'));
 });
