@@ -38,6 +38,24 @@ export class DecapBatch extends CoalescingBatch {
   protected readonly maxRunLen = MAX_IP_LEN;
 
   /**
+   * The `n` datagrams one receive left at buf[i*slotSize] (lengths[i] bytes, −1: truncated; outer source and GRO
+   * size beside), decapsulated into this batch's TUN writes.
+   */
+  receive(cfg: DecapConfig, peers: PeerTable, n: number, lengths: Int32Array, sources: Uint32Array,
+    gsoSizes: Int32Array, slotSize: number, counters: Float64Array): void {
+    this.reset();
+    for (let i = 0; i < n; i++) {
+      const len = lengths[i]!;
+      if (len < 0) {
+        counters[C.drop_truncated]!++;
+        continue;
+      }
+      this.datagram(cfg, peers, i * slotSize, len, sources[i]!, gsoSizes[i]!, counters);
+    }
+    this.flush(counters);
+  }
+
+  /**
    * Decapsulates the datagram at buf[off, off+len) from `srcIP` (host-order uint32); `gsoSize` is the UDP_GRO
    * segment size or 0. Writes land in writeOffsets/writeLengths (bytes of `buf`); call flush() after the last
    * datagram.
