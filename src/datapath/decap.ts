@@ -12,7 +12,7 @@ import {
 } from './virtio-hdr.js';
 import {
   checkVxlanFrame, ENCAP_PREFIX_LEN, IPPROTO_TCP, IPPROTO_UDP, ipv4HeaderLen, ipv4PacketLength, isIPv4Fragment,
-  readU16, readU32, writeU16,
+  readI32, readU16, writeU16,
 } from './wire.js';
 
 const TCP_ACK = 0x10;
@@ -50,7 +50,8 @@ export class DecapBatch extends CoalescingBatch {
         counters[C.drop_truncated]!++;
         continue;
       }
-      this.datagram(cfg, peers, i * slotSize, len, sources[i]!, gsoSizes[i]!, counters);
+      // The outer source as an int32 (the same bits): it is passed on through several calls (see wire.ts readI32).
+      this.datagram(cfg, peers, i * slotSize, len, sources[i]! | 0, gsoSizes[i]!, counters);
     }
     this.flush(counters);
   }
@@ -104,7 +105,7 @@ export class DecapBatch extends CoalescingBatch {
     counters: Float64Array): void {
     const buf = this.buf;
     // Anti-injection: only the sending peer's own pods may speak, and only to ours (peer-table.ts checkInner).
-    const inner = peers.checkInner(srcIP, readU32(buf, ip + 12), readU32(buf, ip + 16),
+    const inner = peers.checkInner(srcIP, readI32(buf, ip + 12), readI32(buf, ip + 16),
       cfg.allowForeignSource === true);
     if (inner !== INNER_OK) {
       counters[inner === INNER_FOREIGN_DESTINATION ? C.drop_foreign_destination : C.drop_foreign_source]!++;

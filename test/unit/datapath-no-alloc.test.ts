@@ -47,6 +47,8 @@ const NETWORK = parseCidr('172.16.0.0/12')!;
 const SUBNET_LEN = 24;
 const INNER_MTU = 1450;
 const OWN_MAC = macBytes('02:00:00:00:00:01');
+/** The warm-up scene's peer VtepMAC (warm-up.ts). */
+const PEER_MAC = macBytes('02:00:00:00:00:02');
 
 /** The IPv4 scene as a loop has it after its own warm-up: every shape of TRAFFIC_SHAPES in one batch. */
 function scene4(tunnel: TunnelConfig | null) {
@@ -80,7 +82,9 @@ for (const path of ['segment', 'tunnel-gso'] as const) {
 }
 
 test('IPv4 receive: decapsulating a batch of datagrams, GRO trains and super-datagrams allocates nothing', async () => {
-  const { counters, peers, traffic, slotSize, decapCfg, n } = scene4(null);
+  const { counters, peers, traffic, src, dst, slotSize, decapCfg } = scene4(null);
+  // Every shape of the warm-up's traffic, and a GRO train of 8 in-order full segments of one flow.
+  const n = TRAFFIC_SHAPES.length + 1;
   const slab = new Uint8Array(n * slotSize);
   const lengths = new Int32Array(n);
   const gsoSizes = new Int32Array(n);
@@ -91,14 +95,25 @@ test('IPv4 receive: decapsulating a batch of datagrams, GRO trains and super-dat
     lengths[i] = out.length;
     gsoSizes[i] = out.gsoSize;
   });
+  const train = trainOf(formatIPv4(dst), formatIPv4(src)).map((p) => vxlanFrame(p, decapCfg.vni, OWN_MAC, PEER_MAC));
+  slab.set(concat(...train), (n - 1) * slotSize);
+  lengths[n - 1] = train.reduce((sum, f) => sum + f.length, 0);
+  gsoSizes[n - 1] = train[0]!.length;
   const received = slab.slice();
   const batch = new DecapBatch(slab, n * 64);
   await assertNoAllocation('IPv4 receive', () => {
     slab.set(received);
     batch.receive(decapCfg, peers, n, lengths, sources, gsoSizes, slotSize, counters);
   }, () => counters[C.rx_packets]!);
-  assert.ok(counters[C.rx_coalesced_frames]! > 0 && counters[C.drop_unknown_source] === 0);
+  assert.equal(counters[C.drop_unknown_source], 0);
+  assert.ok(counters[C.rx_coalesced_frames]! > 0, 'the train was coalesced');
 });
+
+/** 8 in-order full TCP segments of one flow (sequence numbers past 2^31), the last with PSH. */
+function trainOf(from: string, to: string): Uint8Array[] {
+  return Array.from({ length: 8 }, (_, k) => tcpPacket({ src: from, dst: to, seq: 0xfff00000 + k * 1400,
+    flags: k === 7 ? TCP_ACK | TCP_PSH : TCP_ACK, payload: randomBytes(1400, k + 1) }));
+}
 
 test('udp framing: sending and receiving a batch allocates nothing', async () => {
   const { counters, peers, traffic, src, dst, slotSize, decapCfg, n } = scene4(null);
@@ -116,8 +131,7 @@ test('udp framing: sending and receiving a batch allocates nothing', async () =>
 
   // From the peer's pod to ours: a GRO train of 8 full segments, a pure ACK, a UDP packet.
   const [from, to] = [formatIPv4(dst), formatIPv4(src)];
-  const segments = Array.from({ length: 8 }, (_, k) => tcpPacket({ src: from, dst: to, seq: 0xfff00000 + k * 1400,
-    flags: k === 7 ? TCP_ACK | TCP_PSH : TCP_ACK, payload: randomBytes(1400, k + 1) }));
+  const segments = trainOf(from, to);
   const datagrams = [concat(...segments), tcpPacket({ src: from, dst: to, payload: new Uint8Array(0) }),
     udpPacket(randomBytes(40), from, to)];
   const { whole, view } = udpRxSlab(datagrams.length);
