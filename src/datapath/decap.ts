@@ -11,9 +11,15 @@ import {
   VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_NONE, VNET_HDR_GSO_TCPV4, VNET_HDR_LEN, writeVnetHdr,
 } from './virtio-hdr.js';
 import {
-  checkVxlanFrame, ENCAP_PREFIX_LEN, IPPROTO_TCP, IPPROTO_UDP, ipv4HeaderLen, ipv4PacketLength, isIPv4Fragment,
+  checkVxlanFrame, ENCAP_PREFIX_LEN, type FrameVerdict, IPPROTO_TCP, IPPROTO_UDP, ipv4HeaderLen, ipv4PacketLength, isIPv4Fragment,
   readI32, readU16, writeU16,
 } from './wire.js';
+
+/** The counter of each frame verdict: a constant lookup, where `drop_${verdict}` would build a string per frame. */
+export const FRAME_DROP_COUNTER: Readonly<Record<Exclude<FrameVerdict, null>, number>> = {
+  too_short: C.drop_too_short, bad_flags: C.drop_bad_flags, bad_vni: C.drop_bad_vni, not_our_mac: C.drop_not_our_mac,
+  not_ipv4: C.drop_not_ipv4,
+};
 
 const TCP_ACK = 0x10;
 const TCP_PSH = 0x08;
@@ -77,7 +83,7 @@ export class DecapBatch extends CoalescingBatch {
       let chunk = gsoSize > 0 ? Math.min(gsoSize, end - c) : end - c;
       const verdict = checkVxlanFrame(buf, c, chunk, cfg.vni, cfg.ownMac);
       if (verdict !== null) {
-        counters[C[`drop_${verdict}`]]!++;
+        counters[FRAME_DROP_COUNTER[verdict]]!++;
         c += chunk;
         continue;
       }

@@ -4,7 +4,7 @@
 // (GSO_TCPV6, CHECKSUM_PARTIAL), as decap.ts does for IPv4; only segments without IPv6 extension headers take part.
 import { foldSum, sumWords } from './checksum.js';
 import { COUNTER_INDEX as C } from './counters.js';
-import type { DecapConfig } from './decap.js';
+import { FRAME_DROP_COUNTER, type DecapConfig } from './decap.js';
 import { VNET_HDR_GSO_TCPV6 } from './encap6.js';
 import { INNER_FOREIGN_DESTINATION, INNER_OK } from './peer-table.js';
 import { IPV6_HEADER_LEN, ipv6PacketLength, type PeerTable6 } from './peer-table6.js';
@@ -65,7 +65,7 @@ export class Decap6Batch extends CoalescingBatch {
       const ip = c + ENCAP_PREFIX_LEN;
       const ipLen = verdict === null ? ipv6PacketLength(buf, ip, end - ip) : 0;
       if (verdict !== null || ipLen === 0) {
-        counters[verdict === null ? C.drop_bad_ip : C[`drop_${verdict}`]]!++;
+        counters[verdict === null ? C.drop_bad_ip : FRAME_DROP_COUNTER[verdict]]!++;
         c += chunk;
         continue;
       }

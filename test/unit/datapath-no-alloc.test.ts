@@ -109,6 +109,30 @@ test('IPv4 receive: decapsulating a batch of datagrams, GRO trains and super-dat
   assert.ok(counters[C.rx_coalesced_frames]! > 0, 'the train was coalesced');
 });
 
+test('receive: a flood of frames for another VNI, both families, allocates nothing per dropped frame', async () => {
+  const { counters, peers, dst, src, decapCfg } = scene4(null);
+  const frames = Array.from({ length: 8 }, () =>
+    vxlanFrame(tcpPacket({ src: formatIPv4(dst), dst: formatIPv4(src), payload: randomBytes(100) }), 99, OWN_MAC, PEER_MAC));
+  const slab = concat(...frames);
+  const lengths = Int32Array.of(slab.length);
+  const gsoSizes = Int32Array.of(frames[0]!.length);
+  const sources = Uint32Array.of(PEER_PUBLIC_IP);
+  const batch = new DecapBatch(slab, 64);
+  await assertNoAllocation('IPv4 wrong VNI', () => {
+    batch.receive(decapCfg, peers, 1, lengths, sources, gsoSizes, slab.length, counters);
+  }, () => counters[C.drop_bad_vni]!);
+  const frames6 = Array.from({ length: 8 }, () => vxlanFrame(tcp6Packet({ src: 'fd00:1:0:1::2', dst: 'fd00:1:0:2::2',
+    payload: randomBytes(100) }), 99, OWN_MAC, PEER6_MAC, 0x86dd));
+  const slab6 = concat(...frames6);
+  const batch6 = new Decap6Batch(slab6, 64);
+  const peers6 = table6();
+  const [lengths6, sources6, gsoSizes6] = [Int32Array.of(slab6.length), Uint32Array.from(PEER6_PUBLIC),
+    Int32Array.of(frames6[0]!.length)];
+  await assertNoAllocation('IPv6 wrong VNI', () => {
+    batch6.receive(decapCfg, peers6, 1, lengths6, sources6, gsoSizes6, slab6.length, counters);
+  }, () => counters[C.drop_bad_vni]!);
+});
+
 /** 8 in-order full TCP segments of one flow (sequence numbers past 2^31), the last with PSH. */
 function trainOf(from: string, to: string): Uint8Array[] {
   return Array.from({ length: 8 }, (_, k) => tcpPacket({ src: from, dst: to, seq: 0xfff00000 + k * 1400,
