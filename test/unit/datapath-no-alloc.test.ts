@@ -4,6 +4,7 @@
 // tens of bytes per batch; the bound is 1 byte per batch, and no collection may run while the batches do. The
 // addresses are the kind that are no small integers (Network 172.16.0.0/12, underlay 192.0.2.0/24): a value above
 // 2^31 is a heap number wherever it crosses a call V8 did not inline.
+import * as fs from 'node:fs';
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { useRangeSum } from '../../src/datapath/checksum.js';
@@ -12,7 +13,7 @@ import { DecapBatch, type DecapConfig } from '../../src/datapath/decap.js';
 import { Decap6Batch } from '../../src/datapath/decap6.js';
 import { EncapBatch, encapSlabLayout, type EncapConfig } from '../../src/datapath/encap.js';
 import { Encap6Batch, TUN6_READ_HEADROOM, VNET_HDR_GSO_TCPV6 } from '../../src/datapath/encap6.js';
-import { checksumNative } from '../../src/datapath/native.js';
+import { checksumNative, loopWaitIo, tunIo, wakeIo } from '../../src/datapath/native.js';
 import { PeerTable6, ip6Words } from '../../src/datapath/peer-table6.js';
 import { TUNNEL_ROOM, type TunnelConfig } from '../../src/datapath/tunnel-frame.js';
 import { TUNNEL6_ROOM, type Tunnel6Config } from '../../src/datapath/tunnel-frame6.js';
@@ -237,4 +238,33 @@ test('IPv6 receive: decapsulating a GRO train and single packets allocates nothi
     batch.receive(cfg, peers, datagrams.length, lengths, sources, gsoSizes, slotSize, counters);
   }, () => counters[C.rx_packets]!);
   assert.ok(counters[C.rx_coalesced_frames]! > 0);
+});
+
+// The native side of a wake-up: the addon returns small integers only and binds the loop's buffers once, so a call
+// creates no JS value. Eventfds stand in for the TUN and the socket (nothing leaves the process); a write batch goes
+// to /dev/null.
+test('the native calls of a wake-up (loopWait idle and woken, writeBatch, checksumSum) allocate nothing', async () => {
+  const [tunFd, udpFd, wakeFd] = [wakeIo().wakeFdOpen(), wakeIo().wakeFdOpen(), wakeIo().wakeFdOpen()];
+  const devNull = fs.openSync('/dev/null', 'w');
+  try {
+    const slots = 4;
+    const io = loopWaitIo().loopIoOpen({ tunFd, udpFd, wakeFd, headroom: 12, txSlab: new Uint8Array(slots * 2048),
+      txSlotSize: 2048, txLengths: new Int32Array(slots), rxSlab: new Uint8Array(slots * 2048), rxSlotSize: 2048,
+      rxLengths: new Int32Array(slots), rxSources: new Uint32Array(slots), rxGsoSizes: new Int32Array(slots) });
+    const slab = randomBytes(4096);
+    const offsets = Int32Array.of(0, 1000, 2000);
+    const lengths = Int32Array.of(600, 600, 600);
+    let calls = 0;
+    const count = (): number => calls;
+    await assertNoAllocation('loopWait, idle', () => { calls += loopWaitIo().loopWait(io, 0, 0) + 1; }, count);
+    await assertNoAllocation('loopWait, woken', () => {
+      wakeIo().wakeFdSignal(wakeFd);
+      calls += loopWaitIo().loopWait(io, 0, 0) + 1;
+    }, count);
+    await assertNoAllocation('writeBatch', () => { calls += tunIo().writeBatch(devNull, slab, offsets, lengths, 3); }, count);
+    await assertNoAllocation('checksumSum', () => { calls += checksumNative().checksumSum(slab, 0, 1500) > 0 ? 1 : 0; }, count);
+  } finally {
+    for (const fd of [tunFd, udpFd, wakeFd]) tunIo().closeFd(fd);
+    fs.closeSync(devNull);
+  }
 });
