@@ -86,7 +86,8 @@ userspace_up() { # ns self_i peer_i extra-json
   LOGS+=("$out")
   local PIN=${USERSPACE_PIN:+taskset -c $USERSPACE_PIN}
   # The feeding `sleep` keeps the node's stdin open; its own stdout must not hold the script's (a pipe to `tail`).
-  (sleep 100000 | ip netns exec $ns env $MODE_ENV $PIN node $MODE_NODE_FLAGS ${NODE_FLAGS:-} "${MODE_NODE_JS:-$NODE_JS}" "$spec" > "$out" 2>&1) >/dev/null 2>&1 &
+  (sleep 100000 | ip netns exec $ns env $MODE_ENV $PIN node $MODE_NODE_FLAGS ${NODE_FLAGS:-} "${MODE_NODE_JS:-$NODE_JS}" \
+    "$spec" > "$out" 2>&1) >/dev/null 2>&1 &
   PIDS+=($!)
   for _ in $(seq 100); do grep -q ready "$out" && break; sleep 0.05; done
   [ -z "${SHOW_SEND_PATH:-}" ] || echo "$ns: $(grep -m1 send-path "$out")" >&2

@@ -11,8 +11,8 @@ import {
   VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_NONE, VNET_HDR_GSO_TCPV4, VNET_HDR_LEN, writeVnetHdr,
 } from './virtio-hdr.js';
 import {
-  checkVxlanFrame, ENCAP_PREFIX_LEN, type FrameVerdict, IPPROTO_TCP, IPPROTO_UDP, ipv4HeaderLen, ipv4PacketLength, isIPv4Fragment,
-  readI32, readU16, writeU16,
+  checkVxlanFrame, ENCAP_PREFIX_LEN, type FrameVerdict, IPPROTO_TCP, IPPROTO_UDP, ipv4HeaderLen, ipv4PacketLength,
+  isIPv4Fragment, readI32, readU16, writeU16,
 } from './wire.js';
 
 /** The counter of each frame verdict: a constant lookup, where `drop_${verdict}` would build a string per frame. */
@@ -63,9 +63,9 @@ export class DecapBatch extends CoalescingBatch {
   }
 
   /**
-   * Decapsulates the datagram at buf[off, off+len) from `srcIP` (host-order uint32); `gsoSize` is the UDP_GRO
-   * segment size or 0. Writes land in writeOffsets/writeLengths (bytes of `buf`); call flush() after the last
-   * datagram.
+   * Decapsulates the datagram at buf[off, off+len) from `srcIP` (host order, int32 or uint32); `gsoSize` is the
+   * UDP_GRO segment size or 0. Writes land in writeOffsets/writeLengths (bytes of `buf`); call flush() after the
+   * last datagram.
    */
   datagram(cfg: DecapConfig, peers: PeerTable, off: number, len: number, srcIP: number, gsoSize: number,
     counters: Float64Array): void {

@@ -95,9 +95,10 @@ export class PeerTable {
   }
 
   /**
-   * The anti-injection rule for a received inner packet from outer source `publicIP` (all host order, each a uint32 or the int32 of the same bits): the
-   * destination must lie in our own subnet, and, unless `anySource`, the source must lie in a subnet that this very
-   * PublicIP leases (which covers the peer's flannel.<VNI> address: its subnet's network address).
+   * The anti-injection rule for a received inner packet from outer source `publicIP` (all host order, each a uint32
+   * or the int32 of the same bits): the destination must lie in our own subnet, and, unless `anySource`, the source
+   * must lie in a subnet that this very PublicIP leases (which covers the peer's flannel.<VNI> address: its subnet's
+   * network address).
    */
   checkInner(publicIP: number, innerSrc: number, innerDst: number, anySource: boolean): number {
     if (!this.hasOwn || ((innerDst & this.ownMask) >>> 0) !== this.ownIP) return INNER_FOREIGN_DESTINATION;

@@ -88,7 +88,8 @@ function profile(fn: () => void, runs: number): void {
   const rows: [number, string][] = [];
   const walk = (n: Node, stack: string[]): void => {
     const f = n.callFrame;
-    const here = [...stack, `${f.functionName || '(anon)'}@${f.url.split('/').pop()}:${f.lineNumber + 1}:${f.columnNumber + 1}`];
+    const where = `${f.url.split('/').pop()}:${f.lineNumber + 1}:${f.columnNumber + 1}`;
+    const here = [...stack, `${f.functionName || '(anon)'}@${where}`];
     if (n.selfSize > 0) rows.push([n.selfSize, here.slice(-3).join(' < ')]);
     n.children.forEach((c) => walk(c, here));
   };

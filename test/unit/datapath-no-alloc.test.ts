@@ -3,7 +3,8 @@
 // times after a warm-up, must not grow the young generation. One boxed number per packet (16 bytes) would grow it by
 // tens of bytes per batch; the bound is 1 byte per batch, and no collection may run while the batches do. The
 // addresses are the kind that are no small integers (Network 172.16.0.0/12, underlay 192.0.2.0/24): a value above
-// 2^31 is a heap number wherever it crosses a call V8 did not inline.
+// 2^31 is a heap number wherever it crosses a call V8 did not inline. The native calls of a wake-up are held to the
+// same bound per call.
 import * as fs from 'node:fs';
 import test from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,7 +27,9 @@ import { macBytes } from '../../src/datapath/wire.js';
 import { formatIPv4, parseCidr } from '../../src/net/ipv4.js';
 import { parseCidr6, requireIPv6 } from '../../src/net/ipv6.js';
 import { allocationPerRun } from '../support/alloc-meter.js';
-import { concat, randomBytes, TCP_ACK, TCP_PSH, tcpPacket, udpPacket, vxlanFrame } from '../support/datapath-packets.js';
+import {
+  concat, randomBytes, TCP_ACK, TCP_PSH, tcpPacket, udpPacket, vxlanFrame,
+} from '../support/datapath-packets.js';
 import { tcp6Packet } from '../support/datapath-packets6.js';
 
 const RUNS = 5000;
@@ -54,7 +57,8 @@ const PEER_MAC = macBytes('02:00:00:00:00:02');
 /** The IPv4 scene as a loop has it after its own warm-up: every shape of TRAFFIC_SHAPES in one batch. */
 function scene4(tunnel: TunnelConfig | null) {
   const encapCfg: EncapConfig = { vni: 1, ownMac: OWN_MAC, sendFds: Int32Array.of(5, 6) };
-  const decapCfg: DecapConfig = { vni: 1, ownMac: OWN_MAC, innerMtu: INNER_MTU, coalesce: true, allowForeignSource: false };
+  const decapCfg: DecapConfig = { vni: 1, ownMac: OWN_MAC, innerMtu: INNER_MTU, coalesce: true,
+    allowForeignSource: false };
   warmUpDatapath({ network: NETWORK, subnetLen: SUBNET_LEN, encap: encapCfg, decap: decapCfg,
     ...(tunnel ? { tunnel } : {}) }, 1000, 1);
   const s = warmUpScene(NETWORK, SUBNET_LEN, INNER_MTU);
@@ -78,7 +82,7 @@ for (const path of ['segment', 'tunnel-gso'] as const) {
       slab.set(reads);
       batch.encapsulate(encapCfg, peers, lengths, n, counters);
     }, () => counters[C.tx_packets]!);
-    assert.equal(path === 'segment' ? batch.sendCount : batch.tapCount > 0 ? 1 : 0, path === 'segment' ? batch.sendCount : 1);
+    assert.ok((path === 'segment' ? batch.sendCount : batch.tapCount) > 0, `the ${path} path queued the batch`);
   });
 }
 
@@ -113,7 +117,8 @@ test('IPv4 receive: decapsulating a batch of datagrams, GRO trains and super-dat
 test('receive: a flood of frames for another VNI, both families, allocates nothing per dropped frame', async () => {
   const { counters, peers, dst, src, decapCfg } = scene4(null);
   const frames = Array.from({ length: 8 }, () =>
-    vxlanFrame(tcpPacket({ src: formatIPv4(dst), dst: formatIPv4(src), payload: randomBytes(100) }), 99, OWN_MAC, PEER_MAC));
+    vxlanFrame(tcpPacket({ src: formatIPv4(dst), dst: formatIPv4(src), payload: randomBytes(100) }), 99, OWN_MAC,
+      PEER_MAC));
   const slab = concat(...frames);
   const lengths = Int32Array.of(slab.length);
   const gsoSizes = Int32Array.of(frames[0]!.length);
@@ -220,7 +225,8 @@ test('IPv6 receive: decapsulating a GRO train and single packets allocates nothi
   const frame = (p: Uint8Array): Uint8Array => vxlanFrame(p, 1, OWN_MAC, PEER6_MAC, 0x86dd);
   const pkt = (seq: number, size: number, flags = TCP_ACK): Uint8Array => tcp6Packet({ src: 'fd00:1:0:1::2',
     dst: 'fd00:1:0:2::2', seq, flags, payload: randomBytes(size, seq & 0xff) });
-  const train = Array.from({ length: 8 }, (_, k) => frame(pkt(0xfff00000 + k * 1380, 1380, k === 7 ? TCP_ACK | TCP_PSH : TCP_ACK)));
+  const train = Array.from({ length: 8 }, (_, k) =>
+    frame(pkt(0xfff00000 + k * 1380, 1380, k === 7 ? TCP_ACK | TCP_PSH : TCP_ACK)));
   const datagrams = [concat(...train), frame(pkt(7, 0)), frame(pkt(9, 100))];
   const slotSize = 65536 + 64;
   const slab = new Uint8Array(datagrams.length * slotSize);
@@ -261,8 +267,12 @@ test('the native calls of a wake-up (loopWait idle and woken, writeBatch, checks
       wakeIo().wakeFdSignal(wakeFd);
       calls += loopWaitIo().loopWait(io, 0, 0) + 1;
     }, count);
-    await assertNoAllocation('writeBatch', () => { calls += tunIo().writeBatch(devNull, slab, offsets, lengths, 3); }, count);
-    await assertNoAllocation('checksumSum', () => { calls += checksumNative().checksumSum(slab, 0, 1500) > 0 ? 1 : 0; }, count);
+    await assertNoAllocation('writeBatch', () => {
+      calls += tunIo().writeBatch(devNull, slab, offsets, lengths, 3);
+    }, count);
+    await assertNoAllocation('checksumSum', () => {
+      calls += checksumNative().checksumSum(slab, 0, 1500) > 0 ? 1 : 0;
+    }, count);
   } finally {
     for (const fd of [tunFd, udpFd, wakeFd]) tunIo().closeFd(fd);
     fs.closeSync(devNull);
