@@ -10,7 +10,9 @@
 #               default send path (tunnel-gso where the kernel has it: whole VXLAN frames into a TAP, kernel segments)
 #   segment     gro with the send path forced to 'segment' (TSO frames cut in the addon, sent with UDP GSO)
 #   gro-cold    gro without the JIT warm-up of the loop threads (TSFLANNELD_DATAPATH_WARMUP=0)
-#   gctrace     gro under node --trace-gc (every isolate's collections, the loops' included, in the node's log)
+#   gctrace     gro under node --trace-gc (every isolate's collections, the loops' included, in the node's log); after
+#               the row, stderr gets each node's collections after it was ready, per isolate
+#   gctrace-before  the same for the BEFORE_ROOT build (old vs new collections in one run)
 #   before      gro from another build tree, BEFORE_ROOT (its dist/ and a build/ link): old vs new in one run
 #   one-thread  the same with one loop and one queue (loops=1)
 #   nice / fifo the default with loop threads at nice -10 / SCHED_FIFO priority 10 (fifo: no spin, see defaultSpinMicros)
@@ -22,7 +24,8 @@
 # default 200, pings 10 ms apart).
 # PING_HIST=1 adds a histogram of the RTTs (ms buckets); PING_ONLY=1 skips iperf3; MODES='gro one-thread' picks
 # userspace modes; USERSPACE_PIN=0 / PING_PIN=0 run the userspace nodes / ping under `taskset -c <cpus>`; KEEP_LOGS=1
-# keeps each userspace node's output (removed otherwise); PING_TRACE=/tmp/t records a scheduler + syscall trace
+# keeps each userspace node's output (removed otherwise); NODE_FLAGS adds node/V8 flags to every userspace node (e.g.
+# '--trace-deopt'); PING_TRACE=/tmp/t records a scheduler + syscall trace
 # of each mode's pings to /tmp/t.<mode> (`perf script -F comm,tid,cpu,time,event,trace -i FILE | node
 # dist/bench/ping-timeline-main.js` splits a ping's round trip into its hops; the trace slows each hop by a few µs).
 # Usage: bench/datapath-steps.sh [SECS] [REPS]   (root; needs iperf3; builds with `npx tsc -p .` first)
@@ -88,10 +91,28 @@ userspace_up() { # ns self_i peer_i extra-json
   local pin=${MODE_PIN:-${USERSPACE_PIN:-}}
   local PIN=${pin:+taskset -c $pin}
   # The feeding `sleep` keeps the node's stdin open; its own stdout must not hold the script's (a pipe to `tail`).
-  (sleep 100000 | ip netns exec $ns env $MODE_ENV $PIN node $MODE_NODE_FLAGS "${MODE_NODE_JS:-$NODE_JS}" "$spec" > "$out" 2>&1) >/dev/null 2>&1 &
+  (sleep 100000 | ip netns exec $ns env $MODE_ENV $PIN node $MODE_NODE_FLAGS ${NODE_FLAGS:-} "${MODE_NODE_JS:-$NODE_JS}" \
+    "$spec" > "$out" 2>&1) >/dev/null 2>&1 &
   PIDS+=($!)
   for _ in $(seq 100); do grep -q ready "$out" && break; sleep 0.05; done
   [ -z "${SHOW_SEND_PATH:-}" ] || echo "$ns: $(grep -m1 send-path "$out")" >&2
+}
+
+gc_summary() { # label: each userspace node's collections after its `ready` line, per isolate, as kind@ms (the
+  # isolate's own clock: a loop isolate's first second is its JIT warm-up, which runs after `ready`)
+  local log
+  for log in "${LOGS[@]: -2}"; do
+    awk -v label="$1" -v file="$(basename "$log")" '
+      /ready/ { on = 1; next }
+      on && /^\[[0-9]+:0x[0-9a-f]+\] +[0-9]+ ms: (Scavenge|Mark-Compact|Mark-sweep|Minor)/ {
+        split($1, id, ":"); iso = id[2]; sub(/\]$/, "", iso)
+        kind = $4; if (kind == "Scavenge") kind = "S"; else if (kind == "Mark-Compact") kind = "MC"
+        if (!(iso in seen)) { seen[iso] = 1; order[++k] = iso }
+        list[iso] = list[iso] " " kind "@" $2 }
+      END { printf "%s %s: collections after ready:", label, file; if (k == 0) printf " none"
+        for (i = 1; i <= k; i++) printf "\n  %s:%s", order[i], list[order[i]]; printf "\n" }
+    ' "$log" >&2
+  done
 }
 
 down_all() {
@@ -158,6 +179,7 @@ for rep in $(seq "$REPS"); do
       tso-gso) extra=',"gro":false,"loops":"pipeline"' ;;
       gro) extra='' ;;
       gctrace) extra=''; MODE_NODE_FLAGS=--trace-gc ;;
+      gctrace-before) extra=''; MODE_NODE_FLAGS=--trace-gc; MODE_NODE_JS=$(agent_js "$BEFORE_ROOT") ;;
       segment) extra=',"sendPath":"segment"' ;;
       pipeline) extra=',"loops":"pipeline"' ;;
       one-thread) extra=',"loops":1' ;;
@@ -167,7 +189,9 @@ for rep in $(seq "$REPS"); do
       spin*-one-thread) n=${mode#spin}; extra=",\"spinMicros\":${n%-one-thread},\"loops\":1" ;;
       spin*) extra=",\"spinMicros\":${mode#spin}" ;;
     esac
-    userspace_up $HA 1 2 "$extra"; userspace_up $HB 2 1 "$extra"; measure "userspace $mode"; down_all
+    userspace_up $HA 1 2 "$extra"; userspace_up $HB 2 1 "$extra"; measure "userspace $mode"
+    case $mode in gctrace*) gc_summary "$mode" ;; esac
+    down_all
   done
   MODE_ENV=${MIXED_ENV:-} MODE_NODE_JS= MODE_NODE_FLAGS=
   userspace_up $HA 1 2 "${MIXED_EXTRA:-}"; kernel_up $HB 2 1; measure "mixed (A userspace${MIXED_EXTRA:+ $MIXED_EXTRA}${MIXED_ENV:+ $MIXED_ENV}, B kernel)"; down_all

@@ -4,7 +4,7 @@
 // (GSO_TCPV6, CHECKSUM_PARTIAL), as decap.ts does for IPv4; only segments without IPv6 extension headers take part.
 import { foldSum, sumWords } from './checksum.js';
 import { COUNTER_INDEX as C } from './counters.js';
-import type { DecapConfig } from './decap.js';
+import { FRAME_DROP_COUNTER, type DecapConfig } from './decap.js';
 import { VNET_HDR_GSO_TCPV6 } from './encap6.js';
 import { INNER_FOREIGN_DESTINATION, INNER_OK } from './peer-table.js';
 import { IPV6_HEADER_LEN, ipv6PacketLength, type PeerTable6 } from './peer-table6.js';
@@ -33,6 +33,20 @@ export class Decap6Batch extends CoalescingBatch {
   protected readonly maxRunLen = MAX_IP6_PAYLOAD + H;
   private innerMtu = 1450;
 
+  /**
+   * The `n` datagrams one receive left at buf[i*slotSize] (lengths[i] bytes, −1: truncated; outer source i at
+   * sources[4i, 4i+4), GRO size beside), decapsulated into this batch's TUN writes.
+   */
+  receive(cfg: DecapConfig, peers: PeerTable6, n: number, lengths: Int32Array, sources: Uint32Array,
+    gsoSizes: Int32Array, slotSize: number, counters: Float64Array): void {
+    this.reset();
+    for (let i = 0; i < n; i++) {
+      if (lengths[i]! < 0) counters[C.drop_truncated]!++;
+      else this.datagram(cfg, peers, i * slotSize, lengths[i]!, sources, 4 * i, gsoSizes[i]!, counters);
+    }
+    this.flush(counters);
+  }
+
   /** The datagram at buf[off, off+len) from the PublicIPv6 at srcs[at, at+4); gsoSize: its UDP_GRO size or 0. */
   datagram(cfg: DecapConfig, peers: PeerTable6, off: number, len: number, srcs: Uint32Array, at: number,
     gsoSize: number, counters: Float64Array): void {
@@ -51,7 +65,7 @@ export class Decap6Batch extends CoalescingBatch {
       const ip = c + ENCAP_PREFIX_LEN;
       const ipLen = verdict === null ? ipv6PacketLength(buf, ip, end - ip) : 0;
       if (verdict !== null || ipLen === 0) {
-        counters[verdict === null ? C.drop_bad_ip : C[`drop_${verdict}`]]!++;
+        counters[verdict === null ? C.drop_bad_ip : FRAME_DROP_COUNTER[verdict]]!++;
         c += chunk;
         continue;
       }

@@ -71,8 +71,9 @@ export class EncapBatch extends TxQueues {
       if (peer < 0) continue;
       const vnet = readVnetHdr(slab, prefix + TUN_READ_HEADROOM, this.vnet);
       const hash = innerFlowHash(slab, ip, len);
-      const fd = cfg.sendFds[hash % cfg.sendFds.length]!;
-      const publicIP = peers.publicIPs[peer]!;
+      const fd = cfg.sendFds[(hash >>> 0) % cfg.sendFds.length]!;
+      // As an int32 (the same bits): it crosses calls below, where a uint32 above 2^31 would be a heap number.
+      const publicIP = peers.publicIPs[peer]! | 0;
       writeEncapPrefix(slab, prefix, cfg.vni, peers.macs, peer * 6, cfg.ownMac);
       if (this.tunnel !== null && this.queueTunnelFrame(this.tunnel, prefix, ipLen, vnet, hash, publicIP, counters)) {
         continue;

@@ -21,7 +21,7 @@ import {
   emptyVnetHdr, readVnetHdr, VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_ECN, VNET_HDR_GSO_NONE, VNET_HDR_GSO_TCPV6,
   VNET_HDR_LEN, VNET_TUNNEL_HDR_LEN, writePlainVnetHdr, type VnetHdr,
 } from './virtio-hdr.js';
-import { ENCAP_PREFIX_LEN, ETHERTYPE_IPV6, IPPROTO_TCP, IPPROTO_UDP, readU32, writeEncapPrefix } from './wire.js';
+import { ENCAP_PREFIX_LEN, ETHERTYPE_IPV6, IPPROTO_TCP, IPPROTO_UDP, readI32, writeEncapPrefix } from './wire.js';
 
 export { VNET_HDR_GSO_TCPV6 } from './virtio-hdr.js';
 /** Outer IPv6 (40) + UDP (8) headers. */
@@ -41,14 +41,17 @@ export interface Encap6Config {
   readonly outerMtu: number;
 }
 
-/** Hash of the inner flow (addresses' low words, next header, ports) for the sending socket: one flow, one path. */
+/**
+ * Hash of the inner flow (addresses' low words, next header, ports) for the sending socket: one flow, one path. An
+ * int32, never a heap number (wire.ts readI32): `>>> 0` of it where an unsigned value is needed.
+ */
 export function innerFlowHash6(buf: Uint8Array, ip: number, len: number): number {
-  let h = Math.imul(readU32(buf, ip + 20) ^ readU32(buf, ip + 36), 0x9e3779b1) ^ buf[ip + 6]!;
+  let h = Math.imul(readI32(buf, ip + 20) ^ readI32(buf, ip + 36), 0x9e3779b1) ^ buf[ip + 6]!;
   const next = buf[ip + 6];
   if ((next === IPPROTO_TCP || next === IPPROTO_UDP) && len >= IPV6_HEADER_LEN + 4) {
-    h = Math.imul(h ^ readU32(buf, ip + IPV6_HEADER_LEN), 0x85ebca6b);
+    h = Math.imul(h ^ readI32(buf, ip + IPV6_HEADER_LEN), 0x85ebca6b);
   }
-  return (h ^ (h >>> 15)) >>> 0;
+  return h ^ (h >>> 15);
 }
 
 /** Reusable per-thread state: the send queue of one batch (destinations as 4 words each). */
@@ -124,7 +127,7 @@ export class Encap6Batch {
       }
       const vnet = readVnetHdr(slab, prefix + TUN6_READ_HEADROOM, this.vnet);
       const hash = innerFlowHash6(slab, ip, ipLen);
-      const fd = cfg.sendFds[hash % cfg.sendFds.length]!;
+      const fd = cfg.sendFds[(hash >>> 0) % cfg.sendFds.length]!;
       writeEncapPrefix(slab, prefix, cfg.vni, peers.macs, peer * 6, cfg.ownMac, ETHERTYPE_IPV6);
       if (this.tunnel !== null
         && this.queueTunnelFrame(this.tunnel, cfg.outerMtu, peers, peer, prefix, ipLen, vnet, hash, counters)) {

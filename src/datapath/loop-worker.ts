@@ -183,16 +183,7 @@ function rxDirection(data: LoopWorkerData, cfg: DecapConfig, peers: PeerTable, c
   const batch = new DecapBatch(slab, slots * 64);
   const setup = { tunFd: data.tunFd, udpFd: data.udpFd, slab, slotSize: RX_SLOT_SIZE, slots, writeSlab: slab };
   return rxDirectionAround(setup, counters, (n, rx) => {
-    batch.reset();
-    for (let i = 0; i < n; i++) {
-      const len = rx.lengths[i]!;
-      if (len < 0) {
-        counters[C.drop_truncated]!++;
-        continue;
-      }
-      batch.datagram(cfg, peers, i * RX_SLOT_SIZE, len, rx.sources[i]!, rx.gsoSizes[i]!, counters);
-    }
-    batch.flush(counters);
+    batch.receive(cfg, peers, n, rx.lengths, rx.sources, rx.gsoSizes, RX_SLOT_SIZE, counters);
     return batch;
   });
 }

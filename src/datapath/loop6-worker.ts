@@ -119,12 +119,7 @@ function receiveSide(data: Loop6WorkerData, peers: PeerTable6, counters: Float64
   const cfg: DecapConfig = { vni: data.vni, ownMac: Uint8Array.from(data.ownMac), innerMtu: data.innerMtu,
     coalesce: true, allowForeignSource: data.allowForeignSource };
   const handle = (n: number): void => {
-    batch.reset();
-    for (let i = 0; i < n; i++) {
-      if (lengths[i]! < 0) counters[C.drop_truncated]!++;
-      else batch.datagram(cfg, peers, i * RX_SLOT_SIZE, lengths[i]!, sources, 4 * i, gsoSizes[i]!, counters);
-    }
-    batch.flush(counters);
+    batch.receive(cfg, peers, n, lengths, sources, gsoSizes, RX_SLOT_SIZE, counters);
     if (batch.writeCount === 0) return;
     const written = tun.writeBatch(data.tunFd, slab, batch.writeOffsets, batch.writeLengths, batch.writeCount);
     counters[C.rx_tun_write_failed]! += batch.writeCount - written;

@@ -47,6 +47,7 @@ export class PeerTable {
   /** VtepMAC of slot i at bytes [6i, 6i+6). */
   readonly macs: Uint8Array;
   readonly present: Uint8Array;
+  /** PublicIP → subnets it leases, keyed by the int32 form: a small integer, so a lookup allocates nothing. */
   private readonly sources = new Map<number, number>();
   /** Our own subnet: network address and mask (host order); ownMask 0 with hasOwn false until the lease is known. */
   private ownIP = 0;
@@ -81,8 +82,9 @@ export class PeerTable {
     return this.subnetShift >= 32 ? 0 : ((ip >>> this.subnetShift) << this.subnetShift) >>> 0;
   }
 
+  /** `publicIP` as a uint32 or as an int32 of the same bits (the receive loop passes int32s: wire.ts readI32). */
   isKnownSource(publicIP: number): boolean {
-    return this.sources.has(publicIP);
+    return this.sources.has(publicIP | 0);
   }
 
   /** Our lease: receive delivers only inner packets addressed into it. */
@@ -93,15 +95,16 @@ export class PeerTable {
   }
 
   /**
-   * The anti-injection rule for a received inner packet from outer source `publicIP` (all host-order uint32): the
-   * destination must lie in our own subnet, and, unless `anySource`, the source must lie in a subnet that this very
-   * PublicIP leases (which covers the peer's flannel.<VNI> address: its subnet's network address).
+   * The anti-injection rule for a received inner packet from outer source `publicIP` (all host order, each a uint32
+   * or the int32 of the same bits): the destination must lie in our own subnet, and, unless `anySource`, the source
+   * must lie in a subnet that this very PublicIP leases (which covers the peer's flannel.<VNI> address: its subnet's
+   * network address).
    */
   checkInner(publicIP: number, innerSrc: number, innerDst: number, anySource: boolean): number {
     if (!this.hasOwn || ((innerDst & this.ownMask) >>> 0) !== this.ownIP) return INNER_FOREIGN_DESTINATION;
     if (anySource) return INNER_OK;
     const slot = this.lookup(innerSrc);
-    return slot >= 0 && this.publicIPs[slot] === publicIP ? INNER_OK : INNER_FOREIGN_SOURCE;
+    return slot >= 0 && this.publicIPs[slot] === publicIP >>> 0 ? INNER_OK : INNER_FOREIGN_SOURCE;
   }
 
   set(subnetIP: number, publicIP: number, mac: ArrayLike<number>): void {
@@ -111,7 +114,7 @@ export class PeerTable {
     this.present[slot] = 1;
     this.publicIPs[slot] = publicIP >>> 0;
     for (let i = 0; i < 6; i++) this.macs[slot * 6 + i] = mac[i]!;
-    this.sources.set(publicIP >>> 0, (this.sources.get(publicIP >>> 0) ?? 0) + 1);
+    this.sources.set(publicIP | 0, (this.sources.get(publicIP | 0) ?? 0) + 1);
   }
 
   delete(subnetIP: number): void {
@@ -140,8 +143,8 @@ export class PeerTable {
   }
 
   private release(publicIP: number): void {
-    const n = (this.sources.get(publicIP) ?? 0) - 1;
-    if (n > 0) this.sources.set(publicIP, n);
-    else this.sources.delete(publicIP);
+    const n = (this.sources.get(publicIP | 0) ?? 0) - 1;
+    if (n > 0) this.sources.set(publicIP | 0, n);
+    else this.sources.delete(publicIP | 0);
   }
 }

@@ -5,7 +5,7 @@
 // rebuilt on every change, which the control plane does between batches, never per packet.
 import type { Ipv6Net } from '../net/ipv6.js';
 import { INNER_FOREIGN_DESTINATION, INNER_FOREIGN_SOURCE, INNER_OK } from './peer-table.js';
-import { readU32, writeU32 } from './wire.js';
+import { readI32, writeU32 } from './wire.js';
 
 export const IPV6_HEADER_LEN = 40;
 /** The datapath's limit on IPv6SubnetLen: a subnet must be told apart by its upper 64 bits. */
@@ -83,19 +83,20 @@ export class PeerTable6 {
 
   /** Slot of the peer whose subnet holds the address at buf[off, off+16), or -1. */
   lookup(buf: Uint8Array, off: number): number {
-    const hi = (readU32(buf, off) & this.maskHi) >>> 0;
-    const lo = (readU32(buf, off + 4) & this.maskLo) >>> 0;
+    // int32s of the key's bits (wire.ts readI32): they cross hash2, where uint32s above 2^31 would be heap numbers.
+    const hi = readI32(buf, off) & this.maskHi;
+    const lo = readI32(buf, off + 4) & this.maskLo;
     const mask = (1 << this.bits) - 1;
     for (let i = hash2(hi, lo, this.bits); ; i = (i + 1) & mask) {
       if (this.used[i] === 0) return -1;
-      if (this.keys[2 * i] === hi && this.keys[2 * i + 1] === lo) return i;
+      if ((this.keys[2 * i]! | 0) === hi && (this.keys[2 * i + 1]! | 0) === lo) return i;
     }
   }
 
   /** Writes at out[outOff] the 16-byte network address of the subnet (of subnetLen) holding the address at buf[off]. */
   subnetAddressOf(buf: Uint8Array, off: number, out: Uint8Array, outOff: number): void {
-    writeU32(out, outOff, readU32(buf, off) & this.maskHi);
-    writeU32(out, outOff + 4, readU32(buf, off + 4) & this.maskLo);
+    writeU32(out, outOff, readI32(buf, off) & this.maskHi);
+    writeU32(out, outOff + 4, readI32(buf, off + 4) & this.maskLo);
     out.fill(0, outOff + 8, outOff + 16);
   }
 
@@ -113,8 +114,8 @@ export class PeerTable6 {
    * words[at, at+4): destination in our subnet, source in a subnet this very PublicIPv6 leases unless `anySource`.
    */
   checkInner(words: Uint32Array, at: number, buf: Uint8Array, ip: number, anySource: boolean): number {
-    if (!this.hasOwn || ((readU32(buf, ip + 24) & this.ownMaskHi) >>> 0) !== this.ownHi
-      || ((readU32(buf, ip + 28) & this.ownMaskLo) >>> 0) !== this.ownLo) return INNER_FOREIGN_DESTINATION;
+    if (!this.hasOwn || ((readI32(buf, ip + 24) & this.ownMaskHi) >>> 0) !== this.ownHi
+      || ((readI32(buf, ip + 28) & this.ownMaskLo) >>> 0) !== this.ownLo) return INNER_FOREIGN_DESTINATION;
     if (anySource) return INNER_OK;
     const slot = this.lookup(buf, ip + 8);
     if (slot < 0) return INNER_FOREIGN_SOURCE;

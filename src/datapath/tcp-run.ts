@@ -3,7 +3,7 @@
 // the TUN write queue around it. A family's batch says which segments may coalesce, whether two IP headers match,
 // and how a coalesced frame and a single packet are written out.
 import { COUNTER_INDEX as C } from './counters.js';
-import { readU16, readU32 } from './wire.js';
+import { readI32, readU16 } from './wire.js';
 
 const TCP_PSH = 0x08;
 
@@ -31,7 +31,7 @@ export class TcpRun {
     this.tcpOff = tcpOff;
     this.mss = ipLen - hdrLen;
     this.lastPayload = this.mss;
-    this.nextSeq = (readU32(buf, ip + tcpOff + 4) + this.mss) >>> 0;
+    this.nextSeq = (readI32(buf, ip + tcpOff + 4) + this.mss) | 0;
     this.count = 1;
     this.closed = (buf[ip + tcpOff + 13]! & TCP_PSH) !== 0;
   }
@@ -51,7 +51,7 @@ export class TcpRun {
     for (let i = 8; i < 12; i++) if (buf[tcp + i] !== buf[runTcp + i]) return false;
     if (readU16(buf, tcp + 14) !== readU16(buf, runTcp + 14)) return false;
     for (let i = 20; i < hdrLen - this.tcpOff; i++) if (buf[tcp + i] !== buf[runTcp + i]) return false;
-    return readU32(buf, tcp + 4) === this.nextSeq;
+    return readI32(buf, tcp + 4) === this.nextSeq;
   }
 
   /** Moves the payload of the segment at buf[ip, ip+ipLen) to the run's end; a PSH on it closes the run. */
@@ -61,7 +61,7 @@ export class TcpRun {
     const flags = buf[ip + this.tcpOff + 13]!;
     buf.copyWithin(this.end, ip + this.hdrLen, ip + ipLen);
     this.end += payload;
-    this.nextSeq = (this.nextSeq + payload) >>> 0;
+    this.nextSeq = (this.nextSeq + payload) | 0;
     this.lastPayload = payload;
     this.count++;
     if ((flags & TCP_PSH) !== 0) {

@@ -12,7 +12,7 @@ import {
   emptyVnetHdr, VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_ECN, VNET_HDR_GSO_NONE, VNET_HDR_GSO_TCPV4, VNET_HDR_LEN,
   writePlainVnetHdr, type VnetHdr,
 } from './virtio-hdr.js';
-import { ENCAP_PREFIX_LEN, IPPROTO_UDP, readU32 } from './wire.js';
+import { ENCAP_PREFIX_LEN, IPPROTO_UDP, readI32 } from './wire.js';
 
 /** ICMP unreachable replies per second (and burst), so a flood to an unknown subnet costs reads, not replies. */
 export const ICMP_UNREACHABLE_PER_SECOND = 100;
@@ -68,7 +68,7 @@ export class TxQueues {
       counters[C.drop_not_ipv4]!++;
       return -1;
     }
-    const dst = readU32(this.slab, ip + 16);
+    const dst = readI32(this.slab, ip + 16);
     const peer = peers.lookup(dst);
     if (peer < 0) {
       counters[C.drop_no_route]!++;

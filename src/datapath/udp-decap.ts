@@ -41,7 +41,7 @@ export class UdpDecap {
       }
       counters[C.rx_datagrams]!++;
       counters[C.rx_bytes]! += len;
-      const srcIP = sources[i]!;
+      const srcIP = sources[i]! | 0; // int32, passed through calls (see wire.ts readI32)
       if (!peers.isKnownSource(srcIP)) {
         counters[C.drop_unknown_source]!++;
         continue;

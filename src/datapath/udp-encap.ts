@@ -37,8 +37,8 @@ export class UdpEncapBatch extends TxQueues {
         continue;
       }
       const vnet = readVnetHdr(slab, slot + TUN_READ_HEADROOM, this.vnet);
-      const fd = sendFds[innerFlowHash(slab, ip, ipLen) % sendFds.length]!;
-      const publicIP = peers.publicIPs[peer]!;
+      const fd = sendFds[(innerFlowHash(slab, ip, ipLen) >>> 0) % sendFds.length]!;
+      const publicIP = peers.publicIPs[peer]! | 0; // int32: see encap.ts
       if (isTcp4Tso(vnet)) {
         if (!this.segment(ip, ipLen, vnet.gsoSize, slot, outPos, counters)) continue;
         const seg = this.seg;

@@ -74,6 +74,15 @@ export function readU32(buf: Uint8Array, off: number): number {
   return ((buf[off]! << 24) | (buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!) >>> 0;
 }
 
+/**
+ * The same 32 bits as readU32, as a signed int32: a value V8 keeps as a small integer across any call, where a
+ * uint32 above 2^31 becomes a heap number (an allocation) whenever it crosses a call V8 did not inline. The
+ * datapath compares and hashes addresses, sequence numbers and flows in this form.
+ */
+export function readI32(buf: Uint8Array, off: number): number {
+  return (buf[off]! << 24) | (buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!;
+}
+
 export function writeU32(buf: Uint8Array, off: number, v: number): void {
   buf[off] = (v >>> 24) & 0xff;
   buf[off + 1] = (v >>> 16) & 0xff;
