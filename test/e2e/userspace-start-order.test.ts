@@ -55,102 +55,87 @@ function assertLoopsAfterSubnetEnv(log: string, loops: string): void {
   assert.ok(started > written, `"${loops}" comes after subnet.env is written (at ${started}, subnet.env at ${written})`);
 }
 
-describe('userspace datapath start order', { skip: skip ?? false, timeout: 120_000 }, () => {
-  let tb: Testbed;
+interface StartOrderCase {
+  title: string;
+  testbed: () => Promise<Testbed>;
+  /** Waits for h1's (kernel datapath) subnet.env and gives the address of a container on h1 to ping. */
+  target: (tb: Testbed, h1: Host) => Promise<string>;
+  family: '-4' | '-6';
+  /** The timeline marks that must come after subnet.env on the fresh userspace node. */
+  loops: string[];
+}
 
-  before(async () => {
-    tb = await Testbed.create({ hosts: 2, prefix: '/warm/network', config: CONFIG });
-  });
+/** One testbed per case: h1 kernel datapath with a container, h2 a fresh userspace node pinging it at once. */
+function startOrderSuite(c: StartOrderCase): void {
+  describe(c.title, { skip: skip ?? false, timeout: 120_000 }, () => {
+    let tb: Testbed;
+    before(async () => { tb = await c.testbed(); });
+    after(async () => { await tb?.destroy(); });
 
-  after(async () => {
-    await tb?.destroy();
-  });
+    it(`subnet.env comes before the loop threads (${c.loops.join(', ')}), and a ping sent at that moment is answered`, async (t) => {
+      await tb.explainFailure(async () => {
+        const [h1, h2] = [tb.host(1), tb.host(2)];
+        tb.startDaemon(h1, ['--vxlan-datapath', 'kernel']);
+        const to = await c.target(tb, h1);
 
-  it('subnet.env comes before the loop threads, and a ping sent at that moment is answered', async (t) => {
-    await tb.explainFailure(async () => {
-      const [h1, h2] = [tb.host(1), tb.host(2)];
-      tb.startDaemon(h1, ['--vxlan-datapath', 'kernel']);
-      await tb.waitForSubnetEnv(h1, 45_000);
-      const c1 = await tb.addContainer(h1, 'c1');
+        tb.startDaemon(h2, ['--vxlan-datapath', 'userspace', '-v=2']);
+        // As soon as the fresh node's file is there: from h2 itself (source: its TUN's address) to h1's container.
+        await subnetEnvAppears(tb, h2);
+        const pingAt = Date.now();
+        const out = await pingRun(h2.netns, to, c.family);
+        assert.match(out, new RegExp(`${PINGS} packets transmitted, ${PINGS} received`), out);
 
-      tb.startDaemon(h2, ['--vxlan-datapath', 'userspace', '-v=2']);
-      // As soon as the fresh node's file is there: from h2 itself (source: flannel.1's address) to h1's container.
-      await subnetEnvAppears(tb, h2);
-      const pingAt = Date.now();
-      const out = await pingRun(h2.netns, c1.ip);
-      assert.match(out, new RegExp(`${PINGS} packets transmitted, ${PINGS} received`), out);
-
-      const log = tb.daemonLog(h2);
-      assertLoopsAfterSubnetEnv(log, 'datapath loops started');
-      const loops = log.indexOf('startup: datapath loops started');
-      // Whether this run's first echo waited on the TUN queue for the loops (it usually does; not asserted: timing).
-      const loopsAt = (JSON.parse(log.slice(log.lastIndexOf('\n', loops) + 1, log.indexOf('\n', loops))) as { time?: number }).time;
-      t.diagnostic(`ping started ${loopsAt === undefined ? '?' : loopsAt - pingAt} ms before the loops`);
-      t.diagnostic(`h2 start, ms: ${startMarks(log)}`);
+        const log = tb.daemonLog(h2);
+        for (const loops of c.loops) assertLoopsAfterSubnetEnv(log, loops);
+        const first = log.indexOf(`startup: ${c.loops[0]}`);
+        // Whether this run's first echo waited on the TUN queue for the loops (it usually does; not asserted: timing).
+        const loopsAt = (JSON.parse(log.slice(log.lastIndexOf('\n', first) + 1, log.indexOf('\n', first))) as { time?: number }).time;
+        t.diagnostic(`ping started ${loopsAt === undefined ? '?' : loopsAt - pingAt} ms before the loops`);
+        t.diagnostic(`h2 start, ms: ${startMarks(log)}`);
+      });
     });
   });
+}
+
+startOrderSuite({
+  title: 'userspace datapath start order',
+  testbed: () => Testbed.create({ hosts: 2, prefix: '/warm/network', config: CONFIG }),
+  target: async (tb, h1) => {
+    await tb.waitForSubnetEnv(h1, 45_000);
+    return (await tb.addContainer(h1, 'c1')).ip;
+  },
+  family: '-4',
+  loops: ['datapath loops started'],
 });
 
-describe('userspace datapath start order, IPv6 half (dual stack)', { skip: skip ?? false, timeout: 120_000 }, () => {
-  let tb: Testbed;
-
-  before(async () => {
-    tb = await Testbed.create({ hosts: 2, prefix: '/warm6/network', config: { Network: '10.8.0.0/16', EnableIPv6: true,
-      IPv6Network: 'fd00:48::/56', Backend: { Type: 'vxlan' } } });
+startOrderSuite({
+  title: 'userspace datapath start order, IPv6 half (dual stack)',
+  testbed: async () => {
+    const tb = await Testbed.create({ hosts: 2, prefix: '/warm6/network', config: { Network: '10.8.0.0/16',
+      EnableIPv6: true, IPv6Network: 'fd00:48::/56', Backend: { Type: 'vxlan' } } });
     await addIpv6Underlay(tb);
-  });
-
-  after(async () => {
-    await tb?.destroy();
-  });
-
-  it('subnet.env comes before the IPv6 loop threads, and an IPv6 ping sent at that moment is answered', async (t) => {
-    await tb.explainFailure(async () => {
-      const [h1, h2] = [tb.host(1), tb.host(2)];
-      tb.startDaemon(h1, ['--vxlan-datapath', 'kernel']);
-      await tb.waitForSubnetEnv(h1, 45_000);
-      const [, c1v6] = await addDualStackContainer(tb, h1, 'c1');
-
-      tb.startDaemon(h2, ['--vxlan-datapath', 'userspace', '-v=2']);
-      await subnetEnvAppears(tb, h2);
-      // From h2 itself (source: flannel-v6.1's address) to h1's container.
-      const out = await pingRun(h2.netns, c1v6, '-6');
-      assert.match(out, new RegExp(`${PINGS} packets transmitted, ${PINGS} received`), out);
-      const log = tb.daemonLog(h2);
-      assertLoopsAfterSubnetEnv(log, 'datapath loops started');
-      assertLoopsAfterSubnetEnv(log, 'IPv6 datapath loops started');
-      t.diagnostic(`h2 start, ms: ${startMarks(log)}`);
-    });
-  });
+    return tb;
+  },
+  target: async (tb, h1) => {
+    await tb.waitForSubnetEnv(h1, 45_000);
+    return (await addDualStackContainer(tb, h1, 'c1'))[1];
+  },
+  family: '-6',
+  loops: ['IPv6 datapath loops started', 'datapath loops started'],
 });
 
-describe('userspace datapath start order, IPv6-only network', { skip: skip ?? false, timeout: 120_000 }, () => {
-  let tb: Testbed;
-
-  before(async () => {
-    tb = await Testbed.create({ hosts: 2, prefix: '/warm6only/network' });
+startOrderSuite({
+  title: 'userspace datapath start order, IPv6-only network',
+  testbed: async () => {
+    const tb = await Testbed.create({ hosts: 2, prefix: '/warm6only/network' });
     await addIpv6Underlay(tb);
     await tb.putConfig({ EnableIPv4: false, EnableIPv6: true, IPv6Network: 'fd00:49::/56', Backend: { Type: 'vxlan' } });
-  });
-
-  after(async () => {
-    await tb?.destroy();
-  });
-
-  it('subnet.env comes before the IPv6 loop threads, and an IPv6 ping sent at that moment is answered', async (t) => {
-    await tb.explainFailure(async () => {
-      const [h1, h2] = [tb.host(1), tb.host(2)];
-      tb.startDaemon(h1, ['--vxlan-datapath', 'kernel']);
-      await waitForIpv6OnlyEnv(tb, h1, 45_000);
-      const c1 = await tb.addContainer6(h1, 'c1');
-
-      tb.startDaemon(h2, ['--vxlan-datapath', 'userspace', '-v=2']);
-      await subnetEnvAppears(tb, h2);
-      const out = await pingRun(h2.netns, c1.ip, '-6');
-      assert.match(out, new RegExp(`${PINGS} packets transmitted, ${PINGS} received`), out);
-      const log = tb.daemonLog(h2);
-      assertLoopsAfterSubnetEnv(log, 'IPv6 datapath loops started');
-      t.diagnostic(`h2 start, ms: ${startMarks(log)}`);
-    });
-  });
+    return tb;
+  },
+  target: async (tb, h1) => {
+    await waitForIpv6OnlyEnv(tb, h1, 45_000);
+    return (await tb.addContainer6(h1, 'c1')).ip;
+  },
+  family: '-6',
+  loops: ['IPv6 datapath loops started'],
 });
