@@ -99,6 +99,12 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
     'network config');
   refuseUnfinishedIPv6(config, registry.api);
   throwIfAborted(signal);
+  // Its lease-independent part (clean-up, probe, forward rules) runs from here, beside the backend and the lease.
+  const traffic = new TrafficManager({ nftables: config.enableNFTables, ipMasq: options.ipMasq,
+    forwardRules: options.iptablesForwardRules, fullyRandomDisabled: options.ipMasqFullyRandomDisable,
+    resyncSeconds: options.iptablesResync, blackholeRoute: options.ipBlackholeRoute });
+  running.traffic = traffic;
+  void traffic.prepare(config.enableIPv4 ? config.network : null);
 
   let extIface: ExternalInterface;
   try {
@@ -155,10 +161,6 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   log.info({ subnet: formatCidr(own.subnet), ...(own.ipv6Subnet ? { ipv6Subnet: formatCidr6(own.ipv6Subnet) } : {}) },
     'acquired lease');
 
-  const traffic = new TrafficManager({ nftables: config.enableNFTables, ipMasq: options.ipMasq,
-    forwardRules: options.iptablesForwardRules, fullyRandomDisabled: options.ipMasqFullyRandomDisable,
-    resyncSeconds: options.iptablesResync, blackholeRoute: options.ipBlackholeRoute });
-  running.traffic = traffic;
   const ctxOf = (lease: Lease, previous: PreviousLease): LeaseContext => ({ options, config, extIface, lease,
     mtu: registration.mtu, previous, backendCounters: () => switcher.current.counters(), trafficCounters: () => traffic.counters() });
   const applyRules = async (ctx: LeaseContext): Promise<void> => {

@@ -53,6 +53,10 @@ export interface TrafficCounters {
   readonly errors: number;
 }
 
+function sameNetwork(a: Ipv4Net | null, b: Ipv4Net | null): boolean {
+  return a === null || b === null ? a === b : netsEqual(a, b);
+}
+
 export class TrafficManager {
   private readonly iptables: IptablesApplier;
   private readonly ip6tables: IptablesApplier;
@@ -62,6 +66,8 @@ export class TrafficManager {
   private rebuilds = 0;
   private errors = 0;
   private inPlace = false;
+  /** prepare()'s work in progress, for the network it was begun with; taken by the next start(). */
+  private prepared: { readonly network: Ipv4Net | null; readonly done: Promise<void> } | null = null;
 
   private readonly run: CommandRunner;
   /** How nf_tables changes are watched; null: never (then a look every period). */
@@ -103,17 +109,27 @@ export class TrafficManager {
   }
 
   /**
+   * Begins the work that needs only the IPv4 Network, not the lease: cleaning the manager not in use, the iptables
+   * version probe and the forward rules. Called once the network config is read, so that these process runs overlap
+   * the lease's etcd round trips; the next start() waits for it and fails with its error. The promise says when it
+   * is done and never rejects.
+   */
+  prepare(network: Ipv4Net | null): Promise<void> {
+    const done = this.networkPart(network);
+    this.prepared = { network, done };
+    return done.catch(() => undefined); // the error is start()'s to report
+  }
+
+  /**
    * Cleans the other manager, removes a previous Network/subnet's masquerade rules, applies the rule sets and
    * starts the resync; called again after a re-acquire (stopping the previous resync). Resolves when the rules are in place; rejects (one-line message) when they cannot be applied.
    */
   async start(state: TrafficState): Promise<void> {
     this.stop(); // a re-acquired lease starts again with the new subnet
-    // On the path to subnet.env each program run is a process start: the read-only `iptables --version` (cached for
-    // the restore) runs beside the clean-up's `nft list` probes instead of after them.
-    if (!this.opts.nftables) void this.iptables.featuresCached().catch(() => undefined);
-    // Cleaning the manager not in use is best effort: its tool may not even be installed.
-    if (this.opts.nftables) await this.iptables.cleanup().catch((err: Error) => this.log.warn({ err: err.message }, 'cannot clean the iptables chains'));
-    else await this.deleteNftTable();
+    const prepared = this.prepared;
+    this.prepared = null;
+    if (prepared !== null && sameNetwork(prepared.network, state.network)) await prepared.done;
+    else await this.networkPart(state.network);
     const sets = await this.ruleSets(state);
     const sets6 = this.ruleSets6(state);
     if (this.opts.nftables) {
@@ -121,7 +137,8 @@ export class TrafficManager {
     } else {
       await this.removePrevious(state);
       await this.removePrevious6(state);
-      for (const rules of sets) await this.rebuild(rules);
+      // The forward (filter) set is in place already: networkPart built it.
+      for (const rules of sets) if (rules[0]?.table === 'nat') await this.rebuild(rules);
       for (const rules of sets6) await this.rebuild(rules, this.ip6tables);
     }
     await this.ensureBlackhole(state);
@@ -139,6 +156,17 @@ export class TrafficManager {
       this.timer = setInterval(() => void this.ensureBlackhole(state), periodMs);
       this.timer.unref();
     }
+  }
+
+  /** prepare()'s work, begun there or by start(). */
+  private async networkPart(network: Ipv4Net | null): Promise<void> {
+    // Each program run is a process start: the read-only `iptables --version` (cached for the restore) runs beside
+    // the clean-up's `nft list` probes instead of after them.
+    if (!this.opts.nftables) void this.iptables.featuresCached().catch(() => undefined);
+    // Cleaning the manager not in use is best effort: its tool may not even be installed.
+    if (this.opts.nftables) await this.iptables.cleanup().catch((err: Error) => this.log.warn({ err: err.message }, 'cannot clean the iptables chains'));
+    else await this.deleteNftTable();
+    if (!this.opts.nftables && this.opts.forwardRules && network !== null) await this.rebuild(forwardRules(network));
   }
 
   stop(): void {
