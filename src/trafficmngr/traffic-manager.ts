@@ -11,7 +11,7 @@ import { watchNetfilter } from '../netlink/netfilter-events.js';
 import { commandRunner, describeFailure, type CommandRunner } from './exec.js';
 import { IptablesApplier } from './iptables.js';
 import { forwardRules, masqRules, masqRules6, type IptablesRule } from './iptables-rules.js';
-import { NFT_TABLE_V4, NFT_TABLE_V6, nftForwardScript, nftForwardScript6, nftMasqScript, nftMasqScript6 } from './nftables-rules.js';
+import { listedNftTables, NFT_TABLE_V4, NFT_TABLE_V6, nftForwardScript, nftForwardScript6, nftMasqScript, nftMasqScript6 } from './nftables-rules.js';
 import { ResyncTrigger, type WatchFactory } from './resync-trigger.js';
 
 /** With nf_tables changes watched, the rules are still looked at this often (or every period, if that is longer). */
@@ -297,11 +297,13 @@ export class TrafficManager {
   }
 
   private async deleteNftTable(): Promise<void> {
-    const tables = [['ip', NFT_TABLE_V4], ['ip6', NFT_TABLE_V6]] as const;
-    // Both probes at once (read-only); the deletes, rare, one after the other.
-    const lists = await Promise.all(tables.map(([family, table]) => this.run(['nft', 'list', 'table', family, table])));
-    for (const [i, [family, table]] of tables.entries()) {
-      if (lists[i]!.code !== 0) continue; // no table (or no nft at all): nothing to clean
+    // One read-only probe for both tables (each program run is a process start on the way to subnet.env); the
+    // deletes, rare, one after the other.
+    const list = await this.run(['nft', 'list', 'tables']);
+    if (list.code !== 0) return; // no nft at all (or no nf_tables): nothing to clean
+    const present = listedNftTables(list.stdout);
+    for (const [family, table] of [['ip', NFT_TABLE_V4], ['ip6', NFT_TABLE_V6]] as const) {
+      if (!present.has(`${family} ${table}`)) continue;
       const argv = ['nft', 'delete', 'table', family, table];
       const r = await this.run(argv);
       if (r.code !== 0) this.log.warn({ err: describeFailure(argv, r) }, 'cannot delete the nftables table');
