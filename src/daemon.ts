@@ -105,6 +105,9 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
     resyncSeconds: options.iptablesResync, blackholeRoute: options.ipBlackholeRoute });
   running.traffic = traffic;
   void traffic.prepare(config.enableIPv4 ? config.network : null);
+  // The lease list does not depend on the interface or the backend: read while they are set up.
+  const firstList = registry.listLeases({ expiry: false });
+  firstList.catch(() => undefined); // the acquisition retries with a list of its own
 
   let extIface: ExternalInterface;
   try {
@@ -152,7 +155,7 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   // Read before this run rewrites the file: the lease manager prefers the old subnet, the rules drop the old ones.
   const previousRun = readPreviousLease(options.subnetFile);
   const leases = new LeaseManager({ registry, config, attrs, previousSubnet: previousRun.subnet,
-    previousIPv6Subnet: previousRun.ipv6Subnet ?? null,
+    previousIPv6Subnet: previousRun.ipv6Subnet ?? null, firstList,
     ttlSeconds: options.subnetLeaseTtl, renewMarginMinutes: options.subnetLeaseRenewMargin, log });
   running.leases = leases;
   let own: Lease = await leases.acquire(signal);
