@@ -99,12 +99,6 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
     'network config');
   refuseUnfinishedIPv6(config, registry.api);
   throwIfAborted(signal);
-  // Its lease-independent part (clean-up, probe, forward rules) runs from here, beside the backend and the lease.
-  const traffic = new TrafficManager({ nftables: config.enableNFTables, ipMasq: options.ipMasq,
-    forwardRules: options.iptablesForwardRules, fullyRandomDisabled: options.ipMasqFullyRandomDisable,
-    resyncSeconds: options.iptablesResync, blackholeRoute: options.ipBlackholeRoute });
-  running.traffic = traffic;
-  void traffic.prepare(config.enableIPv4 ? config.network : null);
   // The lease list does not depend on the interface or the backend: read while they are set up.
   const firstList = registry.listLeases({ expiry: false });
   firstList.catch(() => undefined); // the acquisition retries with a list of its own
@@ -119,6 +113,13 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
     throw new DaemonError(`cannot choose the external interface: ${(e as Error).message}`);
   }
   timeline.mark('external interface chosen');
+  // The rules' lease-independent part (clean-up, probe, forward rules) runs from here, beside the backend and the
+  // lease; after the interface choice, so that a host without a usable interface has its tables left alone.
+  const traffic = new TrafficManager({ nftables: config.enableNFTables, ipMasq: options.ipMasq,
+    forwardRules: options.iptablesForwardRules, fullyRandomDisabled: options.ipMasqFullyRandomDisable,
+    resyncSeconds: options.iptablesResync, blackholeRoute: options.ipBlackholeRoute });
+  running.traffic = traffic;
+  void traffic.prepare(config.enableIPv4 ? config.network : null);
   log.info({ iface: extIface.name, ifaceAddr: extIface.ifaceAddr, extAddr: extIface.extAddr, mtu: extIface.mtu,
     ...(extIface.extAddr6 ? { ifaceAddr6: extIface.ifaceAddr6, extAddr6: extIface.extAddr6 } : {}) },
     'using external interface');
