@@ -81,6 +81,14 @@ function staticEtcdCoders(coders) {
         loader: 'js', resolveDir: path.dirname(coders),
       } : undefined));
       build.onLoad({ filter: /[\\/]proto[\\/]rpc\.json$/ }, (args) => (etcd3.test(args.path) ? { contents: '{}', loader: 'json' } : undefined));
+      // With the coders static, only grpc-js's channelz and ORCA (a gRPC server's features, loaded on first use)
+      // name proto-loader: a stub keeps it and protobufjs's reflection (~130 KiB) out of the bundle.
+      build.onResolve({ filter: /^@grpc\/proto-loader$/ }, (args) => (/[\\/]@grpc[\\/]grpc-js[\\/]/.test(args.importer)
+        ? { path: 'proto-loader-stub', namespace: 'static-etcd-coders' } : undefined));
+      build.onLoad({ filter: /^proto-loader-stub$/, namespace: 'static-etcd-coders' }, () => ({
+        contents: 'exports.loadSync = () => { throw new Error("@grpc/proto-loader is not in the tsflanneld bundle (gRPC channelz/ORCA are not used)"); };',
+        loader: 'js',
+      }));
     },
   };
 }

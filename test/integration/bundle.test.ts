@@ -28,6 +28,7 @@ describe('bundled command', () => {
     assert.deepEqual([...external], []);
     assert.ok(text.includes('etcd3 coders: a gRPC client never encodes a response'), 'etcd3\'s definitions are the static coders of scripts/etcd3-coders.js');
     assert.ok(!text.includes('"(google.api.http).post"'), 'not the descriptor JSON that reflection would be built from at start');
+    assert.ok(!text.includes('ReflectionObject'), 'nor protobufjs\'s reflection, which nothing runs');
     assert.ok(!text.includes('rpc.proto'), 'no .proto file is parsed at start');
   });
 
