@@ -110,9 +110,9 @@ export class TrafficManager {
 
   /**
    * Begins the work that needs only the IPv4 Network, not the lease: cleaning the manager not in use, the iptables
-   * version probe and the forward rules. Called once the network config is read, so that these process runs overlap
-   * the lease's etcd round trips; the next start() waits for it and fails with its error. The promise says when it
-   * is done and never rejects.
+   * version probe and the forward rules. Called before the lease is acquired, so that these process runs overlap the
+   * backend's set-up and the lease's etcd round trips; the next start() waits for it and fails with its error. The
+   * promise says when it is done and never rejects.
    */
   prepare(network: Ipv4Net | null): Promise<void> {
     const done = this.networkPart(network);
