@@ -99,6 +99,11 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
     'network config');
   refuseUnfinishedIPv6(config, registry.api);
   throwIfAborted(signal);
+  const traffic = new TrafficManager({ nftables: config.enableNFTables, ipMasq: options.ipMasq,
+    forwardRules: options.iptablesForwardRules, fullyRandomDisabled: options.ipMasqFullyRandomDisable,
+    resyncSeconds: options.iptablesResync, blackholeRoute: options.ipBlackholeRoute });
+  running.traffic = traffic;
+  traffic.probe();
   // The lease list does not depend on the interface or the backend: read while they are set up.
   const firstList = registry.listLeases({ expiry: false });
   firstList.catch(() => undefined); // the acquisition retries with a list of its own
@@ -113,12 +118,8 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
     throw new DaemonError(`cannot choose the external interface: ${(e as Error).message}`);
   }
   timeline.mark('external interface chosen');
-  // The rules' lease-independent part (clean-up, probe, forward rules) runs from here, beside the backend and the
-  // lease; after the interface choice, so that a host without a usable interface has its tables left alone.
-  const traffic = new TrafficManager({ nftables: config.enableNFTables, ipMasq: options.ipMasq,
-    forwardRules: options.iptablesForwardRules, fullyRandomDisabled: options.ipMasqFullyRandomDisable,
-    resyncSeconds: options.iptablesResync, blackholeRoute: options.ipBlackholeRoute });
-  running.traffic = traffic;
+  // The rules' lease-independent part (clean-up, forward rules) runs from here, beside the backend and the lease;
+  // after the interface choice, so that a host without a usable interface has its tables left alone.
   void traffic.prepare(config.enableIPv4 ? config.network : null);
   log.info({ iface: extIface.name, ifaceAddr: extIface.ifaceAddr, extAddr: extIface.extAddr, mtu: extIface.mtu,
     ...(extIface.extAddr6 ? { ifaceAddr6: extIface.ifaceAddr6, extAddr6: extIface.extAddr6 } : {}) },

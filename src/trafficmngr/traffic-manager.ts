@@ -8,7 +8,7 @@ import { formatCidr6, nets6Equal, type Ipv6Net } from '../net/ipv6.js';
 import { blackholeRouteSpec, LOWEST_PRIORITY_METRIC, replaceRoute, RTN_BLACKHOLE } from '../netlink/routes.js';
 import { replaceRoute6 } from '../netlink/routes6.js';
 import { watchNetfilter } from '../netlink/netfilter-events.js';
-import { commandRunner, describeFailure, type CommandRunner } from './exec.js';
+import { commandRunner, describeFailure, type CommandResult, type CommandRunner } from './exec.js';
 import { IptablesApplier } from './iptables.js';
 import { forwardRules, masqRules, masqRules6, type IptablesRule } from './iptables-rules.js';
 import { listedNftTables, NFT_TABLE_V4, NFT_TABLE_V6, nftForwardScript, nftForwardScript6, nftMasqScript, nftMasqScript6 } from './nftables-rules.js';
@@ -66,6 +66,8 @@ export class TrafficManager {
   private rebuilds = 0;
   private errors = 0;
   private inPlace = false;
+  /** `nft list tables` begun by probe(), taken by the next clean-up. */
+  private nftList: Promise<CommandResult> | null = null;
   /** prepare()'s work in progress, for the network it was begun with; taken by the next start(). */
   private prepared: { readonly network: Ipv4Net | null; readonly done: Promise<void> } | null = null;
 
@@ -106,6 +108,16 @@ export class TrafficManager {
   /** True while the iptables rules are looked at on nf_tables changes rather than every period. */
   get watchingChanges(): boolean {
     return this.trigger?.watching ?? false;
+  }
+
+  /**
+   * Starts the read-only tool runs the rules begin with (`iptables --version`, `nft list tables`), earliest of all:
+   * they change nothing, so they may run while the network config's interface is still being looked for.
+   */
+  probe(): void {
+    if (this.opts.nftables) return;
+    void this.iptables.featuresCached().catch(() => undefined);
+    this.nftList ??= this.run(['nft', 'list', 'tables']);
   }
 
   /**
@@ -299,7 +311,8 @@ export class TrafficManager {
   private async deleteNftTable(): Promise<void> {
     // One read-only probe for both tables (each program run is a process start on the way to subnet.env); the
     // deletes, rare, one after the other.
-    const list = await this.run(['nft', 'list', 'tables']);
+    const list = await (this.nftList ?? this.run(['nft', 'list', 'tables']));
+    this.nftList = null;
     if (list.code !== 0) return; // no nft at all (or no nf_tables): nothing to clean
     const present = listedNftTables(list.stdout);
     for (const [family, table] of [['ip', NFT_TABLE_V4], ['ip6', NFT_TABLE_V6]] as const) {

@@ -52,3 +52,14 @@ test('a failure of the prepared work is reported by start(), with the failing co
   await assert.rejects(tm.start({ network: N, subnet: S, prevNetwork: null, prevSubnet: null }), /iptables-save -t filter` exited 4/);
   assert.equal(tm.rulesInPlace, false);
 });
+
+test('probe() starts the read-only runs (version, nft tables) early; the clean-up then uses that nft list', async () => {
+  const r = recorder();
+  const tm = new TrafficManager(OPTS, r.run, quiet, null);
+  tm.probe();
+  assert.deepEqual(r.runs, ['iptables --version', 'nft list tables']);
+  await tm.prepare(N);
+  assert.equal(r.runs.filter((c) => c === 'nft list tables' || c === 'iptables --version').length, 2, 'neither runs again');
+  assert.deepEqual(r.runs.slice(2), ['iptables-save -t filter', 'iptables-restore --noflush --wait']);
+});
+
