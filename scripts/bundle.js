@@ -59,6 +59,40 @@ const relocate = {
   },
 };
 
+/**
+ * etcd3's client definition (patches/etcd3+1.1.2.patch: protobufjs reflection built from proto/rpc.json at load,
+ * coders generated at first use) becomes the static coders of scripts/etcd3-coders.js, written to `coders` first;
+ * the descriptor it no longer reads is left out. Without protobufjs to make them (not expected: etcd3 needs it), the
+ * bundle keeps etcd3's own definition and says so.
+ */
+function staticEtcdCoders(coders) {
+  try {
+    require('./etcd3-coders.js').writeEtcd3Coders(coders, ROOT);
+  } catch (e) {
+    process.stderr.write(`bundle: no static etcd coders (${e.message.split('\n')[0]}); etcd3 builds its own at run time\n`);
+    return null;
+  }
+  const etcd3 = /[\\/]node_modules[\\/]etcd3[\\/]/;
+  return {
+    name: 'static-etcd-coders',
+    setup(build) {
+      build.onLoad({ filter: /[\\/]lib[\\/]client-definition\.js$/ }, (args) => (etcd3.test(args.path) ? {
+        contents: `exports.clientDefinition = (_descriptor, options) => require(${JSON.stringify(coders)}).clientDefinition(options);`,
+        loader: 'js', resolveDir: path.dirname(coders),
+      } : undefined));
+      build.onLoad({ filter: /[\\/]proto[\\/]rpc\.json$/ }, (args) => (etcd3.test(args.path) ? { contents: '{}', loader: 'json' } : undefined));
+      // With the coders static, only grpc-js's channelz and ORCA (a gRPC server's features, loaded on first use)
+      // name proto-loader: a stub keeps it and protobufjs's reflection (~130 KiB) out of the bundle.
+      build.onResolve({ filter: /^@grpc\/proto-loader$/ }, (args) => (/[\\/]@grpc[\\/]grpc-js[\\/]/.test(args.importer)
+        ? { path: 'proto-loader-stub', namespace: 'static-etcd-coders' } : undefined));
+      build.onLoad({ filter: /^proto-loader-stub$/, namespace: 'static-etcd-coders' }, () => ({
+        contents: 'exports.loadSync = () => { throw new Error("@grpc/proto-loader is not in the tsflanneld bundle (gRPC channelz/ORCA are not used)"); };',
+        loader: 'js',
+      }));
+    },
+  };
+}
+
 /** Runs first in the bundle: __tsfBundled (see relocate) and where pino's transport finds its worker file. */
 const BANNER = [
   'const __tsfBundled=(p)=>require("node:path").join(__dirname,p);',
@@ -83,7 +117,7 @@ async function main() {
     format: 'cjs',
     target: 'node20',
     external: EXTERNAL_PACKAGES,
-    plugins: [relocate],
+    plugins: [relocate, staticEtcdCoders(path.join(DIST, 'etcd3-coders.js'))].filter((p) => p !== null),
     // Whitespace and syntax only: names stay, so error messages naming a class or function read as before.
     minifyWhitespace: true,
     minifySyntax: true,

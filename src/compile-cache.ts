@@ -12,6 +12,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import Module from 'node:module';
 import * as path from 'node:path';
+import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 
 export interface CompileCacheStats {
@@ -57,6 +58,13 @@ const DYNAMIC_IMPORT = /\bimport\s*\(/;
 const FLUSH_CHUNK = 16;
 
 const stats: CompileCacheStats = { dir: null, hits: 0, misses: 0, written: 0 };
+/**
+ * V8 accepts a cache entry only when it was made under the flags it is read under (the flags are part of
+ * cachedDataVersionTag). The tag when the modules were compiled, and what sets those flags again when something
+ * changed them since (a worker isolate's start puts a process-wide flag boot.ts lowered back to V8's minimum).
+ */
+let compileTag = 0;
+let restoreFlags: () => void = () => undefined;
 const pending = new Map<string, vm.Script>();
 const used = new Set<string>();
 
@@ -65,10 +73,12 @@ export function compileCacheStats(): Readonly<CompileCacheStats> {
 }
 
 /** Hooks CommonJS compiling to read and (at flush) write the cache. Returns false when there is no usable dir. */
-export function installCompileCache(dir: string | null = compileCacheDir(process.env)): boolean {
+export function installCompileCache(dir: string | null = compileCacheDir(process.env), flags: () => void = () => undefined): boolean {
   const uid = process.getuid?.() ?? -1;
   if (dir === null || stats.dir !== null || !privateDir(dir, uid)) return false;
   stats.dir = dir;
+  compileTag = v8.cachedDataVersionTag();
+  restoreFlags = flags;
   const statics = Module as unknown as ModuleStatics;
   const proto = Module.prototype as unknown as InternalModule;
   const original = proto._compile;
@@ -122,6 +132,10 @@ export async function flushCompileCache(): Promise<void> {
   for (let i = 0; i < entries.length; i++) {
     // A few entries per turn of the event loop: writing them all at once would hold the daemon for ~100 ms.
     if (i > 0 && i % FLUSH_CHUNK === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    // Made under other flags than the next start compiles under, an entry would be rejected at every start (the
+    // userspace datapath's loops start before this flush): the flags go back to what the modules were compiled under.
+    if (v8.cachedDataVersionTag() !== compileTag) restoreFlags();
+    if (v8.cachedDataVersionTag() !== compileTag) return;
     const [key, script] = entries[i]!;
     const file = path.join(dir, key);
     const tmp = `${file}.${process.pid}.tmp`;

@@ -99,6 +99,14 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
     'network config');
   refuseUnfinishedIPv6(config, registry.api);
   throwIfAborted(signal);
+  const traffic = new TrafficManager({ nftables: config.enableNFTables, ipMasq: options.ipMasq,
+    forwardRules: options.iptablesForwardRules, fullyRandomDisabled: options.ipMasqFullyRandomDisable,
+    resyncSeconds: options.iptablesResync, blackholeRoute: options.ipBlackholeRoute });
+  running.traffic = traffic;
+  traffic.probe();
+  // The lease list does not depend on the interface or the backend: read while they are set up.
+  const firstList = registry.listLeases({ expiry: false });
+  firstList.catch(() => undefined); // the acquisition retries with a list of its own
 
   let extIface: ExternalInterface;
   try {
@@ -110,6 +118,9 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
     throw new DaemonError(`cannot choose the external interface: ${(e as Error).message}`);
   }
   timeline.mark('external interface chosen');
+  // The rules' lease-independent part (clean-up, forward rules) runs from here, beside the backend and the lease;
+  // after the interface choice, so that a host without a usable interface has its tables left alone.
+  void traffic.prepare(config.enableIPv4 ? config.network : null);
   log.info({ iface: extIface.name, ifaceAddr: extIface.ifaceAddr, extAddr: extIface.extAddr, mtu: extIface.mtu,
     ...(extIface.extAddr6 ? { ifaceAddr6: extIface.ifaceAddr6, extAddr6: extIface.extAddr6 } : {}) },
     'using external interface');
@@ -146,7 +157,7 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   // Read before this run rewrites the file: the lease manager prefers the old subnet, the rules drop the old ones.
   const previousRun = readPreviousLease(options.subnetFile);
   const leases = new LeaseManager({ registry, config, attrs, previousSubnet: previousRun.subnet,
-    previousIPv6Subnet: previousRun.ipv6Subnet ?? null,
+    previousIPv6Subnet: previousRun.ipv6Subnet ?? null, firstList,
     ttlSeconds: options.subnetLeaseTtl, renewMarginMinutes: options.subnetLeaseRenewMargin, log });
   running.leases = leases;
   let own: Lease = await leases.acquire(signal);
@@ -155,10 +166,6 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   log.info({ subnet: formatCidr(own.subnet), ...(own.ipv6Subnet ? { ipv6Subnet: formatCidr6(own.ipv6Subnet) } : {}) },
     'acquired lease');
 
-  const traffic = new TrafficManager({ nftables: config.enableNFTables, ipMasq: options.ipMasq,
-    forwardRules: options.iptablesForwardRules, fullyRandomDisabled: options.ipMasqFullyRandomDisable,
-    resyncSeconds: options.iptablesResync, blackholeRoute: options.ipBlackholeRoute });
-  running.traffic = traffic;
   const ctxOf = (lease: Lease, previous: PreviousLease): LeaseContext => ({ options, config, extIface, lease,
     mtu: registration.mtu, previous, backendCounters: () => switcher.current.counters(), trafficCounters: () => traffic.counters() });
   const applyRules = async (ctx: LeaseContext): Promise<void> => {

@@ -36,16 +36,18 @@ function v2Disabled(err: unknown): boolean {
   return err instanceof EtcdV2Error && err.code === 404;
 }
 
-/** Reads `<prefix>/config` from every registry; throws the first error that is not "v2 is off". */
+/**
+ * Reads `<prefix>/config` from every registry; throws the first error (in the list's order) that is not "v2 is off".
+ * The reads go out together: with auto, the v2 store's HTTP round trip overlaps the v3 one on the way to subnet.env.
+ */
 export async function readConfigTexts(regs: readonly LeaseRegistry[]): Promise<Map<EtcdApi, string | null>> {
+  const results = await Promise.allSettled(regs.map((r) => r.getConfigText()));
   const texts = new Map<EtcdApi, string | null>();
-  for (const r of regs) {
-    try {
-      texts.set(r.api, await r.getConfigText());
-    } catch (err) {
-      if (regs.length > 1 && v2Disabled(err)) texts.set(r.api, null);
-      else throw err;
-    }
+  for (const [i, r] of regs.entries()) {
+    const result = results[i]!;
+    if (result.status === 'fulfilled') texts.set(r.api, result.value);
+    else if (regs.length > 1 && v2Disabled(result.reason)) texts.set(r.api, null);
+    else throw result.reason;
   }
   return texts;
 }

@@ -28,6 +28,11 @@ export interface AcquireRequest {
   readonly preferredIPv6: Ipv6Net | null;
   /** Called with the operator's message each time the pool is found full. */
   readonly onPoolExhausted: (message: string) => void;
+  /**
+   * The lease list read ahead (at start-up, while the backend registers): the first try uses it instead of a round
+   * trip of its own; later tries read afresh. Its age only widens the window a create race already covers.
+   */
+  readonly firstList?: Promise<{ leases: Lease[] }>;
 }
 
 /** Leases a subnet; rejects (AbortedError) only when `abort` fires. */
@@ -36,11 +41,14 @@ export async function acquireLease(r: AcquireRequest, abort: AbortSignal): Promi
   const fullLog = new RateLimitedLog(r.log, 5 * 60_000);
   const backoff = new Backoff(200, 5000);
   let races = 0;
+  let firstList = r.firstList;
   for (;;) {
     if (abort.aborted) throw new AbortedError();
     let outcome: Lease | 'race' | 'full';
+    const list = firstList;
+    firstList = undefined;
     try {
-      outcome = await tryAcquire(r);
+      outcome = await tryAcquire(r, list);
     } catch (err) {
       if (abort.aborted) throw new AbortedError();
       reportEtcdError('acquire_lease');
@@ -69,11 +77,11 @@ export async function acquireLease(r: AcquireRequest, abort: AbortSignal): Promi
   }
 }
 
-async function tryAcquire(r: AcquireRequest): Promise<Lease | 'race' | 'full'> {
+async function tryAcquire(r: AcquireRequest, list?: Promise<{ leases: Lease[] }>): Promise<Lease | 'race' | 'full'> {
   const { registry, config, ttlSeconds, log } = r;
-  const attrs = r.attrs();
   // The choice reads subnets and PublicIPs, never expiries: no TimeToLive call per lease in the cluster.
-  const { leases } = await registry.listLeases({ expiry: false });
+  const { leases } = await (list ?? registry.listLeases({ expiry: false }));
+  const attrs = r.attrs();
   const choice = chooseSubnet({ config, leases, publicIP: attrs.publicIP, publicIPv6: attrs.publicIPv6, previous: r.preferred,
     previousIPv6: r.preferredIPv6, random: r.random });
   for (const stale of choice.staleOwn) {

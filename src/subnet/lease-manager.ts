@@ -34,6 +34,8 @@ export interface LeaseManagerOptions {
   readonly ttlSeconds: number;
   readonly renewMarginMinutes: number;
   readonly log: Logger;
+  /** The lease list read ahead for the first acquisition (see AcquireRequest.firstList). */
+  readonly firstList?: Promise<{ leases: Lease[] }>;
   /** For tests: the allocator's random source (default Math.random). */
   readonly random?: () => number;
   /** How often a full pool is looked at again (default 2 s). */
@@ -63,9 +65,12 @@ export class LeaseManager extends EventEmitter {
   /** Tells our renewals of our key from another daemon's (the etcd lease ids we granted). */
   private readonly twins: TwinDetector;
 
+  private firstList: Promise<{ leases: Lease[] }> | undefined;
+
   constructor(o: LeaseManagerOptions) {
     super();
     this.o = o;
+    this.firstList = o.firstList;
     this.log = o.log.child({ component: 'lease' });
     this.random = o.random ?? Math.random;
     this.preferred = o.previousSubnet;
@@ -89,10 +94,13 @@ export class LeaseManager extends EventEmitter {
   async acquire(signal?: AbortSignal): Promise<Lease> {
     const abort = signal ? AbortSignal.any([signal, this.stopController.signal]) : this.stopController.signal;
     const { registry, config, ttlSeconds, fullPoolRetryMs } = this.o;
+    // The list read ahead is this process's first acquisition's only; a re-acquisition reads afresh.
+    const firstList = this.firstList;
+    this.firstList = undefined;
     const lease = await acquireLease({
       registry, config, attrs: () => this.o.attrs, ttlSeconds, fullPoolRetryMs, log: this.log, random: this.random,
       preferred: this.preferred, preferredIPv6: this.preferredIPv6,
-      onPoolExhausted: (msg) => this.emit('pool-exhausted', msg),
+      onPoolExhausted: (msg) => this.emit('pool-exhausted', msg), ...(firstList ? { firstList } : {}),
     }, abort);
     this.twins.remember(lease);
     this.current = lease;

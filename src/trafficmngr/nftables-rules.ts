@@ -59,3 +59,13 @@ export function nftMasqScript6(network: Ipv6Net, subnet: Ipv6Net, opts: { random
 export function nftForwardScript6(network: Ipv6Net): string {
   return forwardScript(V6, formatCidr6(network));
 }
+
+/** Pure: the tables `nft list tables` names, as "family name" ("ip flannel-ipv4"). */
+export function listedNftTables(output: string): Set<string> {
+  const tables = new Set<string>();
+  for (const line of output.split('\n')) {
+    const m = /^table\s+(\S+)\s+(\S+)/.exec(line.trim());
+    if (m) tables.add(`${m[1]} ${m[2]}`);
+  }
+  return tables;
+}

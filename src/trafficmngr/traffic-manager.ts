@@ -8,10 +8,10 @@ import { formatCidr6, nets6Equal, type Ipv6Net } from '../net/ipv6.js';
 import { blackholeRouteSpec, LOWEST_PRIORITY_METRIC, replaceRoute, RTN_BLACKHOLE } from '../netlink/routes.js';
 import { replaceRoute6 } from '../netlink/routes6.js';
 import { watchNetfilter } from '../netlink/netfilter-events.js';
-import { commandRunner, describeFailure, type CommandRunner } from './exec.js';
+import { commandRunner, describeFailure, type CommandResult, type CommandRunner } from './exec.js';
 import { IptablesApplier } from './iptables.js';
 import { forwardRules, masqRules, masqRules6, type IptablesRule } from './iptables-rules.js';
-import { NFT_TABLE_V4, NFT_TABLE_V6, nftForwardScript, nftForwardScript6, nftMasqScript, nftMasqScript6 } from './nftables-rules.js';
+import { listedNftTables, NFT_TABLE_V4, NFT_TABLE_V6, nftForwardScript, nftForwardScript6, nftMasqScript, nftMasqScript6 } from './nftables-rules.js';
 import { ResyncTrigger, type WatchFactory } from './resync-trigger.js';
 
 /** With nf_tables changes watched, the rules are still looked at this often (or every period, if that is longer). */
@@ -53,6 +53,10 @@ export interface TrafficCounters {
   readonly errors: number;
 }
 
+function sameNetwork(a: Ipv4Net | null, b: Ipv4Net | null): boolean {
+  return a === null || b === null ? a === b : netsEqual(a, b);
+}
+
 export class TrafficManager {
   private readonly iptables: IptablesApplier;
   private readonly ip6tables: IptablesApplier;
@@ -62,6 +66,10 @@ export class TrafficManager {
   private rebuilds = 0;
   private errors = 0;
   private inPlace = false;
+  /** `nft list tables` begun by probe(), taken by the next clean-up. */
+  private nftList: Promise<CommandResult> | null = null;
+  /** prepare()'s work in progress, for the network it was begun with; taken by the next start(). */
+  private prepared: { readonly network: Ipv4Net | null; readonly done: Promise<void> } | null = null;
 
   private readonly run: CommandRunner;
   /** How nf_tables changes are watched; null: never (then a look every period). */
@@ -103,17 +111,37 @@ export class TrafficManager {
   }
 
   /**
+   * Starts the read-only tool runs the rules begin with (`iptables --version`, `nft list tables`), earliest of all:
+   * they change nothing, so they may run while the network config's interface is still being looked for.
+   */
+  probe(): void {
+    if (this.opts.nftables) return;
+    void this.iptables.featuresCached().catch(() => undefined);
+    this.nftList ??= this.run(['nft', 'list', 'tables']);
+  }
+
+  /**
+   * Begins the work that needs only the IPv4 Network, not the lease: cleaning the manager not in use, the iptables
+   * version probe and the forward rules. Called before the lease is acquired, so that these process runs overlap the
+   * backend's set-up and the lease's etcd round trips; the next start() waits for it and fails with its error. The
+   * promise says when it is done and never rejects.
+   */
+  prepare(network: Ipv4Net | null): Promise<void> {
+    const done = this.networkPart(network);
+    this.prepared = { network, done };
+    return done.catch(() => undefined); // the error is start()'s to report
+  }
+
+  /**
    * Cleans the other manager, removes a previous Network/subnet's masquerade rules, applies the rule sets and
    * starts the resync; called again after a re-acquire (stopping the previous resync). Resolves when the rules are in place; rejects (one-line message) when they cannot be applied.
    */
   async start(state: TrafficState): Promise<void> {
     this.stop(); // a re-acquired lease starts again with the new subnet
-    // On the path to subnet.env each program run is a process start: the read-only `iptables --version` (cached for
-    // the restore) runs beside the clean-up's `nft list` probes instead of after them.
-    if (!this.opts.nftables) void this.iptables.featuresCached().catch(() => undefined);
-    // Cleaning the manager not in use is best effort: its tool may not even be installed.
-    if (this.opts.nftables) await this.iptables.cleanup().catch((err: Error) => this.log.warn({ err: err.message }, 'cannot clean the iptables chains'));
-    else await this.deleteNftTable();
+    const prepared = this.prepared;
+    this.prepared = null;
+    if (prepared !== null && sameNetwork(prepared.network, state.network)) await prepared.done;
+    else await this.networkPart(state.network);
     const sets = await this.ruleSets(state);
     const sets6 = this.ruleSets6(state);
     if (this.opts.nftables) {
@@ -121,7 +149,8 @@ export class TrafficManager {
     } else {
       await this.removePrevious(state);
       await this.removePrevious6(state);
-      for (const rules of sets) await this.rebuild(rules);
+      // The forward (filter) set is in place already: networkPart built it.
+      for (const rules of sets) if (rules[0]?.table === 'nat') await this.rebuild(rules);
       for (const rules of sets6) await this.rebuild(rules, this.ip6tables);
     }
     await this.ensureBlackhole(state);
@@ -139,6 +168,17 @@ export class TrafficManager {
       this.timer = setInterval(() => void this.ensureBlackhole(state), periodMs);
       this.timer.unref();
     }
+  }
+
+  /** prepare()'s work, begun there or by start(). */
+  private async networkPart(network: Ipv4Net | null): Promise<void> {
+    // Each program run is a process start: the read-only `iptables --version` (cached for the restore) runs beside
+    // the clean-up's `nft list` probes instead of after them.
+    if (!this.opts.nftables) void this.iptables.featuresCached().catch(() => undefined);
+    // Cleaning the manager not in use is best effort: its tool may not even be installed.
+    if (this.opts.nftables) await this.iptables.cleanup().catch((err: Error) => this.log.warn({ err: err.message }, 'cannot clean the iptables chains'));
+    else await this.deleteNftTable();
+    if (!this.opts.nftables && this.opts.forwardRules && network !== null) await this.rebuild(forwardRules(network));
   }
 
   stop(): void {
@@ -269,11 +309,14 @@ export class TrafficManager {
   }
 
   private async deleteNftTable(): Promise<void> {
-    const tables = [['ip', NFT_TABLE_V4], ['ip6', NFT_TABLE_V6]] as const;
-    // Both probes at once (read-only); the deletes, rare, one after the other.
-    const lists = await Promise.all(tables.map(([family, table]) => this.run(['nft', 'list', 'table', family, table])));
-    for (const [i, [family, table]] of tables.entries()) {
-      if (lists[i]!.code !== 0) continue; // no table (or no nft at all): nothing to clean
+    // One read-only probe for both tables (each program run is a process start on the way to subnet.env); the
+    // deletes, rare, one after the other.
+    const list = await (this.nftList ?? this.run(['nft', 'list', 'tables']));
+    this.nftList = null;
+    if (list.code !== 0) return; // no nft at all (or no nf_tables): nothing to clean
+    const present = listedNftTables(list.stdout);
+    for (const [family, table] of [['ip', NFT_TABLE_V4], ['ip6', NFT_TABLE_V6]] as const) {
+      if (!present.has(`${family} ${table}`)) continue;
       const argv = ['nft', 'delete', 'table', family, table];
       const r = await this.run(argv);
       if (r.code !== 0) this.log.warn({ err: describeFailure(argv, r) }, 'cannot delete the nftables table');

@@ -138,3 +138,15 @@ test('--ip-blackhole-route adds a blackhole route for the own subnet, re-adds it
   assert.notEqual(r.code, 0, `not sent by the default route: ${r.stdout}`);
   assert.match(r.stderr, /Invalid argument/, 'the kernel answers a lookup into a blackhole with EINVAL');
 });
+
+test('prepare() applies the forward rules before the lease is known; start() adds the masquerade set once', { skip }, async () => {
+  const ns = await freshNetns('prp');
+  const tm = new TrafficManager(OPTS, commandRunner(inNetns(ns, [])));
+  await tm.prepare(N);
+  assert.deepEqual(await ruleLines(ns, 'filter'), UPSTREAM_FWD);
+  assert.deepEqual(await ruleLines(ns, 'nat'), []);
+  await tm.start({ network: N, subnet: S, prevNetwork: null, prevSubnet: null });
+  tm.stop();
+  assert.deepEqual(await ruleLines(ns, 'nat'), UPSTREAM_MASQ);
+  assert.deepEqual(await ruleLines(ns, 'filter'), UPSTREAM_FWD);
+});

@@ -21,12 +21,14 @@ function bundleText(): string {
 }
 
 describe('bundled command', () => {
-  it('carries etcd3 (the patched one), gRPC, pino and netlink\'s JS inside: no package loads from node_modules', () => {
+  it('carries etcd3 (with static coders), gRPC, pino and netlink\'s JS inside: no package loads from node_modules', () => {
     const text = bundleText();
     const external = new Set([...text.matchAll(/\brequire\("([^"./][^"]*)"\)/g)].map((m) => m[1]!)
       .filter((name) => !name.startsWith('node:') && !builtinModules.includes(name)));
     assert.deepEqual([...external], []);
-    assert.ok(text.includes('"(google.api.http).post"'), 'etcd3\'s definitions are the JSON of patches/etcd3+1.1.2.patch');
+    assert.ok(text.includes('etcd3 coders: a gRPC client never encodes a response'), 'etcd3\'s definitions are the static coders of scripts/etcd3-coders.js');
+    assert.ok(!text.includes('"(google.api.http).post"'), 'not the descriptor JSON that reflection would be built from at start');
+    assert.ok(!text.includes('ReflectionObject'), 'nor protobufjs\'s reflection, which nothing runs');
     assert.ok(!text.includes('rpc.proto'), 'no .proto file is parsed at start');
   });
 

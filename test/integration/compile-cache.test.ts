@@ -63,6 +63,31 @@ describe('V8 code cache', () => {
     }
   });
 
+  it('entries written after a worker thread started (it resets a boot flag) are still taken by the next start', () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsf-cc-'));
+    try {
+      const mod = path.join(tmp, 'm.js');
+      fs.writeFileSync(mod, 'exports.answer = () => 5;\n');
+      // As boot.ts: a flag lowered before the cache is installed; a worker's isolate puts it back to V8's minimum.
+      const run = (dir: string, restore: boolean): { hits: number; misses: number } => {
+        const script = `const v8 = require('node:v8'); const flags = () => v8.setFlagsFromString('--semi-space-growth-factor=1');
+          flags(); const c = require(${JSON.stringify(MODULE_JS)}); c.installCompileCache(${JSON.stringify(dir)}${restore ? ', flags' : ''});
+          require(${JSON.stringify(mod)}).answer();
+          new (require('node:worker_threads').Worker)('0', { eval: true }).on('exit', () => c.flushCompileCache().then(() =>
+            process.stdout.write(JSON.stringify({ hits: c.compileCacheStats().hits, misses: c.compileCacheStats().misses }))));`;
+        return JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as { hits: number; misses: number };
+      };
+      const without = path.join(tmp, 'without');
+      run(without, false);
+      assert.deepEqual(run(without, false), { hits: 0, misses: 1 }, 'V8 rejects an entry made under other flags');
+      const dir = path.join(tmp, 'with');
+      assert.deepEqual(run(dir, true), { hits: 0, misses: 1 });
+      assert.deepEqual(run(dir, true), { hits: 1, misses: 0 });
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
   it('does not use a directory others can write to', () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsf-cc-'));
     try {

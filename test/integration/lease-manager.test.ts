@@ -69,6 +69,28 @@ describe('lease manager (real etcd)', { skip }, () => {
     assert.notEqual(again.etcdLeaseId, first.etcdLeaseId, 'renewed with a new etcd lease, as upstream');
   });
 
+  it('takes the lease list read ahead for its first try (no list round trip of its own)', async () => {
+    const prefix = uniquePrefix();
+    // etcd holds nothing; the list read ahead says 10.15.44.0/24 is another host's: a manager that used a list of
+    // its own would take its previous subnet, free in etcd.
+    const held: Lease = { subnet: parseCidr('10.15.44.0/24')!, attrs: { publicIP: '198.51.100.44', publicIPv6: null, backendType: 'alloc' },
+      expiration: null, etcdLeaseId: '0', revision: '1' };
+    const lease = await manager(prefix, testConfig('10.15.0.0/16', 24), '192.0.2.44',
+      { previousSubnet: parseCidr('10.15.44.0/24'), firstList: Promise.resolve({ leases: [held] }) }).acquire();
+    assert.notEqual(formatCidr(lease.subnet), '10.15.44.0/24');
+  });
+
+  it('a list read ahead that went stale costs a fresh pick, never another host\'s subnet', async () => {
+    const prefix = uniquePrefix();
+    const key = `${prefix}/subnets/10.15.45.0-24`;
+    const theirs = '{"PublicIP":"198.51.100.45","PublicIPv6":null,"BackendType":"alloc"}';
+    await etcdctl(lab.etcd.clientUrl, ['put', key, theirs]); // taken after our (empty) list was read
+    const lease = await manager(prefix, testConfig('10.15.0.0/16', 24), '192.0.2.45',
+      { previousSubnet: parseCidr('10.15.45.0/24'), firstList: Promise.resolve({ leases: [] }) }).acquire();
+    assert.notEqual(formatCidr(lease.subnet), '10.15.45.0/24');
+    assert.equal((await getJson(key))?.value, theirs);
+  });
+
   it('honours the previous subnet from the subnet file', async () => {
     const prefix = uniquePrefix();
     const previous = parseCidr('10.12.77.0/24');

@@ -5,7 +5,7 @@ import {
   ruleLine, splitSaveLine,
 } from '../../src/trafficmngr/iptables-rules.js';
 import { NETWORK as N, SUBNET as S, UPSTREAM_FWD, UPSTREAM_MASQ } from '../fixtures/upstream-rules.js';
-import { nftForwardScript, nftMasqScript } from '../../src/trafficmngr/nftables-rules.js';
+import { listedNftTables, nftForwardScript, nftMasqScript } from '../../src/trafficmngr/nftables-rules.js';
 
 
 
@@ -75,4 +75,10 @@ test('iptables-save lines split back into the arguments they were rendered from 
     const line = ruleLine({ table: 'nat', chain: 'FLANNEL-POSTRTG', spec });
     assert.deepEqual(splitSaveLine(line), ['-A', 'FLANNEL-POSTRTG', ...spec]);
   }));
+});
+
+test('`nft list tables` output gives each table as "family name"; anything else is ignored', () => {
+  const out = 'table ip filter\ntable ip flannel-ipv4\ntable ip6 flannel-ipv6\n# comment\n\ntable inet  firewalld\n';
+  assert.deepEqual([...listedNftTables(out)], ['ip filter', 'ip flannel-ipv4', 'ip6 flannel-ipv6', 'inet firewalld']);
+  assert.equal(listedNftTables('').size, 0);
 });
