@@ -1,5 +1,6 @@
 // The benchmark's results as data, the metric catalogue, and the `latest.json` document built from them
 // (schema from issue 6; `<metric>_min`/`<metric>_max` fields sit beside each median). Pure.
+import type { StartSample } from './start-rounds.js';
 import type { Spread } from './stats.js';
 
 export const DATAPATH_METRICS = [
@@ -52,6 +53,8 @@ export interface ControlResult {
   readonly readyMs: number | null;
   /** Start → subnet.env complete on disk, median of the starts. */
   readonly subnetEnvMs: number | null;
+  /** Every timed start, with its round and its place in the round (the rounds interleave all daemons). */
+  readonly startRounds: readonly StartSample[];
   /** Resident set after `idleSeconds` of idling with no peers (VmRSS). */
   readonly idleRssMb: number | null;
   /** Its private part (RssAnon) and its file-backed, shared and clean part (RssFile); see memory.ts. */
@@ -75,9 +78,9 @@ export interface ControlResult {
 
 /** A control result with nothing measured (skipped, or failed before the first figure). */
 export function emptyControl(name: ControlDaemonName, peers: number, errors: readonly string[]): ControlResult {
-  return { name, peers, starts: 0, readyMs: null, subnetEnvMs: null, idleRssMb: null, idleRssAnonMb: null,
-    idleRssFileMb: null, idleSeconds: 0, idleCpuS: null, idleCpuWindowS: 0, threads: null, convergeP50Ms: null,
-    convergeP99Ms: null, convergeTotalMs: null, programPerS: null, rssMb: null, rssAnonMb: null, rssFileMb: null,
+  return { name, peers, starts: 0, readyMs: null, subnetEnvMs: null, startRounds: [], idleRssMb: null,
+    idleRssAnonMb: null, idleRssFileMb: null, idleSeconds: 0, idleCpuS: null, idleCpuWindowS: 0, threads: null,
+    convergeP50Ms: null, convergeP99Ms: null, convergeTotalMs: null, programPerS: null, rssMb: null, rssAnonMb: null, rssFileMb: null,
     errors };
 }
 
