@@ -255,7 +255,8 @@ export async function measureControlPlanes(daemons: readonly { name: ControlDaem
       if (slot.item.failed) continue;
       const t = await timedStart(slot.item, slot.round, slot.position);
       report(`control plane round ${slot.round + 1}/${s.starts}: ${slot.item.name} `
-        + (t === null ? 'FAILED' : `subnet.env ${t.subnetEnvMs.toFixed(0)} ms, READY ${t.readyMs?.toFixed(0) ?? '–'} ms`));
+        + (t === null ? 'FAILED'
+          : `subnet.env ${t.subnetEnvMs.toFixed(0)} ms, READY ${t.readyMs?.toFixed(0) ?? '–'} ms`));
     }
     const done = new Map<ControlDaemonName, ControlResult>(failed);
     for (const b of benches) {

@@ -131,7 +131,9 @@ export function controlFigures(c: ControlResult): Record<string, number | null> 
 }
 
 /** The start figures timed per round, by JSON name. */
-const START_FIGURES: readonly (readonly [string, StartFigure])[] = [['subnet_env_ms', 'subnetEnvMs'], ['ready_ms', 'readyMs']];
+const START_FIGURES: readonly (readonly [string, StartFigure])[] = [
+  ['subnet_env_ms', 'subnetEnvMs'], ['ready_ms', 'readyMs'],
+];
 
 /**
  * Every timed start per daemon in round order (its place in the round beside it), and each round's ratio to
