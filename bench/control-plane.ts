@@ -2,7 +2,8 @@
 // one-host testbed, vxlan with DirectRouting so that every datapath programs one kernel route per peer (the userspace
 // datapath keeps other peers in its own table, where no monitor sees them):
 //  - start: daemon start → subnet.env written, and → /readyz answering 200 (upstream v0.28.9 serves /readyz too),
-//    the median of several starts;
+//    the median of several starts, measured in rounds across all daemons (start-rounds.ts) so that the machine's
+//    drift hits every column alike;
 //  - idle: RSS (in all, private, file-backed: memory.ts) and threads after some seconds of idling, then the CPU it
 //    spends over a window;
 //  - convergence: N synthetic peer leases written to etcd while the daemon runs; per lease, its put sent → its route
@@ -23,6 +24,7 @@ import { syntheticLeases, type SyntheticLease } from './peers.js';
 import { cpuNsOfTree, memoryOf, threadCount } from './proc.js';
 import { emptyControl, type ControlDaemonName, type ControlResult } from './results.js';
 import { RouteMonitor, epochMs } from './route-monitor.js';
+import { startOrder, type StartSample } from './start-rounds.js';
 import { median, percentile } from './stats.js';
 
 const NETWORK = '10.64.0.0/12';
@@ -117,24 +119,6 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
-/** `starts` timed starts (all but the last stopped again); the medians go into `result`. */
-async function timeStarts(tb: Testbed, h: Host, cmd: DaemonCommand, args: readonly string[], starts: number,
-  result: Mutable<ControlResult>, errors: string[]): Promise<void> {
-  const env: number[] = [];
-  const ready: number[] = [];
-  await warmCompileCache(tb, h, cmd, args);
-  for (let i = 0; i < starts; i++) {
-    if (i > 0) await stopQuietly(tb, h);
-    const t = await startAndTime(tb, h, cmd, args);
-    env.push(t.subnetEnvMs);
-    if (t.readyMs !== null) ready.push(t.readyMs);
-  }
-  result.starts = starts;
-  result.subnetEnvMs = median(env);
-  result.readyMs = ready.length > 0 ? median(ready) : null;
-  if (ready.length < starts) errors.push(`/readyz never answered 200 in ${starts - ready.length} of ${starts} starts`);
-}
-
 /** RSS and threads after idling, then the CPU spent over the next window. */
 async function measureIdle(h: Host, s: ControlSettings, result: Mutable<ControlResult>): Promise<void> {
   const pid = h.daemon?.pid;
@@ -153,21 +137,69 @@ async function measureIdle(h: Host, s: ControlSettings, result: Mutable<ControlR
   result.idleCpuS = Math.max(0, after - before) / 1e9;
 }
 
-export async function measureControlPlane(name: ControlDaemonName, cmd: DaemonCommand, s: ControlSettings,
-  report: (msg: string) => void): Promise<ControlResult> {
-  const errors: string[] = [];
-  const result: Mutable<ControlResult> = {
-    ...emptyControl(name, s.peers, []), errors,
-  };
-  let tb: Testbed | null = null;
+/** One daemon's testbed, kept from its preparation through the start rounds to its remaining measures. */
+export interface ControlBench {
+  readonly name: ControlDaemonName;
+  readonly cmd: DaemonCommand;
+  readonly tb: Testbed;
+  readonly h: Host;
+  readonly args: readonly string[];
+  readonly samples: StartSample[];
+  readonly errors: string[];
+  /** Set once a start failed: the daemon leaves the rounds and gets no further figures. */
+  failed: boolean;
+}
+
+/** Its testbed built and its code cache warmed (an untimed start), so every timed start is a node's restart. */
+export async function prepareControl(name: ControlDaemonName, cmd: DaemonCommand, report: (msg: string) => void):
+Promise<ControlBench> {
+  report(`control plane ${name}: building the testbed, warming the code cache`);
+  const tb = await Testbed.create({ hosts: 1 });
+  try {
+    const h = tb.host(1);
+    await tb.putConfig({ Network: NETWORK, SubnetLen: SUBNET_LEN, Backend: { Type: 'vxlan', DirectRouting: true } });
+    const args = ['--healthz-ip', h.ip, '--healthz-port', String(HEALTHZ_PORT)];
+    await warmCompileCache(tb, h, cmd, args);
+    return { name, cmd, tb, h, args, samples: [], errors: [], failed: false };
+  } catch (e) {
+    await tb.destroy().catch(() => undefined);
+    throw e;
+  }
+}
+
+/** One timed start, stopped again at once so that no daemon idles beside another's timed start. */
+export async function timedStart(b: ControlBench, round: number, position: number): Promise<StartSample | null> {
+  try {
+    const t = await startAndTime(b.tb, b.h, b.cmd, b.args);
+    const sample = { round, position, subnetEnvMs: t.subnetEnvMs, readyMs: t.readyMs };
+    b.samples.push(sample);
+    return sample;
+  } catch (e) {
+    b.failed = true;
+    b.errors.push((e as Error).message.split('\n')[0] ?? String(e));
+    return null;
+  } finally {
+    await stopQuietly(b.tb, b.h);
+  }
+}
+
+/** The start medians of the rounds, then idle, convergence and programming rate on a fresh (untimed) start. */
+export async function finishControl(b: ControlBench, s: ControlSettings, report: (msg: string) => void):
+Promise<ControlResult> {
+  const { name, tb, h: h1, errors } = b;
+  const result: Mutable<ControlResult> = { ...emptyControl(name, s.peers, []), errors, startRounds: b.samples };
+  const env = b.samples.map((x) => x.subnetEnvMs);
+  const ready = b.samples.flatMap((x) => (x.readyMs === null ? [] : [x.readyMs]));
+  result.starts = b.samples.length;
+  result.subnetEnvMs = env.length > 0 ? median(env) : null;
+  result.readyMs = ready.length > 0 ? median(ready) : null;
+  if (ready.length < env.length) {
+    errors.push(`/readyz never answered 200 in ${env.length - ready.length} of ${env.length} starts`);
+  }
+  if (b.failed) return result;
   let monitor: RouteMonitor | null = null;
   try {
-    tb = await Testbed.create({ hosts: 1 });
-    const h1 = tb.host(1);
-    await tb.putConfig({ Network: NETWORK, SubnetLen: SUBNET_LEN, Backend: { Type: 'vxlan', DirectRouting: true } });
-    const args = ['--healthz-ip', h1.ip, '--healthz-port', String(HEALTHZ_PORT)];
-    report(`control plane ${name}: ${s.starts} timed start(s)`);
-    await timeStarts(tb, h1, cmd, args, s.starts, result, errors);
+    await startAndTime(tb, h1, b.cmd, b.args);
     report(`control plane ${name}: idling ${s.idleSeconds} s, then counting CPU over ${s.idleCpuSeconds} s`);
     await measureIdle(h1, s, result);
 
@@ -192,12 +224,47 @@ export async function measureControlPlane(name: ControlDaemonName, cmd: DaemonCo
     result.rssFileMb = mem?.fileMb ?? null;
 
     report(`control plane ${name}: restarting the daemon with ${s.peers} leases in etcd`);
-    result.programPerS = await measureProgramRate(tb, h1, cmd, args, leases.map((l) => l.subnet), monitor, timeoutMs);
+    result.programPerS = await measureProgramRate(tb, h1, b.cmd, b.args, leases.map((l) => l.subnet), monitor,
+      timeoutMs);
   } catch (e) {
     errors.push((e as Error).message.split('\n')[0] ?? String(e));
   } finally {
     monitor?.stop();
-    await tb?.destroy().catch((e: unknown) => errors.push(`cleanup: ${(e as Error).message}`));
   }
   return result;
+}
+
+/**
+ * Every daemon's testbed built and warmed first, then `starts` rounds of timed starts (interleaved, the first
+ * daemon rotating), then each daemon's remaining measures in turn. A daemon whose testbed cannot be built gets an
+ * error row; every testbed is removed at the end, pass or fail.
+ */
+export async function measureControlPlanes(daemons: readonly { name: ControlDaemonName; cmd: DaemonCommand }[],
+  s: ControlSettings, report: (msg: string) => void): Promise<ControlResult[]> {
+  const benches: ControlBench[] = [];
+  const failed = new Map<ControlDaemonName, ControlResult>();
+  try {
+    for (const d of daemons) {
+      try {
+        benches.push(await prepareControl(d.name, d.cmd, report));
+      } catch (e) {
+        failed.set(d.name, emptyControl(d.name, s.peers, [(e as Error).message.split('\n')[0] ?? String(e)]));
+      }
+    }
+    for (const slot of startOrder(benches, s.starts)) {
+      if (slot.item.failed) continue;
+      const t = await timedStart(slot.item, slot.round, slot.position);
+      report(`control plane round ${slot.round + 1}/${s.starts}: ${slot.item.name} `
+        + (t === null ? 'FAILED'
+          : `subnet.env ${t.subnetEnvMs.toFixed(0)} ms, READY ${t.readyMs?.toFixed(0) ?? '–'} ms`));
+    }
+    const done = new Map<ControlDaemonName, ControlResult>(failed);
+    for (const b of benches) {
+      done.set(b.name, await finishControl(b, s, report));
+      await b.tb.destroy().catch((e: unknown) => b.errors.push(`cleanup: ${(e as Error).message}`));
+    }
+    return daemons.map((d) => done.get(d.name) as ControlResult);
+  } finally {
+    for (const b of benches) await b.tb.destroy().catch(() => undefined);
+  }
 }

@@ -1,11 +1,12 @@
 // `npm run bench [-- --quick]`: builds one namespace testbed per datapath, measures them interleaved (round robin,
-// start rotated every repetition), then the control plane, and writes latest.json, report.md and chart.svg.
+// start rotated every repetition), then the control plane (its timed starts interleaved the same way), and writes
+// latest.json, report.md and chart.svg.
 // Testbeds remove themselves on every exit path (normal end, error, SIGINT/SIGTERM) through the harness's hooks.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { svgChart } from './chart.js';
-import { measureControlPlane } from './control-plane.js';
+import { measureControlPlanes } from './control-plane.js';
 import type { DaemonCommand } from './daemons.js';
 import { measureRepetition, warmUp, type RunSettings } from './measure.js';
 import {
@@ -117,18 +118,19 @@ const CONTROL_COMMANDS: Readonly<Record<Exclude<ControlDaemonName, 'upstream'>, 
   'tsflanneld-userspace': { upstreamBin: null, args: ['--vxlan-datapath', 'userspace'] },
 };
 
-/** One control-plane row per daemon; upstream's is left out (not failed) when its binary is not available. */
-async function measureControlPlanes(o: BenchOptions, upstreamBin: string | null): Promise<ControlResult[]> {
-  const out: ControlResult[] = [];
+/**
+ * One control-plane row per daemon, their timed starts interleaved (control-plane.ts); upstream's row is left out
+ * (not failed) when its binary is not available.
+ */
+async function measureControls(o: BenchOptions, upstreamBin: string | null): Promise<ControlResult[]> {
   const settings = { peers: o.peers, starts: o.starts, idleSeconds: o.idleSeconds, idleCpuSeconds: o.idleCpuSeconds };
-  for (const name of o.controlDaemons) {
-    if (name === 'upstream' && upstreamBin === null) continue;
-    const cmd = name === 'upstream' ? { upstreamBin: upstreamBin as string, args: [] } : CONTROL_COMMANDS[name];
-    const r = await measureControlPlane(name, cmd, settings, progress)
-      .catch((e: unknown) => emptyControl(name, o.peers, [(e as Error).message]));
-    out.push(r);
-  }
-  return out;
+  const daemons = o.controlDaemons.flatMap((name): { name: ControlDaemonName; cmd: DaemonCommand }[] => {
+    if (name !== 'upstream') return [{ name, cmd: CONTROL_COMMANDS[name] }];
+    return upstreamBin === null ? [] : [{ name, cmd: { upstreamBin, args: [] } }];
+  });
+  if (daemons.length === 0) return [];
+  return measureControlPlanes(daemons, settings, progress)
+    .catch((e: unknown) => daemons.map((d) => emptyControl(d.name, o.peers, [(e as Error).message])));
 }
 
 /**
@@ -173,7 +175,7 @@ async function main(): Promise<number> {
   // Without the binary the upstream rows are left out, not reported as failures: the one line above said why.
   const run = upstreamBin !== null ? o : { ...o, datapaths: o.datapaths.filter((n) => !isUpstreamDatapath(n)) };
   const { results, notes } = await measureDatapaths(run, upstreamBin);
-  const controls = await measureControlPlanes(run, upstreamBin);
+  const controls = await measureControls(run, upstreamBin);
   if (upstream !== null) notes.upstream = upstream.note;
   const report: BenchReport = { datapaths: results, controls, machine: machineInfo(o, notes, start) };
   writeOutputs(o, report);

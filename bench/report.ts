@@ -4,6 +4,7 @@ import { CHART_METRICS, ratioToReference, referenceDatapath } from './chart.js';
 import { CONTROL_FIGURES, controlLabel, controlRatio, fmtRatio, loopsShareLine, upstreamControl } from './control-figures.js';
 import { fmtNumber, fmtSpread, textTable } from './format.js';
 import { pairRatios } from './pairs.js';
+import { roundRatios, roundRatioSpread, type StartFigure } from './start-rounds.js';
 import { DATAPATH_METRICS, METRIC_INFO, type BenchReport, type ControlResult, type DatapathResult } from './results.js';
 
 function datapathHeader(): string[] {
@@ -48,6 +49,35 @@ function pairRows(datapaths: readonly DatapathResult[]): string[][] {
   return pairRatios(datapaths).map((p) => [p.label, ...CHART_METRICS.map((m) => fmtRatio(p.ratios[m]))]);
 }
 
+/** "1.52× [1.30–1.80]" of the per-round ratios, or "–". */
+function fmtRoundRatios(c: ControlResult, up: ControlResult, figure: StartFigure): string {
+  const sp = roundRatioSpread(roundRatios(c.startRounds, up.startRounds, figure));
+  return sp === null ? '–' : `${fmtRatio(sp.median)} [${fmtRatio(sp.min)}–${fmtRatio(sp.max)}] over ${sp.n}`;
+}
+
+/**
+ * How the starts were timed, and per tsflanneld column the median [min–max] of its per-round ratios to upstream
+ * (each round's start ÷ upstream's start of the same round), beside the headline ratio of the medians.
+ */
+export function startRoundLines(controls: readonly ControlResult[]): string[] {
+  const up = upstreamControl(controls);
+  const rounds = Math.max(0, ...controls.map((c) => c.startRounds.length));
+  if (rounds === 0) return [];
+  const how = controls.length > 1
+    ? `The timed starts ran in ${rounds} rounds, each starting (and stopping) every daemon once, the first daemon `
+      + 'rotating from round to round, after every testbed was built and every code cache warmed.'
+    : `The ${rounds} timed starts ran one after the other (one daemon: nothing to interleave).`;
+  if (up === undefined) return [how];
+  const lines = [`${how} The "× upstream" of the start rows is the ratio of the medians (the headline); each round's `
+    + 'start ÷ upstream\'s start of the same round, median [min–max] over the rounds:'];
+  for (const c of controls) {
+    if (c === up) continue;
+    lines.push(`  ${controlLabel(c)}: subnet.env ${fmtRoundRatios(c, up, 'subnetEnvMs')}, `
+      + `READY ${fmtRoundRatios(c, up, 'readyMs')}`);
+  }
+  return lines;
+}
+
 function errorLines(r: BenchReport): string[] {
   const lines = r.datapaths.flatMap((d) => d.errors.map((e) => `${d.name}: ${e}`));
   return [...lines, ...r.controls.flatMap((c) => c.errors.map((e) => `control plane ${c.name}: ${e}`))];
@@ -70,6 +100,7 @@ export function textReport(r: BenchReport): string {
   }
   if (r.controls.length > 0) {
     parts.push('Control plane (one host, vxlan DirectRouting)', textTable(controlHeader(r.controls), controlRows(r.controls)));
+    parts.push(...startRoundLines(r.controls));
     const share = loopsShareLine(r.controls);
     if (share !== null) parts.push(share);
   } else {
@@ -110,13 +141,20 @@ function shareLines(controls: readonly ControlResult[]): string[] {
   return line === null ? [] : ['', line];
 }
 
+function mdStartRounds(controls: readonly ControlResult[]): string[] {
+  const lines = startRoundLines(controls);
+  if (lines.length === 0) return [];
+  return ['', lines[0] as string, ...(lines.length > 1 ? [''] : []),
+    ...lines.slice(1).map((l) => `- ${l.trim()}`)];
+}
+
 function controlSection(controls: readonly ControlResult[]): string[] {
   if (controls.length === 0) return ['Not measured.'];
   return ['One host, vxlan with DirectRouting (every datapath programs one kernel route per peer); synthetic peer '
     + 'leases written to etcd while the daemon runs. READY is the first 200 from /readyz for every daemon (upstream '
     + 'v0.28.9 serves it once subnet.env is written and its traffic rules are in place). "× upstream" is the value '
     + 'divided by upstream flanneld\'s: below 1 is better, except the programming rate.', '',
-  mdTable(controlHeader(controls), controlRows(controls)), ...shareLines(controls)];
+  mdTable(controlHeader(controls), controlRows(controls)), ...mdStartRounds(controls), ...shareLines(controls)];
 }
 
 /** bench/results/report.md: the tables, the chart, the machine, and the errors if any. */

@@ -1,5 +1,6 @@
 // The benchmark's results as data, the metric catalogue, and the `latest.json` document built from them
 // (schema from issue 6; `<metric>_min`/`<metric>_max` fields sit beside each median). Pure.
+import { roundRatios, roundRatioSpread, type StartFigure, type StartSample } from './start-rounds.js';
 import type { Spread } from './stats.js';
 
 export const DATAPATH_METRICS = [
@@ -52,6 +53,8 @@ export interface ControlResult {
   readonly readyMs: number | null;
   /** Start → subnet.env complete on disk, median of the starts. */
   readonly subnetEnvMs: number | null;
+  /** Every timed start, with its round and its place in the round (the rounds interleave all daemons). */
+  readonly startRounds: readonly StartSample[];
   /** Resident set after `idleSeconds` of idling with no peers (VmRSS). */
   readonly idleRssMb: number | null;
   /** Its private part (RssAnon) and its file-backed, shared and clean part (RssFile); see memory.ts. */
@@ -75,9 +78,9 @@ export interface ControlResult {
 
 /** A control result with nothing measured (skipped, or failed before the first figure). */
 export function emptyControl(name: ControlDaemonName, peers: number, errors: readonly string[]): ControlResult {
-  return { name, peers, starts: 0, readyMs: null, subnetEnvMs: null, idleRssMb: null, idleRssAnonMb: null,
-    idleRssFileMb: null, idleSeconds: 0, idleCpuS: null, idleCpuWindowS: 0, threads: null, convergeP50Ms: null,
-    convergeP99Ms: null, convergeTotalMs: null, programPerS: null, rssMb: null, rssAnonMb: null, rssFileMb: null,
+  return { name, peers, starts: 0, readyMs: null, subnetEnvMs: null, startRounds: [], idleRssMb: null,
+    idleRssAnonMb: null, idleRssFileMb: null, idleSeconds: 0, idleCpuS: null, idleCpuWindowS: 0, threads: null,
+    convergeP50Ms: null, convergeP99Ms: null, convergeTotalMs: null, programPerS: null, rssMb: null, rssAnonMb: null, rssFileMb: null,
     errors };
 }
 
@@ -112,6 +115,8 @@ export interface LatestJson {
   control: Record<string, string | number | null>;
   /** Every daemon's figures, each with `<figure>_vs_upstream` ratios where upstream was measured. */
   control_planes: Array<Record<string, string | number | null>>;
+  /** Per daemon, every timed start by round and its ratio to upstream's start of the same round. */
+  start_rounds: Record<string, Record<string, (number | null)[]>>;
   machine: MachineInfo;
 }
 
@@ -125,6 +130,33 @@ export function controlFigures(c: ControlResult): Record<string, number | null> 
   };
 }
 
+/** The start figures timed per round, by JSON name. */
+const START_FIGURES: readonly (readonly [string, StartFigure])[] = [
+  ['subnet_env_ms', 'subnetEnvMs'], ['ready_ms', 'readyMs'],
+];
+
+/**
+ * Every timed start per daemon in round order (its place in the round beside it), and each round's ratio to
+ * upstream's start of the same round: the ratios of one round share that round's machine load.
+ */
+export function startRoundsJson(controls: readonly ControlResult[]): Record<string, Record<string, (number | null)[]>> {
+  const upstream = controls.find((c) => c.name === 'upstream');
+  const out: Record<string, Record<string, (number | null)[]>> = {};
+  for (const c of controls) {
+    const rounds = [...c.startRounds].sort((a, b) => a.round - b.round);
+    const row: Record<string, (number | null)[]> = { round: rounds.map((x) => x.round + 1),
+      position: rounds.map((x) => x.position + 1) };
+    for (const [k, f] of START_FIGURES) {
+      row[k] = rounds.map((x) => round(x[f]));
+      if (upstream !== undefined && upstream !== c) {
+        row[`${k}_vs_upstream`] = roundRatios(c.startRounds, upstream.startRounds, f).map((x) => round(x));
+      }
+    }
+    out[c.name] = row;
+  }
+  return out;
+}
+
 function controlJson(c: ControlResult, upstream: ControlResult | undefined): Record<string, string | number | null> {
   const row: Record<string, string | number | null> = { name: c.name, peers: c.peers, starts: c.starts,
     idle_seconds: c.idleSeconds, idle_cpu_window_s: c.idleCpuWindowS };
@@ -133,6 +165,12 @@ function controlJson(c: ControlResult, upstream: ControlResult | undefined): Rec
   if (upstream !== undefined && upstream !== c) {
     const ref = controlFigures(upstream);
     for (const [k, v] of Object.entries(figures)) row[`${k}_vs_upstream`] = round(ratio(v, ref[k]));
+    for (const [k, f] of START_FIGURES) {
+      const sp = roundRatioSpread(roundRatios(c.startRounds, upstream.startRounds, f));
+      row[`${k}_round_ratio_median`] = round(sp?.median);
+      row[`${k}_round_ratio_min`] = round(sp?.min);
+      row[`${k}_round_ratio_max`] = round(sp?.max);
+    }
   }
   if (c.errors.length > 0) row.error = c.errors.join('; ');
   return row;
@@ -152,5 +190,6 @@ export function toLatestJson(r: BenchReport): LatestJson {
   const upstream = r.controls.find((c) => c.name === 'upstream');
   const own = r.controls.find((c) => c.name === 'tsflanneld-kernel') ?? r.controls.find((c) => c.name !== 'upstream');
   const control = own === undefined ? { error: 'control plane not measured' } : controlJson(own, upstream);
-  return { datapaths, control, control_planes: r.controls.map((c) => controlJson(c, upstream)), machine: r.machine };
+  return { datapaths, control, control_planes: r.controls.map((c) => controlJson(c, upstream)),
+    start_rounds: startRoundsJson(r.controls), machine: r.machine };
 }

@@ -13,6 +13,7 @@ import { buildFailureLine, upstreamDir } from '../../bench/upstream.js';
 import { isUpstreamDatapath, parseBenchOptions, ALL_DATAPATHS } from '../../bench/options.js';
 import { isOnPath, missingTools, REQUIRED_TOOLS } from '../../bench/tools.js';
 import { peerVtepMac, syntheticLeases } from '../../bench/peers.js';
+import { roundRatios, roundRatioSpread, startOrder, type StartSample } from '../../bench/start-rounds.js';
 
 test('median, percentiles and spread', () => {
   assert.equal(median([3, 1, 2]), 2);
@@ -95,7 +96,7 @@ function upstreamReport(): BenchReport {
 
 test('latest.json has exactly the issue schema, min/max beside each median, and an error note for a failed row', () => {
   const j = toLatestJson(sampleReport());
-  assert.deepEqual(Object.keys(j).sort(), ['control', 'control_planes', 'datapaths', 'machine']);
+  assert.deepEqual(Object.keys(j).sort(), ['control', 'control_planes', 'datapaths', 'machine', 'start_rounds']);
   assert.equal(j.datapaths.length, 4);
   for (const row of j.datapaths) {
     for (const k of ['name', 'tcp_gbps', 'tcp4_gbps', 'tcp_rev_gbps', 'udp_kpps', 'rtt_us', 'rtt_p99_us', 'cpu_s_per_gbit']) {
@@ -345,4 +346,67 @@ test('the userspace datapath\'s share of the private memory: userspace minus ker
   // Without both tsflanneld rows (or their RssAnon) there is no share to state.
   assert.ok(!markdownReport(upstreamReport()).includes('share of the private memory'));
   assert.ok(!textReport({ ...r, controls: [UPSTREAM_CONTROL, user] }).includes('share of the private memory'));
+});
+
+test('start order: each round starts every daemon once, the first daemon rotating, positions 0..n-1', () => {
+  const order = startOrder(['u', 'k', 's'], 3).map((x) => `${x.round}${x.position}${x.item}`);
+  assert.deepEqual(order, ['00u', '01k', '02s', '10k', '11s', '12u', '20s', '21u', '22k']);
+  assert.deepEqual(startOrder(['k'], 3).map((x) => [x.round, x.position]), [[0, 0], [1, 0], [2, 0]]);
+  fc.assert(fc.property(fc.uniqueArray(fc.string(), { minLength: 1, maxLength: 5 }), fc.integer({ min: 1, max: 9 }),
+    (items, rounds) => {
+      const slots = startOrder(items, rounds);
+      for (let r = 0; r < rounds; r++) {
+        const inRound = slots.filter((x) => x.round === r);
+        assert.deepEqual(inRound.map((x) => x.position), items.map((_, i) => i));
+        assert.deepEqual(inRound.map((x) => x.item).sort(), [...items].sort());
+      }
+      // No daemon is always first once there are at least as many rounds as daemons.
+      if (rounds >= items.length) {
+        assert.equal(new Set(slots.filter((x) => x.position === 0).map((x) => x.item)).size, items.length);
+      }
+    }));
+});
+
+const start = (round: number, subnetEnvMs: number, readyMs: number | null = subnetEnvMs + 10): StartSample =>
+  ({ round, position: 0, subnetEnvMs, readyMs });
+
+test('per-round ratios: own start ÷ upstream\'s start of the same round, null where a round lacks either', () => {
+  const up = [start(0, 100), start(1, 200), start(2, 100, null)];
+  const own = [start(2, 300), start(0, 150), start(1, 200)];
+  assert.deepEqual(roundRatios(own, up, 'subnetEnvMs'), [1.5, 1, 3]);
+  assert.deepEqual(roundRatios(own, up, 'readyMs'), [160 / 110, 210 / 210, null]);
+  assert.deepEqual(roundRatios([start(0, 150), start(3, 100)], up, 'subnetEnvMs'), [1.5, null]);
+  assert.deepEqual(roundRatioSpread([1.5, null, 1, 3]), { median: 1.5, min: 1, max: 3, n: 3 });
+  assert.equal(roundRatioSpread([null]), null);
+  // The median of per-round ratios differs from the ratio of medians when the load drifts between rounds.
+  const drifting = [start(0, 100), start(1, 300), start(2, 500)];
+  const doubled = [start(0, 200), start(1, 600), start(2, 1000)];
+  assert.deepEqual(roundRatios(doubled, drifting, 'subnetEnvMs'), [2, 2, 2]);
+});
+
+test('latest.json and reports: per-round start ratios beside the ratio of medians', () => {
+  const r = upstreamReport();
+  const up = { ...UPSTREAM_CONTROL, startRounds: [start(0, 100), start(1, 200), start(2, 150)] };
+  const k = { ...KERNEL_CONTROL, startRounds: [start(0, 150), start(1, 500), start(2, 300)] };
+  const report = { ...r, controls: [up, k, r.controls[2] as ControlResult] };
+  const j = toLatestJson(report);
+  const kRow = j.control_planes.find((c) => c.name === 'tsflanneld-kernel');
+  assert.equal(kRow?.subnet_env_ms_round_ratio_median, 2);
+  assert.equal(kRow?.subnet_env_ms_round_ratio_min, 1.5);
+  assert.equal(kRow?.subnet_env_ms_round_ratio_max, 2.5);
+  assert.equal(j.control_planes.find((c) => c.name === 'upstream')?.subnet_env_ms_round_ratio_median, undefined);
+  assert.deepEqual(j.start_rounds['tsflanneld-kernel']?.subnet_env_ms, [150, 500, 300]);
+  assert.deepEqual(j.start_rounds['tsflanneld-kernel']?.subnet_env_ms_vs_upstream, [1.5, 2.5, 2]);
+  assert.deepEqual(j.start_rounds.upstream?.round, [1, 2, 3]);
+  assert.equal(j.start_rounds.upstream?.subnet_env_ms_vs_upstream, undefined);
+  assert.deepEqual(JSON.parse(JSON.stringify(j)), j);
+  const md = markdownReport(report);
+  assert.match(md, /3 rounds, each starting \(and stopping\) every daemon once/);
+  assert.match(md, /ratio of the medians \(the headline\)/);
+  assert.match(md, /- tsflanneld kernel vxlan: subnet\.env 2\.00× \[1\.50×–2\.50×\] over 3, READY /);
+  assert.match(textReport(report), /tsflanneld kernel vxlan: subnet\.env 2\.00× \[1\.50×–2\.50×\] over 3/);
+  // One daemon alone: nothing to interleave, no ratios.
+  const alone = textReport({ ...report, controls: [k] });
+  assert.match(alone, /one after the other \(one daemon: nothing to interleave\)/);
+  assert.doesNotMatch(alone, /ratio of the medians/);
 });
