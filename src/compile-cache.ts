@@ -5,15 +5,15 @@
 // The cache is code the process will run, so it lives only in a directory this user owns and nobody else can write:
 // $CACHE_DIRECTORY/v8 under systemd's CacheDirectory= (both units set it), or $TSFLANNELD_COMPILE_CACHE ("off"
 // turns it off). Without either there is none: a daemon started by hand (or by a test) leaves nothing behind in
-// system directories. An entry is named by the hash of the module's path and text, so a changed file never meets
-// old code.
+// system directories. An entry is named by the module's path and the identity of its file (./compile-cache-key.ts),
+// so a changed file never meets old code.
 // Anything unexpected (a bad entry, an unwritable directory) falls back to Node's own compiling, silently.
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import Module from 'node:module';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
+import { compileCacheKey } from './compile-cache-key.js';
 
 export interface CompileCacheStats {
   dir: string | null;
@@ -50,6 +50,14 @@ interface ModuleStatics {
   _resolveFilename(request: string, parent: unknown, isMain: boolean, options?: unknown): string;
   _extensions: unknown;
   _cache: unknown;
+}
+
+function statOf(filename: string): fs.BigIntStats | null {
+  try {
+    return fs.statSync(filename, { bigint: true });
+  } catch {
+    return null;
+  }
 }
 
 const DYNAMIC_IMPORT = /\bimport\s*\(/;
@@ -89,7 +97,7 @@ export function installCompileCache(dir: string | null = compileCacheDir(process
     let script: vm.Script;
     let key: string;
     try {
-      key = crypto.createHash('sha256').update(filename).update('\0').update(content).digest('hex').slice(0, 40);
+      key = compileCacheKey(filename, content, statOf(filename), Date.now());
       let cachedData: Buffer | undefined;
       try {
         cachedData = fs.readFileSync(path.join(dir, key));
