@@ -93,17 +93,18 @@ export function installCompileCache(dir: string | null = compileCacheDir(process
   proto._compile = function compileWithCache(this: Module, content: string, filename: string): unknown {
     // import() in a script compiled from a cache entry finds no loader on Node 20 (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING):
     // such modules (a few of ours that load parts on demand) are compiled by Node as usual.
-    if (DYNAMIC_IMPORT.test(content)) return original.call(this, content, filename);
-    let script: vm.Script;
-    let key: string;
+    // An entry is only ever written for such a text, and its name stands for the text: with an entry there, the scan
+    // (~1 ms over the 1.8 MiB bundle) is skipped.
+    const key = compileCacheKey(filename, content, statOf(filename), Date.now());
+    let cachedData: Buffer | undefined;
     try {
-      key = compileCacheKey(filename, content, statOf(filename), Date.now());
-      let cachedData: Buffer | undefined;
-      try {
-        cachedData = fs.readFileSync(path.join(dir, key));
-      } catch {
-        cachedData = undefined;
-      }
+      cachedData = fs.readFileSync(path.join(dir, key));
+    } catch {
+      cachedData = undefined;
+    }
+    if (cachedData === undefined && DYNAMIC_IMPORT.test(content)) return original.call(this, content, filename);
+    let script: vm.Script;
+    try {
       // A hashbang is legal only at the very start of a script; inside the wrapper it must become a comment.
       const source = content.startsWith('#!') ? `//${content}` : content;
       script = new vm.Script(statics.wrap(source), { filename, ...(cachedData ? { cachedData } : {}) });
