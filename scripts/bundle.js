@@ -93,6 +93,29 @@ function staticEtcdCoders(coders) {
   };
 }
 
+/**
+ * grpc-js tells a subchannel's address family with net.isIPv6 (to write "[host]:port" and to interleave families).
+ * Node's isIPv6 is one large regular expression that V8 compiles at its first use, then again to machine code at its
+ * second: ~4 ms of CPU on the way to etcd at every start. A subchannel's host is always an IP literal (the resolvers
+ * hand only addresses on), and an IP literal is IPv6 exactly when it has a colon: that test stands in for it in those
+ * two files. A grpc-js whose files no longer have the call fails the build, so that a change there is looked at.
+ */
+const GRPC_FAMILY_FILES = /[\\/]@grpc[\\/]grpc-js[\\/]build[\\/]src[\\/](subchannel-address|load-balancer-pick-first)\.js$/;
+const GRPC_IS_IPV6 = '(0, net_1.isIPv6)(';
+const ipLiteralFamily = {
+  name: 'ip-literal-family',
+  setup(build) {
+    build.onLoad({ filter: GRPC_FAMILY_FILES }, (args) => {
+      const text = fs.readFileSync(args.path, 'utf8');
+      if (!text.includes(GRPC_IS_IPV6)) throw new Error(`${args.path}: no ${GRPC_IS_IPV6}...) left to replace (grpc-js changed)`);
+      const contents = `${text.split(GRPC_IS_IPV6).join('__tsfIpLiteralIsV6(')}
+function __tsfIpLiteralIsV6(host) { return host.includes(':'); }
+`;
+      return { contents, loader: 'js' };
+    });
+  },
+};
+
 /** Runs first in the bundle: __tsfBundled (see relocate) and where pino's transport finds its worker file. */
 const BANNER = [
   'const __tsfBundled=(p)=>require("node:path").join(__dirname,p);',
@@ -117,7 +140,7 @@ async function main() {
     format: 'cjs',
     target: 'node20',
     external: EXTERNAL_PACKAGES,
-    plugins: [relocate, staticEtcdCoders(path.join(DIST, 'etcd3-coders.js'))].filter((p) => p !== null),
+    plugins: [relocate, ipLiteralFamily, staticEtcdCoders(path.join(DIST, 'etcd3-coders.js'))].filter((p) => p !== null),
     // Whitespace and syntax only: names stay, so error messages naming a class or function read as before.
     minifyWhitespace: true,
     minifySyntax: true,

@@ -107,6 +107,7 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
   // The lease list does not depend on the interface or the backend: read while they are set up.
   const firstList = registry.listLeases({ expiry: false });
   firstList.catch(() => undefined); // the acquisition retries with a list of its own
+  registry.grantAhead?.(options.subnetLeaseTtl); // nor does the etcd lease grant the create or renewal writes with
 
   let extIface: ExternalInterface;
   try {
@@ -160,7 +161,12 @@ async function startUp(options: Options, deps: DaemonDeps, lifecycle: Lifecycle,
     previousIPv6Subnet: previousRun.ipv6Subnet ?? null, firstList,
     ttlSeconds: options.subnetLeaseTtl, renewMarginMinutes: options.subnetLeaseRenewMargin, log });
   running.leases = leases;
-  let own: Lease = await leases.acquire(signal);
+  let own: Lease;
+  try {
+    own = await leases.acquire(signal);
+  } finally {
+    registry.dropGrantAhead?.(); // not taken: a reservation was used, or no lease came
+  }
   timeline.mark('lease acquired');
   throwIfAborted(signal);
   log.info({ subnet: formatCidr(own.subnet), ...(own.ipv6Subnet ? { ipv6Subnet: formatCidr6(own.ipv6Subnet) } : {}) },

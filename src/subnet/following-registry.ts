@@ -86,6 +86,8 @@ export class FollowingRegistry implements LeaseRegistry {
   createLease(subnet: Ipv4Net, attrs: LeaseAttrs, ttl: number, ipv6Subnet?: Ipv6Net | null): Promise<Lease | null> {
     return this.current.createLease(subnet, attrs, ttl, ipv6Subnet);
   }
+  grantAhead(ttl: number): void { this.current.grantAhead?.(ttl); }
+  dropGrantAhead(): void { this.current.dropGrantAhead?.(); }
   renewLease(lease: Lease, attrs: LeaseAttrs, ttl: number): Promise<Lease> { return this.current.renewLease(lease, attrs, ttl); }
   renewExistingLease(lease: Lease, attrs: LeaseAttrs, ttl: number): Promise<Lease | null> {
     return this.current.renewExistingLease(lease, attrs, ttl);

@@ -6,6 +6,7 @@ import type { Logger } from '../log.js';
 import type { Ipv4Net } from '../net/ipv4.js';
 import type { Ipv6Net } from '../net/ipv6.js';
 import { encodeLeaseAttrs } from './codec.js';
+import { expiryOf, GrantAhead } from './grant-ahead.js';
 import { LeaseEntries } from './lease-entries.js';
 import type { Lease, LeaseAttrs } from './lease.js';
 
@@ -91,6 +92,10 @@ export interface LeaseRegistry {
   /** Takes back a lease this host just created: exactly its key, whatever other key shares a half with it. */
   withdrawCreated(lease: Lease): Promise<void>;
   watchLeases(fromRevision: string, handlers: RegistryWatchHandlers, only?: Ipv4Net, onlyIpv6?: Ipv6Net | null): RegistryWatch;
+  /** Asks for the next create's or renewal's etcd lease grant now (./grant-ahead.ts); v3 only. */
+  grantAhead?(ttlSeconds: number): void;
+  /** Revokes a grant asked ahead that nobody took. */
+  dropGrantAhead?(): void;
 }
 
 /**
@@ -114,11 +119,22 @@ export class SubnetRegistry implements LeaseRegistry {
   readonly subnetsPrefix: string;
   private readonly log: Logger;
   private readonly entries: LeaseEntries;
+  private readonly grants: GrantAhead;
 
   constructor(private readonly client: Etcd3, prefix: string, log: Logger) {
     this.log = log.child({ component: 'registry' });
     ({ configKey: this.configKey, subnetsPrefix: this.subnetsPrefix } = networkKeys(prefix));
     this.entries = new LeaseEntries(this.subnetsPrefix, this.log);
+    this.grants = new GrantAhead((ttl) => client.leaseClient.leaseGrant({ TTL: ttl, ID: 0 }),
+      (id) => client.leaseClient.leaseRevoke({ ID: id }));
+  }
+
+  grantAhead(ttlSeconds: number): void {
+    this.grants.ask(ttlSeconds);
+  }
+
+  dropGrantAhead(): void {
+    this.grants.drop();
   }
 
   keyOf(subnet: Ipv4Net, ipv6Subnet?: Ipv6Net | null): string {
@@ -208,7 +224,7 @@ export class SubnetRegistry implements LeaseRegistry {
    */
   async createLease(subnet: Ipv4Net, attrs: LeaseAttrs, ttlSeconds: number, ipv6Subnet?: Ipv6Net | null): Promise<Lease | null> {
     const key = this.entries.useKey(subnet, ipv6Subnet);
-    const grant = await this.client.leaseClient.leaseGrant({ TTL: ttlSeconds, ID: 0 });
+    const grant = await this.grants.take(ttlSeconds);
     const leaseId = grant.ID;
     const txn = await this.client.if(key, 'Version', '==', 0)
       .then(this.client.put(key).value(encodeLeaseAttrs(attrs)).lease(leaseId))
@@ -221,7 +237,7 @@ export class SubnetRegistry implements LeaseRegistry {
     }
     return {
       subnet, ipv6Subnet: ipv6Subnet ?? null, attrs, etcdLeaseId: leaseId, revision: txn.header.revision,
-      expiration: new Date(Date.now() + Number(grant.TTL) * 1000),
+      expiration: expiryOf(grant),
     };
   }
 
@@ -236,11 +252,11 @@ export class SubnetRegistry implements LeaseRegistry {
       const res = await this.client.put(key).value(value).exec();
       return { subnet: lease.subnet, ipv6Subnet: lease.ipv6Subnet ?? null, attrs, etcdLeaseId: '0', revision: res.header.revision, expiration: null };
     }
-    const grant = await this.client.leaseClient.leaseGrant({ TTL: ttlSeconds, ID: 0 });
+    const grant = await this.grants.take(ttlSeconds);
     const res = await this.client.put(key).value(value).lease(grant.ID).exec();
     return {
       subnet: lease.subnet, ipv6Subnet: lease.ipv6Subnet ?? null, attrs, etcdLeaseId: grant.ID, revision: res.header.revision,
-      expiration: new Date(Date.now() + Number(grant.TTL) * 1000),
+      expiration: expiryOf(grant),
     };
   }
 
@@ -258,7 +274,7 @@ export class SubnetRegistry implements LeaseRegistry {
         ? { subnet: lease.subnet, ipv6Subnet: lease.ipv6Subnet ?? null, attrs, etcdLeaseId: '0', revision: txn.header.revision, expiration: null }
         : null;
     }
-    const grant = await this.client.leaseClient.leaseGrant({ TTL: ttlSeconds, ID: 0 });
+    const grant = await this.grants.take(ttlSeconds);
     const txn = await this.client.if(key, 'Version', '>', 0).then(put.lease(grant.ID)).commit();
     if (!txn.succeeded) {
       await this.client.leaseClient.leaseRevoke({ ID: grant.ID }).catch(() => undefined);
@@ -266,7 +282,7 @@ export class SubnetRegistry implements LeaseRegistry {
     }
     return {
       subnet: lease.subnet, ipv6Subnet: lease.ipv6Subnet ?? null, attrs, etcdLeaseId: grant.ID, revision: txn.header.revision,
-      expiration: new Date(Date.now() + Number(grant.TTL) * 1000),
+      expiration: expiryOf(grant),
     };
   }
 

@@ -5,6 +5,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
+import fc from 'fast-check';
 import { builtinModules } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -30,6 +32,16 @@ describe('bundled command', () => {
     assert.ok(!text.includes('"(google.api.http).post"'), 'not the descriptor JSON that reflection would be built from at start');
     assert.ok(!text.includes('ReflectionObject'), 'nor protobufjs\'s reflection, which nothing runs');
     assert.ok(!text.includes('rpc.proto'), 'no .proto file is parsed at start');
+  });
+
+  it('grpc-js tells a subchannel\'s address family by a colon, not by Node\'s isIPv6 (same answer for IP literals)', () => {
+    const text = bundleText();
+    const at = text.indexOf('function subchannelAddressToString(');
+    assert.ok(at >= 0, 'grpc-js\'s subchannelAddressToString is in the bundle');
+    const body = text.slice(at, text.indexOf('}', text.indexOf('isTcpSubchannelAddress', at) + 200));
+    assert.ok(body.includes('__tsfIpLiteralIsV6(') && !body.includes('isIPv6'), body);
+    const standIn = (host: string): boolean => host.includes(':'); // scripts/bundle.js's __tsfIpLiteralIsV6
+    fc.assert(fc.property(fc.oneof(fc.ipV4(), fc.ipV6()), (ip) => standIn(ip) === net.isIPv6(ip)));
   });
 
   it('is what the installed command runs', () => {

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { compileCacheDir } from '../../src/compile-cache.js';
+import { compileCacheKey, SETTLED_MS } from '../../src/compile-cache-key.js';
 
 const MODULE_JS = path.resolve(__dirname, '..', '..', 'src', 'compile-cache.js');
 
@@ -40,6 +41,34 @@ describe('V8 code cache', () => {
       const changed = loadWithCache(dir, mod);
       assert.deepEqual([changed.hits, changed.misses, changed.answer], [0, 1, 43]);
       assert.equal(fs.readdirSync(dir).length, 1, 'the entry of the old text is removed');
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it('a file left alone for a second is named by its identity: a write, even of the same length, renames it', () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsf-cc-'));
+    const settle = (): void => {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, SETTLED_MS + 100);
+    };
+    try {
+      const dir = path.join(tmp, 'cache');
+      const mod = path.join(tmp, 'm.js');
+      fs.writeFileSync(mod, 'exports.answer = () => 41 + 1;\n');
+      settle();
+      const first = loadWithCache(dir, mod);
+      assert.deepEqual([first.hits, first.misses, first.answer], [0, 1, 42]);
+      const names = fs.readdirSync(dir);
+      const identity = fs.statSync(mod, { bigint: true });
+      assert.deepEqual(names, [compileCacheKey(mod, 'not its text', identity, Date.now())], 'named without its text');
+      const second = loadWithCache(dir, mod);
+      assert.deepEqual([second.hits, second.misses, second.answer], [1, 0, 42]);
+      fs.writeFileSync(mod, 'exports.answer = () => 41 + 3;\n'); // same length, other code
+      settle();
+      const changed = loadWithCache(dir, mod);
+      assert.deepEqual([changed.hits, changed.misses, changed.answer], [0, 1, 44]);
+      assert.notDeepEqual(fs.readdirSync(dir), names, 'the old entry is gone, the new one has another name');
+      assert.equal(fs.readdirSync(dir).length, 1);
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }
