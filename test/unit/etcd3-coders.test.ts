@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import Module from 'node:module';
 import * as path from 'node:path';
 import fc from 'fast-check';
+import type { ServiceDefs } from '../support/grpc-defs.js';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 /* eslint-disable @typescript-eslint/no-require-imports */
@@ -30,15 +31,6 @@ interface Protobuf {
 }
 const protobuf = fromLoader('protobufjs') as Protobuf;
 
-interface MethodDef {
-  path: string;
-  requestStream: boolean;
-  responseStream: boolean;
-  originalName: string;
-  requestSerialize(v: unknown): Buffer;
-  responseDeserialize(b: Buffer): unknown;
-}
-type ServiceDefs = Record<string, Record<string, MethodDef>>;
 
 /** The generated module, compiled as the bundle would run it (its protobufjs/minimal from the package's tree). */
 function loadCoders(): { clientDefinition(o: object): ServiceDefs } {

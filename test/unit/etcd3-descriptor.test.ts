@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
+import type { MethodDef, ServiceDefs } from '../support/grpc-defs.js';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const PATCH = path.join(ROOT, 'patches', 'etcd3+1.1.2.patch');
@@ -22,16 +23,6 @@ function descriptorInPatch(): unknown {
   return JSON.parse(added[0]!.slice(1));
 }
 
-interface MethodDef {
-  path: string;
-  requestStream: boolean;
-  responseStream: boolean;
-  originalName: string;
-  requestSerialize(v: unknown): Buffer;
-  responseSerialize(v: unknown): Buffer;
-  responseDeserialize(b: Buffer): unknown;
-}
-type ServiceDefs = Record<string, Record<string, MethodDef>>;
 
 const ETCD3_DIR = path.dirname(require.resolve('etcd3/package.json'));
 const fromEtcd3 = createRequire(require.resolve('etcd3'));
@@ -72,7 +63,7 @@ describe('etcd3 gRPC definitions from build-time JSON', () => {
     const range = { header: { cluster_id: '14841639068965178418', revision: '9007199254740993', raft_term: '2' },
       kvs: [{ key: Buffer.from('/k'), value: Buffer.from('v'), create_revision: '5', mod_revision: '7', version: '2', lease: '0' }],
       more: false, count: '1' };
-    const bytes = kv(parsed).Range!.responseSerialize(range);
+    const bytes = kv(parsed).Range!.responseSerialize!(range);
     assert.deepEqual(kv(lean).Range!.responseDeserialize(bytes), kv(parsed).Range!.responseDeserialize(bytes));
     assert.equal((kv(lean).Range!.responseDeserialize(bytes) as { header: { revision: string } }).header.revision,
       '9007199254740993', 'int64 as an exact string');
