@@ -28,7 +28,7 @@ import type { PeerTable6Op } from '../../datapath/peer-table6.js';
 import type { VxlanConfig } from './config.js';
 import type { Lease, LeaseEvent, VxlanBackendData } from '../../subnet/lease.js';
 import { isOnOurL2v6 } from './direct-routing.js';
-import { v6PeerDiff, vxlanV6DeviceName, type V6Peer } from './kernel-v6.js';
+import { v6PeerDiff, v6PeerMoved, vxlanV6DeviceName, type V6Peer } from './kernel-v6.js';
 import type { V6Half } from './v6-half.js';
 import { VtepIdentity } from './vtep-identity.js';
 
@@ -189,8 +189,7 @@ export class UserspaceVxlanV6 implements V6Half {
     const peer: V6Peer = { ...step.peer };
     peer.direct = this.o.directRouting && await isOnOurL2v6(peer.publicIPv6, formatCidr6(peer.subnet), this.o.log);
     const old = this.peers.get(step.key);
-    if (old && nets6Equal(old.subnet, peer.subnet) && old.publicIPv6 === peer.publicIPv6 && old.vtepMac === peer.vtepMac
-      && old.direct === peer.direct) return;
+    if (old && !v6PeerMoved(old, peer) && old.direct === peer.direct) return;
     if (old) await this.forget(old, !nets6Equal(old.subnet, peer.subnet));
     this.peers.set(step.key, peer);
     this.datapath?.setPeer(peer.subnet, peer.publicIPv6, peer.vtepMac);
