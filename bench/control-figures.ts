@@ -1,6 +1,6 @@
 // The control-plane figures as rows of the report and groups of the chart: label, unit, which way is better, and
 // each daemon's value and ratio to upstream's. One catalogue, so the table and the chart cannot disagree. Pure.
-import { CONTROL_LABELS, ratio, type ControlResult } from './results.js';
+import { CONTROL_LABELS, ratio, type ControlResult, type RuntimeFloor } from './results.js';
 
 export interface ControlFigure {
   /** Row label; may name the run's settings (peers, idle seconds). */
@@ -95,4 +95,18 @@ export function loopsShareLine(controls: readonly ControlResult[]): string | nul
 export function fmtRatio(r: number | null): string {
   if (r === null) return '–';
   return `${r >= 10 ? r.toFixed(1) : r.toFixed(2)}×`;
+}
+
+/**
+ * One sentence on the runtime's floor beside the daemons' idle RSS, or null when it was not measured. The RSS targets
+ * of issue 19 (1.25× and 1.5× upstream's) are compared with it: below it no Node.js daemon on etcd3 can go.
+ */
+export function runtimeFloorLine(floor: RuntimeFloor | null | undefined, controls: readonly ControlResult[]): string | null {
+  if (floor == null) return null;
+  const m = floor.memory;
+  const vs = ratio(m.rssMb, upstreamControl(controls)?.idleRssMb);
+  const mib = (v: number | null): string => (v === null ? '–' : `${v.toFixed(1)} MiB`);
+  return `Runtime floor (Node.js with the daemon's V8 settings and malloc trims, the etcd3 package loaded, nothing `
+    + `else: no connection, no lease, no datapath) after ${floor.idleSeconds} s idle: RSS ${mib(m.rssMb)}`
+    + `${vs === null ? '' : ` (${fmtRatio(vs)} upstream's idle RSS)`}, private ${mib(m.anonMb)}, file-backed ${mib(m.fileMb)}.`;
 }

@@ -16,10 +16,11 @@ import { machineInfo, startConditions } from './machine.js';
 import { pairRatios, pairsJson } from './pairs.js';
 import { buildPath, type PathUnderTest } from './paths.js';
 import { progress } from './progress.js';
+import { measureRuntimeFloor } from './runtime-floor.js';
 import { markdownReport, textReport } from './report.js';
 import {
   emptyControl, toLatestJson, type BenchReport, type ControlDaemonName, type ControlResult, type DatapathMetric,
-  type DatapathResult,
+  type DatapathResult, type RuntimeFloor,
 } from './results.js';
 import { interleave } from './schedule.js';
 import { spread } from './stats.js';
@@ -133,6 +134,15 @@ async function measureControls(o: BenchOptions, upstreamBin: string | null): Pro
     .catch((e: unknown) => daemons.map((d) => emptyControl(d.name, o.peers, [(e as Error).message])));
 }
 
+/** The runtime's floor after the daemons' idle time, when their idle memory was measured (runtime-floor.ts). */
+async function runtimeFloorOf(controls: readonly ControlResult[]): Promise<RuntimeFloor | null> {
+  const idleSeconds = controls.find((c) => c.idleRssMb !== null)?.idleSeconds;
+  if (idleSeconds === undefined) return null;
+  progress(`runtime floor: Node.js + etcd3, idling ${idleSeconds} s`);
+  const memory = await measureRuntimeFloor(idleSeconds);
+  return memory === null ? null : { idleSeconds, memory };
+}
+
 /**
  * Says what happens on Ctrl-C. Put in front of the testbed harness's own handler, which then (in the same emit)
  * removes every namespace and exits; the fallback exit covers a signal before any testbed exists.
@@ -176,8 +186,9 @@ async function main(): Promise<number> {
   const run = upstreamBin !== null ? o : { ...o, datapaths: o.datapaths.filter((n) => !isUpstreamDatapath(n)) };
   const { results, notes } = await measureDatapaths(run, upstreamBin);
   const controls = await measureControls(run, upstreamBin);
+  const runtimeFloor = await runtimeFloorOf(controls);
   if (upstream !== null) notes.upstream = upstream.note;
-  const report: BenchReport = { datapaths: results, controls, machine: machineInfo(o, notes, start) };
+  const report: BenchReport = { datapaths: results, controls, runtimeFloor, machine: machineInfo(o, notes, start) };
   writeOutputs(o, report);
   process.stdout.write(`\n${textReport(report)}\n\nWrote ${path.join(o.outDir, 'latest.json')}, report.md, chart.svg\n`);
   return 0;

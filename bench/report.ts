@@ -1,7 +1,9 @@
 // The human-readable results: a plain-text table for stdout and the Markdown report, each with the ratios to the
 // real upstream flanneld where it was measured. Pure.
 import { CHART_METRICS, ratioToReference, referenceDatapath } from './chart.js';
-import { CONTROL_FIGURES, controlLabel, controlRatio, fmtRatio, loopsShareLine, upstreamControl } from './control-figures.js';
+import {
+  CONTROL_FIGURES, controlLabel, controlRatio, fmtRatio, loopsShareLine, runtimeFloorLine, upstreamControl,
+} from './control-figures.js';
 import { fmtNumber, fmtSpread, textTable } from './format.js';
 import { pairRatios } from './pairs.js';
 import { roundRatios, roundRatioSpread, type StartFigure } from './start-rounds.js';
@@ -103,6 +105,8 @@ export function textReport(r: BenchReport): string {
     parts.push(...startRoundLines(r.controls));
     const share = loopsShareLine(r.controls);
     if (share !== null) parts.push(share);
+    const floor = runtimeFloorLine(r.runtimeFloor, r.controls);
+    if (floor !== null) parts.push(floor);
   } else {
     parts.push('Control plane: not measured');
   }
@@ -148,6 +152,11 @@ function mdStartRounds(controls: readonly ControlResult[]): string[] {
     ...lines.slice(1).map((l) => `- ${l.trim()}`)];
 }
 
+function floorLines(r: BenchReport): string[] {
+  const line = runtimeFloorLine(r.runtimeFloor, r.controls);
+  return line === null ? [] : ['', line];
+}
+
 function controlSection(controls: readonly ControlResult[]): string[] {
   if (controls.length === 0) return ['Not measured.'];
   return ['One host, vxlan with DirectRouting (every datapath programs one kernel route per peer); synthetic peer '
@@ -179,6 +188,7 @@ export function markdownReport(r: BenchReport, chartFile = 'chart.svg'): string 
     '## Control plane',
     '',
     ...controlSection(r.controls),
+    ...floorLines(r),
     '',
     '## Machine',
     '',

@@ -2,6 +2,7 @@
 // (schema from issue 6; `<metric>_min`/`<metric>_max` fields sit beside each median). Pure.
 import { roundRatios, roundRatioSpread, type StartFigure, type StartSample } from './start-rounds.js';
 import type { Spread } from './stats.js';
+import type { ProcMemory } from './memory.js';
 
 export const DATAPATH_METRICS = [
   'tcp_gbps', 'tcp4_gbps', 'tcp_rev_gbps', 'udp_kpps', 'rtt_us', 'rtt_p99_us', 'cpu_s_per_gbit', 'machine_cpu_s_per_gbit',
@@ -97,7 +98,14 @@ export interface BenchReport {
   readonly datapaths: readonly DatapathResult[];
   /** One per daemon measured, in CONTROL_DAEMONS order; empty with --no-control-plane. */
   readonly controls: readonly ControlResult[];
+  /** Node.js with etcd3 loaded and nothing else, after the daemons' idle time (runtime-floor.ts); null if not run. */
+  readonly runtimeFloor?: RuntimeFloor | null;
   readonly machine: MachineInfo;
+}
+
+export interface RuntimeFloor {
+  readonly idleSeconds: number;
+  readonly memory: ProcMemory;
 }
 
 /** Rounds for the JSON: enough digits to compare runs, none of the float noise. */
@@ -117,6 +125,8 @@ export interface LatestJson {
   control_planes: Array<Record<string, string | number | null>>;
   /** Per daemon, every timed start by round and its ratio to upstream's start of the same round. */
   start_rounds: Record<string, Record<string, (number | null)[]>>;
+  /** The runtime's floor (Node.js + etcd3, idle), with its RSS ÷ upstream's idle RSS; absent when not measured. */
+  runtime_floor?: Record<string, number | null>;
   machine: MachineInfo;
 }
 
@@ -190,6 +200,13 @@ export function toLatestJson(r: BenchReport): LatestJson {
   const upstream = r.controls.find((c) => c.name === 'upstream');
   const own = r.controls.find((c) => c.name === 'tsflanneld-kernel') ?? r.controls.find((c) => c.name !== 'upstream');
   const control = own === undefined ? { error: 'control plane not measured' } : controlJson(own, upstream);
+  const floor = r.runtimeFloor == null ? {} : { runtime_floor: runtimeFloorJson(r.runtimeFloor, upstream) };
   return { datapaths, control, control_planes: r.controls.map((c) => controlJson(c, upstream)),
-    start_rounds: startRoundsJson(r.controls), machine: r.machine };
+    start_rounds: startRoundsJson(r.controls), ...floor, machine: r.machine };
+}
+
+function runtimeFloorJson(f: RuntimeFloor, upstream: ControlResult | undefined): Record<string, number | null> {
+  const m = f.memory;
+  return { idle_s: f.idleSeconds, rss_mb: round(m.rssMb), rss_anon_mb: round(m.anonMb), rss_file_mb: round(m.fileMb),
+    rss_mb_vs_upstream: round(ratio(m.rssMb, upstream?.idleRssMb)) };
 }

@@ -410,3 +410,19 @@ test('latest.json and reports: per-round start ratios beside the ratio of median
   assert.match(alone, /one after the other \(one daemon: nothing to interleave\)/);
   assert.doesNotMatch(alone, /ratio of the medians/);
 });
+
+test('the runtime floor: its RSS split, ÷ upstream\'s idle RSS, in both reports and latest.json; absent when not run', () => {
+  const floor = { idleSeconds: 3, memory: { rssMb: 54, anonMb: 12, fileMb: 42 } };
+  const r: BenchReport = { ...sampleReport(), controls: [UPSTREAM_CONTROL, KERNEL_CONTROL], runtimeFloor: floor };
+  const line = 'Runtime floor (Node.js with the daemon\'s V8 settings and malloc trims, the etcd3 package loaded, nothing '
+    + 'else: no connection, no lease, no datapath) after 3 s idle: RSS 54.0 MiB (1.35× upstream\'s idle RSS), '
+    + 'private 12.0 MiB, file-backed 42.0 MiB.';
+  assert.ok(markdownReport(r).includes(`\n${line}\n`));
+  assert.ok(textReport(r).includes(line));
+  assert.deepEqual(toLatestJson(r).runtime_floor, { idle_s: 3, rss_mb: 54, rss_anon_mb: 12, rss_file_mb: 42,
+    rss_mb_vs_upstream: 1.35 });
+  // Without upstream there is no ratio; without a floor, no line and no key.
+  assert.ok(textReport({ ...r, controls: [KERNEL_CONTROL] }).includes('after 3 s idle: RSS 54.0 MiB, private'));
+  assert.ok(!markdownReport(upstreamReport()).includes('Runtime floor'));
+  assert.equal('runtime_floor' in toLatestJson(upstreamReport()), false);
+});
