@@ -50,7 +50,11 @@ function unary(session: http2.ClientHttp2Session, method: string, frame: Buffer)
 function connect(endpoint: string): Promise<http2.ClientHttp2Session> {
   return new Promise((resolve, reject) => {
     const s = http2.connect(endpoint);
-    s.once('connect', () => resolve(s));
+    s.once('connect', () => {
+      // A later session error fails the streams open on it, which say so; unheard, it would crash the writer instead.
+      s.on('error', () => undefined);
+      resolve(s);
+    });
     s.once('error', reject);
   });
 }
