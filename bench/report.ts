@@ -6,6 +6,7 @@ import {
 } from './control-figures.js';
 import { fmtNumber, fmtSpread, textTable } from './format.js';
 import { pairRatios } from './pairs.js';
+import { WRITER_CLIENTS, WRITER_IN_FLIGHT } from './agents/writer-plan.js';
 import { roundRatios, roundRatioSpread, type StartFigure } from './start-rounds.js';
 import { DATAPATH_METRICS, METRIC_INFO, type BenchReport, type ControlResult, type DatapathResult } from './results.js';
 
@@ -80,6 +81,21 @@ export function startRoundLines(controls: readonly ControlResult[]): string[] {
   return lines;
 }
 
+/**
+ * The writer's own time beside each total: a total counts from the writer's first put, so it is never shorter than
+ * the writer's time, and a slow writer (a loaded machine) shows up here rather than as a slow daemon. Null when no
+ * convergence was measured.
+ */
+export function writerLine(controls: readonly ControlResult[]): string | null {
+  const measured = controls.filter((c) => c.convergeWriterMs !== null && c.convergeTotalMs !== null);
+  if (measured.length === 0) return null;
+  const each = measured.map((c) => `${controlLabel(c)} ${(c.convergeWriterMs as number).toFixed(0)} ms (total `
+    + `${(c.convergeTotalMs as number).toFixed(0)} ms)`);
+  return `Convergence: the bench's writer (${WRITER_IN_FLIGHT} puts in flight over ${WRITER_CLIENTS} connections to `
+    + `etcd) took, for its ${measured[0]?.peers ?? 0} puts, first sent → last acknowledged: ${each.join(', ')}. `
+    + 'A total counts from the first put and is never shorter than its writer\'s time.';
+}
+
 function errorLines(r: BenchReport): string[] {
   const lines = r.datapaths.flatMap((d) => d.errors.map((e) => `${d.name}: ${e}`));
   return [...lines, ...r.controls.flatMap((c) => c.errors.map((e) => `control plane ${c.name}: ${e}`))];
@@ -103,6 +119,8 @@ export function textReport(r: BenchReport): string {
   if (r.controls.length > 0) {
     parts.push('Control plane (one host, vxlan DirectRouting)', textTable(controlHeader(r.controls), controlRows(r.controls)));
     parts.push(...startRoundLines(r.controls));
+    const writer = writerLine(r.controls);
+    if (writer !== null) parts.push(writer);
     const share = loopsShareLine(r.controls);
     if (share !== null) parts.push(share);
     const floor = runtimeFloorLine(r.runtimeFloor, r.controls);
@@ -145,6 +163,11 @@ function shareLines(controls: readonly ControlResult[]): string[] {
   return line === null ? [] : ['', line];
 }
 
+function writerLines(controls: readonly ControlResult[]): string[] {
+  const line = writerLine(controls);
+  return line === null ? [] : ['', line];
+}
+
 function mdStartRounds(controls: readonly ControlResult[]): string[] {
   const lines = startRoundLines(controls);
   if (lines.length === 0) return [];
@@ -163,7 +186,8 @@ function controlSection(controls: readonly ControlResult[]): string[] {
     + 'leases written to etcd while the daemon runs. READY is the first 200 from /readyz for every daemon (upstream '
     + 'v0.28.9 serves it once subnet.env is written and its traffic rules are in place). "× upstream" is the value '
     + 'divided by upstream flanneld\'s: below 1 is better, except the programming rate.', '',
-  mdTable(controlHeader(controls), controlRows(controls)), ...mdStartRounds(controls), ...shareLines(controls)];
+  mdTable(controlHeader(controls), controlRows(controls)), ...mdStartRounds(controls), ...writerLines(controls),
+  ...shareLines(controls)];
 }
 
 /** bench/results/report.md: the tables, the chart, the machine, and the errors if any. */

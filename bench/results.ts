@@ -69,6 +69,8 @@ export interface ControlResult {
   readonly convergeP50Ms: number | null;
   readonly convergeP99Ms: number | null;
   readonly convergeTotalMs: number | null;
+  /** The bench writer's own time for those puts (first sent → last acknowledged): no total is shorter. */
+  readonly convergeWriterMs: number | null;
   readonly programPerS: number | null;
   /** Resident set at `peers` peers, and its private and file-backed parts. */
   readonly rssMb: number | null;
@@ -81,7 +83,7 @@ export interface ControlResult {
 export function emptyControl(name: ControlDaemonName, peers: number, errors: readonly string[]): ControlResult {
   return { name, peers, starts: 0, readyMs: null, subnetEnvMs: null, startRounds: [], idleRssMb: null,
     idleRssAnonMb: null, idleRssFileMb: null, idleSeconds: 0, idleCpuS: null, idleCpuWindowS: 0, threads: null,
-    convergeP50Ms: null, convergeP99Ms: null, convergeTotalMs: null, programPerS: null, rssMb: null, rssAnonMb: null, rssFileMb: null,
+    convergeP50Ms: null, convergeP99Ms: null, convergeTotalMs: null, convergeWriterMs: null, programPerS: null, rssMb: null, rssAnonMb: null, rssFileMb: null,
     errors };
 }
 
@@ -172,6 +174,7 @@ function controlJson(c: ControlResult, upstream: ControlResult | undefined): Rec
     idle_seconds: c.idleSeconds, idle_cpu_window_s: c.idleCpuWindowS };
   const figures = controlFigures(c);
   for (const [k, v] of Object.entries(figures)) row[k] = round(v);
+  row.converge_writer_ms = round(c.convergeWriterMs);
   if (upstream !== undefined && upstream !== c) {
     const ref = controlFigures(upstream);
     for (const [k, v] of Object.entries(figures)) row[`${k}_vs_upstream`] = round(ratio(v, ref[k]));

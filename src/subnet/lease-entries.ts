@@ -67,14 +67,15 @@ export class LeaseEntries {
   }
 
   parse(key: string, value: string): { subnet: Ipv4Net; ipv6Subnet: Ipv6Net | null; attrs: LeaseAttrs } | null {
-    const parts = parseLeaseKey(path.posix.basename(key));
+    const base = path.posix.basename(key);
+    const parts = parseLeaseKey(base);
     if (!parts) {
       this.warnOnce(key, value, NOT_A_SUBNET_KEY);
       return null;
     }
     const { subnet, ipv6Subnet } = parts;
     const identity = leaseIdentity(subnet, ipv6Subnet);
-    if (path.posix.basename(key) !== identity) this.foreignKeys.set(identity, key);
+    if (base !== identity) this.foreignKeys.set(identity, key);
     try {
       const attrs = decodeLeaseAttrs(value);
       this.warned.delete(key);

@@ -109,6 +109,8 @@ function detachWatcher(w: Watcher, cancel: boolean): void {
 }
 
 type ParsedEntry = { subnet: Ipv4Net; ipv6Subnet: Ipv6Net | null; attrs: LeaseAttrs };
+/** One watch response's events, and the revision it brings the watch to ("0": that of its last event). */
+type WatchBatch = { events: RegistryEvent[]; revision: string };
 
 /** Leases whose TimeToLive lookups run at once while listing. */
 const TTL_LOOKUP_CONCURRENCY = 16;
@@ -328,14 +330,29 @@ export class SubnetRegistry implements LeaseRegistry {
       : this.client.watch().prefix(`${this.subnetsPrefix}/`);
     const w = builder.startRevision(fromRevision).watcher();
     watcher = w;
+    // Responses whose events need no lookup are handed on in the same turn unless earlier ones still wait.
+    let waiting = 0;
+    const hand = ({ events, revision }: WatchBatch): void => {
+      if (!ended && !stopped && (events.length > 0 || revision !== '0')) handlers.events(events, revision);
+    };
     w.on('data', (res: IWatchResponse) => {
       if (ended || stopped || res.canceled) return;
-      const converted = this.convertWatchResponse(res, only !== undefined);
-      converted.catch(() => undefined); // observed through the chain below
-      chain = chain.then(async () => {
-        const { events, revision } = await converted;
-        if (!ended && !stopped && (events.length > 0 || revision !== '0')) handlers.events(events, revision);
-      }).catch((err: Error) => end('disconnected', err));
+      let converted: WatchBatch | Promise<WatchBatch>;
+      try {
+        converted = this.convertWatchResponse(res, only !== undefined);
+        if (!(converted instanceof Promise) && waiting === 0) {
+          hand(converted);
+          return;
+        }
+      } catch (err) {
+        end('disconnected', err as Error);
+        return;
+      }
+      const later = Promise.resolve(converted);
+      later.catch(() => undefined); // observed through the chain below
+      waiting++;
+      chain = chain.then(async () => hand(await later)).catch((err: Error) => end('disconnected', err))
+        .finally(() => { waiting--; });
     });
     w.on('connected', () => {
       if (!ended && !stopped) handlers.connected?.();
@@ -360,23 +377,29 @@ export class SubnetRegistry implements LeaseRegistry {
    * expiry schedules the renewal. The prefix watch feeds routing, which never reads a peer's expiry; there the lookup
    * was one gRPC call per joining peer, most of the CPU of a burst of joins, so its leases carry expiration null.
    */
-  private async convertWatchResponse(res: IWatchResponse, withExpiry: boolean): Promise<{ events: RegistryEvent[]; revision: string }> {
+  private convertWatchResponse(res: IWatchResponse, withExpiry: boolean): WatchBatch | Promise<WatchBatch> {
     const events: Array<RegistryEvent | Promise<RegistryEvent>> = [];
     let revision = res.events.length === 0 ? res.header.revision : '0';
+    let lookups = false;
     for (const ev of res.events) {
       revision = ev.kv.mod_revision;
-      const parts = this.entries.partsOf(ev.kv.key.toString());
-      if (!parts) continue;
       if (ev.type === 'Delete') {
-        events.push({ type: 'delete', ...parts, revision: ev.kv.mod_revision });
+        const parts = this.entries.partsOf(ev.kv.key.toString());
+        if (parts) events.push({ type: 'delete', ...parts, revision: ev.kv.mod_revision });
         continue;
       }
+      // The key is parsed once, here (a burst of joins is 1000 of these).
       const entry = this.parseKv(ev.kv);
       if (!entry) continue;
-      if (withExpiry) events.push(this.toLease(ev.kv, entry).then((lease) => ({ type: 'put', lease })));
-      else events.push({ type: 'put', lease: this.leaseWithoutExpiry(ev.kv, entry) });
+      if (withExpiry) {
+        lookups = true;
+        events.push(this.toLease(ev.kv, entry).then((lease) => ({ type: 'put', lease })));
+      } else {
+        events.push({ type: 'put', lease: this.leaseWithoutExpiry(ev.kv, entry) });
+      }
     }
-    return { events: await Promise.all(events), revision };
+    return lookups ? Promise.all(events).then((all) => ({ events: all, revision }))
+      : { events: events as RegistryEvent[], revision };
   }
 
   private parseKv(kv: IKeyValue): ParsedEntry | null {

@@ -348,6 +348,20 @@ test('the userspace datapath\'s share of the private memory: userspace minus ker
   assert.ok(!textReport({ ...r, controls: [UPSTREAM_CONTROL, user] }).includes('share of the private memory'));
 });
 
+test('the writer\'s own time stands beside each daemon\'s convergence total, in both reports and the JSON', () => {
+  const up = { ...UPSTREAM_CONTROL, convergeWriterMs: 380.4 };
+  const k = { ...KERNEL_CONTROL, convergeWriterMs: 395.6 };
+  const r: BenchReport = { ...sampleReport(), controls: [up, k] };
+  const line = 'Convergence: the bench\'s writer (64 puts in flight over 4 connections to etcd) took, for its 100 puts, '
+    + 'first sent → last acknowledged: upstream v0.28.9 380 ms (total 400 ms), tsflanneld kernel vxlan 396 ms (total '
+    + '410 ms). A total counts from the first put and is never shorter than its writer\'s time.';
+  assert.ok(markdownReport(r).includes(`\n${line}\n`));
+  assert.ok(textReport(r).includes(line));
+  assert.equal(toLatestJson(r).control_planes[1]?.converge_writer_ms, 395.6);
+  // No convergence measured (the field unset): no line.
+  assert.ok(!markdownReport(upstreamReport()).includes('the bench\'s writer'));
+});
+
 test('start order: each round starts every daemon once, the first daemon rotating, positions 0..n-1', () => {
   const order = startOrder(['u', 'k', 's'], 3).map((x) => `${x.round}${x.position}${x.item}`);
   assert.deepEqual(order, ['00u', '01k', '02s', '10k', '11s', '12u', '20s', '21u', '22k']);
