@@ -201,9 +201,7 @@ export class KernelVxlanBackend implements Backend {
     try {
       this.device = await createVxlanLink(spec);
     } catch (err) {
-      if (err instanceof NetlinkError && err.code === 'EEXIST') {
-        throw new Error(`cannot create ${spec.name}: a device of that name appeared meanwhile; restart to retry`);
-      }
+      if (err instanceof NetlinkError && err.code === 'EEXIST') throw new Error(await this.existsMessage(spec));
       throw new Error(`cannot create ${spec.name} (vxlan id ${spec.vni} local ${spec.localIP} dev ${this.ctx.extIface.name}`
         + ` dstport ${spec.port}): ${(err as Error).message}`);
     }
@@ -211,6 +209,18 @@ export class KernelVxlanBackend implements Backend {
     this.log.info({ index: this.device.index, mac: this.vtep.mac, mtu: this.mtu, port: spec.port }, 'created vxlan device');
     // Upstream turns off router advertisements on the device; IPv6 may be disabled, so failure is fine.
     await writeFile(`/proc/sys/net/ipv6/conf/${spec.name}/accept_ra`, '0').catch(() => undefined);
+  }
+
+  /**
+   * The kernel answers EEXIST both for a device of the same name and for another vxlan device that already takes
+   * this VNI and port on the same local address: the second is an operator's clash, not a race, and says so.
+   */
+  private async existsMessage(spec: VxlanLinkSpec): Promise<string> {
+    if (await getLinkByName(spec.name)) {
+      return `cannot create ${spec.name}: a device of that name appeared meanwhile; restart to retry`;
+    }
+    return `cannot create ${spec.name}: another vxlan device already takes vxlan id ${spec.vni} dstport ${spec.port}`
+      + ` (find it with "ip -d link show type vxlan"); remove it, or give Backend.VNI another value`;
   }
 
   /** `<own subnet network>/32`, other addresses inside Network removed, link up. */
