@@ -176,9 +176,17 @@ export class TrafficManager {
     // the clean-up's `nft list` probes instead of after them.
     if (!this.opts.nftables) void this.iptables.featuresCached().catch(() => undefined);
     // Cleaning the manager not in use is best effort: its tool may not even be installed.
-    if (this.opts.nftables) await this.iptables.cleanup().catch((err: Error) => this.log.warn({ err: err.message }, 'cannot clean the iptables chains'));
-    else await this.deleteNftTable();
-    if (!this.opts.nftables && this.opts.forwardRules && network !== null) await this.rebuild(forwardRules(network));
+    if (this.opts.nftables) {
+      await this.iptables.cleanup().catch((err: Error) => this.log.warn({ err: err.message }, 'cannot clean the iptables chains'));
+      return;
+    }
+    // nftables' own table and iptables' filter table are separate kernel objects, each changed in one atomic batch:
+    // the forward rules' save and restore need not wait for the nft clean-up's list and delete.
+    const cleaned = this.deleteNftTable();
+    const forward = this.opts.forwardRules && network !== null ? this.rebuild(forwardRules(network)) : Promise.resolve();
+    const [clean, built] = await Promise.allSettled([cleaned, forward]);
+    if (clean.status === 'rejected') this.log.warn({ err: (clean.reason as Error).message }, 'cannot clean the nftables tables');
+    if (built.status === 'rejected') throw built.reason;
   }
 
   stop(): void {
