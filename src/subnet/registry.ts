@@ -99,10 +99,6 @@ export interface LeaseRegistry {
 }
 
 /**
- * Lets go of an etcd3 watcher that has ended. After 'error' etcd3 has already forgotten it and cancel() would crash
- * it; after 'disconnected' cancel() only detaches it locally.
- */
-/**
  * Drops etcd3's own per-response work on a watcher whose responses only we read: its 'data' listener (registered in
  * etcd3's Watcher constructor) re-emits every event by name, strips the client's namespace (ours has none) and turns
  * each response's revision into a BigNumber for resuming. Our watches are never resumed by etcd3 (a disconnect
@@ -115,6 +111,10 @@ function dropLibraryBookkeeping(w: Watcher): void {
   if (own.length === 1 && prefix?.length === 0) w.off('data', own[0] as (...a: unknown[]) => void);
 }
 
+/**
+ * Lets go of an etcd3 watcher that has ended. After 'error' etcd3 has already forgotten it and cancel() would crash
+ * it; after 'disconnected' cancel() only detaches it locally.
+ */
 function detachWatcher(w: Watcher, cancel: boolean): void {
   if (cancel) void w.cancel().catch(() => undefined);
   w.removeAllListeners();
