@@ -105,7 +105,7 @@ export interface LeaseRegistry {
  * cancels them: see watchLeases), so that revision is never read. Left alone unless it is the one listener there and
  * the client has no namespace.
  */
-function dropLibraryBookkeeping(w: Watcher): void {
+export function dropLibraryBookkeeping(w: Watcher): void {
   const own = w.listeners('data');
   const prefix = (w as unknown as { namespace?: { prefix?: Buffer } }).namespace?.prefix;
   if (own.length === 1 && prefix?.length === 0) w.off('data', own[0] as (...a: unknown[]) => void);
