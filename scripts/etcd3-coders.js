@@ -9,11 +9,14 @@
 //
 // The module written exports clientDefinition(options): what patches/etcd3+1.1.2.patch's client-definition.js
 // returns (grpc-js's method definitions, serializers doing fromObject + encode, deserializers decode + toObject
-// with the caller's options). test/unit/etcd3-coders.test.ts checks it against protobufjs reflection.
+// with the caller's options), except that the Watch stream's responses under etcd3's own options are read by the
+// hand-written decoder of ./etcd3-watch-decoder.js (one pass, no Long objects: a burst of joins is 1000 events).
+// test/unit/etcd3-coders.test.ts and etcd3-watch-decoder.test.ts check both against protobufjs reflection.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
 const { etcd3Descriptor } = require('./etcd3-descriptor.js');
+const { watchResponseDecoder } = require('./etcd3-watch-decoder.js');
 
 function protobufFor(from) {
   const loader = path.dirname(require.resolve('@grpc/proto-loader', { paths: [from] }));
@@ -95,7 +98,15 @@ function etcd3CodersSource(from = __dirname) {
     }
     table[nameOf(s)] = methods;
   }
-  lines.push(`const SERVICES = ${JSON.stringify(table)};`, `
+  const watchResponse = types.find((t) => nameOf(t) === 'etcdserverpb.WatchResponse');
+  const eventType = enums.find((e) => nameOf(e) === 'mvccpb.Event.EventType');
+  lines.push(`const SERVICES = ${JSON.stringify(table)};`,
+    `const WATCH_RESPONSE = T[${index.get(watchResponse)}];`,
+    `const decodeWatchResponse = (${watchResponseDecoder.toString()})(T[${index.get(eventType)}].values);`, `
+/** Whether toObject with \`options\` gives what decodeWatchResponse builds (etcd3's own options do). */
+function watchOptions(o) {
+  return o.keepCase === true && o.longs === String && o.enums === String && o.defaults === true && !o.bytes && !o.json;
+}
 function serializer(type) {
   return (value) => {
     if (Array.isArray(value)) {
@@ -105,6 +116,7 @@ function serializer(type) {
   };
 }
 function deserializer(type, options) {
+  if (type === WATCH_RESPONSE && watchOptions(options)) return decodeWatchResponse;
   return (bytes) => type.toObject(type.decode(bytes), options);
 }
 /** Every etcd service by its full name, as grpc-js's loadPackageDefinition takes them. */
@@ -121,7 +133,7 @@ function clientDefinition(options) {
   }
   return definition;
 }
-module.exports = { clientDefinition, types: Object.fromEntries(T.filter((t) => t.name).map((t) => [t.name, t])) };
+module.exports = { clientDefinition, decodeWatchResponse, types: Object.fromEntries(T.filter((t) => t.name).map((t) => [t.name, t])) };
 `);
   return lines.join('\n');
 }

@@ -99,6 +99,19 @@ export interface LeaseRegistry {
 }
 
 /**
+ * Drops etcd3's own per-response work on a watcher whose responses only we read: its 'data' listener (registered in
+ * etcd3's Watcher constructor) re-emits every event by name, strips the client's namespace (ours has none) and turns
+ * each response's revision into a BigNumber for resuming. Our watches are never resumed by etcd3 (a disconnect
+ * cancels them: see watchLeases), so that revision is never read. Left alone unless it is the one listener there and
+ * the client has no namespace.
+ */
+export function dropLibraryBookkeeping(w: Watcher): void {
+  const own = w.listeners('data');
+  const prefix = (w as unknown as { namespace?: { prefix?: Buffer } }).namespace?.prefix;
+  if (own.length === 1 && prefix?.length === 0) w.off('data', own[0] as (...a: unknown[]) => void);
+}
+
+/**
  * Lets go of an etcd3 watcher that has ended. After 'error' etcd3 has already forgotten it and cancel() would crash
  * it; after 'disconnected' cancel() only detaches it locally.
  */
@@ -329,6 +342,7 @@ export class SubnetRegistry implements LeaseRegistry {
       ? this.client.watch().key(this.keyOf(only, onlyIpv6))
       : this.client.watch().prefix(`${this.subnetsPrefix}/`);
     const w = builder.startRevision(fromRevision).watcher();
+    dropLibraryBookkeeping(w);
     watcher = w;
     // Responses whose events need no lookup are handed on in the same turn unless earlier ones still wait.
     let waiting = 0;

@@ -3,7 +3,7 @@
 // traffic skips VXLAN. The decision is the kernel's own route lookup, as upstream makes it.
 import type { Logger } from '../../log.js';
 import { parseIPv4 } from '../../net/ipv4.js';
-import { getRoute } from '../../netlink/routes.js';
+import { routeGateway } from '../../netlink/route-lookup.js';
 import { getRoute6 } from '../../netlink/routes6.js';
 import type { VxlanPeer } from './peers.js';
 
@@ -12,7 +12,7 @@ export async function isOnOurL2(peer: VxlanPeer, log: Logger): Promise<boolean> 
   const publicIP = parseIPv4(peer.publicIP);
   if (publicIP === null) return false;
   try {
-    return (await getRoute(publicIP)).gateway === null;
+    return (await routeGateway(publicIP)) === null;
   } catch (err) {
     log.warn({ subnet: peer.key }, `route lookup for DirectRouting failed: ${(err as Error).message}`);
     return false;
