@@ -2,35 +2,20 @@
 // etcd's own .proto files, and how it spreads its puts in flight over its connections (bench/agents/writer-plan.ts).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import Module from 'node:module';
-import * as path from 'node:path';
 import fc from 'fast-check';
 import { grpcFrame, grpcMessage, leaseGrantId, leaseGrantRequest, putRequest } from '../../bench/agents/etcd-wire.js';
 import { writerSlots } from '../../bench/agents/writer-plan.js';
+import { etcdType, type ProtoCoder } from '../support/etcd-proto.js';
 
-const ROOT = path.resolve(__dirname, '..', '..', '..');
-/* eslint-disable-next-line @typescript-eslint/no-require-imports */
-const { etcd3Descriptor } = require(path.join(ROOT, 'scripts', 'etcd3-descriptor.js')) as { etcd3Descriptor(): object };
-const fromLoader = Module.createRequire(require.resolve('@grpc/proto-loader', { paths: [require.resolve('etcd3')] }));
-
-interface Coder {
-  encode(m: unknown): { finish(): Uint8Array };
-  decode(b: Uint8Array): unknown;
-  fromObject(o: unknown): unknown;
-  toObject(m: unknown, o: object): Record<string, unknown>;
-}
-const protobuf = fromLoader('protobufjs') as { Root: { fromJSON(j: object): { lookupType(n: string): Coder } } };
-const root = protobuf.Root.fromJSON(etcd3Descriptor());
-const type = (name: string): Coder => root.lookupType(`etcdserverpb.${name}`);
-const asObject = (t: Coder, bytes: Uint8Array): Record<string, unknown> =>
-  t.toObject(t.decode(bytes), { longs: String, bytes: String, defaults: false });
+const asObject = (t: ProtoCoder, bytes: Uint8Array): Record<string, unknown> =>
+  t.toObject(t.decode(bytes), { longs: String, bytes: String, defaults: false }) as Record<string, unknown>;
 
 const int64 = fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n });
 
 describe('lease writer: etcd wire coding', () => {
   it('a PutRequest decodes to the key, the value and the lease it was coded with', () => {
     fc.assert(fc.property(fc.string(), fc.string({ maxLength: 400 }), int64, (key, value, lease) => {
-      const o = asObject(type('PutRequest'), putRequest(key, value, lease));
+      const o = asObject(etcdType('PutRequest'), putRequest(key, value, lease));
       assert.equal(Buffer.from((o.key as string | undefined) ?? '', 'base64').toString(), key);
       assert.equal(Buffer.from((o.value as string | undefined) ?? '', 'base64').toString(), value);
       assert.equal(BigInt((o.lease as string | undefined) ?? '0'), lease);
@@ -38,11 +23,11 @@ describe('lease writer: etcd wire coding', () => {
   });
 
   it('a LeaseGrantRequest carries the TTL', () => {
-    assert.equal(asObject(type('LeaseGrantRequest'), leaseGrantRequest(86400)).TTL, '86400');
+    assert.equal(asObject(etcdType('LeaseGrantRequest'), leaseGrantRequest(86400)).TTL, '86400');
   });
 
   it('reads the ID of any LeaseGrantResponse, header and error around it', () => {
-    const t = type('LeaseGrantResponse');
+    const t = etcdType('LeaseGrantResponse');
     fc.assert(fc.property(int64, fc.bigInt({ min: 0n, max: 2n ** 63n - 1n }), fc.string(), (id, rev, error) => {
       const bytes = t.encode(t.fromObject({ header: { revision: rev.toString(), cluster_id: '7' }, ID: id.toString(),
         TTL: '86400', error })).finish();
@@ -51,7 +36,7 @@ describe('lease writer: etcd wire coding', () => {
   });
 
   it('a truncated or ID-less LeaseGrantResponse gives no ID', () => {
-    const t = type('LeaseGrantResponse');
+    const t = etcdType('LeaseGrantResponse');
     const full = Buffer.from(t.encode(t.fromObject({ ID: '1234567890123', TTL: '60' })).finish());
     assert.equal(leaseGrantId(full.subarray(0, 3)), null);
     assert.equal(leaseGrantId(Buffer.from(t.encode(t.fromObject({ TTL: '60' })).finish())), null);

@@ -7,35 +7,22 @@ import assert from 'node:assert/strict';
 import Module from 'node:module';
 import * as path from 'node:path';
 import fc from 'fast-check';
+import { etcdType, protoWriter, REPO_ROOT, type ProtoCoder, type ProtoWriter } from '../support/etcd-proto.js';
 
-const ROOT = path.resolve(__dirname, '..', '..', '..');
-/* eslint-disable @typescript-eslint/no-require-imports */
-const { etcd3CodersSource } = require(path.join(ROOT, 'scripts', 'etcd3-coders.js')) as { etcd3CodersSource(): string };
-const { etcd3Descriptor } = require(path.join(ROOT, 'scripts', 'etcd3-descriptor.js')) as { etcd3Descriptor(): object };
-/* eslint-enable @typescript-eslint/no-require-imports */
-const fromLoader = Module.createRequire(require.resolve('@grpc/proto-loader', { paths: [require.resolve('etcd3')] }));
-
-interface Coder {
-  encode(m: unknown): { finish(): Uint8Array };
-  decode(b: Uint8Array): unknown;
-  fromObject(o: unknown): unknown;
-  toObject(m: unknown, o: object): unknown;
-}
-interface Writer { uint32(v: number): Writer; int64(v: string): Writer; bytes(v: Uint8Array): Writer; fixed64(v: string): Writer; fixed32(v: number): Writer; finish(): Uint8Array }
-const protobuf = fromLoader('protobufjs') as { Root: { fromJSON(j: object): { lookupType(n: string): Coder } }; Writer: { create(): Writer } };
-const root = protobuf.Root.fromJSON(etcd3Descriptor());
-const WatchResponse = root.lookupType('etcdserverpb.WatchResponse');
+/* eslint-disable-next-line @typescript-eslint/no-require-imports */
+const { etcd3CodersSource } = require(path.join(REPO_ROOT, 'scripts', 'etcd3-coders.js')) as { etcd3CodersSource(): string };
+const WatchResponse = etcdType('WatchResponse');
 
 interface Coders {
   decodeWatchResponse(b: Buffer): unknown;
-  types: Record<string, Coder>;
+  types: Record<string, ProtoCoder>;
   clientDefinition(o: object): Record<string, Record<string, { responseDeserialize(b: Buffer): unknown }>>;
 }
 function loadCoders(): Coders {
-  const file = path.join(ROOT, 'dist', 'etcd3-coders.watch-test-copy.js');
+  const file = path.join(REPO_ROOT, 'dist', 'etcd3-coders.watch-test-copy.js');
   const m = new Module(file) as Module & { _compile(src: string, file: string): void; paths: string[] };
   m.filename = file;
-  m.paths = (Module as unknown as { _nodeModulePaths(d: string): string[] })._nodeModulePaths(ROOT);
+  m.paths = (Module as unknown as { _nodeModulePaths(d: string): string[] })._nodeModulePaths(REPO_ROOT);
   m._compile(etcd3CodersSource(), file);
   return m.exports as Coders;
 }
@@ -61,15 +48,15 @@ const response = fc.record({
 }, { requiredKeys: [] });
 /** Fields a newer etcd may add (unknown numbers, every wire type), appended as protobuf permits. */
 const unknownFields = fc.array(fc.oneof(
-  fc.tuple(fc.integer({ min: 12, max: 200 }), int64).map(([n, v]) => (w: Writer) => w.uint32(n << 3).int64(v)),
-  fc.tuple(fc.integer({ min: 12, max: 200 }), bytes).map(([n, v]) => (w: Writer) => w.uint32((n << 3) | 2).bytes(v)),
-  fc.tuple(fc.integer({ min: 12, max: 200 }), uint64).map(([n, v]) => (w: Writer) => w.uint32((n << 3) | 1).fixed64(v)),
-  fc.tuple(fc.integer({ min: 12, max: 200 }), fc.nat()).map(([n, v]) => (w: Writer) => w.uint32((n << 3) | 5).fixed32(v)),
+  fc.tuple(fc.integer({ min: 12, max: 200 }), int64).map(([n, v]) => (w: ProtoWriter) => w.uint32(n << 3).int64(v)),
+  fc.tuple(fc.integer({ min: 12, max: 200 }), bytes).map(([n, v]) => (w: ProtoWriter) => w.uint32((n << 3) | 2).bytes(v)),
+  fc.tuple(fc.integer({ min: 12, max: 200 }), uint64).map(([n, v]) => (w: ProtoWriter) => w.uint32((n << 3) | 1).fixed64(v)),
+  fc.tuple(fc.integer({ min: 12, max: 200 }), fc.nat()).map(([n, v]) => (w: ProtoWriter) => w.uint32((n << 3) | 5).fixed32(v)),
 ), { maxLength: 3 });
 
-function encoded(v: object, extra: Array<(w: Writer) => Writer> = []): Buffer {
+function encoded(v: object, extra: Array<(w: ProtoWriter) => ProtoWriter> = []): Buffer {
   const main = WatchResponse.encode(WatchResponse.fromObject(v)).finish();
-  const w = protobuf.Writer.create();
+  const w = protoWriter();
   for (const f of extra) f(w);
   return Buffer.concat([main, w.finish()]);
 }
