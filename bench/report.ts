@@ -158,13 +158,8 @@ function pairSection(datapaths: readonly DatapathResult[]): string[] {
   mdTable(ratioHeader(), rows), ''];
 }
 
-function shareLines(controls: readonly ControlResult[]): string[] {
-  const line = loopsShareLine(controls);
-  return line === null ? [] : ['', line];
-}
-
-function writerLines(controls: readonly ControlResult[]): string[] {
-  const line = writerLine(controls);
+/** A sentence of the Markdown report as its own paragraph, or nothing when there is none. */
+function paragraph(line: string | null): string[] {
   return line === null ? [] : ['', line];
 }
 
@@ -175,19 +170,14 @@ function mdStartRounds(controls: readonly ControlResult[]): string[] {
     ...lines.slice(1).map((l) => `- ${l.trim()}`)];
 }
 
-function floorLines(r: BenchReport): string[] {
-  const line = runtimeFloorLine(r.runtimeFloor, r.controls);
-  return line === null ? [] : ['', line];
-}
-
 function controlSection(controls: readonly ControlResult[]): string[] {
   if (controls.length === 0) return ['Not measured.'];
   return ['One host, vxlan with DirectRouting (every datapath programs one kernel route per peer); synthetic peer '
     + 'leases written to etcd while the daemon runs. READY is the first 200 from /readyz for every daemon (upstream '
     + 'v0.28.9 serves it once subnet.env is written and its traffic rules are in place). "× upstream" is the value '
     + 'divided by upstream flanneld\'s: below 1 is better, except the programming rate.', '',
-  mdTable(controlHeader(controls), controlRows(controls)), ...mdStartRounds(controls), ...writerLines(controls),
-  ...shareLines(controls)];
+  mdTable(controlHeader(controls), controlRows(controls)), ...mdStartRounds(controls),
+  ...paragraph(writerLine(controls)), ...paragraph(loopsShareLine(controls))];
 }
 
 /** bench/results/report.md: the tables, the chart, the machine, and the errors if any. */
@@ -212,7 +202,7 @@ export function markdownReport(r: BenchReport, chartFile = 'chart.svg'): string 
     '## Control plane',
     '',
     ...controlSection(r.controls),
-    ...floorLines(r),
+    ...paragraph(runtimeFloorLine(r.runtimeFloor, r.controls)),
     '',
     '## Machine',
     '',
