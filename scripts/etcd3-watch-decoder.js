@@ -160,7 +160,6 @@ function watchResponseDecoder(eventTypes) {
       events: [], header: null, watch_id: '0', created: false, canceled: false, compact_revision: '0',
       cancel_reason: '', fragment: false,
     };
-    let events = null;
     while (pos < lim) {
       const t = u32();
       switch (t >>> 3) {
@@ -178,7 +177,7 @@ function watchResponseDecoder(eventTypes) {
           break;
         }
         case 7: res.fragment = u32() !== 0; break;
-        case 11: (events === null ? (events = res.events) : events).push(event()); break;
+        case 11: res.events.push(event()); break;
         default: skip(t & 7, 0);
       }
     }
